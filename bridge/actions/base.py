@@ -1,0 +1,123 @@
+"""The action contract, shared by built-in and third-party actions (entry point `bridge.actions`).
+
+An action class declares a typed `Options` model, validated when the config loads. A worker
+calls `send()` with a `Call`: the options rendered over the whole (possibly coalesced) batch,
+plus each event with the options rendered for that event alone. `send()` returns a `Success`
+or raises `Retry` (try again, optionally not before `delay_s`) or `PermanentFailure` (retrying
+cannot help: a revoked token, a channel that does not exist). Any other exception is a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bridge.events import Event
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from bridge.kontent.client import DeliveryClient
+
+
+class ActionOptions(BaseModel):
+    """Base of every action's options model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+O = TypeVar("O", bound=ActionOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class Item(Generic[O]):
+    """One event of a call, with the options rendered for this event alone."""
+
+    event: Event
+    options: O
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[O]):
+    """One delivery attempt. `delivery_id` stays the same across retries (an idempotency key)."""
+
+    delivery_id: str
+    action: str
+    options: O
+    items: tuple[Item[O], ...]
+    attempt: int = 1
+    request_id: str | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        return [item.event for item in self.items]
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """What the target answered, kept in the delivery log (status and a bounded excerpt)."""
+
+    status: int | None = None
+    response: str = ""
+
+
+class ActionError(Exception):
+    def __init__(self, reason: str, *, status: int | None = None, response: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.response = response
+
+
+class Retry(ActionError):
+    """Try again later; `delay_s` (from a Retry-After, say) is honoured when the schedule's is shorter."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        delay_s: float | None = None,
+        status: int | None = None,
+        response: str = "",
+    ) -> None:
+        super().__init__(reason, status=status, response=response)
+        self.delay_s = delay_s
+
+
+class PermanentFailure(ActionError):
+    """Retrying cannot help: the job is dead at once (kept, visible, replayable)."""
+
+
+@dataclass(slots=True)
+class Resources:
+    """What the host lends every action: one HTTP stack, the Delivery API client, a logger."""
+
+    http: aiohttp.ClientSession
+    kontent: DeliveryClient | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bridge.actions"))
+
+
+class Action(Generic[O]):
+    """Base class of every action. Subclasses set `Options` and implement `send`."""
+
+    Options: ClassVar[type[ActionOptions]] = ActionOptions
+    # Common delivery options this type defaults to (build hooks: {"debounce": "60s"}).
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    # Option names whose values are redacted in `bridge explain`, logs and the dashboard.
+    secret_options: ClassVar[frozenset[str]] = frozenset()
+    # One-line description shown by `bridge check` and the docs test.
+    summary: ClassVar[str] = ""
+
+    def __init__(self, name: str, resources: Resources) -> None:
+        self.name = name
+        self.resources = resources
+
+    async def send(self, call: Call[O]) -> Success:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release clients the action opened itself (the shared HTTP session is the host's)."""
