@@ -220,47 +220,57 @@ def _legacy_objects(data: dict[str, Any], legacy_type: str) -> list[tuple[str, d
 
 
 def _legacy_event(base: Event, obj: dict[str, Any], where: str) -> Event:
-    def codename_of(value: Any) -> str | None:
-        # transition_from/to appear as {"codename": ..} or {"step_identifier": {"codename": ..}}.
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict):
-            for key in ("codename", "id"):
-                if isinstance(value.get(key), str):
-                    return str(value[key])
-        return None
-
-    transition_from = obj.get("transition_from") or {}
-    transition_to = obj.get("transition_to") or {}
-    workflow_step = _text(obj, "workflow_step", where)
-    if workflow_step is None and isinstance(transition_to, dict):
-        workflow_step = codename_of(transition_to.get("step_identifier", transition_to))
-    previous_step = None
-    previous_workflow = None
-    if isinstance(transition_from, dict):
-        previous_step = codename_of(transition_from.get("step_identifier", transition_from))
-        previous_workflow = codename_of(transition_from.get("workflow_identifier"))
+    # Management-API (workflow) payloads name objects by reference: {"item": {"id": ..},
+    # "language": {"id": ..}, "transition_from": {"id": ..}}; delivery payloads use plain strings.
+    item_ref = obj.get("item")
     return Event(
         object_type=base.object_type,
         action=base.action,
         delivery_slot=base.delivery_slot,
         environment_id=base.environment_id,
-        id=_text(obj, "id", where),
+        id=_reference(obj, "id", where) or _reference_value(item_ref),
         name=_text(obj, "name", where),
-        codename=_text(obj, "codename", where),
-        collection=_text(obj, "collection", where),
-        workflow=_text(obj, "workflow", where),
-        workflow_step=workflow_step,
-        previous_workflow=previous_workflow,
-        previous_workflow_step=previous_step,
-        language=_text(obj, "language", where),
-        type=_text(obj, "type", where),
-        taxonomy_group=_text(obj, "taxonomy_group", where),
+        codename=_reference(obj, "codename", where),
+        collection=_reference(obj, "collection", where),
+        workflow=_reference(obj, "workflow", where),
+        workflow_step=_reference(obj, "workflow_step", where)
+        or _reference_value(obj.get("transition_to")),
+        previous_workflow=_reference_value(
+            _nested(obj.get("transition_from"), "workflow_identifier")
+        ),
+        previous_workflow_step=_reference_value(obj.get("transition_from")),
+        language=_reference(obj, "language", where),
+        type=_reference(obj, "type", where),
+        taxonomy_group=_reference(obj, "taxonomy_group", where),
         last_modified=_text(obj, "last_modified", where),
         format="legacy",
         webhook=base.webhook,
         raw=base.raw,
     )
+
+
+def _nested(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _reference_value(value: Any) -> str | None:
+    """A codename or id from a plain string or a reference object ({"codename"} / {"id"})."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "step_identifier" in value:
+            return _reference_value(value["step_identifier"])
+        for key in ("codename", "id"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+    return None
+
+
+def _reference(obj: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if isinstance(value, dict):
+        return _reference_value(value)
+    return _text(obj, key, where)
 
 
 def _content_key(webhook: str | None, raw: Any) -> str:

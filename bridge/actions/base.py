@@ -30,7 +30,7 @@ class ActionOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-O = TypeVar("O", bound=ActionOptions)
+O = TypeVar("O", bound=ActionOptions)  # noqa: E741 - the options type of an action
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class ActionError(Exception):
 
 
 class Retry(ActionError):
-    """Try again later; `delay_s` (from a Retry-After, say) is honoured when the schedule's is shorter."""
+    """Try again later; a `delay_s` (a Retry-After, say) longer than the schedule's wins."""
 
     def __init__(
         self,

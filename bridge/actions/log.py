@@ -1,4 +1,4 @@
-"""`log`: write a one-line message to the bridge's own log. Needs no account; the first-run action."""
+"""`log`: write a line to the bridge's own log. Needs no account: the first-run action."""
 
 from __future__ import annotations
 

@@ -22,10 +22,14 @@ def action_types() -> dict[str, type[Action]]:  # type: ignore[type-arg]
             loaded = entry.load()
         except Exception as exc:  # a plugin may fail in any way; the host must not
             package = entry.dist.name if entry.dist else entry.value
-            log.warning("action plugin %r from package %r failed to load: %s", entry.name, package, exc)
+            log.warning(
+                "action plugin %r from package %r failed to load: %s", entry.name, package, exc
+            )
             continue
         if not (isinstance(loaded, type) and issubclass(loaded, Action)):
-            log.warning("action plugin %r (%s) is not an Action subclass; ignored", entry.name, entry.value)
+            log.warning(
+                "action plugin %r (%s) is not an Action subclass; ignored", entry.name, entry.value
+            )
             continue
         types[entry.name] = loaded
     return types
