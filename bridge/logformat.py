@@ -1,0 +1,205 @@
+"""Log formats (JSON lines, readable text), the request id context, and secret redaction.
+
+A webhook request gets a request id (`request_id_var`), which the receiver stores with the
+notification and its jobs; a worker sets it again (with `delivery_id_var`) while it runs a job,
+so one grep follows a notification from receipt to its last attempt. Secret values from the
+loaded config are replaced by `***` in every line, whatever logged them: the formatters redact
+their own output, so a secret in a message, an argument, an extra field or a traceback is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from bridge.config import Config
+
+request_id_var: ContextVar[str | None] = ContextVar("bridge_request_id", default=None)
+delivery_id_var: ContextVar[str | None] = ContextVar("bridge_delivery_id", default=None)
+
+REDACTED = "***"
+# Option names that hold credentials whatever the action says: token, api_key, password, ...
+SECRET_KEY_RE = re.compile(
+    r"(token|secret|password|passwd|api_?key|auth|credential|private_?key|access_?key)", re.I
+)
+# Shorter values would turn ordinary words into stars; such secrets are not worth hiding.
+MIN_SECRET_LEN = 4
+
+# The attributes every LogRecord has; anything else was passed with `extra=`.
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+    | {"message", "asctime", "taskName"}
+)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def looks_secret(key: str) -> bool:
+    """Whether an option name (token, api_key, password...) suggests a credential."""
+    return bool(SECRET_KEY_RE.search(key))
+
+
+class Redactor:
+    """The set of secret values to hide; replaced as a whole on each (re)load."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        with self._lock:
+            self._pattern = pattern
+
+    def redact(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
+    def redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {k: self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.redact_value(v) for v in value]
+        return value
+
+
+redactor = Redactor()
+
+
+def secrets_of(config: Config, extra: Iterable[str | None] = ()) -> set[str]:
+    """Every secret value a config holds: webhook secrets, secret options, API keys."""
+    found: set[str] = {s for s in extra if s}
+    for webhook in config.webhooks:
+        found.update(s for s in webhook.secrets if s)
+    for environment in config.kontent.environments.values():
+        for value in (environment.preview_api_key, environment.secure_access_key):
+            if value:
+                found.add(value)
+    for action in config.actions.values():
+        names = getattr(action.action_class, "secret_options", frozenset())
+        found.update(_secret_values(action.options, names))
+    return found
+
+
+def _secret_values(options: Mapping[str, Any], names: Iterable[str]) -> Iterator[str]:
+    names = frozenset(names)
+    for key, value in options.items():
+        if key in names or looks_secret(key):
+            yield from _strings(value)
+        elif isinstance(value, Mapping):
+            yield from _secret_values(value, names)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+
+
+def _ids(record: logging.LogRecord) -> dict[str, str | None]:
+    return {
+        "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+        "delivery_id": getattr(record, "delivery_id", None) or delivery_id_var.get(),
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, request_id, delivery_id, extras."""
+
+    def __init__(self, redact: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redact or redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_ids(record),
+        }
+        for key, value in _extras(record).items():
+            entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        entry = {k: v for k, v in entry.items() if v is not None}
+        return json.dumps(self.redactor.redact_value(entry), default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """For a terminal: `12:00:01.123 INFO  bridge.receiver  message  key=value [request-id]`."""
+
+    def __init__(self, redact: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redact or redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_timestamp(record), f"{record.levelname:<7}", record.name, record.getMessage()]
+        fields = {**_extras(record), **{k: v for k, v in _ids(record).items() if v}}
+        if fields:
+            parts.append(" ".join(f"{k}={_text_value(v)}" for k, v in fields.items()))
+        line = "  ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return self.redactor.redact(line)
+
+
+def _text_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+def formatter_for(fmt: Literal["json", "text"] | str) -> logging.Formatter:
+    return TextFormatter() if fmt == "text" else JsonFormatter()
+
+
+def default_format(stream: IO[str] | None = None) -> Literal["json", "text"]:
+    """Text on a terminal, JSON lines otherwise (a container's log collector)."""
+    target = stream or sys.stderr
+    return "text" if hasattr(target, "isatty") and target.isatty() else "json"
+
+
+def configure(
+    fmt: str | None = None, level: str | int = "INFO", stream: IO[str] | None = None
+) -> logging.Handler:
+    """Install one handler on the root logger with the chosen format (for `bridge serve`)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter_for(fmt or default_format(stream)))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_bridge_handler", False):
+            root.removeHandler(old)
+    handler._bridge_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    return handler

@@ -1,0 +1,261 @@
+"""Prometheus metrics: what the receiver, the workers and the reloader report, and `/metrics`.
+
+Every metric lives in one `Metrics` object with its own `CollectorRegistry`, so tests (and two
+apps in one process) never share counters. The receiver and the workers call the module-level
+functions (`notification_received`, `attempt_finished`, ...), which report to the current
+`Metrics`; `reset()` installs a fresh one. Queue gauges are not pushed by anyone: the `/metrics`
+route refreshes them from `store.action_states()` at scrape time, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from bridge.events import Event
+
+log = logging.getLogger("bridge.metrics")
+
+# success: the attempt succeeded (the job is done); retry: it failed and will be retried;
+# dead: it failed for good (permanent failure or retries exhausted).
+Outcome = Literal["success", "retry", "dead"]
+HEALTH_STATES = ("ready", "working", "failing", "dead")
+LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class ActionStateLike(Protocol):
+    """The fields of the store's `ActionState` the queue gauges read."""
+
+    name: str
+    health: str
+    enabled: bool
+    pending: int
+    dead: int
+    oldest_pending_age_s: float | None
+
+
+class Metrics:
+    """All of the bridge's metrics, registered in one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.notifications = Counter(
+            "bridge_notifications_received",
+            "Events received in verified notifications, by object type, action and webhook.",
+            ["webhook", "object_type", "action"],
+            registry=r,
+        )
+        self.signature_failures = Counter(
+            "bridge_signature_failures",
+            "Webhook requests rejected because no secret verified the signature.",
+            ["webhook"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "bridge_duplicate_notifications",
+            "Redelivered notifications recognised and not run again.",
+            ["webhook"],
+            registry=r,
+        )
+        self.jobs_created = Counter(
+            "bridge_jobs_created", "Jobs stored for an action.", ["action"], registry=r
+        )
+        self.attempts = Counter(
+            "bridge_job_attempts",
+            "Delivery attempts by outcome: success, retry (failed, will retry), dead.",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.attempt_failures = Counter(
+            "bridge_job_attempt_failures",
+            "Failed attempts, whether or not the job is retried afterwards.",
+            ["action"],
+            registry=r,
+        )
+        self.jobs_finished = Counter(
+            "bridge_jobs_finished",
+            "Jobs that reached a final state: succeeded or dead (final failure).",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "bridge_action_duration_seconds",
+            "Time an action took to answer one attempt.",
+            ["action"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "bridge_queue_depth", "Jobs pending or running, per action.", ["action"], registry=r
+        )
+        self.oldest_pending_age = Gauge(
+            "bridge_oldest_pending_age_seconds",
+            "Age of the oldest pending job per action (0 when none is pending).",
+            ["action"],
+            registry=r,
+        )
+        self.dead_jobs = Gauge(
+            "bridge_dead_jobs", "Dead jobs kept in the store, per action.", ["action"], registry=r
+        )
+        self.action_health = Gauge(
+            "bridge_action_health",
+            "1 for the action's current health state, 0 for the others.",
+            ["action", "health"],
+            registry=r,
+        )
+        self.action_enabled = Gauge(
+            "bridge_action_enabled", "1 when the action is enabled.", ["action"], registry=r
+        )
+        self.reload_success = Gauge(
+            "bridge_config_last_reload_successful",
+            "1 when the last configuration (re)load succeeded, 0 when it was rejected.",
+            registry=r,
+        )
+        self.reload_timestamp = Gauge(
+            "bridge_config_last_reload_timestamp_seconds",
+            "When the configuration was last (re)loaded, successfully or not.",
+            registry=r,
+        )
+        self.reload_success_timestamp = Gauge(
+            "bridge_config_last_reload_success_timestamp_seconds",
+            "When a configuration was last loaded successfully.",
+            registry=r,
+        )
+        self._known_actions: set[str] = set()
+
+    def refresh_queues(self, states: Iterable[ActionStateLike]) -> None:
+        """Set the queue gauges from the store's view; actions that disappeared are dropped."""
+        seen: set[str] = set()
+        for state in states:
+            seen.add(state.name)
+            self.queue_depth.labels(state.name).set(state.pending)
+            self.oldest_pending_age.labels(state.name).set(state.oldest_pending_age_s or 0.0)
+            self.dead_jobs.labels(state.name).set(state.dead)
+            self.action_enabled.labels(state.name).set(1 if state.enabled else 0)
+            for health in HEALTH_STATES:
+                self.action_health.labels(state.name, health).set(
+                    1 if state.health == health else 0
+                )
+        for gone in self._known_actions - seen:
+            for gauge in (self.queue_depth, self.oldest_pending_age, self.dead_jobs):
+                gauge.remove(gone)
+            self.action_enabled.remove(gone)
+            for health in HEALTH_STATES:
+                self.action_health.remove(gone, health)
+        self._known_actions = seen
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+_current = Metrics()
+
+
+def current() -> Metrics:
+    return _current
+
+
+def reset() -> Metrics:
+    """Install (and return) a fresh `Metrics`: tests start from zero."""
+    global _current
+    _current = Metrics()
+    return _current
+
+
+def notification_received(event: Event) -> None:
+    """One verified event (a notification holds one or more)."""
+    _current.notifications.labels(
+        event.webhook or "", event.object_type or "", event.action or ""
+    ).inc()
+
+
+def notifications_received(events: Sequence[Event]) -> None:
+    for event in events:
+        notification_received(event)
+
+
+def signature_failed(webhook: str) -> None:
+    _current.signature_failures.labels(webhook).inc()
+
+
+def duplicates(webhook: str, count: int = 1) -> None:
+    if count > 0:
+        _current.duplicates.labels(webhook).inc(count)
+
+
+def jobs_created(action: str, count: int = 1) -> None:
+    if count > 0:
+        _current.jobs_created.labels(action).inc(count)
+
+
+def attempt_finished(action: str, outcome: Outcome, seconds: float) -> None:
+    """One attempt of one job: its outcome and how long the action took."""
+    m = _current
+    m.attempts.labels(action, outcome).inc()
+    m.latency.labels(action).observe(max(seconds, 0.0))
+    if outcome != "success":
+        m.attempt_failures.labels(action).inc()
+    if outcome == "success":
+        m.jobs_finished.labels(action, "succeeded").inc()
+    elif outcome == "dead":
+        m.jobs_finished.labels(action, "dead").inc()
+
+
+def job_died(action: str) -> None:
+    """A job died outside an attempt (retries exhausted by the clock, say)."""
+    _current.jobs_finished.labels(action, "dead").inc()
+
+
+def config_reloaded(ok: bool, at: float | None = None) -> None:
+    now = time.time() if at is None else at
+    _current.reload_success.set(1 if ok else 0)
+    _current.reload_timestamp.set(now)
+    if ok:
+        _current.reload_success_timestamp.set(now)
+
+
+class StoreWithStates(Protocol):
+    async def action_states(self) -> Sequence[Any]: ...
+
+
+async def metrics_response(store: StoreWithStates | None) -> Response:
+    """The body of `GET /metrics`: queue gauges refreshed from the store, then the exposition."""
+    m = _current
+    if store is not None:
+        try:
+            m.refresh_queues(await store.action_states())
+        except Exception:  # a scrape must not fail because the store hiccuped
+            log.warning("metrics: could not read action states", exc_info=True)
+    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_endpoint(
+    store: StoreWithStates | Callable[[], StoreWithStates | None] | None,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint: `Route("/metrics", metrics_endpoint(store))`.
+
+    `store` may be a callable returning the store, for apps whose lifespan opens it later.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        target = store
+        if target is not None and not hasattr(target, "action_states") and callable(target):
+            target = target()
+        return await metrics_response(target)  # type: ignore[arg-type]
+
+    return endpoint
