@@ -1,0 +1,183 @@
+"""The store protocol: everything the receiver, the workers, the CLI and the admin API ask of it.
+
+Stores are interchangeable (SQLite embedded, PostgreSQL for replicas); callers only see this
+protocol, the values in `model.py` and `StoreUnavailable`. Usage:
+
+    store = open_store("sqlite:///data/bridge.db", SystemClock())
+    await store.open()          # creates the database and applies pending migrations
+    ...
+    await store.close()
+
+(or `async with open_store(url, clock) as store:`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from bridge.delivery.clock import Clock, ManualClock, SystemClock
+from bridge.delivery.model import (
+    Accepted,
+    ActionState,
+    AlertKind,
+    Batch,
+    Claim,
+    ClaimPolicy,
+    DeliveryRow,
+    Episode,
+    JobDetail,
+    LogFilter,
+    NotificationRow,
+    Outcome,
+    RuleStats,
+    StoredNotification,
+)
+from bridge.events import Notification
+from bridge.plan import PlannedJob
+
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "SystemClock",
+    "open_store",
+]
+
+
+class StoreError(Exception):
+    """Base of the store's own exceptions; driver errors never leave a store."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot durably write (or read) now: the receiver answers 503, workers back off."""
+
+
+class Store(Protocol):
+    clock: Clock
+
+    async def open(self) -> None:
+        """Connect, create the database if needed and apply pending migrations."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Store: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def upgrade(self) -> list[str]:
+        """Apply pending migrations; returns the names of those applied."""
+        ...
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Called (in the event loop) after a commit that may have made jobs due."""
+        ...
+
+    # -- the receiver -------------------------------------------------------------------------
+    async def accept(
+        self,
+        notifications: Sequence[Notification],
+        jobs: Sequence[PlannedJob],
+        *,
+        request_id: str | None,
+    ) -> Accepted:
+        """Store new notifications and their jobs durably; redelivered keys create no jobs.
+
+        Returns only after the commit (group commit: concurrent calls share one transaction).
+        """
+        ...
+
+    async def enqueue(self, jobs: Sequence[PlannedJob], *, request_id: str | None = None) -> int:
+        """Create jobs without dedupe (replay); returns the number created."""
+        ...
+
+    # -- the workers --------------------------------------------------------------------------
+    async def claim(self, action: str, policy: ClaimPolicy, *, worker_id: str) -> Claim:
+        """Claim due batches of one action under a lease, honouring ordering and debounce."""
+        ...
+
+    async def record(self, batch: Batch, outcome: Outcome) -> Episode:
+        """Record one attempt of a batch; returns the action's failure episode afterwards."""
+        ...
+
+    async def release(self, batch: Batch) -> None:
+        """Give a claimed batch back unattempted (graceful stop)."""
+        ...
+
+    async def raise_alert(self, action: str, kind: AlertKind, jobs: Sequence[PlannedJob]) -> bool:
+        """Enqueue alert jobs unless this episode already had a `kind` alert; True if enqueued."""
+        ...
+
+    async def prune(self, *, before: float) -> int:
+        """Delete finished jobs and unreferenced notifications older than `before`.
+
+        Never deletes pending, running, retrying or dead jobs, nor the notifications they need.
+        """
+        ...
+
+    # -- the CLI and the admin API ------------------------------------------------------------
+    async def action_states(self) -> list[ActionState]: ...
+
+    async def deliveries(
+        self,
+        *,
+        action: str | None = None,
+        filter: LogFilter = "all",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[DeliveryRow]: ...
+
+    async def job(self, job_id: int) -> JobDetail | None: ...
+
+    async def retry_job(self, job_id: int) -> bool: ...
+
+    async def reset_action(self, name: str) -> bool: ...
+
+    async def set_enabled(self, name: str, enabled: bool) -> None: ...
+
+    async def notifications(self, *, limit: int = 50, offset: int = 0) -> list[NotificationRow]: ...
+
+    async def stored_notifications(
+        self, *, since: float, after_seq: int = 0, limit: int = 500
+    ) -> list[StoredNotification]: ...
+
+    async def count_notifications(self, *, since: float) -> int: ...
+
+    async def rule_stats(self) -> dict[str, RuleStats]: ...
+
+    async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]: ...
+
+
+def open_store(url: str, clock: Clock | None = None, *, retention_s: float = 3 * 86400) -> Store:
+    """A store for `url` (`sqlite:///relative/path`, `sqlite:////abs/path`, `postgresql://...`).
+
+    Not yet connected: `await store.open()` (or `async with`).
+    """
+    clock = clock or SystemClock()
+    if url.startswith("sqlite://"):
+        from bridge.delivery.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path(url), clock, retention_s=retention_s)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from bridge.delivery.postgres import PostgresStore  # type: ignore[import-not-found]
+        except ImportError as exc:  # the PostgreSQL store is its own piece of work
+            raise StoreError(f"PostgreSQL store is not available: {exc}") from None
+        store: Store = PostgresStore(url, clock, retention_s=retention_s)
+        return store
+    raise StoreError(
+        f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://"
+    )
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///data/bridge.db` is relative, `sqlite:////var/lib/bridge.db` absolute."""
+    path = url.removeprefix("sqlite://")
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        raise StoreError("sqlite URL has no path: use sqlite:///data/bridge.db")
+    return path
