@@ -51,6 +51,9 @@ class Call(Generic[O]):
     items: tuple[Item[O], ...]
     attempt: int = 1
     request_id: str | None = None
+    # The unrendered options (action options | rule `with:`), when the worker passes them, so an
+    # action can check what templates changed (`http` keeps the URL's literal scheme and host).
+    templates: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def events(self) -> list[Event]:

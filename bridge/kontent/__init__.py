@@ -1,0 +1,1 @@
+"""Kontent.ai APIs the bridge reads: the Delivery API, for fresh content."""

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from bridge.actions.base import PermanentFailure, Retry
+from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
+from tests.fakes.kontent import FakeDelivery, item_json
+
+ENV = "env-1"
+ID = "11111111-1111-1111-1111-111111111111"
+
+
+def client(http: aiohttp.ClientSession, fake: FakeDelivery, **keys: str) -> DeliveryClient:
+    return DeliveryClient(http, fake.url, fake.url + "/preview", {ENV: Keys(**keys)})
+
+
+async def test_fetches_the_published_variant_by_id_with_the_wait_header(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, item_json("hello", id=ID, language="en"))
+        fake.publish(ENV, item_json("hello", id=ID, language="de"))
+        got = await client(http, fake).fetch_item(ENV, ID, "de", preview=False, depth=2)
+    assert got is not None
+    assert got["item"]["system"]["language"] == "de"
+    sent = fake.requests[-1]
+    assert sent.path == f"/{ENV}/items"
+    assert sent.query == {"system.id": ID, "language": "de", "system.language": "de", "depth": "2"}
+    assert sent.headers[WAIT_HEADER] == "true"
+    assert "Authorization" not in sent.headers
+
+
+async def test_secure_access_key_is_sent_for_published_content(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, item_json("hello", id=ID))
+        await client(http, fake, secure_access_key="sak").fetch_item(ENV, ID, "en", preview=False)
+    assert fake.requests[-1].headers["Authorization"] == "Bearer sak"
+
+
+async def test_preview_uses_the_preview_api_and_key(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery(preview_key="pk") as fake:
+        fake.publish(ENV, item_json("draft", id=ID), preview=True)
+        published = await client(http, fake, preview_api_key="pk").fetch_item(
+            ENV, ID, "en", preview=False
+        )
+        preview = await client(http, fake, preview_api_key="pk").fetch_item(
+            ENV, ID, "en", preview=True
+        )
+    assert published is None
+    assert preview is not None and preview["item"]["system"]["codename"] == "draft"
+    assert fake.requests[-1].path.startswith("/preview/")
+
+
+async def test_preview_without_a_key_is_permanent(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        with pytest.raises(PermanentFailure, match=r"no preview_api_key.*env-1"):
+            await client(http, fake).fetch_item(ENV, ID, "en", preview=True)
+
+
+async def test_codename_404_means_gone(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        got = await client(http, fake).fetch_item(
+            ENV, "missing", "en", preview=False, by="codename"
+        )
+        fake.publish(ENV, item_json("there", id=ID))
+        there = await client(http, fake).fetch_item(
+            ENV, "there", "en", preview=False, by="codename"
+        )
+    assert got is None
+    assert there is not None and there["item"]["system"]["id"] == ID
+    assert fake.requests[-1].path == f"/{ENV}/items/there"
+
+
+async def test_language_fallback_counts_as_gone(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, item_json("there", id=ID, language="en"))
+        fake.fail_next(200, {"item": item_json("there", id=ID, language="en")})
+        got = await client(http, fake).fetch_item(ENV, "there", "de", preview=False, by="codename")
+    assert got is None
+
+
+async def test_429_retries_after_the_servers_delay(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(429, {"message": "slow down"}, {"Retry-After": "7"})
+        with pytest.raises(Retry) as caught:
+            await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
+    assert caught.value.delay_s == 7
+    assert caught.value.status == 429
+
+
+async def test_5xx_retries(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(503, "down")
+        with pytest.raises(Retry, match="503"):
+            await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
+
+
+async def test_401_is_permanent_and_names_the_environment_not_the_key(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(401, {"message": "Missing or invalid API key."})
+        with pytest.raises(PermanentFailure) as caught:
+            await client(http, fake, secure_access_key="s3cret").fetch_item(
+                ENV, ID, "en", preview=False
+            )
+    assert "env-1" in caught.value.reason
+    assert "s3cret" not in caught.value.reason
+
+
+async def test_unreachable_api_retries(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        url = fake.url
+    gone = DeliveryClient(http, url, url, {})
+    with pytest.raises(Retry, match="unreachable"):
+        await gone.fetch_item(ENV, ID, "en", preview=False)
