@@ -1,0 +1,22 @@
+"""Logging set-up for the `bridge` processes; the formats themselves live in bridge.logformat."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.logformat import configure
+from bridge.settings import Settings
+
+# uvicorn installs its own handlers; ours must be the only ones so every line has one format.
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def setup_logging(settings: Settings) -> None:
+    """One root handler in BRIDGE_LOG_FORMAT at BRIDGE_LOG_LEVEL; uvicorn's records join it."""
+    configure(settings.log_format, settings.log_level)
+    for name in _UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    # One line per request is the access log's job elsewhere; ours logs what it accepted.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

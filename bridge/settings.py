@@ -1,0 +1,113 @@
+"""BRIDGE_* environment settings, read once at start-up into a frozen value.
+
+Bad values stop the process with one line naming the variable, the value's problem and what is
+expected, so a typo in a deployment manifest is found at once rather than at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+LogFormat = Literal["json", "text"]
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """One bad environment variable; the message is the whole one-line error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config: Path = Path("rules.yaml")
+    db: str = "sqlite:///data/bridge.db"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    admin_token: str | None = None
+    log_format: LogFormat = "json"
+    log_level: str = "info"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every BRIDGE_* variable; raise SettingsError on the first bad one."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        return cls(
+            config=Path(get("BRIDGE_CONFIG") or "rules.yaml"),
+            db=_db_url(get("BRIDGE_DB") or "sqlite:///data/bridge.db"),
+            host=get("BRIDGE_HOST") or "0.0.0.0",
+            port=_port("BRIDGE_PORT", get("BRIDGE_PORT") or "8080"),
+            admin_token=get("BRIDGE_ADMIN_TOKEN"),
+            log_format=_log_format(get("BRIDGE_LOG_FORMAT")),
+            log_level=_choice("BRIDGE_LOG_LEVEL", (get("BRIDGE_LOG_LEVEL") or "info"), LOG_LEVELS),
+            max_body_bytes=_positive_int(
+                "BRIDGE_MAX_BODY_BYTES", get("BRIDGE_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
+            ),
+        )
+
+    def with_overrides(
+        self, *, config: str | None = None, host: str | None = None, port: int | None = None
+    ) -> Settings:
+        """Command-line options win over the environment."""
+        return replace(
+            self,
+            config=Path(config) if config else self.config,
+            host=host or self.host,
+            port=self.port if port is None else port,
+        )
+
+
+def _port(name: str, raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a port number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"{name}={raw!r} is out of range (0-65535)")
+    return port
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number of bytes") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return value
+
+
+def _log_format(raw: str | None) -> LogFormat:
+    if raw is None:
+        # People read a terminal; machines collect everything else.
+        return "text" if sys.stderr.isatty() else "json"
+    value = _choice("BRIDGE_LOG_FORMAT", raw, ("json", "text"))
+    return "json" if value == "json" else "text"
+
+
+def _db_url(raw: str) -> str:
+    if not raw.startswith(("sqlite://", "postgresql://", "postgres://")):
+        # The value may hold a password: name only what precedes the first colon.
+        scheme = raw.split(":", 1)[0]
+        raise SettingsError(
+            f"BRIDGE_DB (scheme {scheme!r}) must start with sqlite:/// (a file) "
+            "or postgresql:// (a server)"
+        )
+    return raw

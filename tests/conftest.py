@@ -1,0 +1,29 @@
+"""Fixtures every test area may use: the example payloads and a clean environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import os
+from pathlib import Path
+
+import pytest
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+@pytest.fixture
+def payload_bytes() -> Callable[[str], bytes]:
+    """`payload_bytes("current/content_item_published_published.json")`: the file's exact bytes."""
+
+    def load(name: str) -> bytes:
+        return (PAYLOADS / name).read_bytes()
+
+    return load
+
+
+@pytest.fixture(autouse=True)
+def _no_bridge_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's BRIDGE_* variables must not change what the tests see."""
+    for name in list(os.environ):
+        if name.startswith("BRIDGE_") and name != "BRIDGE_TEST_POSTGRES_DSN":
+            monkeypatch.delenv(name)
