@@ -20,6 +20,7 @@ class Recorded:
     query: dict[str, str]
     headers: CIMultiDict[str]
     body: bytes
+    raw_path: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -75,6 +76,7 @@ class FakeServer:
                 dict(request.query),
                 CIMultiDict(request.headers),
                 body,
+                request.raw_path.split("?")[0],
             )
         )
         async with self._received:

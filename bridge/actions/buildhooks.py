@@ -1,0 +1,54 @@
+"""`netlify`, `vercel`, `cloudflare_pages`: POST a deploy/build hook URL.
+
+The three services take the same request: an empty POST to a secret URL. Builds are slow and
+a publishing session fires many events, so these debounce by default: one build 60 s after the
+last event, and at least one every 10 minutes while events keep coming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import field_validator
+
+from bridge.actions.base import Action, ActionOptions, Call, Success
+from bridge.actions.httputil import check_url_template, request
+
+BUILD_DEFAULTS: Mapping[str, Any] = {"debounce": "60s", "max_wait": "10m"}
+
+
+class HookOptions(ActionOptions):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _literal_origin(cls, value: str) -> str:
+        return check_url_template(value)
+
+
+class BuildHookAction(Action[HookOptions]):
+    Options = HookOptions
+    defaults = BUILD_DEFAULTS
+    secret_options = frozenset({"url"})  # the hook URL is the credential
+    service: ClassVar[str] = "build hook"
+
+    async def send(self, call: Call[HookOptions]) -> Success:
+        return await request(
+            self.resources.http, "POST", call.options.url, what=f"{self.name} ({self.service})"
+        )
+
+
+class NetlifyAction(BuildHookAction):
+    summary = "Trigger a Netlify build hook (debounced: 60s, max_wait 10m)."
+    service = "Netlify"
+
+
+class VercelAction(BuildHookAction):
+    summary = "Trigger a Vercel deploy hook (debounced: 60s, max_wait 10m)."
+    service = "Vercel"
+
+
+class CloudflarePagesAction(BuildHookAction):
+    summary = "Trigger a Cloudflare Pages deploy hook (debounced: 60s, max_wait 10m)."
+    service = "Cloudflare Pages"

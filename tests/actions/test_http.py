@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.actions.http import HttpAction, HttpOptions
+from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.server import Recorder
+
+
+async def test_default_body_carries_every_event_with_an_idempotency_key(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    events = [make_event(codename="a"), make_event(codename="b", action="unpublished")]
+    async with Recorder(status=202, body="queued") as hook:
+        call = make_call(HttpAction, {"url": f"{hook.url}/hook"}, events, delivery_id="d-42")
+        result = await HttpAction("notify", resources).send(call)
+    assert (result.status, result.response) == (202, "queued")
+    sent = hook.requests[0]
+    assert (sent.method, sent.path) == ("POST", "/hook")
+    assert sent.headers["Idempotency-Key"] == "d-42"
+    body = sent.json()
+    assert [e["codename"] for e in body["events"]] == ["a", "b"]
+    assert body["events"][1]["action"] == "unpublished"
+
+
+async def test_json_body_method_and_headers(resources: Resources, make_call: MakeCall) -> None:
+    async with Recorder() as hook:
+        options = {
+            "url": f"{hook.url}/items/hello?x=1",
+            "method": "PUT",
+            "headers": {"X-Token": "t"},
+            "json": {"name": "Hello"},
+        }
+        await HttpAction("notify", resources).send(make_call(HttpAction, options))
+    sent = hook.requests[0]
+    assert (sent.method, sent.path, sent.query) == ("PUT", "/items/hello", {"x": "1"})
+    assert sent.headers["X-Token"] == "t"
+    assert sent.json() == {"name": "Hello"}
+
+
+async def test_text_body(resources: Resources, make_call: MakeCall) -> None:
+    async with Recorder() as hook:
+        options = {"url": f"{hook.url}/t", "body": "plain words"}
+        await HttpAction("notify", resources).send(make_call(HttpAction, options))
+    assert hook.requests[0].text == "plain words"
+    assert hook.requests[0].headers["Content-Type"].startswith("text/plain")
+
+
+def test_json_and_body_together_are_refused() -> None:
+    with pytest.raises(ValidationError, match="either json or body"):
+        HttpOptions.model_validate({"url": "https://x.test/", "json": {}, "body": "b"})
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ event.raw.url }}",
+        "https://{{ event.codename }}.example.com/",
+        "https://example.com{{ event.codename }}",
+        "https://example.com:{{ port }}/x",
+        "ftp://example.com/{{ x }}",
+    ],
+)
+def test_templates_may_not_choose_scheme_or_host(template: str) -> None:
+    with pytest.raises(ValidationError, match="url"):
+        HttpOptions.model_validate({"url": template})
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["https://example.com/{{ event.codename }}", "https://example.com?item={{ event.id }}"],
+)
+def test_templates_may_fill_path_and_query(template: str) -> None:
+    assert HttpOptions.model_validate({"url": template}).url == template
+
+
+async def test_rendered_url_with_another_host_is_permanent(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    async with Recorder() as hook, Recorder() as evil:
+        call = make_call(
+            HttpAction,
+            {"url": f"{evil.url}/steal"},
+            templates={"url": f"{hook.url}/{{{{ event.codename }}}}"},
+        )
+        with pytest.raises(PermanentFailure, match="scheme or host"):
+            await HttpAction("notify", resources).send(call)
+    assert evil.requests == [] and hook.requests == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 408, 409, 425])
+async def test_server_errors_retry(resources: Resources, make_call: MakeCall, status: int) -> None:
+    async with Recorder(status=status, body="nope") as hook:
+        with pytest.raises(Retry) as caught:
+            await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url + "/"}))
+    assert caught.value.status == status
+    assert caught.value.response == "nope"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_honoured(
+    resources: Resources, make_call: MakeCall, status: int
+) -> None:
+    async with Recorder() as hook:
+        hook.fail_next(status, "busy", {"Retry-After": "12"})
+        with pytest.raises(Retry) as caught:
+            await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url + "/"}))
+    assert caught.value.delay_s == 12
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422])
+async def test_client_errors_are_permanent(
+    resources: Resources, make_call: MakeCall, status: int
+) -> None:
+    async with Recorder(status=status, body="bad") as hook:
+        with pytest.raises(PermanentFailure, match=str(status)):
+            await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url + "/"}))
+
+
+async def test_redirects_are_not_followed(resources: Resources, make_call: MakeCall) -> None:
+    async with Recorder() as hook, Recorder() as other:
+        hook.fail_next(307, "", {"Location": f"{other.url}/x"})
+        with pytest.raises(PermanentFailure, match="redirected"):
+            await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url + "/"}))
+    assert other.requests == []
+
+
+async def test_unreachable_endpoint_retries(resources: Resources, make_call: MakeCall) -> None:
+    async with Recorder() as hook:
+        url = hook.url + "/"
+    with pytest.raises(Retry, match="unreachable"):
+        await HttpAction("n", resources).send(make_call(HttpAction, {"url": url}))
+
+
+async def test_long_responses_are_bounded(resources: Resources, make_call: MakeCall) -> None:
+    async with Recorder(body="x" * 5000) as hook:
+        result = await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url}))
+    assert len(result.response) < 600
