@@ -1,0 +1,136 @@
+"""The app assembly: `create_app(settings, role=...)` wires settings, config, store, runtime,
+receiver, admin and workers into one Starlette app whose lifespan starts and stops them.
+
+Roles: `serve` mounts the webhook routes and the admin API and runs the workers; `worker` runs
+the workers and mounts only /healthz, /readyz and /metrics, so a worker replica can still be
+health-checked and scraped on BRIDGE_PORT.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from bridge import logformat, metrics
+from bridge.config import load_config
+from bridge.delivery.store import open_store
+from bridge.receiver import health_routes, webhook_route
+from bridge.runtime import Runtime
+
+if TYPE_CHECKING:
+    from bridge.config import Config
+    from bridge.delivery.clock import Clock
+    from bridge.delivery.store import Store
+    from bridge.settings import Settings
+
+log = logging.getLogger("bridge.app")
+
+Role = Literal["serve", "worker"]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    role: Role = "serve",
+    config: Config | None = None,
+    store: Store | None = None,
+    clock: Clock | None = None,
+) -> Starlette:
+    """The bridge as an ASGI app. `config` and `store` may be given (the CLI loads the config
+    first to report errors; tests pass a store); otherwise the lifespan loads and opens them.
+    """
+    runtime = Runtime(settings)
+    routes: list[BaseRoute] = [
+        *health_routes(runtime),
+        Route("/metrics", metrics.metrics_endpoint(lambda: runtime.store), methods=["GET"]),
+    ]
+    if role == "serve":
+        routes += extra_routes(runtime)
+        routes.append(webhook_route(runtime))  # a catch-all: it must come last
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            loaded = config if config is not None else load_config(settings.config)
+            announce(loaded, settings)
+            opened = store
+            if opened is None:
+                opened = open_store(settings.db, clock)
+                await opened.open()
+                stack.push_async_callback(opened.close)
+            await runtime.start(loaded, opened)
+            stack.push_async_callback(runtime.aclose)
+            stop_workers = await start_workers(runtime)
+            stack.push_async_callback(stop_workers)  # runs first: workers stop before the rest
+            app.state.runtime = runtime
+            log.info("bridge ready (%s): %s", role, summary(loaded))
+            yield
+            log.info("bridge stopping")
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={Exception: _internal_error, 500: _internal_error},
+    )
+
+
+def extra_routes(runtime: Runtime) -> list[BaseRoute]:
+    """Routes other packages mount on the serving app: `bridge.admin.routes(runtime)`."""
+    try:
+        admin = importlib.import_module("bridge.admin")
+    except ImportError:
+        return []
+    factory: Callable[[Runtime], list[BaseRoute]] | None = getattr(admin, "routes", None)
+    return list(factory(runtime)) if factory is not None else []
+
+
+async def start_workers(runtime: Runtime) -> Callable[[], Any]:
+    """Start the delivery workers; returns the coroutine function that stops them."""
+    try:
+        workers = importlib.import_module("bridge.delivery.workers")
+    except ImportError:
+        log.warning("delivery workers are not installed: notifications are stored, not delivered")
+
+        async def nothing() -> None:
+            return None
+
+        return nothing
+    pool = workers.WorkerPool(runtime)
+    await pool.start()
+    return pool.stop  # type: ignore[no-any-return]
+
+
+def announce(config: Config, settings: Settings) -> None:
+    """Log what a person starting the bridge should know, and teach the redactor the secrets."""
+    logformat.redactor.set_secrets(logformat.secrets_of(config, [settings.admin_token]))
+    for issue in config.warnings:
+        log.warning("config: %s", issue)
+    for webhook in config.webhooks:
+        if not webhook.verify:
+            log.warning(
+                "webhook %r (%s) has verify: false: anyone who can reach it can post "
+                "notifications. Use this for local testing only.",
+                webhook.name,
+                webhook.path,
+            )
+
+
+def summary(config: Config) -> str:
+    return (
+        f"{len(config.webhooks)} webhook(s), {len(config.actions)} action(s), "
+        f"{len(config.rules)} rule(s) from {config.source}"
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """The last resort for a bug: still JSON, still no detail for the client."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error"}, status_code=500)

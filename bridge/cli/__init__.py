@@ -1,0 +1,59 @@
+"""The `bridge` command. One module per command group; each adds its commands to the parser.
+
+Exit codes: 0 success; 1 the command ran and failed (a broken config, a non-2xx answer, a store
+that cannot be opened); 2 the command line itself is wrong (argparse's usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bridge import __version__
+from bridge.cli import config_commands, server_commands, signing_commands
+from bridge.cli.common import CliError
+
+EPILOG = """\
+exit codes: 0 success, 1 the command failed, 2 bad command line.
+settings come from BRIDGE_* environment variables; see README.md."""
+
+# Groups owned by other packages, registered when they are installed.
+OPTIONAL_GROUPS = ("bridge.cli.delivery_commands",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bridge",
+        description="Receive Kontent.ai webhooks, match YAML rules, deliver actions reliably.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    subparsers.required = True
+    for group in (server_commands, config_commands, signing_commands):
+        group.register(subparsers)
+    for name in OPTIONAL_GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,44 @@
+"""What every command group shares: one-line errors, reading payloads, settings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bridge.config import Config, ConfigError, load_config
+from bridge.settings import Settings, SettingsError
+
+
+class CliError(Exception):
+    """A failure a person can act on; `main` prints it on one line and exits with `code`."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def read_payload(source: str) -> bytes:
+    """The exact bytes of a file, or of stdin for `-` (signatures cover the raw bytes)."""
+    if source == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(source).read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"payload file not found: {source}") from None
+    except OSError as exc:
+        raise CliError(f"cannot read payload file {source}: {exc.strerror}") from None
+
+
+def settings_from_env() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def load(path: str | Path) -> Config:
+    """The config, or a CliError listing every issue, one per line."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise CliError(f"{path}: {len(exc.issues)} error(s):\n{exc}") from None

@@ -1,0 +1,71 @@
+"""`bridge serve` (receiver and workers) and `bridge worker` (workers only)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+import uvicorn
+
+from bridge.cli.common import CliError, load, settings_from_env
+
+log = logging.getLogger("bridge.cli")
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="receive webhooks and deliver actions (receiver and workers in one process)",
+        description="Run the receiver, the admin API and the workers. Settings come from "
+        "BRIDGE_* variables; these options override them.",
+    )
+    _server_options(serve)
+    serve.set_defaults(func=run_serve, role="serve")
+
+    worker = subparsers.add_parser(
+        "worker",
+        help="deliver stored jobs only (no webhook routes; /healthz, /readyz and /metrics)",
+        description="Run the workers only, for replicas sharing a PostgreSQL store. It still "
+        "listens on BRIDGE_PORT for /healthz, /readyz and /metrics.",
+    )
+    _server_options(worker)
+    worker.set_defaults(func=run_serve, role="worker")
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="rules file (default: $BRIDGE_CONFIG or rules.yaml)")
+    parser.add_argument("--host", help="address to listen on (default: $BRIDGE_HOST or 0.0.0.0)")
+    parser.add_argument(
+        "--port", type=int, help="port to listen on (default: $BRIDGE_PORT or 8080)"
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from bridge.app import create_app
+    from bridge.logs import setup_logging
+
+    settings = settings_from_env().with_overrides(
+        config=args.config, host=args.host, port=args.port
+    )
+    if not 0 <= settings.port <= 65535:
+        raise CliError(f"--port {settings.port} is out of range (0-65535)", code=2)
+    setup_logging(settings)
+    config = load(settings.config)
+    app = create_app(settings, role=args.role, config=config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+    asyncio.run(server.serve())
+    if not server.started:
+        raise CliError("the bridge did not start; the log above says why")
+    return 0
