@@ -1,0 +1,98 @@
+"""Small typed readers over a Document: each reports a problem at its path and returns None."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from bridge.config.document import Document
+from bridge.config.durations import parse_duration
+from bridge.config.errors import Path, describe_type, did_you_mean
+
+
+def mapping(
+    doc: Document,
+    value: Any,
+    path: Path,
+    *,
+    allowed: Collection[str] | None = None,
+    required: Collection[str] = (),
+    what: str = "key",
+) -> dict[str, Any] | None:
+    """A mapping whose keys are all `allowed` and include every `required` one."""
+    if not isinstance(value, dict):
+        doc.error(path, f"expected a mapping, got {describe_type(value)}")
+        return None
+    if allowed is not None:
+        for key in value:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                doc.error((*path, key), f"unknown {what} {key!r}{hint}", key=True)
+    for key in required:
+        if key not in value:
+            doc.error((*path, key), "required key is missing")
+    return value
+
+
+def sequence(doc: Document, value: Any, path: Path) -> list[Any] | None:
+    if not isinstance(value, list):
+        doc.error(path, f"expected a list, got {describe_type(value)}")
+        return None
+    return value
+
+
+def string(doc: Document, value: Any, path: Path, *, nonempty: bool = False) -> str | None:
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        doc.error(path, f"expected a string, got {describe_type(value)}")
+        return None
+    text = str(doc.text_of(path, value))
+    if nonempty and not text:
+        doc.error(path, "must not be empty")
+        return None
+    return text
+
+
+def boolean(doc: Document, value: Any, path: Path) -> bool | None:
+    if not isinstance(value, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"  # `${FLAG:-true}` arrives as a string
+        doc.error(path, f"expected true or false, got {describe_type(value)}")
+        return None
+    return value
+
+
+def positive_int(doc: Document, value: Any, path: Path) -> int | None:
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        doc.error(path, f"expected a whole number of at least 1, got {value!r}")
+        return None
+    return number
+
+
+def duration(doc: Document, value: Any, path: Path, *, positive: bool = True) -> float | None:
+    """Seconds, from `500ms`, `30s`, `10m`, `1h`, `3d` or a plain number of seconds."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        doc.error(path, f"expected a duration like 30s, 10m or 1h, got {describe_type(value)}")
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        doc.error(path, str(exc))
+        return None
+    if positive and seconds <= 0:
+        doc.error(path, f"must be longer than zero, got {value!r}")
+        return None
+    return seconds
+
+
+def unique(doc: Document, names: list[tuple[str, Path]], what: str) -> None:
+    """Reports every repeat of a name, pointing at the repeat and naming the first."""
+    first: dict[str, Path] = {}
+    for name, path in names:
+        if name in first:
+            line = doc.mark(first[name]).line
+            doc.error(path, f"duplicate {what} {name!r} (first defined on line {line})")
+        else:
+            first[name] = path

@@ -1,0 +1,195 @@
+"""YAML that remembers where every value came from, with `${VAR}` interpolation.
+
+PyYAML's composer gives nodes with marks; we build plain Python values from them ourselves and
+keep, for every path, the line and column of the value and of its key. Interpolation runs on
+string scalars only, before any validation, so an unset variable is reported where it is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+import yaml
+
+from bridge.config.errors import ConfigIssue, Path, format_path
+
+# `$${` is a literal `${`; `${NAME}`; `${NAME:-default}` (unset or empty); `${NAME-default}`
+# (unset only).
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_INNER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: plain values plus the marks and issues gathered on the way."""
+
+    file: str
+    data: Any = None
+    marks: dict[Path, Mark] = field(default_factory=dict)
+    key_marks: dict[Path, Mark] = field(default_factory=dict)
+    # Source text of plain scalars YAML resolved to non-strings (`no` -> False, `1.10` -> 1.1).
+    plain_text: dict[Path, str] = field(default_factory=dict)
+    errors: list[ConfigIssue] = field(default_factory=list)
+    warnings: list[ConfigIssue] = field(default_factory=list)
+
+    def mark(self, path: Path, *, key: bool = False) -> Mark:
+        """Where `path` is written; the nearest written ancestor for values filled by defaults."""
+        if key and path in self.key_marks:
+            return self.key_marks[path]
+        probe = path
+        while probe:
+            if probe in self.marks:
+                return self.marks[probe]
+            probe = probe[:-1]
+        return self.marks.get((), Mark(1, 1))
+
+    def issue(self, path: Path, message: str, *, key: bool = False) -> ConfigIssue:
+        at = self.mark(path, key=key)
+        return ConfigIssue(self.file, at.line, at.col, format_path(path), message)
+
+    def error(self, path: Path, message: str, *, key: bool = False) -> None:
+        self.errors.append(self.issue(path, message, key=key))
+
+    def warn(self, path: Path, message: str, *, key: bool = False) -> None:
+        self.warnings.append(self.issue(path, message, key=key))
+
+    def text_of(self, path: Path, value: Any) -> Any:
+        """The scalar as written, so `language: no` stays the string 'no' where text is meant."""
+        return self.plain_text.get(path, value)
+
+
+def read_document(path: FilePath | str, env: Mapping[str, str]) -> Document:
+    """Read and parse a file; unreadable files and YAML syntax errors become issues."""
+    file = str(path)
+    try:
+        text = FilePath(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        doc = Document(file)
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        doc.errors.append(ConfigIssue(file, 1, 1, "", f"cannot read the file: {reason}"))
+        return doc
+    return parse_document(text, file, env)
+
+
+def parse_document(text: str, file: str, env: Mapping[str, str]) -> Document:
+    doc = Document(file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            doc.data = _Builder(doc, loader, env).value(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{exc.context}: {problem}"
+        doc.errors.append(ConfigIssue(file, line, col, "", f"YAML syntax error: {problem}"))
+    except yaml.YAMLError as exc:
+        doc.errors.append(ConfigIssue(file, 1, 1, "", f"YAML error: {exc}"))
+    finally:
+        loader.dispose()
+    return doc
+
+
+class _Builder:
+    """Walks composed nodes into dicts, lists and scalars, recording marks per path."""
+
+    def __init__(self, doc: Document, loader: yaml.SafeLoader, env: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.loader = loader
+        self.env = env
+
+    def value(self, node: yaml.Node, path: Path) -> Any:
+        self.doc.marks[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str):
+            return self.interpolate(value, path)
+        if value is not None and not isinstance(value, bool | int | float):
+            return str(node.value)  # dates, binary, sets: keep the text, JSON has no such types
+        if node.style is None and value is not None:
+            self.doc.plain_text[path] = str(node.value)
+        return value
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.MarkedYAMLError(
+                    problem="mapping keys must be plain strings",
+                    problem_mark=key_node.start_mark,
+                )
+            key = str(key_node.value)
+            child = (*path, key)
+            if key in result:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                issue = ConfigIssue(self.doc.file, line, col, format_path(child), "duplicate key")
+                self.doc.errors.append(issue)
+                continue
+            self.doc.key_marks[child] = Mark(
+                key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            )
+            result[key] = self.value(value_node, child)
+        return result
+
+    def interpolate(self, text: str, path: Path) -> str:
+        if "$" not in text:
+            return text
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            return self.reference(match.group(1), path)
+
+        return _REFERENCE.sub(replace, text)
+
+    def reference(self, inner: str, path: Path) -> str:
+        parsed = _INNER.fullmatch(inner)
+        if parsed is None:
+            self.doc.error(
+                path, f"invalid reference '${{{inner}}}' (write ${{NAME}} or ${{NAME:-default}})"
+            )
+            return ""
+        name, operator, default = parsed.groups()
+        value = self.env.get(name)
+        if value is None and f"{name}_FILE" in self.env:
+            return self.secret_file(name, path)
+        if value is not None and not (operator == ":-" and value == ""):
+            return value
+        if operator is not None:
+            return default
+        self.doc.error(
+            path,
+            f"environment variable {name!r} is not set (nor is {name}_FILE), and has no default",
+        )
+        return ""
+
+    def secret_file(self, name: str, path: Path) -> str:
+        """`NAME_FILE` names a file holding the value (Docker and Kubernetes secrets)."""
+        file = self.env[f"{name}_FILE"]
+        try:
+            content = FilePath(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+            self.doc.error(path, f"cannot read {name}_FILE {file!r}: {reason}")
+            return ""
+        if content.endswith("\n"):
+            content = content[:-1]
+            if content.endswith("\r"):
+                content = content[:-1]
+        return content

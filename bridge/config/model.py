@@ -1,0 +1,108 @@
+"""The validated configuration: frozen values that the receiver, rules and delivery read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bridge.actions.base import Action
+from bridge.config.conditions import When, WhereTest
+from bridge.config.errors import ConfigIssue
+
+DEFAULT_DELIVERY_URL = "https://deliver.kontent.ai"
+DEFAULT_PREVIEW_URL = "https://preview-deliver.kontent.ai"
+# Kontent.ai's own schedule (seed 000): 1, 2, 4, 8, 16, 32, 60 minutes, then hourly, for 3 days.
+DEFAULT_RETRY_SCHEDULE_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0)
+DEFAULT_GIVE_UP_AFTER_S = 3 * 86400.0
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_ALERT_FAILING_FOR_S = 3600.0
+
+Ordering = Literal["fifo", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    name: str
+    path: str
+    secrets: tuple[str, ...]
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentConfig:
+    preview_api_key: str | None = None
+    secure_access_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KontentConfig:
+    delivery_url: str = DEFAULT_DELIVERY_URL
+    preview_url: str = DEFAULT_PREVIEW_URL
+    environments: Mapping[str, EnvironmentConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """How one action's jobs are delivered. The last retry delay repeats until give-up."""
+
+    retry_schedule_s: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE_S
+    give_up_after_s: float = DEFAULT_GIVE_UP_AFTER_S
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    debounce_s: float | None = None
+    max_wait_s: float | None = None
+    ordering: Ordering = "fifo"
+    enabled: bool = True
+    concurrency: int = 1
+
+    def retry_delay_s(self, attempt: int) -> float:
+        """Delay after failed attempt number `attempt` (1-based); hourly once the schedule ends."""
+        index = min(max(attempt, 1), len(self.retry_schedule_s)) - 1
+        return self.retry_schedule_s[index]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionConfig:
+    """A named action: its type, its own options (unrendered templates kept as text)."""
+
+    name: str
+    type: str
+    action_class: type[Action]  # type: ignore[type-arg]
+    options: Mapping[str, Any]
+    delivery: DeliverySettings
+    # Top-level option keys whose values hold templates (not type-checked at load).
+    templated: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class DoItem:
+    action: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # the `with:` mapping, unrendered
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    when: When
+    where: tuple[WhereTest, ...]
+    do: tuple[DoItem, ...]
+    stop: bool = False
+    position: int = 0  # index in `rules:`; evaluation order
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Path
+    webhooks: tuple[WebhookConfig, ...]
+    kontent: KontentConfig
+    defaults: DeliverySettings
+    actions: Mapping[str, ActionConfig]
+    rules: tuple[Rule, ...]
+    alerts: tuple[str, ...] = ()
+    warnings: tuple[ConfigIssue, ...] = ()
+    alert_failing_for_s: float = DEFAULT_ALERT_FAILING_FOR_S
+
+    def webhook(self, name: str) -> WebhookConfig | None:
+        return next((w for w in self.webhooks if w.name == name), None)

@@ -1,0 +1,128 @@
+"""An action's own options, checked at load against its `Options` model.
+
+Templated values (`{{` or `{%`) are compiled but not type-checked: their type is only known once
+rendered. A required option may be left to every rule's `with:`, so "missing" is judged per use
+(each `do:` item and alert), where the merged options are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from bridge.actions.base import Action
+from bridge.config.document import Document
+from bridge.config.errors import Path, did_you_mean
+from bridge.rules.templates import syntax_error, template_sources
+
+ActionClass = type[Action]  # type: ignore[type-arg]
+
+
+def option_names(action_class: ActionClass) -> list[str]:
+    """The keys a user writes: each field's alias where it has one (`from` for `from_`)."""
+    return [f.alias or name for name, f in action_class.Options.model_fields.items()]
+
+
+def _prefix(action: str, key: str | int) -> str:
+    return f"action {action!r} option {key!r}"
+
+
+def check_templates(doc: Document, action: str, options: Mapping[str, Any], path: Path) -> set[str]:
+    """Compiles every templated string; returns the top-level keys that hold templates."""
+    templated: set[str] = set()
+    for key, value in options.items():
+        for sub, source in template_sources(value):
+            templated.add(key)
+            problem = syntax_error(source)
+            if problem:
+                doc.error((*path, key, *sub), f"{_prefix(action, key)}: {problem}")
+    return templated
+
+
+def check_action_options(
+    doc: Document, name: str, action_class: ActionClass, options: Mapping[str, Any], path: Path
+) -> frozenset[str]:
+    """Unknown keys, template syntax and value types of an action's own options."""
+    known = option_names(action_class)
+    for key in options:
+        if key not in known:
+            hint = did_you_mean(key, known)
+            doc.error((*path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
+    templated = check_templates(doc, name, {k: v for k, v in options.items() if k in known}, path)
+    values = {k: v for k, v in options.items() if k in known and k not in templated}
+    for loc, kind, message in _errors(action_class, values):
+        if loc and kind != "missing":
+            doc.error((*path, *loc), f"{_prefix(name, loc[0])}: {message}")
+    return frozenset(templated)
+
+
+def check_use(
+    doc: Document,
+    name: str,
+    action_class: ActionClass,
+    options: Mapping[str, Any],
+    templated: frozenset[str],
+    inputs: Mapping[str, Any],
+    path: Path,
+) -> None:
+    """One use of an action (`do:` item or alert): its `with:` keys and the merged options.
+
+    `path` is the use itself; `with:` values are reported under `path.with.key`.
+    """
+    with_path = (*path, "with")
+    known = option_names(action_class)
+    for key in inputs:
+        if key not in known:
+            hint = did_you_mean(key, known)
+            doc.error((*with_path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
+    input_templates = check_templates(
+        doc, name, {k: v for k, v in inputs.items() if k in known}, with_path
+    )
+    merged = dict(options) | {k: v for k, v in inputs.items() if k in known}
+    skip = (templated - inputs.keys()) | input_templates
+    values = {k: v for k, v in merged.items() if k not in skip}
+    for loc, kind, message in _errors(action_class, values):
+        if not loc:
+            doc.error(path, f"action {name!r}: {message}")
+        elif kind == "missing" and loc[0] not in skip:
+            doc.error(
+                path,
+                f"{_prefix(name, loc[0])}: required, but neither the action nor 'with:' sets it",
+            )
+        elif loc[0] in inputs:
+            doc.error((*with_path, *loc), f"{_prefix(name, loc[0])}: {message}")
+
+
+def check_unused(
+    doc: Document,
+    name: str,
+    action_class: ActionClass,
+    options: Mapping[str, Any],
+    templated: frozenset[str],
+    path: Path,
+) -> None:
+    """An action no rule uses is still checked for what a `with:` could have supplied."""
+    values = {k: v for k, v in options.items() if k not in templated}
+    for loc, kind, message in _errors(action_class, values):
+        if not loc:
+            doc.error(path, f"action {name!r}: {message}")
+        elif kind == "missing" and loc[0] not in templated:
+            doc.error(path, f"{_prefix(name, loc[0])}: required option is missing")
+
+
+def _errors(action_class: ActionClass, values: Mapping[str, Any]) -> list[tuple[Path, str, str]]:
+    try:
+        action_class.Options.model_validate(dict(values))
+    except ValidationError as exc:
+        return [
+            (tuple(error["loc"]), error["type"], _message(error["msg"]))
+            for error in exc.errors(include_url=False)
+        ]
+    return []
+
+
+def _message(text: str) -> str:
+    # Pydantic prefixes model-validator errors with "Value error, "; users need only the reason.
+    return text.removeprefix("Value error, ")
