@@ -1,0 +1,175 @@
+"""`slack`: post a message with a bot token (chat.postMessage) or to an incoming webhook.
+
+Built on the official slack-sdk async clients over the host's HTTP session. A coalesced batch
+posts one message (its `text` is rendered over the whole batch). Slack answers errors by name;
+names that mean "this configuration cannot work" (a revoked token, a missing channel) are
+permanent, so the delivery stops at once with the reason instead of retrying for days.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import yaml
+from pydantic import Field, model_validator
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
+from bridge.actions.httputil import excerpt, retry_after_s
+
+SLACK_API = "https://slack.com/api/"
+MAX_SUMMARY_LINES = 40
+
+# chat.postMessage error names for which a retry cannot succeed.
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "team_access_not_granted",
+        "org_login_required",
+        "ekm_access_denied",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "msg_too_long",
+        "no_text",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_arguments",
+        "invalid_arg_name",
+        "invalid_charset",
+        "too_many_attachments",
+        "as_user_not_supported",
+    }
+)
+
+
+class SlackOptions(ActionOptions):
+    token: str | None = None
+    channel: str | None = None
+    webhook_url: str | None = None
+    text: str | None = None
+    # Block Kit blocks: a YAML list, or a string holding a YAML/JSON list (a template's output).
+    blocks: list[dict[str, Any]] | str | None = None
+    base_url: str = SLACK_API
+    unfurl_links: bool | None = None
+    thread_ts: str | None = Field(default=None, description="reply in this thread")
+
+    @model_validator(mode="after")
+    def _one_way_to_post(self) -> SlackOptions:
+        if self.webhook_url and (self.token or self.channel):
+            raise ValueError("give either token and channel, or webhook_url, not both")
+        if not self.webhook_url and not (self.token and self.channel):
+            raise ValueError("give token and channel (chat.postMessage) or webhook_url")
+        return self
+
+
+class SlackAction(Action[SlackOptions]):
+    Options = SlackOptions
+    secret_options = frozenset({"token", "webhook_url"})
+    summary = "Post a Slack message (bot token + channel, or an incoming webhook)."
+
+    async def send(self, call: Call[SlackOptions]) -> Success:
+        options = call.options
+        text = options.text if options.text is not None else _summary(call)
+        blocks = _blocks(options.blocks)
+        try:
+            if options.webhook_url:
+                return await self._webhook(options, text, blocks)
+            return await self._post(options, text, blocks)
+        except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
+            if isinstance(exc, SlackApiError):
+                raise
+            raise Retry(f"{self.name}: Slack unreachable: {type(exc).__name__}: {exc}") from exc
+
+    async def _post(
+        self, options: SlackOptions, text: str, blocks: list[dict[str, Any]] | None
+    ) -> Success:
+        client = AsyncWebClient(
+            token=options.token,
+            base_url=options.base_url,
+            session=self.resources.http,
+            retry_handlers=[],
+        )
+        extra: dict[str, Any] = {}
+        if options.unfurl_links is not None:
+            extra["unfurl_links"] = options.unfurl_links
+        if options.thread_ts:
+            extra["thread_ts"] = options.thread_ts
+        try:
+            response = await client.chat_postMessage(
+                channel=str(options.channel), text=text, blocks=blocks, **extra
+            )
+        except SlackApiError as exc:
+            raise _api_failure(exc) from exc
+        return Success(
+            status=response.status_code,
+            response=f"posted to {response.get('channel')} ts={response.get('ts')}",
+        )
+
+    async def _webhook(
+        self, options: SlackOptions, text: str, blocks: list[dict[str, Any]] | None
+    ) -> Success:
+        client = AsyncWebhookClient(
+            str(options.webhook_url), session=self.resources.http, retry_handlers=[]
+        )
+        response = await client.send(text=text, blocks=blocks, unfurl_links=options.unfurl_links)
+        body = excerpt(response.body or "")
+        status = response.status_code
+        if status == 200:
+            return Success(status=status, response=body)
+        reason = f"Slack webhook answered {status}: {body or 'no body'}"
+        if status == 429 or status >= 500:
+            raise Retry(
+                reason, delay_s=retry_after_s(response.headers), status=status, response=body
+            )
+        raise PermanentFailure(reason, status=status, response=body)
+
+
+def _api_failure(exc: SlackApiError) -> Retry | PermanentFailure:
+    response = exc.response
+    error = str(response.get("error") or "unknown_error")
+    status = response.status_code
+    detail = excerpt(str(response.data))
+    reason = f"Slack chat.postMessage failed: {error}"
+    if status == 429 or error == "ratelimited":
+        delay = retry_after_s(response.headers)
+        return Retry(reason, delay_s=delay, status=status, response=detail)
+    if error in PERMANENT_ERRORS:
+        return PermanentFailure(reason, status=status, response=detail)
+    return Retry(reason, status=status, response=detail)
+
+
+def _blocks(value: list[dict[str, Any]] | str | None) -> list[dict[str, Any]] | None:
+    """Blocks written in YAML, or a template that renders YAML/JSON; bad blocks are permanent."""
+    if value is None or isinstance(value, list):
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise PermanentFailure(f"blocks is not valid YAML/JSON: {exc}") from exc
+    if parsed is None:
+        return None
+    if not (isinstance(parsed, list) and all(isinstance(b, dict) for b in parsed)):
+        raise PermanentFailure("blocks must be a list of Block Kit objects")
+    return parsed
+
+
+def _summary(call: Call[SlackOptions]) -> str:
+    lines = [event.summary() for event in call.events]
+    if len(lines) > MAX_SUMMARY_LINES:
+        hidden = len(lines) - MAX_SUMMARY_LINES
+        lines = [*lines[:MAX_SUMMARY_LINES], f"… and {hidden} more"]
+    return "\n".join(lines)

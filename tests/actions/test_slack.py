@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.actions.slack import SlackAction, SlackOptions
+from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.slack import FakeSlack
+
+
+def bot(fake: FakeSlack, **extra: Any) -> dict[str, Any]:
+    return {"token": fake.token, "channel": "#content", "base_url": fake.api_url, **extra}
+
+
+async def test_posts_text_and_blocks_with_the_bot_token(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    blocks_yaml = "- type: section\n  text: {type: mrkdwn, text: '*Hello world* was published'}\n"
+    async with FakeSlack() as slack:
+        call = make_call(SlackAction, bot(slack, text="Published Hello", blocks=blocks_yaml))
+        result = await SlackAction("team", resources).send(call)
+    assert result.status == 200
+    assert "C0CONTENT" in result.response
+    [message] = slack.messages
+    assert message["channel"] == "#content"
+    assert message["text"] == "Published Hello"
+    assert message["blocks"][0]["text"]["text"] == "*Hello world* was published"
+
+
+async def test_a_batch_is_one_message_summarising_every_event(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    events = [make_event(name="First"), make_event(name="Second", action="unpublished")]
+    async with FakeSlack() as slack:
+        await SlackAction("team", resources).send(make_call(SlackAction, bot(slack), events))
+    [message] = slack.messages
+    assert message["text"].splitlines() == [
+        "content_item published article 'First' (en) [published]",
+        "content_item unpublished article 'Second' (en) [published]",
+    ]
+
+
+@pytest.mark.parametrize(
+    "error", ["invalid_auth", "channel_not_found", "not_in_channel", "token_revoked", "is_archived"]
+)
+async def test_configuration_errors_are_permanent_with_the_reason(
+    resources: Resources, make_call: MakeCall, error: str
+) -> None:
+    async with FakeSlack() as slack:
+        slack.error_next(error)
+        with pytest.raises(PermanentFailure, match=error):
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+
+
+async def test_real_wrong_token_and_channel(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        with pytest.raises(PermanentFailure, match="invalid_auth"):
+            await SlackAction("t", resources).send(make_call(SlackAction, bot(slack, token="bad")))
+        with pytest.raises(PermanentFailure, match="channel_not_found"):
+            await SlackAction("t", resources).send(
+                make_call(SlackAction, bot(slack, channel="#nope"))
+            )
+
+
+async def test_rate_limit_retries_at_retry_after(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        slack.rate_limit_next(30)
+        with pytest.raises(Retry) as caught:
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+        assert caught.value.delay_s == 30
+        assert caught.value.status == 429
+        await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+    assert len(slack.messages) == 1
+
+
+async def test_other_errors_retry(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        slack.error_next("internal_error")
+        with pytest.raises(Retry, match="internal_error"):
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+
+
+async def test_incoming_webhook(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        call = make_call(SlackAction, {"webhook_url": slack.webhook_url, "text": "hi"})
+        result = await SlackAction("hook", resources).send(call)
+    assert result.response == "ok"
+    assert slack.webhook_messages == [{"text": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, "no_service", PermanentFailure),
+        (410, "channel_is_archived", PermanentFailure),
+        (500, "oops", Retry),
+    ],
+)
+async def test_incoming_webhook_errors(
+    resources: Resources, make_call: MakeCall, status: int, body: str, expected: type[Exception]
+) -> None:
+    async with FakeSlack() as slack:
+        slack.fail_next(status, body)
+        with pytest.raises(expected, match=body):
+            await SlackAction("hook", resources).send(
+                make_call(SlackAction, {"webhook_url": slack.webhook_url, "text": "hi"})
+            )
+
+
+async def test_incoming_webhook_rate_limit(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        slack.fail_next(429, "rate_limited", {"Retry-After": "5"})
+        with pytest.raises(Retry) as caught:
+            await SlackAction("hook", resources).send(
+                make_call(SlackAction, {"webhook_url": slack.webhook_url, "text": "hi"})
+            )
+    assert caught.value.delay_s == 5
+
+
+async def test_unreachable_slack_retries(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        options = bot(slack)
+    with pytest.raises(Retry, match="unreachable"):
+        await SlackAction("team", resources).send(make_call(SlackAction, options))
+
+
+async def test_invalid_blocks_are_permanent(resources: Resources, make_call: MakeCall) -> None:
+    async with FakeSlack() as slack:
+        call = make_call(SlackAction, bot(slack, blocks="just: a mapping"))
+        with pytest.raises(PermanentFailure, match="list of Block Kit"):
+            await SlackAction("team", resources).send(call)
+    assert slack.messages == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"token": "t"},
+        {"webhook_url": "https://hooks.slack.com/x", "token": "t", "channel": "c"},
+    ],
+)
+def test_needs_exactly_one_way_to_post(options: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        SlackOptions.model_validate(options)
