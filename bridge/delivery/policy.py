@@ -1,0 +1,95 @@
+"""Which of an action's waiting jobs may run now: ordering, concurrency and debounce windows.
+
+Pure functions over candidate rows, shared by every store: a store reads the candidates inside
+its claiming transaction, asks `plan_claim`, and marks the chosen units running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bridge.delivery.model import ClaimPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A pending or retrying job, oldest first."""
+
+    id: int
+    batch_id: str | None
+    inputs_hash: str
+    created_at: float
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """Jobs delivered as one call: one job, or a debounced batch (retried as one unit)."""
+
+    job_ids: tuple[int, ...]
+    batch_id: str
+    ready_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    units: list[Unit] = field(default_factory=list)
+    next_due_at: float | None = None
+
+
+def delivery_id(first_job_id: int) -> str:
+    """Stable across retries: the batch is named after its first job, which is in no other."""
+    return f"kb-{first_job_id}"
+
+
+def plan_claim(
+    candidates: Sequence[Candidate], policy: ClaimPolicy, running: int, now: float
+) -> ClaimPlan:
+    """fifo: only the oldest unit may run, one at a time; none: any ready unit up to concurrency."""
+    if policy.ordering == "fifo":
+        slots = 0 if running else 1
+    else:
+        slots = max(0, policy.concurrency - running)
+    if slots == 0 or not candidates:
+        return ClaimPlan()
+    units = _units(candidates, policy)
+    if policy.ordering == "fifo":
+        units = units[:1]
+    ready = [unit for unit in units if unit.ready_at <= now][:slots]
+    waiting = [unit.ready_at for unit in units if unit.ready_at > now]
+    return ClaimPlan(ready, min(waiting) if waiting else None)
+
+
+def _units(candidates: Sequence[Candidate], policy: ClaimPolicy) -> list[Unit]:
+    """Group candidates into units, in the order of each unit's oldest job."""
+    batches: dict[str, list[Candidate]] = {}
+    for job in candidates:
+        if job.batch_id is not None:
+            key = f"batch:{job.batch_id}"
+        elif policy.debounce_s is not None or policy.max_wait_s is not None:
+            key = f"window:{job.inputs_hash}"
+        else:
+            key = f"job:{job.id}"
+        batches.setdefault(key, []).append(job)
+    units = []
+    for key, jobs in batches.items():
+        jobs = jobs[: policy.max_batch]
+        batch_id = jobs[0].batch_id or delivery_id(jobs[0].id)
+        if key.startswith("window:"):
+            ready_at = _window_closes(jobs, policy)
+        else:
+            ready_at = min(job.due_at for job in jobs)
+        units.append(Unit(tuple(job.id for job in jobs), batch_id, ready_at))
+    return units
+
+
+def _window_closes(jobs: Sequence[Candidate], policy: ClaimPolicy) -> float:
+    """No new job for debounce_s, or max_wait_s after the first job, whichever comes first."""
+    opened = min(job.created_at for job in jobs)
+    closes = []
+    if policy.debounce_s is not None:
+        closes.append(max(job.created_at for job in jobs) + policy.debounce_s)
+    if policy.max_wait_s is not None:
+        closes.append(opened + policy.max_wait_s)
+    return min(closes)

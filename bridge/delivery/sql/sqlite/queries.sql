@@ -1,0 +1,183 @@
+-- name: insert_notification
+INSERT OR IGNORE INTO notifications
+    (key, webhook, format, received_at, request_id, raw, events, rules, summary)
+VALUES (:key, :webhook, :format, :received_at, :request_id, :raw, :events, :rules, :summary);
+
+-- name: insert_job
+INSERT INTO jobs
+    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
+     created_at, due_at)
+VALUES (:action, :rule, :notification_key, :event, :inputs, :inputs_hash, :request_id, :summary,
+        'pending', :now, :now);
+
+-- name: ensure_action
+INSERT OR IGNORE INTO actions (name) VALUES (:action);
+
+-- name: count_rule_match
+INSERT INTO rule_stats (rule, matched, last_matched_at) VALUES (:rule, 1, :now)
+ON CONFLICT (rule) DO UPDATE SET matched = matched + 1, last_matched_at = excluded.last_matched_at;
+
+-- name: expire_leases
+UPDATE jobs
+SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+    claimed_by = NULL, lease_until = NULL
+WHERE action = :action AND state = 'running' AND lease_until <= :now;
+
+-- name: action_enabled
+SELECT enabled FROM actions WHERE name = :action;
+
+-- name: count_running
+SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
+
+-- name: claim_candidates
+SELECT id, state, batch_id, inputs_hash, created_at, due_at
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying')
+ORDER BY id
+LIMIT :limit;
+
+-- name: mark_running
+UPDATE jobs
+SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
+    batch_id = coalesce(batch_id, :batch_id)
+WHERE id = :id;
+
+-- name: claimed_job
+SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts, j.retry_index,
+       j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
+FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
+WHERE j.id = :id;
+
+-- name: record_job
+UPDATE jobs
+SET state = :state, attempts = attempts + 1, failures = failures + :failed,
+    retry_index = :retry_index, first_failure_at = :first_failure_at,
+    due_at = coalesce(:due_at, due_at), last_attempt_at = :finished_at,
+    last_status = :status, last_response = :response, last_error = :error,
+    claimed_by = NULL, lease_until = NULL,
+    finished_at = CASE WHEN :state IN ('succeeded', 'dead') THEN :finished_at END
+WHERE id = :id AND state = 'running' AND claimed_by = :worker;
+
+-- name: insert_attempt
+INSERT OR REPLACE INTO attempts
+    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
+VALUES (:job_id, :number, :delivery_id, :started_at, :finished_at, :outcome, :status, :response,
+        :error);
+
+-- name: action_succeeded
+UPDATE actions SET last_success_at = :now, failing_since = NULL WHERE name = :action;
+
+-- name: action_failed
+UPDATE actions
+SET last_failure_at = :now, failing_since = coalesce(failing_since, :now),
+    last_dead_at = CASE WHEN :dead THEN :now ELSE last_dead_at END
+WHERE name = :action;
+
+-- name: action_episode
+SELECT failing_since, alerted FROM actions WHERE name = :action;
+
+-- name: set_alerted
+UPDATE actions SET alerted = :alerted WHERE name = :action;
+
+-- name: release_job
+UPDATE jobs
+SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+    claimed_by = NULL, lease_until = NULL
+WHERE id = :id AND state = 'running' AND claimed_by = :worker;
+
+-- name: prune_attempts
+DELETE FROM attempts WHERE job_id IN
+    (SELECT id FROM jobs WHERE state = 'succeeded' AND finished_at < :before);
+
+-- name: prune_jobs
+DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
+
+-- name: prune_notifications
+DELETE FROM notifications
+WHERE received_at < :before
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key);
+
+-- name: action_counts
+SELECT action,
+       sum(state = 'pending') AS pending,
+       sum(state = 'running') AS running,
+       sum(state = 'retrying') AS retrying,
+       sum(state = 'succeeded') AS succeeded,
+       sum(state = 'dead') AS dead,
+       sum(failures) AS failed_attempts,
+       max(last_attempt_at) AS last_attempt_at,
+       min(CASE WHEN state IN ('pending', 'retrying') THEN created_at END) AS oldest_pending_at
+FROM jobs GROUP BY action;
+
+-- name: actions
+SELECT name, enabled, last_success_at, failing_since, last_dead_at FROM actions ORDER BY name;
+
+-- name: deliveries
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs
+WHERE (:action IS NULL OR action = :action)
+  AND (created_at >= :since OR state <> 'succeeded')
+  AND (:filter = 'all'
+       OR (:filter = 'failures' AND failures > 0)
+       OR (:filter = 'active_failures' AND failures > 0 AND state <> 'succeeded'))
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: rule_matches
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs WHERE rule = :rule ORDER BY id DESC LIMIT :limit;
+
+-- name: job
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures,
+       notification_key, request_id, inputs, event
+FROM jobs WHERE id = :id;
+
+-- name: job_notification_raw
+SELECT raw FROM notifications WHERE key = :key;
+
+-- name: job_attempts
+SELECT number, started_at, finished_at, outcome, status, response, error, delivery_id
+FROM attempts WHERE job_id = :id ORDER BY number;
+
+-- name: job_batch
+SELECT id, batch_id, state FROM jobs WHERE id = :id;
+
+-- name: oldest_failed_job
+SELECT id, batch_id, state FROM jobs
+WHERE action = :action AND state IN ('retrying', 'dead')
+ORDER BY id LIMIT 1;
+
+-- name: restart_job
+UPDATE jobs
+SET state = 'retrying', due_at = :now, retry_index = 0, first_failure_at = NULL,
+    finished_at = NULL
+WHERE id = :id AND state IN ('retrying', 'dead');
+
+-- name: restart_batch
+UPDATE jobs
+SET state = 'retrying', due_at = :now, retry_index = 0, first_failure_at = NULL,
+    finished_at = NULL
+WHERE batch_id = :batch_id AND state IN ('retrying', 'dead');
+
+-- name: set_enabled
+INSERT INTO actions (name, enabled) VALUES (:action, :enabled)
+ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled;
+
+-- name: notifications
+SELECT key, webhook, received_at, request_id, summary, rules, raw
+FROM notifications ORDER BY seq DESC LIMIT :limit OFFSET :offset;
+
+-- name: stored_notifications
+SELECT seq, received_at, key, webhook, format, raw, events
+FROM notifications
+WHERE received_at >= :since AND seq > :after_seq
+ORDER BY seq LIMIT :limit;
+
+-- name: count_notifications
+SELECT count(*) FROM notifications WHERE received_at >= :since;
+
+-- name: rule_stats
+SELECT rule, matched, last_matched_at FROM rule_stats ORDER BY rule;

@@ -1,0 +1,75 @@
+-- The whole schema as of the latest migration (a test proves that they agree).
+CREATE TABLE notifications (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    webhook TEXT,
+    format TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    request_id TEXT,
+    raw TEXT NOT NULL,
+    events TEXT NOT NULL,
+    rules TEXT NOT NULL DEFAULT '[]',
+    summary TEXT NOT NULL
+);
+CREATE INDEX notifications_received_at ON notifications (received_at);
+
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    notification_key TEXT,
+    event TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    inputs_hash TEXT NOT NULL,
+    request_id TEXT,
+    summary TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    created_at REAL NOT NULL,
+    due_at REAL NOT NULL,
+    batch_id TEXT,
+    claimed_by TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    retry_index INTEGER NOT NULL DEFAULT 0,
+    first_failure_at REAL,
+    last_attempt_at REAL,
+    last_status INTEGER,
+    last_response TEXT,
+    last_error TEXT,
+    finished_at REAL
+);
+CREATE INDEX jobs_queue ON jobs (action, state, id);
+CREATE INDEX jobs_batch ON jobs (batch_id);
+CREATE INDEX jobs_notification ON jobs (notification_key);
+CREATE INDEX jobs_rule ON jobs (rule, id);
+CREATE INDEX jobs_finished_at ON jobs (state, finished_at);
+
+CREATE TABLE attempts (
+    job_id INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    delivery_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    response TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, number)
+);
+
+CREATE TABLE actions (
+    name TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    last_success_at REAL,
+    last_failure_at REAL,
+    failing_since REAL,
+    last_dead_at REAL,
+    alerted TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE rule_stats (
+    rule TEXT PRIMARY KEY,
+    matched INTEGER NOT NULL DEFAULT 0,
+    last_matched_at REAL
+);

@@ -1,0 +1,218 @@
+"""SQLite plumbing: one writer thread with group commit, one reader thread, migrations.
+
+Durability: WAL with synchronous=FULL, so a commit is on disk when it returns. Group commit:
+every write is a function queued to the writer thread; the writer drains the queue, runs all
+queued functions in ONE transaction (each inside a savepoint, so one failing function does not
+undo the others) and resolves each caller's future only after COMMIT returned. While one batch
+is being fsynced, the next one queues up, so concurrent webhook requests share commits instead
+of waiting behind each other. Driver errors become `StoreUnavailable` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bridge.delivery import queries
+from bridge.delivery.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+
+MAX_GROUP = 1000
+BUSY_TIMEOUT_MS = 5000
+
+
+def connect(path: str) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"SQLite store unavailable: {exc}")
+
+
+class Database:
+    """The file, its writer thread and its reader thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.commits = 0  # committed write transactions, for tests and metrics
+        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+        self._read_conn: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self._open_files)
+        except (sqlite3.Error, OSError) as exc:
+            raise unavailable(exc) from None
+        self._writer = threading.Thread(target=self._write_loop, name="sqlite-write", daemon=True)
+        self._writer.start()
+
+    def _open_files(self) -> None:
+        parent = Path(self.path).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self._write_conn = connect(self.path)
+        self._read_conn = connect(self.path)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._writer.join)
+        self._reader.shutdown(wait=True)
+        for conn in (self._write_conn, self._read_conn):
+            if conn is not None:
+                conn.close()
+
+    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `op` in the next group transaction; returns after its commit."""
+        if self._closed or self._loop is None:
+            raise StoreUnavailable("SQLite store is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((op, future))
+        return await future
+
+    async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed or self._read_conn is None:
+            raise StoreUnavailable("SQLite store is closed")
+        conn = self._read_conn
+
+        def run() -> T:
+            try:
+                return op(conn)
+            except sqlite3.Error as exc:
+                raise unavailable(exc) from None
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, run)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            while len(group) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # finish this group, then stop
+                    break
+                group.append(nxt)
+            results = self._run_group(group)
+            assert self._loop is not None
+            for (_, future), (ok, value) in zip(group, results, strict=True):
+                self._loop.call_soon_threadsafe(_resolve, future, ok, value)
+
+    def _run_group(self, group: list[tuple[Op, asyncio.Future[Any]]]) -> list[tuple[bool, Any]]:
+        conn = self._write_conn
+        assert conn is not None
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _ in group:
+                results.append(_run_in_savepoint(conn, op))
+            conn.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:
+            log.error("SQLite commit failed: %s", exc)
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return [(False, unavailable(exc))] * len(group)
+        return results
+
+
+def _run_in_savepoint(conn: sqlite3.Connection, op: Op) -> tuple[bool, Any]:
+    conn.execute("SAVEPOINT op")
+    try:
+        value = op(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        if isinstance(exc, sqlite3.Error):
+            return False, unavailable(exc)
+        return False, exc
+    conn.execute("RELEASE op")
+    return True, value
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+)
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[queries.Migration]:
+    conn.execute(VERSION_TABLE)
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
+    return [m for m in queries.migrations("sqlite") if m.version not in applied]
+
+
+def apply_migrations(conn: sqlite3.Connection, now: float) -> list[str]:
+    """Apply pending migrations, each in its own transaction, recording it in schema_version."""
+    applied = []
+    for migration in pending_migrations(conn):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, now),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(f"{migration.version:04d}_{migration.name}")
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current)
+            current = ""
+    if current.strip() and not current.strip().startswith("--"):
+        statements.append(current)
+    return statements
