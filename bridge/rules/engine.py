@@ -1,0 +1,91 @@
+"""The rules engine: notifications in, planned jobs out, in rule order, honouring `stop`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bridge.config.model import Config, DoItem, Rule
+from bridge.events import Event, Notification
+from bridge.plan import PlannedJob
+from bridge.rules.explain import DoExplanation, EventExplanation, RuleExplanation
+from bridge.rules.index import RuleIndex
+from bridge.rules.matchers import Predicate, compile_rule, why_not
+from bridge.rules.templates import TemplateError, batch_context, redact, render_options
+
+
+class RuleEngine:
+    """Built once per config; `plan` is pure and cheap enough to run inside a request.
+
+    `indexed=False` evaluates every rule for every event: the baseline the benchmark compares
+    against, and the reference the index is tested against.
+    """
+
+    def __init__(self, config: Config, *, indexed: bool = True) -> None:
+        self.config = config
+        self.rules: tuple[Rule, ...] = config.rules
+        self._predicates: list[Predicate] = [compile_rule(rule) for rule in self.rules]
+        self._index = RuleIndex.build(self.rules) if indexed else None
+        self._everything = range(len(self.rules))
+
+    def matching(self, event: Event) -> list[Rule]:
+        """The rules that run for `event`, in order, stopping after a matching `stop: true`."""
+        candidates: Iterable[int] = (
+            self._index.candidates(event) if self._index is not None else self._everything
+        )
+        matched: list[Rule] = []
+        predicates = self._predicates
+        for position in candidates:
+            if predicates[position](event):
+                rule = self.rules[position]
+                matched.append(rule)
+                if rule.stop:
+                    break
+        return matched
+
+    def plan(self, notifications: Sequence[Notification]) -> list[PlannedJob]:
+        """One job per (matching rule, do item, event); `inputs` stay unrendered."""
+        jobs: list[PlannedJob] = []
+        for notification in notifications:
+            for event in notification.events:
+                for rule in self.matching(event):
+                    jobs.extend(
+                        PlannedJob(item.action, rule.name, notification.key, event, item.inputs)
+                        for item in rule.do
+                    )
+        return jobs
+
+    def explain(self, notification: Notification) -> list[EventExplanation]:
+        """For each event, each rule: matched (with rendered, redacted inputs) or why not."""
+        return [self._explain_event(event) for event in notification.events]
+
+    def _explain_event(self, event: Event) -> EventExplanation:
+        results: list[RuleExplanation] = []
+        stopped_by: str | None = None
+        for rule in self.rules:
+            if stopped_by is not None:
+                reason = f"skipped: rule {stopped_by!r} matched and says stop: true"
+                results.append(RuleExplanation(rule.name, "skipped", reason, stop=rule.stop))
+                continue
+            failure = why_not(rule, event)
+            if failure is not None:
+                results.append(RuleExplanation(rule.name, "failed", failure, stop=rule.stop))
+                continue
+            do = tuple(self._explain_do(item, event) for item in rule.do)
+            results.append(RuleExplanation(rule.name, "matched", None, do, rule.stop))
+            if rule.stop:
+                stopped_by = rule.name
+        return EventExplanation(event, tuple(results))
+
+    def _explain_do(self, item: DoItem, event: Event) -> DoExplanation:
+        action = self.config.actions[item.action]
+        merged: dict[str, Any] = dict(action.options) | dict(item.inputs)
+        secrets = action.action_class.secret_options
+        error = None
+        try:
+            rendered = render_options(merged, batch_context([event]))
+        except TemplateError as exc:
+            error, rendered = str(exc), merged
+        return DoExplanation(
+            item.action, action.type, redact(rendered, secrets), action.delivery.enabled, error
+        )

@@ -1,0 +1,194 @@
+"""Conditions as predicates over Events (fast, for planning) and as explanations (for people).
+
+`compile_rule` builds closures once per rule; `why_not` walks the same conditions slowly and says
+which one failed first, in words: `when.type: 'article' is not one of ['blog_post']`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+from bridge.config.conditions import (
+    AnyOf,
+    Both,
+    Equals,
+    Exists,
+    FieldTest,
+    Glob,
+    Negated,
+    NotWhen,
+    OneOf,
+    Regex,
+    ValueCondition,
+    When,
+    WhereTest,
+)
+from bridge.config.model import Rule
+from bridge.events import Event
+
+Predicate = Callable[[Event], bool]
+ValuePredicate = Callable[[Any], bool]
+
+
+def compile_rule(rule: Rule) -> Predicate:
+    when = compile_when(rule.when)
+    wheres = [compile_where(test) for test in rule.where]
+    if not wheres:
+        return when
+    return lambda event: when(event) and all(where(event.raw) for where in wheres)
+
+
+def compile_when(when: When) -> Predicate:
+    if isinstance(when, FieldTest):
+        test = compile_value(when.condition)
+        getter = operator.attrgetter(when.field)
+        return lambda event: test(getter(event))
+    if isinstance(when, NotWhen):
+        inner = compile_when(when.item)
+        return lambda event: not inner(event)
+    parts = [compile_when(item) for item in when.items]
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(when, AnyOf):
+        return lambda event: any(part(event) for part in parts)
+    return lambda event: all(part(event) for part in parts)
+
+
+def compile_value(condition: ValueCondition) -> ValuePredicate:
+    if isinstance(condition, Equals):
+        expected = condition.value
+        return lambda value: value == expected
+    if isinstance(condition, OneOf):
+        choices = frozenset(condition.values)
+        return lambda value: value in choices
+    if isinstance(condition, Glob):
+        patterns = [re.compile(fnmatch.translate(p)) for p in condition.patterns]
+        return lambda value: value is not None and any(p.match(value) for p in patterns)
+    if isinstance(condition, Regex):
+        pattern = condition.pattern
+        return lambda value: value is not None and pattern.search(value) is not None
+    if isinstance(condition, Exists):
+        present = condition.present
+        return lambda value: (value is not None) == present
+    if isinstance(condition, Negated):
+        inner = compile_value(condition.condition)
+        return lambda value: not inner(value)
+    parts = [compile_value(c) for c in condition.conditions]
+    return lambda value: all(part(value) for part in parts)
+
+
+def compile_where(test: WhereTest) -> Callable[[Any], bool]:
+    checks = [_where_operator(op, arg) for op, arg in test.operators if op != "exists"]
+    exists = dict(test.operators).get("exists")
+    find = test.expression.find
+
+    def matches(raw: Any) -> bool:
+        values = [match.value for match in find(raw)]
+        if exists is not None and bool(values) != exists:
+            return False
+        if not checks:
+            return True
+        return any(all(check(value) for check in checks) for value in values)
+
+    return matches
+
+
+def _where_operator(op: str, arg: Any) -> ValuePredicate:
+    if op == "eq":
+        return lambda value: value == arg
+    if op == "in":
+        return lambda value: value in arg
+    if op == "regex":
+        return lambda value: isinstance(value, str) and arg.search(value) is not None
+    compare = operator.gt if op == "gt" else operator.lt
+    return lambda value: _comparable(value, arg) and compare(value, arg)
+
+
+def _comparable(value: Any, arg: Any) -> bool:
+    """Numbers with numbers, text with text (ISO dates compare as text); never across."""
+    if isinstance(value, bool) or isinstance(arg, bool):
+        return False
+    if isinstance(arg, int | float):
+        return isinstance(value, int | float)
+    return isinstance(value, str)
+
+
+# Explanations: the same conditions, walked slowly, saying which failed first.
+
+
+def why_not(rule: Rule, event: Event) -> str | None:
+    """None when the rule matches the event, else the first condition that failed, in words."""
+    failure = _why_not_when(rule.when, event)
+    if failure is not None:
+        return failure
+    for test in rule.where:
+        failure = _why_not_where(test, event.raw)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _why_not_when(when: When, event: Event) -> str | None:
+    if isinstance(when, FieldTest):
+        value = getattr(event, when.field)
+        condition = when.condition
+        if compile_value(condition)(value):
+            return None
+        if isinstance(condition, Both):  # name the operator that failed, not all of them
+            condition = next(c for c in condition.conditions if not compile_value(c)(value))
+        return f"{when.path}: {_show(value)} {describe(condition, negate=True)}"
+    if isinstance(when, NotWhen):
+        if compile_when(when.item)(event):
+            return f"{when.path}: the negated conditions all matched"
+        return None
+    if isinstance(when, AnyOf):
+        failures = [_why_not_when(item, event) for item in when.items]
+        if any(f is None for f in failures):
+            return None
+        reasons = "; ".join(str(f) for f in failures)
+        return f"{when.path}: none of {len(failures)} alternatives matched ({reasons})"
+    for item in when.items:
+        failure = _why_not_when(item, event)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _why_not_where(test: WhereTest, raw: Any) -> str | None:
+    if compile_where(test)(raw):
+        return None
+    values = [match.value for match in test.expression.find(raw)]
+    wanted = " and ".join(
+        f"{op} {arg.pattern if op == 'regex' else arg!r}" for op, arg in test.operators
+    )
+    if not values:
+        return f"{test.path}: {test.jsonpath} matched nothing (wanted {wanted})"
+    shown = ", ".join(_show(v) for v in values[:5])
+    return f"{test.path}: no value of {test.jsonpath} satisfies {wanted} (found {shown})"
+
+
+def describe(condition: ValueCondition, *, negate: bool = False) -> str:
+    """`is 'x'` / `is not 'x'`: the requirement, or (negate) the failed form of it."""
+    if isinstance(condition, Negated):
+        return describe(condition.condition, negate=not negate)
+    if isinstance(condition, Both):
+        return " and ".join(describe(c, negate=negate) for c in condition.conditions)
+    no = " not" if negate else ""
+    if isinstance(condition, Equals):
+        return f"is{no} {_show(condition.value)}"
+    if isinstance(condition, OneOf):
+        return f"is{no} one of {list(condition.values)!r}"
+    if isinstance(condition, Glob):
+        return f"does{no} match glob {' or '.join(map(repr, condition.patterns))}"
+    if isinstance(condition, Regex):
+        return f"does{no} match regex {condition.pattern.pattern!r}"
+    present = condition.present != negate
+    return "is set" if present else "is not set"
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else repr(value)
