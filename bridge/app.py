@@ -43,9 +43,11 @@ def create_app(
     config: Config | None = None,
     store: Store | None = None,
     clock: Clock | None = None,
+    workers: bool = True,
 ) -> Starlette:
     """The bridge as an ASGI app. `config` and `store` may be given (the CLI loads the config
     first to report errors; tests pass a store); otherwise the lifespan loads and opens them.
+    `workers=False` leaves delivery to other processes (and lets tests check the receiver alone).
     """
     runtime = Runtime(settings)
     routes: list[BaseRoute] = [
@@ -68,8 +70,9 @@ def create_app(
                 stack.push_async_callback(opened.close)
             await runtime.start(loaded, opened)
             stack.push_async_callback(runtime.aclose)
-            stop_workers = await start_workers(runtime)
-            stack.push_async_callback(stop_workers)  # runs first: workers stop before the rest
+            if workers:
+                stop_workers = await start_workers(runtime)
+                stack.push_async_callback(stop_workers)  # runs first: workers stop first
             app.state.runtime = runtime
             log.info("bridge ready (%s): %s", role, summary(loaded))
             yield
@@ -83,13 +86,12 @@ def create_app(
 
 
 def extra_routes(runtime: Runtime) -> list[BaseRoute]:
-    """Routes other packages mount on the serving app: `bridge.admin.routes(runtime)`."""
+    """Routes other packages mount on the serving app: the admin API and dashboard."""
     try:
         admin = importlib.import_module("bridge.admin")
     except ImportError:
         return []
-    factory: Callable[[Runtime], list[BaseRoute]] | None = getattr(admin, "routes", None)
-    return list(factory(runtime)) if factory is not None else []
+    return list(admin.routes(runtime, lambda: runtime.store, runtime.settings))
 
 
 async def start_workers(runtime: Runtime) -> Callable[[], Any]:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bridge.actions.base import Action, Resources
-from bridge.rules import RuleEngine
 
 if TYPE_CHECKING:
     from bridge.config import Config
+    from bridge.rules import RuleEngine
     from bridge.delivery.store import Store
     from bridge.settings import Settings
 
@@ -122,7 +122,7 @@ class Runtime:
             name: action_config.action_class(name, resources)
             for name, action_config in config.actions.items()
         }
-        return Snapshot(config=config, engine=RuleEngine(config), actions=actions)
+        return Snapshot(config=config, engine=_engine_for(config), actions=actions)
 
     def _kontent_client(self, config: Config) -> Any:
         """A Delivery API client for actions that fetch fresh content, when that module exists."""
@@ -141,6 +141,12 @@ class Runtime:
             await asyncio.sleep(grace_s)
         finally:
             await _close_actions(snapshot)
+
+
+def _engine_for(config: Config) -> RuleEngine:
+    from bridge.rules import RuleEngine  # resolved lazily by bridge.rules itself
+
+    return RuleEngine(config)
 
 
 async def _close_actions(snapshot: Snapshot) -> None:
