@@ -1,0 +1,165 @@
+"""The admin JSON API under /admin/api, behind `Authorization: Bearer $BRIDGE_ADMIN_TOKEN`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bridge.admin import present
+from bridge.admin.context import (
+    AdminContext,
+    BadRequest,
+    NotFound,
+    delivery_filter,
+    paging,
+)
+from bridge.admin.openapi import OPENAPI
+
+log = logging.getLogger("bridge.admin")
+
+Handler = Callable[[Request, AdminContext], Awaitable[Any]]
+
+
+def _error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def endpoint(ctx: AdminContext, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: check the bearer token, turn known errors into 4xx/503, never a 500 page."""
+
+    async def run(request: Request) -> Response:
+        if not ctx.guard.bearer_ok(request):
+            return _error(
+                401, "missing or wrong admin token", **{"WWW-Authenticate": 'Bearer realm="admin"'}
+            )
+        try:
+            result = await handler(request, ctx)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        except NotFound as exc:
+            return _error(404, str(exc))
+        except LookupError as exc:  # the store is not open yet
+            return _error(503, str(exc))
+        return result if isinstance(result, Response) else JSONResponse(result)
+
+    return run
+
+
+async def list_actions(request: Request, ctx: AdminContext) -> Any:
+    return {"actions": present.plain(await ctx.actions())}
+
+
+async def list_deliveries(request: Request, ctx: AdminContext) -> Any:
+    params = request.query_params
+    limit, offset = paging(params)
+    which = delivery_filter(params)
+    action = params.get("action") or None
+    rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
+    return {"filter": which, "action": action, **present.page(rows, limit, offset)}
+
+
+async def show_job(request: Request, ctx: AdminContext) -> Any:
+    return present.job_json(await ctx.job(request.path_params["job_id"]))
+
+
+async def retry_job(request: Request, ctx: AdminContext) -> Any:
+    job_id = (await ctx.job(request.path_params["job_id"])).row.job_id
+    retried = await ctx.store.retry_job(job_id)
+    log.info("admin: retry job", extra={"job_id": str(job_id), "retried": retried})
+    return {"job_id": job_id, "retried": bool(retried)}
+
+
+async def reset_action(request: Request, ctx: AdminContext) -> Any:
+    name = await _action_name(request, ctx)
+    reset = await ctx.store.reset_action(name)
+    log.info("admin: reset action", extra={"action": name, "reset": reset})
+    return {"action": name, "reset": bool(reset)}
+
+
+async def disable_action(request: Request, ctx: AdminContext) -> Any:
+    return await _set_enabled(request, ctx, False)
+
+
+async def enable_action(request: Request, ctx: AdminContext) -> Any:
+    return await _set_enabled(request, ctx, True)
+
+
+async def _set_enabled(request: Request, ctx: AdminContext, enabled: bool) -> Any:
+    name = await _action_name(request, ctx)
+    await ctx.store.set_enabled(name, enabled)
+    log.info("admin: %s action", "enable" if enabled else "disable", extra={"action": name})
+    return {"action": name, "enabled": enabled}
+
+
+async def list_rules(request: Request, ctx: AdminContext) -> Any:
+    stats = await ctx.store.rule_stats()
+    rules = []
+    for rule in ctx.rules():
+        name = getattr(rule, "name", "")
+        stat = stats.get(name)
+        rules.append(
+            {
+                "name": name,
+                "actions": present.rule_actions(rule),
+                "stop": bool(getattr(rule, "stop", False)),
+                "matched": getattr(stat, "matched", 0) if stat else 0,
+                "last_matched_at": present.iso(getattr(stat, "last_matched_at", None)),
+            }
+        )
+    return {"rules": rules}
+
+
+async def show_rule(request: Request, ctx: AdminContext) -> Any:
+    name = request.path_params["name"]
+    rule = ctx.rule(name)
+    limit, _ = paging(request.query_params)
+    stat = (await ctx.store.rule_stats()).get(name)
+    matches = await ctx.store.rule_matches(name, limit=limit)
+    return {
+        "name": name,
+        "actions": present.rule_actions(rule),
+        "matched": getattr(stat, "matched", 0) if stat else 0,
+        "last_matched_at": present.iso(getattr(stat, "last_matched_at", None)),
+        "matches": [present.plain(m) for m in matches],
+    }
+
+
+async def list_notifications(request: Request, ctx: AdminContext) -> Any:
+    limit, offset = paging(request.query_params)
+    rows = await ctx.store.notifications(limit=limit, offset=offset)
+    return present.page(rows, limit, offset)
+
+
+async def openapi(request: Request, ctx: AdminContext) -> Any:
+    return OPENAPI
+
+
+async def _action_name(request: Request, ctx: AdminContext) -> str:
+    name: str = request.path_params["name"]
+    if not await ctx.known_action(name):
+        raise NotFound(f"no action named {name!r}")
+    return name
+
+
+def api_routes(ctx: AdminContext) -> list[BaseRoute]:
+    def route(path: str, handler: Handler, method: str = "GET") -> Route:
+        return Route(path, endpoint(ctx, handler), methods=[method])
+
+    return [
+        route("/openapi.json", openapi),
+        route("/actions", list_actions),
+        route("/actions/{name}/reset", reset_action, "POST"),
+        route("/actions/{name}/disable", disable_action, "POST"),
+        route("/actions/{name}/enable", enable_action, "POST"),
+        route("/deliveries", list_deliveries),
+        route("/jobs/{job_id}", show_job),
+        route("/jobs/{job_id}/retry", retry_job, "POST"),
+        route("/rules", list_rules),
+        route("/rules/{name}", show_rule),
+        route("/notifications", list_notifications),
+    ]

@@ -1,0 +1,248 @@
+"""The dashboard at /admin: server-rendered pages, a sign-in form, and POST buttons.
+
+Every page is plain HTML that works without JavaScript; admin.js only adds the response dialog's
+Copy button, relative-time refresh and the optional auto-refresh. Buttons are forms that POST
+with a CSRF token and come back to the page they were pressed on (303).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bridge.admin import present
+from bridge.admin.auth import COOKIE_NAME, CSRF_FIELD, SESSION_TTL_S, same_origin
+from bridge.admin.context import AdminContext, BadRequest, NotFound, delivery_filter, paging
+
+log = logging.getLogger("bridge.admin")
+
+ROOT = "/admin"
+
+templates = Environment(
+    loader=PackageLoader("bridge.admin", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.globals.update(
+    iso=present.iso,
+    absolute=present.absolute,
+    health_labels=present.HEALTH_LABELS,
+)
+
+Page = Callable[[Request, AdminContext, str], Awaitable[Response]]
+
+
+def render(
+    request: Request, ctx: AdminContext, name: str, status: int = 200, **values: Any
+) -> Response:
+    now = ctx.now()
+    html = templates.get_template(name).render(
+        request=request,
+        root=ROOT,
+        relative=lambda ts: present.relative(ts, now),
+        now=now,
+        **values,
+    )
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'self'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
+
+
+def page(ctx: AdminContext, handler: Page) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a page: without a session, 401 and the sign-in form; errors as friendly pages."""
+
+    async def run(request: Request) -> Response:
+        session = ctx.guard.session_of(request)
+        if session is None:
+            return render(request, ctx, "login.html", 401, next=request.url.path, error=None)
+        csrf = ctx.guard.csrf_for(session)
+        try:
+            return await handler(request, ctx, csrf)
+        except (BadRequest, NotFound) as exc:
+            status = 400 if isinstance(exc, BadRequest) else 404
+            return render(request, ctx, "error.html", status, csrf=csrf, message=str(exc))
+        except LookupError as exc:
+            return render(request, ctx, "error.html", 503, csrf=csrf, message=str(exc))
+
+    return run
+
+
+async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    params = request.query_params
+    which = delivery_filter(params)
+    action = params.get("action") or None
+    limit, offset = paging(params)
+    actions = await ctx.actions()
+    if action is not None and action not in {a["name"] for a in actions}:
+        raise NotFound(f"no action named {action!r}")
+    rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
+    return render(
+        request,
+        ctx,
+        "overview.html",
+        csrf=csrf,
+        actions=actions,
+        rows=rows,
+        filter=which,
+        action=action,
+        limit=limit,
+        offset=offset,
+        page_url=_page_url(request),
+    )
+
+
+async def job_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    job = await ctx.job(request.path_params["job_id"])
+    return render(request, ctx, "job.html", csrf=csrf, job=job, page_url=_page_url(request))
+
+
+async def rules_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    stats = await ctx.store.rule_stats()
+    rules = [
+        {"name": r.name, "actions": present.rule_actions(r), "stat": stats.get(r.name)}
+        for r in ctx.rules()
+    ]
+    return render(request, ctx, "rules.html", csrf=csrf, rules=rules)
+
+
+async def rule_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    name: str = request.path_params["name"]
+    rule = ctx.rule(name)
+    stat = (await ctx.store.rule_stats()).get(name)
+    matches = await ctx.store.rule_matches(name, limit=100)
+    return render(
+        request,
+        ctx,
+        "rule.html",
+        csrf=csrf,
+        name=name,
+        actions=present.rule_actions(rule),
+        stat=stat,
+        rows=matches,
+        page_url=_page_url(request),
+    )
+
+
+async def notifications_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    limit, offset = paging(request.query_params)
+    rows = await ctx.store.notifications(limit=limit, offset=offset)
+    return render(
+        request, ctx, "notifications.html", csrf=csrf, rows=rows, limit=limit, offset=offset
+    )
+
+
+def _page_url(request: Request) -> str:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{request.url.path}{query}"
+
+
+def _back(request: Request, target: str | None) -> str:
+    """Only paths inside the admin are followed back to (no open redirect)."""
+    if target and (target == ROOT or target.startswith(ROOT + "/")):
+        return target
+    return ROOT
+
+
+def post_action(ctx: AdminContext, verb: str) -> Callable[[Request], Awaitable[Response]]:
+    """A dashboard button: reset, disable, enable or retry, then back to the page."""
+
+    async def run(request: Request) -> Response:
+        session = ctx.guard.session_of(request)
+        form = await request.form()
+        token = str(form.get(CSRF_FIELD, ""))
+        if session is None or not same_origin(request) or not ctx.guard.csrf_ok(session, token):
+            return render(request, ctx, "login.html", 401, next=request.url.path, error=None)
+        try:
+            await _apply(ctx, verb, request.path_params)
+        except LookupError as exc:
+            return render(request, ctx, "error.html", 404, csrf=None, message=str(exc))
+        return RedirectResponse(_back(request, str(form.get("next", ""))), status_code=303)
+
+    return run
+
+
+async def _apply(ctx: AdminContext, verb: str, params: Any) -> None:
+    store = ctx.store
+    if verb == "retry":
+        job = await ctx.job(params["job_id"])
+        await store.retry_job(job.row.job_id)
+        log.info("admin: retry job from the dashboard", extra={"job_id": job.row.job_id})
+        return
+    name: str = params["name"]
+    if not await ctx.known_action(name):
+        raise NotFound(f"no action named {name!r}")
+    if verb == "reset":
+        await store.reset_action(name)
+    else:
+        await store.set_enabled(name, verb == "enable")
+    log.info("admin: %s action from the dashboard", verb, extra={"action": name})
+
+
+def login(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        if request.method == "GET":
+            status = 200 if ctx.guard.session_of(request) else 401
+            return render(request, ctx, "login.html", status, next="", error=None)
+        form = await request.form()
+        target = _back(request, str(form.get("next", "")))
+        if not same_origin(request) or not ctx.guard.token_matches(str(form.get("token", ""))):
+            log.warning("admin: sign-in with a wrong token")
+            return render(request, ctx, "login.html", 401, next=target, error="Wrong token.")
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            ctx.guard.new_session(),
+            max_age=SESSION_TTL_S,
+            path=ROOT,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    return run
+
+
+def logout(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        response = RedirectResponse(_back(request, None), status_code=303)
+        response.delete_cookie(COOKIE_NAME, path=ROOT)
+        return response
+
+    return run
+
+
+def dashboard_routes(ctx: AdminContext) -> list[BaseRoute]:
+    def view(path: str, handler: Page) -> Route:
+        return Route(path, page(ctx, handler), methods=["GET"])
+
+    return [
+        view("/", overview),
+        view("/jobs/{job_id}", job_page),
+        view("/rules", rules_page),
+        view("/rules/{name}", rule_page),
+        view("/notifications", notifications_page),
+        Route("/login", login(ctx), methods=["GET", "POST"]),
+        Route("/logout", logout(ctx), methods=["POST"]),
+        Route("/actions/{name}/reset", post_action(ctx, "reset"), methods=["POST"]),
+        Route("/actions/{name}/disable", post_action(ctx, "disable"), methods=["POST"]),
+        Route("/actions/{name}/enable", post_action(ctx, "enable"), methods=["POST"]),
+        Route("/jobs/{job_id}/retry", post_action(ctx, "retry"), methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("bridge.admin", "static")]), name="admin-static"),
+    ]

@@ -1,0 +1,74 @@
+"""Fixtures of the admin tests: an app holding only the admin routes over a fake store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bridge import admin
+from tests.admin.fakes import FakeStore, fake_config, row, state
+
+TOKEN = "admin-token-0123456789"
+
+AdminClient = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    fake = FakeStore()
+    fake.states = {
+        "content-team": state("content-team", "working"),
+        "rebuild-site": state(
+            "rebuild-site",
+            "failing",
+            failing_since=1_700_000_000.0 - 900,
+            pending=2,
+            failed_attempts=4,
+        ),
+    }
+    fake.rows = [
+        row(1, "content-team"),
+        row(
+            2,
+            "rebuild-site",
+            "retrying",
+            attempts=4,
+            last_status=502,
+            last_response="Bad gateway from upstream",
+            failures=4,
+        ),
+        row(3, "rebuild-site", "succeeded", attempts=2, failures=1),
+    ]
+    return fake
+
+
+@pytest.fixture
+def make_client(store: FakeStore) -> Callable[..., httpx.AsyncClient]:
+    """Factory: a client for an app with the admin mounted (token None = admin off)."""
+
+    def make(token: str | None = TOKEN, *, config: Any = None, **headers: str) -> httpx.AsyncClient:
+        config = config or fake_config(
+            **{
+                "content-team": {"channel": "#content", "token": "xoxb-very-secret"},
+                "rebuild-site": {"url": "https://hooks.example/build", "webhook_url": "https://s"},
+            }
+        )
+        runtime = SimpleNamespace(config=config)
+        settings = SimpleNamespace(admin_token=token)
+        app = Starlette(routes=admin.routes(runtime, store, settings))
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bridge.test", headers=headers
+        )
+
+    return make
+
+
+@pytest.fixture
+async def api(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(Authorization=f"Bearer {TOKEN}") as client:
+        yield client
