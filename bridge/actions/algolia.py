@@ -1,0 +1,193 @@
+"""`algolia`: keep an Algolia index in step with published (or preview) content.
+
+Webhooks only say that an item changed, so each event's item is fetched fresh from the Delivery
+API (preview slot → Preview API) and mapped to a record. A variant that is unpublished, deleted
+or no longer there is removed from the index. A coalesced batch becomes as few `batch` requests
+as Algolia allows (up to 1,000 operations each), and the action waits for Algolia's indexing
+tasks so that success means "searchable". A record over the size limit is reported and skipped:
+retrying cannot make it smaller.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from algoliasearch.http.exceptions import AlgoliaUnreachableHostException, RequestException
+from algoliasearch.http.hosts import Host, HostsCollection
+from algoliasearch.search.client import SearchClient
+from algoliasearch.search.config import SearchConfig
+from pydantic import Field, field_validator
+
+from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
+from bridge.actions.records import default_record, fill, mapped_record
+from bridge.events import Event
+
+DELETE_ACTIONS = ("unpublished", "deleted")
+
+
+class AlgoliaOptions(ActionOptions):
+    app_id: str
+    api_key: str
+    index: str = Field(min_length=1)
+    object_id: str = "{codename}_{language}"
+    record: dict[str, Any] | None = None
+    hosts: list[str] | None = None
+    depth: int = Field(default=1, ge=0, le=10)
+    max_record_bytes: int = Field(default=10_000, gt=0)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    wait: bool = True
+    delete_on: list[str] = Field(default_factory=lambda: list(DELETE_ACTIONS))
+
+    @field_validator("hosts")
+    @classmethod
+    def _base_urls(cls, hosts: list[str] | None) -> list[str] | None:
+        for host in hosts or []:
+            parts = urlsplit(host)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{host!r} is not a base URL like https://host:port")
+            if parts.path not in ("", "/"):
+                raise ValueError(f"{host!r}: Algolia hosts take no path")
+        return hosts
+
+
+@dataclass
+class Plan:
+    """What one call will do to the index, keyed by objectID (the last event wins)."""
+
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def counts(self) -> tuple[int, int]:
+        saves = sum(op["action"] == "addObject" for op in self.operations.values())
+        return saves, len(self.operations) - saves
+
+
+class AlgoliaAction(Action[AlgoliaOptions]):
+    Options = AlgoliaOptions
+    secret_options = frozenset({"api_key"})
+    summary = "Save or delete Algolia records from fresh Kontent.ai content."
+
+    def __init__(self, name: str, resources: Any) -> None:
+        super().__init__(name, resources)
+        self._clients: dict[tuple[str, str, tuple[str, ...]], SearchClient] = {}
+
+    async def send(self, call: Call[AlgoliaOptions]) -> Success:
+        options = call.options
+        plan = Plan()
+        for item in call.items:
+            await self._plan_one(item.event, item.options, plan)
+        if not plan.operations:
+            return Success(response=f"index {options.index}: nothing to do; " + _skips(plan))
+        tasks = await self._apply(options, list(plan.operations.values()))
+        saves, deletes = plan.counts()
+        text = f"index {options.index}: saved {saves}, deleted {deletes}"
+        text += f"; tasks {','.join(map(str, tasks))}" + ("" if options.wait else " (not awaited)")
+        if plan.skipped:
+            text += "; " + _skips(plan)
+        return Success(response=text)
+
+    async def _plan_one(self, event: Event, options: AlgoliaOptions, plan: Plan) -> None:
+        if event.object_type != "content_item" or not event.id or not event.environment_id:
+            plan.skipped.append(f"{event.summary()}: not a content item")
+            return
+        object_id = _object_id(options.object_id, event)
+        if event.action in options.delete_on:
+            plan.operations[object_id] = _delete(object_id)
+            return
+        fetched = await self._fetch(event, options)
+        if fetched is None:
+            plan.operations[object_id] = _delete(object_id)
+            return
+        item = fetched["item"]
+        if options.record is not None:
+            record = mapped_record(item, object_id, options.record)
+        else:
+            record = default_record(item, object_id)
+        size = len(json.dumps(record, ensure_ascii=False).encode())
+        if size > options.max_record_bytes:
+            note = f"{object_id} too large ({size} > {options.max_record_bytes} bytes)"
+            self.resources.logger.warning("[%s] record skipped: %s", self.name, note)
+            plan.skipped.append(note)
+            plan.operations.pop(object_id, None)
+            return
+        plan.operations[object_id] = {"action": "addObject", "body": record}
+
+    async def _fetch(self, event: Event, options: AlgoliaOptions) -> dict[str, Any] | None:
+        kontent = self.resources.kontent
+        if kontent is None:
+            raise PermanentFailure("algolia needs the Delivery API client (kontent: section)")
+        return await kontent.fetch_item(
+            str(event.environment_id),
+            str(event.id),
+            event.language,
+            preview=event.delivery_slot == "preview",
+            depth=options.depth,
+        )
+
+    async def _apply(self, options: AlgoliaOptions, operations: list[dict[str, Any]]) -> list[int]:
+        client = self._client(options)
+        size = options.batch_size
+        try:
+            tasks = []
+            for start in range(0, len(operations), size):
+                chunk = operations[start : start + size]
+                response = await client.batch(options.index, {"requests": chunk})
+                tasks.append(response.task_id)
+            if options.wait:
+                for task in tasks:
+                    await client.wait_for_task(options.index, task)
+        except RequestException as exc:
+            raise _failure(exc) from exc
+        except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:
+            raise Retry(f"Algolia unreachable: {type(exc).__name__}: {exc}") from exc
+        return tasks
+
+    def _client(self, options: AlgoliaOptions) -> SearchClient:
+        key = (options.app_id, options.api_key, tuple(options.hosts or ()))
+        if key not in self._clients:
+            config = SearchConfig(options.app_id, options.api_key)
+            if options.hosts:
+                config.hosts = HostsCollection([_host(url) for url in options.hosts])
+            self._clients[key] = SearchClient(config=config)
+        return self._clients[key]
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+
+def _object_id(template: str, event: Event) -> str:
+    """From the event's own fields, so a delete finds the record a save made."""
+    try:
+        return str(fill(template, event.fields(), strict=True))
+    except KeyError as exc:
+        raise PermanentFailure(
+            f"object_id {template!r}: unknown name {exc.args[0]!r} "
+            "(use event fields such as id, codename, language, type, collection)"
+        ) from None
+
+
+def _delete(object_id: str) -> dict[str, Any]:
+    return {"action": "deleteObject", "body": {"objectID": object_id}}
+
+
+def _host(url: str) -> Host:
+    parts = urlsplit(url)
+    return Host(url=str(parts.hostname), scheme=parts.scheme, port=parts.port)
+
+
+def _failure(exc: RequestException) -> Retry | PermanentFailure:
+    status = exc.status_code
+    reason = f"Algolia answered {status}: {exc.message}"
+    if status is None or status == 429 or status >= 500:
+        return Retry(reason, status=status)
+    return PermanentFailure(reason, status=status)
+
+
+def _skips(plan: Plan) -> str:
+    return f"skipped {len(plan.skipped)}: " + "; ".join(plan.skipped) if plan.skipped else ""

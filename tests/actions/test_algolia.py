@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bridge.actions.algolia import AlgoliaAction
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.kontent.client import DeliveryClient, Keys
+from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.algolia import FakeAlgolia
+from tests.fakes.kontent import FakeDelivery, item_json
+
+ENV = "env-1"
+
+
+def uid(n: int) -> str:
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+ELEMENTS: dict[str, Any] = {
+    "title": {"type": "text", "name": "Title", "value": "Hello world"},
+    "body": {
+        "type": "rich_text",
+        "name": "Body",
+        "value": "<p>Hello <strong>bold</strong></p>\n<p>x</p>",
+    },
+    "rating": {"type": "number", "name": "Rating", "value": 4.5},
+    "date": {"type": "date_time", "name": "Date", "value": "2026-11-01T00:00:00Z"},
+    "tags": {
+        "type": "taxonomy",
+        "name": "Tags",
+        "taxonomy_group": "topics",
+        "value": [{"name": "News", "codename": "news"}],
+    },
+    "kind": {
+        "type": "multiple_choice",
+        "name": "Kind",
+        "value": [{"name": "Long", "codename": "long"}],
+    },
+    "related": {"type": "modular_content", "name": "Related", "value": ["other_item"]},
+    "image": {
+        "type": "asset",
+        "name": "Image",
+        "value": [{"name": "a.png", "url": "https://assets.example/a.png"}],
+    },
+    "slug": {"type": "url_slug", "name": "Slug", "value": "hello-world"},
+}
+
+
+@dataclass
+class Setup:
+    action: AlgoliaAction
+    delivery: FakeDelivery
+    algolia: FakeAlgolia
+    options: dict[str, Any]
+
+
+@pytest.fixture
+async def setup(http: aiohttp.ClientSession) -> AsyncIterator[Setup]:
+    async with FakeDelivery(preview_key="pk") as delivery, FakeAlgolia() as algolia:
+        kontent = DeliveryClient(
+            http, delivery.url, delivery.url + "/preview", {ENV: Keys(preview_api_key="pk")}
+        )
+        action = AlgoliaAction("search", Resources(http=http, kontent=kontent))
+        options = {
+            "app_id": algolia.app_id,
+            "api_key": algolia.api_key,
+            "index": "articles",
+            "hosts": [algolia.url],
+        }
+        yield Setup(action, delivery, algolia, options)
+        await action.close()
+
+
+async def test_published_item_is_saved_with_fresh_flattened_content(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.delivery.publish(ENV, item_json("hello_world", id=uid(1), elements=ELEMENTS))
+    result = await setup.action.send(
+        make_call(AlgoliaAction, setup.options, [make_event(id=uid(1))])
+    )
+    record = setup.algolia.indexes["articles"]["hello_world_en"]
+    assert record == {
+        "objectID": "hello_world_en",
+        "id": uid(1),
+        "name": "Hello World",
+        "codename": "hello_world",
+        "language": "en",
+        "type": "article",
+        "collection": "default",
+        "last_modified": "2026-11-23T10:00:00.0000000Z",
+        "workflow": "default",
+        "workflow_step": "published",
+        "title": "Hello world",
+        "body": "Hello bold x",
+        "rating": 4.5,
+        "date": "2026-11-01T00:00:00Z",
+        "tags": ["news"],
+        "kind": ["long"],
+        "related": ["other_item"],
+        "image": ["https://assets.example/a.png"],
+        "slug": "hello-world",
+    }
+    assert "saved 1, deleted 0" in result.response
+    assert setup.algolia.polls == {1: 2}  # polled until the task was published
+
+
+async def test_unpublished_and_missing_items_are_deleted(setup: Setup, make_call: MakeCall) -> None:
+    setup.delivery.publish(ENV, item_json("a", id=uid(1)))
+    setup.delivery.publish(ENV, item_json("b", id=uid(2)))
+    await setup.action.send(
+        make_call(
+            AlgoliaAction,
+            setup.options,
+            [make_event(id=uid(1), codename="a"), make_event(id=uid(2), codename="b")],
+        )
+    )
+    assert set(setup.algolia.indexes["articles"]) == {"a_en", "b_en"}
+    setup.delivery.unpublish(ENV, uid(2), "en")
+    events = [
+        make_event(id=uid(1), codename="a", action="unpublished"),
+        make_event(id=uid(2), codename="b", action="changed"),  # changed, but gone from the API
+    ]
+    result = await setup.action.send(make_call(AlgoliaAction, setup.options, events))
+    assert setup.algolia.indexes["articles"] == {}
+    assert "saved 0, deleted 2" in result.response
+    delivery_paths = [r.path for r in setup.delivery.requests]
+    assert len(delivery_paths) == 3  # no fetch for the unpublished event
+
+
+async def test_preview_events_index_preview_content(setup: Setup, make_call: MakeCall) -> None:
+    setup.delivery.publish(ENV, item_json("draft", id=uid(3)), preview=True)
+    event = make_event(id=uid(3), codename="draft", delivery_slot="preview", action="changed")
+    await setup.action.send(
+        make_call(AlgoliaAction, {**setup.options, "index": "preview"}, [event])
+    )
+    assert setup.algolia.indexes["preview"]["draft_en"]["codename"] == "draft"
+    assert setup.delivery.requests[-1].path.startswith("/preview/")
+
+
+async def test_a_large_batch_uses_as_few_batch_requests_as_allowed(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    events = [make_event(id=uid(n), codename=f"item_{n}", action="deleted") for n in range(2500)]
+    result = await setup.action.send(make_call(AlgoliaAction, setup.options, events))
+    assert [len(batch) for batch in setup.algolia.batches] == [1000, 1000, 500]
+    assert "deleted 2500" in result.response
+
+
+async def test_duplicate_events_become_one_operation_last_wins(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.delivery.publish(ENV, item_json("a", id=uid(1)))
+    events = [
+        make_event(id=uid(1), codename="a"),
+        make_event(id=uid(1), codename="a", action="deleted"),
+    ]
+    await setup.action.send(make_call(AlgoliaAction, setup.options, events))
+    assert setup.algolia.batches == [[{"action": "deleteObject", "body": {"objectID": "a_en"}}]]
+
+
+async def test_record_mapping_and_object_id_templates(setup: Setup, make_call: MakeCall) -> None:
+    setup.delivery.publish(ENV, item_json("hello", id=uid(1), elements=ELEMENTS))
+    options = {
+        **setup.options,
+        "object_id": "{type}-{id}-{language}",
+        "record": {
+            "title": "{title}",
+            "url": "/articles/{elements.slug}",
+            "topics": "{tags}",
+            "section": "{system.collection}",
+            "absent": "{nope}",
+            "constant": 3,
+        },
+    }
+    await setup.action.send(make_call(AlgoliaAction, options, [make_event(id=uid(1))]))
+    object_id = f"article-{uid(1)}-en"
+    assert setup.algolia.indexes["articles"][object_id] == {
+        "objectID": object_id,
+        "title": "Hello world",
+        "url": "/articles/hello-world",
+        "topics": ["news"],
+        "section": "default",
+        "absent": None,
+        "constant": 3,
+    }
+
+
+async def test_unknown_object_id_name_is_permanent(setup: Setup, make_call: MakeCall) -> None:
+    options = {**setup.options, "object_id": "{slug}"}
+    with pytest.raises(PermanentFailure, match="unknown name 'slug'"):
+        await setup.action.send(make_call(AlgoliaAction, options, [make_event(action="deleted")]))
+
+
+async def test_oversized_records_are_skipped_and_reported(
+    setup: Setup, make_call: MakeCall, caplog: pytest.LogCaptureFixture
+) -> None:
+    big = {"text": {"type": "text", "name": "T", "value": "x" * 20_000}}
+    setup.delivery.publish(ENV, item_json("big", id=uid(1), elements=big))
+    setup.delivery.publish(ENV, item_json("small", id=uid(2)))
+    events = [make_event(id=uid(1), codename="big"), make_event(id=uid(2), codename="small")]
+    result = await setup.action.send(make_call(AlgoliaAction, setup.options, events))
+    assert set(setup.algolia.indexes["articles"]) == {"small_en"}
+    assert "big_en too large" in result.response
+    assert "big_en too large" in caplog.text
+    only_big = await setup.action.send(make_call(AlgoliaAction, setup.options, events[:1]))
+    assert "nothing to do" in only_big.response
+
+
+async def test_wrong_api_key_is_permanent(setup: Setup, make_call: MakeCall) -> None:
+    options = {**setup.options, "api_key": "wrong"}
+    with pytest.raises(PermanentFailure, match="403"):
+        await setup.action.send(make_call(AlgoliaAction, options, [make_event(action="deleted")]))
+
+
+async def test_server_errors_and_unreachable_hosts_retry(setup: Setup, make_call: MakeCall) -> None:
+    setup.algolia.fail_next(500, {"message": "oops"})
+    with pytest.raises(Retry, match="unreachable"):  # the SDK tried its only host
+        await setup.action.send(
+            make_call(AlgoliaAction, setup.options, [make_event(action="deleted")])
+        )
+
+
+async def test_delivery_api_rate_limit_retries(setup: Setup, make_call: MakeCall) -> None:
+    setup.delivery.fail_next(429, {"message": "slow"}, {"Retry-After": "3"})
+    with pytest.raises(Retry) as caught:
+        await setup.action.send(make_call(AlgoliaAction, setup.options, [make_event()]))
+    assert caught.value.delay_s == 3
+    assert setup.algolia.batches == []
+
+
+async def test_other_object_types_are_skipped(setup: Setup, make_call: MakeCall) -> None:
+    event = make_event(object_type="asset")
+    result = await setup.action.send(make_call(AlgoliaAction, setup.options, [event]))
+    assert "not a content item" in result.response
+    assert setup.algolia.requests == []
