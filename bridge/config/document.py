@@ -138,7 +138,9 @@ class _Builder:
             child = (*path, key)
             if key in result:
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                issue = ConfigIssue(self.doc.file, line, col, format_path(child), "duplicate key")
+                first = self.doc.key_marks[child].line
+                message = f"duplicate key {key!r} (first on line {first})"
+                issue = ConfigIssue(self.doc.file, line, col, format_path(child), message)
                 self.doc.errors.append(issue)
                 continue
             self.doc.key_marks[child] = Mark(

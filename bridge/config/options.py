@@ -86,11 +86,13 @@ def check_use(
     for loc, kind, message in _errors(action_class, values):
         if not loc:
             doc.error(path, f"action {name!r}: {message}")
-        elif kind == "missing" and loc[0] not in skip:
-            doc.error(
-                path,
-                f"{_prefix(name, loc[0])}: required, but neither the action nor 'with:' sets it",
-            )
+        elif kind == "missing":
+            if loc[0] not in skip:
+                sets = "sets it" if len(loc) == 1 else f"sets {_dotted(loc)!r}"
+                doc.error(
+                    path,
+                    f"{_prefix(name, loc[0])}: required, but neither the action nor 'with:' {sets}",
+                )
         elif loc[0] in inputs:
             doc.error((*with_path, *loc), f"{_prefix(name, loc[0])}: {message}")
 
@@ -110,6 +112,10 @@ def check_unused(
             doc.error(path, f"action {name!r}: {message}")
         elif kind == "missing" and loc[0] not in templated:
             doc.error(path, f"{_prefix(name, loc[0])}: required option is missing")
+
+
+def _dotted(loc: Path) -> str:
+    return ".".join(str(part) for part in loc)
 
 
 def _errors(action_class: ActionClass, values: Mapping[str, Any]) -> list[tuple[Path, str, str]]:
