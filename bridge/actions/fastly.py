@@ -1,0 +1,56 @@
+"""`fastly`: purge Fastly's cache by surrogate key.
+
+Keys come from a template over each event (`article-{{ event.codename }}`); a coalesced batch
+merges them without duplicates and purges at most 256 per request (Fastly's limit for
+`POST /service/{id}/purge`). `soft: true` marks content stale instead of evicting it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from bridge.actions.base import Action, ActionOptions, Call, Success
+from bridge.actions.httputil import check_url_template, chunks, merged, request
+
+KEYS_PER_REQUEST = 256
+
+
+class FastlyOptions(ActionOptions):
+    service_id: str = Field(pattern=r"^[A-Za-z0-9]+$")
+    token: str
+    keys: list[str] | str
+    soft: bool = False
+    api_url: str = "https://api.fastly.com"
+
+    @field_validator("api_url")
+    @classmethod
+    def _literal_origin(cls, value: str) -> str:
+        return check_url_template(value, option="api_url")
+
+
+class FastlyAction(Action[FastlyOptions]):
+    Options = FastlyOptions
+    secret_options = frozenset({"token"})
+    summary = "Purge Fastly by surrogate keys (256 per request, optional soft purge)."
+
+    async def send(self, call: Call[FastlyOptions]) -> Success:
+        options = call.options
+        keys = merged(item.options.keys for item in call.items) or merged([options.keys])
+        if not keys:
+            return Success(response="no surrogate keys to purge")
+        headers = {"Fastly-Key": options.token, "Accept": "application/json"}
+        if options.soft:
+            headers["Fastly-Soft-Purge"] = "1"
+        url = f"{options.api_url.rstrip('/')}/service/{options.service_id}/purge"
+        last = Success()
+        for batch in chunks(keys, KEYS_PER_REQUEST):
+            last = await request(
+                self.resources.http,
+                "POST",
+                url,
+                what=f"{self.name} (Fastly)",
+                headers=headers,
+                json={"surrogate_keys": batch},
+            )
+        kind = "soft-purged" if options.soft else "purged"
+        return Success(status=last.status, response=f"{kind} {len(keys)} key(s): {last.response}")

@@ -1,0 +1,80 @@
+"""`varnish`: invalidate a Varnish cache by URL (PURGE), ban expression (BAN) or xkey tag.
+
+Requests go to the cache's own address (`url`), never to a host taken from a template: a full
+URL in `purge_urls` only supplies the path and the `Host` header. Your VCL decides what the
+methods do; docs/actions.md has a VCL that matches these requests (vmod xkey for tags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from bridge.actions.base import Action, ActionOptions, Call, Success
+from bridge.actions.httputil import check_url_template, chunks, merged, request
+
+XKEYS_PER_REQUEST = 100  # keeps the header well under Varnish's 8 KB default limit
+
+
+class VarnishOptions(ActionOptions):
+    url: str
+    purge_urls: list[str] | str | None = None
+    ban: list[str] | str | None = None
+    xkey: list[str] | str | None = None
+    xkey_header: str = "xkey-purge"
+    ban_header: str = "X-Ban"
+    host: str | None = Field(default=None, description="Host header for path-only purge_urls")
+
+    @field_validator("url")
+    @classmethod
+    def _literal_origin(cls, value: str) -> str:
+        return check_url_template(value)
+
+
+class VarnishAction(Action[VarnishOptions]):
+    Options = VarnishOptions
+    summary = "Invalidate Varnish by URL (PURGE), ban expression (BAN) or xkey tags."
+
+    async def send(self, call: Call[VarnishOptions]) -> Success:
+        options = call.options
+        cache = options.url.rstrip("/")
+        urls = merged(item.options.purge_urls for item in call.items)
+        for target in urls:
+            path, host = _path_and_host(target, options.host)
+            headers = {"Host": host} if host else {}
+            await self._call("PURGE", cache + path, headers)
+        bans = _unique(item.options.ban for item in call.items)
+        for expression in bans:
+            await self._call("BAN", cache + "/", {options.ban_header: expression})
+        keys = merged(item.options.xkey for item in call.items)
+        for batch in chunks(keys, XKEYS_PER_REQUEST):
+            await self._call("PURGE", cache + "/", {options.xkey_header: " ".join(batch)})
+        done = [f"{len(urls)} URL(s)", f"{len(bans)} ban(s)", f"{len(keys)} xkey(s)"]
+        return Success(status=200, response="purged " + ", ".join(done))
+
+    async def _call(self, method: str, url: str, headers: dict[str, str]) -> None:
+        await request(
+            self.resources.http, method, url, what=f"{self.name} (Varnish)", headers=headers
+        )
+
+
+def _path_and_host(target: str, default_host: str | None) -> tuple[str, str | None]:
+    parts = urlsplit(target)
+    path = parts.path or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    if parts.query:
+        path += "?" + parts.query
+    return path, parts.netloc or default_host
+
+
+def _unique(values: Iterable[list[str] | str | None]) -> list[str]:
+    """Ban expressions contain spaces: each string is one expression, kept whole."""
+    seen: dict[str, None] = {}
+    for value in values:
+        for expression in [value] if isinstance(value, str) else value or []:
+            if expression and expression.strip():
+                seen.setdefault(expression.strip(), None)
+    return list(seen)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.actions.cloudflare import CloudflareAction, CloudflareOptions
+from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.server import Recorder
+
+OK = '{"success": true, "errors": [], "messages": [], "result": {"id": "p1"}}'
+
+
+def cf_options(url: str, **extra: object) -> dict[str, object]:
+    return {"zone_id": "abc123", "token": "cft", "api_url": url, **extra}
+
+
+async def test_each_kind_is_sent_separately_in_chunks_of_100(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    events = [make_event(codename=f"i{n}") for n in range(150)]
+    async with Recorder(body=OK) as cf:
+        call = make_call(
+            CloudflareAction,
+            cf_options(cf.url, tags="x"),
+            events,
+            per_event=lambda e: {
+                "tags": f"article-{e.codename}",
+                "files": [f"https://www.example.test/articles/{e.codename}"],
+                "hosts": "www.example.test",
+            },
+        )
+        result = await CloudflareAction("cdn", resources).send(call)
+    bodies = [r.json() for r in cf.requests]
+    assert [sorted(b) for b in bodies] == [["tags"], ["tags"], ["files"], ["files"], ["hosts"]]
+    assert [len(next(iter(b.values()))) for b in bodies] == [100, 50, 100, 50, 1]
+    assert {r.path for r in cf.requests} == {"/zones/abc123/purge_cache"}
+    assert cf.requests[0].headers["Authorization"] == "Bearer cft"
+    assert result.response == "purged 150 tags, 150 files, 1 hosts"
+
+
+async def test_enterprise_chunk_size_and_prefixes(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    prefixes = [f"www.example.test/p{n}/" for n in range(300)]
+    async with Recorder(body=OK) as cf:
+        call = make_call(CloudflareAction, cf_options(cf.url, prefixes=prefixes, chunk_size=500))
+        await CloudflareAction("cdn", resources).send(call)
+    assert [len(r.json()["prefixes"]) for r in cf.requests] == [300]
+
+
+async def test_unsuccessful_answers_fail(resources: Resources, make_call: MakeCall) -> None:
+    refused = {
+        "success": False,
+        "errors": [{"code": 1012, "message": "Request must contain one of"}],
+    }
+    async with Recorder() as cf:
+        cf.fail_next(200, refused)
+        with pytest.raises(PermanentFailure, match="Request must contain one of"):
+            await CloudflareAction("cdn", resources).send(
+                make_call(CloudflareAction, cf_options(cf.url, tags="t"))
+            )
+        cf.fail_next(429, refused, {"Retry-After": "60"})
+        with pytest.raises(Retry) as caught:
+            await CloudflareAction("cdn", resources).send(
+                make_call(CloudflareAction, cf_options(cf.url, tags="t"))
+            )
+    assert caught.value.delay_s == 60
+
+
+def test_needs_something_to_purge() -> None:
+    with pytest.raises(ValidationError, match="at least one of"):
+        CloudflareOptions.model_validate({"zone_id": "z", "token": "t"})

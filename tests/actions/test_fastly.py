@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.actions.fastly import FastlyAction
+from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.server import Recorder
+
+
+def fastly_options(url: str, **extra: object) -> dict[str, object]:
+    return {"service_id": "SVC123", "token": "fk", "keys": "all", "api_url": url, **extra}
+
+
+async def test_batch_keys_are_merged_and_sent_256_per_request(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    events = [make_event(codename=f"item_{n}") for n in range(300)]
+    async with Recorder(body='{"status": "ok"}') as fastly:
+        call = make_call(
+            FastlyAction,
+            fastly_options(fastly.url),
+            events,
+            per_event=lambda e: {"keys": [f"article-{e.codename}", "listing"]},
+        )
+        result = await FastlyAction("cdn", resources).send(call)
+    assert [r.path for r in fastly.requests] == ["/service/SVC123/purge"] * 2
+    first, second = (r.json()["surrogate_keys"] for r in fastly.requests)
+    assert len(first) == 256 and first[:2] == ["article-item_0", "listing"]
+    assert len(first) + len(second) == 301  # 300 articles + one shared key, no duplicates
+    assert fastly.requests[0].headers["Fastly-Key"] == "fk"
+    assert "Fastly-Soft-Purge" not in fastly.requests[0].headers
+    assert "purged 301 key(s)" in result.response
+
+
+async def test_soft_purge_and_space_separated_keys(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    async with Recorder() as fastly:
+        call = make_call(FastlyAction, fastly_options(fastly.url, keys="a b  a", soft=True))
+        await FastlyAction("cdn", resources).send(call)
+    assert fastly.requests[0].headers["Fastly-Soft-Purge"] == "1"
+    assert fastly.requests[0].json() == {"surrogate_keys": ["a", "b"]}
+
+
+async def test_bad_token_is_permanent_and_server_errors_retry(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    async with Recorder() as fastly:
+        fastly.fail_next(401, {"msg": "Provided credentials are missing or invalid"})
+        with pytest.raises(PermanentFailure, match="401"):
+            await FastlyAction("cdn", resources).send(
+                make_call(FastlyAction, fastly_options(fastly.url))
+            )
+        fastly.fail_next(503, "busy", {"Retry-After": "4"})
+        with pytest.raises(Retry) as caught:
+            await FastlyAction("cdn", resources).send(
+                make_call(FastlyAction, fastly_options(fastly.url))
+            )
+    assert caught.value.delay_s == 4
