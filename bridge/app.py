@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import logformat, metrics
 from bridge.config import load_config
 from bridge.delivery.store import open_store
+from bridge.delivery.workers import WorkerPool
 from bridge.receiver import health_routes, webhook_route
 from bridge.runtime import Runtime
 
@@ -94,20 +95,11 @@ def extra_routes(runtime: Runtime) -> list[BaseRoute]:
     return list(admin.routes(runtime, lambda: runtime.store, runtime.settings))
 
 
-async def start_workers(runtime: Runtime) -> Callable[[], Any]:
+async def start_workers(runtime: Runtime) -> Callable[[], Awaitable[None]]:
     """Start the delivery workers; returns the coroutine function that stops them."""
-    try:
-        workers = importlib.import_module("bridge.delivery.workers")
-    except ImportError:
-        log.warning("delivery workers are not installed: notifications are stored, not delivered")
-
-        async def nothing() -> None:
-            return None
-
-        return nothing
-    pool = workers.WorkerPool(runtime)
+    pool = WorkerPool(runtime)
     await pool.start()
-    return pool.stop  # type: ignore[no-any-return]
+    return pool.stop
 
 
 def announce(config: Config, settings: Settings) -> None:

@@ -13,10 +13,17 @@ _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 def setup_logging(settings: Settings) -> None:
     """One root handler in BRIDGE_LOG_FORMAT at BRIDGE_LOG_LEVEL; uvicorn's records join it."""
-    configure(settings.log_format, settings.log_level)
+    handler = configure(settings.log_format, settings.log_level)
+    handler.addFilter(_drop_color_message)
     for name in _UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
     # One line per request is the access log's job elsewhere; ours logs what it accepted.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    """uvicorn attaches an ANSI-coloured copy of its message; our formats have their own."""
+    record.__dict__.pop("color_message", None)
+    return True
