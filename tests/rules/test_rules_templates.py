@@ -1,0 +1,144 @@
+"""Templates: sandboxed, strict about undefined names, native values for single expressions."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.events import Event
+from bridge.rules.templates import (
+    TemplateError,
+    batch_context,
+    compile_template,
+    redact,
+    render_options,
+    syntax_error,
+)
+
+EVENTS = [
+    Event(codename="one", name="First", type="article", raw={"n": 1}),
+    Event(codename="two", name="2024", type="page", raw={"n": 2}),
+]
+
+
+def test_batch_context_holds_the_last_event_every_event_and_the_notification() -> None:
+    context = batch_context(EVENTS)
+    assert context["event"]["codename"] == "two"
+    assert context["event"]["raw"] == {"n": 2}
+    assert [e["codename"] for e in context["events"]] == ["one", "two"]
+    assert context["notification"] == {"n": 2}
+    assert set(context["event"]) == {*EVENTS[0].fields(), "raw"}
+
+
+def test_render_options_renders_strings_recursively_and_leaves_the_rest() -> None:
+    options = {
+        "text": "Published {{ event.name }} ({{ events | length }})",
+        "headers": {"X-Item": "{{ event.codename }}", "X-Fixed": "plain"},
+        "list": ["{{ event.type }}", 3, None, {"deep": "{{ notification.n }}"}],
+        "count": 5,
+        "flag": True,
+    }
+    assert render_options(options, batch_context(EVENTS)) == {
+        "text": "Published 2024 (2)",
+        "headers": {"X-Item": "two", "X-Fixed": "plain"},
+        "list": ["page", 3, None, {"deep": 2}],
+        "count": 5,
+        "flag": True,
+    }
+
+
+def test_a_single_expression_renders_to_its_native_value() -> None:
+    context = batch_context(EVENTS)
+    rendered = render_options(
+        {
+            "keys": "{{ events | map(attribute='codename') | list }}",
+            "count": "{{ events | length }}",
+            "name": "{{ event.name }}",  # text that looks like a number stays text
+            "mixed": "n={{ events | length }}",
+            "spaced": " {{ events | length }}",
+        },
+        context,
+    )
+    assert rendered == {
+        "keys": ["one", "two"],
+        "count": 2,
+        "name": "2024",
+        "mixed": "n=2",
+        "spaced": " 2",
+    }
+
+
+def test_statements_and_filters_work() -> None:
+    text = "{% for e in events %}{{ e.codename | upper }}{{ ',' if not loop.last }}{% endfor %}"
+    assert render_options({"t": text}, batch_context(EVENTS)) == {"t": "ONE,TWO"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__ }}",
+        "{{ ''.__class__.__mro__ }}",
+        "x {{ event.__class__ }}",
+        "{{ events.__len__() }}",
+        "{{ ().__class__.__base__.__subclasses__() }}",
+    ],
+)
+def test_the_sandbox_blocks_attribute_access(source: str) -> None:
+    with pytest.raises(TemplateError, match="option 'text': access to attribute '__"):
+        render_options({"text": source}, batch_context(EVENTS))
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ nope }}", "option 'headers.X': 'nope' is undefined"),
+        ("{{ event.nope }}", "option 'headers.X': 'dict object' has no attribute 'nope'"),
+        ("a {{ event.nope }}", "option 'headers.X': 'dict object' has no attribute 'nope'"),
+    ],
+)
+def test_undefined_names_are_errors_naming_the_option(source: str, reason: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render_options({"headers": {"X": source}}, batch_context(EVENTS))
+    assert str(caught.value) == reason
+
+
+def test_errors_inside_lists_name_the_index() -> None:
+    with pytest.raises(TemplateError, match=r"option 'keys\[1\]': 'missing' is undefined"):
+        render_options({"keys": ["ok", "{{ missing }}"]}, batch_context(EVENTS))
+
+
+def test_syntax_errors() -> None:
+    assert syntax_error("{{ event.name }}") is None
+    assert syntax_error("{{ event.name }") == (
+        "template syntax error: unexpected '}' (template line 1)"
+    )
+
+
+def test_templates_are_compiled_once() -> None:
+    source = "{{ event.codename }}-cached"
+    assert compile_template(source) is compile_template(source)
+
+
+def test_redact_hides_secret_options_and_credential_names_at_any_depth() -> None:
+    options = {
+        "token": "xoxb-1",
+        "api_key": "k",
+        "password": "p",
+        "webhook_secret": "s",
+        "channel": "#c",
+        "keys": ["surrogate-key"],
+        "headers": {"Authorization": "Bearer x", "Accept": "json"},
+        "empty_token": "",
+        "missing_key": None,
+    }
+    assert redact(options, {"channel"}) == {
+        "token": "***",
+        "api_key": "***",
+        "password": "***",
+        "webhook_secret": "***",
+        "channel": "***",
+        "keys": ["surrogate-key"],
+        "headers": {"Authorization": "***", "Accept": "json"},
+        "empty_token": "",
+        "missing_key": None,
+    }
+    assert options["token"] == "xoxb-1"  # a copy, not in place
