@@ -138,12 +138,13 @@ class Database:
                 results.append(_run_in_savepoint(conn, op))
             conn.execute("COMMIT")
             self.commits += 1
-        except sqlite3.Error as exc:
+        except Exception as exc:  # the writer thread must outlive any failure
             log.error("SQLite commit failed: %s", exc)
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(Exception):
+                if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            return [(False, unavailable(exc))] * len(group)
+            error = unavailable(exc) if isinstance(exc, sqlite3.Error) else exc
+            return [(False, error)] * len(group)
         return results
 
 

@@ -57,6 +57,7 @@ class StoreUnavailable(StoreError):
 
 class Store(Protocol):
     clock: Clock
+    retention_s: float  # how long notifications and finished jobs are kept
 
     async def open(self) -> None:
         """Connect, create the database if needed and apply pending migrations."""

@@ -1,0 +1,77 @@
+"""What an attempt's result means for its batch: done, retry at a scheduled time, or dead.
+
+Kontent.ai's policy (seed 000) by default: after the first failure wait 1, 2, 4, 8, 16, 32, 60
+minutes, then the last delay repeats (hourly), for as long as the next attempt would still fall
+within `give_up_after_s` of the FIRST failure; after that the job is dead (kept, retryable).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bridge.delivery.model import Batch, Outcome
+
+
+class RetrySettings(Protocol):
+    """The part of an action's DeliverySettings that the schedule needs."""
+
+    @property
+    def retry_schedule_s(self) -> tuple[float, ...]: ...
+
+    @property
+    def give_up_after_s(self) -> float: ...
+
+
+def schedule_delay_s(settings: RetrySettings, failures: int) -> float:
+    """Delay after the `failures`-th failure since the schedule (re)started; the last repeats."""
+    schedule = settings.retry_schedule_s or (3600.0,)
+    return schedule[min(max(failures, 1), len(schedule)) - 1]
+
+
+def succeeded(
+    batch: Batch, *, started_at: float, finished_at: float, status: int | None, response: str
+) -> Outcome:
+    return Outcome(
+        state="succeeded",
+        started_at=started_at,
+        finished_at=finished_at,
+        status=status,
+        response=response,
+        retry_index=batch.retry_index,
+        first_failure_at=batch.first_failure_at,
+    )
+
+
+def failed(
+    batch: Batch,
+    settings: RetrySettings,
+    *,
+    started_at: float,
+    finished_at: float,
+    error: str,
+    status: int | None = None,
+    response: str | None = None,
+    retry_after_s: float | None = None,
+    permanent: bool = False,
+) -> Outcome:
+    """Schedule the next attempt, or give up when it would fall past the give-up horizon."""
+    first = batch.first_failure_at if batch.first_failure_at is not None else finished_at
+    failures = batch.retry_index + 1
+    delay = schedule_delay_s(settings, failures)
+    if retry_after_s is not None and retry_after_s > delay:
+        delay = retry_after_s
+    due_at = finished_at + delay
+    dead = permanent or due_at - first > settings.give_up_after_s
+    if dead and not permanent:
+        error = f"{error} (gave up after {failures} failed attempt(s))"
+    return Outcome(
+        state="dead" if dead else "retrying",
+        started_at=started_at,
+        finished_at=finished_at,
+        status=status,
+        response=response,
+        error=error,
+        due_at=None if dead else due_at,
+        retry_index=failures,
+        first_failure_at=first,
+    )

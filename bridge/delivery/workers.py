@@ -1,0 +1,261 @@
+"""Workers: claim due batches under a lease, call the action, record the outcome, raise alerts.
+
+One dispatch loop per process claims for every configured action as long as that action has a
+free slot (fifo: one call in flight; `ordering: none`: up to `concurrency`), then sleeps until
+the earliest known due time, a new job (the store's listener), a finished call, or `poll_s`
+(jobs written by another process). Leases outlive the per-attempt timeout, so a live worker
+never loses a job, and a dead worker's jobs come back when their lease expires.
+
+Stopping (SIGTERM reaches `stop()` through the app's lifespan): no new claims; in-flight calls
+get `grace_s` to finish; the rest are cancelled and their batches released unattempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from bridge.actions.base import Action, PermanentFailure, Retry
+from bridge.delivery import alerts, retry
+from bridge.delivery.model import Batch, ClaimPolicy, Outcome
+from bridge.delivery.render import RenderError, build_call
+from bridge.delivery.store import Store, StoreUnavailable
+
+log = logging.getLogger("bridge.delivery.workers")
+
+LEASE_MARGIN_S = 60.0
+DEFAULT_GRACE_S = 10.0
+
+
+class DeliveryRuntime(Protocol):
+    """What workers need from the app's runtime (bridge.runtime.Runtime satisfies it).
+
+    `config` and `resolve` are read at every claim, so a reloaded config applies at once.
+    """
+
+    @property
+    def store(self) -> Store | None: ...
+
+    @property
+    def config(self) -> Any: ...  # bridge.config.Config: actions, alerts, alert_failing_for_s
+
+    def resolve(self, action_name: str) -> Action[Any]: ...
+
+
+def claim_policy(settings: Any) -> ClaimPolicy:
+    """From an action's DeliverySettings."""
+    fifo = settings.ordering == "fifo"
+    return ClaimPolicy(
+        ordering="fifo" if fifo else "none",
+        concurrency=1 if fifo else max(1, settings.concurrency),
+        debounce_s=settings.debounce_s,
+        max_wait_s=settings.max_wait_s,
+        lease_s=settings.timeout_s + LEASE_MARGIN_S,
+    )
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        runtime: DeliveryRuntime,
+        *,
+        worker_id: str | None = None,
+        poll_s: float = 1.0,
+        grace_s: float = DEFAULT_GRACE_S,
+        prune_every_s: float = 3600.0,
+    ) -> None:
+        self.runtime = runtime
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.poll_s = poll_s
+        self.grace_s = grace_s
+        self.prune_every_s = prune_every_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: dict[asyncio.Task[None], Batch] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def store(self) -> Store:
+        store = self.runtime.store
+        if store is None:
+            raise RuntimeError("runtime has no store")
+        return store
+
+    async def start(self) -> None:
+        self.store.add_listener(self._wake.set)
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name="bridge-dispatch"),
+            asyncio.create_task(self._prune_loop(), name="bridge-prune"),
+        ]
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Finish in-flight calls within the grace period; release what is left; return."""
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        inflight = list(self._inflight)
+        if inflight:
+            _, late = await asyncio.wait(
+                inflight, timeout=self.grace_s if grace_s is None else grace_s
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    def in_flight(self) -> list[Batch]:
+        return list(self._inflight.values())
+
+    async def drain(self) -> None:
+        """Wait until every call in flight has finished and been recorded."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    # -- dispatch ------------------------------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                next_due = await self.dispatch_once()
+            except StoreUnavailable as exc:
+                log.error("cannot claim jobs: %s; retrying in %.0fs", exc, self.poll_s)
+                next_due = None
+            await self._sleep_until(next_due)
+
+    async def dispatch_once(self) -> float | None:
+        """Claim and start everything due now; returns the earliest known future due time."""
+        earliest: float | None = None
+        config = self.runtime.config
+        for name, action_config in config.actions.items():
+            settings = action_config.delivery
+            if not settings.enabled:
+                continue
+            policy = claim_policy(settings)
+            busy = sum(1 for batch in self._inflight.values() if batch.action == name)
+            if busy >= policy.concurrency:
+                continue
+            claim = await self.store.claim(name, policy, worker_id=self.worker_id)
+            for batch in claim.batches:
+                self._start(batch, action_config)
+            if claim.next_due_at is not None:
+                earliest = (
+                    claim.next_due_at if earliest is None else min(earliest, claim.next_due_at)
+                )
+        return earliest
+
+    def _start(self, batch: Batch, action_config: Any) -> None:
+        task = asyncio.create_task(self._deliver(batch, action_config), name=batch.delivery_id)
+        self._inflight[task] = batch
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+        self._wake.set()
+
+    async def _sleep_until(self, when: float | None) -> None:
+        clock = self.store.clock
+        delay = self.poll_s if when is None else max(0.0, when - clock.now())
+        waiters = [
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(clock.sleep(delay)),
+            asyncio.ensure_future(asyncio.sleep(self.poll_s)),  # jobs from other processes
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    # -- one call ------------------------------------------------------------------------------
+    async def _deliver(self, batch: Batch, action_config: Any) -> None:
+        try:
+            action = self.runtime.resolve(batch.action)
+        except LookupError:
+            await self.store.release(batch)  # removed by a reload since the claim
+            return
+        try:
+            outcome = await self._attempt(batch, action, action_config)
+        except asyncio.CancelledError:
+            with contextlib.suppress(StoreUnavailable):
+                await asyncio.shield(self.store.release(batch))
+            raise
+        try:
+            episode = await self.store.record(batch, outcome)
+            await alerts.after_attempt(self.store, self.runtime.config, batch, outcome, episode)
+        except StoreUnavailable as exc:
+            # The lease will expire and the batch run again: at least once, never lost.
+            log.error("cannot record delivery %s: %s", batch.delivery_id, exc)
+        _log_outcome(batch, outcome)
+
+    async def _attempt(self, batch: Batch, action: Action[Any], action_config: Any) -> Outcome:
+        clock = self.store.clock
+        settings = action_config.delivery
+        started = clock.now()
+
+        def failure(error: str, **details: Any) -> Outcome:
+            return retry.failed(
+                batch, settings, started_at=started, finished_at=clock.now(), error=error, **details
+            )
+
+        try:
+            call = build_call(batch, action_config.options, action_config.action_class.Options)
+        except RenderError as exc:
+            return failure(str(exc), permanent=True)
+        try:
+            async with asyncio.timeout(settings.timeout_s):
+                result = await action.send(call)
+        except PermanentFailure as exc:
+            return failure(exc.reason, status=exc.status, response=exc.response, permanent=True)
+        except Retry as exc:
+            return failure(
+                exc.reason, status=exc.status, response=exc.response, retry_after_s=exc.delay_s
+            )
+        except TimeoutError:
+            return failure(f"timed out after {settings.timeout_s:g}s")
+        except Exception as exc:  # an action may fail in any way; the job is retried
+            return failure(f"{type(exc).__name__}: {exc}")
+        return retry.succeeded(
+            batch,
+            started_at=started,
+            finished_at=clock.now(),
+            status=result.status,
+            response=result.response,
+        )
+
+    # -- retention -----------------------------------------------------------------------------
+    async def _prune_loop(self) -> None:
+        clock = self.store.clock
+        while not self._stopping:
+            try:
+                pruned = await self.store.prune(before=clock.now() - self.store.retention_s)
+                if pruned:
+                    log.info("pruned %d old job(s) and notification(s)", pruned)
+            except StoreUnavailable as exc:
+                log.error("cannot prune: %s", exc)
+            await clock.sleep(self.prune_every_s)
+
+
+def _log_outcome(batch: Batch, outcome: Outcome) -> None:
+    extra: Mapping[str, Any] = {"delivery_id": batch.delivery_id, "action": batch.action}
+    if outcome.state == "succeeded":
+        log.info("delivered %s (%d event(s))", batch.delivery_id, len(batch.jobs), extra=extra)
+    elif outcome.state == "retrying":
+        log.warning(
+            "delivery %s failed (attempt %d): %s; next attempt in %.0fs",
+            batch.delivery_id,
+            batch.attempt,
+            outcome.error,
+            (outcome.due_at or outcome.finished_at) - outcome.finished_at,
+            extra=extra,
+        )
+    else:
+        log.error("delivery %s is dead: %s", batch.delivery_id, outcome.error, extra=extra)

@@ -1,0 +1,204 @@
+"""The SQLite store: durability, group commit, dedupe, leases, pruning, schema and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bridge.delivery import queries
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.model import ClaimPolicy, Outcome
+from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.sqlite_db import apply_migrations
+from bridge.delivery.store import StoreError, StoreUnavailable, open_store, sqlite_path
+from tests.delivery.conftest import accept, notification, planned
+
+MakeStore = Callable[..., Awaitable[SqliteStore]]
+
+
+async def test_accept_stores_notifications_and_jobs_and_recognises_redeliveries(
+    store: SqliteStore,
+) -> None:
+    notes = [notification(1), notification(2)]
+    jobs = [planned(n, action) for n in notes for action in ("a", "b")]
+
+    first = await store.accept(notes, jobs, request_id="req-1")
+    again = await store.accept(
+        [notification(2), notification(3)],
+        [planned(notification(2), "a"), planned(notification(3), "a")],
+        request_id="req-2",
+    )
+
+    assert (first.accepted, first.duplicates, first.jobs) == (2, 0, 4)
+    assert (again.accepted, again.duplicates, again.jobs) == (1, 1, 1)
+    rows = await store.deliveries(limit=10)
+    assert next((r.action, r.summary) for r in rows) == (
+        "a",
+        "content_item published article 'Item 3'",
+    )
+    assert len(rows) == 5
+    stored = await store.notifications()
+    assert [n.key for n in stored] == ["key-3", "key-2", "key-1"]
+    assert stored[-1].rules == ["r1"] and stored[-1].request_id == "req-1"
+    assert (await store.rule_stats())["r1"].matched == 3
+
+
+async def test_the_same_notification_twice_in_one_request_is_one_duplicate(
+    store: SqliteStore,
+) -> None:
+    note = notification(7)
+    result = await store.accept([note, note], [planned(note, "a")], request_id=None)
+    assert (result.accepted, result.duplicates, result.jobs) == (1, 1, 1)
+
+
+async def test_concurrent_accepts_share_commits_and_all_survive_a_reopen(
+    make_store: MakeStore,
+) -> None:
+    store = await make_store()
+    before = store.db.commits
+
+    results = await asyncio.gather(
+        *(
+            store.accept([notification(n)], [planned(notification(n), "a")], request_id=None)
+            for n in range(200)
+        )
+    )
+
+    commits = store.db.commits - before
+    assert all(r.accepted == 1 for r in results)
+    assert commits < 100, f"{commits} commits for 200 concurrent accepts: no grouping"
+    await store.close()
+    reopened = await make_store()
+    assert len(await reopened.deliveries(limit=1000)) == 200
+
+
+async def test_sqlite_is_in_wal_mode_with_full_sync(store: SqliteStore) -> None:
+    mode = await store.db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+    sync = await store.db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+    assert (mode, sync) == ("wal", 2)
+
+
+async def test_a_store_that_cannot_write_raises_store_unavailable(store: SqliteStore) -> None:
+    await store.db.write(lambda c: c.execute("PRAGMA query_only = ON"))
+    note = notification(1)
+    with pytest.raises(StoreUnavailable, match=r"readonly|read-only|query_only"):
+        await store.accept([note], [planned(note, "a")], request_id=None)
+
+
+async def test_a_closed_store_raises_store_unavailable(store: SqliteStore) -> None:
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.accept([notification(1)], [], request_id=None)
+    with pytest.raises(StoreUnavailable):
+        await store.deliveries()
+
+
+async def test_a_store_whose_connection_broke_raises_store_unavailable(
+    store: SqliteStore,
+) -> None:
+    assert store.db._write_conn is not None
+    store.db._write_conn.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.accept([notification(1)], [], request_id=None)
+
+
+async def test_an_unwritable_directory_is_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    store = open_store(f"sqlite:///{blocker}/sub/bridge.db", ManualClock())
+    with pytest.raises(StoreUnavailable):
+        await store.open()
+
+
+def test_database_urls() -> None:
+    assert sqlite_path("sqlite:///data/bridge.db") == "data/bridge.db"
+    assert sqlite_path("sqlite:////var/lib/bridge.db") == "/var/lib/bridge.db"
+    with pytest.raises(StoreError, match="unsupported database URL 'mysql'"):
+        open_store("mysql://x")
+
+
+async def test_an_expired_lease_returns_the_job_to_another_worker(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    await accept(store, [1])
+    policy = ClaimPolicy(lease_s=120)
+    first = await store.claim("a", policy, worker_id="dies")
+    assert [b.job_ids for b in first.batches] == [(1,)]
+    assert (await store.claim("a", policy, worker_id="other")).batches == ()
+
+    clock.advance(119)
+    assert (await store.claim("a", policy, worker_id="other")).batches == ()
+    clock.advance(1)
+    second = await store.claim("a", policy, worker_id="other")
+
+    assert [b.job_ids for b in second.batches] == [(1,)]
+    assert second.batches[0].delivery_id == first.batches[0].delivery_id
+    # The late worker's result no longer counts: the job belongs to the other one now.
+    now = clock.now()
+    await store.record(first.batches[0], Outcome("succeeded", now, now))
+    assert (await store.job(1)).state == "running"  # type: ignore[union-attr]
+
+
+async def test_pruning_keeps_unfinished_and_dead_jobs_and_their_notifications(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    await accept(store, [1, 2, 3, 4])
+    policy = ClaimPolicy(ordering="none", concurrency=10)
+    batches = {b.job_ids[0]: b for b in (await store.claim("a", policy, worker_id="w")).batches}
+    now = clock.now()
+    await store.record(batches[1], Outcome("succeeded", now, now))
+    await store.record(batches[2], Outcome("dead", now, now, error="gone"))
+    await store.record(batches[3], Outcome("retrying", now, now, error="down", due_at=now + 60))
+    await store.release(batches[4])
+
+    clock.advance(4 * 86400)
+    pruned = await store.prune(before=clock.now() - store.retention_s)
+
+    assert pruned == 2  # job 1 and notification key-1
+    remaining = {r.job_id: r.state for r in await store.deliveries(limit=10)}
+    assert remaining == {2: "dead", 3: "retrying", 4: "pending"}
+    assert {n.key for n in await store.notifications()} == {"key-2", "key-3", "key-4"}
+    assert (await store.job(2)).events[0].raw["message"]["n"] == 2  # type: ignore[union-attr]
+
+
+def _schema_of(conn: sqlite3.Connection) -> set[tuple[str, str, str]]:
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+        "AND name <> 'schema_version'"
+    )
+    return {(kind, name, " ".join((sql or "").split())) for kind, name, sql in rows}
+
+
+def test_schema_file_equals_all_migrations_applied(tmp_path: Path) -> None:
+    from_schema = sqlite3.connect(tmp_path / "schema.db")
+    from_schema.executescript(queries.schema("sqlite"))
+    migrated = sqlite3.connect(tmp_path / "migrated.db", isolation_level=None)
+    applied = apply_migrations(migrated, 0.0)
+
+    assert applied == [f"{m.version:04d}_{m.name}" for m in queries.migrations("sqlite")]
+    assert _schema_of(from_schema) == _schema_of(migrated)
+    assert apply_migrations(migrated, 0.0) == []  # idempotent
+
+
+def test_every_named_query_is_valid_sql(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "q.db")
+    conn.executescript(queries.schema("sqlite"))
+    for name, sql in queries.queries("sqlite").items():
+        try:
+            conn.execute(f"EXPLAIN {sql}", _null_params(sql))
+        except sqlite3.Error as exc:
+            pytest.fail(f"query {name}: {exc}")
+
+
+def _null_params(sql: str) -> dict[str, None]:
+    return {name: None for name in re.findall(r":(\w+)", sql)}
+
+
+def test_duplicate_query_names_are_an_error() -> None:
+    with pytest.raises(ValueError, match="'x' is defined twice"):
+        queries.parse_queries("-- name: x\nSELECT 1;\n-- name: x\nSELECT 2;\n")
