@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
-from bridge.actions.httputil import check_url_template, request
+from bridge.actions.httputil import check_templated_origins, check_url_template, request
 
 BUILD_DEFAULTS: Mapping[str, Any] = {"debounce": "60s", "max_wait": "10m"}
 
@@ -34,6 +34,7 @@ class BuildHookAction(Action[HookOptions]):
     service: ClassVar[str] = "build hook"
 
     async def send(self, call: Call[HookOptions]) -> Success:
+        check_templated_origins(call, "url")
         return await request(
             self.resources.http, "POST", call.options.url, what=f"{self.name} ({self.service})"
         )

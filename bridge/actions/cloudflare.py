@@ -12,7 +12,13 @@ import json
 from pydantic import Field, field_validator, model_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Success
-from bridge.actions.httputil import check_url_template, chunks, merged, request
+from bridge.actions.httputil import (
+    check_templated_origins,
+    check_url_template,
+    chunks,
+    merged,
+    request,
+)
 
 Values = list[str] | str | None
 KINDS = ("tags", "files", "prefixes", "hosts")
@@ -46,6 +52,7 @@ class CloudflareAction(Action[CloudflareOptions]):
     summary = "Purge Cloudflare's cache by tags, files, prefixes or hosts (chunked)."
 
     async def send(self, call: Call[CloudflareOptions]) -> Success:
+        check_templated_origins(call, "api_url")
         options = call.options
         url = f"{options.api_url.rstrip('/')}/zones/{options.zone_id}/purge_cache"
         headers = {"Authorization": f"Bearer {options.token}"}

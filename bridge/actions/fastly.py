@@ -10,7 +10,13 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
-from bridge.actions.httputil import check_url_template, chunks, merged, request
+from bridge.actions.httputil import (
+    check_templated_origins,
+    check_url_template,
+    chunks,
+    merged,
+    request,
+)
 
 KEYS_PER_REQUEST = 256
 
@@ -34,6 +40,7 @@ class FastlyAction(Action[FastlyOptions]):
     summary = "Purge Fastly by surrogate keys (256 per request, optional soft purge)."
 
     async def send(self, call: Call[FastlyOptions]) -> Success:
+        check_templated_origins(call, "api_url")
         options = call.options
         keys = merged(item.options.keys for item in call.items) or merged([options.keys])
         if not keys:

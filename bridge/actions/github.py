@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.buildhooks import BUILD_DEFAULTS
-from bridge.actions.httputil import check_url_template, request
+from bridge.actions.httputil import check_templated_origins, check_url_template, request
 
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 
@@ -37,6 +37,7 @@ class GithubDispatchAction(Action[GithubDispatchOptions]):
     summary = "Send a GitHub repository_dispatch event (debounced: 60s, max_wait 10m)."
 
     async def send(self, call: Call[GithubDispatchOptions]) -> Success:
+        check_templated_origins(call, "api_url")
         options = call.options
         payload = options.client_payload
         if payload is None:

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.buildhooks import BUILD_DEFAULTS
-from bridge.actions.httputil import check_url_template, request
+from bridge.actions.httputil import check_templated_origins, check_url_template, request
 
 
 class GitlabTriggerOptions(ActionOptions):
@@ -31,6 +31,7 @@ class GitlabTriggerAction(Action[GitlabTriggerOptions]):
     summary = "Trigger a GitLab CI pipeline (debounced: 60s, max_wait 10m)."
 
     async def send(self, call: Call[GitlabTriggerOptions]) -> Success:
+        check_templated_origins(call, "api_url")
         options = call.options
         form = {"token": options.token, "ref": options.ref}
         form |= {f"variables[{key}]": value for key, value in options.variables.items()}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
-from bridge.actions.httputil import check_origin, check_url_template, request
+from bridge.actions.httputil import check_templated_origins, check_url_template, request
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -44,9 +44,7 @@ class HttpAction(Action[HttpOptions]):
 
     async def send(self, call: Call[HttpOptions]) -> Success:
         options = call.options
-        template = call.templates.get("url")
-        if isinstance(template, str):
-            check_origin(template, options.url)
+        check_templated_origins(call, "url")
         headers = {"Idempotency-Key": call.delivery_id, **options.headers}
         kwargs: dict[str, Any] = {}
         if options.payload is not None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bridge.actions.base import PermanentFailure, Retry, Success
+from bridge.actions.base import Call, PermanentFailure, Retry, Success
 
 EXCERPT_CHARS = 500
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
@@ -146,3 +146,17 @@ def merged(per_item: Iterable[Iterable[str] | str | None]) -> list[str]:
 
 def chunks(values: list[str], size: int) -> list[list[str]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def check_templated_origins(call: Call[Any], *names: str) -> None:
+    """Send-time guard: options whose template was a URL keep its literal scheme and host.
+
+    Config loading cannot type-check templated values, so this is where a template such as
+    `https://{{ event.raw.host }}/` is refused, before any request leaves the bridge.
+    """
+    for name in names:
+        template = call.templates.get(name)
+        value = getattr(call.options, name, None)
+        if isinstance(template, str) and isinstance(value, str):
+            check_origin(template, value, option=name)
+            check_url_template(value, option=name)

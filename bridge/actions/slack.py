@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
-from bridge.actions.httputil import excerpt, retry_after_s
+from bridge.actions.httputil import check_templated_origins, excerpt, retry_after_s
 
 SLACK_API = "https://slack.com/api/"
 MAX_SUMMARY_LINES = 40
@@ -82,6 +82,7 @@ class SlackAction(Action[SlackOptions]):
     summary = "Post a Slack message (bot token + channel, or an incoming webhook)."
 
     async def send(self, call: Call[SlackOptions]) -> Success:
+        check_templated_origins(call, "base_url", "webhook_url")
         options = call.options
         text = options.text if options.text is not None else _summary(call)
         blocks = _blocks(options.blocks)

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
-from bridge.actions.httputil import check_url_template, chunks, merged, request
+from bridge.actions.httputil import (
+    check_templated_origins,
+    check_url_template,
+    chunks,
+    merged,
+    request,
+)
 
 XKEYS_PER_REQUEST = 100  # keeps the header well under Varnish's 8 KB default limit
 
@@ -38,6 +44,7 @@ class VarnishAction(Action[VarnishOptions]):
     summary = "Invalidate Varnish by URL (PURGE), ban expression (BAN) or xkey tags."
 
     async def send(self, call: Call[VarnishOptions]) -> Success:
+        check_templated_origins(call, "url")
         options = call.options
         cache = options.url.rstrip("/")
         urls = merged(item.options.purge_urls for item in call.items)

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
-from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.actions.base import Action, PermanentFailure, Resources, Retry
+from bridge.actions.buildhooks import NetlifyAction
+from bridge.actions.cloudflare import CloudflareAction
+from bridge.actions.fastly import FastlyAction
+from bridge.actions.github import GithubDispatchAction
+from bridge.actions.gitlab import GitlabTriggerAction
 from bridge.actions.http import HttpAction, HttpOptions
+from bridge.actions.slack import SlackAction
+from bridge.actions.varnish import VarnishAction
 from tests.actions.conftest import MakeCall, make_event
 from tests.fakes.server import Recorder
 
@@ -138,3 +147,34 @@ async def test_long_responses_are_bounded(resources: Resources, make_call: MakeC
     async with Recorder(body="x" * 5000) as hook:
         result = await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url}))
     assert len(result.response) < 600
+
+
+URL_OPTIONS = [
+    (NetlifyAction, "url", {}),
+    (GithubDispatchAction, "api_url", {"repo": "a/b", "token": "t"}),
+    (GitlabTriggerAction, "api_url", {"project": "1", "token": "t"}),
+    (FastlyAction, "api_url", {"service_id": "S", "token": "t", "keys": "k"}),
+    (CloudflareAction, "api_url", {"zone_id": "z", "token": "t", "tags": "k"}),
+    (VarnishAction, "url", {"purge_urls": "/x"}),
+    (SlackAction, "webhook_url", {"text": "hi"}),
+    (SlackAction, "base_url", {"token": "t", "channel": "c"}),
+]
+
+
+@pytest.mark.parametrize(("action", "option", "others"), URL_OPTIONS)
+async def test_every_url_option_keeps_the_templates_literal_host(
+    resources: Resources,
+    make_call: MakeCall,
+    action: type[Action[Any]],
+    option: str,
+    others: dict[str, Any],
+) -> None:
+    async with Recorder() as good, Recorder() as evil:
+        call = make_call(
+            action,
+            {**others, option: f"{evil.url}/x"},
+            templates={option: good.url + "/{{ event.raw.path }}"},
+        )
+        with pytest.raises(PermanentFailure, match="scheme or host"):
+            await action("a", resources).send(call)
+    assert evil.requests == []
