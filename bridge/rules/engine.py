@@ -10,7 +10,7 @@ from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 from bridge.rules.explain import DoExplanation, EventExplanation, RuleExplanation
 from bridge.rules.index import RuleIndex
-from bridge.rules.matchers import Predicate, compile_rule, why_not
+from bridge.rules.matchers import Found, RulePredicate, compile_rule, why_not
 from bridge.rules.templates import TemplateError, batch_context, redact, render_options
 
 
@@ -24,7 +24,7 @@ class RuleEngine:
     def __init__(self, config: Config, *, indexed: bool = True) -> None:
         self.config = config
         self.rules: tuple[Rule, ...] = config.rules
-        self._predicates: list[Predicate] = [compile_rule(rule) for rule in self.rules]
+        self._predicates: list[RulePredicate] = [compile_rule(rule) for rule in self.rules]
         self._index = RuleIndex.build(self.rules) if indexed else None
         self._everything = range(len(self.rules))
 
@@ -35,8 +35,13 @@ class RuleEngine:
         )
         matched: list[Rule] = []
         predicates = self._predicates
+        found: Found = {}
+        previous = -1
         for position in candidates:
-            if predicates[position](event):
+            if position == previous:  # a rule reached through two glob prefixes
+                continue
+            previous = position
+            if predicates[position](event, found):
                 rule = self.rules[position]
                 matched.append(rule)
                 if rule.stop:

@@ -107,25 +107,30 @@ def test_index_looks_only_at_rules_that_could_match(make_engine: EngineFactory) 
     rules = "".join(
         f"- {{name: c{i}, when: {{codename: item_{i}}}, do: [a]}}\n" for i in range(500)
     )
-    rules += "- {name: scan, when: {codename: {glob: 'item_4*'}}, do: [a]}\n"
+    rules += "- {name: prefix, when: {codename: {glob: ['item_4*', 'item_*2']}}, do: [a]}\n"
     rules += "- {name: types, when: {type: [article, page], action: published}, do: [a]}\n"
+    rules += "- {name: scan, when: {name: {regex: '^B'}}, do: [a]}\n"
+    rules += "- {name: anywhere, when: {codename: {glob: '*_42'}}, do: [a]}\n"
     engine = make_engine(rules)
     index = RuleIndex.build(engine.rules)
-    assert index.scan == [500]
+    assert index.scan == [502, 503]
     assert set(index.buckets) == {"codename", "type"}
+    assert index.prefixes == {"codename": {"item_4": [500], "item_": [500]}}
     (notification,) = parse_payload(
         {
             "notifications": [
                 {
-                    "data": {"system": {"codename": "item_42", "type": "article"}},
+                    "data": {"system": {"codename": "item_42", "type": "article", "name": "B"}},
                     "message": {"action": "published"},
                 }
             ]
         }
     )
     event = notification.events[0]
-    assert list(index.candidates(event)) == [42, 500, 501]
-    assert [job.rule for job in engine.plan([notification])] == ["c42", "scan", "types"]
+    # The prefix rule is reached through 'item_' and 'item_4': listed twice, planned once.
+    assert list(index.candidates(event)) == [42, 500, 500, 501, 502, 503]
+    planned = [job.rule for job in engine.plan([notification])]
+    assert planned == ["c42", "prefix", "types", "scan", "anywhere"]
 
 
 def test_contradictory_equalities_are_never_candidates(make_engine: EngineFactory) -> None:
