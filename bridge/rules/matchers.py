@@ -44,13 +44,30 @@ def compile_rule(rule: Rule) -> RulePredicate:
     wheres = [compile_where(test) for test in rule.where]
     if not wheres:
         return lambda event, found: when(event)
-    return lambda event, found: when(event) and all(where(event.raw, found) for where in wheres)
+    if len(wheres) == 1:
+        where = wheres[0]
+        return lambda event, found: when(event) and where(event.raw, found)
+
+    def predicate(event: Event, found: Found) -> bool:
+        if not when(event):
+            return False
+        return all(where(event.raw, found) for where in wheres)
+
+    return predicate
 
 
 def compile_when(when: When) -> Predicate:
+    """Closures specialised for the common shapes: these run once per candidate rule."""
     if isinstance(when, FieldTest):
-        test = compile_value(when.condition)
         getter = operator.attrgetter(when.field)
+        condition = when.condition
+        if isinstance(condition, Equals):
+            expected = condition.value
+            return lambda event: getter(event) == expected
+        if isinstance(condition, OneOf):
+            choices = frozenset(condition.values)
+            return lambda event: getter(event) in choices
+        test = compile_value(condition)
         return lambda event: test(getter(event))
     if isinstance(when, NotWhen):
         inner = compile_when(when.item)
@@ -60,7 +77,20 @@ def compile_when(when: When) -> Predicate:
         return parts[0]
     if isinstance(when, AnyOf):
         return lambda event: any(part(event) for part in parts)
-    return lambda event: all(part(event) for part in parts)
+    if len(parts) == 2:
+        first, second = parts
+        return lambda event: first(event) and second(event)
+    if len(parts) == 3:
+        first, second, third = parts
+        return lambda event: first(event) and second(event) and third(event)
+
+    def every(event: Event) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop beats all() over a generator here
+            if not part(event):
+                return False
+        return True
+
+    return every
 
 
 def compile_value(condition: ValueCondition) -> ValuePredicate:
@@ -71,8 +101,8 @@ def compile_value(condition: ValueCondition) -> ValuePredicate:
         choices = frozenset(condition.values)
         return lambda value: value in choices
     if isinstance(condition, Glob):
-        patterns = [re.compile(fnmatch.translate(p)) for p in condition.patterns]
-        return lambda value: value is not None and any(p.match(value) for p in patterns)
+        glob = re.compile("|".join(fnmatch.translate(p) for p in condition.patterns))
+        return lambda value: value is not None and glob.match(value) is not None
     if isinstance(condition, Regex):
         pattern = condition.pattern
         return lambda value: value is not None and pattern.search(value) is not None
@@ -100,7 +130,13 @@ def compile_where(test: WhereTest) -> Callable[[Any, Found], bool]:
             return False
         if not checks:
             return True
-        return any(all(check(value) for check in checks) for value in values)
+        for value in values:
+            for check in checks:
+                if not check(value):
+                    break
+            else:
+                return True
+        return False
 
     return matches
 
