@@ -1,0 +1,131 @@
+"""Ordering: fifo per action with a failing head holding back the rest; `ordering: none`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from bridge.actions.base import Call, Success
+from bridge.config import DeliverySettings
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.workers import WorkerPool
+from tests.delivery.conftest import FakeRuntime, accept, run_due
+
+MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
+
+
+def names(runtime: FakeRuntime, action: str = "a") -> list[str | None]:
+    return [call.items[0].event.name for _, call in runtime.instances[action].calls]
+
+
+async def test_a_failing_head_job_holds_back_later_jobs_of_its_action_only(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings(), "b": DeliverySettings()})
+    runtime.instances["a"].script = [RuntimeError("down"), RuntimeError("down")]
+    await accept(store, [1, 2, 3], actions=("a", "b"))
+
+    for _ in range(3):
+        await run_due(pool)
+    assert names(runtime) == ["Item 1"]
+    assert names(runtime, "b") == ["Item 1", "Item 2", "Item 3"]
+
+    clock.advance(60)
+    await run_due(pool)
+    clock.advance(120)
+    for _ in range(4):
+        await run_due(pool)
+
+    assert names(runtime) == ["Item 1", "Item 1", "Item 1", "Item 2", "Item 3"]
+
+
+async def test_fifo_runs_one_call_at_a_time_even_with_concurrency(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings(concurrency=4)})
+    release = asyncio.Event()
+
+    async def held(call: Call[Any]) -> Success:
+        await release.wait()
+        return Success(status=200)
+
+    runtime.instances["a"].script = [held]
+    await accept(store, [1, 2])
+
+    await pool.dispatch_once()
+    await pool.dispatch_once()
+    assert len(pool.in_flight()) == 1
+    release.set()
+    await pool.drain()
+    await run_due(pool)
+    assert names(runtime) == ["Item 1", "Item 2"]
+
+
+async def test_ordering_none_runs_later_jobs_past_a_failing_one(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings(ordering="none", concurrency=3)})
+    runtime.instances["a"].script = [RuntimeError("down")]
+    await accept(store, [1, 2, 3, 4, 5])
+
+    await run_due(pool)
+    await run_due(pool)
+
+    assert names(runtime) == ["Item 1", "Item 2", "Item 3", "Item 4", "Item 5"]
+    job = await store.job(1)
+    assert job is not None and job.state == "retrying"
+
+
+async def test_ordering_none_bounds_calls_in_flight_by_concurrency(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings(ordering="none", concurrency=3)})
+    release = asyncio.Event()
+
+    async def held(call: Call[Any]) -> Success:
+        await release.wait()
+        return Success(status=200)
+
+    runtime.instances["a"].script = [held] * 5
+    await accept(store, [1, 2, 3, 4, 5])
+
+    await pool.dispatch_once()
+    await pool.dispatch_once()
+    await runtime.instances["a"].wait_calls(3)
+    assert len(pool.in_flight()) == 3
+    release.set()
+    await pool.drain()
+    await run_due(pool)
+    assert len(runtime.instances["a"].calls) == 5
+
+
+async def test_disable_parks_jobs_and_enable_resumes_them_in_order(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings()})
+    await accept(store, [1])
+    await store.set_enabled("a", False)
+    await accept(store, [2, 3])  # new jobs for a disabled action are parked too
+
+    await run_due(pool)
+    states = {s.name: s for s in await store.action_states()}
+    assert runtime.instances["a"].calls == []
+    assert (states["a"].enabled, states["a"].pending) == (False, 3)
+
+    await store.set_enabled("a", True)
+    for _ in range(3):
+        await run_due(pool)
+
+    assert names(runtime) == ["Item 1", "Item 2", "Item 3"]
+
+
+async def test_an_action_disabled_in_the_config_is_not_delivered(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings(enabled=False)})
+    await accept(store, [1])
+    await run_due(pool)
+    assert runtime.instances["a"].calls == []
+    assert (await store.deliveries())[0].state == "pending"
