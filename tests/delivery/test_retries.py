@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,7 @@ async def test_failures_follow_the_schedule_then_hourly_until_three_days_then_de
 
     minutes = [round((at - start) / MINUTE) for at in action.times()]
     assert minutes[:9] == [0, 1, 3, 7, 15, 31, 63, 123, 183]
-    assert all(b - a == 60 for a, b in zip(minutes[6:], minutes[7:], strict=False))
+    assert all(b - a == 60 for a, b in itertools.pairwise(minutes[6:]))
     assert minutes[-1] * MINUTE <= 3 * DAY < (minutes[-1] + 60) * MINUTE
     assert job is not None and job.state == "dead"
     assert len(job.attempts) == job.row.attempts == len(action.calls)
