@@ -19,8 +19,8 @@ from bridge.actions.base import Action, Resources
 
 if TYPE_CHECKING:
     from bridge.config import Config
-    from bridge.rules import RuleEngine
     from bridge.delivery.store import Store
+    from bridge.rules import RuleEngine
     from bridge.settings import Settings
 
 log = logging.getLogger("bridge.runtime")
@@ -33,8 +33,10 @@ class UnknownAction(LookupError):
     """The current configuration has no action of this name (it was removed by a reload)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
+    """One consistent set; compared by identity (two swaps to equal configs are two sets)."""
+
     config: Config
     engine: RuleEngine
     actions: Mapping[str, Action[Any]]
@@ -49,6 +51,7 @@ class Runtime:
         self._http: aiohttp.ClientSession | None = None
         self._kontent: Any = None
         self._snapshot: Snapshot | None = None
+        self._retired: list[Snapshot] = []  # replaced by a swap, not closed yet
         self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self, config: Config, store: Store) -> None:
@@ -94,6 +97,7 @@ class Runtime:
             grace_s = max(
                 [MIN_CLOSE_GRACE_S, *(a.delivery.timeout_s for a in old.config.actions.values())]
             )
+            self._retired.append(old)
             task = asyncio.create_task(self._close_later(old, grace_s))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
@@ -102,11 +106,12 @@ class Runtime:
         """Close every action instance, then the shared HTTP session (workers must be stopped)."""
         closing = list(self._closing)
         for task in closing:
-            task.cancel()  # its `finally` closes the old actions at once
+            task.cancel()
         await asyncio.gather(*closing, return_exceptions=True)
         snapshot, self._snapshot = self._snapshot, None
-        if snapshot is not None:
-            await _close_actions(snapshot)
+        retired, self._retired = self._retired, []
+        for old in [*retired, *([snapshot] if snapshot is not None else [])]:
+            await _close_actions(old)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -118,10 +123,10 @@ class Runtime:
 
     def _build(self, config: Config) -> Snapshot:
         resources = Resources(http=self.http, kontent=self._kontent_client(config))
-        actions = {
-            name: action_config.action_class(name, resources)
-            for name, action_config in config.actions.items()
-        }
+        actions: dict[str, Action[Any]] = {}
+        for name, action_config in config.actions.items():
+            action_class: type[Action[Any]] = action_config.action_class
+            actions[name] = action_class(name, resources)
         return Snapshot(config=config, engine=_engine_for(config), actions=actions)
 
     def _kontent_client(self, config: Config) -> Any:
@@ -137,9 +142,9 @@ class Runtime:
         return self._kontent
 
     async def _close_later(self, snapshot: Snapshot, grace_s: float) -> None:
-        try:
-            await asyncio.sleep(grace_s)
-        finally:
+        await asyncio.sleep(grace_s)
+        if snapshot in self._retired:  # aclose() may have closed it already
+            self._retired.remove(snapshot)
             await _close_actions(snapshot)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -20,7 +21,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def readyz(runtime: Runtime):  # type: ignore[no-untyped-def]
+def readyz(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Readiness: a configuration is loaded and the store answers; 503 lists what is missing."""
 
     async def endpoint(request: Request) -> JSONResponse:

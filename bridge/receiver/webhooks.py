@@ -104,8 +104,11 @@ class WebhookEndpoint:
             # Nothing to keep, so nothing to lose: answer at once without touching the store.
             return _accepted(0, 0, 0, request_id)
         jobs = self.runtime.engine.plan(notifications)
+        store = self.runtime.store
         try:
-            result = await self.runtime.store.accept(notifications, jobs, request_id=request_id)
+            if store is None:
+                raise StoreUnavailable("the store is not open")
+            result = await store.accept(notifications, jobs, request_id=request_id)
         except StoreUnavailable as exc:
             log.error("store unavailable, answered 503: %s", exc, extra={"request_id": request_id})
             return error(
