@@ -1,0 +1,136 @@
+"""Health per action (seed 000) and alerts, once per failure episode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bridge.actions.base import PermanentFailure
+from bridge.config import DeliverySettings
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.workers import WorkerPool
+from tests.delivery.conftest import FakeRuntime, accept, run_due
+
+MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
+
+
+async def health(store: SqliteStore, action: str = "a") -> str:
+    states = {s.name: s for s in await store.action_states(known=[action])}
+    return states[action].health
+
+
+def alerts_sent(runtime: FakeRuntime) -> list[tuple[str | None, str | None, str | None]]:
+    return [
+        (call.items[0].event.action, call.items[0].event.name, call.options.text)
+        for _, call in runtime.instances["notify"].calls
+    ]
+
+
+async def test_failing_then_recovering_alerts_once_each_and_health_follows(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool(
+        {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
+    )
+    assert await health(store) == "ready"
+    await accept(store, [1])
+    await run_due(pool)
+    assert await health(store) == "working"
+
+    runtime.instances["a"].script = [RuntimeError("503 Service Unavailable")] * 8
+    await accept(store, [2])
+    await run_due(pool)
+    assert await health(store) == "failing"
+    for delay in (60, 120, 240, 480, 960, 1920, 3600, 3600):  # 8 failures, then success
+        clock.advance(delay)
+        await run_due(pool)
+        await run_due(pool)  # delivers any alert job just enqueued
+
+    assert await health(store) == "working"
+    sent = alerts_sent(runtime)
+    assert [(kind, name) for kind, name, _ in sent] == [("failing", "a"), ("recovered", "a")]
+    assert "503 Service Unavailable" in (sent[0][2] or "")
+    assert "recovered" in (sent[1][2] or "")
+    state = {s.name: s for s in await store.action_states()}["a"]
+    assert state.failing_since is None and state.succeeded == 2
+
+
+async def test_a_dead_job_alerts_once_and_makes_the_action_dead_until_a_success(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool(
+        {"a": DeliverySettings(ordering="none", concurrency=5), "notify": DeliverySettings()},
+        alerts=["notify"],
+    )
+    runtime.instances["a"].script = [PermanentFailure("invalid_auth")] * 3
+    await accept(store, [1, 2, 3])
+    await run_due(pool)
+    await run_due(pool)
+
+    assert await health(store) == "dead"
+    assert [kind for kind, _, _ in alerts_sent(runtime)] == ["dead"]
+
+    await accept(store, [4])
+    await run_due(pool)
+    await run_due(pool)
+    assert await health(store) == "working"
+    assert [kind for kind, _, _ in alerts_sent(runtime)] == ["dead", "recovered"]
+
+
+async def test_an_alert_action_never_alerts_about_itself(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool(
+        {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
+    )
+    runtime.instances["a"].script = [PermanentFailure("gone")]
+    runtime.instances["notify"].script = [PermanentFailure("slack token revoked")]
+    await accept(store, [1])
+
+    for _ in range(3):
+        await run_due(pool)
+
+    rows = await store.deliveries(limit=10)
+    assert [(r.action, r.rule, r.state) for r in rows] == [
+        ("notify", "alerts", "dead"),
+        ("a", "r1", "dead"),
+    ]
+
+
+async def test_no_alert_before_an_hour_of_failing(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool(
+        {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
+    )
+    runtime.instances["a"].script = [RuntimeError("down")] * 5
+    await accept(store, [1])
+    for delay in (0, 60, 120, 240, 480, 960):  # fails for 31 minutes, then succeeds
+        clock.advance(delay)
+        await run_due(pool)
+        await run_due(pool)
+    assert runtime.instances["notify"].calls == []
+    assert await health(store) == "working"
+
+
+async def test_the_delivery_log_filters_failures_and_active_failures(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings(ordering="none", concurrency=3)})
+    runtime.instances["a"].script = [RuntimeError("once")]
+    await accept(store, [1, 2, 3])
+    await run_due(pool)  # job 1 fails, 2 and 3 succeed
+    clock.advance(60)
+    runtime.instances["a"].script = [RuntimeError("twice")]
+    await accept(store, [4])
+    await run_due(pool)  # job 1, due again, fails a second time; job 4 succeeds
+
+    everything = await store.deliveries()
+    failures = await store.deliveries(filter="failures")
+    active = await store.deliveries(filter="active_failures")
+
+    assert [r.job_id for r in everything] == [4, 3, 2, 1]
+    assert {r.job_id for r in failures} == {1}
+    assert {r.job_id for r in active} == {1}
+    assert failures[0].attempts == 2 and failures[0].last_error == "RuntimeError: twice"
+    assert [r.job_id for r in await store.deliveries(action="b")] == []

@@ -1,0 +1,91 @@
+"""The running worker loop: woken by new jobs and by the clock, and stopping gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from bridge.actions.base import Call, Success
+from bridge.config import DeliverySettings
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.model import ClaimPolicy
+from bridge.delivery.workers import WorkerPool, claim_policy
+from tests.delivery.conftest import FakeRuntime, accept
+
+MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
+
+
+async def test_a_started_pool_delivers_new_jobs_and_retries_when_the_clock_says(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings()})
+    action = runtime.instances["a"]
+    action.script = [RuntimeError("down")]
+    await pool.start()
+
+    await accept(store, [1, 2])
+    await action.wait_calls(1)
+    await pool.drain()
+    clock.advance(60)
+    await action.wait_calls(3)
+    await pool.drain()
+
+    assert [call.items[0].event.name for _, call in action.calls] == ["Item 1", "Item 1", "Item 2"]
+    await pool.stop()
+
+
+async def test_stop_finishes_quick_calls_and_releases_slow_ones_unattempted(
+    store: SqliteStore, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"fast": DeliverySettings(), "slow": DeliverySettings()})
+    finish_fast = asyncio.Event()
+
+    async def fast(call: Call[Any]) -> Success:
+        await finish_fast.wait()
+        return Success(status=200)
+
+    async def slow(call: Call[Any]) -> Success:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    runtime.instances["fast"].script = [fast]
+    runtime.instances["slow"].script = [slow]
+    await accept(store, [1], actions=("fast", "slow"))
+    await pool.start()
+    await runtime.instances["fast"].wait_calls(1)
+    await runtime.instances["slow"].wait_calls(1)
+
+    stopping = asyncio.create_task(pool.stop(grace_s=0.2))
+    finish_fast.set()
+    await stopping
+
+    rows = {r.action: r for r in await store.deliveries()}
+    assert (rows["fast"].state, rows["fast"].attempts) == ("succeeded", 1)
+    assert (rows["slow"].state, rows["slow"].attempts) == ("pending", 0)
+
+
+async def test_a_second_worker_picks_up_the_jobs_of_one_that_died(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    settings = {"a": DeliverySettings(timeout_s=30)}
+    dead, _ = make_pool(settings, worker_id="dead")
+    alive, runtime = make_pool(settings, worker_id="alive")
+    await accept(store, [1])
+    claimed = await store.claim("a", _policy(dead), worker_id="dead")  # then it "crashes"
+    assert len(claimed.batches) == 1
+
+    await alive.dispatch_once()
+    assert runtime.instances["a"].calls == []
+    clock.advance(30 + 60)  # timeout + lease margin
+    await alive.dispatch_once()
+    await alive.drain()
+
+    ((_, call),) = runtime.instances["a"].calls
+    assert call.delivery_id == claimed.batches[0].delivery_id
+    assert (await store.job(1)).state == "succeeded"  # type: ignore[union-attr]
+
+
+def _policy(pool: WorkerPool) -> ClaimPolicy:
+    return claim_policy(pool.runtime.config.actions["a"].delivery)
