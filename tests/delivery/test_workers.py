@@ -9,8 +9,8 @@ from typing import Any
 from bridge.actions.base import Call, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.model import ClaimPolicy
+from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.workers import WorkerPool, claim_policy
 from tests.delivery.conftest import FakeRuntime, accept
 
