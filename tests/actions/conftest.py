@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,10 +10,7 @@ import pytest
 
 from bridge.actions.base import Action, Call, Item, Resources
 from bridge.events import Event
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # makes `tests.fakes` importable
+from tests.fakes.events import MakeCall, make_event
 
 
 @pytest.fixture
@@ -27,27 +22,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def resources(http: aiohttp.ClientSession) -> Resources:
     return Resources(http=http)
-
-
-def make_event(**fields: Any) -> Event:
-    """A published content item event; override any field."""
-    values: dict[str, Any] = {
-        "object_type": "content_item",
-        "action": "published",
-        "delivery_slot": "published",
-        "environment_id": "env-1",
-        "id": "11111111-1111-1111-1111-111111111111",
-        "name": "Hello world",
-        "codename": "hello_world",
-        "language": "en",
-        "type": "article",
-        "collection": "default",
-    }
-    values.update(fields)
-    return Event(**values)
-
-
-MakeCall = Callable[..., Call[Any]]
 
 
 @pytest.fixture

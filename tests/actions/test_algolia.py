@@ -10,8 +10,8 @@ import pytest
 from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.kontent.client import DeliveryClient, Keys
-from tests.actions.conftest import MakeCall, make_event
 from tests.fakes.algolia import FakeAlgolia
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.kontent import FakeDelivery, item_json
 
 ENV = "env-1"

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.cloudflare import CloudflareAction, CloudflareOptions
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 
 OK = '{"success": true, "errors": [], "messages": [], "result": {"id": "p1"}}'

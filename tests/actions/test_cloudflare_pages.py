@@ -4,7 +4,7 @@ import pytest
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.buildhooks import CloudflarePagesAction
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 
 

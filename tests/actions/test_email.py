@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+from email.message import Message
 from typing import Any
 
 import pytest
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.email import EmailAction
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.smtp import FakeSMTP
+
+
+def body_of(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
 
 
 def mail(port: int, **extra: Any) -> dict[str, Any]:
@@ -25,7 +32,7 @@ async def test_sends_a_summary_of_the_batch(resources: Resources, make_call: Mak
     assert recipients == ["a@example.test", "b@example.test"]
     assert message["Subject"] == "[kontent-bridge] 2 event(s)"
     assert message["From"] == "bridge@example.test"
-    assert message.get_payload(decode=True).decode().splitlines() == [
+    assert body_of(message).splitlines() == [
         "content_item published article 'One' (en) [published]",
         "content_item deleted article 'Two' (en) [published]",
     ]
@@ -45,7 +52,7 @@ async def test_login_subject_and_text(resources: Resources, make_call: MakeCall)
         await EmailAction("alerts", resources).send(make_call(EmailAction, options))
     [(_, message)] = smtp.mailbox.messages
     assert message["Subject"] == "Alert"
-    assert message.get_payload(decode=True).decode().strip() == "Body"
+    assert body_of(message).strip() == "Body"
 
 
 async def test_refused_login_is_permanent(resources: Resources, make_call: MakeCall) -> None:

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from bridge.actions.base import PermanentFailure, Resources
 from bridge.actions.github import GithubDispatchAction, GithubDispatchOptions
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.actions.base import Resources, Retry
 from bridge.actions.gitlab import GitlabTriggerAction
-from tests.actions.conftest import MakeCall
+from tests.fakes.events import MakeCall
 from tests.fakes.server import Recorder
 
 

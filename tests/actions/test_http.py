@@ -14,7 +14,7 @@ from bridge.actions.gitlab import GitlabTriggerAction
 from bridge.actions.http import HttpAction, HttpOptions
 from bridge.actions.slack import SlackAction
 from bridge.actions.varnish import VarnishAction
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.actions.base import Resources
 from bridge.actions.log import LogAction
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 
 
 async def test_logs_one_line_per_event(

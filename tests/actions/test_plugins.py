@@ -16,7 +16,7 @@ import pytest
 
 from bridge.actions.base import Action, Resources, Retry
 from bridge.actions.registry import GROUP, action_types
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.slack import SlackAction, SlackOptions
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.slack import FakeSlack
 
 

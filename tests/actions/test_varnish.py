@@ -8,7 +8,7 @@ import pytest
 
 from bridge.actions.base import PermanentFailure, Resources
 from bridge.actions.varnish import VarnishAction
-from tests.actions.conftest import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 from tests.fakes.varnish import Origin, RealVarnish, varnishd
 
