@@ -121,7 +121,7 @@ class _Builder:
             return self.interpolate(value, path)
         if value is not None and not isinstance(value, bool | int | float):
             return str(node.value)  # dates, binary, sets: keep the text, JSON has no such types
-        if node.style is None and value is not None:
+        if getattr(node, "style", None) is None and value is not None:
             self.doc.plain_text[path] = str(node.value)
         return value
 

@@ -78,7 +78,7 @@ def describe_type(value: object) -> str:
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    names = {dict: "a mapping", list: "a list", str: "a string"}
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
     return names.get(type(value), type(value).__name__)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path as FilePath
 from bridge.actions.registry import action_types
 from bridge.config import checks, sections
 from bridge.config.document import Document, parse_document, read_document
-from bridge.config.errors import ConfigError, Path, did_you_mean, sort_issues
+from bridge.config.errors import ConfigError, ConfigIssue, Path, did_you_mean, sort_issues
 from bridge.config.model import DEFAULT_ALERT_FAILING_FOR_S, ActionConfig, Config, DoItem
 from bridge.config.options import check_unused, check_use
 from bridge.config.rules_section import alert_section
@@ -129,6 +129,5 @@ def _action_key_path(doc: Document, use_path: Path) -> Path:
     return (*use_path, "action") if (*use_path, "action") in doc.marks else use_path
 
 
-def _dedupe(issues: list) -> list:  # type: ignore[type-arg]
-    seen: set[object] = set()
-    return [i for i in issues if not (i in seen or seen.add(i))]
+def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return list(dict.fromkeys(issues))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,7 @@ class ActionConfig:
 
     name: str
     type: str
-    action_class: type[Action]  # type: ignore[type-arg]
+    action_class: builtins.type[Action]  # type: ignore[type-arg]
     options: Mapping[str, Any]
     delivery: DeliverySettings
     # Top-level option keys whose values hold templates (not type-checked at load).

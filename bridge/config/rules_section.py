@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jsonpath_ng import parse as parse_jsonpath
+from jsonpath_ng.parser import parse as parse_jsonpath
 
 from bridge.config import checks
 from bridge.config.conditions import (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from bridge.actions.base import Action
@@ -128,23 +129,15 @@ def delivery_settings(
                 or give_up
             )
     values: dict[str, Any] = {"retry_schedule_s": schedule, "give_up_after_s": give_up}
-    readers = {
-        "timeout": ("timeout_s", lambda v, p: checks.duration(doc, v, p)),
-        "ordering": ("ordering", lambda v, p: _ordering(doc, v, p)),
-        "enabled": ("enabled", lambda v, p: checks.boolean(doc, v, p)),
-        "concurrency": ("concurrency", lambda v, p: checks.positive_int(doc, v, p)),
-        "debounce": ("debounce_s", lambda v, p: checks.duration(doc, v, p)),
-        "max_wait": ("max_wait_s", lambda v, p: checks.duration(doc, v, p)),
-    }
-    for key, (field_name, read) in readers.items():
+    for key, (field_name, read) in _READERS.items():
         if key not in spec:
             continue
         if key in ("debounce", "max_wait") and spec[key] in (None, 0, "0", "0s", False):
             values[field_name] = None  # explicitly off, overriding a type's default
             continue
-        parsed = read(spec[key], (*path, key))
-        if parsed is not None:
-            values[field_name] = parsed
+        value = read(doc, spec[key], (*path, key))
+        if value is not None:
+            values[field_name] = value
     settings = _replace(base, values)
     wait, debounce = settings.max_wait_s, settings.debounce_s
     if wait is not None and debounce is not None and wait < debounce:
@@ -153,8 +146,7 @@ def delivery_settings(
 
 
 def _replace(base: DeliverySettings, values: Mapping[str, Any]) -> DeliverySettings:
-    fields = {name: getattr(base, name) for name in DeliverySettings.__dataclass_fields__}
-    return DeliverySettings(**(fields | dict(values)))
+    return dataclasses.replace(base, **values)
 
 
 def _ordering(doc: Document, value: Any, path: Path) -> Ordering | None:
@@ -162,6 +154,18 @@ def _ordering(doc: Document, value: Any, path: Path) -> Ordering | None:
         return cast(Ordering, value)
     doc.error(path, f"expected 'fifo' or 'none', got {value!r}")
     return None
+
+
+Reader = Callable[[Document, Any, Path], Any]
+# Common option -> (DeliverySettings field, reader); the retry mapping is read separately.
+_READERS: dict[str, tuple[str, Reader]] = {
+    "timeout": ("timeout_s", checks.duration),
+    "debounce": ("debounce_s", checks.duration),
+    "max_wait": ("max_wait_s", checks.duration),
+    "ordering": ("ordering", _ordering),
+    "enabled": ("enabled", checks.boolean),
+    "concurrency": ("concurrency", checks.positive_int),
+}
 
 
 def defaults(doc: Document, value: Any, path: Path) -> DeliverySettings:

@@ -59,8 +59,8 @@ def required_values(when: When) -> dict[str, frozenset[Scalar]]:
 def required_prefixes(when: When) -> dict[str, frozenset[str]]:
     """Fields this condition requires to start with one of some literal prefixes (globs)."""
     if isinstance(when, FieldTest) and isinstance(when.condition, Glob):
-        prefixes = [_literal_prefix(p) for p in when.condition.patterns]
-        return {when.field: frozenset(prefixes)} if all(prefixes) else {}
+        literal = [_literal_prefix(p) for p in when.condition.patterns]
+        return {when.field: frozenset(literal)} if all(literal) else {}
     if isinstance(when, AllOf):
         found: dict[str, frozenset[str]] = {}
         for item in when.items:
@@ -98,13 +98,15 @@ class RuleIndex:
                     by_value.setdefault(value, []).append(position)
                 continue
             starts = required_prefixes(rule.when)
-            key = next((name for name in INDEXED_FIELDS if name in starts), None)
-            if key is not None:
-                by_prefix = index.prefixes.setdefault(key, {})
-                for prefix in starts[key]:
+            field_name = next((name for name in INDEXED_FIELDS if name in starts), None)
+            if field_name is not None:
+                by_prefix = index.prefixes.setdefault(field_name, {})
+                for prefix in starts[field_name]:
                     by_prefix.setdefault(prefix, []).append(position)
-                longest = max(index.longest_prefix.get(key, 0), *map(len, starts[key]))
-                index.longest_prefix[key] = longest
+                longest = max(
+                    index.longest_prefix.get(field_name, 0), *map(len, starts[field_name])
+                )
+                index.longest_prefix[field_name] = longest
                 continue
             index.scan.append(position)
         return index

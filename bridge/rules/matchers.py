@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jsonpath_ng import Child, Fields, Index, Root
+from jsonpath_ng.jsonpath import Child, Fields, Index, Root
 
 from bridge.config.conditions import (
     AnyOf,

@@ -48,7 +48,7 @@ def _native_concat(values: Iterable[Any]) -> Any:
 
 class _SandboxedNativeEnvironment(SandboxedEnvironment):
     code_generator_class = NativeCodeGenerator
-    concat = staticmethod(_native_concat)  # type: ignore[assignment]
+    concat = staticmethod(_native_concat)
 
 
 _TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
