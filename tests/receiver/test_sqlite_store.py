@@ -1,0 +1,72 @@
+"""The receiver on the real SQLite store: what a 200 promises is in the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge.app import create_app
+from bridge.config import Config
+from bridge.delivery.store import Store, open_store
+from bridge.settings import Settings
+from bridge.signatures import sign
+
+URL = "/webhooks/kontent"
+SEED = "current/content_item_published_published.json"
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path}/bridge.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def client(config: Config, sqlite_store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(), config=config, store=sqlite_store, workers=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client,
+    ):
+        yield client
+
+
+def signed(body: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json", "X-Kontent-ai-Signature": sign(body, "new-secret")}
+
+
+async def test_accepted_notification_and_jobs_are_stored(
+    client: httpx.AsyncClient, sqlite_store: Store, payload_bytes: Callable[[str], bytes]
+) -> None:
+    body = payload_bytes(SEED)
+    response = await client.post(URL, content=body, headers=signed(body))
+    assert response.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
+    [row] = await sqlite_store.notifications()
+    assert row.request_id == response.headers["X-Request-Id"]
+    assert row.webhook == "production"
+    [state] = await sqlite_store.action_states()
+    assert (state.name, state.pending) == ("audit", 1)
+    again = await client.post(URL, content=body, headers=signed(body))
+    assert again.json() == {"accepted": 0, "duplicates": 1, "jobs": 0}
+
+
+async def test_batch_of_1000_on_sqlite(
+    client: httpx.AsyncClient, sqlite_store: Store, payload_bytes: Callable[[str], bytes]
+) -> None:
+    template = json.loads(payload_bytes(SEED))["notifications"][0]
+    items = []
+    for index in range(1000):
+        item = json.loads(json.dumps(template))
+        item["data"]["system"]["id"] = f"item-{index}"
+        items.append(item)
+    body = json.dumps({"notifications": items}).encode()
+    response = await client.post(URL, content=body, headers=signed(body))
+    assert response.json() == {"accepted": 1000, "duplicates": 0, "jobs": 1000}
+    [state] = await sqlite_store.action_states()
+    assert state.pending == 1000
