@@ -88,3 +88,9 @@ def load_fixture(monkeypatch: pytest.MonkeyPatch) -> Loader:
         return load_config(name, env or {}, types=TYPES)
 
     return load
+
+
+@pytest.fixture
+def action_types() -> dict[str, type[Action]]:  # type: ignore[type-arg]
+    """The test action types, for tests that call parse_config themselves."""
+    return TYPES

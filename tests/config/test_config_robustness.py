@@ -1,0 +1,104 @@
+"""Whatever a user writes, loading ends in a Config or a ConfigError, never another exception."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from bridge.config import Config, ConfigError, parse_config
+
+ActionTypes = dict[str, type]
+
+VALID: dict[str, Any] = {
+    "version": 1,
+    "webhooks": [{"name": "p", "path": "/p", "secrets": ["s"], "verify": True}],
+    "kontent": {"delivery_url": "http://x", "environments": {"e": {"preview_api_key": "k"}}},
+    "defaults": {"retry": {"schedule": ["1m"], "give_up_after": "1d"}, "timeout": "5s"},
+    "actions": {
+        "n": {"type": "notify", "text": "{{ event.name }}", "count": 2, "debounce": "1s"},
+        "h": {"type": "build_hook", "url": "http://hook"},
+    },
+    "rules": [
+        {
+            "name": "r",
+            "when": {
+                "type": ["a", "b"],
+                "codename": {"glob": "x*", "not": "xy"},
+                "any": [{"name": {"regex": "^a"}}],
+                "not": {"collection": {"exists": True}},
+            },
+            "where": [{"path": "$.data.system.name", "gt": 3}],
+            "do": ["h", {"action": "n", "with": {"text": "hi", "tags": ["t"]}}],
+            "stop": False,
+        }
+    ],
+    "alerts": {"actions": ["n"], "failing_for": "1h"},
+}
+
+REPLACEMENTS: list[Any] = [None, 0, -1, "x", "", [], {}, True, "{{", "${UNSET}", [None], {"a": 1}]
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from paths(item, (*prefix, index))
+
+
+def replaced(path: tuple[Any, ...], new: Any) -> dict[str, Any]:
+    data = copy.deepcopy(VALID)
+    if not path:
+        return new  # type: ignore[no-any-return]
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = new
+    return data
+
+
+def test_the_base_config_is_valid(action_types: ActionTypes) -> None:
+    assert isinstance(parse_config(yaml.safe_dump(VALID), env={}, types=action_types), Config)
+
+
+@pytest.mark.parametrize("path", list(paths(VALID)), ids=str)
+def test_any_value_anywhere_is_a_config_or_a_config_error(
+    path: tuple[Any, ...], action_types: ActionTypes
+) -> None:
+    errors = 0
+    for new in REPLACEMENTS:
+        text = yaml.safe_dump(replaced(path, new))
+        try:
+            parse_config(text, env={}, types=action_types)
+        except ConfigError as exc:
+            errors += 1
+            assert exc.issues and all(issue.line >= 1 for issue in exc.issues)
+    assert errors > 0  # every position has at least one value it rejects
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "---",
+        "[]",
+        "42",
+        "version: 1\n---\nversion: 1\n",
+        "{",
+        "version: 1\nrules: [[[]]]",
+        "version: 1\nactions: {a: }",
+        "version: !!python/object:os.system 1",
+        "? [a]\n: b",
+    ],
+)
+def test_odd_documents(text: str, action_types: ActionTypes) -> None:
+    try:
+        parse_config(text, env={}, types=action_types)
+    except ConfigError as exc:
+        assert str(exc)
