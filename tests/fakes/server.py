@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -66,6 +67,11 @@ class FakeServer:
             await self._received.wait_for(lambda: len(self.requests) >= count)
         return self.requests
 
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait (no sleeping) until `predicate()` holds; checked after every request."""
+        async with self._received:
+            await self._received.wait_for(predicate)
+
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.read()
@@ -84,6 +90,8 @@ class FakeServer:
         if self.scripted:
             return self.scripted.pop(0).response()
         response: web.StreamResponse = await handler(request)
+        async with self._received:
+            self._received.notify_all()  # the handler may have changed the fake's state
         return response
 
     async def __aenter__(self) -> Self:
