@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import uvicorn
 
+from bridge.app import Role
 from bridge.cli.common import CliError, load, settings_from_env
+from bridge.config import Config
+from bridge.delivery.store import StoreError, open_store
+from bridge.settings import Settings
 
 log = logging.getLogger("bridge.cli")
 
@@ -43,7 +48,6 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from bridge.app import create_app
     from bridge.logs import setup_logging
 
     settings = settings_from_env().with_overrides(
@@ -53,19 +57,35 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port {settings.port} is out of range (0-65535)", code=2)
     setup_logging(settings)
     config = load(settings.config)
-    app = create_app(settings, role=args.role, config=config)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            server_header=False,
+    return asyncio.run(_serve(settings, config, args.role))
+
+
+async def _serve(settings: Settings, config: Config, role: Role) -> int:
+    """Open the store here, so that a store that cannot open is one line, not a traceback."""
+    from bridge.app import create_app
+
+    store = open_store(settings.db)
+    try:
+        await store.open()
+    except StoreError as exc:
+        raise CliError(f"cannot open the store (BRIDGE_DB): {exc}") from None
+    try:
+        app = create_app(settings, role=role, config=config, store=store)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                server_header=False,
+            )
         )
-    )
-    asyncio.run(server.serve())
-    if not server.started:
-        raise CliError("the bridge did not start; the log above says why")
-    return 0
+        with contextlib.suppress(SystemExit):  # uvicorn exits when its socket or lifespan fails
+            await server.serve()
+        if not server.started:
+            raise CliError("the bridge did not start; the log above says why")
+        return 0
+    finally:
+        await store.close()
