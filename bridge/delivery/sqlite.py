@@ -46,11 +46,12 @@ class SqliteStore:
         self.retention_s = retention_s
         self.db = Database(path)
         self._listeners: list[Callable[[], None]] = []
+        self.migrations_applied: list[str] = []  # by the last open(), for `bridge db upgrade`
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
         await self.db.open()
-        await self.upgrade()
+        self.migrations_applied = await self.upgrade()
 
     async def close(self) -> None:
         await self.db.close()

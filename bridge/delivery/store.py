@@ -58,6 +58,7 @@ class StoreUnavailable(StoreError):
 class Store(Protocol):
     clock: Clock
     retention_s: float  # how long notifications and finished jobs are kept
+    migrations_applied: list[str]  # by the last open(), for `bridge db upgrade`
 
     async def open(self) -> None:
         """Connect, create the database if needed and apply pending migrations."""

@@ -1,0 +1,326 @@
+"""`bridge deliveries`, `retry`, `reset`, `disable`, `enable`, `replay` and `db upgrade`.
+
+Each command opens the store named by --db or BRIDGE_DB (default sqlite:///data/bridge.db);
+`replay` also loads the rules from --config or BRIDGE_CONFIG (default rules.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from bridge.cli.common import CliError, load
+from bridge.delivery.clock import SystemClock
+from bridge.delivery.model import DeliveryRow
+from bridge.delivery.store import Store, StoreError, open_store, sqlite_path
+
+T = TypeVar("T")
+DEFAULT_DB = "sqlite:///data/bridge.db"
+TABLE_EXCERPT_CHARS = 60
+
+
+def register(subparsers: Any) -> None:
+    deliveries = subparsers.add_parser(
+        "deliveries",
+        help="the delivery log: newest first, with attempts and the latest response",
+        description="List jobs of the last 3 days (and every unfinished or dead one), newest "
+        "first: attempts, time of the latest attempt, latest status and a response excerpt.",
+    )
+    _db_option(deliveries)
+    deliveries.add_argument("--action", metavar="NAME", help="only this action's jobs")
+    which = deliveries.add_mutually_exclusive_group()
+    which.add_argument("--failures", action="store_true", help="jobs that failed at any attempt")
+    which.add_argument(
+        "--active-failures", action="store_true", help="jobs whose latest attempt failed"
+    )
+    deliveries.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    deliveries.add_argument("--limit", type=_positive_int, default=50, help="rows (default 50)")
+    deliveries.set_defaults(func=run_deliveries)
+
+    retry = subparsers.add_parser(
+        "retry",
+        help="retry a failing or dead job now",
+        description="Make job JOB (and the jobs coalesced with it) due now, restarting its "
+        "retry schedule. Works for failing (retrying) and dead jobs.",
+    )
+    _db_option(retry)
+    retry.add_argument("job", metavar="JOB", type=_positive_int, help="the job id")
+    retry.set_defaults(func=run_retry)
+
+    reset = subparsers.add_parser(
+        "reset",
+        help="retry an action's oldest failed job now and restart its retry schedule",
+        description="Like Kontent.ai's webhook reset: the oldest failing or dead job of ACTION "
+        "is retried at once and its schedule starts over at the first delay.",
+    )
+    _db_option(reset)
+    reset.add_argument("action", metavar="ACTION")
+    reset.set_defaults(func=run_reset)
+
+    for name, enabled in (("disable", False), ("enable", True)):
+        parser = subparsers.add_parser(
+            name,
+            help="park an action's jobs (kept, not deleted)"
+            if not enabled
+            else "resume a disabled action's jobs, in order",
+            description="Disabled actions keep their pending jobs and new ones are parked too; "
+            "enabling resumes them in creation order. Nothing is deleted.",
+        )
+        _db_option(parser)
+        parser.add_argument("action", metavar="ACTION")
+        parser.set_defaults(func=run_set_enabled, enabled=enabled)
+
+    replay = subparsers.add_parser(
+        "replay",
+        help="re-evaluate stored notifications against the current rules",
+        description="Run the notifications received in the last DURATION through the current "
+        "rules again and create new jobs for every match (redelivery dedupe is bypassed).",
+    )
+    _db_option(replay)
+    replay.add_argument("--since", required=True, metavar="DURATION", help="e.g. 30m, 2h, 3d")
+    replay.add_argument("--config", metavar="FILE", help="rules file (default: BRIDGE_CONFIG)")
+    replay.add_argument("--dry-run", action="store_true", help="count the jobs, create none")
+    replay.set_defaults(func=run_replay)
+
+    db = subparsers.add_parser("db", help="database maintenance", description="Database tasks.")
+    db_commands = db.add_subparsers(dest="db_command", metavar="TASK", title="tasks")
+    db_commands.required = True
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply pending schema migrations",
+        description="Create the database if needed and apply pending migrations.",
+    )
+    _db_option(upgrade)
+    upgrade.set_defaults(func=run_upgrade)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def run_deliveries(args: argparse.Namespace) -> int:
+    which = "failures" if args.failures else "active_failures" if args.active_failures else "all"
+    rows = _with_store(
+        args,
+        lambda store: store.deliveries(action=args.action, filter=which, limit=args.limit),
+    )
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    elif not rows:
+        print("no deliveries" + (f" for action {args.action!r}" if args.action else ""))
+    else:
+        # Piped output keeps whole lines (rich would wrap to 80 columns).
+        Console(width=None if sys.stdout.isatty() else 240).print(_table(rows))
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    async def retry(store: Store) -> str:
+        job = await store.job(args.job)
+        if job is None:
+            raise CliError(f"no job {args.job}")
+        if not await store.retry_job(args.job):
+            raise CliError(f"job {args.job} is {job.state}: only failing or dead jobs are retried")
+        return f"job {args.job} ({job.action}) will be retried now"
+
+    print(_with_store(args, retry))
+    return 0
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    async def reset(store: Store) -> str:
+        await _known_action(store, args.action)
+        if await store.reset_action(args.action):
+            return f"action {args.action!r}: oldest failed job retried now, schedule restarted"
+        return f"action {args.action!r} has no failing or dead job: nothing to reset"
+
+    print(_with_store(args, reset))
+    return 0
+
+
+def run_set_enabled(args: argparse.Namespace) -> int:
+    async def switch(store: Store) -> str:
+        await _known_action(store, args.action)
+        await store.set_enabled(args.action, args.enabled)
+        if args.enabled:
+            return f"action {args.action!r} enabled: parked jobs resume in order"
+        return f"action {args.action!r} disabled: its jobs are parked (kept) until enabled"
+
+    print(_with_store(args, switch))
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from bridge.config import parse_duration
+    from bridge.rules import RuleEngine
+
+    try:
+        since_s = parse_duration(args.since)
+    except ValueError as exc:
+        raise CliError(f"--since: {exc}") from None
+    config = load(args.config or os.environ.get("BRIDGE_CONFIG") or "rules.yaml")
+    engine = RuleEngine(config)
+
+    async def replay(store: Store) -> str:
+        since = store.clock.now() - since_s
+        total = await store.count_notifications(since=since)
+        request_id = f"replay-{uuid.uuid4().hex[:12]}"
+        counts: dict[str, int] = {}
+        after, seen = 0, 0
+        with _progress() as progress:
+            task = progress.add_task("replaying", total=total)
+            while batch := await store.stored_notifications(since=since, after_seq=after):
+                jobs = engine.plan([stored.notification for stored in batch])
+                for job in jobs:
+                    counts[job.action] = counts.get(job.action, 0) + 1
+                if not args.dry_run and jobs:
+                    await store.enqueue(jobs, request_id=request_id)
+                after, seen = batch[-1].seq, seen + len(batch)
+                progress.update(task, completed=seen)
+        per_action = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items())) or "none"
+        verb = "would create" if args.dry_run else "created"
+        jobs = sum(counts.values())
+        return (
+            f"{seen} notification(s) in the last {args.since}: {verb} {jobs} job(s) ({per_action})"
+        )
+
+    print(_with_store(args, replay))
+    return 0
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    applied = _with_store(args, _applied, create=True)
+    print("applied " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+async def _applied(store: Store) -> list[str]:
+    return list(store.migrations_applied)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", metavar="URL", help=f"database URL (default: BRIDGE_DB or {DEFAULT_DB})"
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _with_store(
+    args: argparse.Namespace, work: Callable[[Store], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Open the store, run `work`, close it; store failures become one-line CLI errors."""
+    url = args.db or os.environ.get("BRIDGE_DB") or DEFAULT_DB
+    try:
+        if url.startswith("sqlite:") and not create and not Path(sqlite_path(url)).exists():
+            raise CliError(
+                f"no database at {sqlite_path(url)} (set BRIDGE_DB or --db; "
+                "`bridge db upgrade` creates one)"
+            )
+        store = open_store(url, SystemClock())
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _known_action(store: Store, name: str) -> None:
+    """An action the store has never seen is most likely a typo: say so, with a suggestion."""
+    names = [state.name for state in await store.action_states()]
+    if name in names:
+        return
+    try:
+        config = load(os.environ.get("BRIDGE_CONFIG") or "rules.yaml")
+        names += list(config.actions)
+    except CliError:
+        pass
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise CliError(f"unknown action {name!r}{hint}")
+
+
+def _table(rows: list[DeliveryRow]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("JOB", "ACTION", "RULE", "STATE", "TRIES", "LAST ATTEMPT", "STATUS"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("LATEST RESPONSE / ERROR", overflow="ellipsis", max_width=60)
+    table.add_column("EVENT", overflow="ellipsis")
+    for row in rows:
+        latest = (
+            row.last_error if row.state != "succeeded" and row.last_error else row.last_response
+        )
+        table.add_row(
+            str(row.job_id),
+            escape(row.action),
+            escape(row.rule),
+            _styled_state(row.state),
+            str(row.attempts),
+            _time(row.last_attempt_at),
+            "" if row.last_status is None else str(row.last_status),
+            escape(_one_line(latest)),
+            escape(row.summary),
+        )
+    return table
+
+
+def _styled_state(state: str) -> str:
+    colour = {"succeeded": "green", "retrying": "red", "dead": "bold red", "running": "cyan"}
+    return f"[{colour[state]}]{state}[/]" if state in colour else state
+
+
+def _time(at: float | None) -> str:
+    return "-" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _one_line(text: str | None) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= TABLE_EXCERPT_CHARS else flat[: TABLE_EXCERPT_CHARS - 1] + "…"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(file=sys.stderr),
+        transient=False,
+    )
