@@ -123,3 +123,59 @@ async def test_worker_role_has_health_but_no_webhooks() -> None:
         assert (await client.get("/readyz")).status_code == 200
         assert (await client.get("/metrics")).status_code == 200
         assert (await client.post("/w", content=b"{}")).status_code == 404
+
+
+async def _serving_client(settings: Settings, store: FakeStore) -> Any:
+    config = parse_config(
+        "version: 1\nwebhooks: [{name: w, path: /w, secrets: [s]}]\n"
+        "actions: {audit: {type: log}}\n"
+        "rules: [{name: r, when: {object_type: content_item}, do: [audit]}]\n",
+        env={},
+    )
+    return create_app(settings, config=config, store=store, workers=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("token", "status"), [(None, 404), ("admin-token", 200)])
+async def test_admin_is_mounted_only_with_a_token(token: str | None, status: int) -> None:
+    app = await _serving_client(Settings(admin_token=token), FakeStore())
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client,
+    ):
+        headers = {"Authorization": "Bearer admin-token"}
+        response = await client.get("/admin/api/actions", headers=headers)
+        assert response.status_code == status
+        if token:
+            assert [a["name"] for a in response.json()["actions"]] == ["audit"]
+
+
+async def test_signature_failures_are_counted_in_metrics() -> None:
+    from bridge import metrics
+
+    metrics.reset()
+    app = await _serving_client(Settings(), FakeStore())
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client,
+    ):
+        headers = {"Content-Type": "application/json", "X-Kontent-ai-Signature": "bad"}
+        assert (await client.post("/w", content=b"{}", headers=headers)).status_code == 401
+        exposition = (await client.get("/metrics")).text
+        assert 'bridge_signature_failures_total{webhook="w"} 1.0' in exposition
+
+
+def test_start_up_warns_about_unverified_webhooks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bridge.app import announce
+
+    config = parse_config(
+        "version: 1\n"
+        "webhooks:\n"
+        "  - {name: open, path: /open, secrets: [], verify: false}\n"
+        "actions: {}\nrules: []\n",
+        env={},
+    )
+    announce(config, Settings())
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("webhook 'open' (/open) has verify: false" in m for m in messages)
