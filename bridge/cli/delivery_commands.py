@@ -26,7 +26,7 @@ from rich.table import Table
 
 from bridge.cli.common import CliError, load
 from bridge.delivery.clock import SystemClock
-from bridge.delivery.model import DeliveryRow
+from bridge.delivery.model import DeliveryRow, LogFilter
 from bridge.delivery.store import Store, StoreError, open_store, sqlite_path
 
 T = TypeVar("T")
@@ -113,7 +113,9 @@ def register(subparsers: Any) -> None:
 
 
 def run_deliveries(args: argparse.Namespace) -> int:
-    which = "failures" if args.failures else "active_failures" if args.active_failures else "all"
+    which: LogFilter = (
+        "failures" if args.failures else "active_failures" if args.active_failures else "all"
+    )
     rows = _with_store(
         args,
         lambda store: store.deliveries(action=args.action, filter=which, limit=args.limit),

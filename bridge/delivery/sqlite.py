@@ -378,7 +378,7 @@ def _episode(conn: sqlite3.Connection, action: str) -> Episode:
     if row is None:
         return Episode(action, None)
     kinds = frozenset(k for k in row[1].split(",") if k)
-    return Episode(action, row[0], kinds)  # type: ignore[arg-type]
+    return Episode(action, row[0], kinds)
 
 
 def _restart(conn: sqlite3.Connection, row: Sequence[Any], now: float) -> bool:

@@ -165,7 +165,7 @@ def open_store(url: str, clock: Clock | None = None, *, retention_s: float = 3 *
         return SqliteStore(sqlite_path(url), clock, retention_s=retention_s)
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from bridge.delivery.postgres import PostgresStore  # type: ignore[import-not-found]
+            from bridge.delivery.postgres import PostgresStore
         except ImportError as exc:  # the PostgreSQL store is its own piece of work
             raise StoreError(f"PostgreSQL store is not available: {exc}") from None
         store: Store = PostgresStore(url, clock, retention_s=retention_s)

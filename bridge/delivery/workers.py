@@ -130,25 +130,31 @@ class WorkerPool:
             await self._sleep_until(next_due)
 
     async def dispatch_once(self) -> float | None:
-        """Claim and start everything due now; returns the earliest known future due time."""
-        earliest: float | None = None
-        config = self.runtime.config
-        for name, action_config in config.actions.items():
-            settings = action_config.delivery
-            if not settings.enabled:
+        """Claim and start everything due now; returns the earliest known future due time.
+
+        The claims for all actions are issued together, so the store commits them as one group.
+        """
+        wanted = []
+        for name, action_config in self.runtime.config.actions.items():
+            if not action_config.delivery.enabled:
                 continue
-            policy = claim_policy(settings)
+            policy = claim_policy(action_config.delivery)
             busy = sum(1 for batch in self._inflight.values() if batch.action == name)
-            if busy >= policy.concurrency:
-                continue
-            claim = await self.store.claim(name, policy, worker_id=self.worker_id)
+            if busy < policy.concurrency:
+                wanted.append((name, action_config, policy))
+        claims = await asyncio.gather(
+            *(
+                self.store.claim(name, policy, worker_id=self.worker_id)
+                for name, _, policy in wanted
+            )
+        )
+        due_times = []
+        for (_, action_config, _), claim in zip(wanted, claims, strict=True):
             for batch in claim.batches:
                 self._start(batch, action_config)
             if claim.next_due_at is not None:
-                earliest = (
-                    claim.next_due_at if earliest is None else min(earliest, claim.next_due_at)
-                )
-        return earliest
+                due_times.append(claim.next_due_at)
+        return min(due_times, default=None)
 
     def _start(self, batch: Batch, action_config: Any) -> None:
         task = asyncio.create_task(self._deliver(batch, action_config), name=batch.delivery_id)
