@@ -78,7 +78,8 @@ async def test_swap_replaces_config_engine_and_actions_together(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bridge.runtime.MIN_CLOSE_GRACE_S", 0.0)
-    old = runtime.resolve("first")
+    old = Tracked.instances[0]
+    assert runtime.resolve("first") is old
     await runtime.swap(config_with("second", object_type="asset"))
     assert runtime.resolve("second") is Tracked.instances[1]
     with pytest.raises(UnknownAction):

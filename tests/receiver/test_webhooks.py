@@ -100,7 +100,7 @@ async def test_non_ascii_signature_header_is_401(
     client: httpx.AsyncClient, payload_bytes: Callable[[str], bytes]
 ) -> None:
     body = payload_bytes(SEED)
-    headers = [("Content-Type", JSON), ("X-Kontent-ai-Signature", "sïgnature".encode())]
+    headers = [(b"Content-Type", JSON.encode()), (b"X-Kontent-ai-Signature", "sïgnature".encode())]
     response = await client.post(URL, content=body, headers=headers)
     assert response.status_code == 401
 
