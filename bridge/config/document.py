@@ -82,8 +82,28 @@ def read_document(path: FilePath | str, env: Mapping[str, str]) -> Document:
 
 
 def parse_document(text: str, file: str, env: Mapping[str, str]) -> Document:
+    """Parses with libyaml when available (ten times faster on large rule sets); a syntax error is
+    re-parsed with the pure-Python parser so that messages are the same on every installation."""
+    doc = _parse(text, file, env, _FAST_LOADER)
+    if doc.errors and _FAST_LOADER is not yaml.SafeLoader and _is_syntax_issue(doc):
+        doc = _parse(text, file, env, yaml.SafeLoader)
+    return doc
+
+
+# libyaml's parser when PyYAML was built with it; same nodes and marks, other error wording.
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SYNTAX_PREFIX = "YAML"
+
+
+def _is_syntax_issue(doc: Document) -> bool:
+    return any(issue.message.startswith(_SYNTAX_PREFIX) for issue in doc.errors)
+
+
+def _parse(
+    text: str, file: str, env: Mapping[str, str], loader_class: type[yaml.SafeLoader]
+) -> Document:
     doc = Document(file)
-    loader = yaml.SafeLoader(text)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -121,7 +141,7 @@ class _Builder:
             return self.interpolate(value, path)
         if value is not None and not isinstance(value, bool | int | float):
             return str(node.value)  # dates, binary, sets: keep the text, JSON has no such types
-        if getattr(node, "style", None) is None and value is not None:
+        if not getattr(node, "style", None) and value is not None:  # plain: None, or '' (libyaml)
             self.doc.plain_text[path] = str(node.value)
         return value
 

@@ -311,3 +311,25 @@ def test_the_installed_log_action_needs_no_types_argument(tmp_path: Path) -> Non
         "version: 1\nactions:\n  say: {type: log}\nrules:\n  - {name: all, do: [say]}\n"
     )
     assert load_config(path, {}).actions["say"].type == "log"
+
+
+def test_libyaml_and_pure_python_parsers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large rule sets parse with libyaml; values, marks and plain text must not change."""
+    import yaml
+
+    from bridge.config import document
+
+    text = (
+        Path(__file__).parent.parent / "fixtures" / "config" / "several_errors.yaml"
+    ).read_text()
+    text += "extra: {a: no, b: 1.10, c: 2024-01-01, d: 'quoted', e: [1, ~, true]}\n"
+    fast = document.parse_document(text, "f.yaml", {})
+    monkeypatch.setattr(document, "_FAST_LOADER", yaml.SafeLoader)
+    pure = document.parse_document(text, "f.yaml", {})
+    assert (fast.data, fast.marks, fast.key_marks, fast.plain_text) == (
+        pure.data,
+        pure.marks,
+        pure.key_marks,
+        pure.plain_text,
+    )
+    assert fast.plain_text[("extra", "a")] == "no"
