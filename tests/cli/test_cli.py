@@ -39,6 +39,9 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
     assert code == 0
     for command in COMMANDS:
         assert re.search(rf"^\s+{command}\s+\w", out, re.M), command
+    # The delivery group (bridge/cli/delivery_commands.py) registers itself beside them.
+    for command in ("deliveries", "retry", "reset", "disable", "enable", "replay", "db"):
+        assert re.search(rf"^\s+{command}\b", out, re.M), command
     assert "exit codes: 0 success, 1 the command failed, 2 bad command line" in out
 
 
