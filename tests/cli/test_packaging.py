@@ -95,11 +95,11 @@ def test_install_and_run_in_a_fresh_virtualenv(installed: tuple[Path, Path]) -> 
     assert (check.returncode, check.stdout) == (0, "OK: 1 webhooks, 2 actions, 2 rules\n")
 
     # Package data the running bridge needs (SQL migrations, admin templates) was installed.
-    installed = site / "bridge"
+    package = site / "bridge"
     for pattern in ("delivery/sql/**/*.sql", "admin/**/*.html"):
         expected = sorted(p.relative_to(ROOT / "bridge") for p in (ROOT / "bridge").glob(pattern))
         assert expected, pattern
-        assert sorted(p.relative_to(installed) for p in installed.glob(pattern)) == expected
+        assert sorted(p.relative_to(package) for p in package.glob(pattern)) == expected
 
 
 def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout_s: float = 30) -> str:
