@@ -43,7 +43,14 @@ def rules(
     their references are still checked)."""
     items = checks.sequence(doc, value, path) or []
     uses: list[tuple[DoItem, Path]] = []
-    result = [r for i, item in enumerate(items) if (r := _rule(doc, item, (*path, i), i, uses))]
+    result: list[Rule] = []
+    for i, item in enumerate(items):
+        errors_before = len(doc.errors)
+        parsed = _rule(doc, item, (*path, i), i, uses)
+        if parsed is not None:
+            result.append(parsed)
+        elif len(doc.errors) == errors_before:  # never drop a rule silently
+            doc.error((*path, i), "this rule could not be read")
     names = [
         (n, (*path, i, "name"))
         for i, item in enumerate(items)
@@ -59,7 +66,9 @@ def _rule(
     spec = checks.mapping(doc, value, path, allowed=RULE_KEYS, required=("name", "do"))
     if spec is None:
         return None
-    name = checks.string(doc, spec.get("name"), (*path, "name"), nonempty=True)
+    name = (
+        checks.string(doc, spec["name"], (*path, "name"), nonempty=True) if "name" in spec else None
+    )
     when_spec = spec.get("when") or {}
     when = when_mapping(doc, when_spec, (*path, "when"))
     where = _where(doc, spec.get("where") or [], (*path, "where"))
@@ -113,11 +122,7 @@ def _text(path: Path, key: str) -> str:
 def value_condition(doc: Document, value: Any, path: Path) -> ValueCondition | None:
     """A scalar (equality), a list (any of) or an operator mapping."""
     if isinstance(value, list):
-        values = [_scalar(doc, v, (*path, i)) for i, v in enumerate(value)]
-        if not value:
-            doc.error(path, "an empty list matches nothing")
-            return None
-        return None if _FAILED in values else OneOf(tuple(values))  # type: ignore[arg-type]
+        return _one_of(doc, value, path)
     if not isinstance(value, dict):
         scalar = _scalar(doc, value, path)
         return None if scalar is _FAILED else Equals(scalar)  # type: ignore[arg-type]
@@ -138,22 +143,19 @@ def _operator(doc: Document, op: str, arg: Any, path: Path) -> ValueCondition | 
         return Negated(inner) if inner else None
     if op == "in":
         items = checks.sequence(doc, arg, path)
-        if items is None:
-            return None
-        values = [_scalar(doc, v, (*path, i)) for i, v in enumerate(items)]
-        return None if _FAILED in values else OneOf(tuple(values))  # type: ignore[arg-type]
+        return None if items is None else _one_of(doc, items, path)
     if op == "glob":
-        patterns = arg if isinstance(arg, list) else [arg]
-        texts = [
-            checks.string(doc, p, (*path, i) if isinstance(arg, list) else path)
-            for i, p in enumerate(patterns)
-        ]
-        return (
-            None if None in texts or not texts else Glob(tuple(t for t in texts if t is not None))
-        )
+        if not isinstance(arg, list):
+            pattern = checks.string(doc, arg, path)
+            return None if pattern is None else Glob((pattern,))
+        if not arg:
+            doc.error(path, "an empty list matches nothing")
+        texts = [checks.string(doc, p, (*path, i)) for i, p in enumerate(arg)]
+        patterns = tuple(t for t in texts if t is not None)
+        return Glob(patterns) if arg and len(patterns) == len(arg) else None
     if op == "regex":
-        pattern = compile_regex(doc, arg, path)
-        return Regex(pattern) if pattern else None
+        compiled = compile_regex(doc, arg, path)
+        return Regex(compiled) if compiled else None
     if op == "exists":
         present = checks.boolean(doc, arg, path)
         return None if present is None else Exists(present)
@@ -161,6 +163,14 @@ def _operator(doc: Document, op: str, arg: Any, path: Path) -> ValueCondition | 
 
 
 _FAILED = object()
+
+
+def _one_of(doc: Document, items: list[Any], path: Path) -> OneOf | None:
+    if not items:
+        doc.error(path, "an empty list matches nothing")
+        return None
+    values = [_scalar(doc, v, (*path, i)) for i, v in enumerate(items)]
+    return None if _FAILED in values else OneOf(tuple(values))  # type: ignore[arg-type]
 
 
 def _scalar(doc: Document, value: Any, path: Path) -> Scalar | object:

@@ -333,3 +333,35 @@ def test_libyaml_and_pure_python_parsers_agree(monkeypatch: pytest.MonkeyPatch) 
         pure.plain_text,
     )
     assert fast.plain_text[("extra", "a")] == "no"
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("{type: []}", "rules.yaml:10:18: rules[0].when.type: an empty list matches nothing"),
+        (
+            "{type: {in: []}}",
+            "rules.yaml:10:23: rules[0].when.type.in: an empty list matches nothing",
+        ),
+        (
+            "{codename: {glob: []}}",
+            "rules.yaml:10:29: rules[0].when.codename.glob: an empty list matches nothing",
+        ),
+        (
+            "{type: {}}",
+            "rules.yaml:10:18: rules[0].when.type: needs an operator: one of not, in, "
+            "glob, regex, exists",
+        ),
+        ("{any: []}", "rules.yaml:10:17: rules[0].when.any: 'any' needs at least one condition"),
+    ],
+)
+def test_conditions_that_could_never_match_are_errors(
+    load: Loader, when: str, message: str
+) -> None:
+    text = minimal().replace("- name: all", f"- name: all\n    when: {when}")
+    assert errors_of(load, text) == [message]
+
+
+def test_a_rule_without_a_name_is_reported_once(load: Loader) -> None:
+    text = minimal().replace("- name: all", "- when: {type: article}")
+    assert errors_of(load, text) == ["rules.yaml:9:5: rules[0].name: required key is missing"]
