@@ -8,7 +8,6 @@ health-checked and scraped on BRIDGE_PORT.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bridge import logformat, metrics
+from bridge import admin, logformat, metrics
 from bridge.config import load_config
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
@@ -87,12 +86,10 @@ def create_app(
 
 
 def extra_routes(runtime: Runtime) -> list[BaseRoute]:
-    """Routes other packages mount on the serving app: the admin API and dashboard."""
-    try:
-        admin = importlib.import_module("bridge.admin")
-    except ImportError:
-        return []
-    return list(admin.routes(runtime, lambda: runtime.store, runtime.settings))
+    """Routes other packages mount on the serving app: the admin API and dashboard (answering
+    404 unless BRIDGE_ADMIN_TOKEN is set). The store is resolved per request: the lifespan
+    opens it after the routes are built."""
+    return admin.routes(runtime, lambda: runtime.store, runtime.settings)
 
 
 async def start_workers(runtime: Runtime) -> Callable[[], Awaitable[None]]:
