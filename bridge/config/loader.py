@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path as FilePath
 
-from bridge.actions.registry import action_types
+from bridge.actions import registry
 from bridge.config import checks, sections
 from bridge.config.document import Document, parse_document, read_document
 from bridge.config.errors import ConfigError, ConfigIssue, Path, did_you_mean, sort_issues
@@ -49,7 +49,8 @@ def parse_config(
 def _build(doc: Document, source: FilePath, types: Mapping[str, type] | None) -> Config:
     if doc.errors:
         raise ConfigError(sort_issues(doc.errors))
-    known_types = dict(action_types() if types is None else types)
+    # Through the module, so that tests may monkeypatch registry.action_types.
+    known_types = dict(registry.action_types() if types is None else types)
     top = checks.mapping(doc, doc.data if doc.data is not None else {}, (), allowed=TOP_LEVEL)
     top = top or {}
     if top.get("version") != 1:

@@ -365,3 +365,20 @@ def test_conditions_that_could_never_match_are_errors(
 def test_a_rule_without_a_name_is_reported_once(load: Loader) -> None:
     text = minimal().replace("- name: all", "- when: {type: article}")
     assert errors_of(load, text) == ["rules.yaml:9:5: rules[0].name: required key is missing"]
+
+
+def test_action_types_come_from_the_registry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, action_types: dict[str, type]
+) -> None:
+    from bridge.actions import registry
+    from bridge.config import load_config
+
+    monkeypatch.setattr(registry, "action_types", lambda: {"custom": action_types["notify"]})
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nactions:\n  a: {type: custom, text: hi}\nrules: [{name: r, do: [a]}]\n"
+    )
+    assert load_config(path, {}).actions["a"].type == "custom"
+    path.write_text("version: 1\nactions:\n  a: {type: log}\nrules: [{name: r, do: [a]}]\n")
+    with pytest.raises(ConfigError, match="unknown action type 'log'"):
+        load_config(path, {})
