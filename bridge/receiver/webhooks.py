@@ -94,6 +94,7 @@ class WebhookEndpoint:
         try:
             notifications = parse_body(body, webhook.name)
         except PayloadError as exc:
+            log.info("webhook %r: rejected a malformed payload: %s", webhook.name, exc)
             return error(400, str(exc), request_id)
         return await self._accept(webhook, notifications, request_id)
 
