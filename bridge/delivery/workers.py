@@ -3,8 +3,9 @@
 One dispatch loop per process claims for every configured action as long as that action has a
 free slot (fifo: one call in flight; `ordering: none`: up to `concurrency`), then sleeps until
 the earliest known due time, a new job (the store's listener), a finished call, or `poll_s`
-(jobs written by another process). Leases outlive the per-attempt timeout, so a live worker
-never loses a job, and a dead worker's jobs come back when their lease expires.
+(jobs written by another process). Leases (twice the per-attempt timeout, plus 5 s) outlive
+any attempt, so a live worker never loses a job, and a dead worker's jobs come back when their
+lease expires.
 
 Stopping (SIGTERM reaches `stop()` through the app's lifespan): no new claims; in-flight calls
 get `grace_s` to finish; the rest are cancelled and their batches released unattempted.
@@ -29,7 +30,8 @@ from bridge.delivery.store import Store, StoreUnavailable
 
 log = logging.getLogger("bridge.delivery.workers")
 
-LEASE_MARGIN_S = 60.0
+# A lease outlives an attempt (bounded by its timeout) and the recording of its outcome.
+LEASE_MARGIN_S = 5.0
 DEFAULT_GRACE_S = 10.0
 
 
@@ -56,7 +58,7 @@ def claim_policy(settings: Any) -> ClaimPolicy:
         concurrency=1 if fifo else max(1, settings.concurrency),
         debounce_s=settings.debounce_s,
         max_wait_s=settings.max_wait_s,
-        lease_s=settings.timeout_s + LEASE_MARGIN_S,
+        lease_s=2 * settings.timeout_s + LEASE_MARGIN_S,
     )
 
 
