@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bridge.delivery import queries, records
@@ -296,9 +297,10 @@ def _claim(
     if enabled is not None and not enabled[0]:
         return Claim()
     running = conn.execute(Q["count_running"], {"action": action}).fetchone()[0]
-    rows = conn.execute(Q["claim_candidates"], {"action": action, "limit": policy.max_batch})
-    candidates = [Candidate(r[0], r[2], r[3], r[4], r[5]) for r in rows]
-    plan = plan_claim(candidates, policy, running, now)
+    plan = plan_claim(_candidates(conn, action, policy, running, now), policy, running, now)
+    if plan.next_due_at is None and not _debounced(policy) and policy.ordering == "none":
+        next_due = conn.execute(Q["next_due_at"], {"action": action, "now": now}).fetchone()[0]
+        plan = replace(plan, next_due_at=next_due)
     lease_until = now + policy.lease_s
     batches = []
     for unit in plan.units:
@@ -309,6 +311,26 @@ def _claim(
             jobs.append(_claimed_job(conn.execute(Q["claimed_job"], {"id": job_id}).fetchone()))
         batches.append(Batch(unit.batch_id, action, tuple(jobs), worker_id, lease_until))
     return Claim(tuple(batches), plan.next_due_at)
+
+
+def _debounced(policy: ClaimPolicy) -> bool:
+    return policy.debounce_s is not None or policy.max_wait_s is not None
+
+
+def _candidates(
+    conn: sqlite3.Connection, action: str, policy: ClaimPolicy, running: int, now: float
+) -> list[Candidate]:
+    """Read no more than the policy can use: the head (fifo), the due jobs (none), or a window."""
+    params: dict[str, Any] = {"action": action, "now": now, "limit": policy.max_batch}
+    query = "claim_candidates"
+    if not _debounced(policy):
+        if policy.ordering == "fifo":
+            params["limit"] = 1
+        else:
+            query = "claim_due_candidates"
+            params["limit"] = max(0, policy.concurrency - running)
+    rows = conn.execute(Q[query], params)
+    return [Candidate(r[0], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def _claimed_job(row: Sequence[Any]) -> ClaimedJob:

@@ -181,3 +181,14 @@ SELECT count(*) FROM notifications WHERE received_at >= :since;
 
 -- name: rule_stats
 SELECT rule, matched, last_matched_at FROM rule_stats ORDER BY rule;
+
+-- name: claim_due_candidates
+SELECT id, state, batch_id, inputs_hash, created_at, due_at
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying') AND due_at <= :now
+ORDER BY id
+LIMIT :limit;
+
+-- name: next_due_at
+SELECT min(due_at) FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying') AND due_at > :now;
