@@ -1,7 +1,9 @@
 """An action's own options, checked at load against its `Options` model.
 
 Templated values (`{{` or `{%`) are compiled but not type-checked: their type is only known once
-rendered. A required option may be left to every rule's `with:`, so "missing" is judged per use
+rendered. They are still passed to the model as written, so that checks across options ("give
+tags, files or hosts") see that they are there; errors about a templated option's own value are
+ignored. A required option may be left to every rule's `with:`, so "missing" is judged per use
 (each `do:` item and alert), where the merged options are known.
 """
 
@@ -51,9 +53,9 @@ def check_action_options(
             hint = did_you_mean(key, known)
             doc.error((*path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
     templated = check_templates(doc, name, {k: v for k, v in options.items() if k in known}, path)
-    values = {k: v for k, v in options.items() if k in known and k not in templated}
+    values = {k: v for k, v in options.items() if k in known}
     for loc, kind, message in _errors(action_class, values):
-        if loc and kind != "missing":
+        if loc and kind != "missing" and loc[0] not in templated:
             doc.error((*path, *loc), f"{_prefix(name, loc[0])}: {message}")
     return frozenset(templated)
 
@@ -82,18 +84,16 @@ def check_use(
     )
     merged = dict(options) | {k: v for k, v in inputs.items() if k in known}
     skip = (templated - inputs.keys()) | input_templates
-    values = {k: v for k, v in merged.items() if k not in skip}
-    for loc, kind, message in _errors(action_class, values):
+    for loc, kind, message in _errors(action_class, merged):
         if not loc:
             doc.error(path, f"action {name!r}: {message}")
         elif kind == "missing":
-            if loc[0] not in skip:
-                sets = "sets it" if len(loc) == 1 else f"sets {_dotted(loc)!r}"
-                doc.error(
-                    path,
-                    f"{_prefix(name, loc[0])}: required, but neither the action nor 'with:' {sets}",
-                )
-        elif loc[0] in inputs:
+            sets = "sets it" if len(loc) == 1 else f"sets {_dotted(loc)!r}"
+            doc.error(
+                path,
+                f"{_prefix(name, loc[0])}: required, but neither the action nor 'with:' {sets}",
+            )
+        elif loc[0] in inputs and loc[0] not in skip:
             doc.error((*with_path, *loc), f"{_prefix(name, loc[0])}: {message}")
 
 
@@ -106,11 +106,10 @@ def check_unused(
     path: Path,
 ) -> None:
     """An action no rule uses is still checked for what a `with:` could have supplied."""
-    values = {k: v for k, v in options.items() if k not in templated}
-    for loc, kind, message in _errors(action_class, values):
+    for loc, kind, message in _errors(action_class, options):
         if not loc:
             doc.error(path, f"action {name!r}: {message}")
-        elif kind == "missing" and loc[0] not in templated:
+        elif kind == "missing":
             doc.error(path, f"{_prefix(name, loc[0])}: required option is missing")
 
 

@@ -382,3 +382,19 @@ def test_action_types_come_from_the_registry(
     path.write_text("version: 1\nactions:\n  a: {type: log}\nrules: [{name: r, do: [a]}]\n")
     with pytest.raises(ConfigError, match="unknown action type 'log'"):
         load_config(path, {})
+
+
+def test_checks_across_options_see_templated_values(load: Loader) -> None:
+    """`pair` needs webhook_url or channel; a templated channel counts as given."""
+    text = """\
+    version: 1
+    actions:
+      pager: {type: pair}
+      templated: {type: pair, webhook_url: "{{ event.raw.url }}"}
+    rules:
+      - name: r
+        do:
+          - {action: pager, with: {channel: "{{ event.codename }}"}}
+          - templated
+    """
+    assert [item.action for item in load(text).rules[0].do] == ["pager", "templated"]
