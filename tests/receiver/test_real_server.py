@@ -150,3 +150,29 @@ async def test_sigterm_stops_gracefully(server: Server) -> None:
     await server.wait_for_line("bridge stopping")
     await server.wait_for_line("Application shutdown complete")
     assert await asyncio.wait_for(server.process.wait(), LINE_TIMEOUT_S) == -signal.SIGTERM
+
+
+async def test_worker_serves_health_but_no_webhooks(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {"BRIDGE_DB": f"sqlite:///{tmp_path}/bridge.db", "BRIDGE_PORT": str(port)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "worker", "--config", str(EXAMPLE), "--host", "127.0.0.1",
+        env=env, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = Server(process, f"http://127.0.0.1:{port}", port)
+    try:
+        await worker.wait_for_line("bridge ready (worker)", STARTUP_TIMEOUT_S)
+        await worker.wait_for_line("Uvicorn running on")
+        payload = str(PAYLOADS / "current/asset_metadata_changed_preview.json")
+        code, out, _ = await bridge(
+            "send", f"{worker.url}/webhooks/kontent", payload, "--secret", SECRET
+        )
+        assert (code, out.splitlines()[0]) == (1, "HTTP 404")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: worker\r\nConnection: close\r\n\r\n")
+        status_line = await asyncio.wait_for(reader.readline(), LINE_TIMEOUT_S)
+        writer.close()
+        assert status_line.startswith(b"HTTP/1.1 200")
+    finally:
+        process.terminate()
+        await process.wait()
