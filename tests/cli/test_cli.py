@@ -324,3 +324,20 @@ def test_serve_with_bad_settings_exits_1(
     monkeypatch.setenv("BRIDGE_PORT", "eighty")
     code, _, err = run(capsys, "serve", "--config", str(EXAMPLE))
     assert (code, err) == (1, "error: BRIDGE_PORT='eighty' is not a port number (0-65535)\n")
+
+
+def test_check_prints_warnings_and_still_passes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "rules.yaml"
+    config.write_text(
+        "version: 1\n"
+        "webhooks: [{name: w, path: /w, secrets: [s]}]\n"
+        "actions: {audit: {type: log}, spare: {type: log}}\n"
+        "rules: [{name: r, when: {object_type: content_item}, do: [audit]}]\n"
+    )
+    code, out, err = run(capsys, "check", str(config))
+    assert (code, out) == (0, "OK: 1 webhooks, 2 actions, 1 rules\n")
+    [warning] = err.splitlines()
+    assert warning.startswith(f"warning: {config}:3:")
+    assert "action 'spare' is not used" in warning
