@@ -2,10 +2,11 @@
 
 Durability: WAL with synchronous=FULL, so a commit is on disk when it returns. Group commit:
 every write is a function queued to the writer thread; the writer drains the queue, runs all
-queued functions in ONE transaction (each inside a savepoint, so one failing function does not
-undo the others) and resolves each caller's future only after COMMIT returned. While one batch
-is being fsynced, the next one queues up, so concurrent webhook requests share commits instead
-of waiting behind each other. Driver errors become `StoreUnavailable` here, at the boundary.
+queued functions in ONE transaction (if one fails, each is re-run in its own, so a failing
+function does not undo the others) and resolves each caller's future only after COMMIT
+returned. While one batch is being fsynced, the next one queues up, so concurrent webhook
+requests share commits instead of waiting behind each other. Driver errors become
+`StoreUnavailable` here, at the boundary.
 """
 
 from __future__ import annotations
@@ -123,52 +124,60 @@ class Database:
                     self._queue.put(None)  # finish this group, then stop
                     break
                 group.append(nxt)
-            results = self._run_group(group)
+            results = self._run_group([op for op, _ in group])
             assert self._loop is not None
-            for (_, future), (ok, value) in zip(group, results, strict=True):
-                self._loop.call_soon_threadsafe(_resolve, future, ok, value)
+            futures = [future for _, future in group]
+            self._loop.call_soon_threadsafe(_resolve_all, futures, results)
 
-    def _run_group(self, group: list[tuple[Op, asyncio.Future[Any]]]) -> list[tuple[bool, Any]]:
+    def _run_group(self, ops: list[Op]) -> list[tuple[bool, Any]]:
+        """All ops in one transaction; if any fails, each op again in a transaction of its own,
+        so that one bad op never takes the others down (failures are rare: this is cheaper than
+        a savepoint around every op)."""
         conn = self._write_conn
         assert conn is not None
-        results: list[tuple[bool, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, _ in group:
-                results.append(_run_in_savepoint(conn, op))
-            conn.execute("COMMIT")
-            self.commits += 1
-        except Exception as exc:  # the writer thread must outlive any failure
-            log.error("SQLite commit failed: %s", exc)
-            with contextlib.suppress(Exception):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            error = unavailable(exc) if isinstance(exc, sqlite3.Error) else exc
-            return [(False, error)] * len(group)
+            results = self._transaction(conn, ops)
+        except Exception as exc:
+            if len(ops) == 1:
+                return [(False, self._failed(conn, exc))]
+            log.warning("a group of %d writes failed (%s); retrying them one by one", len(ops), exc)
+            results = []
+            for op in ops:
+                try:
+                    results.extend(self._transaction(conn, [op]))
+                except Exception as single:
+                    results.append((False, self._failed(conn, single)))
         return results
 
+    def _transaction(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            values = [op(conn) for op in ops]
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # the writer thread must outlive any failure
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return [(True, value) for value in values]
 
-def _run_in_savepoint(conn: sqlite3.Connection, op: Op) -> tuple[bool, Any]:
-    conn.execute("SAVEPOINT op")
-    try:
-        value = op(conn)
-    except Exception as exc:
-        conn.execute("ROLLBACK TO op")
-        conn.execute("RELEASE op")
+    def _failed(self, conn: sqlite3.Connection, exc: Exception) -> Exception:
+        """Driver errors become StoreUnavailable; others (bugs) reach the caller as they are."""
         if isinstance(exc, sqlite3.Error):
-            return False, unavailable(exc)
-        return False, exc
-    conn.execute("RELEASE op")
-    return True, value
+            log.error("SQLite write failed: %s", exc)
+            return unavailable(exc)
+        return exc
 
 
-def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _resolve_all(futures: list[asyncio.Future[Any]], results: list[tuple[bool, Any]]) -> None:
+    for future, (ok, value) in zip(futures, results, strict=True):
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 # -- migrations --------------------------------------------------------------------------------

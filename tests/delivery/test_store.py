@@ -202,3 +202,27 @@ def _null_params(sql: str) -> dict[str, None]:
 def test_duplicate_query_names_are_an_error() -> None:
     with pytest.raises(ValueError, match="'x' is defined twice"):
         queries.parse_queries("-- name: x\nSELECT 1;\n-- name: x\nSELECT 2;\n")
+
+
+async def test_a_failing_write_does_not_undo_the_writes_committed_with_it(
+    store: SqliteStore,
+) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO jobs (id) VALUES (NULL)")  # violates NOT NULL constraints
+
+    def bug(conn: sqlite3.Connection) -> None:
+        raise ValueError("a bug, not the database")
+
+    notes = [notification(n) for n in range(10)]
+    results = await asyncio.gather(
+        *(store.accept([note], [planned(note, "a")], request_id=None) for note in notes[:5]),
+        store.db.write(broken),
+        store.db.write(bug),
+        *(store.accept([note], [planned(note, "a")], request_id=None) for note in notes[5:]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[5], StoreUnavailable)
+    assert isinstance(results[6], ValueError)
+    assert all(r.jobs == 1 for r in results[:5] + results[7:])  # type: ignore[union-attr]
+    assert len(await store.deliveries(limit=100)) == 10

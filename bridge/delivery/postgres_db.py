@@ -1,0 +1,233 @@
+"""PostgreSQL plumbing: the pool, named parameters, error translation, migrations, LISTEN.
+
+Only this module and `postgres.py` know asyncpg; the SQL itself lives in `sql/postgres/`.
+Every driver error (asyncpg's, a refused or dropped connection, a connect timeout) becomes
+`StoreUnavailable` here, so the receiver answers 503 and workers back off, as with SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import cache
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+
+from bridge.delivery import queries
+from bridge.delivery.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANNEL = "bridge_jobs"  # NOTIFY'd in every transaction that makes jobs due
+MIGRATION_LOCK = 0x6B62_0001  # pg_advisory_lock key: one replica migrates at a time
+CONNECT_TIMEOUT_S = 10.0
+POOL_MAX_SIZE = 10
+LISTEN_RETRY_S = 1.0
+
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+)
+
+PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+)
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    code = getattr(exc, "sqlstate", None)
+    detail = f"{type(exc).__name__}{f' [{code}]' if code else ''}: {exc}"
+    return StoreUnavailable(f"PostgreSQL store unavailable: {detail}")
+
+
+@contextlib.asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """The store boundary: driver errors leave as `StoreUnavailable`."""
+    try:
+        yield
+    except DRIVER_ERRORS as exc:
+        raise unavailable(exc) from None
+
+
+@cache
+def bind(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders to asyncpg's `$n`; a name used twice is one parameter."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return PARAM.sub(number, sql), tuple(names)
+
+
+class Queries:
+    """The named queries of `sql/postgres/queries.sql`, called with keyword parameters."""
+
+    def __init__(self) -> None:
+        self._sql = queries.queries("postgres")
+
+    def __call__(self, name: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        sql, names = bind(self._sql[name])
+        return sql, [params[n] for n in names]
+
+    async def execute(self, conn: asyncpg.Connection, name: str, **params: Any) -> str:
+        sql, args = self(name, params)
+        return str(await conn.execute(sql, *args))
+
+    async def fetch(self, conn: asyncpg.Connection, name: str, **params: Any) -> list[Any]:
+        sql, args = self(name, params)
+        return list(await conn.fetch(sql, *args))
+
+    async def fetchrow(self, conn: asyncpg.Connection, name: str, **params: Any) -> Any:
+        sql, args = self(name, params)
+        return await conn.fetchrow(sql, *args)
+
+    async def fetchval(self, conn: asyncpg.Connection, name: str, **params: Any) -> Any:
+        sql, args = self(name, params)
+        return await conn.fetchval(sql, *args)
+
+
+async def create_pool(url: str) -> asyncpg.Pool:
+    """A pool on `url`, creating the database first when it does not exist yet."""
+    try:
+        return await _pool(url)
+    except asyncpg.InvalidCatalogNameError:
+        await create_database(url)
+        return await _pool(url)
+
+
+async def _pool(url: str) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url, min_size=1, max_size=POOL_MAX_SIZE, timeout=CONNECT_TIMEOUT_S
+    )
+    assert pool is not None
+    return pool
+
+
+async def create_database(url: str) -> None:
+    """CREATE DATABASE for the URL's database name, connected to `postgres`; a race is fine."""
+    name = unquote(urlsplit(url).path.lstrip("/"))
+    if not name:
+        raise StoreUnavailable("PostgreSQL URL names no database")
+    conn = await asyncpg.connect(url, database="postgres", timeout=CONNECT_TIMEOUT_S)
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            await conn.execute(f"CREATE DATABASE {quoted}")
+            log.info("created PostgreSQL database %s", quoted)
+    finally:
+        await conn.close()
+
+
+async def apply_migrations(conn: asyncpg.Connection, now: float) -> list[str]:
+    """Apply pending migrations, each in its own transaction, under an advisory lock.
+
+    Replicas starting at once queue on the lock; the later ones find nothing left to apply.
+    """
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute(VERSION_TABLE)
+        done = {row[0] for row in await conn.fetch("SELECT version FROM schema_version")}
+        applied = []
+        for migration in queries.migrations("postgres"):
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    now,
+                )
+            applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+class Listener:
+    """LISTEN on one dedicated connection; calls `on_notify` for every NOTIFY on the channel.
+
+    A dropped connection is reopened in the background; until then workers fall back to their
+    poll interval, so a lost wake-up delays a job by at most one poll, never loses it.
+    """
+
+    def __init__(self, url: str, on_notify: Callable[[], None]) -> None:
+        self.url = url
+        self.on_notify = on_notify
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._connect()
+        self._task = asyncio.create_task(self._keep_alive(), name="bridge-pg-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(*DRIVER_ERRORS):
+                await self._conn.close(timeout=2)
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        await conn.add_listener(CHANNEL, self._received)
+        self._conn = conn
+
+    def _received(self, *_args: object) -> None:
+        self.on_notify()
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await self._lost.wait()
+            log.warning("PostgreSQL LISTEN connection lost; reconnecting")
+            while True:
+                await asyncio.sleep(LISTEN_RETRY_S)
+                try:
+                    await self._connect()
+                except DRIVER_ERRORS as exc:
+                    log.warning("cannot LISTEN on PostgreSQL yet: %s", exc)
+                    continue
+                self.on_notify()  # jobs may have become due while nobody listened
+                break
+
+
+async def in_transaction(
+    pool: asyncpg.Pool | None, op: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """Run `op` in one transaction on a pooled connection; returns after COMMIT."""
+    if pool is None:
+        raise StoreUnavailable("PostgreSQL store is not open")
+    async with translated(), pool.acquire() as conn, conn.transaction():
+        return await op(conn)
+
+
+async def on_connection(
+    pool: asyncpg.Pool | None, op: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """Run a read-only `op` on a pooled connection (each statement sees committed data)."""
+    if pool is None:
+        raise StoreUnavailable("PostgreSQL store is not open")
+    async with translated(), pool.acquire() as conn:
+        return await op(conn)

@@ -1,0 +1,223 @@
+-- PostgreSQL queries. `:name` parameters are turned into `$n` by postgres_db.bind(); arrays
+-- are unnested so that one statement writes a whole request, in input order.
+
+-- name: insert_notifications
+INSERT INTO notifications
+    (key, webhook, format, received_at, request_id, raw, events, rules, summary)
+SELECT key, webhook, format, :received_at::float8, :request_id::text, raw, events, rules, summary
+FROM unnest(:keys::text[], :webhooks::text[], :formats::text[], :raws::text[],
+            :events::text[], :rules::text[], :summaries::text[])
+     WITH ORDINALITY AS n (key, webhook, format, raw, events, rules, summary, ord)
+ORDER BY ord
+ON CONFLICT (key) DO NOTHING
+RETURNING key;
+
+-- name: insert_jobs
+INSERT INTO jobs
+    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
+     created_at, due_at)
+SELECT action, rule, notification_key, event, inputs, inputs_hash, :request_id::text, summary,
+       'pending', :now::float8, :now::float8
+FROM unnest(:actions::text[], :rules::text[], :notification_keys::text[], :events::text[],
+            :inputs::text[], :inputs_hashes::text[], :summaries::text[])
+     WITH ORDINALITY AS j (action, rule, notification_key, event, inputs, inputs_hash, summary,
+                           ord)
+ORDER BY ord;
+
+-- name: ensure_actions
+INSERT INTO actions (name)
+SELECT DISTINCT unnest(:actions::text[]) ORDER BY 1
+ON CONFLICT (name) DO NOTHING;
+
+-- name: count_rule_matches
+INSERT INTO rule_stats (rule, shard, matched, last_matched_at)
+SELECT rule, pg_backend_pid() % 16, count(*), :now::float8
+FROM unnest(:rules::text[]) AS r (rule)
+GROUP BY rule ORDER BY rule
+ON CONFLICT (rule, shard) DO UPDATE
+SET matched = rule_stats.matched + excluded.matched, last_matched_at = excluded.last_matched_at;
+
+-- name: notify_jobs
+SELECT pg_notify(:channel, :payload);
+
+-- name: lock_action
+-- The claim lock: one claimer per action at a time across replicas; the others skip it rather
+-- than wait. Every move of a job into 'running' happens under this lock, so candidate rows need
+-- no lock of their own and two replicas never claim the same job.
+SELECT enabled FROM actions WHERE name = :action FOR UPDATE SKIP LOCKED;
+
+-- name: action_exists
+SELECT 1 FROM actions WHERE name = :action;
+
+-- name: expire_leases
+UPDATE jobs
+SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+    claimed_by = NULL, lease_until = NULL
+WHERE action = :action AND state = 'running' AND lease_until <= :now;
+
+-- name: count_running
+SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
+
+-- name: claim_candidates
+SELECT id, batch_id, inputs_hash, created_at, due_at
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying')
+ORDER BY id
+LIMIT :limit;
+
+-- name: mark_running
+UPDATE jobs
+SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
+    batch_id = coalesce(batch_id, :batch_id)
+WHERE id = ANY(:ids::bigint[]) AND state IN ('pending', 'retrying');
+
+-- name: claimed_jobs
+SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts,
+       j.retry_index, j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
+FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
+WHERE j.id = ANY(:ids::bigint[])
+ORDER BY j.id;
+
+-- name: record_jobs
+UPDATE jobs
+SET state = :state, attempts = attempts + 1, failures = failures + :failed,
+    retry_index = :retry_index, first_failure_at = :first_failure_at,
+    due_at = coalesce(:due_at, due_at), last_attempt_at = :finished_at,
+    last_status = :status, last_response = :response, last_error = :error,
+    claimed_by = NULL, lease_until = NULL,
+    finished_at = CASE WHEN :state IN ('succeeded', 'dead') THEN :finished_at END
+WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker
+RETURNING id, attempts;
+
+-- name: insert_attempts
+INSERT INTO attempts
+    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
+SELECT job_id, number, :delivery_id::text, :started_at::float8, :finished_at::float8,
+       :outcome::text, :status::int, :response::text, :error::text
+FROM unnest(:job_ids::bigint[], :numbers::int[]) AS a (job_id, number)
+ON CONFLICT (job_id, number) DO UPDATE
+SET delivery_id = excluded.delivery_id, started_at = excluded.started_at,
+    finished_at = excluded.finished_at, outcome = excluded.outcome, status = excluded.status,
+    response = excluded.response, error = excluded.error;
+
+-- name: action_succeeded
+UPDATE actions SET last_success_at = :now, failing_since = NULL WHERE name = :action;
+
+-- name: action_failed
+UPDATE actions
+SET last_failure_at = :now, failing_since = coalesce(failing_since, :now),
+    last_dead_at = CASE WHEN :dead THEN :now ELSE last_dead_at END
+WHERE name = :action;
+
+-- name: action_episode
+SELECT failing_since, alerted FROM actions WHERE name = :action;
+
+-- name: lock_episode
+SELECT failing_since, alerted FROM actions WHERE name = :action FOR UPDATE;
+
+-- name: set_alerted
+UPDATE actions SET alerted = :alerted WHERE name = :action;
+
+-- name: release_jobs
+UPDATE jobs
+SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+    claimed_by = NULL, lease_until = NULL
+WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker;
+
+-- name: prune_attempts
+DELETE FROM attempts WHERE job_id IN
+    (SELECT id FROM jobs WHERE state = 'succeeded' AND finished_at < :before);
+
+-- name: prune_jobs
+DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
+
+-- name: prune_notifications
+DELETE FROM notifications
+WHERE received_at < :before
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key);
+
+-- name: action_counts
+SELECT action,
+       count(*) FILTER (WHERE state = 'pending') AS pending,
+       count(*) FILTER (WHERE state = 'running') AS running,
+       count(*) FILTER (WHERE state = 'retrying') AS retrying,
+       count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE state = 'dead') AS dead,
+       coalesce(sum(failures), 0) AS failed_attempts,
+       max(last_attempt_at) AS last_attempt_at,
+       min(created_at) FILTER (WHERE state IN ('pending', 'retrying')) AS oldest_pending_at
+FROM jobs GROUP BY action;
+
+-- name: actions
+SELECT name, enabled, last_success_at, failing_since, last_dead_at FROM actions ORDER BY name;
+
+-- name: deliveries
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs
+WHERE (:action::text IS NULL OR action = :action)
+  AND (created_at >= :since OR state <> 'succeeded')
+  AND (:filter = 'all'
+       OR (:filter = 'failures' AND failures > 0)
+       OR (:filter = 'active_failures' AND failures > 0 AND state <> 'succeeded'))
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: rule_matches
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs WHERE rule = :rule ORDER BY id DESC LIMIT :limit;
+
+-- name: job
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures,
+       notification_key, request_id, inputs, event
+FROM jobs WHERE id = :id;
+
+-- name: job_notification_raw
+SELECT raw FROM notifications WHERE key = :key;
+
+-- name: job_attempts
+SELECT number, started_at, finished_at, outcome, status, response, error, delivery_id
+FROM attempts WHERE job_id = :id ORDER BY number;
+
+-- name: job_batch
+SELECT id, batch_id, state FROM jobs WHERE id = :id;
+
+-- name: oldest_failed_job
+SELECT id, batch_id, state FROM jobs
+WHERE action = :action AND state IN ('retrying', 'dead')
+ORDER BY id LIMIT 1;
+
+-- name: restart_job
+UPDATE jobs
+SET state = 'retrying', due_at = :now, retry_index = 0, first_failure_at = NULL,
+    finished_at = NULL
+WHERE id = :id AND state IN ('retrying', 'dead');
+
+-- name: restart_batch
+UPDATE jobs
+SET state = 'retrying', due_at = :now, retry_index = 0, first_failure_at = NULL,
+    finished_at = NULL
+WHERE batch_id = :batch_id AND state IN ('retrying', 'dead');
+
+-- name: set_enabled
+INSERT INTO actions (name, enabled) VALUES (:action, :enabled)
+ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled;
+
+-- name: notifications
+SELECT key, webhook, received_at, request_id, summary, rules, raw
+FROM notifications ORDER BY seq DESC LIMIT :limit OFFSET :offset;
+
+-- name: stored_notifications
+SELECT seq, received_at, key, webhook, format, raw, events
+FROM notifications
+WHERE received_at >= :since AND seq > :after_seq
+ORDER BY seq LIMIT :limit;
+
+-- name: count_notifications
+SELECT count(*) FROM notifications WHERE received_at >= :since;
+
+-- name: rule_stats
+SELECT rule, sum(matched)::bigint, max(last_matched_at)
+FROM rule_stats GROUP BY rule ORDER BY rule;

@@ -1,0 +1,81 @@
+-- The whole schema as of the latest migration (a test proves that they agree).
+CREATE TABLE notifications (
+    seq BIGSERIAL PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    webhook TEXT,
+    format TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    request_id TEXT,
+    raw TEXT NOT NULL,
+    events TEXT NOT NULL,
+    rules TEXT NOT NULL DEFAULT '[]',
+    summary TEXT NOT NULL
+);
+CREATE INDEX notifications_received_at ON notifications (received_at);
+
+CREATE TABLE jobs (
+    id BIGSERIAL PRIMARY KEY,
+    action TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    notification_key TEXT,
+    event TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    inputs_hash TEXT NOT NULL,
+    request_id TEXT,
+    summary TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    created_at DOUBLE PRECISION NOT NULL,
+    due_at DOUBLE PRECISION NOT NULL,
+    batch_id TEXT,
+    claimed_by TEXT,
+    lease_until DOUBLE PRECISION,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    retry_index INTEGER NOT NULL DEFAULT 0,
+    first_failure_at DOUBLE PRECISION,
+    last_attempt_at DOUBLE PRECISION,
+    last_status INTEGER,
+    last_response TEXT,
+    last_error TEXT,
+    finished_at DOUBLE PRECISION
+);
+CREATE INDEX jobs_queue ON jobs (action, state, id);
+CREATE INDEX jobs_batch ON jobs (batch_id);
+CREATE INDEX jobs_notification ON jobs (notification_key);
+CREATE INDEX jobs_rule ON jobs (rule, id);
+CREATE INDEX jobs_finished_at ON jobs (state, finished_at);
+
+CREATE TABLE attempts (
+    job_id BIGINT NOT NULL,
+    number INTEGER NOT NULL,
+    delivery_id TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    response TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, number)
+);
+
+-- One row per action; claims lock it (FOR UPDATE SKIP LOCKED), so across replicas only one
+-- claimer at a time decides an action's ordering and debounce windows.
+CREATE TABLE actions (
+    name TEXT PRIMARY KEY,
+    enabled BOOLEAN NOT NULL DEFAULT TRUE,
+    last_success_at DOUBLE PRECISION,
+    last_failure_at DOUBLE PRECISION,
+    failing_since DOUBLE PRECISION,
+    last_dead_at DOUBLE PRECISION,
+    alerted TEXT NOT NULL DEFAULT ''
+);
+
+-- Rule counters are sharded by connection so concurrent accepts never wait on one row lock;
+-- readers sum the shards.
+CREATE TABLE rule_stats (
+    rule TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    matched BIGINT NOT NULL DEFAULT 0,
+    last_matched_at DOUBLE PRECISION,
+    PRIMARY KEY (rule, shard)
+);
