@@ -106,9 +106,6 @@ class SqliteStore:
                     new_keys.add(params["key"])
             fresh = [job for job in jobs if job.notification_key in new_keys]
             _insert_jobs(conn, fresh, now, request_id)
-            for key in new_keys:
-                for rule in rules.get(key, []):
-                    conn.execute(Q["count_rule_match"], {"rule": rule, "now": now})
             return Accepted(len(new_keys), len(notes) - len(new_keys), len(fresh))
 
         accepted = await self.db.write(op)
@@ -282,8 +279,6 @@ def _with_connection(path: str, op: Callable[[sqlite3.Connection], list[str]]) -
 def _insert_jobs(
     conn: sqlite3.Connection, jobs: Sequence[PlannedJob], now: float, request_id: str | None
 ) -> None:
-    for action in {job.action for job in jobs}:
-        conn.execute(Q["ensure_action"], {"action": action})
     conn.executemany(
         Q["insert_job"], [records.job_params(j, now=now, request_id=request_id) for j in jobs]
     )
@@ -389,6 +384,7 @@ def _record(conn: sqlite3.Connection, batch: Batch, outcome: Outcome) -> None:
             },
         )
     params = {"action": batch.action, "now": outcome.finished_at}
+    conn.execute(Q["ensure_action"], params)
     if failed:
         conn.execute(Q["action_failed"], params | {"dead": outcome.state == "dead"})
     else:

@@ -13,10 +13,6 @@ VALUES (:action, :rule, :notification_key, :event, :inputs, :inputs_hash, :reque
 -- name: ensure_action
 INSERT OR IGNORE INTO actions (name) VALUES (:action);
 
--- name: count_rule_match
-INSERT INTO rule_stats (rule, matched, last_matched_at) VALUES (:rule, 1, :now)
-ON CONFLICT (rule) DO UPDATE SET matched = matched + 1, last_matched_at = excluded.last_matched_at;
-
 -- name: expire_leases
 UPDATE jobs
 SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
@@ -180,7 +176,9 @@ ORDER BY seq LIMIT :limit;
 SELECT count(*) FROM notifications WHERE received_at >= :since;
 
 -- name: rule_stats
-SELECT rule, matched, last_matched_at FROM rule_stats ORDER BY rule;
+-- Matches within the retention period (and every unfinished or dead job): jobs are the record.
+SELECT rule, count(DISTINCT coalesce(notification_key, id)), max(created_at)
+FROM jobs GROUP BY rule ORDER BY rule;
 
 -- name: claim_due_candidates
 SELECT id, state, batch_id, inputs_hash, created_at, due_at

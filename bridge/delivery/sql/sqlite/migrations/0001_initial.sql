@@ -68,9 +68,3 @@ CREATE TABLE actions (
     last_dead_at REAL,
     alerted TEXT NOT NULL DEFAULT ''
 );
-
-CREATE TABLE rule_stats (
-    rule TEXT PRIMARY KEY,
-    matched INTEGER NOT NULL DEFAULT 0,
-    last_matched_at REAL
-);
