@@ -3,11 +3,14 @@ virtualenv from the same files the image copies, then run the installed `bridge`
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import sysconfig
 import threading
 import time
@@ -20,8 +23,6 @@ import pytest
 ROOT = Path(__file__).parents[2]
 # What the Dockerfile COPYs into the builder, and the config the runtime stage ships.
 IMAGE_FILES = ("pyproject.toml", "README.md", "bridge", "rules.example.yaml")
-
-pytestmark = pytest.mark.slow
 
 
 def _copy_sources(target: Path) -> None:
@@ -70,6 +71,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return _install(tmp_path, sources), tmp_path
 
 
+@pytest.mark.slow
 def test_install_and_run_in_a_fresh_virtualenv(installed: tuple[Path, Path]) -> None:
     bin_dir, tmp_path = installed
     sources = tmp_path / "src"
@@ -121,6 +123,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
+@pytest.mark.slow
 def test_quick_start_in_the_fresh_virtualenv(installed: tuple[Path, Path], tmp_path: Path) -> None:
     """README's quick start: serve the example on the default store, then `bridge send`."""
     bin_dir, work = installed
@@ -154,6 +157,42 @@ def test_quick_start_in_the_fresh_virtualenv(installed: tuple[Path, Path], tmp_p
             line = _wait_for(lines, "[publishing-log]", seen)
             assert expected in line
         assert (tmp_path / "data/bridge.db").exists()  # the embedded default store
+        healthcheck = subprocess.run(
+            [sys.executable if arg == "python" else arg for arg in _healthcheck_command()],
+            env=env | {"BRIDGE_PORT": str(port)}, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert healthcheck.returncode == 0, healthcheck.stderr
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def _healthcheck_command() -> list[str]:
+    match = re.search(r"^\s*CMD (\[\"python\".*\])$", _dockerfile(), re.M)
+    assert match, "HEALTHCHECK must run python (slim images have no curl)"
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        r"^FROM python:3\.11-slim AS builder$",
+        r"^RUN /opt/bridge/bin/pip install \.$",
+        r"^FROM python:3\.11-slim$",
+        r"^COPY --from=builder /opt/bridge /opt/bridge$",
+        r"^USER bridge$",
+        r"^VOLUME /data$",
+        r"^EXPOSE 8080$",
+        r"^\s+BRIDGE_CONFIG=/config/rules.yaml \\$",
+        r"^\s+BRIDGE_DB=sqlite:////data/bridge.db \\$",
+        r"^HEALTHCHECK ",
+        r'^CMD \["bridge", "serve"\]$',
+    ],
+)
+def test_dockerfile_contract(line: str) -> None:
+    assert re.search(line, _dockerfile(), re.M), line
