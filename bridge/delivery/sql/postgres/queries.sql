@@ -85,7 +85,7 @@ SET state = :state, attempts = attempts + 1, failures = failures + :failed,
     due_at = coalesce(:due_at, due_at), last_attempt_at = :finished_at,
     last_status = :status, last_response = :response, last_error = :error,
     claimed_by = NULL, lease_until = NULL,
-    finished_at = CASE WHEN :state IN ('succeeded', 'dead') THEN :finished_at END
+    finished_at = CASE WHEN :state::text IN ('succeeded', 'dead') THEN :finished_at::float8 END
 WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker
 RETURNING id, attempts;
 
@@ -106,7 +106,7 @@ UPDATE actions SET last_success_at = :now, failing_since = NULL WHERE name = :ac
 -- name: action_failed
 UPDATE actions
 SET last_failure_at = :now, failing_since = coalesce(failing_since, :now),
-    last_dead_at = CASE WHEN :dead THEN :now ELSE last_dead_at END
+    last_dead_at = CASE WHEN :dead::boolean THEN :now::float8 ELSE last_dead_at END
 WHERE name = :action;
 
 -- name: action_episode
