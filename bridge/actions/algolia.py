@@ -56,14 +56,27 @@ class AlgoliaOptions(ActionOptions):
 
 @dataclass
 class Plan:
-    """What one call will do to the index, keyed by objectID (the last event wins)."""
+    """What one call will do, keyed by (index, objectID): the last event for a record wins.
 
-    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    The index comes from each event's own options, so `articles_{{ event.language }}` sends
+    each variant of a mixed-language batch to its own index.
+    """
+
+    operations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
-    def counts(self) -> tuple[int, int]:
-        saves = sum(op["action"] == "addObject" for op in self.operations.values())
-        return saves, len(self.operations) - saves
+    def by_index(self) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for (index, _), operation in self.operations.items():
+            grouped.setdefault(index, []).append(operation)
+        return grouped
+
+    def summary(self) -> str:
+        parts = []
+        for index, operations in self.by_index().items():
+            saves = sum(op["action"] == "addObject" for op in operations)
+            parts.append(f"index {index}: saved {saves}, deleted {len(operations) - saves}")
+        return "; ".join(parts)
 
 
 class AlgoliaAction(Action[AlgoliaOptions]):
@@ -81,10 +94,11 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         for item in call.items:
             await self._plan_one(item.event, item.options, plan)
         if not plan.operations:
-            return Success(response=f"index {options.index}: nothing to do; " + _skips(plan))
-        tasks = await self._apply(options, list(plan.operations.values()))
-        saves, deletes = plan.counts()
-        text = f"index {options.index}: saved {saves}, deleted {deletes}"
+            return Success(response="nothing to do; " + _skips(plan))
+        tasks: list[int] = []
+        for index, operations in plan.by_index().items():
+            tasks += await self._apply(options, index, operations)
+        text = plan.summary()
         text += f"; tasks {','.join(map(str, tasks))}" + ("" if options.wait else " (not awaited)")
         if plan.skipped:
             text += "; " + _skips(plan)
@@ -95,12 +109,13 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             plan.skipped.append(f"{event.summary()}: not a content item")
             return
         object_id = _object_id(options.object_id, event)
+        key = (options.index, object_id)
         if event.action in options.delete_on:
-            plan.operations[object_id] = _delete(object_id)
+            plan.operations[key] = _delete(object_id)
             return
         fetched = await self._fetch(event, options)
         if fetched is None:
-            plan.operations[object_id] = _delete(object_id)
+            plan.operations[key] = _delete(object_id)
             return
         item = fetched["item"]
         if options.record is not None:
@@ -112,9 +127,9 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             note = f"{object_id} too large ({size} > {options.max_record_bytes} bytes)"
             self.resources.logger.warning("[%s] record skipped: %s", self.name, note)
             plan.skipped.append(note)
-            plan.operations.pop(object_id, None)
+            plan.operations.pop(key, None)
             return
-        plan.operations[object_id] = {"action": "addObject", "body": record}
+        plan.operations[key] = {"action": "addObject", "body": record}
 
     async def _fetch(self, event: Event, options: AlgoliaOptions) -> dict[str, Any] | None:
         kontent = self.resources.kontent
@@ -128,18 +143,20 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             depth=options.depth,
         )
 
-    async def _apply(self, options: AlgoliaOptions, operations: list[dict[str, Any]]) -> list[int]:
+    async def _apply(
+        self, options: AlgoliaOptions, index: str, operations: list[dict[str, Any]]
+    ) -> list[int]:
         client = self._client(options)
         size = options.batch_size
         try:
             tasks = []
             for start in range(0, len(operations), size):
                 chunk = operations[start : start + size]
-                response = await client.batch(options.index, {"requests": chunk})
+                response = await client.batch(index, {"requests": chunk})
                 tasks.append(response.task_id)
             if options.wait:
                 for task in tasks:
-                    await client.wait_for_task(options.index, task)
+                    await client.wait_for_task(index, task)
         except RequestException as exc:
             raise _failure(exc) from exc
         except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:

@@ -238,3 +238,22 @@ async def test_other_object_types_are_skipped(setup: Setup, make_call: MakeCall)
     result = await setup.action.send(make_call(AlgoliaAction, setup.options, [event]))
     assert "not a content item" in result.response
     assert setup.algolia.requests == []
+
+
+async def test_each_event_goes_to_the_index_its_own_options_name(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.delivery.publish(ENV, item_json("a", id=uid(1), language="en"))
+    setup.delivery.publish(ENV, item_json("a", id=uid(1), language="de"))
+    events = [make_event(id=uid(1), codename="a", language=lang) for lang in ("en", "de")]
+    result = await setup.action.send(
+        make_call(
+            AlgoliaAction,
+            setup.options,
+            events,
+            per_event=lambda e: {"index": f"articles_{e.language}"},
+        )
+    )
+    assert set(setup.algolia.indexes) == {"articles_en", "articles_de"}
+    assert setup.algolia.indexes["articles_de"]["a_de"]["language"] == "de"
+    assert result.response.startswith("index articles_en: saved 1, deleted 0; index articles_de")
