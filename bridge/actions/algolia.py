@@ -87,6 +87,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
     def __init__(self, name: str, resources: Any) -> None:
         super().__init__(name, resources)
         self._clients: dict[tuple[str, str, tuple[str, ...]], SearchClient] = {}
+        self._hosts: dict[tuple[str, str, tuple[str, ...]], list[Host]] = {}
 
     async def send(self, call: Call[AlgoliaOptions]) -> Success:
         options = call.options
@@ -168,12 +169,17 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         if key not in self._clients:
             config = SearchConfig(options.app_id, options.api_key)
             if options.hosts:
-                config.hosts = HostsCollection([_host(url) for url in options.hosts])
+                self._hosts[key] = [_host(url) for url in options.hosts]
+                config.hosts = HostsCollection(self._hosts[key])
             self._clients[key] = SearchClient(config=config)
+        # The SDK sets a failing host aside for 5 minutes; our retry schedule already spaces
+        # attempts, so each attempt may try every configured host again.
+        for host in self._hosts.get(key, []):
+            host.reset()
         return self._clients[key]
 
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients, self._hosts = list(self._clients.values()), {}, {}
         for client in clients:
             await client.close()
 
