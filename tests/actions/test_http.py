@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import email.utils
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from bridge.actions.fastly import FastlyAction
 from bridge.actions.github import GithubDispatchAction
 from bridge.actions.gitlab import GitlabTriggerAction
 from bridge.actions.http import HttpAction, HttpOptions
+from bridge.actions.httputil import retry_after_s
 from bridge.actions.slack import SlackAction
 from bridge.actions.varnish import VarnishAction
 from tests.fakes.events import MakeCall, make_event
@@ -178,3 +181,12 @@ async def test_every_url_option_keeps_the_templates_literal_host(
         with pytest.raises(PermanentFailure, match="scheme or host"):
             await action("a", resources).send(call)
     assert evil.requests == []
+
+
+def test_retry_after_takes_seconds_or_an_http_date() -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    delay = retry_after_s({"Retry-After": soon})
+    assert delay is not None and 80 <= delay <= 90
+    assert retry_after_s({"Retry-After": "15"}) == 15
+    assert retry_after_s({"Retry-After": "soon"}) is None
+    assert retry_after_s({}) is None
