@@ -1,0 +1,395 @@
+"""The Store protocol itself, run against every store (SQLite and PostgreSQL, see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.model import Batch, ClaimPolicy, Outcome
+from bridge.delivery.store import Store
+from tests.stores.conftest import accept, notification, planned
+
+FIFO = ClaimPolicy(lease_s=120)
+UNORDERED = ClaimPolicy(ordering="none", concurrency=10)
+
+
+def ok(clock: ManualClock, status: int = 200) -> Outcome:
+    now = clock.now()
+    return Outcome("succeeded", now, now, status=status, response="fine")
+
+
+def failed(clock: ManualClock, delay_s: float = 60.0, index: int = 1) -> Outcome:
+    now = clock.now()
+    return Outcome(
+        "retrying",
+        now,
+        now,
+        status=503,
+        response="down",
+        error="HTTP 503",
+        due_at=now + delay_s,
+        retry_index=index,
+        first_failure_at=now,
+    )
+
+
+def dead(clock: ManualClock) -> Outcome:
+    now = clock.now()
+    return Outcome("dead", now, now, status=410, error="gone", retry_index=1, first_failure_at=now)
+
+
+async def claim_one(store: Store, policy: ClaimPolicy = FIFO, worker: str = "w1") -> Batch:
+    claim = await store.claim("a", policy, worker_id=worker)
+    assert len(claim.batches) == 1, claim
+    return claim.batches[0]
+
+
+async def test_accept_counts_new_notifications_redeliveries_and_jobs(store: Store) -> None:
+    notes = [notification(1), notification(2)]
+    jobs = [planned(n, action) for n in notes for action in ("a", "b")]
+
+    first = await store.accept(notes, jobs, request_id="req-1")
+    again = await store.accept(
+        [notification(2), notification(3)],
+        [planned(notification(2), "a"), planned(notification(3), "a")],
+        request_id="req-2",
+    )
+    twice = await store.accept(
+        [notification(9)] * 2, [planned(notification(9), "a")], request_id=None
+    )
+
+    assert (first.accepted, first.duplicates, first.jobs) == (2, 0, 4)
+    assert (again.accepted, again.duplicates, again.jobs) == (1, 1, 1)
+    assert (twice.accepted, twice.duplicates, twice.jobs) == (1, 1, 1)
+    rows = await store.deliveries(limit=20)
+    assert [(r.job_id, r.action) for r in rows] == [
+        (6, "a"),
+        (5, "a"),
+        (4, "b"),
+        (3, "a"),
+        (2, "b"),
+        (1, "a"),
+    ]
+    assert rows[1].summary == "content_item published article 'Item 3'"
+    stored = await store.notifications()
+    assert [n.key for n in stored] == ["key-9", "key-3", "key-2", "key-1"]
+    assert stored[-1].rules == ["r1"] and stored[-1].request_id == "req-1"
+    assert stored[-1].raw["message"]["n"] == 1
+    stats = await store.rule_stats()
+    assert stats["r1"].matched == 4 and stats["r1"].last_matched_at == store.clock.now()
+
+
+async def test_enqueue_creates_jobs_without_dedupe_and_wakes_listeners(
+    store: Store, wakeups: Callable[[Store], asyncio.Event]
+) -> None:
+    woken = wakeups(store)
+    await accept(store, [1])
+    assert woken.is_set()
+    woken.clear()
+
+    note = notification(1)
+    created = await store.enqueue([planned(note, "a"), planned(note, "a")], request_id="replay")
+
+    assert created == 2 and woken.is_set()
+    assert [r.job_id for r in await store.deliveries()] == [3, 2, 1]
+    detail = await store.job(3)
+    assert detail is not None and detail.request_id == "replay"
+
+
+async def test_a_claim_is_leased_and_an_expired_lease_goes_to_another_worker(
+    store: Store, clock: ManualClock
+) -> None:
+    await accept(store, [1], inputs={"text": "hi"})
+    first = await claim_one(store, worker="dies")
+    assert first.job_ids == (1,) and first.lease_until == clock.now() + 120
+    assert first.jobs[0].inputs == {"text": "hi"}
+    assert first.jobs[0].event.raw["message"]["n"] == 1
+    assert (await store.job(1)).state == "running"  # type: ignore[union-attr]
+
+    clock.advance(119)
+    assert (await store.claim("a", FIFO, worker_id="other")).batches == ()
+    clock.advance(1)
+    second = await claim_one(store, worker="other")
+
+    assert second.job_ids == (1,) and second.delivery_id == first.delivery_id
+    await store.record(first, ok(clock))  # too late: the job belongs to the other worker
+    assert (await store.job(1)).state == "running"  # type: ignore[union-attr]
+    await store.record(second, ok(clock))
+    assert (await store.job(1)).state == "succeeded"  # type: ignore[union-attr]
+
+
+async def test_failures_are_recorded_and_retried_when_due(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1])
+    batch = await claim_one(store)
+    episode = await store.record(batch, failed(clock, delay_s=60))
+    assert episode.failing_since == clock.now()
+
+    blocked = await store.claim("a", FIFO, worker_id="w1")
+    assert blocked.batches == () and blocked.next_due_at == clock.now() + 60
+    [state] = await store.action_states()
+    assert (state.health, state.pending, state.failed_attempts) == ("failing", 1, 1)
+
+    clock.advance(60)
+    again = await claim_one(store)
+    assert (again.attempt, again.retry_index, again.delivery_id) == (2, 1, batch.delivery_id)
+    episode = await store.record(again, ok(clock))
+
+    assert episode.failing_since is None
+    detail = await store.job(1)
+    assert detail is not None and (detail.state, detail.row.attempts) == ("succeeded", 2)
+    assert [(a.number, a.outcome, a.status) for a in detail.attempts] == [
+        (1, "retry", 503),
+        (2, "succeeded", 200),
+    ]
+    assert {a.delivery_id for a in detail.attempts} == {"kb-1"}
+    [state] = await store.action_states()
+    assert (state.health, state.succeeded, state.pending, state.running) == ("working", 1, 0, 0)
+
+
+async def test_fifo_a_failing_head_holds_back_later_jobs(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1, 2, 3])
+    head = await claim_one(store)
+    assert head.job_ids == (1,)
+    assert (await store.claim("a", FIFO, worker_id="w2")).batches == ()  # one in flight
+
+    await store.record(head, failed(clock, delay_s=30))
+    clock.advance(29)
+    assert (await store.claim("a", FIFO, worker_id="w2")).batches == ()
+    clock.advance(1)
+    retried = await claim_one(store, worker="w2")
+    assert retried.job_ids == (1,)
+    await store.record(retried, ok(clock))
+
+    order = []
+    for _ in range(2):
+        batch = await claim_one(store)
+        order.append(batch.job_ids)
+        await store.record(batch, ok(clock))
+    assert order == [(2,), (3,)]
+
+
+async def test_ordering_none_claims_up_to_the_concurrency(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1, 2, 3])
+    policy = ClaimPolicy(ordering="none", concurrency=2)
+
+    first = await store.claim("a", policy, worker_id="w1")
+    assert [b.job_ids for b in first.batches] == [(1,), (2,)]
+    assert (await store.claim("a", policy, worker_id="w2")).batches == ()
+
+    await store.record(first.batches[1], failed(clock))
+    later = await store.claim("a", policy, worker_id="w2")
+    assert [b.job_ids for b in later.batches] == [(3,)]  # a failed job does not block
+
+
+async def test_debounce_coalesces_a_burst_into_one_batch(store: Store, clock: ManualClock) -> None:
+    policy = ClaimPolicy(debounce_s=30)
+    await accept(store, [1])
+    clock.advance(10)
+    await accept(store, [2])
+    claim = await store.claim("a", policy, worker_id="w1")
+    assert claim.batches == () and claim.next_due_at == clock.now() + 30
+
+    clock.advance(29)
+    assert (await store.claim("a", policy, worker_id="w1")).batches == ()
+    clock.advance(1)
+    batch = (await store.claim("a", policy, worker_id="w1")).batches[0]
+    assert batch.job_ids == (1, 2) and batch.delivery_id == "kb-1"
+    await accept(store, [3])  # a new window, not part of the batch in flight
+    await store.record(batch, ok(clock))
+    clock.advance(30)
+    assert [b.job_ids for b in (await store.claim("a", policy, worker_id="w1")).batches] == [(3,)]
+
+
+async def test_max_wait_closes_a_window_that_keeps_getting_events(
+    store: Store, clock: ManualClock
+) -> None:
+    policy = ClaimPolicy(debounce_s=10, max_wait_s=25)
+    for n in range(1, 6):
+        await accept(store, [n])
+        if n < 5:
+            clock.advance(6)
+    assert (await store.claim("a", policy, worker_id="w1")).batches == ()  # t = 24
+    clock.advance(1)
+    batch = (await store.claim("a", policy, worker_id="w1")).batches[0]
+    assert batch.job_ids == (1, 2, 3, 4, 5)
+
+
+async def test_debounce_windows_are_per_distinct_inputs(store: Store, clock: ManualClock) -> None:
+    policy = ClaimPolicy(ordering="none", concurrency=5, debounce_s=5)
+    await accept(store, [1, 2], inputs={"site": "en"})
+    await accept(store, [3], inputs={"site": "de"})
+    clock.advance(5)
+    claim = await store.claim("a", policy, worker_id="w1")
+    assert sorted(b.job_ids for b in claim.batches) == [(1, 2), (3,)]
+
+
+async def test_disable_parks_jobs_and_enable_resumes_them(
+    store: Store, clock: ManualClock, wakeups: Callable[[Store], asyncio.Event]
+) -> None:
+    await accept(store, [1])
+    await store.set_enabled("a", False)
+    assert (await store.claim("a", FIFO, worker_id="w1")).batches == ()
+    [state] = await store.action_states()
+    assert (state.enabled, state.pending) == (False, 1)
+
+    woken = wakeups(store)
+    await store.set_enabled("a", True)
+    assert woken.is_set()
+    assert (await claim_one(store)).job_ids == (1,)
+
+
+async def test_release_gives_a_batch_back_unattempted(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1])
+    batch = await claim_one(store)
+    await store.release(batch)
+    again = await claim_one(store, worker="w2")
+    assert again.job_ids == (1,) and again.attempt == 1 and again.delivery_id == batch.delivery_id
+
+
+async def test_reset_retries_the_oldest_failed_job_now_and_restarts_the_schedule(
+    store: Store, clock: ManualClock
+) -> None:
+    await accept(store, [1, 2])
+    await store.record(await claim_one(store), dead(clock))
+    [state] = await store.action_states()
+    assert (state.health, state.dead) == ("dead", 1)
+    second = await claim_one(store)
+    await store.record(second, failed(clock, delay_s=3600, index=3))
+
+    assert await store.reset_action("a")
+    batch = await claim_one(store)
+    assert batch.job_ids == (1,) and batch.retry_index == 0 and batch.first_failure_at is None
+    await store.record(batch, ok(clock))
+    assert not await store.reset_action("nothing-failed")
+
+
+async def test_retry_job_makes_a_dead_job_due_now(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1])
+    await store.record(await claim_one(store), dead(clock))
+    assert (await store.claim("a", FIFO, worker_id="w1")).batches == ()
+
+    assert await store.retry_job(1)
+    assert (await claim_one(store)).job_ids == (1,)
+    assert not await store.retry_job(1)  # running now, not failed
+    assert not await store.retry_job(999)
+
+
+async def test_prune_keeps_unfinished_and_dead_jobs_and_their_notifications(
+    store: Store, clock: ManualClock
+) -> None:
+    await accept(store, [1, 2, 3, 4])
+    batches = {b.job_ids[0]: b for b in (await store.claim("a", UNORDERED, worker_id="w")).batches}
+    await store.record(batches[1], ok(clock))
+    await store.record(batches[2], dead(clock))
+    await store.record(batches[3], failed(clock))
+    await store.release(batches[4])
+
+    clock.advance(4 * 86400)
+    assert await store.prune(before=clock.now() - store.retention_s) == 2  # job 1 and key-1
+
+    remaining = {r.job_id: r.state for r in await store.deliveries(limit=10)}
+    assert remaining == {2: "dead", 3: "retrying", 4: "pending"}
+    assert {n.key for n in await store.notifications()} == {"key-2", "key-3", "key-4"}
+    assert await store.prune(before=clock.now()) == 0
+
+
+async def test_delivery_log_filters(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1, 2, 3], actions=("a", "b"))
+    batches = {b.job_ids[0]: b for b in (await store.claim("a", UNORDERED, worker_id="w")).batches}
+    await store.record(batches[1], failed(clock, delay_s=0))  # fails, then succeeds
+    await store.record(batches[3], failed(clock))  # still failing
+    await store.record(batches[5], ok(clock))
+    retried = await claim_one(store, UNORDERED)
+    assert retried.job_ids == (1,)
+    await store.record(retried, ok(clock))
+
+    async def ids(**kwargs: object) -> list[int]:
+        return [row.job_id for row in await store.deliveries(**kwargs)]  # type: ignore[arg-type]
+
+    assert await ids() == [6, 5, 4, 3, 2, 1]
+    assert await ids(action="a") == [5, 3, 1]
+    assert await ids(filter="failures") == [3, 1]
+    assert await ids(filter="active_failures") == [3]
+    assert await ids(action="b", filter="failures") == []
+    assert await ids(limit=2, offset=1) == [5, 4]
+    row = (await store.deliveries(filter="active_failures"))[0]
+    assert (row.state, row.attempts, row.failures, row.last_status) == ("retrying", 1, 1, 503)
+    assert row.next_attempt_at == clock.now() + 60 and row.last_error == "HTTP 503"
+    assert row.last_response == "down" and row.delivery_id == "kb-3"
+
+
+async def test_job_detail_and_unknown_job(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1], inputs={"text": "{{ event.name }}"})
+    await store.record(await claim_one(store), failed(clock))
+    detail = await store.job(1)
+    assert detail is not None
+    assert (detail.notification_key, detail.request_id) == ("key-1", "req-1")
+    assert detail.inputs == {"text": "{{ event.name }}"}
+    assert detail.events[0].name == "Item 1" and detail.events[0].raw["message"]["n"] == 1
+    assert [(a.number, a.outcome, a.error) for a in detail.attempts] == [(1, "retry", "HTTP 503")]
+    assert detail.state == "retrying"
+    assert await store.job(2) is None
+
+
+async def test_stored_notifications_page_in_order(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1, 2])
+    clock.advance(100)
+    await accept(store, [3, 4, 5])
+
+    page = await store.stored_notifications(since=0, limit=2)
+    rest = await store.stored_notifications(since=0, after_seq=page[-1].seq)
+    keys = [s.notification.key for s in page + rest]
+    assert keys == ["key-1", "key-2", "key-3", "key-4", "key-5"]
+    assert rest[0].notification.events[0].name == "Item 3"
+    recent = await store.stored_notifications(since=clock.now())
+    assert [s.notification.key for s in recent] == ["key-3", "key-4", "key-5"]
+    assert await store.count_notifications(since=clock.now()) == 3
+    assert await store.count_notifications(since=0) == 5
+    assert [n.key for n in await store.notifications(limit=2, offset=1)] == ["key-4", "key-3"]
+
+
+async def test_rule_stats_and_matches(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1, 2], rule="articles")
+    clock.advance(5)
+    await accept(store, [3], actions=("a", "b"), rule="news")
+
+    stats = await store.rule_stats()
+    assert {r: (s.matched, s.last_matched_at) for r, s in stats.items()} == {
+        "articles": (2, clock.now() - 5),
+        "news": (1, clock.now()),
+    }
+    assert [r.job_id for r in await store.rule_matches("articles")] == [2, 1]
+    assert [r.job_id for r in await store.rule_matches("news", limit=1)] == [4]
+    assert await store.rule_matches("none") == []
+
+
+async def test_alerts_are_raised_once_per_episode(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1])
+    await store.record(await claim_one(store), failed(clock))
+    alert = planned(notification(100), "alerts", rule="alerts")
+
+    assert await store.raise_alert("a", "failing", [alert])
+    assert not await store.raise_alert("a", "failing", [alert])
+    assert await store.raise_alert("a", "dead", [])
+    assert (await store.action_states())[0].name == "a"
+    assert [r.action for r in await store.deliveries()] == ["alerts", "a"]
+    assert await store.raise_alert("a", "recovered", [])
+    assert not await store.raise_alert("a", "recovered", [])
+
+
+async def test_action_states_of_known_and_unknown_actions(store: Store, clock: ManualClock) -> None:
+    await accept(store, [1, 2])
+    clock.advance(30)
+    states = {s.name: s for s in await store.action_states()}
+    assert set(states) == {"a"}
+    a = states["a"]
+    assert (a.health, a.enabled, a.pending, a.running, a.oldest_pending_age_s) == (
+        "ready",
+        True,
+        2,
+        0,
+        30.0,
+    )
+    await claim_one(store)
+    assert (await store.action_states())[0].running == 1
