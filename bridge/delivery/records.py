@@ -13,14 +13,54 @@ from bridge.plan import PlannedJob
 
 RESPONSE_EXCERPT_BYTES = 2048
 
+# Built once: json.dumps with non-default arguments builds a new encoder on every call, and
+# encoding is a good part of what accepting a notification costs.
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+class EncodeCache:
+    """Within one accept: each event and each `with:` mapping is encoded once, however many
+    jobs share it (one event matched by three rules is three jobs). Keys are object ids, so a
+    cache must not outlive the call that made it."""
+
+    def __init__(self) -> None:
+        self.events: dict[int, tuple[str, str]] = {}
+        self.inputs: dict[int, tuple[str, str]] = {}
+
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _encode(value)
 
 
 def inputs_hash(inputs: Mapping[str, Any]) -> str:
     """Jobs with equal `with:` inputs may share a debounced call; others are coalesced apart."""
-    return hashlib.sha256(dumps(dict(inputs)).encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical(dict(inputs)).encode()).hexdigest()[:16]
+
+
+NO_INPUTS = ("{}", inputs_hash({}))
+
+
+def _event_parts(event: Event, cache: EncodeCache | None) -> tuple[str, str]:
+    """(fields JSON, summary) of an event."""
+    if cache is not None and (found := cache.events.get(id(event))) is not None:
+        return found
+    parts = (_encode(event.fields()), event.summary()[:500])
+    if cache is not None:
+        cache.events[id(event)] = parts
+    return parts
+
+
+def _inputs_parts(inputs: Mapping[str, Any], cache: EncodeCache | None) -> tuple[str, str]:
+    """(JSON, hash) of a rule's `with:` mapping (most rules have none)."""
+    if not inputs:
+        return NO_INPUTS
+    if cache is not None and (found := cache.inputs.get(id(inputs))) is not None:
+        return found
+    parts = (_encode(dict(inputs)), inputs_hash(inputs))
+    if cache is not None:
+        cache.inputs[id(inputs)] = parts
+    return parts
 
 
 def excerpt(text: str | None, limit: int = RESPONSE_EXCERPT_BYTES) -> str | None:
@@ -35,7 +75,7 @@ def excerpt(text: str | None, limit: int = RESPONSE_EXCERPT_BYTES) -> str | None
 
 def event_fields_json(event: Event) -> str:
     """An event without its raw notification, which is stored once, on the notification."""
-    return dumps(event.fields())
+    return _event_parts(event, None)[0]
 
 
 def event_from_row(fields_json: str, raw_json: str | None) -> Event:
@@ -44,18 +84,24 @@ def event_from_row(fields_json: str, raw_json: str | None) -> Event:
 
 
 def notification_params(
-    notification: Notification, rules: Sequence[str], *, now: float, request_id: str | None
+    notification: Notification,
+    rules: Sequence[str],
+    *,
+    now: float,
+    request_id: str | None,
+    cache: EncodeCache | None = None,
 ) -> dict[str, Any]:
+    events = [_event_parts(event, cache) for event in notification.events]
     return {
         "key": notification.key,
         "webhook": notification.webhook,
         "format": notification.format,
         "received_at": now,
         "request_id": request_id,
-        "raw": dumps(dict(notification.raw)),
-        "events": dumps([event.fields() for event in notification.events]),
-        "rules": dumps(list(rules)),
-        "summary": "; ".join(event.summary() for event in notification.events)[:500],
+        "raw": _encode(dict(notification.raw)),
+        "events": "[" + ",".join(fields for fields, _ in events) + "]",
+        "rules": _encode(list(rules)),
+        "summary": "; ".join(summary for _, summary in events)[:500],
     }
 
 
@@ -67,16 +113,20 @@ def notification_from_row(
     return Notification(key, webhook, "legacy" if format == "legacy" else "current", raw, events)
 
 
-def job_params(job: PlannedJob, *, now: float, request_id: str | None) -> dict[str, Any]:
+def job_params(
+    job: PlannedJob, *, now: float, request_id: str | None, cache: EncodeCache | None = None
+) -> dict[str, Any]:
+    event, summary = _event_parts(job.event, cache)
+    inputs, hashed = _inputs_parts(job.inputs, cache)
     return {
         "action": job.action,
         "rule": job.rule,
         "notification_key": job.notification_key,
-        "event": event_fields_json(job.event),
-        "inputs": dumps(dict(job.inputs)),
-        "inputs_hash": inputs_hash(job.inputs),
+        "event": event,
+        "inputs": inputs,
+        "inputs_hash": hashed,
         "request_id": request_id,
-        "summary": job.event.summary()[:500],
+        "summary": summary,
         "now": now,
     }
 

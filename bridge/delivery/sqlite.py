@@ -94,9 +94,19 @@ class SqliteStore:
     ) -> Accepted:
         now = self.clock.now()
         rules = records.rules_by_notification(jobs)
+        cache = records.EncodeCache()
         notes = [
-            records.notification_params(n, rules.get(n.key, []), now=now, request_id=request_id)
+            records.notification_params(
+                n, rules.get(n.key, []), now=now, request_id=request_id, cache=cache
+            )
             for n in notifications
+        ]
+        job_rows = [
+            (
+                job.notification_key,
+                records.job_params(job, now=now, request_id=request_id, cache=cache),
+            )
+            for job in jobs
         ]
 
         def op(conn: sqlite3.Connection) -> Accepted:
@@ -104,8 +114,8 @@ class SqliteStore:
             for params in notes:
                 if conn.execute(Q["insert_notification"], params).rowcount:
                     new_keys.add(params["key"])
-            fresh = [job for job in jobs if job.notification_key in new_keys]
-            _insert_jobs(conn, fresh, now, request_id)
+            fresh = [params for key, params in job_rows if key in new_keys]
+            conn.executemany(Q["insert_job"], fresh)
             return Accepted(len(new_keys), len(notes) - len(new_keys), len(fresh))
 
         accepted = await self.db.write(op)

@@ -1,12 +1,12 @@
-"""SQLite plumbing: one writer thread with group commit, one reader thread, migrations.
+"""SQLite plumbing: one write connection with group commit, one reader thread, migrations.
 
 Durability: WAL with synchronous=FULL, so a commit is on disk when it returns. Group commit:
-every write is a function queued to the writer thread; the writer drains the queue, runs all
-queued functions in ONE transaction (if one fails, each is re-run in its own, so a failing
-function does not undo the others) and resolves each caller's future only after COMMIT
-returned. While one batch is being fsynced, the next one queues up, so concurrent webhook
-requests share commits instead of waiting behind each other. Driver errors become
-`StoreUnavailable` here, at the boundary.
+every write is a function queued for the write connection; one flusher runs all queued
+functions in ONE transaction (if one fails, each is re-run in its own, so a failing function
+does not undo the others) and resolves each caller's future only after COMMIT returned. While
+one group is being fsynced, the next one queues up, so concurrent webhook requests share
+commits instead of waiting behind each other. Driver errors become `StoreUnavailable` here,
+at the boundary.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,14 +46,15 @@ def unavailable(exc: BaseException) -> StoreUnavailable:
 
 
 class Database:
-    """The file, its writer thread and its reader thread."""
+    """The file, its write connection (group commit) and its reader thread."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.commits = 0  # committed write transactions, for tests and metrics
-        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._flushing: asyncio.Task[None] | None = None
         self._write_conn: sqlite3.Connection | None = None
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._read_conn: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,8 +66,6 @@ class Database:
             await asyncio.to_thread(self._open_files)
         except (sqlite3.Error, OSError) as exc:
             raise unavailable(exc) from None
-        self._writer = threading.Thread(target=self._write_loop, name="sqlite-write", daemon=True)
-        self._writer.start()
 
     def _open_files(self) -> None:
         parent = Path(self.path).parent
@@ -80,9 +77,9 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None:
-            self._queue.put(None)
-            await asyncio.to_thread(self._writer.join)
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
+        self._committer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
         for conn in (self._write_conn, self._read_conn):
             if conn is not None:
@@ -93,7 +90,9 @@ class Database:
         if self._closed or self._loop is None:
             raise StoreUnavailable("SQLite store is closed")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put((op, future))
+        self._pending.append((op, future))
+        if self._flushing is None:
+            self._flushing = self._loop.create_task(self._flush())
         return await future
 
     async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
@@ -109,60 +108,58 @@ class Database:
 
         return await asyncio.get_running_loop().run_in_executor(self._reader, run)
 
-    def _write_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            group = [item]
-            while len(group) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)  # finish this group, then stop
-                    break
-                group.append(nxt)
-            results = self._run_group([op for op, _ in group])
-            assert self._loop is not None
-            futures = [future for _, future in group]
-            self._loop.call_soon_threadsafe(_resolve_all, futures, results)
+    async def _flush(self) -> None:
+        """Commit groups until no write is pending; writes queued meanwhile form the next group."""
+        try:
+            await asyncio.sleep(0)  # the writes issued in this loop iteration join the group
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                results = await self._run_group([op for op, _ in group])
+                _resolve_all([future for _, future in group], results)
+        finally:
+            self._flushing = None
+            if self._pending and not self._closed:  # cancelled mid-way: keep the queue moving
+                assert self._loop is not None
+                self._flushing = self._loop.create_task(self._flush())
 
-    def _run_group(self, ops: list[Op]) -> list[tuple[bool, Any]]:
+    async def _run_group(self, ops: list[Op]) -> list[tuple[bool, Any]]:
         """All ops in one transaction; if any fails, each op again in a transaction of its own,
         so that one bad op never takes the others down (failures are rare: this is cheaper than
         a savepoint around every op)."""
-        conn = self._write_conn
-        assert conn is not None
         try:
-            results = self._transaction(conn, ops)
+            return await self._transaction(ops)
         except Exception as exc:
             if len(ops) == 1:
-                return [(False, self._failed(conn, exc))]
+                return [(False, self._failed(exc))]
             log.warning("a group of %d writes failed (%s); retrying them one by one", len(ops), exc)
-            results = []
-            for op in ops:
-                try:
-                    results.extend(self._transaction(conn, [op]))
-                except Exception as single:
-                    results.append((False, self._failed(conn, single)))
+        results: list[tuple[bool, Any]] = []
+        for op in ops:
+            try:
+                results.extend(await self._transaction([op]))
+            except Exception as single:
+                results.append((False, self._failed(single)))
         return results
 
-    def _transaction(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+    async def _transaction(self, ops: list[Op]) -> list[tuple[bool, Any]]:
+        """BEGIN (which may wait for another process) and COMMIT (the fsync) run on the commit
+        thread; the ops themselves, short statements, run here on the event loop. A thread per
+        statement would hand the GIL back and forth for every row, and each hand-off can wait
+        for the interpreter's switch interval (5 ms) while the loop is busy serving requests."""
+        conn = self._write_conn
+        assert conn is not None and self._loop is not None
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            await self._loop.run_in_executor(self._committer, conn.execute, "BEGIN IMMEDIATE")
             values = [op(conn) for op in ops]
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):  # the writer thread must outlive any failure
+            await self._loop.run_in_executor(self._committer, conn.execute, "COMMIT")
+        except Exception:
+            with contextlib.suppress(Exception):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             raise
         self.commits += 1
         return [(True, value) for value in values]
 
-    def _failed(self, conn: sqlite3.Connection, exc: Exception) -> Exception:
+    def _failed(self, exc: Exception) -> Exception:
         """Driver errors become StoreUnavailable; others (bugs) reach the caller as they are."""
         if isinstance(exc, sqlite3.Error):
             log.error("SQLite write failed: %s", exc)

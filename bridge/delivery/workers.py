@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from bridge.actions.base import Action, PermanentFailure, Retry
 from bridge.delivery import alerts, retry
+from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
 from bridge.delivery.render import RenderError, build_call
 from bridge.delivery.store import Store, StoreUnavailable
@@ -170,12 +171,17 @@ class WorkerPool:
         self._wake.set()
 
     async def _sleep_until(self, when: float | None) -> None:
+        """Until `when`, a wake-up (new jobs, a finished call) or `poll_s` (other processes)."""
         clock = self.store.clock
         delay = self.poll_s if when is None else max(0.0, when - clock.now())
+        if isinstance(clock, SystemClock):  # one timer serves both: the cheap common case
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(delay, self.poll_s))
+            return
         waiters = [
             asyncio.ensure_future(self._wake.wait()),
             asyncio.ensure_future(clock.sleep(delay)),
-            asyncio.ensure_future(asyncio.sleep(self.poll_s)),  # jobs from other processes
+            asyncio.ensure_future(asyncio.sleep(self.poll_s)),
         ]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
