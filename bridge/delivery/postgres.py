@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -57,7 +57,7 @@ from bridge.events import Notification
 from bridge.plan import PlannedJob
 
 Q = Queries()
-Conn = asyncpg.Connection
+Conn: TypeAlias = "asyncpg.Connection[Any]"
 
 
 class PostgresStore:
@@ -92,7 +92,7 @@ class PostgresStore:
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=5)
-            except (TimeoutError, *DRIVER_ERRORS):
+            except DRIVER_ERRORS:  # includes the timeout
                 pool.terminate()
 
     async def __aenter__(self) -> PostgresStore:

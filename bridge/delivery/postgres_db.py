@@ -34,6 +34,7 @@ LISTEN_RETRY_S = 1.0
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a statement on a connection the server just closed
     OSError,
     ConnectionError,
     asyncio.TimeoutError,
@@ -128,7 +129,8 @@ async def create_database(url: str) -> None:
     conn = await asyncpg.connect(url, database="postgres", timeout=CONNECT_TIMEOUT_S)
     try:
         quoted = '"' + name.replace('"', '""') + '"'
-        with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+        # Replicas starting at once race here: whoever loses finds the database made.
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
             await conn.execute(f"CREATE DATABASE {quoted}")
             log.info("created PostgreSQL database %s", quoted)
     finally:

@@ -39,7 +39,7 @@ def episode(action: str, row: Any) -> Episode:
     if row is None:
         return Episode(action, None)
     kinds = frozenset(k for k in row["alerted"].split(",") if k)
-    return Episode(action, row["failing_since"], kinds)  # type: ignore[arg-type]
+    return Episode(action, row["failing_since"], kinds)
 
 
 def action_state(name: str, action: Any, counts: Any, now: float) -> ActionState:

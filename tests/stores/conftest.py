@@ -102,14 +102,15 @@ def postgres_template() -> str:
 @pytest.fixture
 def fresh_postgres(postgres_template: str) -> Iterator[Callable[..., str]]:
     """`fresh()`: the URL of a new database with the schema applied, dropped after the test;
-    `fresh(template=None)`: an empty one."""
+    `fresh(template=None)`: an empty one; `fresh(create=False)`: a name only (also dropped)."""
     dsn = postgres_dsn()
     created: list[str] = []
 
-    def fresh(template: str | None = postgres_template) -> str:
+    def fresh(template: str | None = postgres_template, *, create: bool = True) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
         source = f' TEMPLATE "{template}"' if template else ""
-        run_sync(lambda: _admin(dsn, f'CREATE DATABASE "{name}"{source}'))
+        if create:
+            run_sync(lambda: _admin(dsn, f'CREATE DATABASE "{name}"{source}'))
         created.append(name)
         return with_database(dsn, name)
 

@@ -1,0 +1,225 @@
+"""What only the PostgreSQL store has to prove: replicas racing on one database, LISTEN/NOTIFY,
+migrations under a lock, the schema file, and driver errors translated at the boundary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from bridge.delivery import queries
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.model import ClaimPolicy
+from bridge.delivery.postgres import PostgresStore
+from bridge.delivery.store import StoreUnavailable, open_store
+from tests.stores.conftest import accept, postgres_dsn
+
+Fresh = Callable[..., str]
+MakeReplica = Callable[..., Awaitable[PostgresStore]]
+
+
+@pytest.fixture
+async def replicas(
+    fresh_postgres: Fresh, clock: ManualClock
+) -> AsyncIterator[tuple[str, MakeReplica]]:
+    """One database and `await replica()`: another store on it, as another process would open."""
+    url = fresh_postgres()
+    opened: list[PostgresStore] = []
+
+    async def replica() -> PostgresStore:
+        store = open_store(url, clock)
+        assert isinstance(store, PostgresStore)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield url, replica
+    for store in opened:
+        await store.close()
+
+
+async def _catalog(url: str) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    conn = await asyncpg.connect(url)
+    try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name <> 'schema_version'"
+        )
+        indexes = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename <> 'schema_version'"
+        )
+        return {tuple(r) for r in columns}, {tuple(r) for r in indexes}
+    finally:
+        await conn.close()
+
+
+async def test_schema_file_equals_all_migrations_applied(fresh_postgres: Fresh) -> None:
+    from_schema, migrated = fresh_postgres(template=None), fresh_postgres(template=None)
+    conn = await asyncpg.connect(from_schema)
+    try:
+        await conn.execute(queries.schema("postgres"))
+    finally:
+        await conn.close()
+    async with open_store(migrated, ManualClock()) as store:
+        assert store.migrations_applied == [
+            f"{m.version:04d}_{m.name}" for m in queries.migrations("postgres")
+        ]
+        assert await store.upgrade() == []  # idempotent
+
+    schema_columns, schema_indexes = await _catalog(from_schema)
+    assert len(schema_columns) > 40 and len(schema_indexes) > 8
+    assert (schema_columns, schema_indexes) == await _catalog(migrated)
+
+
+async def test_replicas_starting_at_once_migrate_once_and_create_the_database(
+    fresh_postgres: Fresh,
+) -> None:
+    url = fresh_postgres(create=False)
+    stores = [open_store(url, ManualClock()) for _ in range(3)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        applied = sorted(store.migrations_applied for store in stores)
+        assert applied == [[], [], ["0001_initial"]]
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+
+
+async def test_concurrent_claims_from_replicas_never_share_a_job(
+    replicas: tuple[str, MakeReplica],
+) -> None:
+    _, replica = replicas
+    stores = [await replica() for _ in range(3)]
+    await accept(stores[0], range(1, 61))
+    policy = ClaimPolicy(ordering="none", concurrency=1000, max_batch=7)
+    claimed: list[int] = []
+
+    async def claim_until_empty(store: PostgresStore, worker: str) -> None:
+        for _ in range(200):
+            claim = await store.claim("a", policy, worker_id=worker)
+            claimed.extend(i for batch in claim.batches for i in batch.job_ids)
+            if len(claimed) >= 60:
+                return
+            await asyncio.sleep(0)
+
+    await asyncio.gather(
+        *(claim_until_empty(s, f"w{i}-{k}") for i, s in enumerate(stores) for k in range(3))
+    )
+    assert sorted(claimed) == list(range(1, 61))
+
+
+async def test_fifo_head_leased_by_one_replica_blocks_the_others(
+    replicas: tuple[str, MakeReplica], clock: ManualClock
+) -> None:
+    _, replica = replicas
+    one, two = await replica(), await replica()
+    await accept(one, [1, 2])
+    head = (await one.claim("a", ClaimPolicy(lease_s=30), worker_id="one")).batches[0]
+
+    assert (await two.claim("a", ClaimPolicy(lease_s=30), worker_id="two")).batches == ()
+    clock.advance(30)  # replica one died: its lease ran out
+    taken = (await two.claim("a", ClaimPolicy(lease_s=30), worker_id="two")).batches
+    assert [b.job_ids for b in taken] == [(1,)] and taken[0].delivery_id == head.delivery_id
+
+
+async def test_a_debounce_window_is_one_batch_whichever_replica_received_the_events(
+    replicas: tuple[str, MakeReplica], clock: ManualClock
+) -> None:
+    _, replica = replicas
+    stores = [await replica() for _ in range(3)]
+    for n, store in enumerate(stores * 4):
+        await accept(store, [n + 1])
+    clock.advance(60)
+    policy = ClaimPolicy(debounce_s=60)
+
+    claims = await asyncio.gather(
+        *(s.claim("a", policy, worker_id=f"w{i}") for i, s in enumerate(stores * 3))
+    )
+
+    batches = [b for claim in claims for b in claim.batches]
+    assert [b.job_ids for b in batches] == [tuple(range(1, 13))]
+
+
+async def test_an_accept_on_one_replica_wakes_the_workers_of_another(
+    replicas: tuple[str, MakeReplica],
+) -> None:
+    _, replica = replicas
+    sender, idle = await replica(), await replica()
+    woken = asyncio.Event()
+    idle.add_listener(woken.set)
+
+    await accept(sender, [1])
+
+    await asyncio.wait_for(woken.wait(), timeout=5)
+
+
+async def test_the_listener_reconnects_after_its_connection_is_killed(
+    replicas: tuple[str, MakeReplica],
+) -> None:
+    url, replica = replicas
+    sender, idle = await replica(), await replica()
+    woken = asyncio.Event()
+    idle.add_listener(woken.set)
+    admin = await asyncpg.connect(postgres_dsn())
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            url.rsplit("/", 1)[1],
+        )
+    finally:
+        await admin.close()
+    assert killed >= 2
+
+    async def woken_by_an_accept() -> None:
+        for n in range(1, 100):
+            woken.clear()
+            try:
+                await accept(sender, [n])
+            except StoreUnavailable:  # a pooled connection killed under us: the next one works
+                continue
+            try:
+                await asyncio.wait_for(woken.wait(), timeout=0.5)
+                return
+            except TimeoutError:
+                continue
+
+    await asyncio.wait_for(woken_by_an_accept(), timeout=15)
+
+
+async def test_driver_errors_become_store_unavailable(
+    replicas: tuple[str, MakeReplica], clock: ManualClock
+) -> None:
+    url, replica = replicas
+    store = await replica()
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute("DROP TABLE jobs")
+    finally:
+        await admin.close()
+
+    with pytest.raises(StoreUnavailable, match=r"UndefinedTableError \[42P01\]"):
+        await accept(store, [1])
+    with pytest.raises(StoreUnavailable):
+        await store.deliveries()
+    with pytest.raises(StoreUnavailable):
+        await store.prune(before=clock.now())
+
+
+async def test_an_unreachable_server_or_a_closed_store_is_unavailable(
+    replicas: tuple[str, MakeReplica],
+) -> None:
+    unreachable = open_store("postgresql://postgres@127.0.0.1:1/nothing", ManualClock())
+    with pytest.raises(StoreUnavailable, match="unavailable"):
+        await unreachable.open()
+
+    _, replica = replicas
+    store = await replica()
+    await store.close()
+    with pytest.raises(StoreUnavailable, match="not open"):
+        await accept(store, [1])
+    with pytest.raises(StoreUnavailable):
+        await store.claim("a", ClaimPolicy(), worker_id="w")
