@@ -13,6 +13,7 @@ protocol, the values in `model.py` and `StoreUnavailable`. Usage:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -153,12 +154,19 @@ class Store(Protocol):
     async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]: ...
 
 
-def open_store(url: str, clock: Clock | None = None, *, retention_s: float = 3 * 86400) -> Store:
+DEFAULT_RETENTION_S = 3 * 86400.0
+RETENTION_ENV = "BRIDGE_RETENTION"
+
+
+def open_store(url: str, clock: Clock | None = None, *, retention_s: float | None = None) -> Store:
     """A store for `url` (`sqlite:///relative/path`, `sqlite:////abs/path`, `postgresql://...`).
 
-    Not yet connected: `await store.open()` (or `async with`).
+    Not yet connected: `await store.open()` (or `async with`). Notifications and finished jobs
+    are kept `retention_s`, by default BRIDGE_RETENTION (a duration like `3d`) or 3 days.
     """
     clock = clock or SystemClock()
+    if retention_s is None:
+        retention_s = retention_from_env()
     if url.startswith("sqlite://"):
         from bridge.delivery.sqlite import SqliteStore
 
@@ -170,9 +178,23 @@ def open_store(url: str, clock: Clock | None = None, *, retention_s: float = 3 *
             raise StoreError(f"PostgreSQL store is not available: {exc}") from None
         store: Store = PostgresStore(url, clock, retention_s=retention_s)
         return store
-    raise StoreError(
-        f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://"
-    )
+    scheme = url.split(":", 1)[0]
+    raise StoreError(f"unsupported database URL {scheme!r}: use sqlite:/// or postgresql://")
+
+
+def retention_from_env() -> float:
+    value = os.environ.get(RETENTION_ENV, "").strip()
+    if not value:
+        return DEFAULT_RETENTION_S
+    from bridge.config.durations import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise StoreError(f"{RETENTION_ENV}: {exc}") from None
+    if seconds <= 0:
+        raise StoreError(f"{RETENTION_ENV}: must be longer than 0, got {value!r}")
+    return seconds
 
 
 def sqlite_path(url: str) -> str:

@@ -226,3 +226,12 @@ async def test_a_failing_write_does_not_undo_the_writes_committed_with_it(
     assert isinstance(results[6], ValueError)
     assert all(r.jobs == 1 for r in results[:5] + results[7:])  # type: ignore[union-attr]
     assert len(await store.deliveries(limit=100)) == 10
+
+
+def test_retention_comes_from_bridge_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert open_store("sqlite:///x.db").retention_s == 3 * 86400
+    monkeypatch.setenv("BRIDGE_RETENTION", "12h")
+    assert open_store("sqlite:///x.db").retention_s == 12 * 3600
+    monkeypatch.setenv("BRIDGE_RETENTION", "forever")
+    with pytest.raises(StoreError, match="^BRIDGE_RETENTION: "):
+        open_store("sqlite:///x.db")
