@@ -233,5 +233,5 @@ def test_retention_comes_from_bridge_retention(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("BRIDGE_RETENTION", "12h")
     assert open_store("sqlite:///x.db").retention_s == 12 * 3600
     monkeypatch.setenv("BRIDGE_RETENTION", "forever")
-    with pytest.raises(StoreError, match="^BRIDGE_RETENTION: "):
+    with pytest.raises(StoreError, match=r"^BRIDGE_RETENTION: "):
         open_store("sqlite:///x.db")
