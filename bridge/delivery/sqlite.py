@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import Any
 
 from bridge.delivery import queries, records
 from bridge.delivery.clock import Clock
@@ -17,14 +15,11 @@ from bridge.delivery.model import (
     Accepted,
     ActionState,
     AlertKind,
-    AttemptRow,
     Batch,
     Claim,
-    ClaimedJob,
     ClaimPolicy,
     DeliveryRow,
     Episode,
-    Health,
     JobDetail,
     LogFilter,
     NotificationRow,
@@ -32,8 +27,16 @@ from bridge.delivery.model import (
     RuleStats,
     StoredNotification,
 )
-from bridge.delivery.policy import Candidate, plan_claim
 from bridge.delivery.sqlite_db import Database, apply_migrations, unavailable
+from bridge.delivery.sqlite_ops import (
+    action_state,
+    claim,
+    episode,
+    insert_jobs,
+    job_detail,
+    record,
+    restart,
+)
 from bridge.events import Notification
 from bridge.plan import PlannedJob
 
@@ -125,7 +128,7 @@ class SqliteStore:
 
     async def enqueue(self, jobs: Sequence[PlannedJob], *, request_id: str | None = None) -> int:
         now = self.clock.now()
-        await self.db.write(lambda conn: _insert_jobs(conn, jobs, now, request_id))
+        await self.db.write(lambda conn: insert_jobs(conn, jobs, now, request_id))
         if jobs:
             self._notify()
         return len(jobs)
@@ -133,12 +136,12 @@ class SqliteStore:
     # -- the workers ---------------------------------------------------------------------------
     async def claim(self, action: str, policy: ClaimPolicy, *, worker_id: str) -> Claim:
         now = self.clock.now()
-        return await self.db.write(lambda conn: _claim(conn, action, policy, worker_id, now))
+        return await self.db.write(lambda conn: claim(conn, action, policy, worker_id, now))
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
         def op(conn: sqlite3.Connection) -> Episode:
-            _record(conn, batch, outcome)
-            return _episode(conn, batch.action)
+            record(conn, batch, outcome)
+            return episode(conn, batch.action)
 
         return await self.db.write(op)
 
@@ -154,7 +157,7 @@ class SqliteStore:
         now = self.clock.now()
 
         def op(conn: sqlite3.Connection) -> bool:
-            alerted = _episode(conn, action).alerted
+            alerted = episode(conn, action).alerted
             if kind == "recovered":
                 if not alerted:
                     return False
@@ -164,7 +167,7 @@ class SqliteStore:
             else:
                 new = alerted | {kind}
             conn.execute(Q["set_alerted"], {"action": action, "alerted": ",".join(sorted(new))})
-            _insert_jobs(conn, jobs, now, None)
+            insert_jobs(conn, jobs, now, None)
             return True
 
         raised = await self.db.write(op)
@@ -189,7 +192,7 @@ class SqliteStore:
             counts = {row[0]: row[1:] for row in conn.execute(Q["action_counts"])}
             actions = {row[0]: row[1:] for row in conn.execute(Q["actions"])}
             names = sorted(set(counts) | set(actions) | set(known))
-            return [_action_state(n, actions.get(n), counts.get(n), now) for n in names]
+            return [action_state(n, actions.get(n), counts.get(n), now) for n in names]
 
         return await self.db.read(op)
 
@@ -212,14 +215,14 @@ class SqliteStore:
         return [records.delivery_row(row) for row in rows]
 
     async def job(self, job_id: int) -> JobDetail | None:
-        return await self.db.read(lambda conn: _job_detail(conn, job_id))
+        return await self.db.read(lambda conn: job_detail(conn, job_id))
 
     async def retry_job(self, job_id: int) -> bool:
         now = self.clock.now()
 
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(Q["job_batch"], {"id": job_id}).fetchone()
-            return row is not None and _restart(conn, row, now)
+            return row is not None and restart(conn, row, now)
 
         return await self._write_and_notify(op)
 
@@ -228,7 +231,7 @@ class SqliteStore:
 
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(Q["oldest_failed_job"], {"action": name}).fetchone()
-            return row is not None and _restart(conn, row, now)
+            return row is not None and restart(conn, row, now)
 
         return await self._write_and_notify(op)
 
@@ -284,185 +287,3 @@ def _with_connection(path: str, op: Callable[[sqlite3.Connection], list[str]]) -
         return op(conn)
     finally:
         conn.close()
-
-
-def _insert_jobs(
-    conn: sqlite3.Connection, jobs: Sequence[PlannedJob], now: float, request_id: str | None
-) -> None:
-    conn.executemany(
-        Q["insert_job"], [records.job_params(j, now=now, request_id=request_id) for j in jobs]
-    )
-
-
-def _claim(
-    conn: sqlite3.Connection, action: str, policy: ClaimPolicy, worker_id: str, now: float
-) -> Claim:
-    conn.execute(Q["expire_leases"], {"action": action, "now": now})
-    enabled = conn.execute(Q["action_enabled"], {"action": action}).fetchone()
-    if enabled is not None and not enabled[0]:
-        return Claim()
-    running = conn.execute(Q["count_running"], {"action": action}).fetchone()[0]
-    plan = plan_claim(_candidates(conn, action, policy, running, now), policy, running, now)
-    if plan.next_due_at is None and not _debounced(policy) and policy.ordering == "none":
-        next_due = conn.execute(Q["next_due_at"], {"action": action, "now": now}).fetchone()[0]
-        plan = replace(plan, next_due_at=next_due)
-    lease_until = now + policy.lease_s
-    batches = []
-    for unit in plan.units:
-        jobs = []
-        for job_id in unit.job_ids:
-            params = {"id": job_id, "worker": worker_id, "lease_until": lease_until}
-            conn.execute(Q["mark_running"], params | {"batch_id": unit.batch_id})
-            jobs.append(_claimed_job(conn.execute(Q["claimed_job"], {"id": job_id}).fetchone()))
-        batches.append(Batch(unit.batch_id, action, tuple(jobs), worker_id, lease_until))
-    return Claim(tuple(batches), plan.next_due_at)
-
-
-def _debounced(policy: ClaimPolicy) -> bool:
-    return policy.debounce_s is not None or policy.max_wait_s is not None
-
-
-def _candidates(
-    conn: sqlite3.Connection, action: str, policy: ClaimPolicy, running: int, now: float
-) -> list[Candidate]:
-    """Read no more than the policy can use: the head (fifo), the due jobs (none), or a window."""
-    params: dict[str, Any] = {"action": action, "now": now, "limit": policy.max_batch}
-    query = "claim_candidates"
-    if not _debounced(policy):
-        if policy.ordering == "fifo":
-            params["limit"] = 1
-        else:
-            query = "claim_due_candidates"
-            params["limit"] = max(0, policy.concurrency - running)
-    rows = conn.execute(Q[query], params)
-    return [Candidate(r[0], r[2], r[3], r[4], r[5]) for r in rows]
-
-
-def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
-    (job_id, action, rule, key, event, inputs, attempts, retry_index) = row[:8]
-    (first_failure_at, created_at, request_id, _batch_id, raw) = row[8:13]
-    return ClaimedJob(
-        id=job_id,
-        action=action,
-        rule=rule,
-        notification_key=key,
-        event=records.event_from_row(event, raw),
-        inputs=json.loads(inputs),
-        attempts=attempts,
-        retry_index=retry_index,
-        first_failure_at=first_failure_at,
-        created_at=created_at,
-        request_id=request_id,
-    )
-
-
-def _record(conn: sqlite3.Connection, batch: Batch, outcome: Outcome) -> None:
-    failed = outcome.state != "succeeded"
-    attempt_outcome = (
-        "succeeded" if not failed else "retry" if outcome.state == "retrying" else "failed"
-    )
-    response = records.excerpt(outcome.response)
-    for job in batch.jobs:
-        conn.execute(
-            Q["record_job"],
-            {
-                "id": job.id,
-                "worker": batch.claimed_by,
-                "state": outcome.state,
-                "failed": int(failed),
-                "retry_index": outcome.retry_index,
-                "first_failure_at": outcome.first_failure_at,
-                "due_at": outcome.due_at,
-                "finished_at": outcome.finished_at,
-                "status": outcome.status,
-                "response": response,
-                "error": outcome.error,
-            },
-        )
-        conn.execute(
-            Q["insert_attempt"],
-            {
-                "job_id": job.id,
-                "number": job.attempts + 1,
-                "delivery_id": batch.delivery_id,
-                "started_at": outcome.started_at,
-                "finished_at": outcome.finished_at,
-                "outcome": attempt_outcome,
-                "status": outcome.status,
-                "response": response,
-                "error": outcome.error,
-            },
-        )
-    params = {"action": batch.action, "now": outcome.finished_at}
-    conn.execute(Q["ensure_action"], params)
-    if failed:
-        conn.execute(Q["action_failed"], params | {"dead": outcome.state == "dead"})
-    else:
-        conn.execute(Q["action_succeeded"], params)
-
-
-def _episode(conn: sqlite3.Connection, action: str) -> Episode:
-    row = conn.execute(Q["action_episode"], {"action": action}).fetchone()
-    if row is None:
-        return Episode(action, None)
-    kinds = frozenset(k for k in row[1].split(",") if k)
-    return Episode(action, row[0], kinds)
-
-
-def _restart(conn: sqlite3.Connection, row: Sequence[Any], now: float) -> bool:
-    job_id, batch_id, _state = row
-    if batch_id is not None:
-        changed = conn.execute(Q["restart_batch"], {"batch_id": batch_id, "now": now}).rowcount
-    else:
-        changed = conn.execute(Q["restart_job"], {"id": job_id, "now": now}).rowcount
-    return bool(changed)
-
-
-def _action_state(
-    name: str, action: Sequence[Any] | None, counts: Sequence[Any] | None, now: float
-) -> ActionState:
-    enabled, last_success_at, failing_since, last_dead_at = action or (1, None, None, None)
-    pending, running, retrying, succeeded, dead, failed, last_attempt_at, oldest = counts or (
-        (0,) * 6 + (None, None)
-    )
-    health: Health
-    if retrying:
-        health = "failing"
-    elif last_dead_at is not None and (last_success_at is None or last_dead_at > last_success_at):
-        health = "dead"
-    elif last_success_at is not None:
-        health = "working"
-    else:
-        health = "ready"
-    return ActionState(
-        name=name,
-        health=health,
-        enabled=bool(enabled),
-        pending=int(pending or 0) + int(retrying or 0),
-        running=int(running or 0),
-        failing_since=failing_since,
-        last_attempt_at=last_attempt_at,
-        succeeded=int(succeeded or 0),
-        failed_attempts=int(failed or 0),
-        dead=int(dead or 0),
-        oldest_pending_age_s=None if oldest is None else max(0.0, now - oldest),
-    )
-
-
-def _job_detail(conn: sqlite3.Connection, job_id: int) -> JobDetail | None:
-    row = conn.execute(Q["job"], {"id": job_id}).fetchone()
-    if row is None:
-        return None
-    key, request_id, inputs, event = row[14:18]
-    raw_row = conn.execute(Q["job_notification_raw"], {"key": key}).fetchone() if key else None
-    attempts = tuple(
-        AttemptRow(*attempt) for attempt in conn.execute(Q["job_attempts"], {"id": job_id})
-    )
-    return JobDetail(
-        row=records.delivery_row(row[:14]),
-        notification_key=key,
-        request_id=request_id,
-        inputs=json.loads(inputs),
-        events=(records.event_from_row(event, raw_row[0] if raw_row else None),),
-        attempts=attempts,
-    )

@@ -130,6 +130,9 @@ class WorkerPool:
             except StoreUnavailable as exc:
                 log.error("cannot claim jobs: %s; retrying in %.0fs", exc, self.poll_s)
                 next_due = None
+            except Exception:  # a bug must not stop deliveries for good: log it, try again
+                log.exception("delivery dispatch failed; retrying in %.0fs", self.poll_s)
+                next_due = None
             await self._sleep_until(next_due)
 
     async def dispatch_once(self) -> float | None:

@@ -38,11 +38,13 @@ SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
     batch_id = coalesce(batch_id, :batch_id)
 WHERE id = :id;
 
--- name: claimed_job
+-- name: claimed_jobs
+-- :ids is a JSON array of job ids (one statement for a whole debounced batch).
 SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts, j.retry_index,
        j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
 FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
-WHERE j.id = :id;
+WHERE j.id IN (SELECT value FROM json_each(:ids))
+ORDER BY j.id;
 
 -- name: record_job
 UPDATE jobs
