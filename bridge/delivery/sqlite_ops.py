@@ -175,11 +175,11 @@ def action_state(
     name: str, action: Sequence[Any] | None, counts: Sequence[Any] | None, now: float
 ) -> ActionState:
     enabled, last_success_at, failing_since, last_dead_at = action or (1, None, None, None)
-    pending, running, retrying, succeeded, dead, failed, last_attempt_at, oldest = counts or (
-        (0,) * 6 + (None, None)
+    (pending, running, retrying, succeeded, dead, failed, last_attempt_at, oldest, retries) = (
+        counts or ((0,) * 6 + (None, None, 0))
     )
     health: Health
-    if retrying:
+    if retrying or retries:  # waiting for a retry, or retrying right now
         health = "failing"
     elif last_dead_at is not None and (last_success_at is None or last_dead_at > last_success_at):
         health = "dead"

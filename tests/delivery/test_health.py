@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
-from bridge.actions.base import PermanentFailure
+from bridge.actions.base import Call, PermanentFailure, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.sqlite import SqliteStore
@@ -134,3 +136,26 @@ async def test_the_delivery_log_filters_failures_and_active_failures(
     assert {r.job_id for r in active} == {1}
     assert failures[0].attempts == 2 and failures[0].last_error == "RuntimeError: twice"
     assert [r.job_id for r in await store.deliveries(action="b")] == []
+
+
+async def test_an_action_stays_failing_while_its_retry_is_in_flight(
+    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+) -> None:
+    pool, runtime = make_pool({"a": DeliverySettings()})
+    release = asyncio.Event()
+
+    async def held(call: Call[Any]) -> Success:
+        await release.wait()
+        return Success(status=200)
+
+    runtime.instances["a"].script = [RuntimeError("down"), held]
+    await accept(store, [1])
+    await run_due(pool)
+    clock.advance(60)
+
+    await pool.dispatch_once()
+    await runtime.instances["a"].wait_calls(2)
+    assert await health(store) == "failing"
+    release.set()
+    await pool.drain()
+    assert await health(store) == "working"

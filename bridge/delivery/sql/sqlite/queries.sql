@@ -104,7 +104,8 @@ SELECT action,
        sum(state = 'dead') AS dead,
        sum(failures) AS failed_attempts,
        max(last_attempt_at) AS last_attempt_at,
-       min(CASE WHEN state IN ('pending', 'retrying') THEN created_at END) AS oldest_pending_at
+       min(CASE WHEN state IN ('pending', 'retrying') THEN created_at END) AS oldest_pending_at,
+       sum(state = 'running' AND failures > 0) AS retries_running
 FROM jobs GROUP BY action;
 
 -- name: actions
