@@ -159,6 +159,12 @@ def run_set_enabled(args: argparse.Namespace) -> int:
         await _known_action(store, args.action)
         await store.set_enabled(args.action, args.enabled)
         if args.enabled:
+            configured = _config_actions().get(args.action)
+            if configured is not None and not configured.delivery.enabled:
+                return (
+                    f"action {args.action!r} enabled in the store, but the config says "
+                    "`enabled: false`: its jobs stay parked until the config changes"
+                )
             return f"action {args.action!r} enabled: parked jobs resume in order"
         return f"action {args.action!r} disabled: its jobs are parked (kept) until enabled"
 
@@ -263,16 +269,23 @@ def _with_store(
         raise CliError(str(exc)) from None
 
 
+def _config_actions() -> dict[str, Any]:
+    """The actions of the current config, if it loads (these commands do not need it)."""
+    path = os.environ.get("BRIDGE_CONFIG") or "rules.yaml"
+    if not Path(path).exists():
+        return {}
+    try:
+        return dict(load(path).actions)
+    except CliError:
+        return {}
+
+
 async def _known_action(store: Store, name: str) -> None:
     """An action the store has never seen is most likely a typo: say so, with a suggestion."""
     names = [state.name for state in await store.action_states()]
     if name in names:
         return
-    try:
-        config = load(os.environ.get("BRIDGE_CONFIG") or "rules.yaml")
-        names += list(config.actions)
-    except CliError:
-        pass
+    names += list(_config_actions())
     if name in names:
         return
     close = difflib.get_close_matches(name, names, n=1)

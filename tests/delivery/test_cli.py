@@ -195,3 +195,15 @@ def test_the_installed_command_runs_deliveries_from_bridge_db(db: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [row["job_id"] for row in json.loads(result.stdout)] == [3, 2, 1]
+
+
+def test_enable_says_when_the_config_keeps_the_action_disabled(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        RULES.replace("team-log: {type: log}", "team-log: {type: log, enabled: false}")
+    )
+    monkeypatch.setenv("BRIDGE_CONFIG", str(rules))
+    assert main(["enable", "team-log", "--db", f"sqlite:///{db}"]) == 0
+    assert "the config says `enabled: false`" in capsys.readouterr().out
