@@ -254,7 +254,7 @@ def metrics_endpoint(
 
     async def endpoint(request: Request) -> Response:
         target = store
-        if target is not None and not hasattr(target, "action_states") and callable(target):
+        if target is not None and not hasattr(type(target), "action_states") and callable(target):
             target = target()
         return await metrics_response(target)  # type: ignore[arg-type]
 

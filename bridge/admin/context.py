@@ -28,7 +28,8 @@ class NotFound(LookupError):
 
 
 def _resolve(source: Any, attribute: str) -> Any:
-    if source is not None and not hasattr(source, attribute) and callable(source):
+    """`source`, or what it returns when it is a getter (checked on the type: no property runs)."""
+    if source is not None and not hasattr(type(source), attribute) and callable(source):
         return source()
     return source
 
@@ -60,7 +61,10 @@ class AdminContext:
     def config(self) -> Any:
         """The running config (None while none is loaded)."""
         runtime = _resolve(self.runtime, "config")
-        return getattr(runtime, "config", None)
+        try:
+            return getattr(runtime, "config", None)
+        except RuntimeError:  # the runtime has not loaded a config yet
+            return None
 
     def configured_actions(self) -> Mapping[str, Any]:
         config = self.config
