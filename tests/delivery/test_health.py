@@ -40,21 +40,28 @@ async def test_failing_then_recovering_alerts_once_each_and_health_follows(
     assert await health(store) == "working"
 
     runtime.instances["a"].script = [RuntimeError("503 Service Unavailable")] * 8
-    await accept(store, [2])
+    failing_from = clock.now()
+    await accept(store, [2, 3])
     await run_due(pool)
     assert await health(store) == "failing"
     for delay in (60, 120, 240, 480, 960, 1920, 3600, 3600):  # 8 failures, then success
         clock.advance(delay)
         await run_due(pool)
-        await run_due(pool)  # delivers any alert job just enqueued
+        await run_due(pool)  # delivers any alert job just enqueued (and job 3 at the end)
 
     assert await health(store) == "working"
+    calls = runtime.instances["a"].calls
+    assert [call.items[0].event.name for _, call in calls] == ["Item 1"] + ["Item 2"] * 9 + [
+        "Item 3"
+    ]
+    minutes = [round((at - failing_from) / 60) for at, _ in calls[1:]]
+    assert minutes == [0, 1, 3, 7, 15, 31, 63, 123, 183, 183]
     sent = alerts_sent(runtime)
     assert [(kind, name) for kind, name, _ in sent] == [("failing", "a"), ("recovered", "a")]
     assert "503 Service Unavailable" in (sent[0][2] or "")
     assert "recovered" in (sent[1][2] or "")
     state = {s.name: s for s in await store.action_states()}["a"]
-    assert state.failing_since is None and state.succeeded == 2
+    assert state.failing_since is None and state.succeeded == 3
 
 
 async def test_a_dead_job_alerts_once_and_makes_the_action_dead_until_a_success(
