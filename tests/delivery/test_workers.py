@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bridge.actions.base import Call, Success
+from bridge.actions.base import Call, Resources, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.workers import WorkerPool, claim_policy
-from tests.delivery.conftest import FakeRuntime, accept
+from tests.delivery.conftest import FakeRuntime, RecordingAction, accept, make_config
 
 MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 
@@ -89,3 +90,38 @@ async def test_a_second_worker_picks_up_the_jobs_of_one_that_died(
 
 def _policy(pool: WorkerPool) -> ClaimPolicy:
     return claim_policy(pool.runtime.config.actions["a"].delivery)
+
+
+class PruneRecordingStore(SqliteStore):
+    """The real store, telling the test when the pool's background pruning ran."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prunes: asyncio.Queue[tuple[float, int]] = asyncio.Queue()
+
+    async def prune(self, *, before: float) -> int:
+        pruned = await super().prune(before=before)
+        self.prunes.put_nowait((before, pruned))
+        return pruned
+
+
+async def test_the_pool_prunes_old_deliveries_in_the_background(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    store = PruneRecordingStore(str(tmp_path / "prune.db"), clock, retention_s=86400)
+    async with store:
+        runtime = FakeRuntime(store, make_config({"a": DeliverySettings()}))
+        runtime.instances["a"] = RecordingAction("a", Resources(http=None))  # type: ignore[arg-type]
+        pool = WorkerPool(runtime, worker_id="w", prune_every_s=3600)
+        await accept(store, [1])
+        await pool.dispatch_once()
+        await pool.drain()
+        clock.advance(2 * 86400)
+
+        await pool.start()
+        before, pruned = await store.prunes.get()
+        assert (before, pruned) == (clock.now() - 86400, 2)  # the job and its notification
+        clock.advance(3600)
+        assert (await store.prunes.get())[1] == 0
+        await pool.stop()
+        assert await store.deliveries() == []
