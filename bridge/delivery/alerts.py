@@ -55,7 +55,7 @@ def alert_kind(config: AlertConfig, outcome: Outcome, episode: Episode) -> Alert
     return None
 
 
-def message(kind: AlertKind, batch: Batch, outcome: Outcome) -> str:
+def message(kind: AlertKind, batch: Batch, outcome: Outcome, episode: Episode) -> str:
     action = batch.action
     if kind == "recovered":
         return f"kontent-bridge: action '{action}' recovered: deliveries succeed again."
@@ -66,7 +66,7 @@ def message(kind: AlertKind, batch: Batch, outcome: Outcome) -> str:
             f"{len(batch.jobs)} event(s)): {reason}. It is kept: `bridge retry "
             f"{batch.jobs[0].id}` or `bridge reset {action}` once the target is fixed."
         )
-    since = datetime.fromtimestamp(outcome.first_failure_at or outcome.finished_at, UTC)
+    since = datetime.fromtimestamp(episode.failing_since or outcome.finished_at, UTC)
     return (
         f"kontent-bridge: action '{action}' has been failing since "
         f"{since:%Y-%m-%d %H:%M} UTC: {reason}. Deliveries are retried on schedule."
@@ -74,9 +74,9 @@ def message(kind: AlertKind, batch: Batch, outcome: Outcome) -> str:
 
 
 def alert_jobs(
-    config: AlertConfig, kind: AlertKind, batch: Batch, outcome: Outcome
+    config: AlertConfig, kind: AlertKind, batch: Batch, outcome: Outcome, episode: Episode
 ) -> list[PlannedJob]:
-    text = message(kind, batch, outcome)
+    text = message(kind, batch, outcome, episode)
     subject = f"kontent-bridge: {batch.action} {kind}"
     event = Event(
         object_type="bridge_alert",
@@ -107,7 +107,9 @@ async def after_attempt(
     kind = alert_kind(config, outcome, episode)
     if kind is None or (not config.alerts and kind != "recovered"):
         return None  # a recovery still closes the episode, so the next one alerts afresh
-    if await store.raise_alert(batch.action, kind, alert_jobs(config, kind, batch, outcome)):
+    if await store.raise_alert(
+        batch.action, kind, alert_jobs(config, kind, batch, outcome, episode)
+    ):
         log.warning("alert %s for action %r sent to %s", kind, batch.action, _names(config.alerts))
         return kind
     return None

@@ -59,6 +59,7 @@ async def test_failing_then_recovering_alerts_once_each_and_health_follows(
     sent = alerts_sent(runtime)
     assert [(kind, name) for kind, name, _ in sent] == [("failing", "a"), ("recovered", "a")]
     assert "503 Service Unavailable" in (sent[0][2] or "")
+    assert "failing since 2023-11-14 22:13 UTC" in (sent[0][2] or "")  # the episode's start
     assert "recovered" in (sent[1][2] or "")
     state = {s.name: s for s in await store.action_states()}["a"]
     assert state.failing_since is None and state.succeeded == 3
