@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bridge.events import Notification, parse_payload
 from bridge.rules import RuleEngine
@@ -19,12 +19,12 @@ COLLECTIONS = ["default", "internal", "marketing", None]
 LANGUAGES = ["en", "de", None]
 
 
-def _value(rng: random.Random, choices: list[str | None]) -> str:
+def _value(rng: random.Random, choices: Sequence[str | None]) -> str:
     value = rng.choice(choices)
     return "null" if value is None else value
 
 
-def _condition(rng: random.Random, field: str, choices: list[str | None]) -> str:
+def _condition(rng: random.Random, field: str, choices: Sequence[str | None]) -> str:
     kind = rng.choice(["eq", "eq", "list", "in", "not", "glob", "regex", "exists"])
     if kind == "eq":
         return f"{field}: {_value(rng, choices)}"
@@ -41,7 +41,7 @@ def _condition(rng: random.Random, field: str, choices: list[str | None]) -> str
     return f"{field}: {{exists: {rng.choice(['true', 'false'])}}}"
 
 
-FIELDS = {
+FIELDS: dict[str, Sequence[str | None]] = {
     "type": TYPES,
     "codename": CODENAMES,
     "object_type": OBJECT_TYPES,

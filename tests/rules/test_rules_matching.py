@@ -246,7 +246,7 @@ def test_no_rules_plan_nothing(
     ],
 )
 def test_plain_path_shortcut_finds_what_jsonpath_ng_finds(path: str) -> None:
-    from jsonpath_ng import parse
+    from jsonpath_ng.parser import parse
 
     from bridge.rules.matchers import finder
 
