@@ -192,22 +192,30 @@ def pending_migrations(conn: sqlite3.Connection) -> list[queries.Migration]:
 
 
 def apply_migrations(conn: sqlite3.Connection, now: float) -> list[str]:
-    """Apply pending migrations, each in its own transaction, recording it in schema_version."""
+    """Apply pending migrations, each in its own transaction, recording it in schema_version.
+
+    Each one is checked again once the write lock is held, so two processes starting on a new
+    database (`bridge serve` and `bridge worker`) do not both apply it.
+    """
     applied = []
     for migration in pending_migrations(conn):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, now),
-            )
+            done = conn.execute(
+                "SELECT 1 FROM schema_version WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done is None:
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now),
+                )
+                applied.append(f"{migration.version:04d}_{migration.name}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        applied.append(f"{migration.version:04d}_{migration.name}")
     return applied
 
 

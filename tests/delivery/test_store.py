@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.delivery import queries
+from bridge.delivery import queries, sqlite_db
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.sqlite import SqliteStore
@@ -235,3 +235,17 @@ def test_retention_comes_from_bridge_retention(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("BRIDGE_RETENTION", "forever")
     with pytest.raises(StoreError, match=r"^BRIDGE_RETENTION: "):
         open_store("sqlite:///x.db")
+
+
+def test_a_migration_another_process_applied_meanwhile_is_not_applied_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
+    second = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
+    stale = sqlite_db.pending_migrations(second)  # read before the other process migrated
+    assert apply_migrations(first, 0.0) == ["0001_initial"]
+
+    monkeypatch.setattr(sqlite_db, "pending_migrations", lambda conn: stale)
+    assert apply_migrations(second, 0.0) == []
+    versions = second.execute("SELECT version FROM schema_version").fetchall()
+    assert versions == [(1,)]
