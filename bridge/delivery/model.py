@@ -92,6 +92,8 @@ class JobDetail:
 
     def __getattr__(self, name: str) -> Any:
         # DeliveryRow fields read through (`detail.state`), as the contract promises.
+        if name.startswith("__") or name == "row":  # copy/pickle probe before `row` exists
+            raise AttributeError(name)
         return getattr(self.row, name)
 
 
