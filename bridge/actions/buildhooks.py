@@ -10,21 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import field_validator
-
 from bridge.actions.base import Action, ActionOptions, Call, Success
-from bridge.actions.httputil import check_templated_origins, check_url_template, request
+from bridge.actions.httputil import UrlTemplate, check_templated_origins, request
 
 BUILD_DEFAULTS: Mapping[str, Any] = {"debounce": "60s", "max_wait": "10m"}
 
 
 class HookOptions(ActionOptions):
-    url: str
-
-    @field_validator("url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value)
+    url: UrlTemplate
 
 
 class BuildHookAction(Action[HookOptions]):

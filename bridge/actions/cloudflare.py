@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Success
 from bridge.actions.httputil import (
-    check_templated_origins,
-    check_url_template,
+    ApiUrlTemplate,
+    api_endpoint,
     chunks,
     merged,
     request,
@@ -32,12 +32,7 @@ class CloudflareOptions(ActionOptions):
     prefixes: Values = None
     hosts: Values = None
     chunk_size: int = Field(default=100, ge=1, le=500)
-    api_url: str = "https://api.cloudflare.com/client/v4"
-
-    @field_validator("api_url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value, option="api_url")
+    api_url: ApiUrlTemplate = "https://api.cloudflare.com/client/v4"
 
     @model_validator(mode="after")
     def _something_to_purge(self) -> CloudflareOptions:
@@ -52,9 +47,8 @@ class CloudflareAction(Action[CloudflareOptions]):
     summary = "Purge Cloudflare's cache by tags, files, prefixes or hosts (chunked)."
 
     async def send(self, call: Call[CloudflareOptions]) -> Success:
-        check_templated_origins(call, "api_url")
         options = call.options
-        url = f"{options.api_url.rstrip('/')}/zones/{options.zone_id}/purge_cache"
+        url = api_endpoint(call, f"/zones/{options.zone_id}/purge_cache")
         headers = {"Authorization": f"Bearer {options.token}"}
         done: list[str] = []
         for kind in KINDS:

@@ -7,12 +7,12 @@ merges them without duplicates and purges at most 256 per request (Fastly's limi
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.httputil import (
-    check_templated_origins,
-    check_url_template,
+    ApiUrlTemplate,
+    api_endpoint,
     chunks,
     merged,
     request,
@@ -26,12 +26,7 @@ class FastlyOptions(ActionOptions):
     token: str
     keys: list[str] | str
     soft: bool = False
-    api_url: str = "https://api.fastly.com"
-
-    @field_validator("api_url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value, option="api_url")
+    api_url: ApiUrlTemplate = "https://api.fastly.com"
 
 
 class FastlyAction(Action[FastlyOptions]):
@@ -40,7 +35,6 @@ class FastlyAction(Action[FastlyOptions]):
     summary = "Purge Fastly by surrogate keys (256 per request, optional soft purge)."
 
     async def send(self, call: Call[FastlyOptions]) -> Success:
-        check_templated_origins(call, "api_url")
         options = call.options
         keys = merged(item.options.keys for item in call.items) or merged([options.keys])
         if not keys:
@@ -48,7 +42,7 @@ class FastlyAction(Action[FastlyOptions]):
         headers = {"Fastly-Key": options.token, "Accept": "application/json"}
         if options.soft:
             headers["Fastly-Soft-Purge"] = "1"
-        url = f"{options.api_url.rstrip('/')}/service/{options.service_id}/purge"
+        url = api_endpoint(call, f"/service/{options.service_id}/purge")
         last = Success()
         for batch in chunks(keys, KEYS_PER_REQUEST):
             last = await request(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.buildhooks import BUILD_DEFAULTS
-from bridge.actions.httputil import check_templated_origins, check_url_template, request
+from bridge.actions.httputil import ApiUrlTemplate, api_endpoint, request
 
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 
@@ -22,12 +22,7 @@ class GithubDispatchOptions(ActionOptions):
     token: str
     event_type: str = Field(default="kontent-bridge", min_length=1, max_length=100)
     client_payload: dict[str, Any] | None = None
-    api_url: str = "https://api.github.com"
-
-    @field_validator("api_url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value, option="api_url")
+    api_url: ApiUrlTemplate = "https://api.github.com"
 
 
 class GithubDispatchAction(Action[GithubDispatchOptions]):
@@ -37,7 +32,6 @@ class GithubDispatchAction(Action[GithubDispatchOptions]):
     summary = "Send a GitHub repository_dispatch event (debounced: 60s, max_wait 10m)."
 
     async def send(self, call: Call[GithubDispatchOptions]) -> Success:
-        check_templated_origins(call, "api_url")
         options = call.options
         payload = options.client_payload
         if payload is None:
@@ -45,7 +39,7 @@ class GithubDispatchAction(Action[GithubDispatchOptions]):
         return await request(
             self.resources.http,
             "POST",
-            f"{options.api_url.rstrip('/')}/repos/{options.repo}/dispatches",
+            api_endpoint(call, f"/repos/{options.repo}/dispatches"),
             what=f"{self.name} (GitHub)",
             headers={
                 "Authorization": f"Bearer {options.token}",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.buildhooks import BUILD_DEFAULTS
-from bridge.actions.httputil import check_templated_origins, check_url_template, request
+from bridge.actions.httputil import ApiUrlTemplate, api_endpoint, request
 
 
 class GitlabTriggerOptions(ActionOptions):
@@ -16,12 +16,7 @@ class GitlabTriggerOptions(ActionOptions):
     token: str
     ref: str = "main"
     variables: dict[str, str] = Field(default_factory=dict)
-    api_url: str = "https://gitlab.com/api/v4"
-
-    @field_validator("api_url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value, option="api_url")
+    api_url: ApiUrlTemplate = "https://gitlab.com/api/v4"
 
 
 class GitlabTriggerAction(Action[GitlabTriggerOptions]):
@@ -31,7 +26,6 @@ class GitlabTriggerAction(Action[GitlabTriggerOptions]):
     summary = "Trigger a GitLab CI pipeline (debounced: 60s, max_wait 10m)."
 
     async def send(self, call: Call[GitlabTriggerOptions]) -> Success:
-        check_templated_origins(call, "api_url")
         options = call.options
         form = {"token": options.token, "ref": options.ref}
         form |= {f"variables[{key}]": value for key, value in options.variables.items()}
@@ -39,7 +33,7 @@ class GitlabTriggerAction(Action[GitlabTriggerOptions]):
         return await request(
             self.resources.http,
             "POST",
-            f"{options.api_url.rstrip('/')}/projects/{project}/trigger/pipeline",
+            api_endpoint(call, f"/projects/{project}/trigger/pipeline"),
             what=f"{self.name} (GitLab)",
             data=form,
         )

@@ -10,25 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
-from bridge.actions.httputil import check_templated_origins, check_url_template, request
+from bridge.actions.httputil import UrlTemplate, check_templated_origins, request
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 class HttpOptions(ActionOptions):
-    url: str
+    url: UrlTemplate
     method: Method = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     payload: Any = Field(default=None, alias="json")
     body: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value)
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpOptions:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import AfterValidator
 
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 
@@ -102,6 +104,11 @@ def check_url_template(value: str, *, option: str = "url") -> str:
     return value
 
 
+# Option types for a target URL that may be templated; the check runs when the config loads.
+UrlTemplate = Annotated[str, AfterValidator(check_url_template)]
+ApiUrlTemplate = Annotated[str, AfterValidator(partial(check_url_template, option="api_url"))]
+
+
 def check_origin(template: str, rendered: str, *, option: str = "url") -> None:
     """At send time: the rendered URL keeps the template's literal scheme and host."""
     expected = urlsplit(static_prefix(template))
@@ -160,3 +167,10 @@ def check_templated_origins(call: Call[Any], *names: str) -> None:
         if isinstance(template, str) and isinstance(value, str):
             check_origin(template, value, option=name)
             check_url_template(value, option=name)
+
+
+def api_endpoint(call: Call[Any], path: str) -> str:
+    """`path` on the options' `api_url`, once the send-time origin check has passed."""
+    check_templated_origins(call, "api_url")
+    api_url: str = call.options.api_url
+    return api_url.rstrip("/") + path

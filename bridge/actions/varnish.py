@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.httputil import (
+    UrlTemplate,
     check_templated_origins,
-    check_url_template,
     chunks,
     merged,
     request,
@@ -25,18 +25,13 @@ XKEYS_PER_REQUEST = 100  # keeps the header well under Varnish's 8 KB default li
 
 
 class VarnishOptions(ActionOptions):
-    url: str
+    url: UrlTemplate
     purge_urls: list[str] | str | None = None
     ban: list[str] | str | None = None
     xkey: list[str] | str | None = None
     xkey_header: str = "xkey-purge"
     ban_header: str = "X-Ban"
     host: str | None = Field(default=None, description="Host header for path-only purge_urls")
-
-    @field_validator("url")
-    @classmethod
-    def _literal_origin(cls, value: str) -> str:
-        return check_url_template(value)
 
 
 class VarnishAction(Action[VarnishOptions]):
