@@ -203,17 +203,17 @@ def jobs_created(action: str, count: int = 1) -> None:
         _current.jobs_created.labels(action).inc(count)
 
 
-def attempt_finished(action: str, outcome: Outcome, seconds: float) -> None:
-    """One attempt of one job: its outcome and how long the action took."""
+def attempt_finished(action: str, outcome: Outcome, seconds: float, *, jobs: int = 1) -> None:
+    """One attempt (of a batch of `jobs` coalesced jobs): its outcome and how long it took."""
     m = _current
     m.attempts.labels(action, outcome).inc()
     m.latency.labels(action).observe(max(seconds, 0.0))
     if outcome != "success":
         m.attempt_failures.labels(action).inc()
     if outcome == "success":
-        m.jobs_finished.labels(action, "succeeded").inc()
+        m.jobs_finished.labels(action, "succeeded").inc(jobs)
     elif outcome == "dead":
-        m.jobs_finished.labels(action, "dead").inc()
+        m.jobs_finished.labels(action, "dead").inc(jobs)
 
 
 def job_died(action: str) -> None:

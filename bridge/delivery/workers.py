@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from bridge import logformat, metrics
 from bridge.actions.base import Action, PermanentFailure, Retry
 from bridge.delivery import alerts, retry
 from bridge.delivery.clock import SystemClock
@@ -34,6 +35,7 @@ log = logging.getLogger("bridge.delivery.workers")
 # A lease outlives an attempt (bounded by its timeout) and the recording of its outcome.
 LEASE_MARGIN_S = 5.0
 DEFAULT_GRACE_S = 10.0
+DISPATCH_TASK = "bridge-dispatch"
 
 
 class DeliveryRuntime(Protocol):
@@ -93,7 +95,7 @@ class WorkerPool:
     async def start(self) -> None:
         self.store.add_listener(self._wake.set)
         self._tasks = [
-            asyncio.create_task(self._dispatch_loop(), name="bridge-dispatch"),
+            asyncio.create_task(self._dispatch_loop(), name=DISPATCH_TASK),
             asyncio.create_task(self._prune_loop(), name="bridge-prune"),
         ]
 
@@ -101,8 +103,11 @@ class WorkerPool:
         """Finish in-flight calls within the grace period; release what is left; return."""
         self._stopping = True
         self._wake.set()
+        # The dispatch loop is not cancelled mid-claim (that could leave claimed jobs unstarted
+        # until their lease ran out): it sees `_stopping` once its current round is done.
         for task in self._tasks:
-            task.cancel()
+            if task.get_name() != DISPATCH_TASK:
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         inflight = list(self._inflight)
         if inflight:
@@ -199,6 +204,9 @@ class WorkerPool:
         except LookupError:
             await self.store.release(batch)  # removed by a reload since the claim
             return
+        # Log lines of this attempt carry the request that created the jobs (own task: no reset).
+        logformat.request_id_var.set(batch.jobs[0].request_id if batch.jobs else None)
+        logformat.delivery_id_var.set(batch.delivery_id)
         try:
             outcome = await self._attempt(batch, action, action_config)
         except asyncio.CancelledError:
@@ -212,6 +220,12 @@ class WorkerPool:
             # The lease will expire and the batch run again: at least once, never lost.
             log.error("cannot record delivery %s: %s", batch.delivery_id, exc)
         _log_outcome(batch, outcome)
+        metrics.attempt_finished(
+            batch.action,
+            _METRIC_OUTCOMES[outcome.state],
+            outcome.finished_at - outcome.started_at,
+            jobs=len(batch.jobs),
+        )
 
     async def _attempt(self, batch: Batch, action: Action[Any], action_config: Any) -> Outcome:
         clock = self.store.clock
@@ -259,6 +273,13 @@ class WorkerPool:
             except StoreUnavailable as exc:
                 log.error("cannot prune: %s", exc)
             await clock.sleep(self.prune_every_s)
+
+
+_METRIC_OUTCOMES: Mapping[str, metrics.Outcome] = {
+    "succeeded": "success",
+    "retrying": "retry",
+    "dead": "dead",
+}
 
 
 def _log_outcome(batch: Batch, outcome: Outcome) -> None:
