@@ -62,7 +62,7 @@ class Target:
             await self._runner.cleanup()
 
 
-def rules(target_url: str, retry_ms: int = 200) -> str:
+def rules(target_url: str, retry: str = "200ms") -> str:
     return f"""\
 version: 1
 webhooks:
@@ -73,7 +73,7 @@ actions:
   rebuild-site:
     type: http
     url: "{target_url}"
-    retry: {{schedule: [{retry_ms}ms], give_up_after: 1h}}
+    retry: {{schedule: [{retry}], give_up_after: 3d}}
     timeout: 5s
 rules:
   - name: rebuild-on-publish
@@ -103,13 +103,13 @@ class Bridge:
 
 @asynccontextmanager
 async def running_bridge(
-    tmp_path: Path, *, admin_token: str | None = None, retry_ms: int = 200
+    tmp_path: Path, *, admin_token: str | None = None, retry: str = "200ms"
 ) -> AsyncIterator[Bridge]:
     """The bridge (`serve` role, workers on) on 127.0.0.1 with a free port, and its target."""
     target = Target()
     await target.start()
     config = tmp_path / "rules.yaml"
-    config.write_text(rules(target.url, retry_ms))
+    config.write_text(rules(target.url, retry))
     settings = Settings(
         config=config, db=f"sqlite:///{tmp_path}/bridge.db", admin_token=admin_token
     )
