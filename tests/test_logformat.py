@@ -1,0 +1,134 @@
+"""Log formats: JSON lines with ids and extras, readable text, and secrets that never appear."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from bridge import logformat
+from bridge.actions.base import Action, ActionOptions
+from bridge.logformat import JsonFormatter, Redactor, TextFormatter
+
+SECRET = "s3cr3t-webhook-key"
+TOKEN = "xoxb-slack-token-123"
+
+
+class SlackLike(Action[ActionOptions]):
+    secret_options = frozenset({"webhook_url"})
+
+
+def fake_config() -> SimpleNamespace:
+    return SimpleNamespace(
+        webhooks=[SimpleNamespace(secrets=(SECRET, ""))],
+        kontent=SimpleNamespace(
+            environments={
+                "env": SimpleNamespace(preview_api_key="preview-key-9", secure_access_key=None)
+            }
+        ),
+        actions={
+            "team": SimpleNamespace(
+                action_class=SlackLike,
+                options={
+                    "token": TOKEN,
+                    "channel": "#content",
+                    "webhook_url": "https://hooks.slack.test/T1/B2/abc",
+                    "headers": {"Authorization": "Bearer nested-secret"},
+                },
+            )
+        },
+    )
+
+
+@pytest.fixture
+def logged() -> Iterator[tuple[logging.Logger, io.StringIO, io.StringIO]]:
+    redactor = Redactor()
+    redactor.set_secrets(logformat.secrets_of(fake_config(), ["admin-token-xyz"]))  # type: ignore[arg-type]
+    json_out, text_out = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("bridge.test.logformat")
+    handlers = [logging.StreamHandler(json_out), logging.StreamHandler(text_out)]
+    handlers[0].setFormatter(JsonFormatter(redactor))
+    handlers[1].setFormatter(TextFormatter(redactor))
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, json_out, text_out
+    for handler in handlers:
+        logger.removeHandler(handler)
+
+
+def test_secrets_of_a_config_cover_webhooks_keys_and_secret_options() -> None:
+    found = logformat.secrets_of(fake_config(), ["admin-token-xyz", None])  # type: ignore[arg-type]
+    assert found == {
+        SECRET,
+        "preview-key-9",
+        TOKEN,
+        "https://hooks.slack.test/T1/B2/abc",
+        "Bearer nested-secret",
+        "admin-token-xyz",
+    }
+
+
+def test_json_lines_carry_request_and_delivery_ids_and_extras(
+    logged: tuple[logging.Logger, io.StringIO, io.StringIO],
+) -> None:
+    logger, json_out, _ = logged
+    request = logformat.request_id_var.set("req-42")
+    delivery = logformat.delivery_id_var.set("dlv-7")
+    try:
+        logger.warning("attempt %d failed", 3, extra={"action": "team", "status": 502})
+    finally:
+        logformat.request_id_var.reset(request)
+        logformat.delivery_id_var.reset(delivery)
+    entry = json.loads(json_out.getvalue())
+    assert entry["level"] == "warning"
+    assert entry["logger"] == "bridge.test.logformat"
+    assert entry["message"] == "attempt 3 failed"
+    assert entry["request_id"] == "req-42" and entry["delivery_id"] == "dlv-7"
+    assert entry["action"] == "team" and entry["status"] == 502
+    assert entry["ts"].endswith("Z")
+
+
+def test_text_lines_are_readable(logged: tuple[logging.Logger, io.StringIO, io.StringIO]) -> None:
+    logger, _, text_out = logged
+    logger.info("delivered", extra={"action": "team"})
+    line = text_out.getvalue().strip()
+    assert "INFO" in line and "bridge.test.logformat" in line
+    assert line.endswith("delivered  action=team")
+
+
+def test_no_secret_survives_in_messages_arguments_extras_or_tracebacks(
+    logged: tuple[logging.Logger, io.StringIO, io.StringIO],
+) -> None:
+    logger, json_out, text_out = logged
+    logger.info("posting with %s", TOKEN, extra={"headers": {"x": f"Bearer {SECRET}"}})
+    try:
+        raise ValueError(f"bad key preview-key-9 for {SECRET}")
+    except ValueError:
+        logger.exception("failed with admin-token-xyz")
+    for output in (json_out.getvalue(), text_out.getvalue()):
+        for secret in (TOKEN, SECRET, "preview-key-9", "admin-token-xyz"):
+            assert secret not in output
+        assert "***" in output
+    assert "ValueError" in text_out.getvalue()
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    redactor = Redactor()
+    redactor.set_secrets(["a", "", "abcd"])
+    assert redactor.redact("a b abcd") == "a b ***"
+
+
+def test_configure_chooses_the_format(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = io.StringIO()
+    handler = logformat.configure("json", "info", stream)
+    try:
+        logging.getLogger("bridge.test.configure").info("hello")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert json.loads(stream.getvalue())["message"] == "hello"
