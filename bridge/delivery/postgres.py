@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
+from bridge.delivery import postgres_claims as claims
 from bridge.delivery import postgres_rows as rows
 from bridge.delivery import records
 from bridge.delivery.clock import Clock
@@ -40,10 +41,10 @@ from bridge.delivery.model import (
     RuleStats,
     StoredNotification,
 )
-from bridge.delivery.policy import Candidate, plan_claim
 from bridge.delivery.postgres_db import (
     CHANNEL,
     DRIVER_ERRORS,
+    Connection,
     Listener,
     Queries,
     apply_migrations,
@@ -57,7 +58,7 @@ from bridge.events import Notification
 from bridge.plan import PlannedJob
 
 Q = Queries()
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+Conn = Connection
 
 
 class PostgresStore:
@@ -153,7 +154,7 @@ class PostgresStore:
     async def claim(self, action: str, policy: ClaimPolicy, *, worker_id: str) -> Claim:
         now = self.clock.now()
         return await in_transaction(
-            self._pool, lambda conn: _claim(conn, action, policy, worker_id, now)
+            self._pool, lambda conn: claims.claim(conn, action, policy, worker_id, now)
         )
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
@@ -351,7 +352,9 @@ async def _insert_jobs(
     cols = rows.columns(
         params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash", "summary"
     )
-    await Q.execute(conn, "ensure_actions", actions=sorted(set(cols["action"])))
+    actions = sorted(set(cols["action"]))
+    await Q.execute(conn, "share_action_order", actions=actions)
+    await Q.execute(conn, "ensure_actions", actions=actions)
     await Q.execute(
         conn,
         "insert_jobs",
@@ -371,37 +374,6 @@ async def _insert_jobs(
 async def _notify_jobs(conn: Conn) -> None:
     """Delivered at COMMIT (never for a rolled-back transaction) to every listening replica."""
     await Q.execute(conn, "notify_jobs", channel=CHANNEL, payload="")
-
-
-async def _claim(conn: Conn, action: str, policy: ClaimPolicy, worker_id: str, now: float) -> Claim:
-    lock = await Q.fetchrow(conn, "lock_action", action=action)
-    if lock is None:  # no job was ever created for it, or another replica is claiming it now
-        return Claim()
-    await Q.execute(conn, "expire_leases", action=action, now=now)
-    if not lock["enabled"]:
-        return Claim()
-    running = await Q.fetchval(conn, "count_running", action=action)
-    found = await Q.fetch(conn, "claim_candidates", action=action, limit=policy.max_batch)
-    candidates = [
-        Candidate(r["id"], r["batch_id"], r["inputs_hash"], r["created_at"], r["due_at"])
-        for r in found
-    ]
-    plan = plan_claim(candidates, policy, int(running), now)
-    lease_until = now + policy.lease_s
-    batches = []
-    for unit in plan.units:
-        ids = list(unit.job_ids)
-        await Q.execute(
-            conn,
-            "mark_running",
-            ids=ids,
-            worker=worker_id,
-            lease_until=lease_until,
-            batch_id=unit.batch_id,
-        )
-        jobs = tuple(rows.claimed_job(row) for row in await Q.fetch(conn, "claimed_jobs", ids=ids))
-        batches.append(Batch(unit.batch_id, action, jobs, worker_id, lease_until))
-    return Claim(tuple(batches), plan.next_due_at)
 
 
 async def _record(conn: Conn, batch: Batch, outcome: Outcome) -> None:

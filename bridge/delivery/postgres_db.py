@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
@@ -24,6 +24,7 @@ from bridge.delivery.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Connection: TypeAlias = "asyncpg.Connection[Any]"
 
 CHANNEL = "bridge_jobs"  # NOTIFY'd in every transaction that makes jobs due
 MIGRATION_LOCK = 0x6B62_0001  # pg_advisory_lock key: one replica migrates at a time

@@ -11,12 +11,13 @@ import pytest
 
 from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import ClaimPolicy
+from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.postgres import PostgresStore
 from bridge.delivery.store import StoreUnavailable, open_store
 from tests.stores.conftest import accept, postgres_dsn
 
 Fresh = Callable[..., str]
+FIFO_POLICY = ClaimPolicy()
 MakeReplica = Callable[..., Awaitable[PostgresStore]]
 
 
@@ -223,3 +224,32 @@ async def test_an_unreachable_server_or_a_closed_store_is_unavailable(
         await accept(store, [1])
     with pytest.raises(StoreUnavailable):
         await store.claim("a", ClaimPolicy(), worker_id="w")
+
+
+async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
+    replicas: tuple[str, MakeReplica], clock: ManualClock
+) -> None:
+    """Ids come from a sequence at insert, visibility at commit: the claim must not pass by."""
+    from bridge.delivery.postgres import _insert_jobs
+    from tests.stores.conftest import notification, planned
+
+    url, replica = replicas
+    store = await replica()
+    await accept(store, [1])  # job 1 (and the action's row)
+    first = (await store.claim("a", FIFO_POLICY, worker_id="w")).batches[0]
+    await store.record(first, Outcome("succeeded", clock.now(), clock.now()))
+    slow = await asyncpg.connect(url)
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        await _insert_jobs(slow, [planned(notification(2), "a")], clock.now(), None)  # job 2
+        await accept(store, [3])  # job 3, committed first
+
+        claiming = asyncio.ensure_future(store.claim("a", FIFO_POLICY, worker_id="w"))
+        done, _ = await asyncio.wait([claiming], timeout=0.3)
+        assert not done, "the claim did not wait for the uncommitted job 1"
+        await transaction.commit()
+        claim = await asyncio.wait_for(claiming, timeout=5)
+    finally:
+        await slow.close()
+    assert [b.job_ids for b in claim.batches] == [(2,)]

@@ -393,3 +393,24 @@ async def test_action_states_of_known_and_unknown_actions(store: Store, clock: M
     )
     await claim_one(store)
     assert (await store.action_states())[0].running == 1
+
+
+async def test_ordering_none_reports_when_the_next_retry_is_due(
+    store: Store, clock: ManualClock
+) -> None:
+    await accept(store, [1])
+    await store.record(await claim_one(store, UNORDERED), failed(clock, delay_s=45))
+    claim = await store.claim("a", UNORDERED, worker_id="w1")
+    assert claim.batches == () and claim.next_due_at == clock.now() + 45
+
+
+async def test_a_window_larger_than_max_batch_is_delivered_in_slices(
+    store: Store, clock: ManualClock
+) -> None:
+    policy = ClaimPolicy(debounce_s=10, max_batch=2)
+    await accept(store, [1, 2, 3])
+    clock.advance(10)
+    first = await claim_one(store, policy)
+    assert first.job_ids == (1, 2)
+    await store.record(first, ok(clock))
+    assert (await claim_one(store, policy)).job_ids == (3,)

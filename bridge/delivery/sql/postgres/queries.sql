@@ -24,6 +24,17 @@ FROM unnest(:actions::text[], :rules::text[], :notification_keys::text[], :event
                            ord)
 ORDER BY ord;
 
+-- name: share_action_order
+-- Jobs get their ids from a sequence when inserted but become visible when committed, which
+-- across replicas is not the same order. Writers of new jobs hold this lock shared (they do
+-- not wait for each other) until they commit; a claimer takes it exclusively, so it waits for
+-- every job with a smaller id to be committed before it picks an action's head.
+SELECT count(pg_advisory_xact_lock_shared(hashtextextended('bridge.jobs:' || action, 0)))
+FROM unnest(:actions::text[]) AS a (action);
+
+-- name: order_action
+SELECT pg_advisory_xact_lock(hashtextextended('bridge.jobs:' || :action::text, 0));
+
 -- name: ensure_actions
 INSERT INTO actions (name)
 SELECT DISTINCT unnest(:actions::text[]) ORDER BY 1
@@ -59,11 +70,45 @@ WHERE action = :action AND state = 'running' AND lease_until <= :now;
 SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
 
 -- name: claim_candidates
+-- Every waiting job of a debounced action: its windows are decided on all of them.
 SELECT id, batch_id, inputs_hash, created_at, due_at
 FROM jobs
 WHERE action = :action AND state IN ('pending', 'retrying')
 ORDER BY id
 LIMIT :limit;
+
+-- name: claim_head
+-- Without debounce only the first `limit` waiting jobs matter (fifo: the head, due or not;
+-- none: those due now), each with the rest of its batch, so a claim reads a few rows, not the
+-- whole backlog.
+WITH head AS (
+    SELECT id, batch_id FROM jobs
+    WHERE action = :action AND state IN ('pending', 'retrying')
+      AND (:fifo::boolean OR due_at <= :now::float8)
+    ORDER BY id
+    LIMIT :limit
+)
+SELECT id, batch_id, inputs_hash, created_at, due_at
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying')
+  AND (id IN (SELECT id FROM head)
+       OR batch_id IN (SELECT batch_id FROM head WHERE batch_id IS NOT NULL))
+ORDER BY id;
+
+-- name: next_due
+SELECT min(due_at) FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying') AND due_at > :now;
+
+-- name: window_summary
+-- A debounced action's waiting jobs per batch or window, summarised: enough to tell whether
+-- anything is ready before reading every row.
+SELECT min(id) AS first_id, max(id) AS last_id, batch_id, inputs_hash,
+       min(created_at) AS first_created, max(created_at) AS last_created,
+       min(due_at) AS first_due, max(due_at) AS last_due, count(*) AS jobs
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying')
+GROUP BY batch_id, inputs_hash
+ORDER BY first_id;
 
 -- name: mark_running
 UPDATE jobs

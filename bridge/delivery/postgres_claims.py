@@ -1,0 +1,113 @@
+"""Claiming on PostgreSQL: one claimer per action across replicas, reading only what it needs.
+
+The decisions (ordering, concurrency, debounce windows) are `policy.plan_claim`'s, as on SQLite;
+this module feeds it candidates inside the claiming transaction, after taking the action's row
+lock with `FOR UPDATE SKIP LOCKED`. A replica that finds the lock taken skips the action for
+this round: the replica holding it is claiming what is due.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.delivery import postgres_rows as rows
+from bridge.delivery.model import Batch, Claim, ClaimPolicy
+from bridge.delivery.policy import Candidate, plan_claim
+from bridge.delivery.postgres_db import Connection, Queries
+
+Q = Queries()
+
+
+async def claim(
+    conn: Connection, action: str, policy: ClaimPolicy, worker_id: str, now: float
+) -> Claim:
+    lock = await Q.fetchrow(conn, "lock_action", action=action)
+    if lock is None:  # no job was ever created for it, or another replica is claiming it now
+        return Claim()
+    await Q.execute(conn, "order_action", action=action)  # jobs being inserted are committed
+    await Q.execute(conn, "expire_leases", action=action, now=now)
+    if not lock["enabled"]:
+        return Claim()
+    running = int(await Q.fetchval(conn, "count_running", action=action))
+    slots = (0 if running else 1) if policy.ordering == "fifo" else policy.concurrency - running
+    if slots <= 0:
+        return Claim()
+    later: float | None = None
+    if policy.debounce_s is None and policy.max_wait_s is None:
+        candidates, later = await _head(conn, action, policy, slots, now)
+    else:
+        summary = await _window_summary(conn, action, policy)
+        if summary is not None:
+            ahead = plan_claim(summary, policy, running, now)
+            if not ahead.units:
+                return Claim((), ahead.next_due_at)
+        found = await Q.fetch(conn, "claim_candidates", action=action, limit=policy.max_batch)
+        candidates = [_candidate(row) for row in found]
+    plan = plan_claim(candidates, policy, running, now)
+    batches = [
+        await _mark(conn, action, unit.job_ids, unit.batch_id, worker_id, now, policy)
+        for unit in plan.units
+    ]
+    due = [t for t in (plan.next_due_at, later) if t is not None]
+    return Claim(tuple(batches), min(due) if due else None)
+
+
+async def _head(
+    conn: Connection, action: str, policy: ClaimPolicy, slots: int, now: float
+) -> tuple[list[Candidate], float | None]:
+    """fifo: the head unit, due or not; none: up to `slots` due jobs, and when the next is due."""
+    fifo = policy.ordering == "fifo"
+    found = await Q.fetch(conn, "claim_head", action=action, fifo=fifo, now=now, limit=slots)
+    later = None if fifo else await Q.fetchval(conn, "next_due", action=action, now=now)
+    return [_candidate(row) for row in found], later
+
+
+async def _window_summary(
+    conn: Connection, action: str, policy: ClaimPolicy
+) -> list[Candidate] | None:
+    """Two stand-in candidates per window (its first and last job), one per retried batch.
+
+    `plan_claim` finds the same ready times on them as on every row; None when a window is
+    larger than `max_batch` (then only the rows themselves give the right answer).
+    """
+    stand_ins = []
+    for row in await Q.fetch(conn, "window_summary", action=action):
+        if row["jobs"] > policy.max_batch:
+            return None
+        first = Candidate(
+            row["first_id"], row["batch_id"], row["inputs_hash"], row["first_created"],
+            row["first_due"],
+        )  # fmt: skip
+        stand_ins.append(first)
+        if row["batch_id"] is None and row["last_id"] != row["first_id"]:
+            stand_ins.append(
+                Candidate(
+                    row["last_id"], None, row["inputs_hash"], row["last_created"], row["last_due"]
+                )
+            )
+    stand_ins.sort(key=lambda c: c.id)
+    return stand_ins
+
+
+async def _mark(
+    conn: Connection,
+    action: str,
+    job_ids: tuple[int, ...],
+    batch_id: str,
+    worker_id: str,
+    now: float,
+    policy: ClaimPolicy,
+) -> Batch:
+    lease_until = now + policy.lease_s
+    ids = list(job_ids)
+    await Q.execute(
+        conn, "mark_running", ids=ids, worker=worker_id, lease_until=lease_until, batch_id=batch_id
+    )
+    jobs = tuple(rows.claimed_job(row) for row in await Q.fetch(conn, "claimed_jobs", ids=ids))
+    return Batch(batch_id, action, jobs, worker_id, lease_until)
+
+
+def _candidate(row: Any) -> Candidate:
+    return Candidate(
+        row["id"], row["batch_id"], row["inputs_hash"], row["created_at"], row["due_at"]
+    )
