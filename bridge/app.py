@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bridge import admin, logformat, metrics
+from bridge import admin, logformat, metrics, reload
 from bridge.config import load_config
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
@@ -70,6 +70,8 @@ def create_app(
                 stack.push_async_callback(opened.close)
             await runtime.start(loaded, opened)
             stack.push_async_callback(runtime.aclose)
+            # Hot reload on SIGHUP and when the file changes (bridge/reload.py).
+            stack.push_async_callback(await reload.start_reloader(runtime, settings))
             if workers:
                 stop_workers = await start_workers(runtime)
                 stack.push_async_callback(stop_workers)  # runs first: workers stop first

@@ -216,3 +216,20 @@ async def test_reloads_while_notifications_arrive_lose_nothing_and_never_mix_con
     matched = {tuple(sorted(r.rules)) for r in rows}
     assert matched <= {("content",), ("content", "content-v2")}  # never half a config
     assert matched == {("content",), ("content", "content-v2")}  # both really served
+
+
+async def test_the_app_watches_its_config_file(rules_file: Path, sqlite_store: Store) -> None:
+    from bridge.reload import reload_state
+    from tests.admin.harness import eventually
+
+    app = create_app(Settings(config=rules_file), store=sqlite_store, workers=False)
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        assert reload_metrics()["bridge_config_last_reload_successful"] == 1.0
+        write(rules_file, NEW)
+        await eventually(lambda: len(runtime.config.rules) == 2, timeout_s=10)
+        write(rules_file, BROKEN)
+        await eventually(lambda: reload_state.ok is False, timeout_s=10)
+        assert [r.name for r in runtime.config.rules] == ["content", "content-v2"]
+        assert reload_metrics()["bridge_config_last_reload_successful"] == 0.0
+        assert reload_state.loaded is True
