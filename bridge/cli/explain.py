@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from bridge.cli.common import CliError
 from bridge.config import Config
 from bridge.events import Notification, PayloadError, parse_body
 from bridge.rules import EventExplanation, RuleEngine
 
-OUTCOME_STYLES = {"matched": "bold green", "failed": "red", "skipped": "yellow"}
+# Parts of `EventExplanation.to_text()` worth a colour: (pattern whose group 1 is styled, style).
+STYLED_PARTS = [
+    (re.compile(r"^(event): ", re.M), "bold"),
+    (re.compile(r"^  (\[matched\])", re.M), "bold green"),
+    (re.compile(r"^  (\[failed\])", re.M), "red"),
+    (re.compile(r"^  (\[skipped\])", re.M), "yellow"),
+    # A template error is the first line under its `->` line, before the inputs.
+    (re.compile(r"^      -> .*\n         (error): ", re.M), "red"),
+]
 
 
 def explain(config: Config, body: bytes, *, webhook: str | None, as_json: bool) -> int:
@@ -63,25 +72,16 @@ def _print_text(
     for _notification, events in explained:
         for event in events:
             total += event.jobs
-            console.print(f"[bold]event[/bold]: {escape(event.event.summary())}")
-            for rule in event.rules:
-                _print_rule(console, rule)
+            console.print(_styled(event.to_text()))
     if not explained:
         console.print("no notifications in the payload")
     console.print(f"{total} job(s) would be created (webhook {webhook!r}); nothing was sent.")
 
 
-def _print_rule(console: Console, rule: Any) -> None:
-    style = OUTCOME_STYLES.get(rule.outcome, "")
-    label = f"[{style}]\\[{rule.outcome}][/{style}]" if style else f"\\[{rule.outcome}]"
-    if not rule.matched:
-        console.print(f"  {label} {escape(rule.rule)}: {escape(str(rule.reason))}")
-        return
-    console.print(f"  {label} {escape(rule.rule)}" + ("  (stop)" if rule.stop else ""))
-    for item in rule.do:
-        parked = "" if item.enabled else " (disabled: jobs are parked)"
-        console.print(f"      -> {escape(item.action)} ({escape(item.type)}){parked}")
-        if item.error:
-            console.print(f"         [red]error[/red]: {escape(item.error)}")
-        for key, value in item.inputs.items():
-            console.print(f"         {escape(str(key))}: {escape(repr(value))}")
+def _styled(text: str) -> Text:
+    """Colour the plain explanation for a terminal; as a Text, rule names need no escaping."""
+    styled = Text(text)
+    for pattern, style in STYLED_PARTS:
+        for match in pattern.finditer(text):
+            styled.stylize(style, match.start(1), match.end(1))
+    return styled

@@ -72,7 +72,7 @@ class EventExplanation:
         }
 
     def to_text(self) -> str:
-        """Human lines; the CLI prints them as they are."""
+        """Human lines; `bridge explain` prints them, coloured on a terminal."""
         lines = [f"event: {self.event.summary()}"]
         for rule in self.rules:
             if rule.matched:
