@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,11 @@ from bridge.delivery.store import StoreUnavailable
 from bridge.events import Notification
 from bridge.plan import PlannedJob
 from bridge.settings import Settings
+from bridge.signatures import sign
 
+URL = "/webhooks/kontent"
+SEED = "current/content_item_published_published.json"
+JSON = "application/json; charset=utf-8"
 SECRETS = {"OLD_SECRET": "old-secret", "NEW_SECRET": "new-secret"}
 
 RULES = """\
@@ -37,6 +42,28 @@ rules:
     when: {object_type: content_item}
     do: [audit]
 """
+
+
+def signed(body: bytes, secret: str = "new-secret", *, legacy: bool = False) -> dict[str, str]:
+    """Headers of a request Kontent.ai signed with `secret` (the production webhook's)."""
+    header = "X-KC-Signature" if legacy else "X-Kontent-ai-Signature"
+    return {"Content-Type": JSON, header: sign(body, secret)}
+
+
+@pytest.fixture
+def seed_batch(payload_bytes: Callable[[str], bytes]) -> Callable[[int], bytes]:
+    """`seed_batch(1000)`: a body of that many copies of the seed, each a different item."""
+
+    def make(count: int) -> bytes:
+        template = json.loads(payload_bytes(SEED))["notifications"][0]
+        items = []
+        for index in range(count):
+            item = json.loads(json.dumps(template))
+            item["data"]["system"]["id"] = f"item-{index}"
+            items.append(item)
+        return json.dumps({"notifications": items}).encode()
+
+    return make
 
 
 @dataclass

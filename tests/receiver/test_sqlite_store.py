@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -13,10 +12,7 @@ from bridge.app import create_app
 from bridge.config import Config
 from bridge.delivery.store import Store, open_store
 from bridge.settings import Settings
-from bridge.signatures import sign
-
-URL = "/webhooks/kontent"
-SEED = "current/content_item_published_published.json"
+from tests.receiver.conftest import SEED, URL, signed
 
 
 @pytest.fixture
@@ -37,10 +33,6 @@ async def client(config: Config, sqlite_store: Store) -> AsyncIterator[httpx.Asy
         yield client
 
 
-def signed(body: bytes) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Kontent-ai-Signature": sign(body, "new-secret")}
-
-
 async def test_accepted_notification_and_jobs_are_stored(
     client: httpx.AsyncClient, sqlite_store: Store, payload_bytes: Callable[[str], bytes]
 ) -> None:
@@ -57,15 +49,9 @@ async def test_accepted_notification_and_jobs_are_stored(
 
 
 async def test_batch_of_1000_on_sqlite(
-    client: httpx.AsyncClient, sqlite_store: Store, payload_bytes: Callable[[str], bytes]
+    client: httpx.AsyncClient, sqlite_store: Store, seed_batch: Callable[[int], bytes]
 ) -> None:
-    template = json.loads(payload_bytes(SEED))["notifications"][0]
-    items = []
-    for index in range(1000):
-        item = json.loads(json.dumps(template))
-        item["data"]["system"]["id"] = f"item-{index}"
-        items.append(item)
-    body = json.dumps({"notifications": items}).encode()
+    body = seed_batch(1000)
     response = await client.post(URL, content=body, headers=signed(body))
     assert response.json() == {"accepted": 1000, "duplicates": 0, "jobs": 1000}
     [state] = await sqlite_store.action_states()

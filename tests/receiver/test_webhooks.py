@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
 from bridge.signatures import sign
-from tests.receiver.conftest import Client, FakeStore
-
-URL = "/webhooks/kontent"
-SEED = "current/content_item_published_published.json"
-JSON = "application/json; charset=utf-8"
-
-
-def signed(body: bytes, secret: str = "new-secret", *, legacy: bool = False) -> dict[str, str]:
-    header = "X-KC-Signature" if legacy else "X-Kontent-ai-Signature"
-    return {"Content-Type": JSON, header: sign(body, secret)}
+from tests.receiver.conftest import JSON, SEED, URL, Client, FakeStore, signed
 
 
 async def test_seed_payload_is_accepted(
@@ -217,15 +207,9 @@ async def test_empty_notifications_array_is_accepted_without_the_store(
 
 
 async def test_batch_of_1000_notifications_is_one_store_call(
-    client: httpx.AsyncClient, store: FakeStore, payload_bytes: Callable[[str], bytes]
+    client: httpx.AsyncClient, store: FakeStore, seed_batch: Callable[[int], bytes]
 ) -> None:
-    template = json.loads(payload_bytes(SEED))["notifications"][0]
-    items = []
-    for index in range(1000):
-        item = json.loads(json.dumps(template))
-        item["data"]["system"]["id"] = f"item-{index}"
-        items.append(item)
-    body = json.dumps({"notifications": items}).encode()
+    body = seed_batch(1000)
     response = await client.post(URL, content=body, headers=signed(body))
     assert response.status_code == 200
     assert response.json() == {"accepted": 1000, "duplicates": 0, "jobs": 1000}
