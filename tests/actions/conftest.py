@@ -1,15 +1,24 @@
-"""Fixtures for action tests: a shared HTTP session, Resources, and a Call factory."""
+"""Fixtures for action tests: a shared HTTP session, Resources, a Call factory, a whole bridge."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 
 from bridge.actions.base import Action, Call, Item, Resources
+from bridge.app import create_app
+from bridge.config import Config
+from bridge.delivery.store import open_store
 from bridge.events import Event
+from bridge.settings import Settings
+from bridge.signatures import sign
 from tests.fakes.events import MakeCall, make_event
 
 
@@ -58,3 +67,48 @@ def make_call() -> MakeCall:
         )
 
     return build
+
+
+@dataclass
+class RunningBridge:
+    """The whole bridge (receiver, SQLite store, workers) behind an in-process client."""
+
+    client: httpx.AsyncClient
+    secret: str
+
+    async def post(self, body: bytes, path: str = "/webhooks/kontent") -> dict[str, Any]:
+        """Post `body` signed as Kontent.ai would; the bridge must accept it."""
+        headers = {
+            "Content-Type": "application/json",
+            "X-Kontent-ai-Signature": sign(body, self.secret),
+        }
+        response = await self.client.post(path, content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+StartBridge = Callable[[Config, str], AbstractAsyncContextManager[RunningBridge]]
+
+
+@pytest.fixture
+def start_bridge(tmp_path: Path) -> StartBridge:
+    """`async with start_bridge(config, secret) as bridge`: started, and stopped on exit."""
+
+    @asynccontextmanager
+    async def start(config: Config, secret: str) -> AsyncIterator[RunningBridge]:
+        store = open_store(f"sqlite:///{tmp_path}/bridge.db")
+        await store.open()
+        app = create_app(Settings(), config=config, store=store)
+        try:
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://bridge"
+                ) as client,
+            ):
+                yield RunningBridge(client, secret)
+        finally:
+            await store.close()
+
+    return start

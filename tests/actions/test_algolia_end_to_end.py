@@ -9,17 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from bridge.app import create_app
 from bridge.config import parse_config
-from bridge.delivery.store import open_store
-from bridge.settings import Settings
-from bridge.signatures import sign
+from tests.actions.conftest import RunningBridge, StartBridge
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.kontent import FakeDelivery, item_json
 
@@ -83,38 +78,23 @@ def notification(action: str) -> bytes:
 
 @dataclass
 class Bridge:
-    client: httpx.AsyncClient
+    running: RunningBridge
     delivery: FakeDelivery
     algolia: FakeAlgolia
 
     async def post(self, body: bytes) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "X-Kontent-ai-Signature": sign(body, SECRET)}
-        response = await self.client.post("/webhooks/kontent", content=body, headers=headers)
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
+        return await self.running.post(body)
 
 
 @pytest.fixture
-async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
+async def bridge(start_bridge: StartBridge) -> AsyncIterator[Bridge]:
     async with FakeDelivery() as delivery, FakeAlgolia(api_key="algolia-secret") as algolia:
         config = parse_config(
             RULES.format(delivery=delivery.url, algolia=algolia.url),
             env={"WEBHOOK_SECRET": SECRET, "ALGOLIA_KEY": "algolia-secret"},
         )
-        store = open_store(f"sqlite:///{tmp_path}/bridge.db")
-        await store.open()
-        app = create_app(Settings(), config=config, store=store)
-        try:
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://bridge"
-                ) as client,
-            ):
-                yield Bridge(client, delivery, algolia)
-        finally:
-            await store.close()
+        async with start_bridge(config, SECRET) as running:
+            yield Bridge(running, delivery, algolia)
 
 
 @pytest.mark.slow

@@ -12,16 +12,12 @@ from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bridge.actions.base import Action, Resources, Retry
 from bridge.actions.registry import GROUP, action_types
-from bridge.app import create_app
 from bridge.config import parse_config
-from bridge.delivery.store import open_store
-from bridge.settings import Settings
-from bridge.signatures import sign
+from tests.actions.conftest import StartBridge
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.server import Recorder
 
@@ -113,6 +109,7 @@ async def test_the_example_plugin_installs_and_runs(
     tmp_path: Path,
     resources: Resources,
     make_call: MakeCall,
+    start_bridge: StartBridge,
 ) -> None:
     source = tmp_path / "src"
     shutil.copytree(ROOT / "examples" / "bridge-plugin-example", source)
@@ -139,7 +136,7 @@ async def test_the_example_plugin_installs_and_runs(
             await discord("discord-news", resources).send(make_call(discord, {"webhook_url": url}))
     assert caught.value.delay_s == 2
 
-    await run_through_a_rule(tmp_path)
+    await run_through_a_rule(start_bridge)
 
 
 RULES = """\
@@ -157,31 +154,14 @@ rules:
 """
 
 
-async def run_through_a_rule(tmp_path: Path) -> None:
+async def run_through_a_rule(start_bridge: StartBridge) -> None:
     """The installed plugin as users meet it: a type in rules.yaml, run by the bridge's worker."""
     body = ROOT / "tests" / "payloads" / "current" / "content_item_published_published.json"
-    raw = body.read_bytes()
     async with Recorder(status=204, body="") as hook:
         config = parse_config(RULES.replace("HOOK", hook.url))
-        store = open_store(f"sqlite:///{tmp_path}/bridge.db")
-        await store.open()
-        app = create_app(Settings(), config=config, store=store)
-        try:
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://b"
-                ) as client,
-            ):
-                headers = {
-                    "Content-Type": "application/json",
-                    "X-Kontent-ai-Signature": sign(raw, "plugin-secret"),
-                }
-                response = await client.post("/webhooks/kontent", content=raw, headers=headers)
-                assert response.json().get("jobs") == 1, response.text
-                async with asyncio.timeout(30):
-                    await hook.wait_for(1)
-        finally:
-            await store.close()
+        async with start_bridge(config, "plugin-secret") as bridge:
+            assert (await bridge.post(body.read_bytes()))["jobs"] == 1
+            async with asyncio.timeout(30):
+                await hook.wait_for(1)
     posted = [r for r in hook.requests if r.path == "/api/webhooks/1/abc"][-1]
     assert posted.json() == {"content": "Published **This changes everything!** (english)"}
