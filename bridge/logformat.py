@@ -90,18 +90,18 @@ def secrets_of(config: Config, extra: Iterable[str | None] = ()) -> set[str]:
             if value:
                 found.add(value)
     for action in config.actions.values():
-        names = getattr(action.action_class, "secret_options", frozenset())
+        names: frozenset[str] = getattr(action.action_class, "secret_options", frozenset())
         found.update(_secret_values(action.options, names))
     return found
 
 
 def _secret_values(options: Mapping[str, Any], names: Iterable[str]) -> Iterator[str]:
-    names = frozenset(names)
+    declared = frozenset(names)
     for key, value in options.items():
-        if key in names or looks_secret(key):
+        if key in declared or looks_secret(key):
             yield from _strings(value)
         elif isinstance(value, Mapping):
-            yield from _secret_values(value, names)
+            yield from _secret_values(value, declared)
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -40,12 +40,18 @@ LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.
 class ActionStateLike(Protocol):
     """The fields of the store's `ActionState` the queue gauges read."""
 
-    name: str
-    health: str
-    enabled: bool
-    pending: int
-    dead: int
-    oldest_pending_age_s: float | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def health(self) -> str: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def dead(self) -> int: ...
+    @property
+    def oldest_pending_age_s(self) -> float | None: ...
 
 
 class Metrics:

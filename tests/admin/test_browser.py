@@ -9,11 +9,15 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.admin.harness import Bridge, eventually, notification, running_bridge, signed
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +52,7 @@ async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[object]:
+async def browser() -> AsyncIterator[Browser]:
     need_chromium()
     from playwright.async_api import async_playwright
 
@@ -72,11 +76,11 @@ async def test_without_a_session_the_dashboard_answers_401_with_the_sign_in_form
 
 
 async def test_an_operator_sees_a_failure_reads_the_response_and_resets(
-    bridge: Bridge, browser: object
+    bridge: Bridge, browser: Browser
 ) -> None:
     from playwright.async_api import expect
 
-    context = await browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    context = await browser.new_context(viewport={"width": 1280, "height": 860})
     page = await context.new_page()
     first = await page.goto(f"{bridge.url}/admin")
     assert first is not None and first.status == 401
@@ -97,7 +101,7 @@ async def test_an_operator_sees_a_failure_reads_the_response_and_resets(
 
     async def health_is(expected: str) -> bool:
         await page.click("#refresh")
-        return await card.get_attribute("data-health") == expected
+        return bool(await card.get_attribute("data-health") == expected)
 
     await eventually(lambda: health_is("failing"))
     await expect(card.locator(".badge")).to_have_text("Failing")
