@@ -78,9 +78,6 @@ class Metrics:
             ["webhook"],
             registry=r,
         )
-        self.jobs_created = Counter(
-            "bridge_jobs_created", "Jobs stored for an action.", ["action"], registry=r
-        )
         self.attempts = Counter(
             "bridge_job_attempts",
             "Delivery attempts by outcome: success, retry (failed, will retry), dead.",
@@ -202,11 +199,6 @@ def signature_failed(webhook: str) -> None:
 def duplicates(webhook: str, count: int = 1) -> None:
     if count > 0:
         _current.duplicates.labels(webhook).inc(count)
-
-
-def jobs_created(action: str, count: int = 1) -> None:
-    if count > 0:
-        _current.jobs_created.labels(action).inc(count)
 
 
 def attempt_finished(action: str, outcome: Outcome, seconds: float, *, jobs: int = 1) -> None:
