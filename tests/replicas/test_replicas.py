@@ -1,0 +1,136 @@
+"""Three `bridge serve` replicas on one PostgreSQL database, one SIGKILLed mid-burst.
+
+3,000 signed notifications go round-robin to the replicas from concurrent senders (failing over
+to the next replica when one does not answer, as a load balancer would). The sink records every
+call of the three http actions with its Idempotency-Key (the delivery id, `kb-<first job id>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.replicas.harness import (
+    SendResult,
+    Sink,
+    SinkCall,
+    is_article,
+    send_all,
+    start_replicas,
+    write_config,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(170)]
+
+NOTIFICATIONS = 3000
+KILL_AFTER = 1200  # notifications answered before one replica is killed
+SENDERS = 16
+PARALLEL = 8
+DELIVERY_TIMEOUT_S = 75.0  # leases of the killed replica expire after 2 x 2 s + 5 s
+
+
+def job_id(call: SinkCall) -> int:
+    return int(call.key.removeprefix("kb-"))
+
+
+def duplicated(calls: list[SinkCall]) -> dict[str, list[SinkCall]]:
+    by_key: dict[str, list[SinkCall]] = defaultdict(list)
+    for call in calls:
+        by_key[call.key].append(call)
+    return {key: found for key, found in by_key.items() if len(found) > 1}
+
+
+async def test_replicas_deliver_everything_in_order_once_per_window_despite_a_kill(
+    tmp_path: Path, fresh_postgres: Callable[..., str]
+) -> None:
+    db_url = fresh_postgres(template=None)  # the replicas migrate it, all starting at once
+    sink = Sink()
+    await sink.start()
+    config = write_config(tmp_path, sink.url, debounce="1s", max_wait="3s", parallel=PARALLEL)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        replicas = await start_replicas(3, db_url, config, tmp_path, session)
+        try:
+            result = SendResult()
+            burst = asyncio.create_task(
+                send_all(
+                    session,
+                    [r.webhook for r in replicas],
+                    range(1, NOTIFICATIONS + 1),
+                    concurrency=SENDERS,
+                    result=result,
+                )
+            )
+            await result.wait_ok(KILL_AFTER, burst)
+            replicas[1].kill()
+            killed_at = time.monotonic()
+            await burst
+
+            accepted = result.ok()
+            articles = {n for n in accepted if is_article(n)}
+            missing = {
+                path: await sink.wait_for(path, wanted, DELIVERY_TIMEOUT_S)
+                for path, wanted in (
+                    ("/parallel", accepted),
+                    ("/debounced", accepted),
+                    ("/ordered", articles),
+                )
+            }
+        finally:
+            await asyncio.gather(*(r.stop() for r in replicas))
+            await sink.stop()
+
+    print(
+        f"accepted {len(accepted)}, failovers {result.failovers}, "
+        f"debounced calls {len({c.key for c in sink.on('/debounced')})}, repeats "
+        + ", ".join(
+            f"{p} {len(duplicated(sink.on(p)))}" for p in ("/ordered", "/debounced", "/parallel")
+        )
+        + f", delivered {max(c.at for c in sink.calls) - killed_at:.1f}s after the kill"
+    )
+    assert replicas[1].process.returncode == -9
+    assert result.failovers > 0, "the kill happened after the burst"
+    assert len(accepted) == NOTIFICATIONS, {s for s in result.status.values()}
+    assert missing == {"/parallel": set(), "/debounced": set(), "/ordered": set()}
+
+    # Redelivered to another replica after no answer: recognised, one job per notification.
+    conn = await asyncpg.connect(db_url)
+    try:
+        jobs = dict(await conn.fetch("SELECT action, count(*) FROM jobs GROUP BY action"))
+        ordered_ids = [
+            r[0]
+            for r in await conn.fetch("SELECT id FROM jobs WHERE action = 'ordered' ORDER BY id")
+        ]
+    finally:
+        await conn.close()
+    assert jobs["ordered"] == len(articles) and jobs["parallel"] == NOTIFICATIONS
+
+    # fifo: the sink saw the ordered action's jobs in creation (id) order; a repeat comes at
+    # once after the first call (the head blocks everything behind it until it is recorded).
+    ordered = sink.on("/ordered")
+    sequence = [job_id(call) for call in ordered]
+    collapsed = [i for k, i in enumerate(sequence) if k == 0 or sequence[k - 1] != i]
+    assert collapsed == ordered_ids
+
+    # Debounce: every notification in exactly one window, whichever replica received it.
+    windows = {call.key: set(call.ns) for call in sink.on("/debounced")}
+    assert sum(len(ns) for ns in windows.values()) == NOTIFICATIONS
+    assert set().union(*windows.values()) == accepted
+    assert 2 <= len(windows) <= 60, f"{len(windows)} debounced calls"
+
+    # Duplicates: only calls in flight at the kill, repeated under the same delivery id with
+    # the same events; fifo actions had at most one call in flight each.
+    for path, in_flight in (("/ordered", 1), ("/debounced", 1), ("/parallel", PARALLEL)):
+        repeats = duplicated(sink.on(path))
+        assert len(repeats) <= in_flight, (path, sorted(repeats))
+        for key, calls in repeats.items():
+            assert calls[0].at < killed_at < calls[-1].at, (path, key)
+            assert len({call.ns for call in calls}) == 1, (path, key)
+            assert len(calls) == 2, (path, key)
