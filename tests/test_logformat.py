@@ -6,13 +6,16 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from bridge import logformat
 from bridge.actions.base import Action, ActionOptions
 from bridge.logformat import JsonFormatter, Redactor, TextFormatter
+from tests.admin.harness import eventually
 
 SECRET = "s3cr3t-webhook-key"
 TOKEN = "xoxb-slack-token-123"
@@ -132,3 +135,39 @@ def test_configure_chooses_the_format(capsys: pytest.CaptureFixture[str]) -> Non
     finally:
         logging.getLogger().removeHandler(handler)
     assert json.loads(stream.getvalue())["message"] == "hello"
+
+
+async def test_a_request_id_follows_a_notification_into_its_delivery_and_secrets_stay_out(
+    tmp_path: Path,
+) -> None:
+    from tests.admin.harness import SECRET, notification, running_bridge, signed
+
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("bridge")
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    try:
+        async with running_bridge(tmp_path) as bridge, httpx.AsyncClient() as http:
+            body = notification(1)
+            answer = await http.post(
+                f"{bridge.url}/webhooks/kontent", content=body, headers=signed(body)
+            )
+            await bridge.target.wait_for_requests(1)
+            request_id = answer.headers["x-request-id"]
+
+            def delivered() -> bool:
+                return any("delivered" in line for line in lines.getvalue().splitlines())
+
+            await eventually(delivered)
+            logging.getLogger("bridge.test").info("oops, the secret is %s", SECRET)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    entries = [json.loads(line) for line in lines.getvalue().splitlines()]
+    [delivery] = [e for e in entries if e["message"].startswith("delivered")]
+    assert delivery["request_id"] == request_id
+    assert delivery["delivery_id"]
+    assert SECRET not in lines.getvalue()
+    assert "oops, the secret is ***" in [e["message"] for e in entries]
