@@ -15,12 +15,13 @@ from aiohttp import web
 
 from bridge import __version__
 from bridge.cli import main
-from bridge.config import load_config
+from bridge.config import Config, load_config
 from bridge.settings import Settings, SettingsError
 from bridge.signatures import sign
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "rules.example.yaml"
+README = ROOT / "README.md"
 SEED = ROOT / "tests/payloads/current/content_item_published_published.json"
 COMMANDS = ["serve", "worker", "check", "explain", "sign", "send"]
 
@@ -74,21 +75,39 @@ def test_example_config_loads_with_defaults_only() -> None:
     assert {a.type for a in config.actions.values()} == {"log"}
 
 
-def test_every_commented_example_is_valid(tmp_path: Path) -> None:
-    """Uncomment every action and rule of rules.example.yaml: the result must load."""
-    text = re.sub(r"(?m)^  # ", "  ", EXAMPLE.read_text())
+ALL_TYPES = {
+    "log", "slack", "algolia", "http", "netlify", "vercel", "cloudflare_pages",
+    "github_dispatch", "gitlab_trigger", "fastly", "cloudflare", "varnish", "email",
+}  # fmt: skip
+
+
+def _load_with_placeholders(text: str, tmp_path: Path) -> Config:
+    """Load a config whose `${VARS}` are all set: hook URLs to a URL, the others to a token."""
     full = tmp_path / "full.yaml"
     full.write_text(text)
     env = {
         name: "https://hooks.example.com/x" if name.endswith("HOOK") else "abc123"
         for name in re.findall(r"\$\{(\w+)", text)
     }
-    config = load_config(full, env=env)
-    types = {a.type for a in config.actions.values()}
-    assert types == {
-        "log", "slack", "algolia", "http", "netlify", "vercel", "cloudflare_pages",
-        "github_dispatch", "gitlab_trigger", "fastly", "cloudflare", "varnish", "email",
-    }  # fmt: skip
+    return load_config(full, env=env)
+
+
+def test_every_commented_example_is_valid(tmp_path: Path) -> None:
+    """Uncomment every action and rule of rules.example.yaml: the result must load."""
+    config = _load_with_placeholders(re.sub(r"(?m)^  # ", "  ", EXAMPLE.read_text()), tmp_path)
+    assert {a.type for a in config.actions.values()} == ALL_TYPES
+    used = {item.action for rule in config.rules for item in rule.do}
+    assert used == set(config.actions)
+
+
+def test_readme_configuration_examples_are_valid(tmp_path: Path) -> None:
+    """The README's configuration sketch loads, and its Actions section uses every type."""
+    sketch, actions = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.DOTALL)
+    config = _load_with_placeholders(sketch, tmp_path)
+    assert [rule.name for rule in config.rules] == ["announce-articles"]
+    webhook = "version: 1\nwebhooks: [{name: production, path: /webhooks/kontent, secrets: [s]}]\n"
+    config = _load_with_placeholders(webhook + actions, tmp_path)
+    assert {a.type for a in config.actions.values()} == ALL_TYPES
     used = {item.action for rule in config.rules for item in rule.do}
     assert used == set(config.actions)
 
