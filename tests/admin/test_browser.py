@@ -126,4 +126,14 @@ async def test_an_operator_sees_a_failure_reads_the_response_and_resets(
     await expect(card.locator(".badge")).to_have_text("Working")
     await expect(row.locator(".pill")).to_have_text("succeeded")
     await page.screenshot(path=str(ARTIFACTS / "dashboard-recovered.png"), full_page=True)
+
+    # Readable on a phone: nothing wider than the screen, the badge still there.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.reload()
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    await expect(card.locator(".badge")).to_be_visible()
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     await context.close()
