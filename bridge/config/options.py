@@ -52,8 +52,8 @@ def check_action_options(
         if key not in known:
             hint = did_you_mean(key, known)
             doc.error((*path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
-    templated = check_templates(doc, name, {k: v for k, v in options.items() if k in known}, path)
     values = {k: v for k, v in options.items() if k in known}
+    templated = check_templates(doc, name, values, path)
     for loc, kind, message in _errors(action_class, values):
         if loc and kind != "missing" and loc[0] not in templated:
             doc.error((*path, *loc), f"{_prefix(name, loc[0])}: {message}")

@@ -106,29 +106,9 @@ def delivery_settings(
     doc: Document, spec: Mapping[str, Any], path: Path, base: DeliverySettings
 ) -> DeliverySettings:
     """`base` with the common options found in `spec` applied (unknown keys are not ours)."""
-    schedule, give_up = base.retry_schedule_s, base.give_up_after_s
+    values: dict[str, Any] = {}
     if "retry" in spec:
-        retry_path = (*path, "retry")
-        retry = (
-            checks.mapping(doc, spec["retry"], retry_path, allowed=("schedule", "give_up_after"))
-            or {}
-        )
-        if "schedule" in retry:
-            delays = checks.sequence(doc, retry["schedule"], (*retry_path, "schedule"))
-            parsed = [
-                checks.duration(doc, d, (*retry_path, "schedule", i))
-                for i, d in enumerate(delays or [])
-            ]
-            if delays == []:
-                doc.error((*retry_path, "schedule"), "needs at least one delay")
-            elif delays is not None and None not in parsed:
-                schedule = tuple(cast(list[float], parsed))
-        if "give_up_after" in retry:
-            give_up = (
-                checks.duration(doc, retry["give_up_after"], (*retry_path, "give_up_after"))
-                or give_up
-            )
-    values: dict[str, Any] = {"retry_schedule_s": schedule, "give_up_after_s": give_up}
+        values |= _retry(doc, spec["retry"], (*path, "retry"))
     for key, (field_name, read) in _READERS.items():
         if key not in spec:
             continue
@@ -138,15 +118,31 @@ def delivery_settings(
         value = read(doc, spec[key], (*path, key))
         if value is not None:
             values[field_name] = value
-    settings = _replace(base, values)
+    settings = dataclasses.replace(base, **values)
     wait, debounce = settings.max_wait_s, settings.debounce_s
     if wait is not None and debounce is not None and wait < debounce:
         doc.error((*path, "max_wait"), "must be at least as long as debounce")
     return settings
 
 
-def _replace(base: DeliverySettings, values: Mapping[str, Any]) -> DeliverySettings:
-    return dataclasses.replace(base, **values)
+def _retry(doc: Document, value: Any, path: Path) -> dict[str, Any]:
+    """The DeliverySettings fields a valid `retry:` mapping sets; invalid parts keep the base."""
+    retry = checks.mapping(doc, value, path, allowed=("schedule", "give_up_after")) or {}
+    values: dict[str, Any] = {}
+    if "schedule" in retry:
+        delays = checks.sequence(doc, retry["schedule"], (*path, "schedule"))
+        parsed = [
+            checks.duration(doc, d, (*path, "schedule", i)) for i, d in enumerate(delays or [])
+        ]
+        if delays == []:
+            doc.error((*path, "schedule"), "needs at least one delay")
+        elif delays is not None and None not in parsed:
+            values["retry_schedule_s"] = tuple(cast(list[float], parsed))
+    if "give_up_after" in retry:
+        give_up = checks.duration(doc, retry["give_up_after"], (*path, "give_up_after"))
+        if give_up is not None:
+            values["give_up_after_s"] = give_up
+    return values
 
 
 def _ordering(doc: Document, value: Any, path: Path) -> Ordering | None:
