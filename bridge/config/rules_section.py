@@ -212,32 +212,40 @@ def _where_test(doc: Document, value: Any, path: Path) -> WhereTest | None:
     if not ops:
         doc.error(path, f"needs an operator: one of {', '.join(WHERE_OPERATORS)}")
     text = checks.string(doc, spec["path"], (*path, "path"))
-    expression = None
-    if text is not None:
-        try:
-            expression = parse_jsonpath(text)
-        except Exception as exc:  # jsonpath-ng raises bare Exception subclasses of several kinds
-            doc.error((*path, "path"), f"invalid JSONPath {text!r}: {exc}")
+    expression = None if text is None else _jsonpath(doc, text, (*path, "path"))
     operators: list[tuple[str, Any]] = []
     for op in ops:
-        arg = spec[op]
-        if op == "regex":
-            arg = compile_regex(doc, arg, (*path, op))
-        elif op == "exists":
-            arg = checks.boolean(doc, arg, (*path, op))
-        elif op == "in":
-            arg = checks.sequence(doc, arg, (*path, op))
-        elif op in ("gt", "lt") and (
-            isinstance(arg, bool) or not isinstance(arg, int | float | str)
-        ):
-            doc.error((*path, op), f"expected a number or a string, got {describe_type(arg)}")
-            arg = None
+        arg = _where_argument(doc, op, spec[op], (*path, op))
         if arg is None and op != "eq":
             return None
         operators.append((op, arg))
     if expression is None or not ops or text is None:
         return None
     return WhereTest(text, expression, tuple(operators), format_path(path[-2:]))
+
+
+def _jsonpath(doc: Document, text: str, path: Path) -> Any:
+    """The compiled expression, or None once the error is reported."""
+    try:
+        return parse_jsonpath(text)
+    except Exception as exc:  # jsonpath-ng raises bare Exception subclasses of several kinds
+        doc.error(path, f"invalid JSONPath {text!r}: {exc}")
+        return None
+
+
+def _where_argument(doc: Document, op: str, arg: Any, path: Path) -> Any:
+    """The operator's argument, compiled where it can be; None once an error is reported
+    (except for `eq`, where null is a value to compare with)."""
+    if op == "regex":
+        return compile_regex(doc, arg, path)
+    if op == "exists":
+        return checks.boolean(doc, arg, path)
+    if op == "in":
+        return checks.sequence(doc, arg, path)
+    if op in ("gt", "lt") and (isinstance(arg, bool) or not isinstance(arg, int | float | str)):
+        doc.error(path, f"expected a number or a string, got {describe_type(arg)}")
+        return None
+    return arg
 
 
 def _do(doc: Document, value: Any, path: Path) -> tuple[DoItem, ...] | None:
