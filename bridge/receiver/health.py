@@ -34,7 +34,7 @@ def readyz(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
             try:
                 await asyncio.wait_for(_probe(runtime.store), STORE_PING_TIMEOUT_S)
             except Exception as exc:  # any failure means "not ready", with its reason
-                reasons.append(f"store unreachable: {exc or type(exc).__name__}")
+                reasons.append(f"store unreachable: {str(exc) or type(exc).__name__}")
         if reasons:
             return JSONResponse({"status": "unavailable", "reasons": reasons}, status_code=503)
         return JSONResponse({"status": "ready"})

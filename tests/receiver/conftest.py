@@ -79,6 +79,7 @@ class FakeStore:
         default_factory=list
     )
     keys: set[str] = field(default_factory=set)
+    ping_error: Exception | None = None  # what action_states() (the readiness probe) raises
 
     async def accept(
         self,
@@ -100,6 +101,8 @@ class FakeStore:
     async def action_states(self) -> list[ActionState]:
         if self.unavailable:
             raise StoreUnavailable("database is locked")
+        if self.ping_error is not None:
+            raise self.ping_error
         return []
 
 

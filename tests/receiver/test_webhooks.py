@@ -255,3 +255,12 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient, store: FakeStore) -
     assert response.status_code == 503
     assert response.json()["reasons"] == ["store unreachable: database is locked"]
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_readyz_names_a_store_failure_that_has_no_message(
+    client: httpx.AsyncClient, store: FakeStore
+) -> None:
+    store.ping_error = TimeoutError()  # what asyncio.wait_for raises when the probe hangs
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["reasons"] == ["store unreachable: TimeoutError"]
