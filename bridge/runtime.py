@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bridge.actions.base import Action, Resources
+from bridge.kontent.client import DeliveryClient
 
 if TYPE_CHECKING:
     from bridge.config import Config
@@ -49,7 +50,6 @@ class Runtime:
         self.settings = settings
         self.store: Store | None = None
         self._http: aiohttp.ClientSession | None = None
-        self._kontent: Any = None
         self._snapshot: Snapshot | None = None
         self._retired: list[Snapshot] = []  # replaced by a swap, not closed yet
         self._closing: set[asyncio.Task[None]] = set()
@@ -129,17 +129,12 @@ class Runtime:
             actions[name] = action_class(name, resources)
         return Snapshot(config=config, engine=_engine_for(config), actions=actions)
 
-    def _kontent_client(self, config: Config) -> Any:
-        """A Delivery API client for actions that fetch fresh content, when that module exists."""
-        try:
-            from bridge.kontent.client import DeliveryClient
-        except ImportError:
-            return None
+    def _kontent_client(self, config: Config) -> DeliveryClient:
+        """A Delivery API client for actions that fetch fresh content (algolia)."""
         kontent = config.kontent
-        self._kontent = DeliveryClient(
+        return DeliveryClient(
             self.http, kontent.delivery_url, kontent.preview_url, kontent.environments
         )
-        return self._kontent
 
     async def _close_later(self, snapshot: Snapshot, grace_s: float) -> None:
         await asyncio.sleep(grace_s)
