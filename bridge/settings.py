@@ -15,6 +15,11 @@ from typing import Literal
 
 LogFormat = Literal["json", "text"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+DEFAULT_CONFIG = "rules.yaml"
+DEFAULT_DB = "sqlite:///data/bridge.db"
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_PORT = 8080
+DEFAULT_LOG_LEVEL = "info"
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
@@ -24,13 +29,13 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    config: Path = Path("rules.yaml")
-    db: str = "sqlite:///data/bridge.db"
-    host: str = "0.0.0.0"
-    port: int = 8080
+    config: Path = Path(DEFAULT_CONFIG)
+    db: str = DEFAULT_DB
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     admin_token: str | None = None
     log_format: LogFormat = "json"
-    log_level: str = "info"
+    log_level: str = DEFAULT_LOG_LEVEL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
@@ -43,13 +48,15 @@ class Settings:
             return value.strip() if value is not None and value.strip() else None
 
         return cls(
-            config=Path(get("BRIDGE_CONFIG") or "rules.yaml"),
-            db=_db_url(get("BRIDGE_DB") or "sqlite:///data/bridge.db"),
-            host=get("BRIDGE_HOST") or "0.0.0.0",
-            port=_port("BRIDGE_PORT", get("BRIDGE_PORT") or "8080"),
+            config=Path(get("BRIDGE_CONFIG") or DEFAULT_CONFIG),
+            db=_db_url(get("BRIDGE_DB") or DEFAULT_DB),
+            host=get("BRIDGE_HOST") or DEFAULT_HOST,
+            port=_port("BRIDGE_PORT", get("BRIDGE_PORT") or str(DEFAULT_PORT)),
             admin_token=get("BRIDGE_ADMIN_TOKEN"),
             log_format=_log_format(get("BRIDGE_LOG_FORMAT")),
-            log_level=_choice("BRIDGE_LOG_LEVEL", (get("BRIDGE_LOG_LEVEL") or "info"), LOG_LEVELS),
+            log_level=_choice(
+                "BRIDGE_LOG_LEVEL", get("BRIDGE_LOG_LEVEL") or DEFAULT_LOG_LEVEL, LOG_LEVELS
+            ),
             max_body_bytes=_positive_int(
                 "BRIDGE_MAX_BODY_BYTES", get("BRIDGE_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
             ),
