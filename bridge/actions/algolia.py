@@ -22,7 +22,15 @@ from algoliasearch.search.client import SearchClient
 from algoliasearch.search.config import SearchConfig
 from pydantic import Field, field_validator
 
-from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
+from bridge.actions.base import (
+    Action,
+    ActionOptions,
+    Call,
+    PermanentFailure,
+    Resources,
+    Retry,
+    Success,
+)
 from bridge.actions.records import default_record, fill, mapped_record
 from bridge.events import Event
 
@@ -84,7 +92,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
     secret_options = frozenset({"api_key"})
     summary = "Save or delete Algolia records from fresh Kontent.ai content."
 
-    def __init__(self, name: str, resources: Any) -> None:
+    def __init__(self, name: str, resources: Resources) -> None:
         super().__init__(name, resources)
         self._clients: dict[tuple[str, str, tuple[str, ...]], SearchClient] = {}
         self._hosts: dict[tuple[str, str, tuple[str, ...]], list[Host]] = {}
@@ -213,4 +221,6 @@ def _failure(exc: RequestException) -> Retry | PermanentFailure:
 
 
 def _skips(plan: Plan) -> str:
-    return f"skipped {len(plan.skipped)}: " + "; ".join(plan.skipped) if plan.skipped else ""
+    if not plan.skipped:
+        return ""
+    return f"skipped {len(plan.skipped)}: " + "; ".join(plan.skipped)
