@@ -129,16 +129,10 @@ class PostgresStore:
             for n in notifications
         ]
 
-        async def op(conn: Conn) -> Accepted:
-            new_keys = await _insert_notifications(conn, notes, now, request_id)
-            fresh = [job for job in jobs if job.notification_key in new_keys]
-            await _insert_jobs(conn, fresh, now, request_id)
-            matched = [rule for key in new_keys for rule in rules.get(key, [])]
-            if matched:
-                await Q.execute(conn, "count_rule_matches", rules=matched, now=now)
-            return Accepted(len(new_keys), len(notes) - len(new_keys), len(fresh))
+        params = _accept_params(notes, jobs, rules, now, request_id)
 
-        accepted = await in_transaction(self._pool, op)
+        row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
+        accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])
         if accepted.jobs:
             self._notify()
         return accepted
@@ -321,26 +315,43 @@ class PostgresStore:
         return changed
 
 
-async def _insert_notifications(
-    conn: Conn, notes: Sequence[dict[str, Any]], now: float, request_id: str | None
-) -> set[str]:
-    if not notes:
-        return set()
-    cols = rows.columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
-    inserted = await Q.fetch(
-        conn,
-        "insert_notifications",
-        keys=cols["key"],
-        webhooks=cols["webhook"],
-        formats=cols["format"],
-        raws=cols["raw"],
-        events=cols["events"],
-        rules=cols["rules"],
-        summaries=cols["summary"],
-        received_at=now,
-        request_id=request_id,
-    )
-    return {row[0] for row in inserted}
+def _accept_params(
+    notes: Sequence[dict[str, Any]],
+    jobs: Sequence[PlannedJob],
+    rules: dict[str, list[str]],
+    now: float,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """The columns of the one-statement `accept` query, one array per column."""
+    note = rows.columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
+    job_params = [records.job_params(job, now=now, request_id=request_id) for job in jobs]
+    job = rows.columns(
+        job_params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
+        "summary",
+    )  # fmt: skip
+    matches = [(key, rule) for key, matched in rules.items() for rule in matched]
+    return {
+        "now": now,
+        "request_id": request_id,
+        "channel": CHANNEL,
+        "actions": sorted(set(job["action"])),
+        "keys": note["key"],
+        "webhooks": note["webhook"],
+        "formats": note["format"],
+        "raws": note["raw"],
+        "note_events": note["events"],
+        "note_rules": note["rules"],
+        "note_summaries": note["summary"],
+        "job_actions": job["action"],
+        "job_rules": job["rule"],
+        "job_keys": job["notification_key"],
+        "job_events": job["event"],
+        "job_inputs": job["inputs"],
+        "job_hashes": job["inputs_hash"],
+        "job_summaries": job["summary"],
+        "match_keys": [key for key, _ in matches],
+        "match_rules": [rule for _, rule in matches],
+    }
 
 
 async def _insert_jobs(

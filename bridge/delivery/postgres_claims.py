@@ -21,11 +21,9 @@ Q = Queries()
 async def claim(
     conn: Connection, action: str, policy: ClaimPolicy, worker_id: str, now: float
 ) -> Claim:
-    lock = await Q.fetchrow(conn, "lock_action", action=action)
+    lock = await Q.fetchrow(conn, "begin_claim", action=action, now=now)
     if lock is None:  # no job was ever created for it, or another replica is claiming it now
         return Claim()
-    await Q.execute(conn, "order_action", action=action)  # jobs being inserted are committed
-    await Q.execute(conn, "expire_leases", action=action, now=now)
     if not lock["enabled"]:
         return Claim()
     running = int(await Q.fetchval(conn, "count_running", action=action))
@@ -100,10 +98,10 @@ async def _mark(
 ) -> Batch:
     lease_until = now + policy.lease_s
     ids = list(job_ids)
-    await Q.execute(
+    marked = await Q.fetch(
         conn, "mark_running", ids=ids, worker=worker_id, lease_until=lease_until, batch_id=batch_id
     )
-    jobs = tuple(rows.claimed_job(row) for row in await Q.fetch(conn, "claimed_jobs", ids=ids))
+    jobs = tuple(rows.claimed_job(row) for row in marked)
     return Batch(batch_id, action, jobs, worker_id, lease_until)
 
 

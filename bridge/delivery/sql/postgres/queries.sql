@@ -1,16 +1,61 @@
 -- PostgreSQL queries. `:name` parameters are turned into `$n` by postgres_db.bind(); arrays
 -- are unnested so that one statement writes a whole request, in input order.
 
--- name: insert_notifications
-INSERT INTO notifications
-    (key, webhook, format, received_at, request_id, raw, events, rules, summary)
-SELECT key, webhook, format, :received_at::float8, :request_id::text, raw, events, rules, summary
-FROM unnest(:keys::text[], :webhooks::text[], :formats::text[], :raws::text[],
-            :events::text[], :rules::text[], :summaries::text[])
-     WITH ORDINALITY AS n (key, webhook, format, raw, events, rules, summary, ord)
-ORDER BY ord
-ON CONFLICT (key) DO NOTHING
-RETURNING key;
+-- name: accept
+-- One request in one statement (one round trip, atomic on its own): new notifications (a
+-- redelivered key inserts nothing), the jobs of the new ones, rule counters, and a NOTIFY when
+-- jobs were created. The order lock (see share_action_order) is taken before any job id is.
+WITH ordered AS (
+    SELECT count(pg_advisory_xact_lock_shared(hashtextextended('bridge.jobs:' || action, 0)))
+        AS locks
+    FROM unnest(:actions::text[]) AS a (action)
+),
+new_notes AS (
+    INSERT INTO notifications
+        (key, webhook, format, received_at, request_id, raw, events, rules, summary)
+    SELECT key, webhook, format, :now::float8, :request_id::text, raw, events, rules, summary
+    FROM unnest(:keys::text[], :webhooks::text[], :formats::text[], :raws::text[],
+                :note_events::text[], :note_rules::text[], :note_summaries::text[])
+         WITH ORDINALITY AS n (key, webhook, format, raw, events, rules, summary, ord)
+    ORDER BY ord
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+),
+new_actions AS (
+    INSERT INTO actions (name)
+    SELECT unnest(:actions::text[])
+    ON CONFLICT (name) DO NOTHING
+),
+new_jobs AS (
+    INSERT INTO jobs
+        (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary,
+         state, created_at, due_at)
+    SELECT action, rule, notification_key, event, inputs, inputs_hash, :request_id::text,
+           summary, 'pending', :now::float8, :now::float8
+    FROM unnest(:job_actions::text[], :job_rules::text[], :job_keys::text[],
+                :job_events::text[], :job_inputs::text[], :job_hashes::text[],
+                :job_summaries::text[])
+         WITH ORDINALITY AS j (action, rule, notification_key, event, inputs, inputs_hash,
+                               summary, ord)
+    WHERE j.notification_key IN (SELECT key FROM new_notes)
+      AND (SELECT locks FROM ordered) >= 0
+    ORDER BY ord
+    RETURNING id
+),
+matched AS (
+    INSERT INTO rule_stats (rule, shard, matched, last_matched_at)
+    SELECT rule, pg_backend_pid() % 16, count(*), :now::float8
+    FROM unnest(:match_keys::text[], :match_rules::text[]) AS m (key, rule)
+    WHERE m.key IN (SELECT key FROM new_notes)
+    GROUP BY rule ORDER BY rule
+    ON CONFLICT (rule, shard) DO UPDATE
+    SET matched = rule_stats.matched + excluded.matched,
+        last_matched_at = excluded.last_matched_at
+)
+SELECT (SELECT count(*) FROM new_notes) AS accepted,
+       (SELECT count(*) FROM new_jobs) AS jobs,
+       (SELECT count(*) FROM (SELECT pg_notify(:channel, '') FROM new_jobs LIMIT 1) AS s)
+           AS notified;
 
 -- name: insert_jobs
 INSERT INTO jobs
@@ -32,39 +77,33 @@ ORDER BY ord;
 SELECT count(pg_advisory_xact_lock_shared(hashtextextended('bridge.jobs:' || action, 0)))
 FROM unnest(:actions::text[]) AS a (action);
 
--- name: order_action
-SELECT pg_advisory_xact_lock(hashtextextended('bridge.jobs:' || :action::text, 0));
-
 -- name: ensure_actions
 INSERT INTO actions (name)
 SELECT DISTINCT unnest(:actions::text[]) ORDER BY 1
 ON CONFLICT (name) DO NOTHING;
 
--- name: count_rule_matches
-INSERT INTO rule_stats (rule, shard, matched, last_matched_at)
-SELECT rule, pg_backend_pid() % 16, count(*), :now::float8
-FROM unnest(:rules::text[]) AS r (rule)
-GROUP BY rule ORDER BY rule
-ON CONFLICT (rule, shard) DO UPDATE
-SET matched = rule_stats.matched + excluded.matched, last_matched_at = excluded.last_matched_at;
-
 -- name: notify_jobs
 SELECT pg_notify(:channel, :payload);
 
--- name: lock_action
--- The claim lock: one claimer per action at a time across replicas; the others skip it rather
--- than wait. Every move of a job into 'running' happens under this lock, so candidate rows need
--- no lock of their own and two replicas never claim the same job.
-SELECT enabled FROM actions WHERE name = :action FOR UPDATE SKIP LOCKED;
-
--- name: action_exists
-SELECT 1 FROM actions WHERE name = :action;
-
--- name: expire_leases
-UPDATE jobs
-SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
-    claimed_by = NULL, lease_until = NULL
-WHERE action = :action AND state = 'running' AND lease_until <= :now;
+-- name: begin_claim
+-- In one round trip: the claim lock (skipped when another replica holds it), then the order
+-- lock (waits for jobs still being inserted), then expired leases given back. No row: skip.
+WITH locked AS (
+    SELECT enabled FROM actions WHERE name = :action FOR UPDATE SKIP LOCKED
+),
+ordered AS (
+    SELECT count(pg_advisory_xact_lock(hashtextextended('bridge.jobs:' || name, 0))) AS locks
+    FROM actions WHERE name = :action AND EXISTS (SELECT 1 FROM locked)
+),
+expired AS (
+    UPDATE jobs
+    SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+        claimed_by = NULL, lease_until = NULL
+    WHERE action = :action AND state = 'running' AND lease_until <= :now
+      AND (SELECT locks FROM ordered) > 0
+    RETURNING id
+)
+SELECT enabled, (SELECT count(*) FROM expired) AS expired FROM locked;
 
 -- name: count_running
 SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
@@ -111,17 +150,17 @@ GROUP BY batch_id, inputs_hash
 ORDER BY first_id;
 
 -- name: mark_running
-UPDATE jobs
-SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
-    batch_id = coalesce(batch_id, :batch_id)
-WHERE id = ANY(:ids::bigint[]) AND state IN ('pending', 'retrying');
-
--- name: claimed_jobs
-SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts,
-       j.retry_index, j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
-FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
-WHERE j.id = ANY(:ids::bigint[])
-ORDER BY j.id;
+WITH marked AS (
+    UPDATE jobs
+    SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
+        batch_id = coalesce(batch_id, :batch_id)
+    WHERE id = ANY(:ids::bigint[]) AND state IN ('pending', 'retrying')
+    RETURNING id, action, rule, notification_key, event, inputs, attempts, retry_index,
+              first_failure_at, created_at, request_id, batch_id
+)
+SELECT m.*, n.raw
+FROM marked m LEFT JOIN notifications n ON n.key = m.notification_key
+ORDER BY m.id;
 
 -- name: record_jobs
 UPDATE jobs
