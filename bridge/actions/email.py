@@ -48,10 +48,9 @@ class EmailAction(Action[EmailOptions]):
         options = call.options
         if not options.to:
             raise PermanentFailure("email: no recipients in 'to'")
-        message = _message(call)
         try:
             errors, reply = await aiosmtplib.send(
-                message,
+                _message(call),
                 hostname=options.host,
                 port=options.port,
                 username=options.username,
@@ -60,26 +59,28 @@ class EmailAction(Action[EmailOptions]):
                 use_tls=options.tls,
                 cert_bundle=options.ca_file,
             )
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            raise PermanentFailure(f"SMTP login refused: {exc.code} {exc.message}") from exc
-        except aiosmtplib.SMTPNotSupported as exc:
-            raise PermanentFailure(f"SMTP server does not support: {exc}") from exc
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise _by_code(
-                [e.code for e in exc.recipients], f"SMTP refused every recipient: {exc}"
-            ) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _by_code([exc.code], f"SMTP answered {exc.code} {exc.message}") from exc
-        except aiosmtplib.SMTPException as exc:
-            if "not supported" in str(exc):  # STARTTLS or AUTH asked for but not offered
-                raise PermanentFailure(f"SMTP server: {exc}") from exc
-            raise Retry(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from exc
-        except (TimeoutError, OSError) as exc:
-            raise Retry(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from exc
+        except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
+            raise _failure(exc) from exc
         refused = f"; refused: {', '.join(sorted(errors))}" if errors else ""
         return Success(
             response=f"sent to {len(options.to) - len(errors)} recipient(s): {reply}{refused}"
         )
+
+
+def _failure(exc: Exception) -> Retry | PermanentFailure:
+    """SMTP's own rule: 5xx answers (and a refused login) are permanent, the rest retries."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return PermanentFailure(f"SMTP login refused: {exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return PermanentFailure(f"SMTP server does not support: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [e.code for e in exc.recipients]
+        return _by_code(codes, f"SMTP refused every recipient: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _by_code([exc.code], f"SMTP answered {exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPException) and "not supported" in str(exc):
+        return PermanentFailure(f"SMTP server: {exc}")  # STARTTLS or AUTH asked, not offered
+    return Retry(f"SMTP server unreachable: {type(exc).__name__}: {exc}")
 
 
 def _message(call: Call[EmailOptions]) -> EmailMessage:
