@@ -11,9 +11,10 @@ from typing import Any, Literal
 from bridge.actions.base import Action
 from bridge.config.conditions import When, WhereTest
 from bridge.config.errors import ConfigIssue
+from bridge.kontent.client import DELIVERY_URL, PREVIEW_URL
 
-DEFAULT_DELIVERY_URL = "https://deliver.kontent.ai"
-DEFAULT_PREVIEW_URL = "https://preview-deliver.kontent.ai"
+DEFAULT_DELIVERY_URL = DELIVERY_URL
+DEFAULT_PREVIEW_URL = PREVIEW_URL
 # Kontent.ai's own schedule (seed 000): 1, 2, 4, 8, 16, 32, 60 minutes, then hourly, for 3 days.
 DEFAULT_RETRY_SCHEDULE_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0)
 DEFAULT_GIVE_UP_AFTER_S = 3 * 86400.0
