@@ -124,12 +124,14 @@ class PostgresStore:
     ) -> Accepted:
         now = self.clock.now()
         rules = records.rules_by_notification(jobs)
+        cache = records.EncodeCache()  # one event matched by several rules is encoded once
         notes = [
-            records.notification_params(n, rules.get(n.key, []), now=now, request_id=request_id)
+            records.notification_params(
+                n, rules.get(n.key, []), now=now, request_id=request_id, cache=cache
+            )
             for n in notifications
         ]
-
-        params = _accept_params(notes, jobs, rules, now, request_id)
+        params = _accept_params(notes, jobs, rules, now, request_id, cache)
 
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
         accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])
@@ -321,10 +323,13 @@ def _accept_params(
     rules: dict[str, list[str]],
     now: float,
     request_id: str | None,
+    cache: records.EncodeCache,
 ) -> dict[str, Any]:
     """The columns of the one-statement `accept` query, one array per column."""
     note = rows.columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
-    job_params = [records.job_params(job, now=now, request_id=request_id) for job in jobs]
+    job_params = [
+        records.job_params(job, now=now, request_id=request_id, cache=cache) for job in jobs
+    ]
     job = rows.columns(
         job_params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
         "summary",
