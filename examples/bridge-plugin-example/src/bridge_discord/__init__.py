@@ -18,6 +18,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
+from bridge.actions.httputil import retry_after_s
 
 MAX_CONTENT = 2000  # Discord's limit for `content`
 
@@ -54,12 +55,13 @@ class DiscordAction(Action[DiscordOptions]):
             ) as resp:
                 text = (await resp.text())[:500]
                 status = resp.status
-                retry_after = resp.headers.get("Retry-After")
+                retry_after = retry_after_s(resp.headers)  # seconds or an HTTP date
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Retry(f"Discord unreachable: {exc}") from exc
         if 200 <= status < 300:
             return Success(status=status, response=text)
         if status == 429 or status >= 500:
-            delay = float(retry_after) if retry_after else None
-            raise Retry(f"Discord answered {status}", delay_s=delay, status=status, response=text)
+            raise Retry(
+                f"Discord answered {status}", delay_s=retry_after, status=status, response=text
+            )
         raise PermanentFailure(f"Discord answered {status}", status=status, response=text)
