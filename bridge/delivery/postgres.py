@@ -154,13 +154,9 @@ class PostgresStore:
         )
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
-        async def op(conn: Conn) -> Episode:
-            await _record(conn, batch, outcome)
-            return rows.episode(
-                batch.action, await Q.fetchrow(conn, "action_episode", action=batch.action)
-            )
-
-        return await in_transaction(self._pool, op)
+        params = _record_params(batch, outcome)
+        row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "record", **params))
+        return rows.episode(batch.action, row)
 
     async def release(self, batch: Batch) -> None:
         async def op(conn: Conn) -> None:
@@ -392,45 +388,27 @@ async def _notify_jobs(conn: Conn) -> None:
     await Q.execute(conn, "notify_jobs", channel=CHANNEL, payload="")
 
 
-async def _record(conn: Conn, batch: Batch, outcome: Outcome) -> None:
+def _record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
     failed = outcome.state != "succeeded"
-    attempt_outcome = (
-        "succeeded" if not failed else "retry" if outcome.state == "retrying" else "failed"
-    )
-    response = records.excerpt(outcome.response)
-    await Q.execute(
-        conn,
-        "record_jobs",
-        ids=list(batch.job_ids),
-        worker=batch.claimed_by,
-        state=outcome.state,
-        failed=int(failed),
-        retry_index=outcome.retry_index,
-        first_failure_at=outcome.first_failure_at,
-        due_at=outcome.due_at,
-        finished_at=outcome.finished_at,
-        status=outcome.status,
-        response=response,
-        error=outcome.error,
-    )
-    await Q.execute(
-        conn,
-        "insert_attempts",
-        job_ids=[job.id for job in batch.jobs],
-        numbers=[job.attempts + 1 for job in batch.jobs],
-        delivery_id=batch.delivery_id,
-        started_at=outcome.started_at,
-        finished_at=outcome.finished_at,
-        outcome=attempt_outcome,
-        status=outcome.status,
-        response=response,
-        error=outcome.error,
-    )
-    params = {"action": batch.action, "now": outcome.finished_at}
-    if failed:
-        await Q.execute(conn, "action_failed", **params, dead=outcome.state == "dead")
-    else:
-        await Q.execute(conn, "action_succeeded", **params)
+    return {
+        "action": batch.action,
+        "ids": list(batch.job_ids),
+        "worker": batch.claimed_by,
+        "state": outcome.state,
+        "failed": int(failed),
+        "retry_index": outcome.retry_index,
+        "first_failure_at": outcome.first_failure_at,
+        "due_at": outcome.due_at,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "status": outcome.status,
+        "response": records.excerpt(outcome.response),
+        "error": outcome.error,
+        "job_ids": [job.id for job in batch.jobs],
+        "numbers": [job.attempts + 1 for job in batch.jobs],
+        "delivery_id": batch.delivery_id,
+        "outcome": {"succeeded": "succeeded", "retrying": "retry"}.get(outcome.state, "failed"),
+    }
 
 
 async def _restart(conn: Conn, row: Any, now: float) -> bool:

@@ -253,3 +253,18 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
     finally:
         await slow.close()
     assert [b.job_ids for b in claim.batches] == [(2,)]
+
+
+async def test_every_named_query_prepares(fresh_postgres: Fresh) -> None:
+    """Parsed and typed by the server, also the ones no other test happens to run."""
+    from bridge.delivery.postgres_db import bind
+
+    conn = await asyncpg.connect(fresh_postgres())
+    try:
+        for name, sql in queries.queries("postgres").items():
+            try:
+                await conn.prepare(bind(sql)[0])
+            except asyncpg.PostgresError as exc:
+                pytest.fail(f"query {name}: {exc}")
+    finally:
+        await conn.close()

@@ -162,39 +162,44 @@ SELECT m.*, n.raw
 FROM marked m LEFT JOIN notifications n ON n.key = m.notification_key
 ORDER BY m.id;
 
--- name: record_jobs
-UPDATE jobs
-SET state = :state, attempts = attempts + 1, failures = failures + :failed,
-    retry_index = :retry_index, first_failure_at = :first_failure_at,
-    due_at = coalesce(:due_at, due_at), last_attempt_at = :finished_at,
-    last_status = :status, last_response = :response, last_error = :error,
-    claimed_by = NULL, lease_until = NULL,
-    finished_at = CASE WHEN :state::text IN ('succeeded', 'dead') THEN :finished_at::float8 END
-WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker
-RETURNING id, attempts;
-
--- name: insert_attempts
-INSERT INTO attempts
-    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
-SELECT job_id, number, :delivery_id::text, :started_at::float8, :finished_at::float8,
-       :outcome::text, :status::int, :response::text, :error::text
-FROM unnest(:job_ids::bigint[], :numbers::int[]) AS a (job_id, number)
-ON CONFLICT (job_id, number) DO UPDATE
-SET delivery_id = excluded.delivery_id, started_at = excluded.started_at,
-    finished_at = excluded.finished_at, outcome = excluded.outcome, status = excluded.status,
-    response = excluded.response, error = excluded.error;
-
--- name: action_succeeded
-UPDATE actions SET last_success_at = :now, failing_since = NULL WHERE name = :action;
-
--- name: action_failed
+-- name: record
+-- One attempt of a batch in one statement (atomic on its own): the jobs (only while this worker
+-- still holds them: a late result after a takeover does not count), the attempt rows, and the
+-- action's failure episode, returned as it stands afterwards.
+WITH recorded AS (
+    UPDATE jobs
+    SET state = :state::text, attempts = attempts + 1, failures = failures + :failed::int,
+        retry_index = :retry_index, first_failure_at = :first_failure_at::float8,
+        due_at = coalesce(:due_at::float8, due_at), last_attempt_at = :finished_at::float8,
+        last_status = :status::int, last_response = :response::text, last_error = :error::text,
+        claimed_by = NULL, lease_until = NULL,
+        finished_at = CASE WHEN :state::text IN ('succeeded', 'dead')
+                           THEN :finished_at::float8 END
+    WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker
+    RETURNING id
+),
+attempt AS (
+    INSERT INTO attempts
+        (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
+    SELECT job_id, number, :delivery_id::text, :started_at::float8, :finished_at::float8,
+           :outcome::text, :status::int, :response::text, :error::text
+    FROM unnest(:job_ids::bigint[], :numbers::int[]) AS a (job_id, number)
+    ON CONFLICT (job_id, number) DO UPDATE
+    SET delivery_id = excluded.delivery_id, started_at = excluded.started_at,
+        finished_at = excluded.finished_at, outcome = excluded.outcome,
+        status = excluded.status, response = excluded.response, error = excluded.error
+)
 UPDATE actions
-SET last_failure_at = :now, failing_since = coalesce(failing_since, :now),
-    last_dead_at = CASE WHEN :dead::boolean THEN :now::float8 ELSE last_dead_at END
-WHERE name = :action;
-
--- name: action_episode
-SELECT failing_since, alerted FROM actions WHERE name = :action;
+SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
+                           ELSE last_success_at END,
+    last_failure_at = CASE WHEN :failed::int = 1 THEN :finished_at::float8
+                           ELSE last_failure_at END,
+    failing_since = CASE WHEN :failed::int = 1
+                         THEN coalesce(failing_since, :finished_at::float8) END,
+    last_dead_at = CASE WHEN :state::text = 'dead' THEN :finished_at::float8
+                        ELSE last_dead_at END
+WHERE name = :action
+RETURNING failing_since, alerted;
 
 -- name: lock_episode
 SELECT failing_since, alerted FROM actions WHERE name = :action FOR UPDATE;
