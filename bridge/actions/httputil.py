@@ -11,12 +11,11 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Iterable, Mapping
-from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 
@@ -104,9 +103,14 @@ def check_url_template(value: str, *, option: str = "url") -> str:
     return value
 
 
-# Option types for a target URL that may be templated; the check runs when the config loads.
-UrlTemplate = Annotated[str, AfterValidator(check_url_template)]
-ApiUrlTemplate = Annotated[str, AfterValidator(partial(check_url_template, option="api_url"))]
+def _check_url_field(value: str, info: ValidationInfo) -> str:
+    return check_url_template(value, option=info.field_name or "url")
+
+
+# Option types for a target URL that may be templated; the check runs when the config loads
+# and names the option it checks.
+UrlTemplate = Annotated[str, AfterValidator(_check_url_field)]
+ApiUrlTemplate = UrlTemplate
 
 
 def check_origin(template: str, rendered: str, *, option: str = "url") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from bridge.actions.base import Action, ActionOptions, Call, Success
 
@@ -11,7 +12,7 @@ log = logging.getLogger("bridge.actions.log")
 
 class LogOptions(ActionOptions):
     message: str | None = None
-    level: str = "info"
+    level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class LogAction(Action[LogOptions]):
@@ -19,9 +20,7 @@ class LogAction(Action[LogOptions]):
     summary = "Write a line to the bridge's log."
 
     async def send(self, call: Call[LogOptions]) -> Success:
-        level = logging.getLevelName(call.options.level.upper())
-        if not isinstance(level, int):
-            level = logging.INFO
+        level = logging.getLevelNamesMapping()[call.options.level.upper()]
         if call.options.message is not None:
             lines = [call.options.message]
         else:

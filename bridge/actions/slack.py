@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
-from bridge.actions.httputil import check_templated_origins, excerpt, retry_after_s
+from bridge.actions.httputil import UrlTemplate, check_templated_origins, excerpt, retry_after_s
 
 SLACK_API = "https://slack.com/api/"
 MAX_SUMMARY_LINES = 40
@@ -59,11 +59,11 @@ PERMANENT_ERRORS = frozenset(
 class SlackOptions(ActionOptions):
     token: str | None = None
     channel: str | None = None
-    webhook_url: str | None = None
+    webhook_url: UrlTemplate | None = None
     text: str | None = None
     # Block Kit blocks: a YAML list, or a string holding a YAML/JSON list (a template's output).
     blocks: list[dict[str, Any]] | str | None = None
-    base_url: str = SLACK_API
+    base_url: UrlTemplate = SLACK_API
     unfurl_links: bool | None = None
     thread_ts: str | None = Field(default=None, description="reply in this thread")
 

@@ -112,7 +112,10 @@ class DeliveryClient:
         what = f"{api} (environment {environment_id})"
         headers = self._headers(environment_id, preview=preview)
         try:
-            async with self.http.get(url, params=params, headers=headers) as resp:
+            # No redirects: the API key must never follow a redirect to another host.
+            async with self.http.get(
+                url, params=params, headers=headers, allow_redirects=False
+            ) as resp:
                 text = await resp.text(errors="replace")
                 if resp.status == 404:
                     return None

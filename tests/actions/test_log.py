@@ -3,9 +3,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from pydantic import ValidationError
 
 from bridge.actions.base import Resources
-from bridge.actions.log import LogAction
+from bridge.actions.log import LogAction, LogOptions
 from tests.fakes.events import MakeCall, make_event
 
 
@@ -32,3 +33,8 @@ async def test_message_and_level(
         )
     [record] = [r for r in caplog.records if r.name == "bridge.actions.log"]
     assert (record.levelname, record.getMessage()) == ("WARNING", "[audit] hello")
+
+
+def test_an_unknown_level_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="level"):
+        LogOptions(level="loud")  # type: ignore[arg-type]

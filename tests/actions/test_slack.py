@@ -146,3 +146,8 @@ async def test_invalid_blocks_are_permanent(resources: Resources, make_call: Mak
 def test_needs_exactly_one_way_to_post(options: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SlackOptions.model_validate(options)
+
+
+def test_a_webhook_url_without_a_host_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="webhook_url must start with http"):
+        SlackOptions(webhook_url="/services/T000/B000/XXX", text="hi")
