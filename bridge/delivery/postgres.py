@@ -131,7 +131,7 @@ class PostgresStore:
             )
             for n in notifications
         ]
-        params = _accept_params(notes, jobs, rules, now, request_id, cache)
+        params = rows.accept_params(notes, jobs, rules, now, request_id, cache)
 
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
         accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])
@@ -154,7 +154,7 @@ class PostgresStore:
         )
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
-        params = _record_params(batch, outcome)
+        params = rows.record_params(batch, outcome)
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "record", **params))
         return rows.episode(batch.action, row)
 
@@ -313,48 +313,6 @@ class PostgresStore:
         return changed
 
 
-def _accept_params(
-    notes: Sequence[dict[str, Any]],
-    jobs: Sequence[PlannedJob],
-    rules: dict[str, list[str]],
-    now: float,
-    request_id: str | None,
-    cache: records.EncodeCache,
-) -> dict[str, Any]:
-    """The columns of the one-statement `accept` query, one array per column."""
-    note = rows.columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
-    job_params = [
-        records.job_params(job, now=now, request_id=request_id, cache=cache) for job in jobs
-    ]
-    job = rows.columns(
-        job_params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
-        "summary",
-    )  # fmt: skip
-    matches = [(key, rule) for key, matched in rules.items() for rule in matched]
-    return {
-        "now": now,
-        "request_id": request_id,
-        "channel": CHANNEL,
-        "actions": sorted(set(job["action"])),
-        "keys": note["key"],
-        "webhooks": note["webhook"],
-        "formats": note["format"],
-        "raws": note["raw"],
-        "note_events": note["events"],
-        "note_rules": note["rules"],
-        "note_summaries": note["summary"],
-        "job_actions": job["action"],
-        "job_rules": job["rule"],
-        "job_keys": job["notification_key"],
-        "job_events": job["event"],
-        "job_inputs": job["inputs"],
-        "job_hashes": job["inputs_hash"],
-        "job_summaries": job["summary"],
-        "match_keys": [key for key, _ in matches],
-        "match_rules": [rule for _, rule in matches],
-    }
-
-
 async def _insert_jobs(
     conn: Conn, jobs: Sequence[PlannedJob], now: float, request_id: str | None
 ) -> None:
@@ -386,29 +344,6 @@ async def _insert_jobs(
 async def _notify_jobs(conn: Conn) -> None:
     """Delivered at COMMIT (never for a rolled-back transaction) to every listening replica."""
     await Q.execute(conn, "notify_jobs", channel=CHANNEL, payload="")
-
-
-def _record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
-    failed = outcome.state != "succeeded"
-    return {
-        "action": batch.action,
-        "ids": list(batch.job_ids),
-        "worker": batch.claimed_by,
-        "state": outcome.state,
-        "failed": int(failed),
-        "retry_index": outcome.retry_index,
-        "first_failure_at": outcome.first_failure_at,
-        "due_at": outcome.due_at,
-        "started_at": outcome.started_at,
-        "finished_at": outcome.finished_at,
-        "status": outcome.status,
-        "response": records.excerpt(outcome.response),
-        "error": outcome.error,
-        "job_ids": [job.id for job in batch.jobs],
-        "numbers": [job.attempts + 1 for job in batch.jobs],
-        "delivery_id": batch.delivery_id,
-        "outcome": {"succeeded": "succeeded", "retrying": "retry"}.get(outcome.state, "failed"),
-    }
 
 
 async def _restart(conn: Conn, row: Any, now: float) -> bool:

@@ -1,4 +1,4 @@
-"""PostgreSQL rows to the store's values (the SQLite store has its own twins of these)."""
+"""PostgreSQL rows to the store's values, and values to the parameters of the bigger queries."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from bridge.delivery import records
 from bridge.delivery.model import (
     ActionState,
     AttemptRow,
+    Batch,
     ClaimedJob,
     Episode,
     Health,
     JobDetail,
     NotificationRow,
+    Outcome,
     StoredNotification,
 )
+from bridge.delivery.postgres_db import CHANNEL
+from bridge.plan import PlannedJob
 
 
 def claimed_job(row: Any) -> ClaimedJob:
@@ -98,3 +102,68 @@ def stored_notification(row: Any) -> StoredNotification:
 def columns(params: Sequence[dict[str, Any]], *names: str) -> dict[str, list[Any]]:
     """Row dicts to one list per column, for the `unnest(...)` inserts."""
     return {name: [p[name] for p in params] for name in names}
+
+
+def accept_params(
+    notes: Sequence[dict[str, Any]],
+    jobs: Sequence[PlannedJob],
+    rules: dict[str, list[str]],
+    now: float,
+    request_id: str | None,
+    cache: records.EncodeCache,
+) -> dict[str, Any]:
+    """The columns of the one-statement `accept` query, one array per column."""
+    note = columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
+    job_params = [
+        records.job_params(job, now=now, request_id=request_id, cache=cache) for job in jobs
+    ]
+    job = columns(
+        job_params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
+        "summary",
+    )  # fmt: skip
+    matches = [(key, rule) for key, matched in rules.items() for rule in matched]
+    return {
+        "now": now,
+        "request_id": request_id,
+        "channel": CHANNEL,
+        "actions": sorted(set(job["action"])),
+        "keys": note["key"],
+        "webhooks": note["webhook"],
+        "formats": note["format"],
+        "raws": note["raw"],
+        "note_events": note["events"],
+        "note_rules": note["rules"],
+        "note_summaries": note["summary"],
+        "job_actions": job["action"],
+        "job_rules": job["rule"],
+        "job_keys": job["notification_key"],
+        "job_events": job["event"],
+        "job_inputs": job["inputs"],
+        "job_hashes": job["inputs_hash"],
+        "job_summaries": job["summary"],
+        "match_keys": [key for key, _ in matches],
+        "match_rules": [rule for _, rule in matches],
+    }
+
+
+def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
+    failed = outcome.state != "succeeded"
+    return {
+        "action": batch.action,
+        "ids": list(batch.job_ids),
+        "worker": batch.claimed_by,
+        "state": outcome.state,
+        "failed": int(failed),
+        "retry_index": outcome.retry_index,
+        "first_failure_at": outcome.first_failure_at,
+        "due_at": outcome.due_at,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "status": outcome.status,
+        "response": records.excerpt(outcome.response),
+        "error": outcome.error,
+        "job_ids": [job.id for job in batch.jobs],
+        "numbers": [job.attempts + 1 for job in batch.jobs],
+        "delivery_id": batch.delivery_id,
+        "outcome": {"succeeded": "succeeded", "retrying": "retry"}.get(outcome.state, "failed"),
+    }
