@@ -16,6 +16,7 @@ Same protocol and semantics as the SQLite store; what changes is who can race:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,13 +71,15 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._listener: Listener | None = None
         self._listeners: list[Callable[[], None]] = []
+        # NOTIFY payload: this store's own notifications were delivered locally at commit.
+        self._sender = uuid.uuid4().hex
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
         try:
             self._pool = await create_pool(self.url)
             self.migrations_applied = await self.upgrade()
-            self._listener = Listener(self.url, self._notify)
+            self._listener = Listener(self.url, self._notify, ignore=self._sender)
             await self._listener.start()
         except DRIVER_ERRORS as exc:
             await self.close()
@@ -131,7 +134,7 @@ class PostgresStore:
             )
             for n in notifications
         ]
-        params = rows.accept_params(notes, jobs, rules, now, request_id, cache)
+        params = rows.accept_params(notes, jobs, rules, now, request_id, cache, self._sender)
 
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
         accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])
@@ -141,7 +144,9 @@ class PostgresStore:
 
     async def enqueue(self, jobs: Sequence[PlannedJob], *, request_id: str | None = None) -> int:
         now = self.clock.now()
-        await in_transaction(self._pool, lambda conn: _insert_jobs(conn, jobs, now, request_id))
+        await in_transaction(
+            self._pool, lambda conn: _insert_jobs(conn, jobs, now, request_id, self._sender)
+        )
         if jobs:
             self._notify()
         return len(jobs)
@@ -161,7 +166,7 @@ class PostgresStore:
     async def release(self, batch: Batch) -> None:
         async def op(conn: Conn) -> None:
             await Q.execute(conn, "release_jobs", ids=list(batch.job_ids), worker=batch.claimed_by)
-            await _notify_jobs(conn)
+            await _notify_jobs(conn, self._sender)
 
         await in_transaction(self._pool, op)
         self._notify()
@@ -181,7 +186,7 @@ class PostgresStore:
             else:
                 new = alerted.alerted | {kind}
             await Q.execute(conn, "set_alerted", action=action, alerted=",".join(sorted(new)))
-            await _insert_jobs(conn, jobs, now, None)
+            await _insert_jobs(conn, jobs, now, None, self._sender)
             return True
 
         raised = await in_transaction(self._pool, op)
@@ -304,7 +309,7 @@ class PostgresStore:
         async def with_notify(conn: Conn) -> bool:
             changed = bool(await op(conn))
             if changed:
-                await _notify_jobs(conn)
+                await _notify_jobs(conn, self._sender)
             return changed
 
         changed = await in_transaction(self._pool, with_notify)
@@ -314,7 +319,7 @@ class PostgresStore:
 
 
 async def _insert_jobs(
-    conn: Conn, jobs: Sequence[PlannedJob], now: float, request_id: str | None
+    conn: Conn, jobs: Sequence[PlannedJob], now: float, request_id: str | None, sender: str = ""
 ) -> None:
     if not jobs:
         return
@@ -338,12 +343,12 @@ async def _insert_jobs(
         request_id=request_id,
         now=now,
     )
-    await _notify_jobs(conn)
+    await _notify_jobs(conn, sender)
 
 
-async def _notify_jobs(conn: Conn) -> None:
+async def _notify_jobs(conn: Conn, sender: str) -> None:
     """Delivered at COMMIT (never for a rolled-back transaction) to every listening replica."""
-    await Q.execute(conn, "notify_jobs", channel=CHANNEL, payload="")
+    await Q.execute(conn, "notify_jobs", channel=CHANNEL, payload=sender)
 
 
 async def _restart(conn: Conn, row: Any, now: float) -> bool:

@@ -172,9 +172,10 @@ class Listener:
     poll interval, so a lost wake-up delays a job by at most one poll, never loses it.
     """
 
-    def __init__(self, url: str, on_notify: Callable[[], None]) -> None:
+    def __init__(self, url: str, on_notify: Callable[[], None], *, ignore: str = "") -> None:
         self.url = url
         self.on_notify = on_notify
+        self.ignore = ignore  # a payload to skip: the store's own, already delivered locally
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
@@ -198,8 +199,9 @@ class Listener:
         await conn.add_listener(CHANNEL, self._received)
         self._conn = conn
 
-    def _received(self, *_args: object) -> None:
-        self.on_notify()
+    def _received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if not self.ignore or payload != self.ignore:
+            self.on_notify()
 
     async def _keep_alive(self) -> None:
         while True:

@@ -111,6 +111,7 @@ def accept_params(
     now: float,
     request_id: str | None,
     cache: records.EncodeCache,
+    sender: str,
 ) -> dict[str, Any]:
     """The columns of the one-statement `accept` query, one array per column."""
     note = columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
@@ -126,6 +127,7 @@ def accept_params(
         "now": now,
         "request_id": request_id,
         "channel": CHANNEL,
+        "sender": sender,
         "actions": sorted(set(job["action"])),
         "keys": note["key"],
         "webhooks": note["webhook"],

@@ -268,3 +268,30 @@ async def test_every_named_query_prepares(fresh_postgres: Fresh) -> None:
                 pytest.fail(f"query {name}: {exc}")
     finally:
         await conn.close()
+
+
+async def test_a_store_is_not_woken_twice_by_its_own_notify(
+    replicas: tuple[str, MakeReplica],
+) -> None:
+    """Its own commits wake its workers directly; the echo through LISTEN is skipped."""
+    from bridge.delivery.postgres_db import CHANNEL, Listener
+
+    url, _ = replicas
+    calls: list[int] = []
+    woken = asyncio.Event()
+
+    def wake() -> None:
+        calls.append(1)
+        woken.set()
+
+    listener = Listener(url, wake, ignore="me")
+    await listener.start()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_notify($1, 'me')", CHANNEL)
+        await conn.execute("SELECT pg_notify($1, 'other')", CHANNEL)  # delivered in order
+        await asyncio.wait_for(woken.wait(), timeout=5)
+    finally:
+        await conn.close()
+        await listener.stop()
+    assert calls == [1]

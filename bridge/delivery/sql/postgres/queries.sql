@@ -54,7 +54,7 @@ matched AS (
 )
 SELECT (SELECT count(*) FROM new_notes) AS accepted,
        (SELECT count(*) FROM new_jobs) AS jobs,
-       (SELECT count(*) FROM (SELECT pg_notify(:channel, '') FROM new_jobs LIMIT 1) AS s)
+       (SELECT count(*) FROM (SELECT pg_notify(:channel, :sender) FROM new_jobs LIMIT 1) AS s)
            AS notified;
 
 -- name: insert_jobs
