@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -249,12 +250,13 @@ class SendResult:
     def ok(self) -> set[int]:
         return {n for n, status in self.status.items() if status == 200}
 
-    async def wait_ok(self, count: int, burst: asyncio.Future[SendResult]) -> None:
+    async def wait_ok(self, count: int, burst: asyncio.Future[Any]) -> None:
         """Until `count` notifications got a 200 (or the burst is over)."""
         while len(self.ok()) < count and not burst.done():
             self.answered.clear()
-            await asyncio.wait([asyncio.ensure_future(self.answered.wait()), burst],
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            answered = asyncio.ensure_future(self.answered.wait())
+            await asyncio.wait([answered, burst], return_when=asyncio.FIRST_COMPLETED)
+            answered.cancel()
 
 
 async def send_all(
