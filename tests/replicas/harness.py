@@ -42,6 +42,7 @@ class SinkCall:
 class Sink:
     """Answers 200 to everything and records who called with what."""
 
+    delay_s: float = 0.0  # how long each call takes, so that calls are in flight at a kill
     calls: list[SinkCall] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -66,6 +67,8 @@ class Sink:
         ns = tuple(int(e["codename"].removeprefix("item_")) for e in body["events"])
         key = request.headers.get("Idempotency-Key", "")
         self.calls.append(SinkCall(request.path, key, ns, time.monotonic()))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self._changed.set()
         return web.json_response({"ok": True})
 
