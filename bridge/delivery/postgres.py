@@ -1,12 +1,14 @@
 """The replicated store: one PostgreSQL database shared by every `bridge serve`/`worker` process.
 
 Same protocol and semantics as the SQLite store; what changes is who can race:
-- accepts commit on pooled connections in parallel (the server batches WAL flushes, so no
-  group commit of our own); redeliveries are recognised by the notifications' unique key even
-  when two replicas receive the same one at once;
+- an accept is one statement (one round trip) on a pooled connection; concurrent accepts commit
+  in parallel (the server batches WAL flushes, so no group commit of our own); redeliveries are
+  recognised by the notifications' unique key even when two replicas receive one at once;
 - claims of one action are serialised across replicas by locking the action's row with
   `FOR UPDATE SKIP LOCKED` (a replica that finds it locked skips the action for this round), so
-  fifo order, concurrency limits and debounce windows are decided by one claimer at a time;
+  fifo order, concurrency limits and debounce windows are decided by one claimer at a time
+  (`postgres_claims.py`); an advisory lock makes that claimer wait for jobs with smaller ids
+  still being committed, so fifo is creation order;
 - leases expire, and the next claimer of the action takes a dead replica's jobs over, under the
   same delivery id;
 - every transaction that makes jobs due NOTIFYs `bridge_jobs`; each process LISTENs and calls
@@ -52,7 +54,6 @@ from bridge.delivery.postgres_db import (
     create_pool,
     in_transaction,
     on_connection,
-    translated,
     unavailable,
 )
 from bridge.events import Notification
@@ -365,4 +366,4 @@ def _rowcount(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-__all__ = ["PostgresStore", "translated"]
+__all__ = ["PostgresStore"]
