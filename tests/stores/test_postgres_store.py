@@ -16,6 +16,8 @@ from bridge.delivery.postgres import PostgresStore
 from bridge.delivery.store import StoreUnavailable, open_store
 from tests.stores.conftest import accept, postgres_dsn
 
+pytestmark = pytest.mark.postgres
+
 Fresh = Callable[..., str]
 FIFO_POLICY = ClaimPolicy()
 MakeReplica = Callable[..., Awaitable[PostgresStore]]
