@@ -295,7 +295,8 @@ async def _known_action(store: Store, name: str) -> None:
 
 def _table(rows: list[DeliveryRow]) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("JOB", "ACTION", "RULE", "STATE", "TRIES", "LAST ATTEMPT", "STATUS"):
+    columns = ("JOB", "ACTION", "RULE", "STATE", "TRIES", "LAST ATTEMPT", "NEXT ATTEMPT", "STATUS")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     table.add_column("LATEST RESPONSE / ERROR", overflow="ellipsis", max_width=60)
     table.add_column("EVENT", overflow="ellipsis")
@@ -310,6 +311,7 @@ def _table(rows: list[DeliveryRow]) -> Table:
             _styled_state(row.state),
             str(row.attempts),
             _time(row.last_attempt_at),
+            _time(row.next_attempt_at),
             "" if row.last_status is None else str(row.last_status),
             escape(_one_line(latest)),
             escape(row.summary),

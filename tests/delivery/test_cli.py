@@ -86,6 +86,8 @@ def test_deliveries_table_lists_newest_first(db: Path, capsys: pytest.CaptureFix
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[0].split()[:5] == ["JOB", "ACTION", "RULE", "STATE", "TRIES"]
     assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    retrying = lines[2].split()
+    assert retrying[3] == "retrying" and retrying[7:9] > retrying[5:7]  # next after the last
     assert "channel_not_found" in out and "[published]" not in out.replace("'Item", "")
 
 
