@@ -29,6 +29,8 @@ Connection: TypeAlias = "asyncpg.Connection[Any]"
 CHANNEL = "bridge_jobs"  # NOTIFY'd in every transaction that makes jobs due
 MIGRATION_LOCK = 0x6B62_0001  # pg_advisory_lock key: one replica migrates at a time
 CONNECT_TIMEOUT_S = 10.0
+ACQUIRE_TIMEOUT_S = 10.0  # all pooled connections busy this long: unavailable (503), not a hang
+STATEMENT_TIMEOUT_S = 60.0  # a database that stops answering is unavailable, not a hang
 POOL_MAX_SIZE = 10
 LISTEN_RETRY_S = 1.0
 
@@ -116,7 +118,11 @@ async def create_pool(url: str) -> asyncpg.Pool:
 
 async def _pool(url: str) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=POOL_MAX_SIZE, timeout=CONNECT_TIMEOUT_S
+        url,
+        min_size=1,
+        max_size=POOL_MAX_SIZE,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=STATEMENT_TIMEOUT_S,
     )
     assert pool is not None
     return pool
@@ -224,7 +230,7 @@ async def in_transaction(
     """Run `op` in one transaction on a pooled connection; returns after COMMIT."""
     if pool is None:
         raise StoreUnavailable("PostgreSQL store is not open")
-    async with translated(), pool.acquire() as conn, conn.transaction():
+    async with translated(), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
         return await op(conn)
 
 
@@ -234,5 +240,5 @@ async def on_connection(
     """Run a read-only `op` on a pooled connection (each statement sees committed data)."""
     if pool is None:
         raise StoreUnavailable("PostgreSQL store is not open")
-    async with translated(), pool.acquire() as conn:
+    async with translated(), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         return await op(conn)

@@ -297,3 +297,23 @@ async def test_a_store_is_not_woken_twice_by_its_own_notify(
         await conn.close()
         await listener.stop()
     assert calls == [1]
+
+
+async def test_a_store_with_every_connection_busy_is_unavailable_not_hanging(
+    replicas: tuple[str, MakeReplica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.delivery import postgres_db
+
+    monkeypatch.setattr(postgres_db, "ACQUIRE_TIMEOUT_S", 0.2)
+    _, replica = replicas
+    store = await replica()
+    pool = store._pool
+    assert pool is not None
+    held = [await pool.acquire() for _ in range(postgres_db.POOL_MAX_SIZE)]
+    try:
+        with pytest.raises(StoreUnavailable, match="TimeoutError"):
+            await asyncio.wait_for(accept(store, [1]), timeout=5)
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    await accept(store, [1])  # and it recovers once connections are free
