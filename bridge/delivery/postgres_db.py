@@ -113,7 +113,12 @@ async def create_pool(url: str) -> asyncpg.Pool:
         return await _pool(url)
     except asyncpg.InvalidCatalogNameError:
         await create_database(url)
-        return await _pool(url)
+    for _ in range(20):  # another replica's CREATE DATABASE may still be finishing
+        try:
+            return await _pool(url)
+        except asyncpg.InvalidCatalogNameError:
+            await asyncio.sleep(0.25)
+    return await _pool(url)
 
 
 async def _pool(url: str) -> asyncpg.Pool:
