@@ -76,7 +76,8 @@ def create_app(
                 stop_workers = await start_workers(runtime)
                 stack.push_async_callback(stop_workers)  # runs first: workers stop first
             app.state.runtime = runtime
-            log.info("bridge ready (%s): %s", role, summary(loaded))
+            mode = role if workers else f"{role}, receive only"
+            log.info("bridge ready (%s): %s", mode, summary(loaded))
             yield
             log.info("bridge stopping")
 

@@ -27,6 +27,12 @@ def register(subparsers: Any) -> None:
         "BRIDGE_* variables; these options override them.",
     )
     _server_options(serve)
+    serve.add_argument(
+        "--no-workers",
+        dest="workers",
+        action="store_false",
+        help="receive only: store jobs for `bridge worker` processes to deliver",
+    )
     serve.set_defaults(func=run_serve, role="serve")
 
     worker = subparsers.add_parser(
@@ -36,7 +42,7 @@ def register(subparsers: Any) -> None:
         "listens on BRIDGE_PORT for /healthz, /readyz and /metrics.",
     )
     _server_options(worker)
-    worker.set_defaults(func=run_serve, role="worker")
+    worker.set_defaults(func=run_serve, role="worker", workers=True)
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -57,10 +63,10 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port {settings.port} is out of range (0-65535)", code=2)
     setup_logging(settings)
     config = load(settings.config)
-    return asyncio.run(_serve(settings, config, args.role))
+    return asyncio.run(_serve(settings, config, args.role, workers=args.workers))
 
 
-async def _serve(settings: Settings, config: Config, role: Role) -> int:
+async def _serve(settings: Settings, config: Config, role: Role, *, workers: bool) -> int:
     """Open the store here, so that a store that cannot open is one line, not a traceback."""
     from bridge.app import create_app
 
@@ -70,7 +76,7 @@ async def _serve(settings: Settings, config: Config, role: Role) -> int:
     except StoreError as exc:
         raise CliError(f"cannot open the store (BRIDGE_DB): {exc}") from None
     try:
-        app = create_app(settings, role=role, config=config, store=store)
+        app = create_app(settings, role=role, config=config, store=store, workers=workers)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

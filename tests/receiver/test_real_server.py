@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -176,3 +177,49 @@ async def test_worker_serves_health_but_no_webhooks(tmp_path: Path) -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_receive_only_replica_stores_jobs_for_a_worker(tmp_path: Path) -> None:
+    """`serve --no-workers` answers 200 and delivers nothing; a `bridge worker` on the same
+    store delivers what it stored: receiving and delivering scale apart."""
+    db = f"sqlite:///{tmp_path}/bridge.db"
+    env = os.environ | {
+        "BRIDGE_DB": db, "BRIDGE_LOG_FORMAT": "text", "KONTENT_WEBHOOK_SECRET": SECRET,
+    }  # fmt: skip
+    port = free_port()
+    receiver_process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "serve", "--no-workers", "--config", str(EXAMPLE),
+        "--host", "127.0.0.1", "--port", str(port),
+        env=env, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    receiver = Server(receiver_process, f"http://127.0.0.1:{port}", port)
+    worker_process: asyncio.subprocess.Process | None = None
+    try:
+        await receiver.wait_for_line("bridge ready (serve, receive only)", STARTUP_TIMEOUT_S)
+        await receiver.wait_for_line("Uvicorn running on")
+        payload = str(PAYLOADS / "current/content_item_published_published.json")
+        code, out, _ = await bridge(
+            "send", f"{receiver.url}/webhooks/kontent", payload, "--secret", SECRET
+        )
+        assert (code, out) == (0, 'HTTP 200\n{"accepted":1,"duplicates":0,"jobs":2}\n')
+        listed = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "deliveries", "--json",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        rows, _ = await listed.communicate()
+        assert [row["attempts"] for row in json.loads(rows)] == [0, 0]
+
+        worker_port = free_port()
+        worker_process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "worker", "--config", str(EXAMPLE),
+            "--host", "127.0.0.1", "--port", str(worker_port),
+            env=env, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        worker = Server(worker_process, f"http://127.0.0.1:{worker_port}", worker_port)
+        await worker.wait_for_line("[publishing-log]", STARTUP_TIMEOUT_S)
+        assert not any("[publishing-log]" in line for line in receiver.lines)
+    finally:
+        for process in (receiver_process, worker_process):
+            if process is not None and process.returncode is None:
+                process.terminate()
+                await process.wait()

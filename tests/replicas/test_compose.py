@@ -17,8 +17,8 @@ def test_compose_runs_two_receivers_and_a_worker_on_one_postgresql() -> None:
     services = compose["services"]
     bridges = {name: s for name, s in services.items() if name != "postgres"}
 
-    roles = sorted(s["command"][1] for s in bridges.values())
-    assert roles == ["serve", "serve", "worker"]
+    commands = sorted(" ".join(s["command"][1:]) for s in bridges.values())
+    assert commands == ["serve --no-workers", "serve --no-workers", "worker"]
     urls = {s["environment"]["BRIDGE_DB"] for s in bridges.values()}
     assert len(urls) == 1
     [url] = urls
