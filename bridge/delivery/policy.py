@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bridge.delivery.model import ClaimPolicy
+from bridge.delivery.model import AlertKind, ClaimPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +93,16 @@ def _window_closes(jobs: Sequence[Candidate], policy: ClaimPolicy) -> float:
     if policy.max_wait_s is not None:
         closes.append(opened + policy.max_wait_s)
     return min(closes)
+
+
+def next_alerted(alerted: frozenset[AlertKind], kind: AlertKind) -> frozenset[AlertKind] | None:
+    """The alert kinds an episode has had after raising `kind`, or None to stay silent.
+
+    Once per episode: a kind already raised is not raised again, and "recovered" is only worth
+    saying (and closes the episode) after a failing or dead alert went out.
+    """
+    if kind == "recovered":
+        return frozenset() if alerted else None
+    if kind in alerted:
+        return None
+    return alerted | {kind}

@@ -44,6 +44,7 @@ from bridge.delivery.model import (
     RuleStats,
     StoredNotification,
 )
+from bridge.delivery.policy import next_alerted
 from bridge.delivery.postgres_db import (
     CHANNEL,
     DRIVER_ERRORS,
@@ -177,15 +178,10 @@ class PostgresStore:
 
         async def op(conn: Conn) -> bool:
             # Locked (waiting, not skipping), so two replicas never both raise one alert.
-            alerted = rows.episode(action, await Q.fetchrow(conn, "lock_episode", action=action))
-            if kind == "recovered":
-                if not alerted.alerted:
-                    return False
-                new: frozenset[str] = frozenset()
-            elif kind in alerted.alerted:
+            locked = rows.episode(action, await Q.fetchrow(conn, "lock_episode", action=action))
+            new = next_alerted(locked.alerted, kind)
+            if new is None:
                 return False
-            else:
-                new = alerted.alerted | {kind}
             await Q.execute(conn, "set_alerted", action=action, alerted=",".join(sorted(new)))
             await _insert_jobs(conn, jobs, now, None, self._sender)
             return True

@@ -27,6 +27,7 @@ from bridge.delivery.model import (
     RuleStats,
     StoredNotification,
 )
+from bridge.delivery.policy import next_alerted
 from bridge.delivery.sqlite_db import Database, apply_migrations, unavailable
 from bridge.delivery.sqlite_ops import (
     action_state,
@@ -157,15 +158,9 @@ class SqliteStore:
         now = self.clock.now()
 
         def op(conn: sqlite3.Connection) -> bool:
-            alerted = episode(conn, action).alerted
-            if kind == "recovered":
-                if not alerted:
-                    return False
-                new: frozenset[str] = frozenset()
-            elif kind in alerted:
+            new = next_alerted(episode(conn, action).alerted, kind)
+            if new is None:
                 return False
-            else:
-                new = alerted | {kind}
             conn.execute(Q["set_alerted"], {"action": action, "alerted": ",".join(sorted(new))})
             insert_jobs(conn, jobs, now, None)
             return True
