@@ -25,4 +25,4 @@ def health_routes(runtime: Runtime) -> list[BaseRoute]:
 def webhook_route(runtime: Runtime) -> BaseRoute:
     """A catch-all route, mounted last: the endpoint resolves the path in the current config."""
     methods = ["POST", "GET", "PUT", "PATCH", "DELETE"]
-    return Route("/{path:path}", WebhookEndpoint(runtime).handle, methods=methods)
+    return Route("/{path:path}", WebhookEndpoint(runtime), methods=methods)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.datastructures import Headers
+from starlette.types import Receive
 
 
 class BodyError(Exception):
@@ -14,14 +15,14 @@ class BodyError(Exception):
         self.reason = reason
 
 
-async def read_body(request: Request, limit_bytes: int) -> bytes:
+async def read_body(headers: Headers, receive: Receive, limit_bytes: int) -> bytes:
     """The whole body, or BodyError(413) as soon as it passes `limit_bytes`.
 
     A declared Content-Length over the limit is refused before a byte is read; a chunked body
     (or one that lies about its length) is refused the moment the running total passes the
     limit, so a client cannot make the bridge buffer more than `limit_bytes`.
     """
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             raise BodyError(400, f"Content-Length {declared!r} is not a number")
@@ -29,15 +30,20 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
             raise BodyError(413, _too_large(limit_bytes))
     chunks: list[bytes] = []
     total = 0
-    try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit_bytes:
-                raise BodyError(413, _too_large(limit_bytes))
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise BodyError(400, "client disconnected before the body was complete") from None
-    return b"".join(chunks)
+    more = True
+    while more:  # the ASGI messages themselves: no Request object on the hot path
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BodyError(400, "client disconnected before the body was complete")
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        total += len(chunk)
+        if total > limit_bytes:
+            raise BodyError(413, _too_large(limit_bytes))
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(limit_bytes: int) -> str:
