@@ -92,7 +92,7 @@ class Event:
 
     def fields(self) -> dict[str, Any]:
         """The matchable fields, without the raw notification (what rules and templates see)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
+        return {name: getattr(self, name) for name in MATCHABLE_FIELDS}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"raw": dict(self.raw)}
@@ -164,17 +164,18 @@ def _parse_current(notifications: Any, webhook: str | None) -> Iterator[Notifica
         where = f"notifications[{index}]"
         _require_object(raw, where)
         data = _require_object(raw.get("data"), f"{where}.data")
-        system = _require_object(data.get("system", {}), f"{where}.data.system")
-        message = _require_object(raw.get("message"), f"{where}.message")
+        in_system, in_message = f"{where}.data.system", f"{where}.message"
+        system = _require_object(data.get("system", {}), in_system)
+        message = _require_object(raw.get("message"), in_message)
         event = Event(
-            object_type=_text(message, "object_type", f"{where}.message"),
-            action=_text(message, "action", f"{where}.message"),
-            delivery_slot=_text(message, "delivery_slot", f"{where}.message"),
-            environment_id=_text(message, "environment_id", f"{where}.message"),
+            object_type=_text(message, "object_type", in_message),
+            action=_text(message, "action", in_message),
+            delivery_slot=_text(message, "delivery_slot", in_message),
+            environment_id=_text(message, "environment_id", in_message),
             format="current",
             webhook=webhook,
             raw=raw,
-            **{name: _text(system, name, f"{where}.data.system") for name in SYSTEM_FIELDS},
+            **{name: _text(system, name, in_system) for name in SYSTEM_FIELDS},
         )
         yield Notification(_content_key(webhook, raw), webhook, "current", raw, (event,))
 
@@ -273,10 +274,14 @@ def _reference(obj: Mapping[str, Any], key: str, where: str) -> str | None:
     return _text(obj, key, where)
 
 
+# Exactly what json.dumps(value, sort_keys=True, separators=(",", ":")) builds on every call,
+# built once: stored dedupe keys depend on this encoding, so it must not change.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def _content_key(webhook: str | None, raw: Any) -> str:
     """Same content to the same webhook gives the same key, however the JSON was formatted."""
-    canonical = json.dumps([webhook, raw], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical([webhook, raw]).encode()).hexdigest()
 
 
 def _require_object(value: Any, where: str) -> dict[str, Any]:
