@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +31,11 @@ Op = Callable[[sqlite3.Connection], Any]
 
 MAX_GROUP = 1000
 BUSY_TIMEOUT_MS = 5000
+# A thread waiting for the GIL (the commit thread back from its fsync) gets it only after the
+# interpreter's switch interval (5 ms by default) while the loop is busy serving requests, and
+# the whole group waits with it. A shorter interval keeps that hand-off short; the cost, extra
+# switches, only arises while another thread wants the GIL. bench/receive.py: see the commit.
+SWITCH_INTERVAL_S = 0.0002
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -62,6 +68,7 @@ class Database:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         try:
             await asyncio.to_thread(self._open_files)
         except (sqlite3.Error, OSError) as exc:
