@@ -12,7 +12,8 @@ One asyncio load generator (aiohttp) sends the same number of unique, signed not
 each, `concurrency` at a time, after a warm-up, alternating between the two servers for
 `rounds` rounds (the machine may be shared; alternating exposes both to the same background
 load); it prints the median round's throughput and p50/p99 latency, and the ratio bridge/bare
-(the goal: at least 0.5).
+(the goal: at least 0.5). It also prints each server process's CPU time per request (all its
+threads, from /proc): less sensitive than throughput to other load on a shared machine.
 """
 
 from __future__ import annotations
@@ -111,8 +112,23 @@ def bare_app_main(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(kind: str, workdir: Path) -> Iterator[str]:
+def server(kind: str, workdir: Path) -> Iterator[Server]:
     port = free_port()
     env = dict(os.environ)
     if kind == "bare":
@@ -130,7 +146,7 @@ def server(kind: str, workdir: Path) -> Iterator[str]:
     log = (workdir / f"{kind}.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -155,6 +171,11 @@ class Result:
     seconds: float
     latencies_s: list[float]
     errors: int
+    cpu_s: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1e6
 
     @property
     def rps(self) -> float:
@@ -194,22 +215,25 @@ async def load(base: str, bodies: list[bytes], concurrency: int) -> tuple[float,
         return time.perf_counter() - started, latencies, errors
 
 
-async def measure(name: str, base: str, requests: int, concurrency: int, round_: int) -> Result:
+async def measure(name: str, srv: Server, requests: int, concurrency: int, round_: int) -> Result:
     bodies = [payload(n, f"{name}-{round_}") for n in range(requests)]
-    seconds, latencies, errors = await load(base, bodies, concurrency)
-    return Result(name, requests, seconds, latencies, errors)
+    cpu_before = cpu_seconds(srv.pid)
+    seconds, latencies, errors = await load(srv.base, bodies, concurrency)
+    return Result(name, requests, seconds, latencies, errors, cpu_seconds(srv.pid) - cpu_before)
 
 
 def report(results: dict[str, list[Result]]) -> None:
     """The median round of each server (the machine is shared: single runs are noisy)."""
-    print(f"{'server':<8} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    header = f"{'server':<8} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    print(f"{header} {'cpu us/req':>11}")
     medians = {}
     for name, rounds in results.items():
         r = sorted(rounds, key=lambda result: result.rps)[len(rounds) // 2]
         medians[name] = r
         print(
             f"{r.name:<8} {r.requests:>8} {r.rps:>9.0f} {r.percentile(50) * 1000:>8.2f} "
-            f"{r.percentile(99) * 1000:>8.2f} {sum(x.errors for x in rounds):>7}"
+            f"{r.percentile(99) * 1000:>8.2f} {sum(x.errors for x in rounds):>7} "
+            f"{sorted(x.cpu_us_per_request for x in rounds)[len(rounds) // 2]:>11.0f}"
         )
     ratio = medians["bridge"].rps / medians["bare"].rps
     each = ", ".join(
@@ -226,13 +250,13 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
         server("bare", Path(tmp)) as bare,
         server("bridge", Path(tmp)) as bridge,
     ):
-        bases = {"bare": bare, "bridge": bridge}
-        for name, base in bases.items():
-            await wait_listening(base)
-            await load(base, [payload(n, f"{name}-warm") for n in range(WARMUP)], concurrency)
+        servers = {"bare": bare, "bridge": bridge}
+        for name, srv in servers.items():
+            await wait_listening(srv.base)
+            await load(srv.base, [payload(n, f"{name}-warm") for n in range(WARMUP)], concurrency)
         for round_ in range(rounds):  # alternate, so both see the same background load
-            for name, base in bases.items():
-                results[name].append(await measure(name, base, requests, concurrency, round_))
+            for name, srv in servers.items():
+                results[name].append(await measure(name, srv, requests, concurrency, round_))
     report(results)
 
 
