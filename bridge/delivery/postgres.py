@@ -25,8 +25,8 @@ from typing import Any
 import asyncpg
 
 from bridge.delivery import postgres_claims as claims
-from bridge.delivery import postgres_rows as rows
-from bridge.delivery import records
+from bridge.delivery import postgres_rows as pg_rows
+from bridge.delivery import records, rows
 from bridge.delivery.clock import Clock
 from bridge.delivery.model import (
     Accepted,
@@ -136,7 +136,7 @@ class PostgresStore:
             )
             for n in notifications
         ]
-        params = rows.accept_params(notes, jobs, rules, now, request_id, cache, self._sender)
+        params = pg_rows.accept_params(notes, jobs, rules, now, request_id, cache, self._sender)
 
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
         accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])
@@ -161,7 +161,7 @@ class PostgresStore:
         )
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
-        params = rows.record_params(batch, outcome)
+        params = pg_rows.record_params(batch, outcome)
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "record", **params))
         return rows.episode(batch.action, row)
 
@@ -275,7 +275,7 @@ class PostgresStore:
         found = await on_connection(
             self._pool, lambda conn: Q.fetch(conn, "notifications", limit=limit, offset=offset)
         )
-        return [rows.notification_row(row) for row in found]
+        return [pg_rows.notification_row(row) for row in found]
 
     async def stored_notifications(
         self, *, since: float, after_seq: int = 0, limit: int = 500
@@ -284,7 +284,7 @@ class PostgresStore:
         found = await on_connection(
             self._pool, lambda conn: Q.fetch(conn, "stored_notifications", **params)
         )
-        return [rows.stored_notification(row) for row in found]
+        return [pg_rows.stored_notification(row) for row in found]
 
     async def count_notifications(self, *, since: float) -> int:
         count = await on_connection(
@@ -321,7 +321,7 @@ async def _insert_jobs(
     if not jobs:
         return
     params = [records.job_params(job, now=now, request_id=request_id) for job in jobs]
-    cols = rows.columns(
+    cols = pg_rows.columns(
         params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash", "summary"
     )
     actions = sorted(set(cols["action"]))

@@ -11,16 +11,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bridge.delivery import queries, records
+from bridge.delivery import queries, records, rows
 from bridge.delivery.model import (
-    ActionState,
-    AttemptRow,
     Batch,
     Claim,
     ClaimedJob,
     ClaimPolicy,
     Episode,
-    Health,
     JobDetail,
     Outcome,
 )
@@ -155,11 +152,7 @@ def record(conn: sqlite3.Connection, batch: Batch, outcome: Outcome) -> None:
 
 
 def episode(conn: sqlite3.Connection, action: str) -> Episode:
-    row = conn.execute(Q["action_episode"], {"action": action}).fetchone()
-    if row is None:
-        return Episode(action, None)
-    kinds = frozenset(k for k in row[1].split(",") if k)
-    return Episode(action, row[0], kinds)
+    return rows.episode(action, conn.execute(Q["action_episode"], {"action": action}).fetchone())
 
 
 def restart(conn: sqlite3.Connection, row: Sequence[Any], now: float) -> bool:
@@ -171,51 +164,14 @@ def restart(conn: sqlite3.Connection, row: Sequence[Any], now: float) -> bool:
     return bool(changed)
 
 
-def action_state(
-    name: str, action: Sequence[Any] | None, counts: Sequence[Any] | None, now: float
-) -> ActionState:
-    enabled, last_success_at, failing_since, last_dead_at = action or (1, None, None, None)
-    (pending, running, retrying, succeeded, dead, failed, last_attempt_at, oldest, retries) = (
-        counts or ((0,) * 6 + (None, None, 0))
-    )
-    health: Health
-    if retrying or retries:  # waiting for a retry, or retrying right now
-        health = "failing"
-    elif last_dead_at is not None and (last_success_at is None or last_dead_at > last_success_at):
-        health = "dead"
-    elif last_success_at is not None:
-        health = "working"
-    else:
-        health = "ready"
-    return ActionState(
-        name=name,
-        health=health,
-        enabled=bool(enabled),
-        pending=int(pending or 0) + int(retrying or 0),
-        running=int(running or 0),
-        failing_since=failing_since,
-        last_attempt_at=last_attempt_at,
-        succeeded=int(succeeded or 0),
-        failed_attempts=int(failed or 0),
-        dead=int(dead or 0),
-        oldest_pending_age_s=None if oldest is None else max(0.0, now - oldest),
-    )
+action_state = rows.action_state
 
 
 def job_detail(conn: sqlite3.Connection, job_id: int) -> JobDetail | None:
     row = conn.execute(Q["job"], {"id": job_id}).fetchone()
     if row is None:
         return None
-    key, request_id, inputs, event = row[14:18]
+    key = row[14]
     raw_row = conn.execute(Q["job_notification_raw"], {"key": key}).fetchone() if key else None
-    attempts = tuple(
-        AttemptRow(*attempt) for attempt in conn.execute(Q["job_attempts"], {"id": job_id})
-    )
-    return JobDetail(
-        row=records.delivery_row(row[:14]),
-        notification_key=key,
-        request_id=request_id,
-        inputs=json.loads(inputs),
-        events=(records.event_from_row(event, raw_row[0] if raw_row else None),),
-        attempts=attempts,
-    )
+    attempts = conn.execute(Q["job_attempts"], {"id": job_id}).fetchall()
+    return rows.job_detail(row, raw_row[0] if raw_row else None, attempts)
