@@ -16,8 +16,6 @@ from bridge.delivery.clock import ManualClock
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
-from bridge.events import Event, Notification
-from bridge.plan import PlannedJob
 
 # What a RecordingAction does on a call: return a Success, raise, or wait for a test's signal.
 Behaviour = Callable[[Call[Any]], Awaitable[Success]]
@@ -148,40 +146,6 @@ async def make_pool(
     yield make
     for pool in pools:
         await pool.stop(grace_s=0)
-
-
-def notification(n: int, *, name: str | None = None, webhook: str = "production") -> Notification:
-    raw = {
-        "data": {"system": {"id": f"item-{n}", "name": name or f"Item {n}", "type": "article"}},
-        "message": {"object_type": "content_item", "action": "published", "n": n},
-    }
-    event = Event(
-        object_type="content_item",
-        action="published",
-        id=f"item-{n}",
-        name=name or f"Item {n}",
-        type="article",
-        webhook=webhook,
-        raw=raw,
-    )
-    return Notification(f"key-{n}", webhook, "current", raw, (event,))
-
-
-def planned(
-    note: Notification, action: str, *, rule: str = "r1", inputs: Mapping[str, Any] | None = None
-) -> PlannedJob:
-    return PlannedJob(action, rule, note.key, note.events[0], dict(inputs or {}))
-
-
-async def accept(
-    store: SqliteStore,
-    numbers: Sequence[int],
-    actions: Sequence[str] = ("a",),
-    inputs: Mapping[str, Any] | None = None,
-) -> None:
-    notes = [notification(n) for n in numbers]
-    jobs = [planned(note, action, inputs=inputs) for note in notes for action in actions]
-    await store.accept(notes, jobs, request_id="req-1")
 
 
 async def run_due(pool: WorkerPool) -> None:

@@ -17,7 +17,7 @@ from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.store import open_store
-from tests.delivery.conftest import notification, planned
+from tests.stores.values import notification, planned
 
 T = TypeVar("T")
 

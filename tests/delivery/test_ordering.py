@@ -11,7 +11,8 @@ from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.workers import WorkerPool
-from tests.delivery.conftest import FakeRuntime, accept, run_due
+from tests.delivery.conftest import FakeRuntime, run_due
+from tests.stores.values import accept
 
 MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 

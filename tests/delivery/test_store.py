@@ -16,7 +16,7 @@ from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.sqlite_db import apply_migrations
 from bridge.delivery.store import StoreError, StoreUnavailable, open_store, sqlite_path
-from tests.delivery.conftest import accept, notification, planned
+from tests.stores.values import accept, notification, planned
 
 MakeStore = Callable[..., Awaitable[SqliteStore]]
 

@@ -13,7 +13,8 @@ from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.workers import WorkerPool, claim_policy
-from tests.delivery.conftest import FakeRuntime, RecordingAction, accept, make_config
+from tests.delivery.conftest import FakeRuntime, RecordingAction, make_config
+from tests.stores.values import accept
 
 MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 

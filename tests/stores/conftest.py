@@ -12,10 +12,10 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -24,8 +24,6 @@ import pytest
 from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.store import Store, open_store
-from bridge.events import Event, Notification
-from bridge.plan import PlannedJob
 
 T = TypeVar("T")
 DSN_VARIABLE = "BRIDGE_TEST_POSTGRES_DSN"
@@ -157,43 +155,6 @@ async def make_store(store_url: str, clock: ManualClock) -> AsyncIterator[MakeSt
 @pytest.fixture
 async def store(make_store: MakeStore) -> Store:
     return await make_store()
-
-
-# -- values ------------------------------------------------------------------------------------
-def notification(n: int, *, webhook: str = "production") -> Notification:
-    raw = {
-        "data": {"system": {"id": f"item-{n}", "name": f"Item {n}", "type": "article"}},
-        "message": {"object_type": "content_item", "action": "published", "n": n},
-    }
-    event = Event(
-        object_type="content_item",
-        action="published",
-        id=f"item-{n}",
-        name=f"Item {n}",
-        type="article",
-        webhook=webhook,
-        raw=raw,
-    )
-    return Notification(f"key-{n}", webhook, "current", raw, (event,))
-
-
-def planned(
-    note: Notification, action: str, *, rule: str = "r1", inputs: Mapping[str, Any] | None = None
-) -> PlannedJob:
-    return PlannedJob(action, rule, note.key, note.events[0], dict(inputs or {}))
-
-
-async def accept(
-    store: Store,
-    numbers: Sequence[int],
-    actions: Sequence[str] = ("a",),
-    *,
-    rule: str = "r1",
-    inputs: Mapping[str, Any] | None = None,
-) -> None:
-    notes = [notification(n) for n in numbers]
-    jobs = [planned(n, a, rule=rule, inputs=inputs) for n in notes for a in actions]
-    await store.accept(notes, jobs, request_id="req-1")
 
 
 @pytest.fixture

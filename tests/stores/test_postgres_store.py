@@ -14,7 +14,8 @@ from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.postgres import PostgresStore
 from bridge.delivery.store import StoreUnavailable, open_store
-from tests.stores.conftest import accept, postgres_dsn
+from tests.stores.conftest import postgres_dsn
+from tests.stores.values import accept
 
 pytestmark = pytest.mark.postgres
 
@@ -233,7 +234,7 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
 ) -> None:
     """Ids come from a sequence at insert, visibility at commit: the claim must not pass by."""
     from bridge.delivery.postgres import _insert_jobs
-    from tests.stores.conftest import notification, planned
+    from tests.stores.values import notification, planned
 
     url, replica = replicas
     store = await replica()

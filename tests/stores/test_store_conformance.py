@@ -8,7 +8,7 @@ from collections.abc import Callable
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
 from bridge.delivery.store import Store
-from tests.stores.conftest import accept, notification, planned
+from tests.stores.values import accept, notification, planned
 
 FIFO = ClaimPolicy(lease_s=120)
 UNORDERED = ClaimPolicy(ordering="none", concurrency=10)
