@@ -1,4 +1,6 @@
-"""The SQLite store: durability, group commit, dedupe, leases, pruning, schema and migrations."""
+"""The SQLite store: durability, group commit, failures, schema and migrations.
+
+What every store must do (dedupe, leases, pruning, ...) is in tests/stores, run on SQLite too."""
 
 from __future__ import annotations
 
@@ -12,48 +14,12 @@ import pytest
 
 from bridge.delivery import queries, sqlite_db
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.sqlite import SqliteStore
 from bridge.delivery.sqlite_db import apply_migrations
 from bridge.delivery.store import StoreError, StoreUnavailable, open_store, sqlite_path
-from tests.stores.values import accept, notification, planned
+from tests.stores.values import notification, planned
 
 MakeStore = Callable[..., Awaitable[SqliteStore]]
-
-
-async def test_accept_stores_notifications_and_jobs_and_recognises_redeliveries(
-    store: SqliteStore,
-) -> None:
-    notes = [notification(1), notification(2)]
-    jobs = [planned(n, action) for n in notes for action in ("a", "b")]
-
-    first = await store.accept(notes, jobs, request_id="req-1")
-    again = await store.accept(
-        [notification(2), notification(3)],
-        [planned(notification(2), "a"), planned(notification(3), "a")],
-        request_id="req-2",
-    )
-
-    assert (first.accepted, first.duplicates, first.jobs) == (2, 0, 4)
-    assert (again.accepted, again.duplicates, again.jobs) == (1, 1, 1)
-    rows = await store.deliveries(limit=10)
-    assert next((r.action, r.summary) for r in rows) == (
-        "a",
-        "content_item published article 'Item 3'",
-    )
-    assert len(rows) == 5
-    stored = await store.notifications()
-    assert [n.key for n in stored] == ["key-3", "key-2", "key-1"]
-    assert stored[-1].rules == ["r1"] and stored[-1].request_id == "req-1"
-    assert (await store.rule_stats())["r1"].matched == 3
-
-
-async def test_the_same_notification_twice_in_one_request_is_one_duplicate(
-    store: SqliteStore,
-) -> None:
-    note = notification(7)
-    result = await store.accept([note, note], [planned(note, "a")], request_id=None)
-    assert (result.accepted, result.duplicates, result.jobs) == (1, 1, 1)
 
 
 async def test_concurrent_accepts_share_commits_and_all_survive_a_reopen(
@@ -120,50 +86,6 @@ def test_database_urls() -> None:
     assert sqlite_path("sqlite:////var/lib/bridge.db") == "/var/lib/bridge.db"
     with pytest.raises(StoreError, match="unsupported database URL 'mysql'"):
         open_store("mysql://x")
-
-
-async def test_an_expired_lease_returns_the_job_to_another_worker(
-    store: SqliteStore, clock: ManualClock
-) -> None:
-    await accept(store, [1])
-    policy = ClaimPolicy(lease_s=120)
-    first = await store.claim("a", policy, worker_id="dies")
-    assert [b.job_ids for b in first.batches] == [(1,)]
-    assert (await store.claim("a", policy, worker_id="other")).batches == ()
-
-    clock.advance(119)
-    assert (await store.claim("a", policy, worker_id="other")).batches == ()
-    clock.advance(1)
-    second = await store.claim("a", policy, worker_id="other")
-
-    assert [b.job_ids for b in second.batches] == [(1,)]
-    assert second.batches[0].delivery_id == first.batches[0].delivery_id
-    # The late worker's result no longer counts: the job belongs to the other one now.
-    now = clock.now()
-    await store.record(first.batches[0], Outcome("succeeded", now, now))
-    assert (await store.job(1)).state == "running"  # type: ignore[union-attr]
-
-
-async def test_pruning_keeps_unfinished_and_dead_jobs_and_their_notifications(
-    store: SqliteStore, clock: ManualClock
-) -> None:
-    await accept(store, [1, 2, 3, 4])
-    policy = ClaimPolicy(ordering="none", concurrency=10)
-    batches = {b.job_ids[0]: b for b in (await store.claim("a", policy, worker_id="w")).batches}
-    now = clock.now()
-    await store.record(batches[1], Outcome("succeeded", now, now))
-    await store.record(batches[2], Outcome("dead", now, now, error="gone"))
-    await store.record(batches[3], Outcome("retrying", now, now, error="down", due_at=now + 60))
-    await store.release(batches[4])
-
-    clock.advance(4 * 86400)
-    pruned = await store.prune(before=clock.now() - store.retention_s)
-
-    assert pruned == 2  # job 1 and notification key-1
-    remaining = {r.job_id: r.state for r in await store.deliveries(limit=10)}
-    assert remaining == {2: "dead", 3: "retrying", 4: "pending"}
-    assert {n.key for n in await store.notifications()} == {"key-2", "key-3", "key-4"}
-    assert (await store.job(2)).events[0].raw["message"]["n"] == 2  # type: ignore[union-attr]
 
 
 def _schema_of(conn: sqlite3.Connection) -> set[tuple[str, str, str]]:

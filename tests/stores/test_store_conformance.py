@@ -291,6 +291,7 @@ async def test_prune_keeps_unfinished_and_dead_jobs_and_their_notifications(
     remaining = {r.job_id: r.state for r in await store.deliveries(limit=10)}
     assert remaining == {2: "dead", 3: "retrying", 4: "pending"}
     assert {n.key for n in await store.notifications()} == {"key-2", "key-3", "key-4"}
+    assert (await store.job(2)).events[0].raw["message"]["n"] == 2  # type: ignore[union-attr]
     assert await store.prune(before=clock.now()) == 0
 
 
