@@ -35,6 +35,13 @@ TABLE_EXCERPT_CHARS = 60
 
 
 def register(subparsers: Any) -> None:
+    _add_deliveries(subparsers)
+    _add_job_commands(subparsers)
+    _add_replay(subparsers)
+    _add_db(subparsers)
+
+
+def _add_deliveries(subparsers: Any) -> None:
     deliveries = subparsers.add_parser(
         "deliveries",
         help="the delivery log: newest first, with attempts and the latest response",
@@ -52,6 +59,9 @@ def register(subparsers: Any) -> None:
     deliveries.add_argument("--limit", type=_positive_int, default=50, help="rows (default 50)")
     deliveries.set_defaults(func=run_deliveries)
 
+
+def _add_job_commands(subparsers: Any) -> None:
+    """retry, reset, disable and enable: the operator's levers on one job or one action."""
     retry = subparsers.add_parser(
         "retry",
         help="retry a failing or dead job now",
@@ -85,6 +95,8 @@ def register(subparsers: Any) -> None:
         parser.add_argument("action", metavar="ACTION")
         parser.set_defaults(func=run_set_enabled, enabled=enabled)
 
+
+def _add_replay(subparsers: Any) -> None:
     replay = subparsers.add_parser(
         "replay",
         help="re-evaluate stored notifications against the current rules",
@@ -97,6 +109,8 @@ def register(subparsers: Any) -> None:
     replay.add_argument("--dry-run", action="store_true", help="count the jobs, create none")
     replay.set_defaults(func=run_replay)
 
+
+def _add_db(subparsers: Any) -> None:
     db = subparsers.add_parser("db", help="database maintenance", description="Database tasks.")
     db_commands = db.add_subparsers(dest="db_command", metavar="TASK", title="tasks")
     db_commands.required = True
