@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.delivery import postgres_rows as rows
+from bridge.delivery import rows
 from bridge.delivery.model import Batch, Claim, ClaimPolicy
 from bridge.delivery.policy import Candidate, plan_claim
 from bridge.delivery.postgres_db import Connection, Queries

@@ -6,32 +6,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.delivery import records
+from bridge.delivery import records, rows
 from bridge.delivery.model import (
     Batch,
-    ClaimedJob,
     NotificationRow,
     Outcome,
     StoredNotification,
 )
 from bridge.delivery.postgres_db import CHANNEL
 from bridge.plan import PlannedJob
-
-
-def claimed_job(row: Any) -> ClaimedJob:
-    return ClaimedJob(
-        id=row["id"],
-        action=row["action"],
-        rule=row["rule"],
-        notification_key=row["notification_key"],
-        event=records.event_from_row(row["event"], row["raw"]),
-        inputs=json.loads(row["inputs"]),
-        attempts=row["attempts"],
-        retry_index=row["retry_index"],
-        first_failure_at=row["first_failure_at"],
-        created_at=row["created_at"],
-        request_id=row["request_id"],
-    )
 
 
 def notification_row(row: Any) -> NotificationRow:
@@ -114,5 +97,5 @@ def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
         "job_ids": [job.id for job in batch.jobs],
         "numbers": [job.attempts + 1 for job in batch.jobs],
         "delivery_id": batch.delivery_id,
-        "outcome": {"succeeded": "succeeded", "retrying": "retry"}.get(outcome.state, "failed"),
+        "outcome": rows.attempt_outcome(outcome),
     }

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from bridge.delivery import records
-from bridge.delivery.model import ActionState, AttemptRow, Episode, Health, JobDetail
+from bridge.delivery.model import (
+    ActionState,
+    AttemptRow,
+    ClaimedJob,
+    Episode,
+    Health,
+    JobDetail,
+    Outcome,
+)
 
 _NO_COUNTS = (0,) * 6 + (None, None)
 
@@ -77,3 +85,28 @@ def job_detail(row: Sequence[Any], raw: str | None, attempts: Sequence[Any]) -> 
         events=(records.event_from_row(event, raw),),
         attempts=tuple(AttemptRow(*attempt) for attempt in attempts),
     )
+
+
+def claimed_job(row: Sequence[Any]) -> ClaimedJob:
+    """A job handed to a worker, from a claim's row: the job's columns, its batch id, then its
+    notification's raw body (the event is rebuilt from both)."""
+    (job_id, action, rule, key, event, inputs, attempts, retry_index) = row[:8]
+    (first_failure_at, created_at, request_id, _batch_id, raw) = row[8:13]
+    return ClaimedJob(
+        id=job_id,
+        action=action,
+        rule=rule,
+        notification_key=key,
+        event=records.event_from_row(event, raw),
+        inputs=json.loads(inputs),
+        attempts=attempts,
+        retry_index=retry_index,
+        first_failure_at=first_failure_at,
+        created_at=created_at,
+        request_id=request_id,
+    )
+
+
+def attempt_outcome(outcome: Outcome) -> str:
+    """The `attempts.outcome` column: a retrying job's attempt is a "retry", a dead one "failed"."""
+    return {"succeeded": "succeeded", "retrying": "retry"}.get(outcome.state, "failed")

@@ -15,7 +15,6 @@ from bridge.delivery import queries, records, rows
 from bridge.delivery.model import (
     Batch,
     Claim,
-    ClaimedJob,
     ClaimPolicy,
     Episode,
     JobDetail,
@@ -62,8 +61,8 @@ def claim(
                 for job_id in unit.job_ids
             ],
         )
-        rows = conn.execute(Q["claimed_jobs"], {"ids": json.dumps(unit.job_ids)})
-        jobs = [_claimed_job(row) for row in rows]
+        found = conn.execute(Q["claimed_jobs"], {"ids": json.dumps(unit.job_ids)})
+        jobs = [rows.claimed_job(row) for row in found]
         batches.append(Batch(unit.batch_id, action, tuple(jobs), worker_id, lease_until))
     return Claim(tuple(batches), plan.next_due_at)
 
@@ -84,33 +83,13 @@ def _candidates(
         else:
             query = "claim_due_candidates"
             params["limit"] = max(0, policy.concurrency - running)
-    rows = conn.execute(Q[query], params)
-    return [Candidate(r[0], r[2], r[3], r[4], r[5]) for r in rows]
-
-
-def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
-    (job_id, action, rule, key, event, inputs, attempts, retry_index) = row[:8]
-    (first_failure_at, created_at, request_id, _batch_id, raw) = row[8:13]
-    return ClaimedJob(
-        id=job_id,
-        action=action,
-        rule=rule,
-        notification_key=key,
-        event=records.event_from_row(event, raw),
-        inputs=json.loads(inputs),
-        attempts=attempts,
-        retry_index=retry_index,
-        first_failure_at=first_failure_at,
-        created_at=created_at,
-        request_id=request_id,
-    )
+    found = conn.execute(Q[query], params)
+    return [Candidate(r[0], r[2], r[3], r[4], r[5]) for r in found]
 
 
 def record(conn: sqlite3.Connection, batch: Batch, outcome: Outcome) -> None:
     failed = outcome.state != "succeeded"
-    attempt_outcome = (
-        "succeeded" if not failed else "retry" if outcome.state == "retrying" else "failed"
-    )
+    attempt_outcome = rows.attempt_outcome(outcome)
     response = records.excerpt(outcome.response)
     for job in batch.jobs:
         conn.execute(
