@@ -100,17 +100,8 @@ async def list_rules(request: Request, ctx: AdminContext) -> Any:
     stats = await ctx.store.rule_stats()
     rules = []
     for rule in ctx.rules():
-        name = getattr(rule, "name", "")
-        stat = stats.get(name)
-        rules.append(
-            {
-                "name": name,
-                "actions": present.rule_actions(rule),
-                "stop": bool(getattr(rule, "stop", False)),
-                "matched": getattr(stat, "matched", 0) if stat else 0,
-                "last_matched_at": present.iso(getattr(stat, "last_matched_at", None)),
-            }
-        )
+        stat = stats.get(getattr(rule, "name", ""))
+        rules.append(_rule_json(rule, stat) | {"stop": bool(getattr(rule, "stop", False))})
     return {"rules": rules}
 
 
@@ -120,12 +111,16 @@ async def show_rule(request: Request, ctx: AdminContext) -> Any:
     limit, _ = paging(request.query_params)
     stat = (await ctx.store.rule_stats()).get(name)
     matches = await ctx.store.rule_matches(name, limit=limit)
+    return _rule_json(rule, stat) | {"matches": [present.plain(m) for m in matches]}
+
+
+def _rule_json(rule: Any, stat: Any) -> dict[str, Any]:
+    """A rule's name, its actions and how often it matched (no stats yet: never)."""
     return {
-        "name": name,
+        "name": getattr(rule, "name", ""),
         "actions": present.rule_actions(rule),
         "matched": getattr(stat, "matched", 0) if stat else 0,
         "last_matched_at": present.iso(getattr(stat, "last_matched_at", None)),
-        "matches": [present.plain(m) for m in matches],
     }
 
 

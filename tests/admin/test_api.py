@@ -179,6 +179,8 @@ async def test_rules_carry_match_counts_and_recent_matches(
         }
     ]
     detail = (await api.get("/admin/api/rules/announce")).json()
+    assert (detail["name"], detail["matched"]) == ("announce", 7)
+    assert detail["last_matched_at"] == "2023-11-14T22:13:20Z"
     assert [m["job_id"] for m in detail["matches"]] == [1, 2, 3]
     assert (await api.get("/admin/api/rules/unknown")).status_code == 404
 
