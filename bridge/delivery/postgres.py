@@ -128,15 +128,11 @@ class PostgresStore:
         request_id: str | None,
     ) -> Accepted:
         now = self.clock.now()
-        rules = records.rules_by_notification(jobs)
-        cache = records.EncodeCache()  # one event matched by several rules is encoded once
-        notes = [
-            records.notification_params(
-                n, rules.get(n.key, []), now=now, request_id=request_id, cache=cache
-            )
-            for n in notifications
-        ]
-        params = pg_rows.accept_params(notes, jobs, rules, now, request_id, cache, self._sender)
+        accept = records.accept_rows(notifications, jobs, now=now, request_id=request_id)
+        notes = accept.notes
+        params = pg_rows.accept_params(
+            notes, jobs, accept.rules, now, request_id, accept.cache, self._sender
+        )
 
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
         accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])

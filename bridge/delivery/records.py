@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bridge.delivery.model import DeliveryRow
@@ -103,6 +104,31 @@ def notification_params(
         "rules": _encode(list(rules)),
         "summary": "; ".join(summary for _, summary in events)[:500],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptRows:
+    """What both stores write for one accept: notification rows, and what the job rows need."""
+
+    notes: list[dict[str, Any]]
+    rules: dict[str, list[str]]  # notification key -> matched rules
+    cache: EncodeCache  # one event matched by several rules is encoded once
+
+
+def accept_rows(
+    notifications: Sequence[Notification],
+    jobs: Sequence[PlannedJob],
+    *,
+    now: float,
+    request_id: str | None,
+) -> AcceptRows:
+    rules = rules_by_notification(jobs)
+    cache = EncodeCache()
+    notes = [
+        notification_params(n, rules.get(n.key, []), now=now, request_id=request_id, cache=cache)
+        for n in notifications
+    ]
+    return AcceptRows(notes, rules, cache)
 
 
 def notification_from_row(

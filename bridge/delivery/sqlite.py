@@ -97,18 +97,12 @@ class SqliteStore:
         request_id: str | None,
     ) -> Accepted:
         now = self.clock.now()
-        rules = records.rules_by_notification(jobs)
-        cache = records.EncodeCache()
-        notes = [
-            records.notification_params(
-                n, rules.get(n.key, []), now=now, request_id=request_id, cache=cache
-            )
-            for n in notifications
-        ]
+        accept = records.accept_rows(notifications, jobs, now=now, request_id=request_id)
+        notes = accept.notes
         job_rows = [
             (
                 job.notification_key,
-                records.job_params(job, now=now, request_id=request_id, cache=cache),
+                records.job_params(job, now=now, request_id=request_id, cache=accept.cache),
             )
             for job in jobs
         ]
