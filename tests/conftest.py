@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+
+from bridge.delivery.store import Store, open_store
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -27,3 +29,12 @@ def _no_bridge_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BRIDGE_") and name != "BRIDGE_TEST_POSTGRES_DSN":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real, open SQLite store in the test's own directory."""
+    store = open_store(f"sqlite:///{tmp_path}/bridge.db")
+    await store.open()
+    yield store
+    await store.close()

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from bridge import metrics
 from bridge.app import create_app
 from bridge.config import load_config
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.store import Store
 from bridge.reload import Reloader, ReloadState
 from bridge.runtime import Runtime
 from bridge.settings import Settings
@@ -148,14 +147,6 @@ async def test_sighup_reloads(rules_file: Path) -> None:
     finally:
         await reloader.stop()
     assert [r.name for r in runtime.configs[0].rules] == ["content", "content-v2"]
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/bridge.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 def notification(n: int) -> bytes:

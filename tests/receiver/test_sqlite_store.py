@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.store import Store
 from bridge.settings import Settings
 from tests.receiver.conftest import SEED, URL, signed
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/bridge.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.fixture
