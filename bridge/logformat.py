@@ -164,7 +164,8 @@ class TextFormatter(logging.Formatter):
         self.redactor = redact or redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record), f"{record.levelname:<7}", record.name, record.getMessage()]
+        message = _one_line(record.getMessage())
+        parts = [_timestamp(record), f"{record.levelname:<7}", record.name, message]
         fields = {**_extras(record), **{k: v for k, v in _ids(record).items() if v}}
         if fields:
             parts.append(" ".join(f"{k}={_text_value(v)}" for k, v in fields.items()))
@@ -176,7 +177,21 @@ class TextFormatter(logging.Formatter):
 
 def _text_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return json.dumps(text) if (" " in text or not text) else text
+    if " " in text or not text or _CONTROL.search(text):
+        return json.dumps(text)
+    return text
+
+
+# Line breaks and other control characters, as a payload field could carry them into a message:
+# in a text log they would start a line that looks like one the bridge wrote.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+
+
+def _one_line(text: str) -> str:
+    """A message on one line: control characters are shown escaped (`\\n`), never written."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 
 def formatter_for(fmt: Literal["json", "text"] | str) -> logging.Formatter:

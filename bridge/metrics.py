@@ -25,6 +25,8 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bridge.kontent import catalog
+
 if TYPE_CHECKING:
     from bridge.events import Event
 
@@ -182,8 +184,12 @@ def reset() -> Metrics:
 
 def notification_received(event: Event) -> None:
     """One verified event (a notification holds one or more)."""
+    # Payload values are unbounded; the webhook name comes from the config, the rest is bucketed
+    # to Kontent.ai's documented names so a sender cannot grow the number of series.
     _current.notifications.labels(
-        event.webhook or "", event.object_type or "", event.action or ""
+        event.webhook or "",
+        catalog.known_object_type(event.object_type),
+        catalog.known_action(event.action),
     ).inc()
 
 

@@ -171,3 +171,17 @@ async def test_a_request_id_follows_a_notification_into_its_delivery_and_secrets
     assert delivery["delivery_id"]
     assert SECRET not in lines.getvalue()
     assert "oops, the secret is ***" in [e["message"] for e in entries]
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r\n", "\r", "\u2028", "\x85", "\x1b[2J"])
+def test_a_payload_value_cannot_forge_a_text_log_line(breaker: str) -> None:
+    """A codename holding a line break must not start a line that looks like the bridge's own."""
+    forged = f"ok{breaker}12:00:00.000Z  ERROR    bridge.receiver  store unavailable"
+    record = logging.LogRecord(
+        "bridge.actions.log", logging.INFO, "f", 1, "item %s", (forged,), None
+    )
+    record.codename = forged
+    line = TextFormatter().format(record)
+    assert len(line.splitlines()) == 1
+    assert breaker not in line
+    assert "store unavailable" in line  # shown, escaped, not dropped

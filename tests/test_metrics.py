@@ -69,6 +69,24 @@ def test_registries_are_isolated() -> None:
     assert "production" not in other.exposition().decode()
 
 
+def test_payload_values_never_grow_the_number_of_series(fresh: metrics.Metrics) -> None:
+    """Labels from payload values stay to Kontent.ai's documented names; the rest is `other`."""
+    events = [
+        Event(object_type=f"type-{n}", action=f"action-{n}", webhook="production")
+        for n in range(2_000)
+    ]
+    events.append(Event(object_type="taxonomy", action="terms_moved", webhook="production"))
+    events.append(Event(object_type=None, action=None, webhook="production"))
+    metrics.notifications_received(events)
+    parsed = samples(fresh.exposition().decode())
+    series = [key for key in parsed if key[0] == "bridge_notifications_received_total"]
+    assert len(series) == 2
+    other = {"webhook": "production", "object_type": "other", "action": "other"}
+    assert value(parsed, "bridge_notifications_received_total", **other) == 2_001
+    moved = {"webhook": "production", "object_type": "taxonomy", "action": "terms_moved"}
+    assert value(parsed, "bridge_notifications_received_total", **moved) == 1
+
+
 def test_queue_gauges_follow_the_store_and_drop_vanished_actions(fresh: metrics.Metrics) -> None:
     fresh.refresh_queues([state("a", "failing", 3, 42.5, dead=1), state("b", "ready", 0, None)])
     parsed = samples(fresh.exposition().decode())
