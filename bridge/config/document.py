@@ -117,20 +117,54 @@ def _parse(
         doc.errors.append(ConfigIssue(file, line, col, "", f"YAML syntax error: {problem}"))
     except yaml.YAMLError as exc:
         doc.errors.append(ConfigIssue(file, 1, 1, "", f"YAML error: {exc}"))
+    except DocumentTooLarge as exc:
+        doc.errors.append(ConfigIssue(file, exc.line, exc.column, "", str(exc)))
+    except RecursionError:
+        message = f"YAML nesting is too deep (more than {MAX_DEPTH} levels)"
+        doc.errors.append(ConfigIssue(file, 1, 1, "", message))
     finally:
         loader.dispose()
     return doc
 
 
+# Bounds on what a document may expand to. Aliases let a few hundred bytes name billions of
+# values (the "billion laughs"); a real rules file has a few thousand values at most.
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+
+
+class DocumentTooLarge(Exception):
+    """The document expands past MAX_VALUES values or MAX_DEPTH levels."""
+
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.line = node.start_mark.line + 1
+        self.column = node.start_mark.column + 1
+
+
 class _Builder:
-    """Walks composed nodes into dicts, lists and scalars, recording marks per path."""
+    """Walks composed nodes into dicts, lists and scalars, recording marks per path.
+
+    Aliased nodes are walked once per use (each use has its own path and marks), so the walk
+    counts every value it builds and stops at MAX_VALUES: an alias bomb costs milliseconds.
+    """
 
     def __init__(self, doc: Document, loader: yaml.SafeLoader, env: Mapping[str, str]) -> None:
         self.doc = doc
         self.loader = loader
         self.env = env
+        self.values_left = MAX_VALUES
 
     def value(self, node: yaml.Node, path: Path) -> Any:
+        self.values_left -= 1
+        if self.values_left < 0:
+            raise DocumentTooLarge(
+                f"the document expands to more than {MAX_VALUES} values "
+                "(are YAML aliases (*name) nested inside each other?)",
+                node,
+            )
+        if len(path) > MAX_DEPTH:
+            raise DocumentTooLarge(f"YAML nesting is too deep (more than {MAX_DEPTH} levels)", node)
         self.doc.marks[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)

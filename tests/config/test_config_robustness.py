@@ -102,3 +102,46 @@ def test_odd_documents(text: str, action_types: ActionTypes) -> None:
         parse_config(text, env={}, types=action_types)
     except ConfigError as exc:
         assert str(exc)
+
+
+def alias_bomb(levels: int) -> str:
+    """Nine copies per level: 440 bytes name 9**9 strings (the "billion laughs")."""
+    lines = ["version: 1", 'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for n in range(1, levels):
+        lines.append(f"l{n}: &l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_quickly_with_its_place() -> None:
+    text = alias_bomb(9)
+    assert len(text) < 600
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text)
+    (issue,) = raised.value.issues
+    assert issue.message == (
+        "the document expands to more than 200000 values "
+        "(are YAML aliases (*name) nested inside each other?)"
+    )
+    assert issue.line > 1
+
+
+def test_aliases_a_real_file_uses_still_load() -> None:
+    text = (
+        "version: 1\n"
+        "webhooks: [{name: p, path: /p, secrets: [s]}]\n"
+        "actions:\n  a: &common {type: log, debounce: 1s}\n  b: {<<: *common, message: hi}\n"
+        "rules: [{name: r, do: [a, b]}]\n"
+    )
+    config = parse_config(text)
+    assert config.actions["b"].options["message"] == "hi"
+    assert config.actions["a"].delivery.debounce_s == config.actions["b"].delivery.debounce_s == 1
+
+
+@pytest.mark.parametrize("depth", [65, 5_000, 100_000])
+def test_deep_nesting_is_an_error_not_a_crash(depth: int) -> None:
+    text = "version: 1\nx: " + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text)
+    assert [i.message for i in raised.value.issues] == [
+        "YAML nesting is too deep (more than 64 levels)"
+    ]
