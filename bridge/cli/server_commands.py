@@ -70,8 +70,8 @@ async def _serve(settings: Settings, config: Config, role: Role, *, workers: boo
     """Open the store here, so that a store that cannot open is one line, not a traceback."""
     from bridge.app import create_app
 
-    store = open_store(settings.db)
     try:
+        store = open_store(settings.db)
         await store.open()
     except StoreError as exc:
         raise CliError(f"cannot open the store (BRIDGE_DB): {exc}") from None

@@ -176,6 +176,7 @@ def open_store(url: str, clock: Clock | None = None, *, retention_s: float | Non
             from bridge.delivery.postgres import PostgresStore
         except ImportError as exc:  # the PostgreSQL store is its own piece of work
             raise StoreError(f"PostgreSQL store is not available: {exc}") from None
+        check_postgres_url(url)
         store: Store = PostgresStore(url, clock, retention_s=retention_s)
         return store
     scheme = url.split(":", 1)[0]
@@ -195,6 +196,22 @@ def retention_from_env() -> float:
     if seconds <= 0:
         raise StoreError(f"{RETENTION_ENV}: must be longer than 0, got {value!r}")
     return seconds
+
+
+def check_postgres_url(url: str) -> None:
+    """Refuse a URL the driver would fail on with a traceback (a port that is not a number)."""
+    netloc = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    hosts = netloc.rsplit("@", 1)[-1]
+    for host in hosts.split(","):
+        port = host.rsplit("]", 1)[-1] if host.startswith("[") else host
+        if ":" not in port:
+            continue
+        number = port.rsplit(":", 1)[1]
+        if not (number.isascii() and number.isdigit() and 0 < int(number) < 65536):
+            raise StoreError(
+                f"the port {number!r} in the database URL is not a number from 1 to 65535 "
+                "(postgresql://user@host:5432/database)"
+            )
 
 
 def sqlite_path(url: str) -> str:

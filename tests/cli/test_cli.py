@@ -360,3 +360,22 @@ def test_check_prints_warnings_and_still_passes(
     [warning] = err.splitlines()
     assert warning.startswith(f"warning: {config}:3:")
     assert "action 'spare' is not used" in warning
+
+
+@pytest.mark.parametrize("port", ["abc", "99999", "5432x", "²"])
+@pytest.mark.parametrize("command", [["serve", "--config", str(EXAMPLE)], ["deliveries"]])
+def test_a_database_port_that_is_not_a_number_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    port: str,
+) -> None:
+    monkeypatch.setenv("BRIDGE_DB", f"postgresql://postgres@127.0.0.1:{port}/test")
+    code, out, err = run(capsys, *command)
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.strip().endswith(
+        f"the port {port!r} in the database URL is not a number from 1 to 65535 "
+        "(postgresql://user@host:5432/database)"
+    )
+    assert len(err.strip().splitlines()) == 1
