@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -371,7 +374,7 @@ def test_a_database_port_that_is_not_a_number_is_one_line(
     port: str,
 ) -> None:
     monkeypatch.setenv("BRIDGE_DB", f"postgresql://postgres@127.0.0.1:{port}/test")
-    code, out, err = run(capsys, *command)
+    code, _out, err = run(capsys, *command)
     assert code == 1
     assert "Traceback" not in err
     assert err.strip().endswith(
@@ -379,3 +382,22 @@ def test_a_database_port_that_is_not_a_number_is_one_line(
         "(postgresql://user@host:5432/database)"
     )
     assert len(err.strip().splitlines()) == 1
+
+
+def test_explain_json_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """`bridge explain --json | head -1`: no BrokenPipeError traceback, exit 0."""
+    notifications = [json.loads(SEED.read_text())["notifications"][0] for _ in range(300)]
+    payload = tmp_path / "many.json"
+    payload.write_text(json.dumps({"notifications": notifications}))
+    executable = str(Path(sys.executable).parent / "bridge")
+    bridge = [executable, "explain", str(EXAMPLE), str(payload), "--json"]
+    process = subprocess.Popen(
+        bridge, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=os.environ.copy()
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # what `head -1` does once it has its line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert first.strip() == b"{"
+    assert stderr == ""
