@@ -208,3 +208,15 @@ class Episode:
     action: str
     failing_since: float | None
     alerted: frozenset[AlertKind] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A polled source's saved position, handed to the replica that holds its lease.
+
+    `scope` names what `token` was issued for (environment, slot, API): a token from another
+    scope must not be resumed, the source initialises a new synchronisation instead.
+    """
+
+    scope: str
+    token: str | None

@@ -42,6 +42,7 @@ from bridge.delivery.model import (
     NotificationRow,
     Outcome,
     RuleStats,
+    SourceState,
     StoredNotification,
 )
 from bridge.delivery.policy import next_alerted
@@ -309,6 +310,30 @@ class PostgresStore:
         if changed:
             self._notify()
         return changed
+
+    # -- polled sources ------------------------------------------------------------------------
+    async def claim_source(self, name: str, *, owner: str, lease_s: float) -> SourceState | None:
+        now = self.clock.now()
+        params = {"source": name, "owner": owner, "expires_at": now + lease_s, "now": now}
+        row = await in_transaction(
+            self._pool, lambda conn: Q.fetchrow(conn, "claim_source", **params)
+        )
+        return None if row is None else SourceState(scope=row["scope"], token=row["token"])
+
+    async def save_source(
+        self, name: str, *, owner: str, scope: str, token: str | None, lease_s: float
+    ) -> bool:
+        now = self.clock.now()
+        params: dict[str, object] = {"source": name, "owner": owner, "scope": scope}
+        params |= {"token": token, "expires_at": now + lease_s, "now": now}
+        status = await in_transaction(
+            self._pool, lambda conn: Q.execute(conn, "save_source", **params)
+        )
+        return _rowcount(status) > 0
+
+    async def release_source(self, name: str, *, owner: str) -> None:
+        params = {"source": name, "owner": owner}
+        await in_transaction(self._pool, lambda conn: Q.execute(conn, "release_source", **params))
 
 
 async def _insert_jobs(

@@ -25,6 +25,7 @@ from bridge.delivery.model import (
     NotificationRow,
     Outcome,
     RuleStats,
+    SourceState,
     StoredNotification,
 )
 from bridge.delivery.policy import next_alerted
@@ -266,6 +267,26 @@ class SqliteStore:
         if changed:
             self._notify()
         return changed
+
+    # -- polled sources ------------------------------------------------------------------------
+    async def claim_source(self, name: str, *, owner: str, lease_s: float) -> SourceState | None:
+        now = self.clock.now()
+        params = {"source": name, "owner": owner, "expires_at": now + lease_s, "now": now}
+        row = await self.db.write(lambda c: c.execute(Q["claim_source"], params).fetchone())
+        return None if row is None else SourceState(scope=row[0], token=row[1])
+
+    async def save_source(
+        self, name: str, *, owner: str, scope: str, token: str | None, lease_s: float
+    ) -> bool:
+        now = self.clock.now()
+        params: dict[str, object] = {"source": name, "owner": owner, "scope": scope}
+        params |= {"token": token, "expires_at": now + lease_s, "now": now}
+        count = await self.db.write(lambda c: c.execute(Q["save_source"], params).rowcount)
+        return bool(count)
+
+    async def release_source(self, name: str, *, owner: str) -> None:
+        params = {"source": name, "owner": owner}
+        await self.db.write(lambda c: c.execute(Q["release_source"], params).rowcount)
 
 
 def _with_connection(path: str, op: Callable[[sqlite3.Connection], list[str]]) -> list[str]:

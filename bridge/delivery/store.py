@@ -32,6 +32,7 @@ from bridge.delivery.model import (
     NotificationRow,
     Outcome,
     RuleStats,
+    SourceState,
     StoredNotification,
 )
 from bridge.events import Notification
@@ -152,6 +153,22 @@ class Store(Protocol):
     async def rule_stats(self) -> dict[str, RuleStats]: ...
 
     async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]: ...
+
+    # -- polled sources (bridge/sources) ------------------------------------------------------
+    async def claim_source(self, name: str, *, owner: str, lease_s: float) -> SourceState | None:
+        """Take or renew the lease on source `name` for `lease_s`; its saved state, or None
+        while another owner's lease runs (that replica polls, this one waits)."""
+        ...
+
+    async def save_source(
+        self, name: str, *, owner: str, scope: str, token: str | None, lease_s: float
+    ) -> bool:
+        """Save the position and renew the lease; False if `owner` no longer holds it."""
+        ...
+
+    async def release_source(self, name: str, *, owner: str) -> None:
+        """Give the lease up (a clean stop), so another replica takes over at once."""
+        ...
 
 
 DEFAULT_RETENTION_S = 3 * 86400.0

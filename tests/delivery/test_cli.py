@@ -13,6 +13,7 @@ from typing import TypeVar
 import pytest
 
 from bridge.cli import main
+from bridge.delivery import queries
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.sqlite import SqliteStore
@@ -175,7 +176,8 @@ def test_db_upgrade_creates_the_database_then_reports_up_to_date(
 ) -> None:
     url = f"sqlite:///{tmp_path}/new/bridge.db"
     assert main(["db", "upgrade", "--db", url]) == 0
-    assert capsys.readouterr().out.strip() == "applied 0001_initial"
+    every = ", ".join(f"{m.version:04d}_{m.name}" for m in queries.migrations("sqlite"))
+    assert capsys.readouterr().out.strip() == f"applied {every}"
     assert main(["db", "upgrade", "--db", url]) == 0
     assert capsys.readouterr().out.strip() == "database is up to date"
 

@@ -165,7 +165,8 @@ def test_a_migration_another_process_applied_meanwhile_is_not_applied_again(
     first = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
     second = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
     stale = sqlite_db.pending_migrations(second)  # read before the other process migrated
-    assert apply_migrations(first, 0.0) == ["0001_initial"]
+    every = [f"{m.version:04d}_{m.name}" for m in queries.migrations("sqlite")]
+    assert apply_migrations(first, 0.0) == every
 
     monkeypatch.setattr(sqlite_db, "pending_migrations", lambda conn: stale)
     assert apply_migrations(second, 0.0) == []

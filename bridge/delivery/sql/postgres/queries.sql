@@ -310,3 +310,23 @@ SELECT count(*) FROM notifications WHERE received_at >= :since;
 -- name: rule_stats
 SELECT rule, sum(matched)::bigint, max(last_matched_at)
 FROM rule_stats GROUP BY rule ORDER BY rule;
+
+-- name: claim_source
+-- Sync API sources (bridge/sources): the lease is taken when free, expired or already ours.
+INSERT INTO source_state (name, owner, lease_expires_at, updated_at)
+VALUES (:source, :owner, :expires_at, :now)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,
+                                 lease_expires_at = excluded.lease_expires_at
+WHERE source_state.owner IS NULL
+   OR source_state.owner = excluded.owner
+   OR source_state.lease_expires_at < :now
+RETURNING scope, token;
+
+-- name: save_source
+UPDATE source_state
+SET scope = :scope, token = :token, lease_expires_at = :expires_at, updated_at = :now
+WHERE name = :source AND owner = :owner;
+
+-- name: release_source
+UPDATE source_state SET owner = NULL, lease_expires_at = NULL
+WHERE name = :source AND owner = :owner;

@@ -79,3 +79,13 @@ CREATE TABLE rule_stats (
     last_matched_at DOUBLE PRECISION,
     PRIMARY KEY (rule, shard)
 );
+
+-- Sync API sources (migration 0003): continuation token and the polling lease per source.
+CREATE TABLE source_state (
+    name TEXT PRIMARY KEY,
+    scope TEXT NOT NULL DEFAULT '',
+    token TEXT,
+    owner TEXT,
+    lease_expires_at DOUBLE PRECISION,
+    updated_at DOUBLE PRECISION NOT NULL
+);

@@ -193,3 +193,23 @@ LIMIT :limit;
 -- name: next_due_at
 SELECT min(due_at) FROM jobs
 WHERE action = :action AND state IN ('pending', 'retrying') AND due_at > :now;
+
+-- name: claim_source
+-- Sync API sources (bridge/sources): the lease is taken when free, expired or already ours.
+INSERT INTO source_state (name, owner, lease_expires_at, updated_at)
+VALUES (:source, :owner, :expires_at, :now)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,
+                                 lease_expires_at = excluded.lease_expires_at
+WHERE source_state.owner IS NULL
+   OR source_state.owner = excluded.owner
+   OR source_state.lease_expires_at < :now
+RETURNING scope, token;
+
+-- name: save_source
+UPDATE source_state
+SET scope = :scope, token = :token, lease_expires_at = :expires_at, updated_at = :now
+WHERE name = :source AND owner = :owner;
+
+-- name: release_source
+UPDATE source_state SET owner = NULL, lease_expires_at = NULL
+WHERE name = :source AND owner = :owner;

@@ -67,3 +67,13 @@ CREATE TABLE actions (
     last_dead_at REAL,
     alerted TEXT NOT NULL DEFAULT ''
 );
+
+-- Sync API sources (migration 0003): continuation token and the polling lease per source.
+CREATE TABLE source_state (
+    name TEXT PRIMARY KEY,
+    scope TEXT NOT NULL DEFAULT '',
+    token TEXT,
+    owner TEXT,
+    lease_expires_at REAL,
+    updated_at REAL NOT NULL
+);

@@ -1,0 +1,48 @@
+"""The store's source state: a continuation token that survives restarts, under a lease that
+lets one replica poll a source at a time (run on SQLite and PostgreSQL, see conftest)."""
+
+from __future__ import annotations
+
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.model import SourceState
+from tests.stores.conftest import MakeStore
+
+
+async def test_a_saved_token_is_what_the_next_owner_resumes_from(make_store: MakeStore) -> None:
+    first = await make_store()
+    assert await first.claim_source("prod", owner="a", lease_s=30) == SourceState("", None)
+    assert await first.save_source("prod", owner="a", scope="env:published", token="t1", lease_s=30)
+    await first.release_source("prod", owner="a")
+    reopened = await make_store()
+    assert await reopened.claim_source("prod", owner="b", lease_s=30) == SourceState(
+        "env:published", "t1"
+    )
+
+
+async def test_one_owner_at_a_time_until_the_lease_expires(
+    make_store: MakeStore, clock: ManualClock
+) -> None:
+    one, two = await make_store(), await make_store()
+    assert await one.claim_source("prod", owner="a", lease_s=30) is not None
+    assert await two.claim_source("prod", owner="b", lease_s=30) is None
+    assert not await two.save_source("prod", owner="b", scope="s", token="stolen", lease_s=30)
+    clock.advance(20)
+    assert await one.claim_source("prod", owner="a", lease_s=30) is not None  # renewed
+    clock.advance(20)
+    assert await two.claim_source("prod", owner="b", lease_s=30) is None  # still a's
+    clock.advance(11)
+    assert await two.claim_source("prod", owner="b", lease_s=30) == SourceState("", None)
+    assert not await one.save_source("prod", owner="a", scope="s", token="late", lease_s=30)
+    assert await two.save_source("prod", owner="b", scope="s", token="t2", lease_s=30)
+
+
+async def test_a_released_lease_is_free_at_once_and_sources_are_separate(
+    make_store: MakeStore,
+) -> None:
+    one, two = await make_store(), await make_store()
+    assert await one.claim_source("prod", owner="a", lease_s=300) is not None
+    assert await two.claim_source("preview", owner="b", lease_s=300) is not None
+    await one.release_source("prod", owner="a")
+    await one.release_source("preview", owner="a")  # not a's: no effect
+    assert await two.claim_source("prod", owner="b", lease_s=300) is not None
+    assert await one.claim_source("preview", owner="a", lease_s=300) is None
