@@ -4,13 +4,19 @@ One place decides which answers are worth retrying, so that `http`, the build ho
 purges agree: 2xx succeeds; 408, 409, 425, 429 and every 5xx retry (honouring Retry-After);
 any other 4xx is permanent (the request itself is wrong: retrying cannot help); 3xx is
 permanent too, because following a redirect could take the bridge to another host.
+
+Only the start of an answer is read (`READ_LIMIT_BYTES`): the delivery log keeps an excerpt,
+so a target answering a gigabyte costs the bridge a few kilobytes, and the connection of a
+longer answer is closed rather than drained.
 """
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -20,6 +26,9 @@ from pydantic import AfterValidator, ValidationInfo
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 
 EXCERPT_CHARS = 500
+# How much of an answer is read: twice what the store keeps (2 KiB, RESPONSE_EXCERPT_BYTES in
+# bridge.delivery.records), so that an excerpt never lacks text, and a few kilobytes at most.
+READ_LIMIT_BYTES = 8192
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
@@ -28,6 +37,80 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """A bounded part of a response for the delivery log."""
     text = text.strip()
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The start of an answer: at most `READ_LIMIT_BYTES`, decoded, and whether that was all."""
+
+    text: str
+    complete: bool
+    declared_bytes: int | None = None  # Content-Length, when the target sent one
+    read_bytes: int = 0
+
+    def excerpt(self, limit: int = EXCERPT_CHARS) -> str:
+        if self.complete:
+            return excerpt(self.text, limit)
+        if self.declared_bytes is not None:
+            size = f"{self.declared_bytes} bytes"
+        else:
+            size = f"more than {self.read_bytes} bytes"
+        return self.text.strip()[:limit] + f"… ({size}; only the first {self.read_bytes} read)"
+
+
+class BodyTooLarge(Exception):
+    """An answer passed the most a caller will hold; its connection has been closed."""
+
+    def __init__(self, max_bytes: int, declared_bytes: int | None) -> None:
+        super().__init__(f"answer larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
+        self.declared_bytes = declared_bytes
+
+
+async def _read_upto(resp: aiohttp.ClientResponse, limit: int) -> tuple[list[bytes], bool]:
+    """Chunks of at most `limit` + 1 bytes, and whether the body ended within `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await resp.content.read(limit + 1 - size)
+        if not chunk:
+            return chunks, True
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks, False
+
+
+async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTES) -> Body:
+    """The first `limit` bytes of an answer; a longer one's connection is closed, not drained."""
+    chunks, complete = await _read_upto(resp, limit)
+    data = b"".join(chunks)[:limit]
+    if not complete:
+        resp.close()
+    try:
+        decoder = codecs.getincrementaldecoder(resp.charset or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # final=False when cut: a character split by the limit is dropped, not shown garbled.
+    text = decoder.decode(data, final=complete)
+    return Body(text, complete, resp.content_length, len(data))
+
+
+async def read_at_most(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole answer, for callers that need all of it; BodyTooLarge past `max_bytes`.
+
+    A declared Content-Length over the maximum fails before anything is read; an undeclared
+    (chunked) answer fails as soon as it passes the maximum. Either way the connection closes.
+    """
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes:
+        resp.close()
+        raise BodyTooLarge(max_bytes, declared)
+    chunks, complete = await _read_upto(resp, max_bytes)
+    if not complete:
+        chunks.clear()
+        resp.close()
+        raise BodyTooLarge(max_bytes, declared)
+    return b"".join(chunks)
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
@@ -47,9 +130,9 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def classify(status: int, headers: Mapping[str, str], body: str, *, what: str) -> Success:
+def classify(status: int, headers: Mapping[str, str], body: str | Body, *, what: str) -> Success:
     """Turn an HTTP answer into Success, or raise Retry / PermanentFailure."""
-    text = excerpt(body)
+    text = body.excerpt() if isinstance(body, Body) else excerpt(body)
     if 200 <= status < 300:
         return Success(status=status, response=text)
     reason = f"{what} answered {status}"
@@ -75,7 +158,7 @@ async def request(
         async with http.request(
             method, url, headers=dict(headers or {}), allow_redirects=False, **kwargs
         ) as resp:
-            body = await resp.text(errors="replace")
+            body = await read_prefix(resp)
             return classify(resp.status, resp.headers, body, what=what)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc

@@ -7,45 +7,78 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bridge.admin import present
+from bridge.admin.auth import bearer_credentials
 from bridge.admin.context import (
     AdminContext,
     BadRequest,
     NotFound,
+    action_filter,
+    client_of,
     delivery_filter,
     paging,
 )
 from bridge.admin.openapi import OPENAPI
+from bridge.admin.params import shown
+from bridge.admin.safejson import SafeJSONResponse
+from bridge.delivery.store import StoreUnavailable
 
 log = logging.getLogger("bridge.admin")
 
 Handler = Callable[[Request, AdminContext], Awaitable[Any]]
 
 
-def _error(status: int, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+def _error(status: int, message: str, **headers: str) -> Response:
+    return SafeJSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def _unauthorized() -> Response:
+    return _error(
+        401, "missing or wrong admin token", **{"WWW-Authenticate": 'Bearer realm="admin"'}
+    )
+
+
+def authenticate(ctx: AdminContext, request: Request) -> Response | None:
+    """None when the bearer token is right; else the 401, or a 429 while this client (or all
+    clients together) has had too many wrong tokens (ratelimit.py: the token is then not
+    compared at all). A request without a token is not a guess and is not counted."""
+    credentials = bearer_credentials(request)
+    if credentials is None:
+        return _unauthorized()
+    client = client_of(request)
+    wait_s = ctx.limiter.retry_after_s(client)
+    if wait_s is not None:
+        message = f"too many wrong admin tokens; try again in {wait_s} s"
+        return _error(429, message, **{"Retry-After": str(wait_s)})
+    if not ctx.guard.token_matches(credentials):
+        ctx.limiter.failed(client)
+        log.warning("admin api: wrong admin token", extra={"client": client})
+        return _unauthorized()
+    ctx.limiter.succeeded(client)
+    return None
 
 
 def endpoint(ctx: AdminContext, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: check the bearer token, turn known errors into 4xx/503, never a 500 page."""
+    """Wrap a handler: check the bearer token, turn known errors into 4xx/503, never a 500 page.
+
+    Every answer is a SafeJSONResponse: whatever the store holds, it encodes."""
 
     async def run(request: Request) -> Response:
-        if not ctx.guard.bearer_ok(request):
-            return _error(
-                401, "missing or wrong admin token", **{"WWW-Authenticate": 'Bearer realm="admin"'}
-            )
+        refused = authenticate(ctx, request)
+        if refused is not None:
+            return refused
         try:
             result = await handler(request, ctx)
         except BadRequest as exc:
             return _error(400, str(exc))
         except NotFound as exc:
             return _error(404, str(exc))
-        except LookupError as exc:  # the store is not open yet
+        except (LookupError, StoreUnavailable) as exc:  # the store is not open or is down
             return _error(503, str(exc))
-        return result if isinstance(result, Response) else JSONResponse(result)
+        return result if isinstance(result, Response) else SafeJSONResponse(result)
 
     return run
 
@@ -58,7 +91,7 @@ async def list_deliveries(request: Request, ctx: AdminContext) -> Any:
     params = request.query_params
     limit, offset = paging(params)
     which = delivery_filter(params)
-    action = params.get("action") or None
+    action = action_filter(params)
     rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
     return {"filter": which, "action": action, **present.page(rows, limit, offset)}
 
@@ -106,7 +139,7 @@ async def list_rules(request: Request, ctx: AdminContext) -> Any:
 
 
 async def show_rule(request: Request, ctx: AdminContext) -> Any:
-    name = request.path_params["name"]
+    name: str = request.path_params["name"]
     rule = ctx.rule(name)
     limit, _ = paging(request.query_params)
     stat = (await ctx.store.rule_stats()).get(name)
@@ -137,7 +170,7 @@ async def openapi(request: Request, ctx: AdminContext) -> Any:
 async def _action_name(request: Request, ctx: AdminContext) -> str:
     name: str = request.path_params["name"]
     if not await ctx.known_action(name):
-        raise NotFound(f"no action named {name!r}")
+        raise NotFound(f"no action named {shown(name)}")
     return name
 
 

@@ -12,8 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+
 from bridge.admin import present
 from bridge.admin.auth import Guard
+from bridge.admin.params import job_id, plain_name, shown, whole_number
+from bridge.admin.ratelimit import FailureLimiter
 
 FILTERS = ("all", "failures", "active_failures")
 MAX_LIMIT = 500
@@ -40,6 +44,7 @@ class AdminContext:
     store_source: Any
     guard: Guard
     clock: Callable[[], float] | None = field(default=None)
+    limiter: FailureLimiter = field(default_factory=FailureLimiter)
 
     def now(self) -> float:
         """The store's clock when it has one, so tests that move time see consistent ages."""
@@ -92,22 +97,26 @@ class AdminContext:
         return rows
 
     async def known_action(self, name: str) -> bool:
+        if not plain_name(name):
+            return False
         if name in self.configured_actions():
             return True
         return any(s.name == name for s in await self.store.action_states())
 
     async def job(self, raw_id: str) -> Any:
-        """The job detail for a path parameter; ids are whole numbers."""
-        job = await self.store.job(int(raw_id)) if raw_id.isdigit() else None
+        """The job detail for a path parameter (see params.job_id: anything else is a 404)."""
+        number = job_id(raw_id)
+        job = await self.store.job(number) if number is not None else None
         if job is None:
-            raise NotFound(f"no job {raw_id!r}")
+            raise NotFound(f"no job {shown(raw_id)}")
         return job
 
     def rule(self, name: str) -> Any:
-        for rule in self.rules():
-            if getattr(rule, "name", None) == name:
-                return rule
-        raise NotFound(f"no rule named {name!r}")
+        if plain_name(name):
+            for rule in self.rules():
+                if getattr(rule, "name", None) == name:
+                    return rule
+        raise NotFound(f"no rule named {shown(name)}")
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -133,6 +142,12 @@ def _ready(name: str) -> dict[str, Any]:
     }
 
 
+def client_of(request: Request) -> str:
+    """The address failed sign-ins are counted against (the proxy's, unless the server is told
+    to trust forwarded headers: uvicorn --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 def paging(params: Mapping[str, str], *, default_limit: int = 50) -> tuple[int, int]:
     return (
         _int(params, "limit", default_limit, 1, MAX_LIMIT),
@@ -144,10 +159,11 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {raw!r}") from None
+    value = whole_number(raw.removeprefix("-"))
+    if value is None:
+        raise BadRequest(f"{name} must be a whole number, got {shown(raw)}")
+    if raw.startswith("-"):
+        value = -value
     if not low <= value <= high:
         raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -156,5 +172,13 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
 def delivery_filter(params: Mapping[str, str]) -> str:
     value = params.get("filter") or "all"
     if value not in FILTERS:
-        raise BadRequest(f"filter must be one of {', '.join(FILTERS)}, got {value!r}")
+        raise BadRequest(f"filter must be one of {', '.join(FILTERS)}, got {shown(value)}")
+    return value
+
+
+def action_filter(params: Mapping[str, str]) -> str | None:
+    """The `action` query parameter: None for all actions; never a value no action can have."""
+    value = params.get("action") or None
+    if value is not None and not plain_name(value):
+        raise BadRequest(f"action must be an action name, got {shown(value)}")
     return value

@@ -14,13 +14,23 @@ from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bridge.admin import present
+from bridge.admin import present, safejson
 from bridge.admin.auth import COOKIE_NAME, CSRF_FIELD, SESSION_TTL_S, same_origin
-from bridge.admin.context import AdminContext, BadRequest, NotFound, delivery_filter, paging
+from bridge.admin.context import (
+    AdminContext,
+    BadRequest,
+    NotFound,
+    action_filter,
+    client_of,
+    delivery_filter,
+    paging,
+)
+from bridge.admin.params import shown
+from bridge.delivery.store import StoreUnavailable
 
 log = logging.getLogger("bridge.admin")
 
@@ -36,14 +46,24 @@ templates = Environment(
 templates.globals.update(
     iso=present.iso,
     absolute=present.absolute,
+    duration=present.duration,
+    names=present.names,
+    event_summary=present.event_summary,
     health_labels=present.HEALTH_LABELS,
 )
+# Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
+templates.filters["tojson"] = safejson.tojson
 
 Page = Callable[[Request, AdminContext, str], Awaitable[Response]]
 
 
 def render(
-    request: Request, ctx: AdminContext, template: str, status: int = 200, **values: Any
+    request: Request,
+    ctx: AdminContext,
+    template: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: Any,
 ) -> Response:
     now = ctx.now()
     html = templates.get_template(template).render(
@@ -53,7 +73,7 @@ def render(
         now=now,
         **values,
     )
-    return HTMLResponse(
+    return safejson.SafeHTMLResponse(
         html,
         status_code=status,
         headers={
@@ -62,6 +82,7 @@ def render(
             "frame-ancestors 'none'; form-action 'self'",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
+            **(headers or {}),
         },
     )
 
@@ -79,7 +100,7 @@ def page(ctx: AdminContext, handler: Page) -> Callable[[Request], Awaitable[Resp
         except (BadRequest, NotFound) as exc:
             status = 400 if isinstance(exc, BadRequest) else 404
             return render(request, ctx, "error.html", status, csrf=csrf, message=str(exc))
-        except LookupError as exc:
+        except (LookupError, StoreUnavailable) as exc:
             return render(request, ctx, "error.html", 503, csrf=csrf, message=str(exc))
 
     return run
@@ -88,11 +109,11 @@ def page(ctx: AdminContext, handler: Page) -> Callable[[Request], Awaitable[Resp
 async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
     params = request.query_params
     which = delivery_filter(params)
-    action = params.get("action") or None
+    action = action_filter(params)
     limit, offset = paging(params)
     actions = await ctx.actions()
     if action is not None and action not in {a["name"] for a in actions}:
-        raise NotFound(f"no action named {action!r}")
+        raise NotFound(f"no action named {shown(action)}")
     rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
     return render(
         request,
@@ -175,14 +196,19 @@ def post_action(ctx: AdminContext, verb: str) -> Callable[[Request], Awaitable[R
 
     async def run(request: Request) -> Response:
         session = ctx.guard.session_of(request)
+        if session is None:
+            return render(request, ctx, "login.html", 401, next=request.url.path, error=None)
         form = await _form(request)
         token = str(form.get(CSRF_FIELD, ""))
-        if session is None or not same_origin(request) or not ctx.guard.csrf_ok(session, token):
-            return render(request, ctx, "login.html", 401, next=request.url.path, error=None)
+        if not same_origin(request) or not ctx.guard.csrf_ok(session, token):
+            message = "This form is out of date or came from another site. Reload and retry."
+            return render(request, ctx, "error.html", 403, csrf=None, message=message)
         try:
             await _apply(ctx, verb, request.path_params)
-        except LookupError as exc:
+        except NotFound as exc:
             return render(request, ctx, "error.html", 404, csrf=None, message=str(exc))
+        except (LookupError, StoreUnavailable) as exc:
+            return render(request, ctx, "error.html", 503, csrf=None, message=str(exc))
         return RedirectResponse(_back(request, str(form.get("next", ""))), status_code=303)
 
     return run
@@ -197,7 +223,7 @@ async def _apply(ctx: AdminContext, verb: str, params: Any) -> None:
         return
     name: str = params["name"]
     if not await ctx.known_action(name):
-        raise NotFound(f"no action named {name!r}")
+        raise NotFound(f"no action named {shown(name)}")
     if verb == "reset":
         await store.reset_action(name)
     else:
@@ -212,9 +238,19 @@ def login(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
             return render(request, ctx, "login.html", status, next="", error=None)
         form = await _form(request)
         target = _back(request, str(form.get("next", "")))
-        if not same_origin(request) or not ctx.guard.token_matches(str(form.get("token", ""))):
-            log.warning("admin: sign-in with a wrong token")
+        client = client_of(request)
+        wait_s = ctx.limiter.retry_after_s(client)
+        if wait_s is not None:  # ratelimit.py: the token is not even compared
+            error = f"Too many failed sign-ins. Try again in {wait_s} s."
+            headers = {"Retry-After": str(wait_s)}
+            return render(request, ctx, "login.html", 429, headers, next=target, error=error)
+        if not same_origin(request):
             return render(request, ctx, "login.html", 401, next=target, error="Wrong token.")
+        if not ctx.guard.token_matches(str(form.get("token", ""))):
+            ctx.limiter.failed(client)
+            log.warning("admin: sign-in with a wrong token", extra={"client": client})
+            return render(request, ctx, "login.html", 401, next=target, error="Wrong token.")
+        ctx.limiter.succeeded(client)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE_NAME,

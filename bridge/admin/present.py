@@ -8,10 +8,11 @@ seconds in the store and ISO 8601 UTC strings in the API.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.admin import safejson
 from bridge.logformat import REDACTED, looks_secret
 
 HEALTH_LABELS: Mapping[str, str] = {
@@ -22,23 +23,43 @@ HEALTH_LABELS: Mapping[str, str] = {
 }
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
+def moment(ts: object) -> datetime | None:
+    """A stored time as a UTC datetime; None for what no datetime can hold (NaN, 1e300, text).
+
+    Rows written by hand or by older versions may hold any of those, and one such value must
+    not take down every page that shows it."""
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
-def absolute(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def iso(ts: object) -> str | None:
+    at = moment(ts)
+    if at is None:
+        return None
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def relative(ts: float | None, now: float) -> str:
+def absolute(ts: object) -> str:
+    at = moment(ts)
+    return "" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seconds(ts: object) -> float | None:
+    return float(ts) if moment(ts) is not None else None  # type: ignore[arg-type]
+
+
+def relative(ts: object, now: float) -> str:
     """'just now', '5 min ago', '3 h ago', '2 d ago' (or 'in 4 min' for the future)."""
     if ts is None:
         return "never"
-    delta = now - ts
+    at, current = _seconds(ts), _seconds(now)
+    if at is None or current is None:
+        return "unknown"
+    delta = current - at
     ahead = delta < 0
     delta = abs(delta)
     if delta < 10:
@@ -51,29 +72,61 @@ def relative(ts: float | None, now: float) -> str:
     return f"in {amount}" if ahead else f"{amount} ago"
 
 
-def plain(value: Any) -> Any:
-    """A dataclass, pydantic model, Event or container as JSON-ready data; `*_at` as ISO."""
+def duration(start: object, end: object) -> str:
+    """`1.25 s` between two stored times; empty when either is not a usable time."""
+    first, last = _seconds(start), _seconds(end)
+    return "" if first is None or last is None else f"{last - first:.2f} s"
+
+
+def names(value: object) -> list[str]:
+    """A stored list of names (a notification's matched rules) as strs, whatever was stored."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return []
+    return [safejson.text(v if isinstance(v, str) else str(v)) for v in value]
+
+
+def event_summary(event: Any) -> str:
+    """An event's one-line summary; a stored event whose fields are odd still gets a line."""
+    try:
+        return str(event.summary())
+    except Exception:  # stored data of any shape must still render
+        return "(an event whose fields cannot be summarised)"
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """A dataclass, pydantic model, Event or container as JSON-ready data; `*_at` as ISO.
+
+    Depth-limited and leaf-safe (bridge.admin.safejson): whatever the store holds renders."""
+    if depth >= safejson.MAX_DEPTH:
+        return safejson.CUT
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if hasattr(value, "to_json"):
-            return plain(value.to_json())
-        return {f.name: _field(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return plain(value.to_json(), depth)
+        fields = dataclasses.fields(value)
+        return {f.name: _field(f.name, getattr(value, f.name), depth + 1) for f in fields}
     if hasattr(value, "model_dump"):
-        return plain(value.model_dump())
+        return plain(value.model_dump(), depth)
     if isinstance(value, Mapping):
-        return {str(k): _field(str(k), v) for k, v in value.items()}
+        return {safejson.key(k): _field(str(k), v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
+        return [plain(v, depth + 1) for v in value]
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
+        return safejson.text(value.decode("utf-8", "replace"))
+    if isinstance(value, str):
+        return safejson.text(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return safejson.scalar(value)
+    return safejson.text(str(value))
 
 
-def _field(name: str, value: Any) -> Any:
-    if (name.endswith("_at") or name == "failing_since") and isinstance(value, int | float):
-        return iso(float(value))
-    return plain(value)
+def _field(name: str, value: Any, depth: int = 0) -> Any:
+    if (
+        (name.endswith("_at") or name == "failing_since")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ):
+        return iso(value)
+    return plain(value, depth)
 
 
 def redact_options(options: Mapping[str, Any], secret_names: frozenset[str]) -> dict[str, Any]:

@@ -301,6 +301,18 @@ class PostgresStore:
 
     async def _write_and_notify(self, op: Callable[[Conn], Any]) -> bool:
         async def with_notify(conn: Conn) -> bool:
+    async def probe_write(self) -> None:
+        await in_transaction(self._pool, lambda conn: Q.execute(conn, "probe_write"))
+
+    async def latest_modified(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> str | None:
+        params = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        found = await on_connection(
+            self._pool, lambda conn: Q.fetchval(conn, "latest_modified", **params)
+        )
+        return None if found is None else str(found)
+
             changed = bool(await op(conn))
             if changed:
                 await _notify_jobs(conn, self._sender)

@@ -273,6 +273,16 @@ class SqliteStore:
         now = self.clock.now()
         params = {"source": name, "owner": owner, "expires_at": now + lease_s, "now": now}
         row = await self.db.write(lambda c: c.execute(Q["claim_source"], params).fetchone())
+    async def probe_write(self) -> None:
+        await self.db.write(lambda conn: conn.execute(Q["probe_write"]))
+
+    async def latest_modified(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> str | None:
+        params = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        row = await self.db.read(lambda c: c.execute(Q["latest_modified"], params).fetchone())
+        return None if row is None else row[0]
+
         return None if row is None else SourceState(scope=row[0], token=row[1])
 
     async def save_source(

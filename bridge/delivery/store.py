@@ -169,6 +169,11 @@ class Store(Protocol):
     async def release_source(self, name: str, *, owner: str) -> None:
         """Give the lease up (a clean stop), so another replica takes over at once."""
         ...
+    async def probe_write(self) -> None:
+        """Commit a write that changes nothing; StoreUnavailable when the store refuses writes
+        (read-only file or database, full disk, no write lock), as /readyz must know."""
+        ...
+
 
 
 DEFAULT_RETENTION_S = 3 * 86400.0

@@ -5,10 +5,18 @@ carry `X-KC-Wait-For-Loading-New-Content: true` so the API answers with the cont
 notification is about, not a cached older version (seed 000). Errors are translated into the
 action contract: 429 and 5xx retry (Retry-After honoured), 401/403 are permanent and name the
 environment (never the key), and "the item is not there" is `None`.
+
+"Not there" is decided only by Kontent.ai's own answers, because it deletes search records: an
+empty item listing, or a 404 carrying Kontent.ai's error object with error code 100 ("The
+requested content item '...' was not found."). Any other 404 (an HTML page from a wrong host, an
+empty body, someone else's JSON, Kontent.ai's code 1 for a route that does not exist) and any
+200 without the listing's shape mean a wrong `delivery_url`/`preview_url`: they retry, loudly.
+An answer is read up to `max_response_bytes` (32 MiB by default) and refused above it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,11 +25,20 @@ from urllib.parse import quote
 import aiohttp
 
 from bridge.actions.base import PermanentFailure, Retry
-from bridge.actions.httputil import excerpt, retry_after_s
+from bridge.actions.httputil import (
+    Body,
+    BodyTooLarge,
+    read_at_most,
+    read_prefix,
+    retry_after_s,
+)
 
 DELIVERY_URL = "https://deliver.kontent.ai"
 PREVIEW_URL = "https://preview-deliver.kontent.ai"
 WAIT_HEADER = "X-KC-Wait-For-Loading-New-Content"
+MAX_RESPONSE_BYTES = 32 << 20
+# Kontent.ai's error_code for "The requested content item '...' was not found."
+ITEM_NOT_FOUND = 100
 
 
 class EnvironmentKeys(Protocol):
@@ -51,8 +68,11 @@ class DeliveryClient:
         delivery_url: str | None = DELIVERY_URL,
         preview_url: str | None = PREVIEW_URL,
         environments: Mapping[str, EnvironmentKeys] | None = None,
+        *,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.http = http
+        self.max_response_bytes = max_response_bytes
         self.delivery_url = (delivery_url or DELIVERY_URL).rstrip("/")
         self.preview_url = (preview_url or PREVIEW_URL).rstrip("/")
         self.environments: Mapping[str, EnvironmentKeys] = environments or {}
@@ -87,7 +107,8 @@ class DeliveryClient:
         data = await self._get(url, params, environment_id, preview=preview)
         if data is None:
             return None
-        return _one_variant(data, language)
+        what = _what(environment_id, preview)
+        return _one_variant(data, language, listing=by != "codename", what=what, preview=preview)
 
     def _headers(self, environment_id: str, *, preview: bool) -> dict[str, str]:
         headers = {WAIT_HEADER: "true", "Accept": "application/json"}
@@ -108,38 +129,27 @@ class DeliveryClient:
     async def _get(
         self, url: str, params: Mapping[str, str], environment_id: str, *, preview: bool
     ) -> dict[str, Any] | None:
-        api = "Preview Delivery API" if preview else "Delivery API"
-        what = f"{api} (environment {environment_id})"
+        what = _what(environment_id, preview)
         headers = self._headers(environment_id, preview=preview)
         try:
             # No redirects: the API key must never follow a redirect to another host.
             async with self.http.get(
                 url, params=params, headers=headers, allow_redirects=False
             ) as resp:
-                text = await resp.text(errors="replace")
-                if resp.status == 404:
-                    return None
-                if resp.status in (401, 403):
-                    raise PermanentFailure(
-                        f"{what} refused access ({resp.status}): check the key configured "
-                        "for this environment",
-                        status=resp.status,
-                        response=excerpt(text),
-                    )
-                if resp.status == 429 or resp.status >= 500:
-                    raise Retry(
-                        f"{what} answered {resp.status}",
-                        delay_s=retry_after_s(resp.headers),
-                        status=resp.status,
-                        response=excerpt(text),
-                    )
                 if resp.status != 200:
-                    raise PermanentFailure(
-                        f"{what} answered {resp.status}", status=resp.status, response=excerpt(text)
-                    )
-                data = await resp.json(content_type=None)
+                    _fail(what, resp.status, resp.headers, await read_prefix(resp), preview)
+                    return None  # Kontent.ai's own "item not found"
+                raw = await read_at_most(resp, self.max_response_bytes)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
+        except BodyTooLarge as exc:
+            size = f" ({exc.declared_bytes} bytes)" if exc.declared_bytes is not None else ""
+            raise PermanentFailure(
+                f"{what} answer is larger than {exc.max_bytes} bytes{size}, the most the bridge "
+                "holds (kontent.max_response_bytes); a smaller `depth` fetches fewer linked items"
+            ) from None
+        try:
+            data = json.loads(raw)
         except ValueError as exc:
             raise Retry(f"{what} answered invalid JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -147,12 +157,74 @@ class DeliveryClient:
         return data
 
 
-def _one_variant(data: dict[str, Any], language: str | None) -> dict[str, Any] | None:
-    if "items" in data:
-        items = data.get("items") or []
+def _what(environment_id: str, preview: bool) -> str:
+    api = "Preview Delivery API" if preview else "Delivery API"
+    return f"{api} (environment {environment_id})"
+
+
+def _setting(preview: bool) -> str:
+    return "kontent.preview_url" if preview else "kontent.delivery_url"
+
+
+def _fail(what: str, status: int, headers: Mapping[str, str], body: Body, preview: bool) -> None:
+    """Raise for any answer but 200, except Kontent.ai's own "content item not found"."""
+    text = body.excerpt()
+    if status == 404:
+        if body.complete and _is_item_not_found(body.text):
+            return
+        raise Retry(
+            f"{what} answered 404 without Kontent.ai's 'content item not found' error: "
+            f"check {_setting(preview)}",
+            status=status,
+            response=text,
+        )
+    if status in (401, 403):
+        raise PermanentFailure(
+            f"{what} refused access ({status}): check the key configured for this environment",
+            status=status,
+            response=text,
+        )
+    if status == 429 or status >= 500:
+        raise Retry(
+            f"{what} answered {status}",
+            delay_s=retry_after_s(headers),
+            status=status,
+            response=text,
+        )
+    raise PermanentFailure(f"{what} answered {status}", status=status, response=text)
+
+
+def _is_item_not_found(text: str) -> bool:
+    """Kontent.ai's error object (message, request_id, error_code, specific_code), code 100."""
+    try:
+        error = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(error, dict):
+        return False
+    code, specific = error.get("error_code"), error.get("specific_code")
+    return (
+        isinstance(error.get("message"), str)
+        and "request_id" in error
+        and isinstance(specific, int)
+        and not isinstance(code, bool)
+        and code == ITEM_NOT_FOUND
+    )
+
+
+def _one_variant(
+    data: dict[str, Any], language: str | None, *, listing: bool, what: str, preview: bool
+) -> dict[str, Any] | None:
+    """The item of a listing (`items`, empty when there is none) or of `/items/{codename}`."""
+    if listing:
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise Retry(f"{what} answered 200 without an item listing: check {_setting(preview)}")
         item = items[0] if items else None
     else:
         item = data.get("item")
+        if not isinstance(item, dict):
+            raise Retry(f"{what} answered 200 without a content item: check {_setting(preview)}")
     if not isinstance(item, dict):
         return None
     system = item.get("system") or {}

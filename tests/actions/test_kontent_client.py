@@ -5,7 +5,7 @@ import pytest
 
 from bridge.actions.base import PermanentFailure, Retry
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
-from tests.fakes.kontent import FakeDelivery, item_json
+from tests.fakes.kontent import FakeDelivery, item_json, not_found
 
 ENV = "env-1"
 ID = "11111111-1111-1111-1111-111111111111"
@@ -117,3 +117,74 @@ async def test_unreachable_api_retries(http: aiohttp.ClientSession) -> None:
     gone = DeliveryClient(http, url, url, {})
     with pytest.raises(Retry, match="unreachable"):
         await gone.fetch_item(ENV, ID, "en", preview=False)
+
+
+WRONG_HOST_404S = [
+    pytest.param("<html><body><h1>404 Not Found</h1></body></html>", id="html"),
+    pytest.param("", id="empty"),
+    pytest.param({"error": "not found"}, id="other-json"),
+    pytest.param(["not", "an", "object"], id="json-list"),
+    pytest.param(
+        {
+            "message": "No HTTP resource was found that matches the request.",
+            "request_id": "|abc.1_",
+            "error_code": 1,
+            "specific_code": 0,
+        },
+        id="kontent-route-not-found",
+    ),
+    pytest.param(
+        {"message": "The requested content item 'missing' was not found.", "error_code": 100},
+        id="incomplete-kontent-shape",
+    ),
+]
+
+
+@pytest.mark.parametrize("body", WRONG_HOST_404S)
+@pytest.mark.parametrize("by", ["id", "codename"])
+async def test_a_404_that_is_not_kontents_item_not_found_retries_and_names_delivery_url(
+    http: aiohttp.ClientSession, body: object, by: str
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(404, body)
+        with pytest.raises(Retry) as caught:
+            await client(http, fake).fetch_item(ENV, "missing", "en", preview=False, by=by)
+    reason = caught.value.reason
+    assert "answered 404 without Kontent.ai's 'content item not found' error" in reason
+    assert "check kontent.delivery_url" in reason
+    assert caught.value.status == 404
+
+
+async def test_a_preview_404_names_preview_url(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery(preview_key="pk") as fake:
+        fake.fail_next(404, "<html>nope</html>")
+        with pytest.raises(Retry, match=r"check kontent\.preview_url"):
+            await client(http, fake, preview_api_key="pk").fetch_item(ENV, ID, "en", preview=True)
+
+
+async def test_kontents_own_item_not_found_means_gone_whichever_way_the_item_is_asked_for(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(404, not_found("missing"))
+        by_id = await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
+    assert by_id is None
+
+
+@pytest.mark.parametrize(
+    ("by", "body"),
+    [("id", {}), ("id", {"items": "none"}), ("codename", {}), ("codename", {"item": []})],
+)
+async def test_a_200_without_the_listing_or_item_shape_retries_instead_of_meaning_gone(
+    http: aiohttp.ClientSession, by: str, body: dict[str, object]
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, body)
+        with pytest.raises(Retry, match=r"check kontent\.delivery_url"):
+            await client(http, fake).fetch_item(ENV, "x", "en", preview=False, by=by)
+
+
+async def test_an_empty_listing_means_gone(http: aiohttp.ClientSession) -> None:
+    async with FakeDelivery() as fake:
+        got = await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
+    assert got is None

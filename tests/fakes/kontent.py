@@ -1,4 +1,10 @@
-"""A fake Kontent.ai Delivery (and Preview Delivery) API: items by id or codename, 404, 429."""
+"""A fake Kontent.ai Delivery (and Preview Delivery) API: items by id or codename, 404, 429.
+
+Also the used-in listings (`/{env}/items|assets/{codename}/used-in`), computed from the stored
+items' linked items, rich text and asset elements and paged `page_size` at a time with
+`X-Continuation`; and `modular_content` (linked items to `depth`, plus the components given to
+`publish`) in item responses.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +43,16 @@ def item_json(
     }
 
 
+def not_found(codename: str) -> dict[str, Any]:
+    """Kontent.ai's own 404 body for an item that is not there (error code 100)."""
+    return {
+        "message": f"The requested content item '{codename}' was not found.",
+        "request_id": "|4c7f2a7e1d9b4c4e.1b2c3d4e_",
+        "error_code": 100,
+        "specific_code": 0,
+    }
+
+
 class FakeDelivery(FakeServer):
     """Serves `/{env}/items` (filtered by system.id) and `/{env}/items/{codename}`.
 
@@ -49,13 +65,24 @@ class FakeDelivery(FakeServer):
         self.preview_key = preview_key
         self.published: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.preview: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.components: dict[str, dict[str, dict[str, Any]]] = {}  # item codename -> components
+        self.page_size = 100
 
-    def publish(self, env: str, item: dict[str, Any], *, preview: bool = False) -> None:
+    def publish(
+        self,
+        env: str,
+        item: dict[str, Any],
+        *,
+        preview: bool = False,
+        components: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         system = item["system"]
         key = (env, system["id"], system["language"])
         self.preview[key] = item
         if not preview:
             self.published[key] = item
+        if components:
+            self.components[system["codename"]] = components
 
     def unpublish(self, env: str, id: str, language: str) -> None:
         self.published.pop((env, id, language), None)
@@ -64,6 +91,8 @@ class FakeDelivery(FakeServer):
         for prefix in ("", "/preview"):
             app.router.add_get(prefix + "/{env}/items", self._list)
             app.router.add_get(prefix + "/{env}/items/{codename}", self._one)
+            app.router.add_get(prefix + "/{env}/items/{codename}/used-in", self._item_used_in)
+            app.router.add_get(prefix + "/{env}/assets/{codename}/used-in", self._asset_used_in)
 
     def _store(self, request: web.Request) -> dict[tuple[str, str, str], dict[str, Any]] | None:
         if request.path.startswith("/preview/"):
@@ -93,7 +122,7 @@ class FakeDelivery(FakeServer):
         return web.json_response(
             {
                 "items": items,
-                "modular_content": {},
+                "modular_content": self._modular_content(request, items),
                 "pagination": {"skip": 0, "limit": 0, "count": len(items), "next_page": ""},
             }
         )
@@ -103,11 +132,80 @@ class FakeDelivery(FakeServer):
             return _unauthorized()
         items = self._find(request, codename=request.match_info["codename"])
         if not items:
-            return web.json_response(
-                {"message": "The requested content item was not found.", "error_code": 100},
-                status=404,
-            )
-        return web.json_response({"item": items[0], "modular_content": {}})
+            return web.json_response(not_found(request.match_info["codename"]), status=404)
+        modular_content = self._modular_content(request, items[:1])
+        return web.json_response({"item": items[0], "modular_content": modular_content})
+
+    def _modular_content(
+        self, request: web.Request, items: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Components of every item included, and linked items down to `depth` levels."""
+        depth = int(request.query.get("depth", "1"))
+        by_codename = {i["system"]["codename"]: i for i in self._find(request)}
+        found: dict[str, dict[str, Any]] = {}
+        level = list(items)
+        for step in range(depth + 1):
+            following = []
+            for item in level:
+                for codename, component in self.components.get(
+                    item["system"]["codename"], {}
+                ).items():
+                    found.setdefault(codename, component)
+                    following.append(component)
+                if step == depth:
+                    continue
+                for codename in _linked(item):
+                    if codename in by_codename and codename not in found:
+                        found[codename] = by_codename[codename]
+                        following.append(by_codename[codename])
+            level = following
+        return found
+
+    async def _item_used_in(self, request: web.Request) -> web.Response:
+        codename = request.match_info["codename"]
+        return self._used_in(request, lambda item: codename in _linked(item))
+
+    async def _asset_used_in(self, request: web.Request) -> web.Response:
+        codename = request.match_info["codename"]
+        return self._used_in(request, lambda item: codename in _assets(item))
+
+    def _used_in(self, request: web.Request, uses: Any) -> web.Response:
+        if self._store(request) is None:
+            return _unauthorized()
+        users = [
+            {"system": {k: v for k, v in item["system"].items() if k != "sitemap_locations"}}
+            for item in self._find(request)
+            if uses(item)
+            or any(uses(c) for c in self.components.get(item["system"]["codename"], {}).values())
+        ]
+        users.sort(key=lambda u: (u["system"]["codename"], u["system"]["language"]))
+        start = int(request.headers.get("X-Continuation", "page-0").removeprefix("page-"))
+        page = users[start : start + self.page_size]
+        headers = {}
+        if start + self.page_size < len(users):
+            headers["X-Continuation"] = f"page-{start + self.page_size}"
+        return web.json_response({"items": page}, headers=headers)
+
+
+def _linked(item: dict[str, Any]) -> list[str]:
+    """Codenames an item links: linked items and subpages elements, rich text's items."""
+    found: list[str] = []
+    for element in (item.get("elements") or {}).values():
+        if element.get("type") in ("modular_content", "subpages"):
+            found += element.get("value") or []
+        elif element.get("type") == "rich_text":
+            found += element.get("modular_content") or []
+    return found
+
+
+def _assets(item: dict[str, Any]) -> list[str]:
+    """Codenames of the assets in an item's asset elements (the fake's assets carry one)."""
+    return [
+        asset.get("codename", "")
+        for element in (item.get("elements") or {}).values()
+        if element.get("type") == "asset"
+        for asset in element.get("value") or []
+    ]
 
 
 def _unauthorized() -> web.Response:

@@ -321,6 +321,11 @@ WHERE source_state.owner IS NULL
    OR source_state.owner = excluded.owner
    OR source_state.lease_expires_at < :now
 RETURNING scope, token;
+-- name: probe_write
+-- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
+UPDATE schema_version SET applied_at = applied_at
+WHERE version = (SELECT max(version) FROM schema_version);
+
 
 -- name: save_source
 UPDATE source_state

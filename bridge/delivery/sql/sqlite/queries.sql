@@ -160,6 +160,11 @@ UPDATE jobs
 SET state = 'retrying', due_at = :now, retry_index = 0, first_failure_at = NULL,
     finished_at = NULL
 WHERE batch_id = :batch_id AND state IN ('retrying', 'dead');
+-- name: probe_write
+-- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
+UPDATE schema_version SET applied_at = applied_at
+WHERE version = (SELECT max(version) FROM schema_version);
+
 
 -- name: set_enabled
 INSERT INTO actions (name, enabled) VALUES (:action, :enabled)

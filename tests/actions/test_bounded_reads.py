@@ -1,0 +1,119 @@
+"""A target's answer is read as a bounded prefix, and the Delivery API's up to a maximum.
+
+The memory tests run the real bridge code in a fresh process (tests/actions/memory_probe.py)
+against a local server streaming a 400 MiB answer, and assert on that process's peak RSS growth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bridge.actions.base import PermanentFailure
+from bridge.actions.httputil import READ_LIMIT_BYTES, request
+from bridge.delivery.records import RESPONSE_EXCERPT_BYTES
+from bridge.kontent.client import DeliveryClient
+from tests.fakes.huge import HugeAnswer
+from tests.fakes.kontent import FakeDelivery, item_json
+
+ROOT = Path(__file__).resolve().parents[2]
+HUGE_BYTES = 400 << 20
+PEAK_LIMIT_BYTES = 64 << 20
+MiB = 1 << 20
+
+
+async def probe(mode: str, url: str) -> dict[str, Any]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.actions.memory_probe",
+        mode,
+        url,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=100)
+    assert process.returncode == 0, err.decode()
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+@pytest.mark.parametrize("content_length", [True, False], ids=["sized", "chunked"])
+@pytest.mark.parametrize("status", [200, 500])
+async def test_a_huge_target_answer_costs_no_memory_and_is_stored_as_an_excerpt(
+    status: int, content_length: bool
+) -> None:
+    async with HugeAnswer(HUGE_BYTES, status=status, content_length=content_length) as target:
+        result = await probe("http", target.url + "/hook")
+        await asyncio.wait_for(target.finished.wait(), timeout=30)
+    assert result["peak_delta_bytes"] < PEAK_LIMIT_BYTES, result
+    assert result["kind"] == ("Success" if status == 200 else "Retry")
+    stored = result["stored"]
+    assert stored.startswith("xxxx")
+    assert len(stored.encode()) <= RESPONSE_EXCERPT_BYTES + 16
+    if content_length:
+        assert f"{HUGE_BYTES} bytes" in stored
+    else:
+        assert f"more than {READ_LIMIT_BYTES} bytes" in stored
+    # The connection was released after the prefix, not drained: most was never sent.
+    assert target.sent_bytes < 64 * MiB
+
+
+@pytest.mark.parametrize("content_length", [True, False], ids=["sized", "chunked"])
+async def test_a_huge_delivery_api_answer_fails_the_job_instead_of_filling_memory(
+    content_length: bool,
+) -> None:
+    prefix = b'{"items": [{"system": {"id": "item-1"}, "elements": {"t": {"value": "'
+    async with HugeAnswer(
+        HUGE_BYTES, content_type="application/json", prefix=prefix, content_length=content_length
+    ) as api:
+        result = await probe("delivery", api.url)
+        await asyncio.wait_for(api.finished.wait(), timeout=30)
+    assert result["kind"] == "PermanentFailure", result
+    assert "larger than 33554432 bytes" in result["reason"]
+    assert "max_response_bytes" in result["reason"]
+    # At most the 32 MiB maximum is held, once, before the answer is refused.
+    assert result["peak_delta_bytes"] < 32 * MiB + PEAK_LIMIT_BYTES, result
+    assert api.sent_bytes < 32 * MiB + 64 * MiB
+
+
+async def test_the_read_limit_covers_what_the_store_keeps() -> None:
+    assert READ_LIMIT_BYTES >= 2 * RESPONSE_EXCERPT_BYTES
+
+
+async def test_a_short_answer_is_read_whole(http: aiohttp.ClientSession) -> None:
+    async with HugeAnswer(100, status=404, fill=b"nope ") as target:
+        with pytest.raises(PermanentFailure) as caught:
+            await request(http, "POST", target.url, what="hook")
+    assert caught.value.response == ("nope " * 20).strip()
+
+
+async def test_a_multibyte_character_cut_by_the_limit_is_dropped_not_garbled(
+    http: aiohttp.ClientSession,
+) -> None:
+    huge = HugeAnswer(3 * READ_LIMIT_BYTES, prefix=b"a", fill="é".encode(), content_length=False)
+    async with huge as target:
+        result = await request(http, "GET", target.url, what="hook")
+    assert "\ufffd" not in result.response
+    assert result.response.startswith("aéé")
+
+
+async def test_delivery_answers_up_to_the_maximum_are_read_over_it_refused(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeDelivery() as fake:
+        elements = {"body": {"type": "text", "name": "Body", "value": "y" * 5_000}}
+        fake.publish("env-1", item_json("big", id="id-1", elements=elements))
+        roomy = DeliveryClient(http, fake.url, fake.url, max_response_bytes=64_000)
+        tight = DeliveryClient(http, fake.url, fake.url, max_response_bytes=4_000)
+        got = await roomy.fetch_item("env-1", "id-1", "en", preview=False)
+        with pytest.raises(PermanentFailure, match="larger than 4000 bytes"):
+            await tight.fetch_item("env-1", "id-1", "en", preview=False)
+    assert got is not None and got["item"]["elements"]["body"]["value"] == "y" * 5_000
