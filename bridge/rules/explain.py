@@ -74,6 +74,8 @@ class EventExplanation:
     def to_text(self) -> str:
         """Human lines; `bridge explain` prints them, coloured on a terminal."""
         lines = [f"event: {self.event.summary()}"]
+        if len(self.event.actions) > 1:  # a legacy operation that stands for several actions
+            lines.append(f"  action: {self.event.action_text()}")
         for rule in self.rules:
             if rule.matched:
                 lines.append(f"  [matched] {rule.rule}" + ("  (stop)" if rule.stop else ""))
@@ -84,6 +86,11 @@ class EventExplanation:
                         lines.append(f"         error: {item.error}")
                     for key, value in item.inputs.items():
                         lines.append(f"         {key}: {value!r}")
+                    if "expand" in item.inputs:
+                        from bridge.kontent.used_in import describe  # presentation only
+
+                        if line := describe(item.inputs["expand"]):
+                            lines.append(f"         ({line})")
             else:
                 lines.append(f"  [{rule.outcome}] {rule.rule}: {rule.reason}")
         return "\n".join(lines)

@@ -114,17 +114,23 @@ class RuleIndex:
     def candidates(self, event: Event) -> Iterable[int]:
         """Positions of the rules that could match `event`, in rule order.
 
-        A rule reached through two prefixes of one value appears twice, adjacent; callers skip
-        repeats (cheaper than building a set for every event).
+        A rule reached through two prefixes of one value (or two of an event's `actions`)
+        appears twice, adjacent; callers skip repeats (cheaper than building a set per event).
         """
         lists = [self.scan] if self.scan else []
         for name, by_value in self.buckets.items():
+            if name == "action" and len(event.actions) > 1:
+                # Every one of the event's actions: a rule on any of them may match.
+                lists.extend(b for a in event.actions if (b := by_value.get(a)))
+                continue
             bucket = by_value.get(getattr(event, name))
             if bucket:
                 lists.append(bucket)
         for name, by_prefix in self.prefixes.items():
-            value = getattr(event, name)
-            if value:
+            values = event.actions if name == "action" else (getattr(event, name),)
+            for value in values:
+                if not value:
+                    continue
                 for end in range(1, min(len(value), self.longest_prefix[name]) + 1):
                     bucket = by_prefix.get(value[:end])
                     if bucket:

@@ -59,6 +59,8 @@ def compile_rule(rule: Rule) -> RulePredicate:
 def compile_when(when: When) -> Predicate:
     """Closures specialised for the common shapes: these run once per candidate rule."""
     if isinstance(when, FieldTest):
+        if when.field == "action":
+            return _compile_action(when.condition)
         getter = operator.attrgetter(when.field)
         condition = when.condition
         if isinstance(condition, Equals):
@@ -91,6 +93,21 @@ def compile_when(when: When) -> Predicate:
         return True
 
     return every
+
+
+def _compile_action(condition: ValueCondition) -> Predicate:
+    """`action` holds when the condition holds for any of the event's actions (a legacy asset
+    upsert is `changed` and `metadata_changed`); an event without one is tested as null."""
+    if isinstance(condition, Equals):
+        expected = condition.value
+        if expected is None:
+            return lambda event: not event.actions
+        return lambda event: expected in event.actions
+    if isinstance(condition, OneOf):
+        choices = frozenset(condition.values)
+        return lambda event: any(value in choices for value in event.actions or (None,))
+    test = compile_value(condition)
+    return lambda event: any(test(value) for value in event.actions or (None,))
 
 
 def compile_value(condition: ValueCondition) -> ValuePredicate:
@@ -216,10 +233,13 @@ def why_not(rule: Rule, event: Event) -> str | None:
 
 def _why_not_when(when: When, event: Event) -> str | None:
     if isinstance(when, FieldTest):
-        value = getattr(event, when.field)
-        condition = when.condition
-        if compile_value(condition)(value):
+        if compile_when(when)(event):
             return None
+        condition = when.condition
+        if when.field == "action" and len(event.actions) > 1:
+            shown = " | ".join(map(repr, event.actions))  # every action failed the condition
+            return f"{when.path}: {shown} {describe(condition, negate=True)}"
+        value = getattr(event, when.field)
         if isinstance(condition, Both):  # name the operator that failed, not all of them
             condition = next(c for c in condition.conditions if not compile_value(c)(value))
         return f"{when.path}: {_show(value)} {describe(condition, negate=True)}"
