@@ -11,6 +11,7 @@ import pytest
 from bridge.app import create_app
 from bridge.config import parse_config
 from bridge.delivery.sqlite import SqliteStore
+from bridge.receiver import health
 from bridge.settings import Settings
 from bridge.signatures import sign
 
@@ -74,3 +75,23 @@ async def test_200_means_committed_503_means_try_again(
     assert retried.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
     again = await client.post("/webhooks/kontent", content=body, headers=headers)
     assert again.json() == {"accepted": 0, "duplicates": 1, "jobs": 0}
+
+
+async def test_readyz_is_unavailable_while_the_store_refuses_writes(
+    client: httpx.AsyncClient, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that answers reads but refuses writes would answer every notification 503."""
+    monkeypatch.setattr(health, "WRITE_PROBE_INTERVAL_S", 0.0)  # no reuse of a success
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    await store.db.write(lambda conn: conn.execute("PRAGMA query_only = ON"))
+    refused = await client.get("/readyz")
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "status": "unavailable",
+        "reasons": [
+            "store refuses writes: SQLite store unavailable: attempt to write a readonly database"
+        ],
+    }
+    assert store.db._write_conn is not None
+    store.db._write_conn.execute("PRAGMA query_only = OFF")
+    assert (await client.get("/readyz")).json() == {"status": "ready"}

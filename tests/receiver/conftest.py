@@ -105,6 +105,10 @@ class FakeStore:
             raise self.ping_error
         return []
 
+    async def probe_write(self) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("database is locked")
+
 
 @pytest.fixture
 def store() -> FakeStore:

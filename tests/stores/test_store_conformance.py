@@ -415,3 +415,12 @@ async def test_a_window_larger_than_max_batch_is_delivered_in_slices(
     assert first.job_ids == (1, 2)
     await store.record(first, ok(clock))
     assert (await claim_one(store, policy)).job_ids == (3,)
+
+
+async def test_probe_write_commits_and_changes_nothing(store: Store) -> None:
+    """The readiness write probe goes through the store's write path on both databases."""
+    await accept(store, [1, 2])
+    before = [(row.job_id, row.state, row.attempts) for row in await store.deliveries()]
+    for _ in range(3):
+        await store.probe_write()
+    assert [(row.job_id, row.state, row.attempts) for row in await store.deliveries()] == before
