@@ -31,8 +31,9 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.records import default_record, fill, mapped_record
+from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
 from bridge.events import Event
+from bridge.kontent.used_in import Expand, expand_call
 
 DELETE_ACTIONS = ("unpublished", "deleted")
 
@@ -49,6 +50,9 @@ class AlgoliaOptions(ActionOptions):
     batch_size: int = Field(default=1000, ge=1, le=1000)
     wait: bool = True
     delete_on: list[str] = Field(default_factory=lambda: list(DELETE_ACTIONS))
+    expand: Expand = None
+    content_depth: int = Field(default=3, ge=0, le=10)
+    content_skip_types: list[str] = Field(default_factory=list)
 
     @field_validator("hosts")
     @classmethod
@@ -100,10 +104,16 @@ class AlgoliaAction(Action[AlgoliaOptions]):
     async def send(self, call: Call[AlgoliaOptions]) -> Success:
         options = call.options
         plan = Plan()
-        for item in call.items:
+        expanded = await expand_call(call, self.resources.kontent)
+        for position, item in enumerate(expanded.all_items):
+            if position in expanded.expanded and item.event.object_type != "content_item":
+                plan.skipped.append(f"{item.event.summary()}: reindexed the items using it")
+                continue
             await self._plan_one(item.event, item.options, plan)
+        plan.skipped += expanded.notes
+        fanout = f"; {expanded.summary()}" if expanded.lookups else ""
         if not plan.operations:
-            return Success(response="nothing to do; " + _skips(plan))
+            return Success(response="nothing to do; " + _skips(plan) + fanout)
         tasks: list[int] = []
         for index, operations in plan.by_index().items():
             tasks += await self._apply(options, index, operations)
@@ -111,11 +121,11 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         text += f"; tasks {','.join(map(str, tasks))}" + ("" if options.wait else " (not awaited)")
         if plan.skipped:
             text += "; " + _skips(plan)
-        return Success(response=text)
+        return Success(response=text + fanout)
 
     async def _plan_one(self, event: Event, options: AlgoliaOptions, plan: Plan) -> None:
         if event.object_type != "content_item" or not event.id or not event.environment_id:
-            plan.skipped.append(f"{event.summary()}: not a content item")
+            plan.skipped.append(f"{event.summary()}: {_why_not_indexed(event, options)}")
             return
         object_id = _object_id(options.object_id, event)
         key = (options.index, object_id)
@@ -126,11 +136,14 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         if fetched is None:
             plan.operations[key] = _delete(object_id)
             return
-        item = fetched["item"]
+        item, linked = fetched["item"], fetched.get("modular_content") or {}
+        shape = RecordOptions(
+            block_depth=options.content_depth, skip_types=frozenset(options.content_skip_types)
+        )
         if options.record is not None:
-            record = mapped_record(item, object_id, options.record)
+            record = mapped_record(item, object_id, options.record, linked, shape)
         else:
-            record = default_record(item, object_id)
+            record = default_record(item, object_id, linked, shape)
         size = len(json.dumps(record, ensure_ascii=False).encode())
         if size > options.max_record_bytes:
             note = f"{object_id} too large ({size} > {options.max_record_bytes} bytes)"
@@ -201,6 +214,15 @@ def _object_id(template: str, event: Event) -> str:
             f"object_id {template!r}: unknown name {exc.args[0]!r} "
             "(use event fields such as id, codename, language, type, collection)"
         ) from None
+
+
+def _why_not_indexed(event: Event, options: AlgoliaOptions) -> str:
+    if event.object_type != "content_item":
+        reason = f"not a content item ({event.object_type or 'unknown type'}): it has no record"
+        if event.object_type == "asset" and options.expand is None:
+            reason += "; set `expand: used_in` to reindex the items using it"
+        return reason
+    return "not a content item: the event names no item id or environment"
 
 
 def _delete(object_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from bridge.actions.httputil import (
     merged,
     request,
 )
+from bridge.kontent.used_in import Expand, expand_call
 
 Values = list[str] | str | None
 KINDS = ("tags", "files", "prefixes", "hosts")
@@ -33,6 +34,7 @@ class CloudflareOptions(ActionOptions):
     hosts: Values = None
     chunk_size: int = Field(default=100, ge=1, le=500)
     api_url: ApiUrlTemplate = "https://api.cloudflare.com/client/v4"
+    expand: Expand = None
 
     @model_validator(mode="after")
     def _something_to_purge(self) -> CloudflareOptions:
@@ -51,8 +53,9 @@ class CloudflareAction(Action[CloudflareOptions]):
         url = api_endpoint(call, f"/zones/{options.zone_id}/purge_cache")
         headers = {"Authorization": f"Bearer {options.token}"}
         done: list[str] = []
+        expanded = await expand_call(call, self.resources.kontent)
         for kind in KINDS:
-            values = merged(getattr(item.options, kind) for item in call.items)
+            values = merged(getattr(item.options, kind) for item in expanded.all_items)
             for batch in chunks(values, options.chunk_size):
                 result = await request(
                     self.resources.http,
@@ -65,7 +68,8 @@ class CloudflareAction(Action[CloudflareOptions]):
                 _check_success(result)
             if values:
                 done.append(f"{len(values)} {kind}")
-        return Success(status=200, response="purged " + (", ".join(done) or "nothing"))
+        fanout = f"; {expanded.summary()}" if expanded.summary() else ""
+        return Success(status=200, response="purged " + (", ".join(done) or "nothing") + fanout)
 
 
 def _check_success(result: Success) -> None:

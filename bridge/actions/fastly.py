@@ -17,6 +17,7 @@ from bridge.actions.httputil import (
     merged,
     request,
 )
+from bridge.kontent.used_in import Expand, expand_call
 
 KEYS_PER_REQUEST = 256
 
@@ -27,6 +28,7 @@ class FastlyOptions(ActionOptions):
     keys: list[str] | str
     soft: bool = False
     api_url: ApiUrlTemplate = "https://api.fastly.com"
+    expand: Expand = None
 
 
 class FastlyAction(Action[FastlyOptions]):
@@ -36,9 +38,11 @@ class FastlyAction(Action[FastlyOptions]):
 
     async def send(self, call: Call[FastlyOptions]) -> Success:
         options = call.options
-        keys = merged(item.options.keys for item in call.items) or merged([options.keys])
+        expanded = await expand_call(call, self.resources.kontent)
+        keys = merged(item.options.keys for item in expanded.all_items) or merged([options.keys])
+        fanout = f"; {expanded.summary()}" if expanded.summary() else ""
         if not keys:
-            return Success(response="no surrogate keys to purge")
+            return Success(response="no surrogate keys to purge" + fanout)
         headers = {"Fastly-Key": options.token, "Accept": "application/json"}
         if options.soft:
             headers["Fastly-Soft-Purge"] = "1"
@@ -54,4 +58,6 @@ class FastlyAction(Action[FastlyOptions]):
                 json={"surrogate_keys": batch},
             )
         kind = "soft-purged" if options.soft else "purged"
-        return Success(status=last.status, response=f"{kind} {len(keys)} key(s): {last.response}")
+        return Success(
+            status=last.status, response=f"{kind} {len(keys)} key(s): {last.response}{fanout}"
+        )

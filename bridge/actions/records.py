@@ -1,6 +1,20 @@
-"""Content item → search record: flattened element values, and `{path}` field templates.
+"""Content item → search record: element values, content blocks, and `{path}` field templates.
 
-Kept apart from the `algolia` action so that any search plugin can map items the same way.
+A pure function of (item, modular_content, options), kept apart from any one search engine so
+that every search action maps items the same way; engine rules (Algolia's `objectID`, Azure's
+key alphabet) are parameters. What a record holds beyond each element's plain value, and why:
+
+- taxonomy and multiple-choice elements: codenames (stable facet values) and, beside them in
+  `<element>_names`, the names people search for;
+- asset elements: URLs, and in `<element>_assets` each asset's name, description and URL;
+- dates (`date_time` elements, `last_modified`): also as Unix seconds in `<name>_timestamp`,
+  because search engines sort and filter on numbers;
+- rich text: words as written (inline tags such as `<b>` add no separator, block tags do);
+- linked items and rich-text components, from the response's `modular_content`: one block each
+  in `content` with its codename, kind, text and `parents` (the chain of codenames from the
+  direct parent up to the record's item), and every codename in `content_codenames`, so that the
+  records using an item can be found with one facet filter and refreshed.
+
 Placeholders are `{name}` or `{dotted.path}` (single braces): the delivery engine renders Jinja
 `{{ ... }}` before the action runs, and it cannot know the fetched content; single-brace
 placeholders pass through Jinja untouched and are filled here, against the fresh item.
@@ -9,7 +23,9 @@ placeholders pass through Jinja untouched and are filled here, against the fresh
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -26,23 +42,105 @@ SYSTEM_FIELDS = (
 )
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
 MISSING = object()
+ASSET_FIELDS = ("name", "description", "url", "type")
+# Elements whose start or end separates words; every other tag (b, i, a, span, sub, ...) is inline.
+BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "object",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
+)
 
 
-class _TextOnly(HTMLParser):
+@dataclass(frozen=True, slots=True)
+class RecordOptions:
+    """How records are shaped; the defaults suit Algolia and most search engines.
+
+    `key` rewrites every key the mapping derives (for engines with a stricter key alphabet);
+    `block_depth` bounds how deep linked items nest into `content`; linked items of
+    `skip_types` (pages that have records of their own, say) become no block.
+    """
+
+    block_depth: int = 3
+    skip_types: frozenset[str] = frozenset()
+    key: Callable[[str], str] = field(default=lambda name: name)
+
+
+DEFAULT_OPTIONS = RecordOptions()
+
+
+class _Text(HTMLParser):
+    """Collects text; block elements end a word, inline ones do not."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in BLOCK_TAGS:
+            self.parts.append(" ")
 
     def handle_data(self, data: str) -> None:
         self.parts.append(data)
 
 
 def strip_tags(html: str) -> str:
-    """Rich text as plain words: tags dropped, whitespace collapsed."""
-    parser = _TextOnly()
+    """Rich text as plain words: tags dropped, whitespace collapsed, words kept whole."""
+    parser = _Text()
     parser.feed(html)
     parser.close()
-    return " ".join(" ".join(parser.parts).split())
+    return " ".join("".join(parser.parts).split())
+
+
+def timestamp(value: Any) -> int | None:
+    """An ISO 8601 date as Unix seconds (UTC when the text names no zone), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
 
 
 def element_value(element: Mapping[str, Any]) -> Any:
@@ -52,38 +150,125 @@ def element_value(element: Mapping[str, Any]) -> Any:
     if kind == "rich_text":
         return strip_tags(value or "")
     if kind in ("multiple_choice", "taxonomy"):
-        return [choice.get("codename") for choice in value or [] if isinstance(choice, dict)]
+        return [choice.get("codename") for choice in _dicts(value)]
     if kind == "asset":
-        return [asset.get("url") for asset in value or [] if isinstance(asset, dict)]
+        return [asset.get("url") for asset in _dicts(value)]
     if kind in ("modular_content", "subpages"):
         return list(value or [])
     return value  # text, url_slug, custom (strings), number, date_time (ISO string or null)
 
 
-def flatten(item: Mapping[str, Any]) -> dict[str, Any]:
-    elements = item.get("elements") or {}
-    return {name: element_value(el) for name, el in elements.items() if isinstance(el, dict)}
+def element_fields(
+    name: str, element: Mapping[str, Any], options: RecordOptions = DEFAULT_OPTIONS
+) -> dict[str, Any]:
+    """The element's value under its name, and the derived fields beside it."""
+    fields = {options.key(name): element_value(element)}
+    kind, value = element.get("type"), element.get("value")
+    if kind in ("multiple_choice", "taxonomy"):
+        fields[options.key(f"{name}_names")] = [choice.get("name") for choice in _dicts(value)]
+    elif kind == "asset":
+        fields[options.key(f"{name}_assets")] = [
+            {options.key(k): asset.get(k) for k in ASSET_FIELDS if k in asset}
+            for asset in _dicts(value)
+        ]
+    elif kind == "date_time":
+        fields[options.key(f"{name}_timestamp")] = timestamp(value)
+    return fields
 
 
-def default_record(item: Mapping[str, Any], object_id: str) -> dict[str, Any]:
-    """System fields and every element's flattened value (system names win on a clash)."""
-    system = item.get("system") or {}
-    record = flatten(item)
-    record.update({name: system.get(name) for name in SYSTEM_FIELDS})
-    record["objectID"] = object_id
+def flatten(item: Mapping[str, Any], options: RecordOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for name, element in _elements(item).items():
+        record |= element_fields(name, element, options)
     return record
 
 
-def mapped_record(
-    item: Mapping[str, Any], object_id: str, mapping: Mapping[str, Any]
+def build_record(
+    item: Mapping[str, Any],
+    modular_content: Mapping[str, Any] | None = None,
+    options: RecordOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
-    """Only the fields `mapping` names, each a `{path}` template over the item."""
-    namespace = default_record(item, object_id) | {
+    """System fields, every element's fields, and content blocks (system names win a clash)."""
+    system = item.get("system") or {}
+    record = flatten(item, options)
+    record.update({options.key(name): system.get(name) for name in SYSTEM_FIELDS})
+    record[options.key("last_modified_timestamp")] = timestamp(system.get("last_modified"))
+    blocks = content_blocks(item, modular_content or {}, options)
+    if blocks:
+        record[options.key("content")] = blocks
+        record[options.key("content_codenames")] = [b[options.key("codename")] for b in blocks]
+    return record
+
+
+def content_blocks(
+    item: Mapping[str, Any],
+    modular_content: Mapping[str, Any],
+    options: RecordOptions = DEFAULT_OPTIONS,
+) -> list[dict[str, Any]]:
+    """Linked items and components, depth first; each codename once (its first place wins)."""
+    root = (item.get("system") or {}).get("codename") or ""
+    blocks: list[dict[str, Any]] = []
+    seen = {root}
+
+    def visit(node: Mapping[str, Any], parents: list[str]) -> None:
+        if len(parents) > options.block_depth:
+            return
+        for codename, kind in _children(node):
+            child = modular_content.get(codename)
+            if codename in seen or not isinstance(child, Mapping):
+                continue
+            system = child.get("system") or {}
+            if kind == "linked_item" and system.get("type") in options.skip_types:
+                continue
+            seen.add(codename)
+            blocks.append(_block(child, kind, parents, options))
+            visit(child, [codename, *parents])
+
+    visit(item, [root])
+    return blocks
+
+
+def default_record(
+    item: Mapping[str, Any],
+    object_id: str,
+    modular_content: Mapping[str, Any] | None = None,
+    options: RecordOptions = DEFAULT_OPTIONS,
+    *,
+    id_key: str = "objectID",
+) -> dict[str, Any]:
+    """`build_record` with the engine's identifier under `id_key`."""
+    record = build_record(item, modular_content, options)
+    record[id_key] = object_id
+    return record
+
+
+def record_namespace(
+    item: Mapping[str, Any],
+    modular_content: Mapping[str, Any] | None = None,
+    options: RecordOptions = DEFAULT_OPTIONS,
+) -> dict[str, Any]:
+    """What `{path}` templates see: the default record, plus `system`, `elements`, `item`."""
+    return build_record(item, modular_content, options) | {
         "system": item.get("system") or {},
         "elements": flatten(item),
+        "item": item,
+        "modular_content": modular_content or {},
     }
+
+
+def mapped_record(
+    item: Mapping[str, Any],
+    object_id: str,
+    mapping: Mapping[str, Any],
+    modular_content: Mapping[str, Any] | None = None,
+    options: RecordOptions = DEFAULT_OPTIONS,
+    *,
+    id_key: str = "objectID",
+) -> dict[str, Any]:
+    """Only the fields `mapping` names, each a `{path}` template over the item."""
+    namespace = record_namespace(item, modular_content, options)
     record = {name: fill(template, namespace) for name, template in mapping.items()}
-    record["objectID"] = object_id
+    record[id_key] = object_id
     return record
 
 
@@ -131,3 +316,68 @@ def lookup(namespace: Mapping[str, Any], path: str) -> Any:
         else:
             return MISSING
     return current
+
+
+def _block(
+    child: Mapping[str, Any], kind: str, parents: list[str], options: RecordOptions
+) -> dict[str, Any]:
+    system = child.get("system") or {}
+    block = {name: system.get(name) for name in ("id", "codename", "name", "type")}
+    block |= {"kind": kind, "parents": list(parents), "text": item_text(child)}
+    return {options.key(k): v for k, v in block.items()}
+
+
+def item_text(item: Mapping[str, Any]) -> str:
+    """The words of an item: text, rich text, term names, asset names and descriptions."""
+    words: list[str] = []
+    for element in _elements(item).values():
+        kind, value = element.get("type"), element.get("value")
+        if kind == "text" and isinstance(value, str):
+            words.append(value)
+        elif kind == "rich_text":
+            words.append(strip_tags(value or ""))
+        elif kind in ("multiple_choice", "taxonomy"):
+            words += [str(choice.get("name") or "") for choice in _dicts(value)]
+        elif kind == "asset":
+            for asset in _dicts(value):
+                words += [str(asset.get("name") or ""), str(asset.get("description") or "")]
+    return " ".join(" ".join(words).split())
+
+
+COMPONENT = re.compile(r"<object\b[^>]*>", re.I)
+ATTRIBUTE = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+def _children(item: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(codename, "linked_item" | "component") in element order, as the parent holds them."""
+    found: list[tuple[str, str]] = []
+    for element in _elements(item).values():
+        kind = element.get("type")
+        if kind in ("modular_content", "subpages"):
+            found += [(str(c), "linked_item") for c in element.get("value") or []]
+        elif kind == "rich_text":
+            components = _components(element.get("value") or "")
+            names = element.get("modular_content") or [c for c, _ in components.items()]
+            found += [(str(c), components.get(str(c), "linked_item")) for c in names]
+    return found
+
+
+def _components(html: str) -> dict[str, str]:
+    """Rich text's `<object data-codename=... data-rel=component|link>` tags, by codename."""
+    found: dict[str, str] = {}
+    for tag in COMPONENT.findall(html):
+        attributes = dict(ATTRIBUTE.findall(tag))
+        codename = attributes.get("data-codename")
+        if codename:
+            rel = attributes.get("data-rel")
+            found[codename] = "component" if rel == "component" else "linked_item"
+    return found
+
+
+def _elements(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    elements = item.get("elements") or {}
+    return {k: v for k, v in elements.items() if isinstance(v, Mapping)}
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value or [] if isinstance(v, Mapping)] if isinstance(value, list) else []

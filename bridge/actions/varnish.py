@@ -20,6 +20,7 @@ from bridge.actions.httputil import (
     merged,
     request,
 )
+from bridge.kontent.used_in import Expand, expand_call
 
 XKEYS_PER_REQUEST = 100  # keeps the header well under Varnish's 8 KB default limit
 
@@ -32,6 +33,7 @@ class VarnishOptions(ActionOptions):
     xkey_header: str = "xkey-purge"
     ban_header: str = "X-Ban"
     host: str | None = Field(default=None, description="Host header for path-only purge_urls")
+    expand: Expand = None
 
 
 class VarnishAction(Action[VarnishOptions]):
@@ -42,19 +44,22 @@ class VarnishAction(Action[VarnishOptions]):
         check_templated_origins(call, "url")
         options = call.options
         cache = options.url.rstrip("/")
-        urls = merged(item.options.purge_urls for item in call.items)
+        expanded = await expand_call(call, self.resources.kontent)
+        items = expanded.all_items
+        urls = merged(item.options.purge_urls for item in items)
         for target in urls:
             path, host = _path_and_host(target, options.host)
             headers = {"Host": host} if host else {}
             await self._call("PURGE", cache + path, headers)
-        bans = _unique(item.options.ban for item in call.items)
+        bans = _unique(item.options.ban for item in items)
         for expression in bans:
             await self._call("BAN", cache + "/", {options.ban_header: expression})
-        keys = merged(item.options.xkey for item in call.items)
+        keys = merged(item.options.xkey for item in items)
         for batch in chunks(keys, XKEYS_PER_REQUEST):
             await self._call("PURGE", cache + "/", {options.xkey_header: " ".join(batch)})
         done = [f"{len(urls)} URL(s)", f"{len(bans)} ban(s)", f"{len(keys)} xkey(s)"]
-        return Success(status=200, response="purged " + ", ".join(done))
+        fanout = f"; {expanded.summary()}" if expanded.summary() else ""
+        return Success(status=200, response="purged " + ", ".join(done) + fanout)
 
     async def _call(self, method: str, url: str, headers: dict[str, str]) -> None:
         await request(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -36,6 +36,7 @@ from bridge.actions.httputil import (
 DELIVERY_URL = "https://deliver.kontent.ai"
 PREVIEW_URL = "https://preview-deliver.kontent.ai"
 WAIT_HEADER = "X-KC-Wait-For-Loading-New-Content"
+CONTINUATION_HEADER = "X-Continuation"
 MAX_RESPONSE_BYTES = 32 << 20
 # Kontent.ai's error_code for "The requested content item '...' was not found."
 ITEM_NOT_FOUND = 100
@@ -127,15 +128,25 @@ class DeliveryClient:
         return headers
 
     async def _get(
-        self, url: str, params: Mapping[str, str], environment_id: str, *, preview: bool
+        self,
+        url: str,
+        params: Mapping[str, str],
+        environment_id: str,
+        *,
+        preview: bool,
+        extra_headers: Mapping[str, str] | None = None,
+        received: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
+        """`extra_headers` are sent too; `received`, when given, gets the answer's headers."""
         what = _what(environment_id, preview)
-        headers = self._headers(environment_id, preview=preview)
+        headers = self._headers(environment_id, preview=preview) | dict(extra_headers or {})
         try:
             # No redirects: the API key must never follow a redirect to another host.
             async with self.http.get(
                 url, params=params, headers=headers, allow_redirects=False
             ) as resp:
+                if received is not None:
+                    received.update(resp.headers)
                 if resp.status != 200:
                     _fail(what, resp.status, resp.headers, await read_prefix(resp), preview)
                     return None  # Kontent.ai's own "item not found"
@@ -155,6 +166,35 @@ class DeliveryClient:
         if not isinstance(data, dict):
             raise Retry(f"{what} answered JSON that is not an object")
         return data
+
+    async def used_in_page(
+        self,
+        environment_id: str,
+        entity: Literal["items", "assets"],
+        codename: str,
+        *,
+        language: str | None,
+        preview: bool,
+        continuation: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `GET /{env}/{items|assets}/{codename}/used-in`: items, next token.
+
+        Kontent.ai pages this listing with the `X-Continuation` header: sent back as received
+        for the next page, absent on the last one. An unknown codename is no parents.
+        """
+        base = self.preview_url if preview else self.delivery_url
+        url = f"{base}/{quote(environment_id, safe='')}/{entity}/{quote(codename, safe='')}/used-in"
+        params = {"language": language} if language else {}
+        extra = {CONTINUATION_HEADER: continuation} if continuation else {}
+        received: dict[str, str] = {}
+        data = await self._get(
+            url, params, environment_id, preview=preview, extra_headers=extra, received=received
+        )
+        if data is None:
+            return [], None
+        items = [item for item in data.get("items") or [] if isinstance(item, dict)]
+        token = next((v for k, v in received.items() if k.lower() == "x-continuation"), None)
+        return items, token or None
 
 
 def _what(environment_id: str, preview: bool) -> str:

@@ -104,6 +104,12 @@ async def test_published_item_is_saved_with_fresh_flattened_content(
         "related": ["other_item"],
         "image": ["https://assets.example/a.png"],
         "slug": "hello-world",
+        # Beside the values: names, assets, and dates as numbers (Algolia sorts on numbers).
+        "tags_names": ["News"],
+        "kind_names": ["Long"],
+        "image_assets": [{"name": "a.png", "url": "https://assets.example/a.png"}],
+        "date_timestamp": 1793491200,
+        "last_modified_timestamp": 1795428000,
     }
     assert "saved 1, deleted 0" in result.response
     assert setup.algolia.polls == {1: 2}  # polled until the task was published

@@ -1,0 +1,267 @@
+"""The search record mapping: words kept whole, terms, assets, timestamps, content blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.actions.records import (
+    RecordOptions,
+    build_record,
+    content_blocks,
+    mapped_record,
+    strip_tags,
+    timestamp,
+)
+from tests.fakes.kontent import item_json
+
+
+def test_inline_tags_do_not_split_words_and_block_tags_separate_them() -> None:
+    html = (
+        "<p>Some <strong>bold</strong>, <em>italics</em>, un<b>broken</b>word and "
+        '<a href="/x" data-item-id="1">a link</a>.</p><h2>Next</h2><ul><li>one</li><li>two'
+        "</li></ul><p>line<br>break &amp; <sub>sub</sub>script</p><table><tr><td>a</td>"
+        "<td>b</td></tr></table>"
+    )
+    assert strip_tags(html) == (
+        "Some bold, italics, unbrokenword and a link. Next one two line break & subscript a b"
+    )
+
+
+def test_taxonomy_and_multiple_choice_keep_codenames_and_add_names() -> None:
+    item = item_json(
+        "a",
+        id="1",
+        elements={
+            "topics": {
+                "type": "taxonomy",
+                "name": "Topics",
+                "taxonomy_group": "topics",
+                "value": [
+                    {"name": "Coffee beans", "codename": "coffee_beans"},
+                    {"name": "Brewing", "codename": "brewing"},
+                ],
+            },
+            "kind": {
+                "type": "multiple_choice",
+                "name": "Kind",
+                "value": [{"name": "Long read", "codename": "long_read"}],
+            },
+        },
+    )
+    record = build_record(item)
+    assert record["topics"] == ["coffee_beans", "brewing"]
+    assert record["topics_names"] == ["Coffee beans", "Brewing"]
+    assert record["kind"] == ["long_read"]
+    assert record["kind_names"] == ["Long read"]
+
+
+def test_assets_carry_names_descriptions_and_urls() -> None:
+    asset = {
+        "name": "beans.jpg",
+        "description": "Roasted beans on a table",
+        "type": "image/jpeg",
+        "size": 1000,
+        "url": "https://assets.example/beans.jpg",
+        "width": 800,
+        "height": 600,
+        "renditions": {},
+    }
+    item = item_json(
+        "a", id="1", elements={"hero": {"type": "asset", "name": "H", "value": [asset]}}
+    )
+    record = build_record(item)
+    assert record["hero"] == ["https://assets.example/beans.jpg"]
+    assert record["hero_assets"] == [
+        {
+            "name": "beans.jpg",
+            "description": "Roasted beans on a table",
+            "url": "https://assets.example/beans.jpg",
+            "type": "image/jpeg",
+        }
+    ]
+
+
+def test_dates_are_also_unix_seconds() -> None:
+    item = item_json(
+        "a",
+        id="1",
+        elements={
+            "start": {"type": "date_time", "name": "S", "value": "2000-01-01T00:00:00Z"},
+            "end": {"type": "date_time", "name": "E", "value": None},
+        },
+    )
+    item["system"]["last_modified"] = "2000-01-02T00:00:01.1234567Z"  # Kontent's 7 digits
+    record = build_record(item)
+    assert record["start"] == "2000-01-01T00:00:00Z"
+    assert record["start_timestamp"] == 946684800
+    assert record["end_timestamp"] is None
+    assert record["last_modified_timestamp"] == 946684800 + 86401
+    assert timestamp("2000-01-01T01:00:00+01:00") == 946684800
+    assert timestamp("2000-01-01") == 946684800  # no zone: UTC, not the machine's
+    assert timestamp("not a date") is None
+
+
+def rich(html: str, codenames: list[str]) -> dict[str, Any]:
+    return {"type": "rich_text", "name": "Body", "value": html, "modular_content": codenames}
+
+
+def component(codename: str) -> str:
+    return (
+        '<object type="application/kenticocloud" data-type="item" data-rel="component" '
+        f'data-codename="{codename}"></object>'
+    )
+
+
+def linked(codename: str) -> str:
+    return (
+        '<object type="application/kenticocloud" data-type="item" data-rel="link" '
+        f'data-codename="{codename}"></object>'
+    )
+
+
+def page_with_blocks() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A page: a component in its body, a linked teaser that links an author (and the page)."""
+    page = item_json(
+        "coffee_page",
+        id="p",
+        type="page",
+        elements={
+            "body": rich(
+                f"<p>Intro</p>{component('n1_quote')}{linked('teaser')}", ["n1_quote", "teaser"]
+            ),
+            "related": {"type": "modular_content", "name": "R", "value": ["other_page"]},
+        },
+    )
+    modular_content = {
+        "n1_quote": item_json(
+            "n1_quote",
+            id="c1",
+            type="quote",
+            elements={"text": {"type": "text", "name": "T", "value": "Coffee is life"}},
+        ),
+        "teaser": item_json(
+            "teaser",
+            id="t",
+            type="teaser",
+            elements={
+                "summary": rich("<p>Best <b>beans</b> here</p>", []),
+                "author": {
+                    "type": "modular_content",
+                    "name": "A",
+                    "value": ["jane", "coffee_page"],
+                },
+                "tags": {
+                    "type": "taxonomy",
+                    "name": "Tags",
+                    "value": [{"name": "Roasting", "codename": "roasting"}],
+                },
+            },
+        ),
+        "jane": item_json(
+            "jane",
+            id="j",
+            type="author",
+            elements={
+                "name": {"type": "text", "name": "N", "value": "Jane Doe"},
+                "photo": {
+                    "type": "asset",
+                    "name": "P",
+                    "value": [{"name": "jane.jpg", "description": "Jane smiling", "url": "u"}],
+                },
+            },
+        ),
+        "other_page": item_json("other_page", id="o", type="page"),
+    }
+    return page, modular_content
+
+
+def test_linked_items_and_components_become_blocks_with_their_text_and_parents() -> None:
+    page, modular_content = page_with_blocks()
+    record = build_record(page, modular_content)
+    assert record["content"] == [
+        {
+            "id": "c1",
+            "codename": "n1_quote",
+            "name": "N1 Quote",
+            "type": "quote",
+            "kind": "component",
+            "parents": ["coffee_page"],
+            "text": "Coffee is life",
+        },
+        {
+            "id": "t",
+            "codename": "teaser",
+            "name": "Teaser",
+            "type": "teaser",
+            "kind": "linked_item",
+            "parents": ["coffee_page"],
+            "text": "Best beans here Roasting",
+        },
+        {
+            "id": "j",
+            "codename": "jane",
+            "name": "Jane",
+            "type": "author",
+            "kind": "linked_item",
+            "parents": ["teaser", "coffee_page"],  # direct parent first, up to the record's item
+            "text": "Jane Doe jane.jpg Jane smiling",
+        },
+        {
+            "id": "o",
+            "codename": "other_page",
+            "name": "Other Page",
+            "type": "page",
+            "kind": "linked_item",
+            "parents": ["coffee_page"],
+            "text": "",
+        },
+    ]
+    # The page linked back from the teaser is not a block of itself (no cycle).
+    assert record["content_codenames"] == ["n1_quote", "teaser", "jane", "other_page"]
+    assert record["body"] == "Intro"
+
+
+def test_blocks_skip_types_and_stop_at_the_depth() -> None:
+    page, modular_content = page_with_blocks()
+    shallow = content_blocks(page, modular_content, RecordOptions(block_depth=1))
+    assert [b["codename"] for b in shallow] == ["n1_quote", "teaser", "other_page"]
+    no_pages = content_blocks(page, modular_content, RecordOptions(skip_types=frozenset({"page"})))
+    assert [b["codename"] for b in no_pages] == ["n1_quote", "teaser", "jane"]
+    # A linked item missing from modular_content (depth too low) is left out, not an error.
+    assert content_blocks(page, {}) == []
+
+
+def test_key_rule_applies_to_every_derived_key() -> None:
+    page, modular_content = page_with_blocks()
+    page["elements"]["when"] = {"type": "date_time", "name": "W", "value": "2000-01-01T00:00:00Z"}
+    record = build_record(page, modular_content, RecordOptions(key=lambda k: k.upper()))
+    assert record["WHEN_TIMESTAMP"] == 946684800
+    assert record["CONTENT"][0]["PARENTS"] == ["coffee_page"]
+    assert "content" not in record
+
+
+def test_templates_reach_the_new_fields() -> None:
+    page, modular_content = page_with_blocks()
+    page["elements"]["topics"] = {
+        "type": "taxonomy",
+        "name": "T",
+        "value": [{"name": "Coffee", "codename": "coffee"}],
+    }
+    mapping = {
+        "title": "{name}",
+        "topics": "{topics_names}",
+        "quote": "{content.0.text}",
+        "uses": "{content_codenames}",
+        "updated": "{last_modified_timestamp}",
+        "teaser_type": "{modular_content.teaser.system.type}",
+    }
+    record = mapped_record(page, "id-1", mapping, modular_content, id_key="key")
+    assert record == {
+        "key": "id-1",
+        "title": "Coffee Page",
+        "topics": ["Coffee"],
+        "quote": "Coffee is life",
+        "uses": ["n1_quote", "teaser", "jane", "other_page"],
+        "updated": 1795428000,
+        "teaser_type": "teaser",
+    }

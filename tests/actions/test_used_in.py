@@ -1,0 +1,219 @@
+"""Used-in fan-out against a local Delivery API: paging, dedupe, depth, bounds, 429, templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import ValidationError
+
+from bridge.actions.base import PermanentFailure, Retry
+from bridge.actions.fastly import FastlyAction, FastlyOptions
+from bridge.config import parse_config
+from bridge.events import parse_body
+from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
+from bridge.kontent.used_in import UsedIn, describe, expand_call
+from bridge.rules import RuleEngine
+from tests.fakes.events import MakeCall, make_event
+from tests.fakes.kontent import FakeDelivery, item_json
+
+ENV = "env-1"
+FASTLY = {"service_id": "SVC", "token": "t", "keys": "item-{{ event.codename }}"}
+
+
+def client(http: aiohttp.ClientSession, fake: FakeDelivery) -> DeliveryClient:
+    return DeliveryClient(http, fake.url, fake.url + "/preview", {ENV: Keys(preview_api_key="pk")})
+
+
+def page(codename: str, *links: str, type: str = "page", language: str = "en") -> dict[str, Any]:
+    elements = {"parts": {"type": "modular_content", "name": "Parts", "value": list(links)}}
+    return item_json(codename, id=f"id-{codename}", type=type, language=language, elements=elements)
+
+
+def call_for(make_call: MakeCall, *events: Any, expand: Any = "used_in", **extra: Any) -> Any:
+    """A fastly call whose keys template is rendered per event, as the worker does."""
+    options = {**FASTLY, "expand": expand, **extra}
+    return make_call(
+        FastlyAction,
+        {**options, "keys": "batch"},
+        list(events),
+        per_event=lambda e: {"keys": f"item-{e.codename}"},
+        templates=options,
+    )
+
+
+def codenames(expanded: Any) -> list[str]:
+    return [item.event.codename for item in expanded.parents]
+
+
+async def test_every_page_is_followed_with_x_continuation(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.page_size = 2
+        for n in range(5):
+            fake.publish(ENV, page(f"page_{n}", "teaser"))
+        expanded = await expand_call(
+            call_for(make_call, make_event(codename="teaser", type="teaser")), client(http, fake)
+        )
+    assert codenames(expanded) == [f"page_{n}" for n in range(5)]
+    used_in = [r for r in fake.requests if r.path.endswith("/used-in")]
+    assert [r.path for r in used_in] == [f"/{ENV}/items/teaser/used-in"] * 3 + [
+        f"/{ENV}/items/page_{n}/used-in" for n in range(5)
+    ]
+    assert [r.headers.get("X-Continuation") for r in used_in[:3]] == [None, "page-2", "page-4"]
+    assert all(r.headers[WAIT_HEADER] == "true" for r in used_in)
+    assert used_in[0].query == {"language": "en"}
+    # Each parent's options are the action's templates rendered for the parent.
+    assert [item.options.keys for item in expanded.parents] == [f"item-page_{n}" for n in range(5)]
+    assert {item.event.action for item in expanded.parents} == {"changed"}
+    assert "5 item(s) using the changed content" in expanded.summary()
+
+
+async def test_parents_are_deduplicated_over_the_call(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, page("home", "teaser", "author"))
+        fake.publish(ENV, page("about", "author"))
+        fake.publish(ENV, page("teaser", "author", type="teaser"))
+        events = [
+            make_event(codename="teaser", type="teaser", id="id-teaser"),
+            make_event(codename="author", type="author", id="id-author"),
+            make_event(codename="about", type="page", id="id-about"),  # itself in the batch
+        ]
+        expanded = await expand_call(call_for(make_call, *events), client(http, fake))
+    # home uses both changed items, about is already in the batch, teaser too.
+    assert codenames(expanded) == ["home"]
+
+
+async def test_depth_bounds_the_walk_up(http: aiohttp.ClientSession, make_call: MakeCall) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, page("b", "a"))
+        fake.publish(ENV, page("c", "b"))
+        fake.publish(ENV, page("d", "c"))
+        fake.publish(ENV, page("a", "d"))  # a cycle back to the changed item: no loop
+        kontent = client(http, fake)
+        event = make_event(codename="a")
+        two = await expand_call(call_for(make_call, event), kontent)
+        three = await expand_call(call_for(make_call, event, expand={"depth": 3}), kontent)
+        ten = await expand_call(call_for(make_call, event, expand={"depth": 10}), kontent)
+    assert codenames(two) == ["b", "c"]
+    assert codenames(three) == ["b", "c", "d"]
+    assert codenames(ten) == ["b", "c", "d"]
+    assert ten.lookups == 4  # a, b, c, d, then nothing new to look up
+
+
+async def test_max_items_bounds_the_fan_out_and_says_so(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        for n in range(6):
+            fake.publish(ENV, page(f"page_{n}", "teaser"))
+        expanded = await expand_call(
+            call_for(make_call, make_event(codename="teaser"), expand={"max_items": 4}),
+            client(http, fake),
+        )
+    assert codenames(expanded) == [f"page_{n}" for n in range(4)]
+    assert "used-in stopped at max_items 4" in expanded.summary()
+
+
+async def test_types_keep_only_some_parents_but_walk_through_the_others(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, page("card", "author", type="card"))
+        fake.publish(ENV, page("home", "card"))
+        expanded = await expand_call(
+            call_for(make_call, make_event(codename="author"), expand={"types": ["page"]}),
+            client(http, fake),
+        )
+    assert codenames(expanded) == ["home"]
+
+
+async def test_rate_limit_retries_the_call_after_the_apis_delay(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, page("home", "teaser"))
+        fake.fail_next(429, {"message": "Too many requests"}, {"Retry-After": "7"})
+        call = call_for(make_call, make_event(codename="teaser"))
+        with pytest.raises(Retry) as caught:
+            await expand_call(call, client(http, fake))
+        assert caught.value.delay_s == 7
+        assert caught.value.status == 429
+        assert codenames(await expand_call(call, client(http, fake))) == ["home"]
+
+
+async def test_assets_and_preview_use_their_own_listing_and_key(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery(preview_key="pk") as fake:
+        image = {"type": "asset", "name": "I", "value": [{"codename": "beans_jpg", "url": "u"}]}
+        for language in ("en", "de"):
+            draft = item_json("draft", id="id-draft", language=language, elements={"i": image})
+            fake.publish(ENV, draft, preview=True)
+        event = make_event(
+            object_type="asset", codename="beans_jpg", delivery_slot="preview", language=None
+        )
+        expanded = await expand_call(call_for(make_call, event), client(http, fake))
+    assert [(i.event.codename, i.event.language) for i in expanded.parents] == [
+        ("draft", "de"),
+        ("draft", "en"),
+    ]
+    first = fake.requests[0]
+    assert first.path == f"/preview/{ENV}/assets/beans_jpg/used-in"
+    assert first.headers["Authorization"] == "Bearer pk"
+    assert first.query == {}  # assets have no language: every variant using it comes back
+
+
+async def test_objects_without_a_listing_are_noted_and_no_client_is_permanent(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        taxonomy = make_event(object_type="taxonomy", codename="topics", language=None)
+        expanded = await expand_call(call_for(make_call, taxonomy), client(http, fake))
+    assert expanded.parents == [] and fake.requests == []
+    assert "no used-in listing for taxonomy" in expanded.summary()
+    with pytest.raises(PermanentFailure, match="Delivery API client"):
+        await expand_call(call_for(make_call, make_event()), None)
+
+
+def test_expand_option_shorthand_bounds_and_description() -> None:
+    assert FastlyOptions.model_validate({**FASTLY, "expand": "used_in"}).expand == UsedIn()
+    assert FastlyOptions.model_validate({**FASTLY, "expand": False}).expand is None
+    for wrong in ({"depth": 0}, {"max_items": 0}, {"deep": 2}, "children"):
+        with pytest.raises(ValidationError):
+            FastlyOptions.model_validate({**FASTLY, "expand": wrong})
+    assert describe("used_in") == (
+        "expands to items using it, depth 2, at most 500 items, at delivery"
+    )
+    assert describe({"used_in": False}) is None
+
+
+def test_explain_shows_the_expansion_as_planned() -> None:
+    config = parse_config(
+        """\
+version: 1
+webhooks: [{name: production, path: /webhooks/kontent, secrets: [s]}]
+actions:
+  cdn: {type: fastly, service_id: SVC, token: t, keys: "item-{{ event.codename }}",
+        expand: {used_in: true, depth: 3, max_items: 50}}
+rules:
+  - name: purge
+    when: {object_type: content_item}
+    do: [cdn]
+""",
+        env={},
+    )
+    body = (
+        b'{"notifications": [{"data": {"system": {"id": "1", "codename": "teaser", '
+        b'"language": "en", "type": "teaser"}}, "message": {"environment_id": "e", '
+        b'"object_type": "content_item", "action": "published", "delivery_slot": "published"}}]}'
+    )
+    [notification] = parse_body(body, "production")
+    [explained] = RuleEngine(config).explain(notification)
+    assert (
+        "(expands to items using it, depth 3, at most 50 items, at delivery)" in explained.to_text()
+    )
