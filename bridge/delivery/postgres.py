@@ -3,7 +3,8 @@
 Same protocol and semantics as the SQLite store; what changes is who can race:
 - an accept is one statement (one round trip) on a pooled connection; concurrent accepts commit
   in parallel (the server batches WAL flushes, so no group commit of our own); redeliveries are
-  recognised by the notifications' unique key even when two replicas receive one at once;
+  recognised by the object's latest row (or, without an object, the notifications' unique key)
+  even when two replicas receive one at once;
 - claims of one action are serialised across replicas by locking the action's row with
   `FOR UPDATE SKIP LOCKED` (a replica that finds it locked skips the action for this round), so
   fifo order, concurrency limits and debounce windows are decided by one claimer at a time
@@ -193,6 +194,7 @@ class PostgresStore:
             await Q.execute(conn, "prune_attempts", before=before)
             jobs = await Q.execute(conn, "prune_jobs", before=before)
             notes = await Q.execute(conn, "prune_notifications", before=before)
+            await Q.execute(conn, "prune_latest", before=before)
             return _rowcount(jobs) + _rowcount(notes)
 
         return await in_transaction(self._pool, op)
@@ -299,8 +301,6 @@ class PostgresStore:
         )
         return [records.delivery_row(tuple(row)) for row in found]
 
-    async def _write_and_notify(self, op: Callable[[Conn], Any]) -> bool:
-        async def with_notify(conn: Conn) -> bool:
     async def probe_write(self) -> None:
         await in_transaction(self._pool, lambda conn: Q.execute(conn, "probe_write"))
 
@@ -313,6 +313,8 @@ class PostgresStore:
         )
         return None if found is None else str(found)
 
+    async def _write_and_notify(self, op: Callable[[Conn], Any]) -> bool:
+        async def with_notify(conn: Conn) -> bool:
             changed = bool(await op(conn))
             if changed:
                 await _notify_jobs(conn, self._sender)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from bridge.delivery import records, rows
 from bridge.delivery.model import (
@@ -44,7 +44,8 @@ def accept_params(
     sender: str,
 ) -> dict[str, Any]:
     """The columns of the one-statement `accept` query, one array per column."""
-    note = columns(notes, "key", "webhook", "format", "raw", "events", "rules", "summary")
+    sent, objects, checks = dedupe_plan(notes)
+    note = columns(sent, "content_key", "webhook", "format", "raw", "events", "rules", "summary")
     job_params = [
         records.job_params(job, now=now, request_id=request_id, cache=cache) for job in jobs
     ]
@@ -59,7 +60,15 @@ def accept_params(
         "channel": CHANNEL,
         "sender": sender,
         "actions": sorted(set(job["action"])),
-        "keys": note["key"],
+        "content_keys": note["content_key"],
+        "note_objects": [obj for obj, _ in checks],
+        "note_checks": [check for _, check in checks],
+        "obj_webhooks": [o[0][0] for o in objects],
+        "obj_ids": [o[0][1] for o in objects],
+        "obj_languages": [o[0][2] for o in objects],
+        "obj_slots": [o[0][3] for o in objects],
+        "obj_keys": [o[1]["content_key"] for o in objects],
+        "obj_modified": [o[1]["last_modified"] for o in objects],
         "webhooks": note["webhook"],
         "formats": note["format"],
         "raws": note["raw"],
@@ -76,6 +85,49 @@ def accept_params(
         "match_keys": [key for key, _ in matches],
         "match_rules": [rule for _, rule in matches],
     }
+
+
+Check = Literal["key", "latest", "prior", "new"]
+
+
+def dedupe_plan(
+    notes: Sequence[dict[str, Any]],
+) -> tuple[
+    list[dict[str, Any]],
+    list[tuple[records.ObjectKey, dict[str, Any]]],
+    list[tuple[int | None, Check]],
+]:
+    """What the `accept` statement needs to dedupe a request the way the SQLite store does,
+    one notification after the other: the notifications worth sending (one repeating the
+    previous one for its object in the same request is a redelivery, decided here), the
+    objects in lock order, each with its last notification (its new latest), and for each
+    notification sent its object's ordinal (1-based) and the check the statement applies (see
+    the query)."""
+    sent: list[dict[str, Any]] = []
+    chains: dict[records.ObjectKey, list[int]] = {}  # object -> positions in `sent`
+    for params in notes:
+        if params["object_id"] is None:
+            sent.append(params)
+            continue
+        obj = (
+            params["object_webhook"],
+            params["object_id"],
+            params["object_language"],
+            params["object_slot"],
+        )
+        chain = chains.setdefault(obj, [])
+        if chain and sent[chain[-1]]["content_key"] == params["content_key"]:
+            continue
+        chain.append(len(sent))
+        sent.append(params)
+    order = sorted(chains)  # rows locked in one order by every replica: no deadlocks
+    ordinal = {obj: number for number, obj in enumerate(order, 1)}
+    checks: list[tuple[int | None, Check]] = [(None, "key")] * len(sent)
+    for obj, chain in chains.items():
+        checks[chain[0]] = (ordinal[obj], "latest" if len(chain) == 1 else "prior")
+        for position in chain[1:]:
+            checks[position] = (ordinal[obj], "new")
+    return sent, [(obj, sent[chains[obj][-1]]) for obj in order], checks
 
 
 def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:

@@ -84,6 +84,24 @@ def event_from_row(fields_json: str, raw_json: str | None) -> Event:
     return Event.from_json(json.loads(fields_json) | {"raw": raw})
 
 
+# (webhook, object id, language, delivery slot), '' for a null part: what `object_latest` keys.
+ObjectKey = tuple[str, str, str, str]
+
+
+def object_key(notification: Notification) -> ObjectKey | None:
+    """The one object a notification is about, or None (no id: dedupe by content key alone).
+
+    Kontent.ai delivers in order and a retry repeats what it sent last, so a notification about
+    an object is a redelivery only if it repeats the latest one received for that object.
+    """
+    if len(notification.events) != 1:
+        return None
+    event = notification.events[0]
+    if event.id is None:
+        return None
+    return (notification.webhook or "", event.id, event.language or "", event.delivery_slot or "")
+
+
 def notification_params(
     notification: Notification,
     rules: Sequence[str],
@@ -93,8 +111,15 @@ def notification_params(
     cache: EncodeCache | None = None,
 ) -> dict[str, Any]:
     events = [_event_parts(event, cache) for event in notification.events]
+    obj = object_key(notification)
     return {
         "key": notification.key,
+        "content_key": notification.key,
+        "object_webhook": obj[0] if obj else None,
+        "object_id": obj[1] if obj else None,
+        "object_language": obj[2] if obj else None,
+        "object_slot": obj[3] if obj else None,
+        "last_modified": notification.events[0].last_modified if obj else None,
         "webhook": notification.webhook,
         "format": notification.format,
         "received_at": now,

@@ -109,13 +109,23 @@ class SqliteStore:
         ]
 
         def op(conn: sqlite3.Connection) -> Accepted:
-            new_keys: set[str] = set()
+            stored: dict[str, str] = {}  # content key -> stored key, of the new notifications
+            accepted = 0
             for params in notes:
-                if conn.execute(Q["insert_notification"], params).rowcount:
-                    new_keys.add(params["key"])
-            fresh = [params for key, params in job_rows if key in new_keys]
+                about_object = params["object_id"] is not None
+                if about_object and not conn.execute(Q["upsert_latest"], params).rowcount:
+                    continue  # repeats the object's latest: a redelivery
+                row = conn.execute(Q["insert_notification"], params).fetchone()
+                if row is not None:
+                    accepted += 1
+                    stored.setdefault(params["content_key"], row[0])
+            fresh = []
+            for key, params in job_rows:
+                if key in stored:
+                    params["notification_key"] = stored[key]
+                    fresh.append(params)
             conn.executemany(Q["insert_job"], fresh)
-            return Accepted(len(new_keys), len(notes) - len(new_keys), len(fresh))
+            return Accepted(accepted, len(notes) - accepted, len(fresh))
 
         accepted = await self.db.write(op)
         if accepted.jobs:
@@ -170,6 +180,7 @@ class SqliteStore:
             conn.execute(Q["prune_attempts"], {"before": before})
             jobs = conn.execute(Q["prune_jobs"], {"before": before}).rowcount
             notes = conn.execute(Q["prune_notifications"], {"before": before}).rowcount
+            conn.execute(Q["prune_latest"], {"before": before})
             return int(jobs + notes)
 
         return await self.db.write(op)
@@ -262,6 +273,16 @@ class SqliteStore:
         rows = await self.db.read(lambda c: c.execute(Q["rule_matches"], params).fetchall())
         return [records.delivery_row(row) for row in rows]
 
+    async def probe_write(self) -> None:
+        await self.db.write(lambda conn: conn.execute(Q["probe_write"]))
+
+    async def latest_modified(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> str | None:
+        params = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        row = await self.db.read(lambda c: c.execute(Q["latest_modified"], params).fetchone())
+        return None if row is None else row[0]
+
     async def _write_and_notify(self, op: Callable[[sqlite3.Connection], bool]) -> bool:
         changed = await self.db.write(op)
         if changed:
@@ -273,16 +294,6 @@ class SqliteStore:
         now = self.clock.now()
         params = {"source": name, "owner": owner, "expires_at": now + lease_s, "now": now}
         row = await self.db.write(lambda c: c.execute(Q["claim_source"], params).fetchone())
-    async def probe_write(self) -> None:
-        await self.db.write(lambda conn: conn.execute(Q["probe_write"]))
-
-    async def latest_modified(
-        self, object_id: str, language: str | None, slot: str | None
-    ) -> str | None:
-        params = {"object_id": object_id, "language": language or "", "slot": slot or ""}
-        row = await self.db.read(lambda c: c.execute(Q["latest_modified"], params).fetchone())
-        return None if row is None else row[0]
-
         return None if row is None else SourceState(scope=row[0], token=row[1])
 
     async def save_source(

@@ -88,7 +88,12 @@ class Store(Protocol):
         *,
         request_id: str | None,
     ) -> Accepted:
-        """Store new notifications and their jobs durably; redelivered keys create no jobs.
+        """Store new notifications and their jobs durably; redeliveries create no jobs.
+
+        A notification about an object (see `records.object_key`) is a redelivery only if it
+        repeats the latest one accepted for that object; one without an object, if its key is
+        stored. Within one call, the notifications count in order (two identical ones: the
+        second is a redelivery).
 
         Returns only after the commit (group commit: concurrent calls share one transaction).
         """
@@ -96,6 +101,16 @@ class Store(Protocol):
 
     async def enqueue(self, jobs: Sequence[PlannedJob], *, request_id: str | None = None) -> int:
         """Create jobs without dedupe (replay); returns the number created."""
+        ...
+
+    async def latest_modified(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> str | None:
+        """The greatest `last_modified` of the latest notification accepted for this object
+        (id, language, delivery slot) over all webhooks, within retention; None if none has one.
+
+        A polled source (Sync API) uses it to skip changes a webhook already delivered.
+        """
         ...
 
     # -- the workers --------------------------------------------------------------------------
@@ -154,6 +169,11 @@ class Store(Protocol):
 
     async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]: ...
 
+    async def probe_write(self) -> None:
+        """Commit a write that changes nothing; StoreUnavailable when the store refuses writes
+        (read-only file or database, full disk, no write lock), as /readyz must know."""
+        ...
+
     # -- polled sources (bridge/sources) ------------------------------------------------------
     async def claim_source(self, name: str, *, owner: str, lease_s: float) -> SourceState | None:
         """Take or renew the lease on source `name` for `lease_s`; its saved state, or None
@@ -169,11 +189,6 @@ class Store(Protocol):
     async def release_source(self, name: str, *, owner: str) -> None:
         """Give the lease up (a clean stop), so another replica takes over at once."""
         ...
-    async def probe_write(self) -> None:
-        """Commit a write that changes nothing; StoreUnavailable when the store refuses writes
-        (read-only file or database, full disk, no write lock), as /readyz must know."""
-        ...
-
 
 
 DEFAULT_RETENTION_S = 3 * 86400.0

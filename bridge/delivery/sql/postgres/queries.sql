@@ -2,24 +2,79 @@
 -- are unnested so that one statement writes a whole request, in input order.
 
 -- name: accept
--- One request in one statement (one round trip, atomic on its own): new notifications (a
--- redelivered key inserts nothing), the jobs of the new ones, rule counters, and a NOTIFY when
--- jobs were created. The order lock (see share_action_order) is taken before any job id is.
+-- One request in one statement (one round trip, atomic on its own): new notifications, the
+-- jobs of the new ones, rule counters, and a NOTIFY when jobs were created. The order lock
+-- (see share_action_order) is taken before any job id is.
+-- Dedupe (postgres_rows.accept_params decides what it can before the statement):
+-- * `key`: a notification without an object is new unless its key is stored;
+-- * `latest`: the object's only notification in the request is new unless it repeats the
+--   object's latest (the upsert changes no row then). The upsert locks the object's row, so two
+--   replicas receiving one notification at once agree: the second sees the first's row;
+-- * `prior`: the first of several for one object: new unless it repeats the latest as it was
+--   when the statement began; `new`: a later one (it differs from the one before it).
+-- Each object's last notification in the request becomes its latest.
 WITH ordered AS (
     SELECT count(pg_advisory_xact_lock_shared(hashtextextended('bridge.jobs:' || action, 0)))
         AS locks
     FROM unnest(:actions::text[]) AS a (action)
 ),
+objects AS (
+    SELECT *
+    FROM unnest(:obj_webhooks::text[], :obj_ids::text[], :obj_languages::text[],
+                :obj_slots::text[], :obj_keys::text[], :obj_modified::text[])
+         WITH ORDINALITY AS o (webhook, object_id, language, slot, content_key, last_modified,
+                               ord)
+),
+latest AS (
+    INSERT INTO object_latest
+        (webhook, object_id, language, slot, content_key, last_modified, received_at)
+    SELECT webhook, object_id, language, slot, content_key, last_modified, :now::float8
+    FROM objects
+    ORDER BY ord
+    ON CONFLICT (webhook, object_id, language, slot) DO UPDATE
+    SET content_key = excluded.content_key, last_modified = excluded.last_modified,
+        received_at = excluded.received_at
+    WHERE object_latest.content_key <> excluded.content_key
+    RETURNING webhook, object_id, language, slot
+),
+changed AS (
+    SELECT o.ord FROM objects AS o JOIN latest AS l USING (webhook, object_id, language, slot)
+),
+candidates AS (
+    SELECT n.*, nextval(pg_get_serial_sequence('notifications', 'seq')) AS seq
+    FROM (
+        SELECT n.*, row_number() OVER (PARTITION BY n.content_key ORDER BY n.ord) AS nth
+        FROM unnest(:content_keys::text[], :webhooks::text[], :formats::text[], :raws::text[],
+                    :note_events::text[], :note_rules::text[], :note_summaries::text[],
+                    :note_objects::bigint[], :note_checks::text[])
+             WITH ORDINALITY AS n (content_key, webhook, format, raw, events, rules, summary,
+                                   obj, check_, ord)
+        WHERE n.check_ IN ('key', 'new')
+           OR (n.check_ = 'latest' AND n.obj IN (SELECT ord FROM changed))
+           OR (n.check_ = 'prior' AND n.content_key IS DISTINCT FROM (
+                   SELECT l.content_key FROM object_latest AS l JOIN objects AS o
+                       USING (webhook, object_id, language, slot)
+                   WHERE o.ord = n.obj))
+        ORDER BY n.ord
+    ) AS n
+),
 new_notes AS (
+    -- Stored under the content key, or, when an object went back to an earlier state whose
+    -- notification is still stored, under the content key, ':' and its seq.
     INSERT INTO notifications
-        (key, webhook, format, received_at, request_id, raw, events, rules, summary)
-    SELECT key, webhook, format, :now::float8, :request_id::text, raw, events, rules, summary
-    FROM unnest(:keys::text[], :webhooks::text[], :formats::text[], :raws::text[],
-                :note_events::text[], :note_rules::text[], :note_summaries::text[])
-         WITH ORDINALITY AS n (key, webhook, format, raw, events, rules, summary, ord)
+        (seq, key, content_key, webhook, format, received_at, request_id, raw, events, rules,
+         summary)
+    SELECT seq,
+           CASE WHEN obj IS NULL
+                     OR (nth = 1 AND NOT EXISTS (SELECT 1 FROM notifications AS s
+                                                 WHERE s.key = c.content_key))
+                THEN content_key ELSE content_key || ':' || seq END,
+           content_key, webhook, format, :now::float8, :request_id::text, raw, events, rules,
+           summary
+    FROM candidates AS c
     ORDER BY ord
     ON CONFLICT (key) DO NOTHING
-    RETURNING key
+    RETURNING key, content_key
 ),
 new_actions AS (
     INSERT INTO actions (name)
@@ -30,23 +85,24 @@ new_jobs AS (
     INSERT INTO jobs
         (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary,
          state, created_at, due_at)
-    SELECT action, rule, notification_key, event, inputs, inputs_hash, :request_id::text,
-           summary, 'pending', :now::float8, :now::float8
+    SELECT j.action, j.rule, s.key, j.event, j.inputs, j.inputs_hash, :request_id::text,
+           j.summary, 'pending', :now::float8, :now::float8
     FROM unnest(:job_actions::text[], :job_rules::text[], :job_keys::text[],
                 :job_events::text[], :job_inputs::text[], :job_hashes::text[],
                 :job_summaries::text[])
-         WITH ORDINALITY AS j (action, rule, notification_key, event, inputs, inputs_hash,
-                               summary, ord)
-    WHERE j.notification_key IN (SELECT key FROM new_notes)
-      AND (SELECT locks FROM ordered) >= 0
-    ORDER BY ord
+         WITH ORDINALITY AS j (action, rule, content_key, event, inputs, inputs_hash, summary,
+                               ord)
+    JOIN (SELECT content_key, min(key) AS key FROM new_notes GROUP BY content_key) AS s
+        USING (content_key)
+    WHERE (SELECT locks FROM ordered) >= 0
+    ORDER BY j.ord
     RETURNING id
 ),
 matched AS (
     INSERT INTO rule_stats (rule, shard, matched, last_matched_at)
     SELECT rule, pg_backend_pid() % 16, count(*), :now::float8
     FROM unnest(:match_keys::text[], :match_rules::text[]) AS m (key, rule)
-    WHERE m.key IN (SELECT key FROM new_notes)
+    WHERE m.key IN (SELECT content_key FROM new_notes)
     GROUP BY rule ORDER BY rule
     ON CONFLICT (rule, shard) DO UPDATE
     SET matched = rule_stats.matched + excluded.matched,
@@ -225,6 +281,14 @@ DELETE FROM notifications
 WHERE received_at < :before
   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key);
 
+-- name: prune_latest
+DELETE FROM object_latest WHERE received_at < :before;
+
+-- name: latest_modified
+-- The Sync API source skips what a webhook already delivered: the newest over all webhooks.
+SELECT max(last_modified) FROM object_latest
+WHERE object_id = :object_id AND language = :language AND slot = :slot;
+
 -- name: action_counts
 SELECT action,
        count(*) FILTER (WHERE state = 'pending') AS pending,
@@ -256,6 +320,11 @@ LIMIT :limit OFFSET :offset;
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures
 FROM jobs WHERE rule = :rule ORDER BY id DESC LIMIT :limit;
+
+-- name: probe_write
+-- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
+UPDATE schema_version SET applied_at = applied_at
+WHERE version = (SELECT max(version) FROM schema_version);
 
 -- name: job
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
@@ -321,11 +390,6 @@ WHERE source_state.owner IS NULL
    OR source_state.owner = excluded.owner
    OR source_state.lease_expires_at < :now
 RETURNING scope, token;
--- name: probe_write
--- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
-UPDATE schema_version SET applied_at = applied_at
-WHERE version = (SELECT max(version) FROM schema_version);
-
 
 -- name: save_source
 UPDATE source_state

@@ -1,7 +1,39 @@
+-- name: upsert_latest
+-- A notification about an object: new unless it repeats the object's latest (then no row
+-- changes: rowcount 0); a new one becomes the latest.
+INSERT INTO object_latest
+    (webhook, object_id, language, slot, content_key, last_modified, received_at)
+VALUES (:object_webhook, :object_id, :object_language, :object_slot, :content_key,
+        :last_modified, :received_at)
+ON CONFLICT (webhook, object_id, language, slot) DO UPDATE
+SET content_key = excluded.content_key, last_modified = excluded.last_modified,
+    received_at = excluded.received_at
+WHERE object_latest.content_key <> excluded.content_key;
+
 -- name: insert_notification
+-- Stored under its content key (a notification without an object: ignored when that key is
+-- stored already, today's dedupe) or, when an object went back to an earlier state whose
+-- notification is still stored, under the content key and ':' and its own seq (the next one
+-- AUTOINCREMENT hands out). Returns the stored key, or no row for a redelivery.
 INSERT OR IGNORE INTO notifications
-    (key, webhook, format, received_at, request_id, raw, events, rules, summary)
-VALUES (:key, :webhook, :format, :received_at, :request_id, :raw, :events, :rules, :summary);
+    (key, content_key, webhook, format, received_at, request_id, raw, events, rules, summary)
+VALUES (CASE WHEN :object_id IS NULL
+                  OR NOT EXISTS (SELECT 1 FROM notifications WHERE key = :content_key)
+             THEN :content_key
+             ELSE :content_key || ':' || (1 + coalesce(
+                 (SELECT seq FROM sqlite_sequence WHERE name = 'notifications'), 0))
+        END,
+        :content_key, :webhook, :format, :received_at, :request_id, :raw, :events, :rules,
+        :summary)
+RETURNING key;
+
+-- name: prune_latest
+DELETE FROM object_latest WHERE received_at < :before;
+
+-- name: latest_modified
+-- The Sync API source skips what a webhook already delivered: the newest over all webhooks.
+SELECT max(last_modified) FROM object_latest
+WHERE object_id = :object_id AND language = :language AND slot = :slot;
 
 -- name: insert_job
 INSERT INTO jobs
@@ -128,6 +160,11 @@ SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_stat
        last_response, summary, batch_id, due_at, last_error, failures
 FROM jobs WHERE rule = :rule ORDER BY id DESC LIMIT :limit;
 
+-- name: probe_write
+-- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
+UPDATE schema_version SET applied_at = applied_at
+WHERE version = (SELECT max(version) FROM schema_version);
+
 -- name: job
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures,
@@ -160,11 +197,6 @@ UPDATE jobs
 SET state = 'retrying', due_at = :now, retry_index = 0, first_failure_at = NULL,
     finished_at = NULL
 WHERE batch_id = :batch_id AND state IN ('retrying', 'dead');
--- name: probe_write
--- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
-UPDATE schema_version SET applied_at = applied_at
-WHERE version = (SELECT max(version) FROM schema_version);
-
 
 -- name: set_enabled
 INSERT INTO actions (name, enabled) VALUES (:action, :enabled)

@@ -1,7 +1,11 @@
 -- The whole schema as of the latest migration (a test proves that they agree).
+
+-- `key` is the stored notification's own key (jobs reference it); `content_key` the dedupe key
+-- it arrived with (Notification.key), stored more than once when an object returns to it.
 CREATE TABLE notifications (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
+    content_key TEXT NOT NULL,
     webhook TEXT,
     format TEXT NOT NULL,
     received_at REAL NOT NULL,
@@ -12,6 +16,20 @@ CREATE TABLE notifications (
     summary TEXT NOT NULL
 );
 CREATE INDEX notifications_received_at ON notifications (received_at);
+
+-- The latest notification accepted per object and webhook ('' for a null part): a notification
+-- about an object is a redelivery only if it repeats this one (migration 0002).
+CREATE TABLE object_latest (
+    webhook TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    language TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    content_key TEXT NOT NULL,
+    last_modified TEXT,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (webhook, object_id, language, slot)
+);
+CREATE INDEX object_latest_object ON object_latest (object_id, language, slot);
 
 CREATE TABLE jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
