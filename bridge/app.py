@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bridge import admin, logformat, metrics, reload
+from bridge import admin, metrics, redaction, reload
 from bridge.config import load_config
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
@@ -110,7 +110,9 @@ async def start_workers(runtime: Runtime) -> Callable[[], Awaitable[None]]:
 
 def announce(config: Config, settings: Settings) -> None:
     """Log what a person starting the bridge should know, and teach the redactor the secrets."""
-    logformat.redactor.set_secrets(logformat.secrets_of(config, [settings.admin_token]))
+    redaction.redactor.set_secrets(
+        redaction.secrets_of(config, redaction.settings_secrets(settings))
+    )
     for issue in config.warnings:
         log.warning("config: %s", issue)
     for webhook in config.webhooks:

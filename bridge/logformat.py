@@ -5,6 +5,8 @@ notification and its jobs; a worker sets it again (with `delivery_id_var`) while
 so one grep follows a notification from receipt to its last attempt. Secret values from the
 loaded config are replaced by `***` in every line, whatever logged them: the formatters redact
 their own output, so a secret in a message, an argument, an extra field or a traceback is gone.
+Extra fields also get the key rule (a `token=` or `X-Api-Key` field is hidden whole); both rules
+are bridge.redaction's, the same that explain, the admin API and the dashboard apply.
 """
 
 from __future__ import annotations
@@ -13,26 +15,22 @@ import json
 import logging
 import re
 import sys
-import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
-if TYPE_CHECKING:
-    from bridge.config import Config
+# The one redaction policy lives in bridge.redaction; these names stay importable from here.
+from bridge.redaction import REDACTED as REDACTED
+from bridge.redaction import Redactor as Redactor
+from bridge.redaction import is_secret_key
+from bridge.redaction import redactor as redactor
+from bridge.redaction import secrets_of as secrets_of
+
+looks_secret = is_secret_key
 
 request_id_var: ContextVar[str | None] = ContextVar("bridge_request_id", default=None)
 delivery_id_var: ContextVar[str | None] = ContextVar("bridge_delivery_id", default=None)
-
-REDACTED = "***"
-# Option names that hold credentials whatever the action says: token, api_key, password, ...
-SECRET_KEY_RE = re.compile(
-    r"(token|secret|password|passwd|api_?key|auth|credential|private_?key|access_?key)", re.I
-)
-# Shorter values would turn ordinary words into stars; such secrets are not worth hiding.
-MIN_SECRET_LEN = 4
 
 # The attributes every LogRecord has; anything else was passed with `extra=`.
 _STANDARD_ATTRS = frozenset(
@@ -43,76 +41,6 @@ _STANDARD_ATTRS = frozenset(
 
 def new_request_id() -> str:
     return uuid.uuid4().hex[:16]
-
-
-def looks_secret(key: str) -> bool:
-    """Whether an option name (token, api_key, password...) suggests a credential."""
-    return bool(SECRET_KEY_RE.search(key))
-
-
-class Redactor:
-    """The set of secret values to hide; replaced as a whole on each (re)load."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
-
-    def set_secrets(self, secrets: Iterable[str]) -> None:
-        values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
-        pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
-        with self._lock:
-            self._pattern = pattern
-
-    def redact(self, text: str) -> str:
-        pattern = self._pattern
-        return pattern.sub(REDACTED, text) if pattern is not None else text
-
-    def redact_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, Mapping):
-            return {k: self.redact_value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.redact_value(v) for v in value]
-        return value
-
-
-redactor = Redactor()
-
-
-def secrets_of(config: Config, extra: Iterable[str | None] = ()) -> set[str]:
-    """Every secret value a config holds: webhook secrets, secret options, API keys."""
-    found: set[str] = {s for s in extra if s}
-    for webhook in config.webhooks:
-        found.update(s for s in webhook.secrets if s)
-    for environment in config.kontent.environments.values():
-        for value in (environment.preview_api_key, environment.secure_access_key):
-            if value:
-                found.add(value)
-    for action in config.actions.values():
-        names: frozenset[str] = getattr(action.action_class, "secret_options", frozenset())
-        found.update(_secret_values(action.options, names))
-    return found
-
-
-def _secret_values(options: Mapping[str, Any], names: Iterable[str]) -> Iterator[str]:
-    declared = frozenset(names)
-    for key, value in options.items():
-        if key in declared or looks_secret(key):
-            yield from _strings(value)
-        elif isinstance(value, Mapping):
-            yield from _secret_values(value, declared)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -167,6 +95,7 @@ class TextFormatter(logging.Formatter):
         message = _one_line(record.getMessage())
         parts = [_timestamp(record), f"{record.levelname:<7}", record.name, message]
         fields = {**_extras(record), **{k: v for k, v in _ids(record).items() if v}}
+        fields = self.redactor.redact_value(fields)
         if fields:
             parts.append(" ".join(f"{k}={_text_value(v)}" for k, v in fields.items()))
         line = "  ".join(parts)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bridge import logformat, metrics
+from bridge import metrics, redaction
 
 log = logging.getLogger("bridge.reload")
 
@@ -135,7 +135,7 @@ class Reloader:
                 return False
             if seen is not None:
                 self._loaded_digest = seen[2]
-            logformat.redactor.set_secrets(logformat.secrets_of(config, self.extra_secrets))
+            redaction.redactor.set_secrets(redaction.secrets_of(config, self.extra_secrets))
             self.state.loaded = True
             self.state.ok = True
             self.state.last_success_at = now
@@ -210,7 +210,7 @@ async def start_reloader(
         settings.config,
         runtime,
         interval_s=interval_s,
-        extra_secrets=(getattr(settings, "admin_token", None),),
+        extra_secrets=redaction.settings_secrets(settings),
     )
     reloader.mark_loaded()
     reloader.start()

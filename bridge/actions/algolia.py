@@ -94,6 +94,8 @@ class Plan:
 class AlgoliaAction(Action[AlgoliaOptions]):
     Options = AlgoliaOptions
     secret_options = frozenset({"api_key"})
+    # Without `hosts`, the SDK connects to hosts named after `app_id`: both choose the host.
+    endpoint_options = {"hosts": "host", "app_id": "host"}
     summary = "Save or delete Algolia records from fresh Kontent.ai content."
 
     def __init__(self, name: str, resources: Resources) -> None:

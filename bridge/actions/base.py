@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,6 +29,10 @@ class ActionOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+# What an endpoint option holds (bridge.actions.endpoints): a URL whose path and query a template
+# may fill, or a host (name, port, base URLs) that no template may fill.
+EndpointKind = Literal["url", "host"]
 
 O = TypeVar("O", bound=ActionOptions)  # noqa: E741 - the options type of an action
 
@@ -110,8 +114,13 @@ class Action(Generic[O]):
     Options: ClassVar[type[ActionOptions]] = ActionOptions
     # Common delivery options this type defaults to (build hooks: {"debounce": "60s"}).
     defaults: ClassVar[Mapping[str, Any]] = {}
-    # Option names whose values are redacted in `bridge explain`, logs and the dashboard.
+    # Option names whose values are redacted in `bridge explain`, logs, the API and the dashboard;
+    # their values are also hidden wherever they appear (bridge.redaction).
     secret_options: ClassVar[frozenset[str]] = frozenset()
+    # Options that say where the action connects (option name as written -> kind). The config
+    # check refuses templates that could choose the host, and the worker checks the rendered
+    # values before `send` (bridge.actions.endpoints): content never picks where secrets go.
+    endpoint_options: ClassVar[Mapping[str, EndpointKind]] = {}
     # One-line description shown by `bridge check` and the docs test.
     summary: ClassVar[str] = ""
 

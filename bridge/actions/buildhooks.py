@@ -24,6 +24,7 @@ class BuildHookAction(Action[HookOptions]):
     Options = HookOptions
     defaults = BUILD_DEFAULTS
     secret_options = frozenset({"url"})  # the hook URL is the credential
+    endpoint_options = {"url": "url"}
     service: ClassVar[str] = "build hook"
 
     async def send(self, call: Call[HookOptions]) -> Success:

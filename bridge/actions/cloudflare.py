@@ -46,6 +46,8 @@ class CloudflareOptions(ActionOptions):
 class CloudflareAction(Action[CloudflareOptions]):
     Options = CloudflareOptions
     secret_options = frozenset({"token"})
+    # `hosts` here are the host names to purge, not where the bridge connects.
+    endpoint_options = {"api_url": "url"}
     summary = "Purge Cloudflare's cache by tags, files, prefixes or hosts (chunked)."
 
     async def send(self, call: Call[CloudflareOptions]) -> Success:

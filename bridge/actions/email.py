@@ -42,6 +42,7 @@ class EmailOptions(ActionOptions):
 class EmailAction(Action[EmailOptions]):
     Options = EmailOptions
     secret_options = frozenset({"password"})
+    endpoint_options = {"host": "host", "port": "host"}
     summary = "Send a plain-text email over SMTP (alerts, digests)."
 
     async def send(self, call: Call[EmailOptions]) -> Success:

@@ -34,6 +34,7 @@ class FastlyOptions(ActionOptions):
 class FastlyAction(Action[FastlyOptions]):
     Options = FastlyOptions
     secret_options = frozenset({"token"})
+    endpoint_options = {"api_url": "url"}
     summary = "Purge Fastly by surrogate keys (256 per request, optional soft purge)."
 
     async def send(self, call: Call[FastlyOptions]) -> Success:

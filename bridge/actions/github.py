@@ -29,6 +29,7 @@ class GithubDispatchAction(Action[GithubDispatchOptions]):
     Options = GithubDispatchOptions
     defaults = BUILD_DEFAULTS
     secret_options = frozenset({"token"})
+    endpoint_options = {"api_url": "url"}
     summary = "Send a GitHub repository_dispatch event (debounced: 60s, max_wait 10m)."
 
     async def send(self, call: Call[GithubDispatchOptions]) -> Success:

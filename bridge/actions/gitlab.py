@@ -23,6 +23,7 @@ class GitlabTriggerAction(Action[GitlabTriggerOptions]):
     Options = GitlabTriggerOptions
     defaults = BUILD_DEFAULTS
     secret_options = frozenset({"token"})
+    endpoint_options = {"api_url": "url"}
     summary = "Trigger a GitLab CI pipeline (debounced: 60s, max_wait 10m)."
 
     async def send(self, call: Call[GitlabTriggerOptions]) -> Success:

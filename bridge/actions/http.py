@@ -35,6 +35,7 @@ class HttpOptions(ActionOptions):
 class HttpAction(Action[HttpOptions]):
     Options = HttpOptions
     secret_options = frozenset({"headers"})
+    endpoint_options = {"url": "url"}
     summary = "Call an HTTP endpoint (any method, templated JSON or text body)."
 
     async def send(self, call: Call[HttpOptions]) -> Success:

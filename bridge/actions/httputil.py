@@ -18,11 +18,12 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import AfterValidator, ValidationInfo
 
+from bridge import redaction
+from bridge.actions import endpoints
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 
 EXCERPT_CHARS = 500
@@ -34,8 +35,8 @@ TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """A bounded part of a response for the delivery log."""
-    text = text.strip()
+    """A bounded part of a response for the delivery log, secrets hidden before the cut."""
+    text = redaction.redact(text).strip()
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
@@ -55,7 +56,8 @@ class Body:
             size = f"{self.declared_bytes} bytes"
         else:
             size = f"more than {self.read_bytes} bytes"
-        return self.text.strip()[:limit] + f"… ({size}; only the first {self.read_bytes} read)"
+        text = redaction.redact(self.text).strip()  # before the cut: no half secret left
+        return text[:limit] + f"… ({size}; only the first {self.read_bytes} read)"
 
 
 class BodyTooLarge(Exception):
@@ -168,21 +170,14 @@ def check_url_template(value: str, *, option: str = "url") -> str:
     """A URL template may fill the path or query, never the scheme or host.
 
     Called by Options validators: at config load the value is the unrendered template, so a
-    template that could point the bridge at another host is refused before anything runs.
+    template that could point the bridge at another host is refused before anything runs (the
+    config check also applies the rule to every declared endpoint option: endpoints.py).
     """
-    prefix = static_prefix(value)
-    parts = urlsplit(prefix)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{option} must start with http:// or https:// written literally")
-    if prefix != value:
-        rest = prefix[len(parts.scheme) + 3 :]
-        if not parts.netloc or not any(sep in rest for sep in "/?#"):
-            raise ValueError(
-                f"{option}: a template may fill the path or query only; "
-                "write the scheme and host literally (https://host/...{{ ... }})"
-            )
-    elif not parts.netloc:
-        raise ValueError(f"{option} has no host")
+    problem = endpoints.url_problem(value)
+    if problem == endpoints.URL_TEMPLATED_HOST:
+        raise ValueError(f"{option}: {problem}")
+    if problem:
+        raise ValueError(f"{option} {problem}")
     return value
 
 
@@ -197,20 +192,12 @@ ApiUrlTemplate = UrlTemplate
 
 
 def check_origin(template: str, rendered: str, *, option: str = "url") -> None:
-    """At send time: the rendered URL keeps the template's literal scheme and host."""
-    expected = urlsplit(static_prefix(template))
-    got = urlsplit(rendered)
-    if (got.scheme, got.netloc) != (expected.scheme, expected.netloc):
-        raise PermanentFailure(
-            f"{option}: rendered URL changes the scheme or host "
-            f"({got.scheme}://{got.netloc} instead of {expected.scheme}://{expected.netloc})"
-        )
+    """At send time: the rendered URL keeps the template's literal scheme and host, and its path
+    stays under the template's literal path (endpoints.check_url)."""
+    endpoints.check_url(template, rendered, option=option)
 
 
-def static_prefix(template: str) -> str:
-    """The part of a template before its first Jinja tag."""
-    cut = min((i for i in (template.find(m) for m in TEMPLATE_MARKERS) if i >= 0), default=-1)
-    return template if cut < 0 else template[:cut]
+static_prefix = endpoints.static_prefix
 
 
 def split_values(values: Iterable[str] | str | None) -> list[str]:
@@ -253,7 +240,6 @@ def check_templated_origins(call: Call[Any], *names: str) -> None:
         value = getattr(call.options, name, None)
         if isinstance(template, str) and isinstance(value, str):
             check_origin(template, value, option=name)
-            check_url_template(value, option=name)
 
 
 def api_endpoint(call: Call[Any], path: str) -> str:

@@ -79,6 +79,7 @@ class SlackOptions(ActionOptions):
 class SlackAction(Action[SlackOptions]):
     Options = SlackOptions
     secret_options = frozenset({"token", "webhook_url"})
+    endpoint_options = {"base_url": "url", "webhook_url": "url"}
     summary = "Post a Slack message (bot token + channel, or an incoming webhook)."
 
     async def send(self, call: Call[SlackOptions]) -> Success:

@@ -38,6 +38,8 @@ class VarnishOptions(ActionOptions):
 
 class VarnishAction(Action[VarnishOptions]):
     Options = VarnishOptions
+    # `host` is only the Host header of path-only purge_urls; requests always go to `url`.
+    endpoint_options = {"url": "url"}
     summary = "Invalidate Varnish by URL (PURGE), ban expression (BAN) or xkey tags."
 
     async def send(self, call: Call[VarnishOptions]) -> Success:

@@ -97,7 +97,10 @@ async def list_deliveries(request: Request, ctx: AdminContext) -> Any:
 
 
 async def show_job(request: Request, ctx: AdminContext) -> Any:
-    return present.job_json(await ctx.job(request.path_params["job_id"]))
+    job = await ctx.job(request.path_params["job_id"])
+    action = ctx.configured_actions().get(job.row.action)
+    secret_names = getattr(action.action_class, "secret_options", ()) if action else ()
+    return present.job_json(job, secret_names)
 
 
 async def retry_job(request: Request, ctx: AdminContext) -> Any:

@@ -40,6 +40,7 @@ MAX_FORM_BYTES = 16 * 1024
 templates = Environment(
     loader=PackageLoader("bridge.admin", "templates"),
     autoescape=select_autoescape(["html"]),
+    finalize=present.shown,  # no configured secret value is printed, whatever the store holds
     trim_blocks=True,
     lstrip_blocks=True,
 )

@@ -12,8 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from markupsafe import Markup
+
+from bridge import redaction
 from bridge.admin import safejson
-from bridge.logformat import REDACTED, looks_secret
 
 HEALTH_LABELS: Mapping[str, str] = {
     "ready": "Ready",
@@ -100,8 +102,8 @@ def plain(value: Any, depth: int = 0) -> Any:
     if depth >= safejson.MAX_DEPTH:
         return safejson.CUT
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if hasattr(value, "to_json"):
-            return plain(value.to_json(), depth)
+        # Field by field, not `Event.to_json()`: its `asdict` deep-copies the raw notification
+        # recursively and overflows on a deeply nested one (and gives the same data).
         fields = dataclasses.fields(value)
         return {f.name: _field(f.name, getattr(value, f.name), depth + 1) for f in fields}
     if hasattr(value, "model_dump"):
@@ -111,12 +113,13 @@ def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, bytes):
-        return safejson.text(value.decode("utf-8", "replace"))
+        return safejson.text(redaction.redact(value.decode("utf-8", "replace")))
     if isinstance(value, str):
-        return safejson.text(value)
+        # on output too: no configured secret value leaves
+        return safejson.text(redaction.redact(value))
     if isinstance(value, int | float | bool) or value is None:
         return safejson.scalar(value)
-    return safejson.text(str(value))
+    return safejson.text(redaction.redact(str(value)))
 
 
 def _field(name: str, value: Any, depth: int = 0) -> Any:
@@ -129,16 +132,18 @@ def _field(name: str, value: Any, depth: int = 0) -> Any:
     return plain(value, depth)
 
 
-def redact_options(options: Mapping[str, Any], secret_names: frozenset[str]) -> dict[str, Any]:
-    """Action options with secret values (declared or token-like by name) replaced by ***."""
-    shown: dict[str, Any] = {}
-    for key, value in options.items():
-        if key in secret_names or looks_secret(key):
-            shown[key] = REDACTED if value not in (None, "") else value
-        elif isinstance(value, Mapping):
-            shown[key] = redact_options(value, frozenset())
-        else:
-            shown[key] = plain(value)
+def shown(value: Any) -> Any:
+    """The dashboard's Jinja `finalize`: every printed string with secret values hidden (HTML a
+    macro already built is left alone: its own printed values went through here)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return redaction.redact(value)
+    return value
+
+
+def redact_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
+    """Options or inputs with bridge.redaction's one policy applied (as explain and the logs):
+    `secret_names` and credential-named keys at any depth hidden, secret values in strings too."""
+    shown: dict[str, Any] = plain(redaction.redact_value(options, secret_names))
     return shown
 
 
@@ -160,19 +165,22 @@ def rule_actions(rule: Any) -> list[str]:
     return names
 
 
-def job_json(detail: Any) -> dict[str, Any]:
-    """A JobDetail flattened: the log row's fields, then events, inputs and every attempt."""
+def job_json(detail: Any, secret_names: Iterable[str] = ()) -> dict[str, Any]:
+    """A JobDetail flattened: the log row's fields, then events, inputs and every attempt.
+
+    `secret_names` are the action's declared secret options (hidden in `inputs` as explain
+    hides them)."""
     data: dict[str, Any] = plain(detail.row)
     data.update(
         notification_key=detail.notification_key,
         request_id=detail.request_id,
-        inputs=redact_options(detail.inputs, frozenset()),
+        inputs=redact_options(detail.inputs, secret_names),
         events=[plain(e) for e in detail.events],
         attempt_log=[plain(a) for a in detail.attempts],
         latest_response={
             "status": detail.row.last_status,
-            "response": detail.row.last_response,
-            "error": getattr(detail.row, "last_error", None),
+            "response": plain(detail.row.last_response),
+            "error": plain(getattr(detail.row, "last_error", None)),
             "at": iso(detail.row.last_attempt_at),
         },
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bridge import redaction
 from bridge.config import Config, ConfigError, load_config
 from bridge.settings import Settings, SettingsError
 
@@ -39,6 +40,9 @@ def settings_from_env() -> Settings:
 def load(path: str | Path) -> Config:
     """The config, or a CliError listing every issue, one per line."""
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         raise CliError(f"{path}: {len(exc.issues)} error(s):\n{exc}") from None
+    # What a command prints or logs (explain's inputs, a delivery's response) hides its secrets.
+    redaction.redactor.set_secrets(redaction.secrets_of(config))
+    return config

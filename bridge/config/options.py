@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bridge.actions import endpoints
 from bridge.actions.base import Action
 from bridge.config.document import Document
 from bridge.config.errors import Path, did_you_mean
@@ -43,6 +44,20 @@ def check_templates(doc: Document, action: str, options: Mapping[str, Any], path
     return templated
 
 
+def check_endpoints(
+    doc: Document, action: str, action_class: ActionClass, options: Mapping[str, Any], path: Path
+) -> None:
+    """Templates in the options that say where the action connects (`endpoint_options`): a URL
+    template must write its scheme and host literally; a host option takes no template."""
+    declared = getattr(action_class, "endpoint_options", {})
+    for key, value in options.items():
+        kind = declared.get(key)
+        if kind is None:
+            continue
+        for sub, message in endpoints.load_problems(kind, value):
+            doc.error((*path, key, *sub), f"{_prefix(action, key)}: {message}")
+
+
 def check_action_options(
     doc: Document, name: str, action_class: ActionClass, options: Mapping[str, Any], path: Path
 ) -> frozenset[str]:
@@ -54,6 +69,7 @@ def check_action_options(
             doc.error((*path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
     values = {k: v for k, v in options.items() if k in known}
     templated = check_templates(doc, name, values, path)
+    check_endpoints(doc, name, action_class, values, path)
     for loc, kind, message in _errors(action_class, values):
         if loc and kind != "missing" and loc[0] not in templated:
             doc.error((*path, *loc), f"{_prefix(name, loc[0])}: {message}")
@@ -79,9 +95,9 @@ def check_use(
         if key not in known:
             hint = did_you_mean(key, known)
             doc.error((*with_path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
-    input_templates = check_templates(
-        doc, name, {k: v for k, v in inputs.items() if k in known}, with_path
-    )
+    known_inputs = {k: v for k, v in inputs.items() if k in known}
+    input_templates = check_templates(doc, name, known_inputs, with_path)
+    check_endpoints(doc, name, action_class, known_inputs, with_path)
     merged = dict(options) | {k: v for k, v in inputs.items() if k in known}
     skip = (templated - inputs.keys()) | input_templates
     for loc, kind, message in _errors(action_class, merged):

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge import redaction
 from bridge.delivery.model import DeliveryRow
 from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
@@ -65,9 +66,12 @@ def _inputs_parts(inputs: Mapping[str, Any], cache: EncodeCache | None) -> tuple
 
 
 def excerpt(text: str | None, limit: int = RESPONSE_EXCERPT_BYTES) -> str | None:
-    """A bounded excerpt of a response body for the log (UTF-8 bytes, cut on a character)."""
+    """A bounded excerpt of a response body for the log (UTF-8 bytes, cut on a character).
+
+    Secret values are hidden first (bridge.redaction), so a cut never leaves half a secret."""
     if text is None:
         return None
+    text = redaction.redact(text)
     data = text.encode("utf-8", "replace")
     if len(data) <= limit:
         return text

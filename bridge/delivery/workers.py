@@ -22,7 +22,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from bridge import logformat, metrics
+from bridge import logformat, metrics, redaction
+from bridge.actions import endpoints
 from bridge.actions.base import Action, PermanentFailure, Retry
 from bridge.delivery import alerts, retry
 from bridge.delivery.clock import SystemClock
@@ -232,9 +233,16 @@ class WorkerPool:
         settings = action_config.delivery
         started = clock.now()
 
-        def failure(error: str, **details: Any) -> Outcome:
+        def failure(error: str, *, response: str | None = None, **details: Any) -> Outcome:
+            # Redacted before the store sees them: the DB, the API and alerts never hold a secret.
             return retry.failed(
-                batch, settings, started_at=started, finished_at=clock.now(), error=error, **details
+                batch,
+                settings,
+                started_at=started,
+                finished_at=clock.now(),
+                error=redaction.redact(error),
+                response=redaction.redact(response) if response else response,
+                **details,
             )
 
         try:
@@ -242,6 +250,7 @@ class WorkerPool:
         except RenderError as exc:
             return failure(str(exc), permanent=True)
         try:
+            endpoints.check_call(call, action_config.action_class)  # before anything connects
             async with asyncio.timeout(settings.timeout_s):
                 result = await action.send(call)
         except PermanentFailure as exc:
@@ -259,7 +268,7 @@ class WorkerPool:
             started_at=started,
             finished_at=clock.now(),
             status=result.status,
-            response=result.response,
+            response=redaction.redact(result.response),
         )
 
     # -- retention -----------------------------------------------------------------------------

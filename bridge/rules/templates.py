@@ -12,7 +12,6 @@ A leaf module: config uses it to check syntax at load, delivery and rules to ren
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -22,13 +21,10 @@ from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.sandbox import SandboxedEnvironment
 
+from bridge import redaction
 from bridge.events import Event
 
-REDACTED = "***"
-# Names that hold credentials wherever they appear: token, secret, password, api_key, key ...
-_SECRET_NAME = re.compile(
-    r"token|secret|passw(or)?d|credential|authorization|(^|_)(api_)?key$", re.IGNORECASE
-)
+REDACTED = redaction.REDACTED
 
 
 class TemplateError(Exception):
@@ -150,17 +146,8 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 
 
 def redact(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
-    """A copy with secret values replaced by `***`: the action's secret options and any key
-    named like a credential, at any depth (so `headers.Authorization` is hidden too)."""
-    names = frozenset(secret_names)
-    return {key: _redact_value(key, value, names) for key, value in options.items()}
-
-
-def _redact_value(key: str, value: Any, names: frozenset[str]) -> Any:
-    if (key in names or _SECRET_NAME.search(key)) and value not in (None, ""):
-        return REDACTED
-    if isinstance(value, Mapping):
-        return {k: _redact_value(str(k), v, names) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value("", v, names) for v in value]
-    return value
+    """A copy with secrets hidden by bridge.redaction's one policy: the action's secret options
+    and credential-named keys at any depth (`headers.Authorization`, `json.key`) become `***`,
+    and every configured secret value is hidden inside the strings that remain."""
+    redacted: dict[str, Any] = redaction.redact_value(options, secret_names)
+    return redacted
