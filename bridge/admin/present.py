@@ -143,7 +143,8 @@ def shown(value: Any) -> Any:
 def redact_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
     """Options or inputs with bridge.redaction's one policy applied (as explain and the logs):
     `secret_names` and credential-named keys at any depth hidden, secret values in strings too."""
-    shown: dict[str, Any] = plain(redaction.redact_value(options, secret_names))
+    # Cut to safejson's depth first: stored inputs may nest deeper than the recursion limit.
+    shown: dict[str, Any] = plain(redaction.redact_value(safejson.clean(options), secret_names))
     return shown
 
 

@@ -1,0 +1,132 @@
+"""Whatever the store holds, every admin view answers 200 with JSON/HTML that encodes.
+
+Rows come from tests/admin/hostile.py, written straight into a real SQLite store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge.admin.auth import COOKIE_NAME, Guard
+from bridge.admin.safejson import CUT, MAX_DEPTH
+from tests.admin.hostile import (
+    ACTION,
+    MAX_JOB_ID,
+    RULE,
+    TOKEN,
+    depth_of,
+    hostile_app,
+    seeded_store,
+    strict_json,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+API_VIEWS = [
+    "/admin/api/notifications",
+    "/admin/api/notifications?limit=1",
+    "/admin/api/notifications?limit=1&offset=1",
+    "/admin/api/notifications?limit=1&offset=2",
+    "/admin/api/notifications?limit=2&offset=2",
+    "/admin/api/deliveries",
+    "/admin/api/deliveries?filter=active_failures",
+    f"/admin/api/deliveries?action={ACTION}",
+    "/admin/api/actions",
+    "/admin/api/rules",
+    f"/admin/api/rules/{RULE}",
+    "/admin/api/jobs/1",
+    "/admin/api/jobs/2",
+    f"/admin/api/jobs/{MAX_JOB_ID}",
+]
+
+PAGES = [
+    "/admin",
+    "/admin/",
+    f"/admin/?action={ACTION}&filter=failures",
+    "/admin/notifications",
+    "/admin/notifications?limit=1&offset=1",
+    "/admin/notifications?limit=1&offset=2",
+    "/admin/rules",
+    f"/admin/rules/{RULE}",
+    "/admin/jobs/1",
+    "/admin/jobs/2",
+    f"/admin/jobs/{MAX_JOB_ID}",
+]
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with seeded_store(tmp_path) as (store, _ids):
+        app = hostile_app(store)
+        transport = httpx.ASGITransport(app=app)
+        session = Guard(TOKEN).new_session()
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://bridge.test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            cookies={COOKIE_NAME: session},
+        ) as client:
+            yield client
+
+
+@pytest.mark.parametrize("path", API_VIEWS)
+async def test_every_api_view_of_hostile_rows_is_strict_json(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    answer = await client.get(path)
+    assert answer.status_code == 200, answer.text[:500]
+    data = strict_json(answer.content)
+    assert depth_of(data) <= MAX_DEPTH + 1
+
+
+async def test_what_cannot_be_shown_is_null_replaced_or_cut(client: httpx.AsyncClient) -> None:
+    items = strict_json((await client.get("/admin/api/notifications")).content)["items"]
+    assert {i["key"] for i in items} == {f"hostile-{n}" for n in range(4)}
+    by_key = {i["key"]: i for i in items}
+    assert by_key["hostile-0"]["received_at"] is None  # 1e300 seconds: no datetime holds it
+    assert by_key["hostile-3"]["received_at"] == "2023-11-14T22:13:20Z"
+    message = by_key["hostile-0"]["raw"]["notifications"][0]["message"]
+    assert message["nan"] is None and message["inf"] is None and message["ninf"] is None
+    assert message["created_at"] is None and message["sent_at"] is None
+    assert message["big"] == "[integer of 13952 bits]"
+    assert message["pair"] == "\U0001f600"  # a surrogate pair is the character it spells
+    system = by_key["hostile-0"]["raw"]["notifications"][0]["data"]["system"]
+    assert system["name"] == "lone \ufffd here" and system["codename"] == "\ufffd"
+    assert CUT in (await client.get("/admin/api/notifications")).text
+    assert by_key["hostile-1"]["rules"] == ["announce", "\ufffd", 7, {"a": None}]
+
+    job = strict_json((await client.get("/admin/api/jobs/1")).content)
+    assert job["created_at"] is None and job["last_attempt_at"] is None
+    assert job["inputs"]["text"] is None and job["inputs"]["s"] == "\ufffd"
+    assert job["inputs"]["token"] != "xoxb-stored-secret"
+    assert [a["started_at"] for a in job["attempt_log"]] == [None, None, "1970-01-01T00:00:05Z"]
+    assert job["attempt_log"][2]["finished_at"] == "not a time"
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_dashboard_page_of_hostile_rows_renders(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    answer = await client.get(path)
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.headers["content-type"].startswith("text/html")
+    answer.content.decode("utf-8")  # strict: every byte is UTF-8
+
+
+async def test_the_payload_dialog_shows_cut_json_and_times_it_cannot_read(
+    client: httpx.AsyncClient,
+) -> None:
+    html = (await client.get("/admin/notifications")).text
+    payloads = re.findall(r'<pre class="response-body">(.*?)</pre>', html, re.S)
+    assert len(payloads) == 4
+    assert all("NaN" not in p and "Infinity" not in p for p in payloads)
+    assert CUT in html
+    assert "1e+300" in html  # a received_at no datetime holds is shown as it is stored
+    job = (await client.get("/admin/jobs/1")).text
+    assert "cannot be summarised" in job  # event fields of the wrong types
+    assert "\ufffd" in job
