@@ -2,15 +2,15 @@
 
 Webhooks only say that an item changed, so each event's item is fetched fresh from the Delivery
 API (preview slot → Preview API) and mapped to a record. A variant that is unpublished, deleted
-or no longer there is removed from the index. A coalesced batch becomes as few `batch` requests
-as Algolia allows (up to 1,000 operations each), and the action waits for Algolia's indexing
-tasks so that success means "searchable". A record over the size limit is reported and skipped:
-retrying cannot make it smaller.
+or no longer there is removed from the index ("no longer there" only on Kontent.ai's own answer:
+see bridge.kontent.client). A coalesced batch becomes as few `batch` requests as Algolia allows
+(up to 1,000 operations each), and the action waits for Algolia's indexing tasks so that success
+means "searchable". A record over `max_record_bytes` is shrunk to fit (record_size.py); one that
+cannot fit has its old version deleted and fails the job, so no stale record stays searchable.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
+from bridge.actions.record_size import fit_record
 from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
 from bridge.events import Event
 from bridge.kontent.used_in import Expand, expand_call
@@ -76,6 +77,8 @@ class Plan:
 
     operations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    shrunk: list[str] = field(default_factory=list)  # saved, cut to fit max_record_bytes
+    unfit: list[str] = field(default_factory=list)  # deleted: cannot fit; the job fails
 
     def by_index(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = {}
@@ -123,6 +126,11 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         text += f"; tasks {','.join(map(str, tasks))}" + ("" if options.wait else " (not awaited)")
         if plan.skipped:
             text += "; " + _skips(plan)
+        if plan.shrunk:
+            text += "; " + "; ".join(plan.shrunk)
+        if plan.unfit:
+            # Everything else was applied; the job is not green, so someone looks at it.
+            raise PermanentFailure("; ".join(plan.unfit), response=text + fanout)
         return Success(response=text + fanout)
 
     async def _plan_one(self, event: Event, options: AlgoliaOptions, plan: Plan) -> None:
@@ -146,14 +154,22 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             record = mapped_record(item, object_id, options.record, linked, shape)
         else:
             record = default_record(item, object_id, linked, shape)
-        size = len(json.dumps(record, ensure_ascii=False).encode())
-        if size > options.max_record_bytes:
-            note = f"{object_id} too large ({size} > {options.max_record_bytes} bytes)"
-            self.resources.logger.warning("[%s] record skipped: %s", self.name, note)
-            plan.skipped.append(note)
-            plan.operations.pop(key, None)
+        fitted = fit_record(record, options.max_record_bytes)
+        if fitted.record is None:
+            # Never leave the previous version searchable: delete it, and fail the job.
+            note = (
+                f"{object_id} too large to fit in {options.max_record_bytes} bytes "
+                f"({fitted.final_bytes} bytes of fields that cannot be cut); old record deleted"
+            )
+            self.resources.logger.warning("[%s] %s", self.name, note)
+            plan.unfit.append(note)
+            plan.operations[key] = _delete(object_id)
             return
-        plan.operations[key] = {"action": "addObject", "body": record}
+        if fitted.changes:
+            note = f"{object_id} shrunk to fit ({fitted.describe()})"
+            self.resources.logger.warning("[%s] %s", self.name, note)
+            plan.shrunk.append(note)
+        plan.operations[key] = {"action": "addObject", "body": fitted.record}
 
     async def _fetch(self, event: Event, options: AlgoliaOptions) -> dict[str, Any] | None:
         kontent = self.resources.kontent

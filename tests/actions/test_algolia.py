@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from bridge.kontent.client import DeliveryClient, Keys
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.kontent import FakeDelivery, item_json
+from tests.fakes.server import Recorder
 
 ENV = "env-1"
 
@@ -202,19 +204,47 @@ async def test_unknown_object_id_name_is_permanent(setup: Setup, make_call: Make
         await setup.action.send(make_call(AlgoliaAction, options, [make_event(action="deleted")]))
 
 
-async def test_oversized_records_are_skipped_and_reported(
+async def test_an_oversized_record_is_shrunk_to_fit_longest_text_first(
     setup: Setup, make_call: MakeCall, caplog: pytest.LogCaptureFixture
 ) -> None:
-    big = {"text": {"type": "text", "name": "T", "value": "x" * 20_000}}
+    big = {
+        "text": {"type": "text", "name": "T", "value": "x" * 20_000},
+        "summary": {"type": "text", "name": "S", "value": "short summary"},
+    }
     setup.delivery.publish(ENV, item_json("big", id=uid(1), elements=big))
     setup.delivery.publish(ENV, item_json("small", id=uid(2)))
     events = [make_event(id=uid(1), codename="big"), make_event(id=uid(2), codename="small")]
     result = await setup.action.send(make_call(AlgoliaAction, setup.options, events))
-    assert set(setup.algolia.indexes["articles"]) == {"small_en"}
-    assert "big_en too large" in result.response
-    assert "big_en too large" in caplog.text
-    only_big = await setup.action.send(make_call(AlgoliaAction, setup.options, events[:1]))
-    assert "nothing to do" in only_big.response
+    index = setup.algolia.indexes["articles"]
+    assert set(index) == {"big_en", "small_en"}
+    record = index["big_en"]
+    assert len(json.dumps(record).encode()) <= 10_000
+    assert record["summary"] == "short summary"  # the longest text gave way, nothing else
+    assert record["codename"] == "big"
+    assert record["text"].startswith("xxxx") and record["text"].endswith("…")
+    assert 9_000 < len(record["text"]) < 10_000  # cut just enough, not emptied
+    assert "big_en shrunk to fit (text truncated;" in result.response
+    assert "big_en shrunk" in caplog.text
+
+
+async def test_a_record_that_cannot_fit_deletes_the_old_one_and_fails_the_job(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    long = "a" * 500  # a codename, so an objectID, longer than the limit: nothing can shrink it
+    setup.delivery.publish(ENV, item_json(long, id=uid(1)))
+    setup.delivery.publish(ENV, item_json("b", id=uid(2), name="B renamed"))
+    index = setup.algolia.indexes.setdefault("articles", {})
+    index[f"{long}_en"] = {"objectID": f"{long}_en", "name": "the old version"}
+    index["b_en"] = {"objectID": "b_en", "name": "B"}
+    options = {**setup.options, "max_record_bytes": 400}
+    events = [make_event(id=uid(1), codename=long), make_event(id=uid(2), codename="b")]
+    with pytest.raises(PermanentFailure) as caught:
+        await setup.action.send(make_call(AlgoliaAction, options, events))
+    assert f"{long}_en" not in index  # never left stale and searchable
+    assert index["b_en"]["name"] == "B renamed"  # the rest of the batch was applied
+    assert "too large to fit in 400 bytes" in caught.value.reason
+    assert "old record deleted" in caught.value.reason
+    assert "saved 1, deleted 1" in caught.value.response
 
 
 async def test_wrong_api_key_is_permanent(setup: Setup, make_call: MakeCall) -> None:
@@ -265,3 +295,58 @@ async def test_each_event_goes_to_the_index_its_own_options_name(
     assert set(setup.algolia.indexes) == {"articles_en", "articles_de"}
     assert setup.algolia.indexes["articles_de"]["a_de"]["language"] == "de"
     assert result.response.startswith("index articles_en: saved 1, deleted 0; index articles_de")
+
+
+KONTENT_NOT_FOUND = {
+    "message": "The requested content item 'a' was not found.",
+    "request_id": "|4c7f2a7e1d9b4c4e.1b2c3d4e_",
+    "error_code": 100,
+    "specific_code": 0,
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        pytest.param(404, "<html><body>Not Found</body></html>", id="html-404"),
+        pytest.param(404, "", id="empty-404"),
+        pytest.param(404, {"error": "no such route"}, id="json-404"),
+        pytest.param(404, {**KONTENT_NOT_FOUND, "error_code": 1}, id="kontent-route-404"),
+        pytest.param(200, {}, id="json-200-without-items"),
+    ],
+)
+async def test_a_wrong_delivery_url_never_deletes_records(
+    http: aiohttp.ClientSession, make_call: MakeCall, status: int, body: object
+) -> None:
+    async with Recorder(status, body) as wrong, FakeAlgolia() as algolia:
+        kontent = DeliveryClient(http, wrong.url + "/not-kontent", wrong.url)
+        action = AlgoliaAction("search", Resources(http=http, kontent=kontent))
+        algolia.indexes["articles"] = {"a_en": {"objectID": "a_en", "title": "kept"}}
+        options = {
+            "app_id": algolia.app_id,
+            "api_key": algolia.api_key,
+            "index": "articles",
+            "hosts": [algolia.url],
+        }
+        try:
+            with pytest.raises(Retry) as caught:
+                await action.send(
+                    make_call(AlgoliaAction, options, [make_event(id=uid(1), codename="a")])
+                )
+        finally:
+            await action.close()
+    assert algolia.indexes["articles"] == {"a_en": {"objectID": "a_en", "title": "kept"}}
+    assert algolia.batches == []
+    assert "check kontent.delivery_url" in caught.value.reason
+
+
+async def test_kontents_item_not_found_answer_deletes_the_record(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.algolia.indexes["articles"] = {"a_en": {"objectID": "a_en"}}
+    setup.delivery.fail_next(404, KONTENT_NOT_FOUND)
+    result = await setup.action.send(
+        make_call(AlgoliaAction, setup.options, [make_event(id=uid(1), codename="a")])
+    )
+    assert setup.algolia.indexes["articles"] == {}
+    assert "saved 0, deleted 1" in result.response
