@@ -23,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bridge import redaction
 from bridge.events import Event
+from bridge.rules.template_names import unknown_event_fields
 
 REDACTED = redaction.REDACTED
 
@@ -75,7 +76,8 @@ def syntax_error(source: str) -> str | None:
         compile_template(source)
     except jinja2.TemplateSyntaxError as exc:
         return f"template syntax error: {exc.message} (template line {exc.lineno})"
-    return None
+    unknown = list(unknown_event_fields(_TEXT.parse(source)))
+    return "; ".join(unknown) if unknown else None
 
 
 def template_sources(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:

@@ -14,7 +14,7 @@ NotificationFactory = Callable[..., Notification]
 ACTIONS = """\
 team: {type: notify, token: "xoxb-secret", channel: "#content", text: "{{ event.name }}"}
 hook: {type: notify, headers: {Authorization: "Bearer abc"}, enabled: false}
-broken: {type: notify, text: "{{ event.nope }}"}
+broken: {type: notify, text: "{{ event.raw.nope }}"}
 """
 
 RULES = """\
