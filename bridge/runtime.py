@@ -17,6 +17,7 @@ import aiohttp
 
 from bridge.actions.base import Action, Resources
 from bridge.kontent.client import DeliveryClient
+from bridge.kontent.management import ManagementResolver
 
 if TYPE_CHECKING:
     from bridge.config import Config
@@ -51,6 +52,7 @@ class Runtime:
         self.store: Store | None = None
         self._http: aiohttp.ClientSession | None = None
         self._snapshot: Snapshot | None = None
+        self._resolver: ManagementResolver | None = None
         self._retired: list[Snapshot] = []  # replaced by a swap, not closed yet
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -59,6 +61,7 @@ class Runtime:
         self.store = store
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         self._snapshot = self._build(config)
+        self._resolver = ManagementResolver(self._http, lambda: self.config.kontent)
 
     @property
     def loaded(self) -> bool:
@@ -75,6 +78,13 @@ class Runtime:
     @property
     def actions(self) -> Mapping[str, Action[Any]]:
         return self._current().actions
+
+    @property
+    def resolver(self) -> ManagementResolver:
+        """Resolves legacy workflow notifications' ids to codenames before planning."""
+        if self._resolver is None:
+            raise RuntimeError("runtime not started")
+        return self._resolver
 
     @property
     def http(self) -> aiohttp.ClientSession:

@@ -8,6 +8,14 @@ from typing import Any
 
 from bridge.cli.common import load, read_payload
 
+# A legacy webhook can always be sent Management API (workflow) triggers, whose payloads carry ids.
+MANAGEMENT_KEY_NOTE = (
+    "note: no kontent.environments.<id>.management_api_key is configured: legacy workflow "
+    "notifications (Management API triggers) name the language and workflow steps by id, so "
+    "their workflow_step, previous_workflow_step and language stay ids and rules on codenames "
+    "do not match them (current-format webhooks are not affected)"
+)
+
 
 def register(subparsers: Any) -> None:
     check = subparsers.add_parser(
@@ -39,6 +47,10 @@ def run_check(args: argparse.Namespace) -> int:
     config = load(args.config)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if config.webhooks and not any(
+        env.management_api_key for env in config.kontent.environments.values()
+    ):
+        print(MANAGEMENT_KEY_NOTE, file=sys.stderr)
     print(
         f"OK: {len(config.webhooks)} webhooks, {len(config.actions)} actions, "
         f"{len(config.rules)} rules"

@@ -1,10 +1,19 @@
-"""`bridge sign` and `bridge send`: test notifications without a tunnel from Kontent.ai."""
+"""`bridge sign` and `bridge send`: test notifications without a tunnel from Kontent.ai.
+
+Kontent.ai's own helpers (webhook-helper-js `isSignatureValid`) do not hash the body as it is:
+they replace every run of line breaks with CRLF first and hash that. A payload file written with
+LF line breaks, signed as it is, is therefore rejected by every receiver built on the official
+helper. By default both commands use the CRLF form (the file's bytes with each run of line
+breaks made one `\r\n`): `send` posts exactly those bytes and signs them, so the bridge and the
+official helpers both accept it. `--raw` signs (and sends) the bytes as they are.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import re
 from typing import Any
 
 import aiohttp
@@ -16,28 +25,36 @@ SECRET_ENV = "KONTENT_WEBHOOK_SECRET"
 CURRENT_HEADER = "X-Kontent-ai-Signature"
 LEGACY_HEADER = "X-KC-Signature"
 SEND_TIMEOUT_S = 30.0
+# webhook-helper-js `replaceLinebreaks`: data.replace(/[\r\n]+/gm, "\r\n").
+_LINE_BREAKS = re.compile(rb"[\r\n]+")
 
 
 def register(subparsers: Any) -> None:
     sign_parser = subparsers.add_parser(
         "sign",
         help="print the base64 signature Kontent.ai would send for a payload",
-        description="Print base64(HMAC-SHA256(secret, payload bytes)), the value of "
-        f"{CURRENT_HEADER} (or {LEGACY_HEADER}).",
+        description="Print base64(HMAC-SHA256(secret, payload)), the value of "
+        f"{CURRENT_HEADER} (or {LEGACY_HEADER}). The payload is signed in its CRLF form "
+        "(every run of line breaks made one CRLF), as Kontent.ai's own helpers verify it; "
+        "--raw signs the file's bytes as they are.",
     )
     _secret_option(sign_parser)
+    _raw_option(sign_parser)
     sign_parser.add_argument("payload", metavar="PAYLOAD", help="a JSON file, or - for stdin")
     sign_parser.set_defaults(func=run_sign)
 
     send = subparsers.add_parser(
         "send",
         help="POST a signed test notification to a running bridge",
-        description="POST the exact bytes of PAYLOAD to URL, signed as Kontent.ai signs them. "
+        description="POST PAYLOAD to URL, signed as Kontent.ai signs it. The body sent is the "
+        "CRLF form of the file (every run of line breaks made one CRLF), which the bridge and "
+        "Kontent.ai's own helpers both verify; --raw sends the file's bytes as they are. "
         "Prints the status and the body; exits 1 unless the answer is 2xx.",
     )
     send.add_argument("url", metavar="URL", help="e.g. http://localhost:8080/webhooks/kontent")
     send.add_argument("payload", metavar="PAYLOAD", help="a JSON file, or - for stdin")
     _secret_option(send)
+    _raw_option(send)
     send.add_argument(
         "--legacy",
         action="store_true",
@@ -61,6 +78,27 @@ def _secret_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _raw_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="use the file's bytes as they are, line breaks included (the default is the CRLF "
+        "form the official helpers hash)",
+    )
+
+
+def crlf_form(body: bytes) -> bytes:
+    """The body as Kontent.ai's helpers hash it: each run of CR/LF characters one CRLF."""
+    if b"\n" not in body and b"\r" not in body:
+        return body
+    return _LINE_BREAKS.sub(b"\r\n", body)
+
+
+def _body(args: argparse.Namespace) -> bytes:
+    body = read_payload(args.payload)
+    return body if args.raw else crlf_form(body)
+
+
 def _secret(args: argparse.Namespace) -> str:
     secret = args.secret if args.secret is not None else os.environ.get(SECRET_ENV)
     if not secret:
@@ -69,12 +107,12 @@ def _secret(args: argparse.Namespace) -> str:
 
 
 def run_sign(args: argparse.Namespace) -> int:
-    print(sign(read_payload(args.payload), _secret(args)))
+    print(sign(_body(args), _secret(args)))
     return 0
 
 
 def run_send(args: argparse.Namespace) -> int:
-    body = read_payload(args.payload)
+    body = _body(args)
     headers = {"Content-Type": "application/json; charset=utf-8"}
     headers.update(_parse_headers(args.header))
     headers[LEGACY_HEADER if args.legacy else CURRENT_HEADER] = sign(body, _secret(args))

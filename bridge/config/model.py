@@ -12,9 +12,11 @@ from bridge.actions.base import Action
 from bridge.config.conditions import When, WhereTest
 from bridge.config.errors import ConfigIssue
 from bridge.kontent.client import DELIVERY_URL, PREVIEW_URL
+from bridge.kontent.management import MANAGEMENT_URL
 
 DEFAULT_DELIVERY_URL = DELIVERY_URL
 DEFAULT_PREVIEW_URL = PREVIEW_URL
+DEFAULT_MANAGEMENT_URL = MANAGEMENT_URL
 # Kontent.ai's own schedule (seed 000): 1, 2, 4, 8, 16, 32, 60 minutes, then hourly, for 3 days.
 DEFAULT_RETRY_SCHEDULE_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0)
 DEFAULT_GIVE_UP_AFTER_S = 3 * 86400.0
@@ -36,6 +38,8 @@ class WebhookConfig:
 class EnvironmentConfig:
     preview_api_key: str | None = None
     secure_access_key: str | None = None
+    # Resolves the ids of legacy workflow notifications to codenames (bridge.kontent.management).
+    management_api_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class KontentConfig:
     delivery_url: str = DEFAULT_DELIVERY_URL
     preview_url: str = DEFAULT_PREVIEW_URL
     environments: Mapping[str, EnvironmentConfig] = field(default_factory=dict)
+    management_url: str = DEFAULT_MANAGEMENT_URL
 
 
 @dataclass(frozen=True, slots=True)

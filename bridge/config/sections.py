@@ -12,6 +12,7 @@ from bridge.config.document import Document
 from bridge.config.errors import Path, did_you_mean
 from bridge.config.model import (
     DEFAULT_DELIVERY_URL,
+    DEFAULT_MANAGEMENT_URL,
     DEFAULT_PREVIEW_URL,
     ActionConfig,
     DeliverySettings,
@@ -73,13 +74,15 @@ def _webhook(doc: Document, value: Any, path: Path) -> WebhookConfig | None:
 
 
 def kontent(doc: Document, value: Any, path: Path) -> KontentConfig:
-    spec = checks.mapping(doc, value, path, allowed=("delivery_url", "preview_url", "environments"))
+    spec = checks.mapping(
+        doc, value, path, allowed=("delivery_url", "preview_url", "management_url", "environments")
+    )
     if spec is None:
         return KontentConfig()
     environments: dict[str, EnvironmentConfig] = {}
     env_path = (*path, "environments")
     for env_id, env in (checks.mapping(doc, spec.get("environments", {}), env_path) or {}).items():
-        keys = ("preview_api_key", "secure_access_key")
+        keys = ("preview_api_key", "secure_access_key", "management_api_key")
         env_spec = checks.mapping(
             doc, env if env is not None else {}, (*env_path, env_id), allowed=keys
         )
@@ -96,6 +99,7 @@ def kontent(doc: Document, value: Any, path: Path) -> KontentConfig:
         for key, default in (
             ("delivery_url", DEFAULT_DELIVERY_URL),
             ("preview_url", DEFAULT_PREVIEW_URL),
+            ("management_url", DEFAULT_MANAGEMENT_URL),
         )
         if key in spec
     }

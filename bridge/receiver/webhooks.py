@@ -138,6 +138,7 @@ class WebhookEndpoint:
         if not notifications:
             # Nothing to keep, so nothing to lose: answer at once without touching the store.
             return _accepted(0, 0, 0, request_id)
+        notifications = await self.runtime.resolver.resolve(notifications)  # legacy ids
         jobs = self.runtime.engine.plan(notifications)
         store = self.runtime.store
         try:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bridge import __version__
 from bridge.cli import main
+from bridge.cli.signing_commands import crlf_form
 from bridge.config import Config, load_config
 from bridge.settings import Settings, SettingsError
 from bridge.signatures import sign
@@ -205,8 +206,10 @@ def test_explain_bad_payload_and_unknown_webhook(
 def test_sign_file_and_stdin(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = sign(SEED.read_bytes(), "s3cret")
+    expected = sign(crlf_form(SEED.read_bytes()), "s3cret")  # as Kontent.ai's helpers hash it
     assert run(capsys, "sign", "--secret", "s3cret", str(SEED)) == (0, expected + "\n", "")
+    raw = sign(SEED.read_bytes(), "s3cret")
+    assert run(capsys, "sign", "--raw", "--secret", "s3cret", str(SEED)) == (0, raw + "\n", "")
     stdin = io.TextIOWrapper(io.BytesIO(SEED.read_bytes()))
     monkeypatch.setattr("sys.stdin", stdin)
     assert run(capsys, "sign", "--secret", "s3cret", "-")[1] == expected + "\n"
@@ -266,7 +269,7 @@ async def test_send_posts_exact_bytes_signed(
     assert code == 0
     assert out == 'HTTP 200\n{"accepted": 1}\n'
     [(headers, body)] = received
-    assert body == SEED.read_bytes()
+    assert body == crlf_form(SEED.read_bytes())  # the CRLF form, signed as sent
     assert headers["X-Kontent-ai-Signature"] == sign(body, "s3cret")
     assert headers["Content-Type"] == "application/json; charset=utf-8"
     assert headers["request-id"] == "abc"
