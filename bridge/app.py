@@ -25,6 +25,7 @@ from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
 from bridge.receiver import health_routes, webhook_route
 from bridge.runtime import Runtime
+from bridge.sources import start_sources
 
 if TYPE_CHECKING:
     from bridge.config import Config
@@ -73,6 +74,8 @@ def create_app(
             stack.push_async_callback(runtime.aclose)
             # Hot reload on SIGHUP and when the file changes (bridge/reload.py).
             stack.push_async_callback(await reload.start_reloader(runtime, settings))
+            # Sync API sources poll in every role; a lease in the store keeps it to one replica.
+            stack.push_async_callback(await start_sources(runtime, opened.clock))
             if workers:
                 stop_workers = await start_workers(runtime)
                 stack.push_async_callback(stop_workers)  # runs first: workers stop first

@@ -15,8 +15,9 @@ from bridge.config.model import DEFAULT_ALERT_FAILING_FOR_S, ActionConfig, Confi
 from bridge.config.options import check_unused, check_use
 from bridge.config.rules_section import alert_section
 from bridge.config.rules_section import rules as parse_rules
+from bridge.config.sources_section import sources as parse_sources
 
-TOP_LEVEL = ("version", "webhooks", "kontent", "defaults", "actions", "rules", "alerts")
+TOP_LEVEL = ("version", "webhooks", "kontent", "defaults", "actions", "rules", "alerts", "sources")
 
 
 def load_config(
@@ -63,6 +64,7 @@ def _build(doc: Document, source: FilePath, types: Mapping[str, type] | None) ->
             doc.error(("version",), "required key is missing (add 'version: 1')")
     webhooks = sections.webhooks(doc, top.get("webhooks", []), ("webhooks",))
     kontent = sections.kontent(doc, top.get("kontent", {}), ("kontent",))
+    sources = parse_sources(doc, top.get("sources", []), ("sources",), kontent)
     defaults = sections.defaults(doc, top.get("defaults", {}), ("defaults",))
     actions = sections.actions(doc, top.get("actions", {}), ("actions",), defaults, known_types)
     rules, do_uses = parse_rules(doc, top.get("rules", []), ("rules",))
@@ -81,6 +83,7 @@ def _build(doc: Document, source: FilePath, types: Mapping[str, type] | None) ->
         alerts=tuple(name for name, _ in alerts),
         warnings=tuple(_dedupe(sort_issues(doc.warnings))),
         alert_failing_for_s=failing_for or DEFAULT_ALERT_FAILING_FOR_S,
+        sources=sources,
     )
 
 

@@ -110,6 +110,30 @@ class Config:
     alerts: tuple[str, ...] = ()
     warnings: tuple[ConfigIssue, ...] = ()
     alert_failing_for_s: float = DEFAULT_ALERT_FAILING_FOR_S
+    sources: tuple[SourceConfig, ...] = ()  # polled Sync API sources (bridge/sources)
 
     def webhook(self, name: str) -> WebhookConfig | None:
         return next((w for w in self.webhooks if w.name == name), None)
+
+
+Slot = Literal["published", "preview"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A Kontent.ai Sync API v2 source: polled, its deltas become events under webhook
+    `sync:<name>` (bridge/sources). Keys left out here come from `kontent.environments`."""
+
+    name: str
+    environment_id: str
+    slot: Slot = "published"
+    interval_s: float = 60.0
+    api_url: str | None = None  # None: Kontent.ai's Delivery or Preview host, per slot
+    preview_api_key: str | None = None
+    secure_access_key: str | None = None
+    enabled: bool = True
+
+    @property
+    def webhook(self) -> str:
+        """The name its notifications carry, so that rules can match `webhook: sync:<name>`."""
+        return f"sync:{self.name}"

@@ -1,0 +1,108 @@
+"""The `sources:` section: Kontent.ai Sync API v2 sources the bridge polls (bridge/sources).
+
+Checked after `kontent:`, because a source's keys default to its environment's entry there and
+a preview source without any preview key can only fail at run time otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from bridge.config import checks
+from bridge.config.document import Document
+from bridge.config.errors import Path
+from bridge.config.model import KontentConfig, Slot, SourceConfig
+
+SOURCE_KEYS = (
+    "name",
+    "environment_id",
+    "slot",
+    "interval",
+    "api_url",
+    "preview_api_key",
+    "secure_access_key",
+    "enabled",
+)
+SLOTS = ("published", "preview")
+# Kontent.ai documents no minimum; a floor keeps a typo (`1ms`) from hammering the API.
+MIN_INTERVAL_S = 1.0
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def sources(
+    doc: Document, value: Any, path: Path, kontent: KontentConfig
+) -> tuple[SourceConfig, ...]:
+    items = checks.sequence(doc, value if value is not None else [], path) or []
+    found: list[tuple[SourceConfig, int]] = []
+    for index, item in enumerate(items):
+        source = _source(doc, item, (*path, index), kontent)
+        if source is not None:
+            found.append((source, index))
+    checks.unique(doc, [(s.name, (*path, i, "name")) for s, i in found], "source")
+    return tuple(source for source, _ in found)
+
+
+def _source(doc: Document, value: Any, path: Path, kontent: KontentConfig) -> SourceConfig | None:
+    spec = checks.mapping(
+        doc, value, path, allowed=SOURCE_KEYS, required=("name", "environment_id")
+    )
+    if spec is None or "name" not in spec or "environment_id" not in spec:
+        return None
+    name = checks.string(doc, spec["name"], (*path, "name"), nonempty=True)
+    if name is not None and not NAME.match(name):
+        doc.error((*path, "name"), f"use letters, digits, '-', '_' and '.', got {name!r}")
+        name = None
+    env_id = checks.string(doc, spec["environment_id"], (*path, "environment_id"), nonempty=True)
+    slot = _slot(doc, spec.get("slot", "published"), (*path, "slot"))
+    interval = checks.duration(doc, spec.get("interval", "1m"), (*path, "interval"))
+    if interval is not None and interval < MIN_INTERVAL_S:
+        doc.error((*path, "interval"), f"must be at least 1s, got {spec['interval']!r}")
+        interval = None
+    enabled = checks.boolean(doc, spec.get("enabled", True), (*path, "enabled"))
+    api_url = _url(doc, spec, (*path, "api_url"))
+    keys = {
+        key: checks.string(doc, spec[key], (*path, key)) or None
+        for key in ("preview_api_key", "secure_access_key")
+        if spec.get(key) is not None
+    }
+    if None in (name, env_id, slot, interval, enabled):
+        return None
+    assert name is not None and env_id is not None and interval is not None
+    environment = kontent.environments.get(env_id)
+    preview_key = keys.get("preview_api_key") or (environment and environment.preview_api_key)
+    secure_key = keys.get("secure_access_key") or (environment and environment.secure_access_key)
+    if slot == "preview" and not preview_key:
+        doc.error(
+            (*path, "slot"),
+            "the preview slot needs a preview_api_key (on the source or under "
+            f"kontent.environments['{env_id}'])",
+        )
+        return None
+    return SourceConfig(
+        name=name,
+        environment_id=env_id,
+        slot=cast(Slot, slot),
+        interval_s=interval,
+        api_url=api_url,
+        preview_api_key=preview_key or None,
+        secure_access_key=secure_key or None,
+        enabled=bool(enabled),
+    )
+
+
+def _slot(doc: Document, value: Any, path: Path) -> str | None:
+    if value in SLOTS:
+        return str(value)
+    doc.error(path, f"expected 'published' or 'preview', got {value!r}")
+    return None
+
+
+def _url(doc: Document, spec: dict[str, Any], path: Path) -> str | None:
+    if spec.get("api_url") is None:
+        return None
+    url = checks.string(doc, spec["api_url"], path, nonempty=True)
+    if url is not None and not url.startswith(("http://", "https://")):
+        doc.error(path, f"expected an http:// or https:// URL, got {url!r}")
+        return None
+    return url.rstrip("/") if url else None

@@ -1,0 +1,314 @@
+"""The Sync API poller: one per configured source, feeding the same rules and delivery as the
+receiver (`engine.plan` + `store.accept`, under the webhook name `sync:<source>`).
+
+A cycle takes the source's lease in the store, resumes from the stored continuation token (or
+initialises a synchronisation when there is none, or it was made for another environment, slot
+or API), then fetches pages until one is empty. Each page is accepted before its token is
+saved: a crash in between fetches the page again, and its notifications are then recognised
+(same content key, and not newer than what is stored), so nothing is skipped or repeated.
+
+Replicas share the lease: only its holder polls; it renews the lease at every page and while it
+waits; a replica that dies leaves the lease to expire and another one resumes from the token.
+
+Reconciliation: before accepting a delta, the store is asked for the newest `last_modified`
+already stored for the object (any webhook, same language and slot); a delta that is not newer
+was delivered by a webhook and is skipped. Deletions are compared by the delta's `timestamp`
+(when the deletion happened) instead, because Kontent.ai keeps the item's last content change
+as `last_modified` on an unpublish: a missed unpublish must not look like the publish before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+
+from bridge import metrics
+from bridge.delivery.clock import Clock
+from bridge.delivery.store import Store, StoreUnavailable
+from bridge.events import Notification
+from bridge.sources import deltas
+from bridge.sources.client import (
+    DELIVERY_SYNC_URL,
+    MIN_INTERVAL_S,
+    PREVIEW_SYNC_URL,
+    SyncClient,
+    SyncError,
+)
+
+if TYPE_CHECKING:
+    from bridge.config import Config
+    from bridge.config.model import SourceConfig
+    from bridge.rules import RuleEngine
+
+log = logging.getLogger("bridge.sources")
+
+LEASE_S = 30.0
+MAX_BACKOFF_S = 300.0
+MAX_PAGES_PER_CYCLE = 10_000  # a runaway API (never an empty page) still yields the loop
+
+
+class SourceRuntime(Protocol):
+    """What a poller needs from the app's runtime (bridge.runtime.Runtime satisfies it)."""
+
+    @property
+    def store(self) -> Store | None: ...
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def engine(self) -> RuleEngine: ...
+
+    @property
+    def http(self) -> aiohttp.ClientSession: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    """What one cycle did; `held` is False when another replica holds the lease."""
+
+    held: bool
+    pages: int = 0
+    deltas: int = 0
+    skipped: int = 0  # already delivered (by a webhook, or by an earlier fetch of the page)
+    accepted: int = 0
+    jobs: int = 0
+    initialised: bool = False
+    error: str | None = None
+
+
+def scope_of(source: SourceConfig) -> str:
+    """What a token belongs to: a change of environment, slot or API starts a new sync."""
+    return f"{source.environment_id}|{source.slot}|{base_url(source)}"
+
+
+def base_url(source: SourceConfig) -> str:
+    if source.api_url:
+        return source.api_url
+    return PREVIEW_SYNC_URL if source.slot == "preview" else DELIVERY_SYNC_URL
+
+
+def api_key(source: SourceConfig) -> str | None:
+    """Preview needs the preview key; published content the secure-access key, if enabled."""
+    return source.preview_api_key if source.slot == "preview" else source.secure_access_key
+
+
+class SyncPoller:
+    """Polls one source. `cycle()` is one round (tests drive it); `run()` repeats it."""
+
+    def __init__(
+        self,
+        runtime: SourceRuntime,
+        name: str,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+        lease_s: float = LEASE_S,
+        min_request_interval_s: float | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.clock = clock
+        self.owner = owner or f"{uuid.uuid4().hex[:12]}"
+        self.lease_s = lease_s
+        self._min_request_interval_s = (
+            MIN_INTERVAL_S if min_request_interval_s is None else min_request_interval_s
+        )
+        self._client: SyncClient | None = None
+        self._client_for: tuple[str, str | None] | None = None
+        self.failures = 0  # cycles in a row that ended in an error
+
+    @property
+    def source(self) -> SourceConfig | None:
+        """This source in the current config (None once a reload removed it)."""
+        return next((s for s in self.runtime.config.sources if s.name == self.name), None)
+
+    async def cycle(self) -> CycleResult:
+        source, store = self.source, self.runtime.store
+        if source is None or store is None:
+            return CycleResult(held=False, error="source or store missing")
+        try:
+            result = await self._cycle(source, store)
+        except StoreUnavailable as exc:
+            log.warning("source %r: store unavailable, will retry: %s", self.name, exc)
+            result = CycleResult(held=True, error=str(exc))
+        except SyncError as exc:
+            result = await self._failed(source, store, exc)
+        self.failures = self.failures + 1 if result.error else 0
+        return result
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Cycle every `interval` while holding the lease (renewing it while waiting); without
+        the lease, try again every third of a lease, to take over soon after its holder died."""
+        next_cycle = self.clock.now()
+        holding = False
+        try:
+            while not stop.is_set():
+                source = self.source
+                if source is None or not source.enabled:
+                    break
+                if not holding or self.clock.now() >= next_cycle:
+                    result = await self.cycle()
+                    holding = result.held
+                    next_cycle = self.clock.now() + self._wait_s(source, result)
+                elif not await self._renew():
+                    holding = False
+                step = self.lease_s / 3
+                wait_s = max(0.0, min(step, next_cycle - self.clock.now()) if holding else step)
+                await _wait(self.clock, stop, wait_s)
+        finally:
+            await self._release()
+
+    async def _cycle(self, source: SourceConfig, store: Store) -> CycleResult:
+        state = await store.claim_source(self.name, owner=self.owner, lease_s=self.lease_s)
+        if state is None:
+            return CycleResult(held=False)
+        client = self._client_of(source)
+        scope, token, initialised = scope_of(source), state.token, False
+        if token is None or state.scope != scope:
+            token, initialised = await client.init(), True
+            log.info("source %r: initialised a synchronisation of %s", self.name, scope)
+            if not await self._save(store, scope, token):
+                return CycleResult(held=False, initialised=True)
+        totals = [0, 0, 0, 0, 0]  # pages, deltas, skipped, accepted, jobs
+        for _ in range(MAX_PAGES_PER_CYCLE):
+            page = await client.sync(token)
+            totals[0] += 1
+            if not page.empty:
+                counts = await self._ingest(source, store, page.deltas)
+                totals[1:] = [a + b for a, b in zip(totals[1:], counts, strict=True)]
+            held = await self._save(store, scope, page.token)
+            token = page.token
+            if page.empty or not held:
+                break
+        pages, found, skipped, accepted, jobs = totals
+        if found:
+            log.info(
+                "source %r: %d change(s) in %d page(s): %d accepted, %d already delivered, "
+                "%d job(s)",
+                self.name,
+                found,
+                pages,
+                accepted,
+                skipped,
+                jobs,
+            )
+        return CycleResult(True, pages, found, skipped, accepted, jobs, initialised)
+
+    async def _ingest(
+        self, source: SourceConfig, store: Store, page: Mapping[str, list[dict[str, Any]]]
+    ) -> tuple[int, int, int, int]:
+        """Accept a page's new notifications; returns (deltas, skipped, accepted, jobs)."""
+        found = list(
+            deltas.notifications(
+                page,
+                webhook=source.webhook,
+                environment_id=source.environment_id,
+                slot=source.slot,
+            )
+        )
+        fresh = [n for n in found if await self._not_delivered(store, n)]
+        if not fresh:
+            return len(found), len(found), 0, 0
+        jobs = self.runtime.engine.plan(fresh)
+        request_id = f"sync-{self.name}-{uuid.uuid4().hex[:12]}"
+        result = await store.accept(fresh, jobs, request_id=request_id)
+        metrics.notifications_received([e for n in fresh for e in n.events])
+        skipped = len(found) - len(fresh) + result.duplicates
+        return len(found), skipped, result.accepted, result.jobs
+
+    async def _not_delivered(self, store: Store, notification: Notification) -> bool:
+        event = notification.events[0]
+        if event.id is None:
+            return True
+        stored = await store.latest_modified(event.id, event.language, event.delivery_slot)
+        if event.action in ("unpublished", "deleted"):
+            when = notification.raw.get("timestamp")
+            return deltas.is_newer(when if isinstance(when, str) else None, stored)
+        return deltas.is_newer(event.last_modified, stored)
+
+    async def _failed(self, source: SourceConfig, store: Store, exc: SyncError) -> CycleResult:
+        if exc.permanent and exc.status in (400, 404):
+            # The API no longer knows the token: start again from now. Changes between the last
+            # page and this moment are not seen; say so loudly.
+            log.error(
+                "source %r: %s; starting a new synchronisation (changes since the last "
+                "successful poll may be missed)",
+                self.name,
+                exc,
+            )
+            await self._save(store, scope_of(source), None)
+        elif exc.permanent:
+            log.error("source %r: %s", self.name, exc)
+        else:
+            log.warning("source %r: %s; will retry", self.name, exc)
+        return CycleResult(held=True, error=str(exc))
+
+    def _wait_s(self, source: SourceConfig, result: CycleResult) -> float:
+        if result.error is None or not result.held:
+            return source.interval_s
+        # Failing: back off 1, 2, 4 ... seconds, never longer than the interval or 5 minutes.
+        return min(source.interval_s, MAX_BACKOFF_S, 2.0 ** min(self.failures - 1, 16))
+
+    async def _save(self, store: Store, scope: str, token: str | None) -> bool:
+        held = await store.save_source(
+            self.name, owner=self.owner, scope=scope, token=token, lease_s=self.lease_s
+        )
+        if not held:
+            log.warning("source %r: lost the lease to another replica; it continues", self.name)
+        return held
+
+    async def _renew(self) -> bool:
+        store = self.runtime.store
+        if store is None:
+            return False
+        try:
+            state = await store.claim_source(self.name, owner=self.owner, lease_s=self.lease_s)
+        except StoreUnavailable:
+            return False
+        return state is not None
+
+    async def _release(self) -> None:
+        store = self.runtime.store
+        if store is None:
+            return
+        with contextlib.suppress(StoreUnavailable):  # the lease expires on its own
+            await store.release_source(self.name, owner=self.owner)
+
+    def _client_of(self, source: SourceConfig) -> SyncClient:
+        """One client per source, rebuilt when a reload changed its URL or key."""
+        wanted = (scope_of(source), api_key(source))
+        if self._client is None or self._client_for != wanted:
+            self._client = SyncClient(
+                self.runtime.http,
+                self.clock,
+                environment_id=source.environment_id,
+                base_url=base_url(source),
+                api_key=api_key(source),
+                min_interval_s=self._min_request_interval_s,
+            )
+            self._client_for = wanted
+        return self._client
+
+    @property
+    def requests(self) -> int:
+        return self._client.requests if self._client is not None else 0
+
+
+async def _wait(clock: Clock, stop: asyncio.Event, seconds: float) -> None:
+    """Sleep on the clock, waking early when `stop` is set."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)

@@ -1,0 +1,445 @@
+"""The Sync API source end to end: a local Sync API (tests/fakes/sync.py), the real rules and a
+real store; jobs are checked in the store, deliveries at a real HTTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bridge.app import create_app
+from bridge.config import Config, parse_config
+from bridge.delivery.clock import ManualClock, SystemClock
+from bridge.delivery.store import Store, open_store
+from bridge.runtime import Runtime
+from bridge.settings import Settings
+from bridge.signatures import sign
+from bridge.sources import SyncPoller
+from tests.fakes.server import Recorder
+from tests.fakes.sync import FakeSync, item_system
+
+pytestmark = pytest.mark.timeout(60)
+
+ENV = "8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f"
+SECRET = "webhook-secret"
+
+
+def rules(
+    sync_url: str, sink_url: str = "http://127.0.0.1:9/unused", slot: str = "published"
+) -> str:
+    return f"""\
+version: 1
+webhooks:
+  - name: production
+    path: /webhooks/kontent
+    secrets: ["{SECRET}"]
+kontent:
+  environments:
+    "{ENV}": {{preview_api_key: preview-key}}
+sources:
+  - name: prod
+    environment_id: "{ENV}"
+    slot: {slot}
+    interval: 1s
+    api_url: "{sync_url}"
+actions:
+  sink: {{type: http, url: "{sink_url}"}}
+rules:
+  - name: content
+    when: {{object_type: content_item}}
+    do: [sink]
+"""
+
+
+class QuickClock(SystemClock):
+    """Real time for the store, no waiting in the poller: records what it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+MakePoller = Callable[..., Awaitable[SyncPoller]]
+
+
+@pytest.fixture
+async def sync_api() -> AsyncIterator[FakeSync]:
+    async with FakeSync() as fake:
+        yield fake
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bridge.db'}"
+
+
+@pytest.fixture
+def store_clock() -> ManualClock:
+    """The stores' time (lease expiry), moved by the tests."""
+    return ManualClock(start=time.time())
+
+
+@pytest.fixture
+async def make_poller(
+    sync_api: FakeSync, db_url: str, store_clock: ManualClock
+) -> AsyncIterator[MakePoller]:
+    """`await make_poller()`: a poller on a runtime of its own with the store opened anew, as
+    after a restart or on another replica (`store=` shares one)."""
+    async with AsyncExitStack() as stack:
+
+        async def make(
+            *, store: Store | None = None, config: Config | None = None, **options: Any
+        ) -> SyncPoller:
+            if store is None:
+                store = open_store(db_url, store_clock)
+                await store.open()
+                stack.push_async_callback(store.close)
+            runtime = Runtime(Settings())
+            await runtime.start(
+                config or parse_config(rules(sync_api.base_url("published")), env={}), store
+            )
+            stack.push_async_callback(runtime.aclose)
+            options.setdefault("min_request_interval_s", 0.0)
+            return SyncPoller(runtime, "prod", options.pop("clock", QuickClock()), **options)
+
+        yield make
+
+
+async def jobs_of(store: Store) -> list[tuple[str | None, str | None, str | None]]:
+    """(item id, action, webhook) of every job, oldest first."""
+    rows = await store.deliveries(limit=1000)
+    found = []
+    for row in sorted(rows, key=lambda r: r.job_id):
+        detail = await store.job(row.job_id)
+        assert detail is not None
+        event = detail.events[0]
+        found.append((event.id, event.action, event.webhook))
+    return found
+
+
+def publish(api: FakeSync, id: str, modified: str = "2026-01-08T13:54:54.3153716Z") -> None:
+    api.change(ENV, item_system(id, last_modified=modified))
+
+
+async def test_each_change_becomes_one_job_through_the_rules(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    poller = await make_poller()
+    first = await poller.cycle()
+    assert first.initialised and first.pages == 1 and first.deltas == 0  # from now on
+    publish(sync_api, "a")
+    publish(sync_api, "b")
+    publish(sync_api, "c")
+    sync_api.change(ENV, item_system("d"), change_type="deleted")
+    sync_api.change(ENV, {"id": "t1", "codename": "tags", "name": "Tags"}, kind="taxonomies")
+    result = await poller.cycle()
+    # 5 deltas, 2 a page: 3 pages and the empty one that ends the cycle.
+    assert (result.pages, result.deltas, result.accepted, result.jobs) == (4, 5, 5, 4)
+    store = poller.runtime.store
+    assert store is not None
+    assert await jobs_of(store) == [
+        ("a", "published", "sync:prod"),
+        ("b", "published", "sync:prod"),
+        ("c", "published", "sync:prod"),
+        ("d", "unpublished", "sync:prod"),
+    ]
+    again = await poller.cycle()
+    assert (again.pages, again.deltas, again.jobs) == (1, 0, 0)
+    assert len(await jobs_of(store)) == 4
+    assert sync_api.inits == 1
+
+
+async def test_the_event_carries_the_delta_fields(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    poller = await make_poller()
+    await poller.cycle()
+    sync_api.change(ENV, item_system("x", language="de", collection="blog", type="news"))
+    await poller.cycle()
+    store = poller.runtime.store
+    assert store is not None
+    (row,) = await store.deliveries()
+    detail = await store.job(row.job_id)
+    assert detail is not None
+    event = detail.events[0].to_json()
+    expected = {
+        "object_type": "content_item",
+        "action": "published",
+        "delivery_slot": "published",
+        "environment_id": ENV,
+        "id": "x",
+        "codename": "x",
+        "language": "de",
+        "type": "news",
+        "collection": "blog",
+        "workflow_step": "published",
+        "last_modified": "2026-01-08T13:54:54.3153716Z",
+        "webhook": "sync:prod",
+    }
+    assert {k: event.get(k) for k in expected} == expected
+    assert event["raw"]["change_type"] == "changed"
+    assert event["raw"]["data"]["system"]["name"] == "Item x"
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["clean-stop", "crash"])
+async def test_a_restart_resumes_from_the_stored_token(
+    make_poller: MakePoller, sync_api: FakeSync, store_clock: ManualClock, crash: bool
+) -> None:
+    poller = await make_poller()
+    await poller.cycle()
+    publish(sync_api, "a")
+    publish(sync_api, "b")
+    await poller.cycle()
+    store = poller.runtime.store
+    assert store is not None
+    if crash:
+        assert not (await (await make_poller()).cycle()).held  # the dead process's lease
+        store_clock.advance(poller.lease_s + 1)
+    else:
+        await store.release_source("prod", owner=poller.owner)  # what a clean stop does
+    await store.close()
+
+    publish(sync_api, "c")  # changed while the bridge was down
+    restarted = await make_poller()
+    result = await restarted.cycle()
+    assert result.held and not result.initialised and result.jobs == 1
+    reopened = restarted.runtime.store
+    assert reopened is not None
+    assert [job[0] for job in await jobs_of(reopened)] == ["a", "b", "c"]
+    assert sync_api.inits == 1
+
+
+async def test_a_page_fetched_again_after_a_crash_is_not_delivered_twice(
+    make_poller: MakePoller, sync_api: FakeSync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash falls between accepting a page and saving its token."""
+    poller = await make_poller()
+    await poller.cycle()
+    publish(sync_api, "a")
+    publish(sync_api, "b")
+    store = poller.runtime.store
+    assert store is not None
+    real_save = store.save_source
+    saves = 0
+
+    async def crash_after_accept(*args: Any, **kwargs: Any) -> bool:
+        nonlocal saves
+        saves += 1
+        raise asyncio.CancelledError  # the process dies here
+
+    monkeypatch.setattr(store, "save_source", crash_after_accept)
+    with pytest.raises(asyncio.CancelledError):
+        await poller.cycle()
+    assert saves == 1 and len(await jobs_of(store)) == 2  # accepted, token not saved
+    monkeypatch.setattr(store, "save_source", real_save)
+    await store.release_source("prod", owner=poller.owner)
+
+    again = await make_poller()
+    result = await again.cycle()
+    assert result.deltas == 2 and result.skipped == 2 and result.jobs == 0
+    assert [job[0] for job in await jobs_of(store)] == ["a", "b"]
+
+
+async def test_two_replicas_on_one_store_poll_once(
+    make_poller: MakePoller, sync_api: FakeSync, db_url: str
+) -> None:
+    store = open_store(db_url, SystemClock())
+    await store.open()
+    try:
+        one, two = await make_poller(store=store), await make_poller(store=store)
+        results = await asyncio.gather(one.cycle(), two.cycle())
+        assert sorted(r.held for r in results) == [False, True]
+        holder, other = (one, two) if results[0].held else (two, one)
+        publish(sync_api, "a")
+        publish(sync_api, "b")
+        publish(sync_api, "c")
+        for _ in range(3):
+            rounds = await asyncio.gather(holder.cycle(), other.cycle())
+            assert [r.held for r in rounds] == [True, False]
+        assert other.requests == 0
+        assert [job[0] for job in await jobs_of(store)] == ["a", "b", "c"]
+        assert sync_api.inits == 1
+    finally:
+        await store.close()
+
+
+async def test_a_replica_takes_over_when_the_holder_stops(
+    make_poller: MakePoller, sync_api: FakeSync, db_url: str
+) -> None:
+    store = open_store(db_url, SystemClock())
+    await store.open()
+    try:
+        one = await make_poller(store=store)
+        two = await make_poller(store=store)
+        assert (await one.cycle()).held
+        publish(sync_api, "a")
+        assert (await one.cycle()).jobs == 1
+        assert not (await two.cycle()).held
+        await store.release_source("prod", owner=one.owner)  # what run() does on a clean stop
+        publish(sync_api, "b")
+        taken = await two.cycle()
+        assert taken.held and not taken.initialised and taken.jobs == 1
+        assert [job[0] for job in await jobs_of(store)] == ["a", "b"]
+    finally:
+        await store.close()
+
+
+async def test_429_waits_as_retry_after_says_then_continues(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    clock = QuickClock()
+    poller = await make_poller(clock=clock)
+    await poller.cycle()
+    before = len(sync_api.requests)
+    publish(sync_api, "a")
+    sync_api.fail_next(429, {"message": "Too many requests"}, {"Retry-After": "7"})
+    result = await poller.cycle()
+    assert result.error is None and result.jobs == 1
+    assert clock.waits.count(7.0) == 1
+    tokens = [r.headers["X-Continuation"] for r in sync_api.requests[before:]]
+    assert len(tokens) == 3 and tokens[0] == tokens[1]  # the 429, the same page again, the end
+
+
+async def test_requests_are_spaced_by_the_client_side_limit(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    clock = QuickClock()
+    poller = await make_poller(clock=clock, min_request_interval_s=0.5)
+    await poller.cycle()
+    for name in "abcd":
+        publish(sync_api, name)
+    await poller.cycle()
+    assert len(sync_api.requests) == 5  # init, 2 pages, empty page... and the first sync
+    assert len([w for w in clock.waits if w > 0.3]) >= 3
+
+
+async def test_preview_sends_the_preview_key_and_maps_deltas_to_preview_actions(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    config = parse_config(rules(sync_api.base_url("preview"), slot="preview"), env={})
+    poller = await make_poller(config=config)
+    await poller.cycle()
+    sync_api.change(ENV, item_system("p1"), slot="preview")
+    sync_api.change(ENV, item_system("p2"), slot="preview", change_type="deleted")
+    await poller.cycle()
+    assert {r.headers.get("Authorization") for r in sync_api.requests} == {"Bearer preview-key"}
+    store = poller.runtime.store
+    assert store is not None
+    assert await jobs_of(store) == [("p1", "changed", "sync:prod"), ("p2", "deleted", "sync:prod")]
+
+
+async def test_a_wrong_key_is_an_error_and_nothing_is_lost(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    sync_api.secure_key = "secure"  # the environment requires secure access; we send no key
+    poller = await make_poller()
+    result = await poller.cycle()
+    assert result.error is not None and "secure_access_key" in result.error
+    assert "secure" not in (result.error.split("check")[0])
+
+
+async def test_a_token_the_api_rejects_starts_a_new_synchronisation(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    poller = await make_poller()
+    await poller.cycle()
+    sync_api.fail_next(400, {"message": "Invalid continuation token"})
+    failed = await poller.cycle()
+    assert failed.error is not None
+    publish(sync_api, "late")
+    fresh = await poller.cycle()
+    assert fresh.initialised and sync_api.inits == 2
+
+
+# -- reconciliation: webhooks first, the sync catches up ---------------------------------------
+
+
+def webhook_body(id: str, modified: str) -> bytes:
+    system = {
+        k: v for k, v in item_system(id, last_modified=modified).items() if k != "sitemap_locations"
+    }
+    notification = {
+        "data": {"system": system},
+        "message": {
+            "environment_id": ENV,
+            "object_type": "content_item",
+            "action": "published",
+            "delivery_slot": "published",
+        },
+    }
+    return json.dumps({"notifications": [notification]}).encode()
+
+
+async def test_reconciliation_delivers_only_what_the_webhooks_missed(
+    sync_api: FakeSync, db_url: str
+) -> None:
+    """A first run saved a token; then changes a-d happen. The webhooks of a and b reach the
+    bridge (a signed POST through the real app, delivered by its workers); c and d are missed.
+    The next start's poller catches up: only c and d become jobs, a and b are skipped."""
+    stamps = {
+        "a": "2026-01-08T13:54:54.3153716Z",
+        "b": "2026-01-08T13:54:55.38Z",
+        "c": "2026-01-08T13:54:56.1Z",
+        "d": "2026-01-08T13:54:57.0000001Z",
+    }
+    async with Recorder() as sink:
+        text = rules(sync_api.base_url(), sink_url=f"{sink.url}/hook")
+        polling = parse_config(text, env={})
+        receiving = parse_config(text.replace("interval: 1s", "enabled: false"), env={})
+        store = open_store(db_url, SystemClock())
+        await store.open()
+        try:
+            warmup = Runtime(Settings())
+            await warmup.start(polling, store)
+            first = SyncPoller(warmup, "prod", QuickClock(), min_request_interval_s=0)
+            await first.cycle()
+            await store.release_source("prod", owner=first.owner)  # that run stopped cleanly
+            await warmup.aclose()
+            for id, stamp in stamps.items():
+                publish(sync_api, id, stamp)
+
+            async with app_client(create_app(Settings(), config=receiving, store=store)) as http:
+                for id in ("a", "b"):
+                    body = webhook_body(id, stamps[id])
+                    headers = {
+                        "Content-Type": "application/json",
+                        "X-Kontent-ai-Signature": sign(body, SECRET),
+                    }
+                    answer = await http.post("/webhooks/kontent", content=body, headers=headers)
+                    assert answer.status_code == 200 and answer.json()["jobs"] == 1
+                await sink.wait_for(2)
+            assert sync_api.syncs == 1  # the warm-up's empty page: nothing polled meanwhile
+
+            async with app_client(create_app(Settings(), config=polling, store=store)):
+                await sink.wait_for(4)  # the app's own poller and workers
+                await sync_api.wait_until(lambda: sync_api.syncs >= 4)  # 2 pages, then empty
+            jobs = await jobs_of(store)
+        finally:
+            await store.close()
+    delivered = [json.loads(r.body)["events"][0]["id"] for r in sink.requests]
+    assert sorted(delivered) == ["a", "b", "c", "d"]
+    assert sorted(jobs) == [
+        ("a", "published", "production"),
+        ("b", "published", "production"),
+        ("c", "published", "sync:prod"),
+        ("d", "published", "sync:prod"),
+    ]
+
+
+@asynccontextmanager
+async def app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as http:
+            yield http
