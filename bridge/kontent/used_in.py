@@ -30,7 +30,9 @@ from bridge.events import Event
 from bridge.kontent.client import DeliveryClient
 from bridge.rules.templates import TemplateError, batch_context, render_options
 
-PARENT_ACTION = "changed"  # what a parent's event says: its content changed through a child
+# A parent's event: `changed` (its content changed through a child, so it is refetched, never
+# deleted for the child's sake), `dependent_of` naming the changed object ("asset:beans_jpg").
+PARENT_ACTION = "changed"
 ENTITIES: Mapping[str, str] = {"content_item": "items", "asset": "assets"}
 CONCURRENT_LOOKUPS = 8
 
@@ -195,6 +197,8 @@ def _parent_event(root: Event, system: Mapping[str, Any]) -> Event:
         root,
         object_type="content_item",
         action=PARENT_ACTION,
+        actions=(PARENT_ACTION,),
+        dependent_of=f"{root.object_type}:{root.codename}",
         id=text("id"),
         name=text("name"),
         codename=text("codename"),

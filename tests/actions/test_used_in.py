@@ -67,7 +67,10 @@ async def test_every_page_is_followed_with_x_continuation(
     assert used_in[0].query == {"language": "en"}
     # Each parent's options are the action's templates rendered for the parent.
     assert [item.options.keys for item in expanded.parents] == [f"item-page_{n}" for n in range(5)]
-    assert {item.event.action for item in expanded.parents} == {"changed"}
+    parent = expanded.parents[0].event
+    assert (parent.action, parent.actions) == ("changed", ("changed",))
+    assert parent.dependent_of == "content_item:teaser"
+    assert (parent.id, parent.type, parent.language) == ("id-page_0", "page", "en")
     assert "5 item(s) using the changed content" in expanded.summary()
 
 
