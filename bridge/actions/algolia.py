@@ -7,6 +7,8 @@ see bridge.kontent.client). A coalesced batch becomes as few `batch` requests as
 (up to 1,000 operations each), and the action waits for Algolia's indexing tasks so that success
 means "searchable". A record over `max_record_bytes` is shrunk to fit (record_size.py); one that
 cannot fit has its old version deleted and fails the job, so no stale record stays searchable.
+With `expand: used_in`, the items using a changed item or asset are reindexed too
+(bridge.kontent.used_in); records come from bridge.actions.records, shared by search actions.
 """
 
 from __future__ import annotations
