@@ -51,9 +51,7 @@ async def post(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
     return await client.post(URL, content=body, headers=signed(body))
 
 
-async def assert_refused(
-    client: httpx.AsyncClient, store: Store, body: bytes, reason: str
-) -> None:
+async def assert_refused(client: httpx.AsyncClient, store: Store, body: bytes, reason: str) -> None:
     response = await post(client, body)
     assert response.status_code == 400, response.text
     assert reason in response.json()["error"]
