@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from bridge.actions.base import PermanentFailure, Retry
 from bridge.actions.fastly import FastlyAction, FastlyOptions
-from bridge.config import parse_config
+from bridge.config import ConfigError, parse_config
 from bridge.events import parse_body
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
 from bridge.kontent.used_in import UsedIn, describe, expand_call
@@ -220,3 +220,23 @@ rules:
     assert (
         "(expands to items using it, depth 3, at most 50 items, at delivery)" in explained.to_text()
     )
+
+
+def test_check_names_a_wrong_expand_option_with_its_line() -> None:
+    source = """\
+version: 1
+webhooks: [{name: production, path: /webhooks/kontent, secrets: [s]}]
+actions:
+  cdn: {type: fastly, service_id: SVC, token: t, keys: "k",
+        expand: {used_in: true, depth: 0, maxitems: 50}}
+rules:
+  - {name: purge, when: {object_type: content_item}, do: [cdn]}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(source, env={})
+    assert str(caught.value).splitlines() == [
+        "rules.yaml:5:40: actions.cdn.expand.depth: action 'cdn' option 'expand': "
+        "Input should be greater than or equal to 1",
+        "rules.yaml:5:53: actions.cdn.expand.maxitems: action 'cdn' option 'expand': "
+        "Extra inputs are not permitted",
+    ]
