@@ -8,8 +8,10 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from bridge.actions.base import PermanentFailure, Retry
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from bridge.actions.cloudflare import CloudflareAction
 from bridge.actions.fastly import FastlyAction, FastlyOptions
+from bridge.actions.varnish import VarnishAction
 from bridge.config import ConfigError, parse_config
 from bridge.events import parse_body
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
@@ -17,6 +19,7 @@ from bridge.kontent.used_in import UsedIn, describe, expand_call
 from bridge.rules import RuleEngine
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.kontent import FakeDelivery, item_json
+from tests.fakes.server import Recorder
 
 ENV = "env-1"
 FASTLY = {"service_id": "SVC", "token": "t", "keys": "item-{{ event.codename }}"}
@@ -240,3 +243,39 @@ rules:
         "rules.yaml:5:53: actions.cdn.expand.maxitems: action 'cdn' option 'expand': "
         "Extra inputs are not permitted",
     ]
+
+
+async def test_cloudflare_and_varnish_purge_the_parents_values_too(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake, Recorder(body='{"success": true}') as target:
+        fake.publish(ENV, page("home", "teaser"))
+        fake.publish(ENV, page("about", "teaser"))
+        resources = Resources(http=http, kontent=client(http, fake))
+        event = make_event(codename="teaser", type="teaser")
+        cloudflare = {"zone_id": "Z1", "token": "t", "api_url": target.url, "expand": "used_in"}
+        cf_templates = {**cloudflare, "tags": "item-{{ event.codename }}"}
+        await CloudflareAction("cf", resources).send(
+            make_call(
+                CloudflareAction,
+                {**cloudflare, "tags": "x"},
+                [event],
+                per_event=lambda e: {"tags": f"item-{e.codename}"},
+                templates=cf_templates,
+            )
+        )
+        varnish = {"url": target.url, "expand": "used_in"}
+        v_templates = {**varnish, "xkey": "item-{{ event.codename }}"}
+        result = await VarnishAction("cache", resources).send(
+            make_call(
+                VarnishAction,
+                varnish,
+                [event],
+                per_event=lambda e: {"xkey": f"item-{e.codename}"},
+                templates=v_templates,
+            )
+        )
+    cf, cache = (r for r in target.requests if r.method in ("POST", "PURGE"))
+    assert cf.json() == {"tags": ["item-teaser", "item-about", "item-home"]}
+    assert cache.headers["xkey-purge"] == "item-teaser item-about item-home"
+    assert "used-in: 2 item(s) using the changed content" in result.response
