@@ -34,13 +34,16 @@ def sources(
     doc: Document, value: Any, path: Path, kontent: KontentConfig
 ) -> tuple[SourceConfig, ...]:
     items = checks.sequence(doc, value if value is not None else [], path) or []
-    found: list[tuple[SourceConfig, int]] = []
+    found: list[SourceConfig] = []
+    names: list[tuple[str, Path]] = []
     for index, item in enumerate(items):
         source = _source(doc, item, (*path, index), kontent)
         if source is not None:
-            found.append((source, index))
-    checks.unique(doc, [(s.name, (*path, i, "name")) for s, i in found], "source")
-    return tuple(source for source, _ in found)
+            found.append(source)
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            names.append((item["name"], (*path, index, "name")))  # even if the rest is wrong
+    checks.unique(doc, names, "source")
+    return tuple(found)
 
 
 def _source(doc: Document, value: Any, path: Path, kontent: KontentConfig) -> SourceConfig | None:
@@ -66,19 +69,19 @@ def _source(doc: Document, value: Any, path: Path, kontent: KontentConfig) -> So
         for key in ("preview_api_key", "secure_access_key")
         if spec.get(key) is not None
     }
-    if None in (name, env_id, slot, interval, enabled):
-        return None
-    assert name is not None and env_id is not None and interval is not None
-    environment = kontent.environments.get(env_id)
+    environment = kontent.environments.get(env_id or "")
     preview_key = keys.get("preview_api_key") or (environment and environment.preview_api_key)
     secure_key = keys.get("secure_access_key") or (environment and environment.secure_access_key)
-    if slot == "preview" and not preview_key:
+    if slot == "preview" and env_id is not None and not preview_key:
         doc.error(
             (*path, "slot"),
             "the preview slot needs a preview_api_key (on the source or under "
             f"kontent.environments['{env_id}'])",
         )
         return None
+    if None in (name, env_id, slot, interval, enabled):
+        return None
+    assert name is not None and env_id is not None and interval is not None
     return SourceConfig(
         name=name,
         environment_id=env_id,

@@ -25,6 +25,7 @@ from bridge.signatures import sign
 from bridge.sources import SyncPoller
 from tests.fakes.server import Recorder
 from tests.fakes.sync import FakeSync, item_system
+from tests.stores.conftest import MakeStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -274,6 +275,35 @@ async def test_two_replicas_on_one_store_poll_once(
         await store.close()
 
 
+async def test_two_replicas_with_stores_of_their_own_poll_once(
+    make_poller: MakePoller, sync_api: FakeSync, make_store: MakeStore, store_kind: str
+) -> None:
+    """Two processes, each with its own connection to one database (SQLite file, PostgreSQL),
+    each running the poller loop: the changes become jobs once, polled by one of them."""
+    stores = [await make_store(), await make_store()]
+    pollers = [await make_poller(store=store, clock=SystemClock()) for store in stores]
+    await pollers[0].cycle()  # a token exists: changes from here on are delivered
+    for name in "abcde":
+        publish(sync_api, name)
+    committed = asyncio.Event()
+    stores[1].add_listener(committed.set)  # the other replica's store sees the commit too
+    stores[0].add_listener(committed.set)
+    stop = asyncio.Event()
+    runs = [asyncio.create_task(p.run(stop)) for p in pollers]
+    try:
+        while len(await stores[1].deliveries(limit=1000)) < 5:
+            await committed.wait()
+            committed.clear()
+        await sync_api.wait_until(lambda: sync_api.syncs >= 5)  # 3 pages, then empty again
+    finally:
+        stop.set()
+        await asyncio.gather(*runs)
+    assert sorted(job[0] for job in await jobs_of(stores[1])) == list("abcde")
+    tokens = [r.headers.get("X-Continuation", "").rsplit(":", 1)[-1] for r in sync_api.requests]
+    assert tokens.count("2") == tokens.count("4") == 1  # each page fetched once by anyone
+    assert pollers[1].requests == 0 and sync_api.inits == 1
+
+
 async def test_a_replica_takes_over_when_the_holder_stops(
     make_poller: MakePoller, sync_api: FakeSync, db_url: str
 ) -> None:
@@ -320,7 +350,7 @@ async def test_requests_are_spaced_by_the_client_side_limit(
     for name in "abcd":
         publish(sync_api, name)
     await poller.cycle()
-    assert len(sync_api.requests) == 5  # init, 2 pages, empty page... and the first sync
+    assert len(sync_api.requests) == 5  # init and an empty page, then 2 pages and an empty one
     assert len([w for w in clock.waits if w > 0.3]) >= 3
 
 
