@@ -132,9 +132,7 @@ class PostgresStore:
         now = self.clock.now()
         accept = records.accept_rows(notifications, jobs, now=now, request_id=request_id)
         notes = accept.notes
-        params = pg_rows.accept_params(
-            notes, jobs, accept.rules, now, request_id, accept.cache, self._sender
-        )
+        params = pg_rows.accept_params(accept, jobs, now, request_id, self._sender)
 
         row = await on_connection(self._pool, lambda conn: Q.fetchrow(conn, "accept", **params))
         accepted = Accepted(row["accepted"], len(notes) - row["accepted"], row["jobs"])

@@ -35,25 +35,23 @@ def columns(params: Sequence[dict[str, Any]], *names: str) -> dict[str, list[Any
 
 
 def accept_params(
-    notes: Sequence[dict[str, Any]],
+    accept: records.AcceptRows,
     jobs: Sequence[PlannedJob],
-    rules: dict[str, list[str]],
     now: float,
     request_id: str | None,
-    cache: records.EncodeCache,
     sender: str,
 ) -> dict[str, Any]:
     """The columns of the one-statement `accept` query, one array per column."""
-    sent, objects, checks = dedupe_plan(notes)
+    sent, objects, checks = dedupe_plan(accept.notes)
     note = columns(sent, "content_key", "webhook", "format", "raw", "events", "rules", "summary")
     job_params = [
-        records.job_params(job, now=now, request_id=request_id, cache=cache) for job in jobs
+        records.job_params(job, now=now, request_id=request_id, cache=accept.cache) for job in jobs
     ]
     job = columns(
         job_params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
         "summary",
     )  # fmt: skip
-    matches = [(key, rule) for key, matched in rules.items() for rule in matched]
+    matches = [(key, rule) for key, matched in accept.rules.items() for rule in matched]
     return {
         "now": now,
         "request_id": request_id,
@@ -82,6 +80,7 @@ def accept_params(
         "job_inputs": job["inputs"],
         "job_hashes": job["inputs_hash"],
         "job_summaries": job["summary"],
+        "job_copies": accept.occurrences,
         "match_keys": [key for key, _ in matches],
         "match_rules": [rule for _, rule in matches],
     }

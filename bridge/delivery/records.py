@@ -142,6 +142,7 @@ class AcceptRows:
     notes: list[dict[str, Any]]
     rules: dict[str, list[str]]  # notification key -> matched rules
     cache: EncodeCache  # one event matched by several rules is encoded once
+    occurrences: list[int]  # per job: which copy of its notification in the request it serves
 
 
 def accept_rows(
@@ -157,7 +158,36 @@ def accept_rows(
         notification_params(n, rules.get(n.key, []), now=now, request_id=request_id, cache=cache)
         for n in notifications
     ]
-    return AcceptRows(notes, rules, cache)
+    return AcceptRows(notes, rules, cache, job_occurrences(notifications, jobs))
+
+
+def job_occurrences(notifications: Sequence[Notification], jobs: Sequence[PlannedJob]) -> list[int]:
+    """For each job, the copy (1, 2, ...) of its notification in this request it was planned for.
+
+    A request may hold one notification twice (the second a redelivery) or, for an object that
+    went back to an earlier state, twice as two changes. The planner plans each copy's jobs in
+    notification order, so a key's jobs fall into one equal group per copy, and a store keeps
+    the groups of the copies it accepted. Jobs not planned per copy (their number not a
+    multiple of the copies) are all group 1: kept once the key is accepted.
+    """
+    copies: dict[str, int] = {}
+    for notification in notifications:
+        copies[notification.key] = copies.get(notification.key, 0) + 1
+    if all(count == 1 for count in copies.values()):
+        return [1] * len(jobs)
+    planned: dict[str, int] = {}
+    for job in jobs:
+        planned[job.notification_key] = planned.get(job.notification_key, 0) + 1
+    seen: dict[str, int] = {}
+    found = []
+    for job in jobs:
+        key = job.notification_key
+        count, total = copies.get(key, 1), planned[key]
+        group = total // count if total % count == 0 else total
+        index = seen.get(key, 0)
+        seen[key] = index + 1
+        found.append(index // group + 1)
+    return found
 
 
 def notification_from_row(

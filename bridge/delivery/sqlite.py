@@ -109,7 +109,7 @@ class SqliteStore:
         ]
 
         def op(conn: sqlite3.Connection) -> Accepted:
-            stored: dict[str, str] = {}  # content key -> stored key, of the new notifications
+            stored: dict[str, tuple[str, int]] = {}  # content key -> (stored key, copies new)
             accepted = 0
             for params in notes:
                 about_object = params["object_id"] is not None
@@ -118,11 +118,13 @@ class SqliteStore:
                 row = conn.execute(Q["insert_notification"], params).fetchone()
                 if row is not None:
                     accepted += 1
-                    stored.setdefault(params["content_key"], row[0])
+                    first, copies = stored.get(params["content_key"], (row[0], 0))
+                    stored[params["content_key"]] = (first, copies + 1)
             fresh = []
-            for key, params in job_rows:
-                if key in stored:
-                    params["notification_key"] = stored[key]
+            for (key, params), copy in zip(job_rows, accept.occurrences, strict=True):
+                found = stored.get(key)
+                if found is not None and copy <= found[1]:
+                    params["notification_key"] = found[0]
                     fresh.append(params)
             conn.executemany(Q["insert_job"], fresh)
             return Accepted(accepted, len(notes) - accepted, len(fresh))

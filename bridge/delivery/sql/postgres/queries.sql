@@ -89,12 +89,14 @@ new_jobs AS (
            j.summary, 'pending', :now::float8, :now::float8
     FROM unnest(:job_actions::text[], :job_rules::text[], :job_keys::text[],
                 :job_events::text[], :job_inputs::text[], :job_hashes::text[],
-                :job_summaries::text[])
+                :job_summaries::text[], :job_copies::int[])
          WITH ORDINALITY AS j (action, rule, content_key, event, inputs, inputs_hash, summary,
-                               ord)
-    JOIN (SELECT content_key, min(key) AS key FROM new_notes GROUP BY content_key) AS s
+                               copy, ord)
+    JOIN (SELECT content_key, min(key) AS key, count(*) AS copies
+          FROM new_notes GROUP BY content_key) AS s
         USING (content_key)
-    WHERE (SELECT locks FROM ordered) >= 0
+    WHERE j.copy <= s.copies  -- the jobs of the copies accepted (records.job_occurrences)
+      AND (SELECT locks FROM ordered) >= 0
     ORDER BY j.ord
     RETURNING id
 ),

@@ -1,0 +1,209 @@
+"""Dedupe by the latest notification per object (issue 10, item 2), on SQLite and PostgreSQL.
+
+Kontent.ai delivers in order and a retry repeats what it sent last: a notification is a
+redelivery only if it repeats the latest one received for its object (id, language, delivery
+slot, webhook). Publish, unpublish, then a publish identical to the first is three changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.model import Accepted, Batch, ClaimPolicy, Outcome
+from bridge.delivery.store import Store
+from bridge.events import Notification, parse_payload
+from bridge.plan import PlannedJob
+from tests.stores.conftest import MakeStore
+
+ITEM = "32022d85-ee58-4655-9016-e130c375820a"
+FIFO = ClaimPolicy(lease_s=120)
+
+
+def item(
+    action: str,
+    *,
+    webhook: str = "production",
+    item_id: str | None = ITEM,
+    language: str = "english",
+    slot: str = "published",
+    last_modified: str | None = "2024-01-08T13:54:54.3153716Z",
+) -> Notification:
+    """One current-format notification as the receiver parses it (its real content key)."""
+    system: dict[str, Any] = {"name": "Item", "language": language, "type": "article"}
+    if item_id is not None:
+        system["id"] = item_id
+    if last_modified is not None:
+        system["last_modified"] = last_modified
+    message = {"object_type": "content_item", "action": action, "delivery_slot": slot}
+    payload = {"notifications": [{"data": {"system": system}, "message": message}]}
+    [notification] = parse_payload(payload, webhook)
+    return notification
+
+
+def jobs_of(*notes: Notification) -> list[PlannedJob]:
+    return [PlannedJob("a", "r1", n.key, n.events[0]) for n in notes]
+
+
+async def run_head(store: Store) -> Batch:
+    """Claim action `a`'s head job and record it as delivered."""
+    [batch] = (await store.claim("a", FIFO, worker_id="w")).batches
+    now = store.clock.now()
+    await store.record(batch, Outcome("succeeded", now, now, status=200))
+    return batch
+
+
+async def send(store: Store, *notes: Notification) -> tuple[int, int, int]:
+    """Accept `notes` as one request; (accepted, duplicates, jobs)."""
+    result: Accepted = await store.accept(list(notes), jobs_of(*notes), request_id="req")
+    return (result.accepted, result.duplicates, result.jobs)
+
+
+async def test_a_republish_identical_to_an_earlier_publish_is_a_new_change(
+    store: Store,
+) -> None:
+    publish, unpublish = item("published"), item("unpublished")
+
+    assert await send(store, publish) == (1, 0, 1)
+    assert await send(store, unpublish) == (1, 0, 1)
+    assert await send(store, publish) == (1, 0, 1)  # was (0, 1, 0): the record stayed deleted
+
+    rows = await store.deliveries()
+    assert [r.summary.split()[1] for r in rows] == ["published", "unpublished", "published"]
+    stored = await store.notifications()
+    assert len(stored) == 3 and len({n.key for n in stored}) == 3
+    assert stored[2].key == publish.key  # the first stays stored under its content key
+    assert stored[0].key.startswith(publish.key + ":")
+    # The third job finds its own notification (raw) and runs like any other.
+    batches = [await run_head(store) for _ in range(3)]
+    assert [b.jobs[0].event.action for b in batches] == ["published", "unpublished", "published"]
+    assert batches[2].jobs[0].event.raw == publish.raw
+    detail = await store.job(rows[0].job_id)
+    assert detail is not None and detail.notification_key == stored[0].key
+
+
+async def test_a_retry_of_the_latest_is_a_duplicate(store: Store) -> None:
+    publish, unpublish = item("published"), item("unpublished")
+
+    assert await send(store, publish) == (1, 0, 1)
+    assert await send(store, publish) == (0, 1, 0)  # a retry of the publish
+    assert await send(store, unpublish) == (1, 0, 1)
+    assert await send(store, unpublish) == (0, 1, 0)  # a retry of the unpublish
+    assert await send(store, publish) == (1, 0, 1)
+    assert await send(store, publish) == (0, 1, 0)
+    assert len(await store.deliveries()) == 3
+    assert len(await store.notifications()) == 3
+
+
+async def test_within_one_request_each_notification_counts_against_the_one_before(
+    store: Store,
+) -> None:
+    publish, unpublish = item("published"), item("unpublished")
+
+    assert await send(store, publish, publish) == (1, 1, 1)  # two identical: one redelivery
+    assert await send(store, unpublish, publish) == (2, 0, 2)  # publish -> unpublish -> publish
+    assert await send(store, publish, unpublish) == (1, 1, 1)  # the publish repeats the latest
+    assert await send(store, unpublish, unpublish, publish) == (1, 2, 1)
+    assert await send(store, unpublish, publish, unpublish) == (3, 0, 3)
+    rows = await store.deliveries(limit=100)
+    assert len(rows) == 8
+    stored = await store.notifications(limit=100)
+    assert len(stored) == 8 and len({n.key for n in stored}) == 8
+
+
+async def test_objects_are_told_apart_by_language_slot_and_webhook(store: Store) -> None:
+    base = item("published")
+    others = [
+        item("published", language="czech"),
+        item("published", slot="preview"),
+        item("published", webhook="staging"),
+        item("published", item_id="another-item"),
+    ]
+
+    assert await send(store, base, *others) == (5, 0, 5)
+    # Unpublishing in one place does not make the others' retries new.
+    assert await send(store, item("unpublished")) == (1, 0, 1)
+    assert await send(store, *others) == (0, 4, 0)
+    assert await send(store, base) == (1, 0, 1)
+
+
+async def test_two_webhooks_keep_separate_latest_rows(store: Store) -> None:
+    prod, staging = item("published"), item("published", webhook="staging")
+
+    assert await send(store, prod, staging) == (2, 0, 2)
+    assert await send(store, item("unpublished")) == (1, 0, 1)  # production only
+    assert await send(store, staging) == (0, 1, 0)  # staging's latest is still its publish
+    assert await send(store, prod) == (1, 0, 1)  # production's latest was the unpublish
+    assert await send(store, item("unpublished", webhook="staging")) == (1, 0, 1)
+    assert await send(store, prod) == (0, 1, 0)
+
+
+async def test_without_an_object_id_the_content_key_alone_decides(
+    store: Store, clock: ManualClock
+) -> None:
+    first = item("changed", item_id=None)
+    second = item("changed", item_id=None, language="czech")
+    assert first.events[0].id is None
+
+    assert await send(store, first) == (1, 0, 1)
+    assert await send(store, second) == (1, 0, 1)
+    assert await send(store, first) == (0, 1, 0)  # its key is stored: a redelivery, as before
+    assert await send(store, first, first) == (0, 2, 0)
+
+    clock.advance(3 * 86400 + 1)
+    assert await store.prune(before=clock.now() - 3 * 86400) >= 0
+    # Its jobs are still pending, so the notification is kept and still recognised.
+    assert await send(store, first) == (0, 1, 0)
+
+
+async def test_latest_modified_is_the_newest_over_all_webhooks(store: Store) -> None:
+    assert await store.latest_modified(ITEM, "english", "published") is None
+    await send(store, item("published", last_modified="2024-01-08T10:00:00Z"))
+    await send(store, item("published", webhook="staging", last_modified="2024-01-09T10:00:00Z"))
+    await send(store, item("published", language="czech", last_modified="2024-02-01T00:00:00Z"))
+    await send(store, item("published", slot="preview", last_modified="2024-03-01T00:00:00Z"))
+
+    assert await store.latest_modified(ITEM, "english", "published") == "2024-01-09T10:00:00Z"
+    assert await store.latest_modified(ITEM, "czech", "published") == "2024-02-01T00:00:00Z"
+    assert await store.latest_modified(ITEM, "english", "preview") == "2024-03-01T00:00:00Z"
+    assert await store.latest_modified("another-item", "english", "published") is None
+    # The latest notification's own value counts, not the greatest ever seen for the webhook.
+    await send(store, item("unpublished", webhook="staging", last_modified="2024-01-08T12:00:00Z"))
+    assert await store.latest_modified(ITEM, "english", "published") == "2024-01-08T12:00:00Z"
+
+
+async def test_latest_modified_treats_a_missing_language_or_slot_as_empty(
+    store: Store,
+) -> None:
+    note = item("changed", language="", slot="", last_modified="2024-05-05T05:05:05Z")
+    await send(store, note)
+    assert await store.latest_modified(ITEM, None, None) == "2024-05-05T05:05:05Z"
+    assert await store.latest_modified(ITEM, "", "") == "2024-05-05T05:05:05Z"
+
+
+async def test_latest_rows_are_pruned_with_the_notifications(
+    store: Store, clock: ManualClock
+) -> None:
+    publish = item("published")
+    assert await send(store, publish) == (1, 0, 1)
+    await run_head(store)
+
+    clock.advance(3 * 86400 + 1)
+    assert await store.prune(before=clock.now() - 3 * 86400) == 2  # the job and the notification
+    assert await store.latest_modified(ITEM, "english", "published") is None
+    assert await store.notifications() == []
+    # Older than retention: no longer recognised, as with notifications without an object.
+    assert await send(store, publish) == (1, 0, 1)
+
+
+async def test_replicas_receiving_one_notification_at_once_accept_it_once(
+    make_store: MakeStore,
+) -> None:
+    stores = [await make_store() for _ in range(3)]
+    publish, unpublish = item("published"), item("unpublished")
+
+    for note in (publish, unpublish, publish):  # each time a new change, sent to every replica
+        results = await asyncio.gather(*(send(s, note) for s in stores))
+        assert sorted(results) == [(0, 1, 0), (0, 1, 0), (1, 0, 1)]
+    assert len(await stores[0].deliveries()) == 3
