@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bridge.actions.base import Action, Resources
+from bridge.actions.httputil import client_session
 from bridge.kontent.client import DeliveryClient
 from bridge.kontent.management import ManagementResolver
 
@@ -59,7 +60,8 @@ class Runtime:
     async def start(self, config: Config, store: Store) -> None:
         """Open the shared HTTP session and build everything for `config`."""
         self.store = store
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        # Every read on it is bounded (httputil.BoundedResponse), the SDKs' reads included.
+        self._http = client_session(timeout=aiohttp.ClientTimeout(total=None))
         self._snapshot = self._build(config)
         self._resolver = ManagementResolver(self._http, lambda: self.config.kontent)
 

@@ -18,8 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from algoliasearch.http.api_response import ApiResponse
 from algoliasearch.http.exceptions import AlgoliaUnreachableHostException, RequestException
 from algoliasearch.http.hosts import Host, HostsCollection
+from algoliasearch.http.transporter import Transporter
 from algoliasearch.search.client import SearchClient
 from algoliasearch.search.config import SearchConfig
 from pydantic import Field, field_validator
@@ -33,6 +35,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
+from bridge.actions.httputil import BodyTooLarge, client_session
 from bridge.actions.record_size import fit_record
 from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
 from bridge.events import Event
@@ -201,6 +204,8 @@ class AlgoliaAction(Action[AlgoliaOptions]):
                     await client.wait_for_task(index, task)
         except RequestException as exc:
             raise _failure(exc) from exc
+        except BodyTooLarge as exc:  # before ClientError, which it is; a batch is safe to redo
+            raise Retry(f"Algolia answered more than {exc.max_bytes} bytes") from exc
         except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:
             raise Retry(f"Algolia unreachable: {type(exc).__name__}: {exc}") from exc
         return tasks
@@ -212,7 +217,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             if options.hosts:
                 self._hosts[key] = [_host(url) for url in options.hosts]
                 config.hosts = HostsCollection(self._hosts[key])
-            self._clients[key] = SearchClient(config=config)
+            self._clients[key] = SearchClient(config=config, transporter=_Transporter(config))
         # The SDK sets a failing host aside for 5 minutes; our retry schedule already spaces
         # attempts, so each attempt may try every configured host again.
         for host in self._hosts.get(key, []):
@@ -223,6 +228,20 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         clients, self._clients, self._hosts = list(self._clients.values()), {}, {}
         for client in clients:
             await client.close()
+
+
+class _Transporter(Transporter):
+    """The SDK's transporter on a session whose reads are bounded (httputil.BoundedResponse).
+
+    The SDK opens its own aiohttp session on first use and reads every answer whole; opening
+    that session first, as the SDK would but with the bounded response class, bounds it.
+    """
+
+    async def request(self, *args: Any, **kwargs: Any) -> ApiResponse[str]:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(use_dns_cache=False)
+            self._session = client_session(connector=connector, trust_env=True)
+        return await super().request(*args, **kwargs)
 
 
 def _object_id(template: str, event: Event) -> str:

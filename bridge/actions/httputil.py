@@ -30,6 +30,9 @@ EXCERPT_CHARS = 500
 # How much of an answer is read: twice what the store keeps (2 KiB, RESPONSE_EXCERPT_BYTES in
 # bridge.delivery.records), so that an excerpt never lacks text, and a few kilobytes at most.
 READ_LIMIT_BYTES = 8192
+# The most an SDK (slack-sdk, algoliasearch) may read of one answer: they read answers whole
+# through `read()`, so the session's response class refuses more (see BoundedResponse).
+SDK_MAX_RESPONSE_BYTES = 8 << 20
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
@@ -60,8 +63,11 @@ class Body:
         return text[:limit] + f"… ({size}; only the first {self.read_bytes} read)"
 
 
-class BodyTooLarge(Exception):
-    """An answer passed the most a caller will hold; its connection has been closed."""
+class BodyTooLarge(aiohttp.ClientPayloadError):
+    """An answer passed the most a caller will hold; its connection has been closed.
+
+    A ClientPayloadError, so an SDK that handles aiohttp's errors handles this one too.
+    """
 
     def __init__(self, max_bytes: int, declared_bytes: int | None) -> None:
         super().__init__(f"answer larger than {max_bytes} bytes")
@@ -113,6 +119,26 @@ async def read_at_most(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
         resp.close()
         raise BodyTooLarge(max_bytes, declared)
     return b"".join(chunks)
+
+
+class BoundedResponse(aiohttp.ClientResponse):
+    """A response whose `read()` (and so `text()`, `json()`) refuses more than `max_bytes`.
+
+    The bridge's own code reads answers through read_prefix/read_at_most; SDKs that share the
+    session call `read()`, and this is where their reads are bounded.
+    """
+
+    max_bytes = SDK_MAX_RESPONSE_BYTES
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            self._body = await read_at_most(self, self.max_bytes)
+        return await super().read()
+
+
+def client_session(**kwargs: Any) -> aiohttp.ClientSession:
+    """An aiohttp session whose every read is bounded: the one the bridge and its SDKs share."""
+    return aiohttp.ClientSession(response_class=BoundedResponse, **kwargs)
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float | None:

@@ -18,7 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
-from bridge.actions.httputil import UrlTemplate, check_templated_origins, excerpt, retry_after_s
+from bridge.actions.httputil import (
+    BodyTooLarge,
+    UrlTemplate,
+    check_templated_origins,
+    excerpt,
+    retry_after_s,
+)
 
 SLACK_API = "https://slack.com/api/"
 MAX_SUMMARY_LINES = 40
@@ -91,6 +97,13 @@ class SlackAction(Action[SlackOptions]):
             if options.webhook_url:
                 return await self._webhook(options, text, blocks)
             return await self._post(options, text, blocks)
+        except BodyTooLarge as exc:
+            # The session bounds what the SDK reads. Not retried: the answer came after the
+            # request, so the message may be posted already, and a retry would post it twice.
+            raise PermanentFailure(
+                f"{self.name}: Slack answered more than {exc.max_bytes} bytes; the message may "
+                "have been posted, so it is not sent again"
+            ) from exc
         except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
             if isinstance(exc, SlackApiError):
                 raise

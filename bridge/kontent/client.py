@@ -151,14 +151,14 @@ class DeliveryClient:
                     _fail(what, resp.status, resp.headers, await read_prefix(resp), preview)
                     return None  # Kontent.ai's own "item not found"
                 raw = await read_at_most(resp, self.max_response_bytes)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
-        except BodyTooLarge as exc:
+        except BodyTooLarge as exc:  # before ClientError, which it is
             size = f" ({exc.declared_bytes} bytes)" if exc.declared_bytes is not None else ""
             raise PermanentFailure(
                 f"{what} answer is larger than {exc.max_bytes} bytes{size}, the most the bridge "
                 "holds (kontent.max_response_bytes); a smaller `depth` fetches fewer linked items"
             ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
         try:
             data = json.loads(raw)
         except ValueError as exc:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bridge.actions.base import Action, Call, Item, Resources
+from bridge.actions.httputil import client_session
 from bridge.app import create_app
 from bridge.config import Config
 from bridge.delivery.store import open_store
@@ -24,7 +25,7 @@ from tests.fakes.events import MakeCall, make_event
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:  # bounded reads, as the runtime's session
         yield session
 
 

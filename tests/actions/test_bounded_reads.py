@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from bridge.actions.base import PermanentFailure
-from bridge.actions.httputil import READ_LIMIT_BYTES, request
+from bridge.actions.httputil import READ_LIMIT_BYTES, SDK_MAX_RESPONSE_BYTES, request
 from bridge.delivery.records import RESPONSE_EXCERPT_BYTES
 from bridge.kontent.client import DeliveryClient
 from tests.fakes.huge import HugeAnswer
@@ -117,3 +117,38 @@ async def test_delivery_answers_up_to_the_maximum_are_read_over_it_refused(
         with pytest.raises(PermanentFailure, match="larger than 4000 bytes"):
             await tight.fetch_item("env-1", "id-1", "en", preview=False)
     assert got is not None and got["item"]["elements"]["body"]["value"] == "y" * 5_000
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind", "reason"),
+    [
+        ("slack", "PermanentFailure", "Slack answered more than 8388608 bytes"),
+        ("slack_webhook", "PermanentFailure", "Slack answered more than 8388608 bytes"),
+        ("algolia", "Retry", "Algolia answered more than 8388608 bytes"),
+    ],
+)
+async def test_sdk_reads_are_bounded_by_the_shared_session(
+    mode: str, kind: str, reason: str
+) -> None:
+    """slack-sdk and algoliasearch read answers whole; the session's response class caps them."""
+    prefix = b'{"ok": true, "taskID": 1, "x": "'
+    huge = HugeAnswer(
+        HUGE_BYTES, content_type="application/json", prefix=prefix, content_length=False
+    )
+    async with huge as target:
+        result = await probe(mode, target.url)
+        await asyncio.wait_for(target.finished.wait(), timeout=30)
+    assert result["kind"] == kind, result
+    assert reason in result["reason"]
+    assert result["peak_delta_bytes"] < SDK_MAX_RESPONSE_BYTES + PEAK_LIMIT_BYTES, result
+    assert target.sent_bytes < SDK_MAX_RESPONSE_BYTES + 64 * MiB
+
+
+async def test_a_bounded_session_still_reads_ordinary_answers_whole(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with HugeAnswer(SDK_MAX_RESPONSE_BYTES, fill=b"z") as target:
+        resp = await http.get(target.url)
+        body = await resp.read()
+        resp.release()
+    assert body == b"z" * SDK_MAX_RESPONSE_BYTES
