@@ -21,14 +21,26 @@ class DoExplanation:
     enabled: bool = True
     error: str | None = None  # a template that failed to render
 
+    @property
+    def expands(self) -> str | None:
+        """The planned used-in fan-out (`expand:`), looked up only when the job runs."""
+        if "expand" not in self.inputs:
+            return None
+        from bridge.kontent.used_in import describe  # presentation only
+
+        return describe(self.inputs["expand"])
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        shown = {
             "action": self.action,
             "type": self.type,
             "enabled": self.enabled,
             "inputs": dict(self.inputs),
             "error": self.error,
         }
+        if self.expands:
+            shown["expands"] = self.expands
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +98,8 @@ class EventExplanation:
                         lines.append(f"         error: {item.error}")
                     for key, value in item.inputs.items():
                         lines.append(f"         {key}: {value!r}")
-                    if "expand" in item.inputs:
-                        from bridge.kontent.used_in import describe  # presentation only
-
-                        if line := describe(item.inputs["expand"]):
-                            lines.append(f"         ({line})")
+                    if item.expands:
+                        lines.append(f"         ({item.expands})")
             else:
                 lines.append(f"  [{rule.outcome}] {rule.rule}: {rule.reason}")
         return "\n".join(lines)
