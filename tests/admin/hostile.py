@@ -37,25 +37,26 @@ def deep(levels: int = DEPTH) -> str:
 
 def raw_notification(n: int) -> str:
     """A stored notification body (JSON text, as the store keeps it) holding every oddity."""
-    return (
-        '{"notifications": [{"data": {"system": {"id": "item-%d", "name": "lone \\ud800 here",'
-        ' "codename": "\\udfff"}}, "message": {"created_at": 1e300, "sent_at": -1e300,'
-        ' "nan": NaN, "inf": Infinity, "ninf": -Infinity, "big": %s,'
-        ' "modified_at": NaN, "pair": "\\ud83d\\ude00"}}],'
-        ' "deep": %s}' % (n, "7" * 4200, deep())
+    system = f'{{"id": "item-{n}", "name": "lone \\ud800 here", "codename": "\\udfff"}}'
+    message = (
+        '{"created_at": 1e300, "sent_at": -1e300, "nan": NaN, "inf": Infinity,'
+        ' "ninf": -Infinity, "big": ' + "7" * 4200 + ', "modified_at": NaN,'
+        ' "pair": "\\ud83d\\ude00"}'
     )
+    item = '{"data": {"system": ' + system + '}, "message": ' + message + "}"
+    return '{"notifications": [' + item + '], "deep": ' + deep() + "}"
 
 
 def event_fields() -> str:
     """A stored job event: fields of the wrong types, a lone surrogate, deep nesting, NaN."""
     return (
         '{"object_type": "content_item", "action": "published", "name": "\\ud800",'
-        ' "type": 5, "language": NaN, "codename": %s, "last_modified": Infinity}' % deep()
+        ' "type": 5, "language": NaN, "codename": ' + deep() + ', "last_modified": Infinity}'
     )
 
 
 def inputs() -> str:
-    return '{"text": NaN, "token": "xoxb-stored-secret", "nested": %s, "s": "\\udc80"}' % deep()
+    return '{"text": NaN, "token": "xoxb-stored-secret", "nested": ' + deep() + ', "s": "\\udc80"}'
 
 
 def seed(path: Path) -> list[int]:
@@ -76,7 +77,7 @@ def seed(path: Path) -> list[int]:
                     ODD_TEXT,
                     raw_notification(n),
                     "[" + event_fields() + "]",
-                    ('5', '["announce", "\\ud800", 7, {"a": NaN}]', '"a string"', "[]")[n],
+                    ("5", '["announce", "\\ud800", 7, {"a": NaN}]', '"a string"', "[]")[n],
                     ODD_TEXT,
                 ),
             )

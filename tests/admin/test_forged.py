@@ -1,0 +1,306 @@
+"""What a client can send without knowing the token never gets a 5xx: forged cookies, odd ids,
+odd CSRF values; a non-ASCII token works; wrong tokens are rate limited (429)."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_from_bytes
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bridge.admin.auth import COOKIE_NAME, Guard
+from bridge.admin.ratelimit import FailureLimiter
+from bridge.delivery.store import Store, open_store
+from tests.admin.fakes import FakeStore, row
+from tests.admin.hostile import MAX_JOB_ID, TOKEN, hostile_app, seeded_store
+
+pytestmark = pytest.mark.timeout(60)
+
+ODD_IDS = [
+    "²",  # str.isdigit() says yes, int() says no
+    "٣",  # int() reads an Arabic-Indic three as 3
+    "1" * 20,  # over 2**63 - 1: overflows SQLite INTEGER and PostgreSQL BIGINT
+    "9" * 5000,  # over Python's 4,300-digit int() limit
+    str(MAX_JOB_ID + 1),
+    "-1",
+    "1e3",
+    "0x10",
+    "1_0",
+    " 1",
+    "+1",
+    "0",
+]
+FORGED_COOKIES: list[bytes] = [
+    b"\xb2\xb3.abc",  # latin-1 bytes: Starlette decodes them to "²³", which isdigit() accepts
+    b"\xb2" * 10 + b"." + b"a" * 64,
+    "²³.abc".encode(),
+    "٣٣٣٣٣٣٣٣٣٣.abc".encode(),
+    b"9" * 5000 + b".abc",
+    b"1" * 30 + b"." + b"a" * 64,
+    b"\xff\xfe\xfd.\x80\x81",
+    "4102444800.é€".encode(),  # a future expiry, a non-ASCII signature
+    b"4102444800." + "é".encode() * 64,
+    b".",
+    b"",
+]
+
+
+def client_for(app: Starlette, address: str = "198.51.100.7", **headers: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, 40000)),
+        base_url="http://bridge.test",
+        headers=headers,
+    )
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def fake_app() -> tuple[Starlette, FakeStore]:
+    store = FakeStore()
+    store.rows = [row(1, "content-team", "retrying")]
+    return hostile_app(store), store
+
+
+@pytest.mark.parametrize("cookie", FORGED_COOKIES)
+async def test_forged_session_cookies_are_no_session(
+    fake_app: tuple[Starlette, FakeStore], cookie: bytes
+) -> None:
+    app, store = fake_app
+    raw = {"Cookie": b"bridge_admin=" + cookie}
+    async with client_for(app) as client:
+        for path in ("/admin", "/admin/", "/admin/jobs/1", "/admin/notifications", "/admin/login"):
+            answer = await client.get(path, headers=raw)
+            assert answer.status_code == 401, (path, answer.status_code)
+            assert 'name="token"' in answer.text  # the sign-in form
+        posted = await client.post("/admin/jobs/1/retry", headers=raw, content=b"csrf=x")
+        assert posted.status_code == 401
+    assert [c for c in store.calls if c[0] != "deliveries"] == []
+
+
+async def _postgres_store() -> tuple[Store, Callable[[], Any]]:
+    dsn = os.environ.get("BRIDGE_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("BRIDGE_TEST_POSTGRES_DSN is not set")
+    name = f"t_admin_{uuid.uuid4().hex[:10]}"
+    store = open_store(dsn.rsplit("/", 1)[0] + f"/{name}")
+    await store.open()  # creates the database and its schema
+
+    async def drop() -> None:
+        await store.close()
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    return store, drop
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def real_app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starlette]:
+    """The admin over a real, empty store (where a 20-digit id once overflowed the 64-bit
+    integer column): SQLite or PostgreSQL."""
+    if request.param == "sqlite":
+        sqlite = open_store(f"sqlite:///{tmp_path / 'bridge.db'}")
+        await sqlite.open()
+        try:
+            yield hostile_app(sqlite)
+        finally:
+            await sqlite.close()
+        return
+    store, drop = await _postgres_store()
+    try:
+        yield hostile_app(store)
+    finally:
+        await drop()
+
+
+@pytest.mark.parametrize("job_id", ODD_IDS)
+async def test_odd_job_ids_are_404_on_every_route(real_app: Starlette, job_id: str) -> None:
+    async with client_for(real_app, Authorization=f"Bearer {TOKEN}") as client:
+        signed_in = await client.post("/admin/login", data={"token": TOKEN})
+        assert signed_in.status_code == 303
+        csrf = csrf_of((await client.get("/admin")).text)
+        quoted = quote(job_id, safe="")
+        answers = {
+            "api": await client.get(f"/admin/api/jobs/{quoted}"),
+            "api retry": await client.post(f"/admin/api/jobs/{quoted}/retry"),
+            "page": await client.get(f"/admin/jobs/{quoted}"),
+            "page retry": await client.post(f"/admin/jobs/{quoted}/retry", data={"csrf": csrf}),
+        }
+    assert {name: a.status_code for name, a in answers.items()} == dict.fromkeys(answers, 404)
+    assert len(answers["api"].text) < 400  # a 5,000-digit id is not echoed back whole
+
+
+async def test_the_largest_job_id_is_found(tmp_path: Path) -> None:
+    async with seeded_store(tmp_path) as (store, _ids):
+        client = client_for(hostile_app(store), Authorization=f"Bearer {TOKEN}")
+        async with client:
+            answer = await client.get(f"/admin/api/jobs/{MAX_JOB_ID}")
+    assert answer.status_code == 200
+    assert answer.json()["job_id"] == MAX_JOB_ID
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "²"},
+        {"limit": "٣"},
+        {"offset": "9" * 5000},
+        {"offset": "1" * 20},
+        {"limit": " 5"},
+        {"action": "bad\x00name"},
+        {"action": "x" * 5000},
+    ],
+)
+async def test_odd_query_parameters_are_400(real_app: Starlette, query: dict[str, str]) -> None:
+    async with client_for(real_app, Authorization=f"Bearer {TOKEN}") as client:
+        api = await client.get("/admin/api/deliveries", params=query)
+        await client.post("/admin/login", data={"token": TOKEN})
+        page = await client.get("/admin/", params=query)
+    assert api.status_code == page.status_code == 400
+
+
+async def test_odd_action_and_rule_names_are_404(real_app: Starlette) -> None:
+    names = ["nul\x00byte", "x" * 5000, "²", "\x7f", "%ff"]
+    async with client_for(real_app, Authorization=f"Bearer {TOKEN}") as client:
+        await client.post("/admin/login", data={"token": TOKEN})
+        csrf = csrf_of((await client.get("/admin")).text)
+        for name in names:
+            quoted = quote(name, safe="")
+            for verb in ("reset", "disable", "enable"):
+                api = await client.post(f"/admin/api/actions/{quoted}/{verb}")
+                page = await client.post(f"/admin/actions/{quoted}/{verb}", data={"csrf": csrf})
+                assert api.status_code == page.status_code == 404, (name, verb)
+            assert (await client.get(f"/admin/api/rules/{quoted}")).status_code == 404
+            assert (await client.get(f"/admin/rules/{quoted}")).status_code == 404
+
+
+@pytest.mark.parametrize("csrf", ["é" * 32, "€", "\udc80", "²" * 32, "0" * 5000])
+async def test_a_non_ascii_or_wrong_csrf_value_is_403(
+    fake_app: tuple[Starlette, FakeStore], csrf: str
+) -> None:
+    app, store = fake_app
+    async with client_for(app) as client:
+        assert (await client.post("/admin/login", data={"token": TOKEN})).status_code == 303
+        raw = csrf.encode("utf-8", "surrogatepass")
+        for body in (b"csrf=" + quote_from_bytes(raw).encode(), b"csrf=" + raw):
+            for path in ("/admin/jobs/1/retry", "/admin/actions/content-team/disable"):
+                answer = await client.post(
+                    path,
+                    content=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                assert answer.status_code == 403, path
+    assert [c for c in store.calls if c[0] != "deliveries"] == []
+
+
+async def test_a_non_ascii_admin_token_authenticates() -> None:
+    token = "jeton-ünïcødé-🔑-€"
+    store = FakeStore()
+    app = hostile_app(store, token=token)
+    utf8 = b"Bearer " + token.encode()
+    async with client_for(app) as client:
+        assert (await client.get("/admin/api/actions", headers={"Authorization": utf8})).is_success
+        latin1 = b"Bearer " + token.encode("utf-8").decode("latin-1").encode("utf-8")
+        wrong = await client.get("/admin/api/actions", headers={"Authorization": latin1})
+        assert wrong.status_code == 401  # the same text, double-encoded: not the token
+        signed_in = await client.post("/admin/login", data={"token": token})
+        assert signed_in.status_code == 303
+        assert (await client.get("/admin")).status_code == 200
+
+
+async def test_failed_sign_ins_are_limited_per_client_with_429(
+    fake_app: tuple[Starlette, FakeStore],
+) -> None:
+    app, _ = fake_app
+    async with client_for(app, "203.0.113.9") as attacker, client_for(app) as admin:
+        wrong = [
+            await attacker.post("/admin/login", data={"token": f"guess-{n}"}) for n in range(10)
+        ]
+        assert [a.status_code for a in wrong] == [401] * 10
+        limited = await attacker.post("/admin/login", data={"token": "guess-10"})
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 6
+        assert "Too many failed sign-ins" in limited.text
+        right = await attacker.post("/admin/login", data={"token": TOKEN})
+        assert right.status_code == 429  # not even compared: 429s tell a guesser nothing
+        assert "set-cookie" not in right.headers
+        assert (await admin.post("/admin/login", data={"token": TOKEN})).status_code == 303
+
+
+async def test_wrong_bearer_tokens_are_limited_too(fake_app: tuple[Starlette, FakeStore]) -> None:
+    app, _ = fake_app
+    async with client_for(app, "203.0.113.10") as attacker, client_for(app) as other:
+        for n in range(10):
+            headers = {"Authorization": f"Bearer guess-{n}"}
+            assert (await attacker.get("/admin/api/actions", headers=headers)).status_code == 401
+        # the sign-in form and the API count against the same bucket
+        limited = await attacker.post("/admin/login", data={"token": "guess"})
+        assert limited.status_code == 429
+        api = await attacker.get("/admin/api/actions", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert api.status_code == 429 and api.headers["retry-after"].isdigit()
+        assert api.json()["error"].startswith("too many wrong admin tokens")
+        missing = await attacker.get("/admin/api/actions")
+        assert missing.status_code == 401  # no token is no guess
+        ok = await other.get("/admin/api/actions", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200
+
+
+def test_the_limiter_drains_per_client() -> None:
+    now = [1000.0]
+    limiter = FailureLimiter(per_client=3, total=100, window_s=30.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after_s("a") is None
+        limiter.failed("a")
+    assert limiter.retry_after_s("a") == 10  # then one more try per window_s / per_client
+    assert limiter.retry_after_s("b") is None
+    now[0] += 10.0
+    assert limiter.retry_after_s("a") is None
+    limiter.failed("a")
+    assert limiter.retry_after_s("a") == 10
+    limiter.succeeded("a")
+    assert limiter.retry_after_s("a") is None  # the right token forgets the client's failures
+
+
+def test_the_limiter_counts_all_clients_together() -> None:
+    limiter = FailureLimiter(per_client=100, total=5, window_s=30.0, clock=lambda: 0.0)
+    for n in range(4):
+        limiter.failed(f"client-{n}")
+    assert limiter.retry_after_s("anyone") is None
+    limiter.failed("client-4")
+    assert limiter.retry_after_s("anyone") == 6  # everyone waits: 30 s / 5
+
+
+def test_the_limiter_forgets_the_oldest_clients_when_full() -> None:
+    limiter = FailureLimiter(per_client=1, total=10**6, max_clients=3, clock=lambda: 0.0)
+    for name in "abcd":
+        limiter.failed(name)
+    assert limiter.retry_after_s("a") is None  # forgotten to make room for "d"
+    assert all(limiter.retry_after_s(n) is not None for n in "bcd")
+    with pytest.raises(ValueError):
+        FailureLimiter(per_client=0)
+
+
+def test_guard_compares_any_bytes_without_raising() -> None:
+    guard = Guard("jeton-ü")
+    assert guard.token_matches("jeton-ü") and guard.token_matches("jeton-ü".encode())
+    assert not guard.token_matches("\udc80") and not guard.token_matches("é" * 40)
+    session = guard.new_session(now=1000.0)
+    assert guard.session_ok(session, now=1001.0)
+    assert not guard.csrf_ok(session, "é" * 32)
+    assert not guard.session_ok("9" * 5000 + "." + session.partition(".")[2], now=0)
+    assert COOKIE_NAME == "bridge_admin"
