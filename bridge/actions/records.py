@@ -44,46 +44,11 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
 MISSING = object()
 ASSET_FIELDS = ("name", "description", "url", "type")
 # Elements whose start or end separates words; every other tag (b, i, a, span, sub, ...) is inline.
-BLOCK_TAGS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "br",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "figcaption",
-        "figure",
-        "footer",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "object",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "ul",
-    ]
+_BLOCK_TAG_NAMES = (
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav object ol p pre section table tbody td tfoot th thead tr ul"
 )
+BLOCK_TAGS = frozenset(_BLOCK_TAG_NAMES.split())
 
 
 @dataclass(frozen=True, slots=True)
