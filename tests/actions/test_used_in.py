@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
+from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.cloudflare import CloudflareAction
 from bridge.actions.fastly import FastlyAction, FastlyOptions
@@ -17,6 +18,7 @@ from bridge.events import parse_body
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
 from bridge.kontent.used_in import UsedIn, describe, expand_call
 from bridge.rules import RuleEngine
+from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.kontent import FakeDelivery, item_json
 from tests.fakes.server import Recorder
@@ -279,3 +281,36 @@ async def test_cloudflare_and_varnish_purge_the_parents_values_too(
     assert cf.json() == {"tags": ["item-teaser", "item-about", "item-home"]}
     assert cache.headers["xkey-purge"] == "item-teaser item-about item-home"
     assert "used-in: 2 item(s) using the changed content" in result.response
+
+
+async def test_algolia_says_why_it_skips_assets_and_taxonomies(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake, FakeAlgolia() as algolia:
+        resources = Resources(http=http, kontent=client(http, fake))
+        action = AlgoliaAction("search", resources)
+        options = {"app_id": "APPID", "api_key": "admin-key", "index": "i", "hosts": [algolia.url]}
+        asset = make_event(
+            object_type="asset",
+            action="changed",
+            codename="beans_jpg",
+            name="beans.jpg",
+            type=None,
+            language=None,
+        )
+        plain = await action.send(make_call(AlgoliaAction, options, [asset]))
+        taxonomy = make_event(object_type="taxonomy", codename="topics", name="Topics")
+        expanded = await action.send(
+            make_call(AlgoliaAction, {**options, "expand": "used_in"}, [asset, taxonomy])
+        )
+        await action.close()
+    assert plain.response == (
+        "nothing to do; skipped 1: asset changed 'beans.jpg' [published]: "
+        "not a content item (asset): it has no record; set `expand: used_in` to reindex the "
+        "items using it"
+    )
+    assert "asset changed 'beans.jpg' [published]: reindexed the items using it" in (
+        expanded.response
+    )
+    assert "no used-in listing for taxonomy" in expanded.response
+    assert algolia.requests == []
