@@ -66,3 +66,18 @@ def test_check_reports_every_problem_of_a_bad_sources_section(
         "several_errors.yaml:13:14: sources[2].api_url: expected an http:// or https:// URL, got 'deliver.kontent.ai/v2'",
         "several_errors.yaml:14:5: sources[3].environment_id: required key is missing",
     ]
+
+
+def test_the_commented_example_in_rules_example_yaml_loads(tmp_path: Path) -> None:
+    example = (Path(__file__).parent.parent.parent / "rules.example.yaml").read_text()
+    lines, inside = [], False
+    for line in example.splitlines():
+        starts = line.startswith(("# sources:", "# kontent:"))
+        inside = starts or (inside and line.startswith("#  "))
+        lines.append(line[2:] if inside else line)
+    path = tmp_path / "rules.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    config = load_config(path, {})
+    assert [(s.name, s.slot, s.interval_s) for s in config.sources] == [
+        ("production", "published", 300.0)
+    ]

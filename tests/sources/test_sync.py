@@ -252,6 +252,27 @@ async def test_a_page_fetched_again_after_a_crash_is_not_delivered_twice(
     assert [job[0] for job in await jobs_of(store)] == ["a", "b"]
 
 
+async def test_an_unpublish_keeping_the_last_modified_of_the_publish_is_delivered(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    """Kontent.ai keeps an item's last content change as last_modified when it is unpublished:
+    the deletion must not look like the publish already delivered."""
+    poller = await make_poller()
+    await poller.cycle()
+    publish(sync_api, "a", "2026-01-08T13:54:54.3153716Z")
+    await poller.cycle()
+    system = item_system("a", last_modified="2026-01-08T13:54:54.3153716Z")
+    sync_api.change(ENV, system, change_type="deleted", timestamp="2026-01-09T08:00:00.5Z")
+    result = await poller.cycle()
+    assert (result.deltas, result.jobs) == (1, 1)
+    store = poller.runtime.store
+    assert store is not None
+    assert await jobs_of(store) == [
+        ("a", "published", "sync:prod"),
+        ("a", "unpublished", "sync:prod"),
+    ]
+
+
 async def test_two_replicas_on_one_store_poll_once(
     make_poller: MakePoller, sync_api: FakeSync, db_url: str
 ) -> None:
@@ -298,7 +319,7 @@ async def test_two_replicas_with_stores_of_their_own_poll_once(
     finally:
         stop.set()
         await asyncio.gather(*runs)
-    assert sorted(job[0] for job in await jobs_of(stores[1])) == list("abcde")
+    assert sorted(str(job[0]) for job in await jobs_of(stores[1])) == list("abcde")
     tokens = [r.headers.get("X-Continuation", "").rsplit(":", 1)[-1] for r in sync_api.requests]
     assert tokens.count("2") == tokens.count("4") == 1  # each page fetched once by anyone
     assert pollers[1].requests == 0 and sync_api.inits == 1
