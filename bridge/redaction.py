@@ -11,8 +11,9 @@ module, so they cannot disagree about what is hidden. Two rules, applied togethe
   database password, each action's secret options and credential-named options, credential-named
   `with:` values) is replaced wherever it appears inside any string, together with the forms in
   which it usually travels: URL-encoded (upper- and lower-case hex, `+` for spaces), JSON-escaped,
-  base64 (standard and URL-safe, with or without padding), base64 of `user:password` for every
-  configured user/password pair, the credential of an `Authorization`-style value (`Bearer X`,
+  base64 (standard and URL-safe, with or without padding, also inside the base64 of a longer text:
+  `Bearer <token>` encoded whole), base64 of `user:password` for every configured user/password
+  pair, the credential of an `Authorization`-style value (`Bearer X`,
   `Basic X` and what X decodes to), the password of a URL's user info, and the path of a secret
   URL (a build hook or Slack webhook URL is a credential by its path).
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 REDACTED = "***"
 # Shorter values would turn ordinary words into stars; such secrets are not worth hiding.
 MIN_SECRET_LEN = 4
+# Shorter base64 runs taken from inside a longer encoding would hide ordinary base64 text.
+MIN_EMBEDDED_BASE64 = 8
 # A secret URL's path is hidden on its own only when it is long enough to be the credential.
 MIN_SECRET_PATH_LEN = 8
 
@@ -115,7 +118,23 @@ def _encodings(value: str) -> set[str]:
     encoded |= {_PERCENT.sub(lambda m: m.group().lower(), e) for e in list(encoded)}
     for b64 in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
         encoded |= {b64, b64.rstrip("=")}
-    return encoded
+    return encoded | _embedded_base64(raw)
+
+
+def _embedded_base64(raw: bytes) -> set[str]:
+    """What base64 of a longer text holding `raw` always contains, at each of the 3 offsets the
+    secret can start at: the groups made of the secret's bytes alone (`Bearer <token>`, a
+    `user:password` pair, a whole header block, base64-encoded). At most two bytes at each end
+    of the secret stay visible in the neighbouring groups."""
+    found = set()
+    for offset in range(3):
+        complete = (offset + len(raw)) // 3 * 4
+        start = 4 if offset else 0
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            inner = encode(b"\0" * offset + raw).decode()[start:complete]
+            if len(inner) >= MIN_EMBEDDED_BASE64:
+                found.add(inner)
+    return found
 
 
 def _url_parts(value: str) -> set[str]:
