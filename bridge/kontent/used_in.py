@@ -140,7 +140,10 @@ async def _walk(
     level: list[tuple[str, str, str | None]] = [(entity, str(root.codename), root.language)]
     limit = asyncio.Semaphore(CONCURRENT_LOOKUPS)
     for _ in range(expand.depth):
-        pages = await asyncio.gather(*(_listing(client, root, node, limit) for node in level))
+        # A listing with this many answers holds more unseen items than may still be added:
+        # reading further pages cannot change the outcome.
+        cap = expand.max_items - visited + len(seen) + 1
+        pages = await asyncio.gather(*(_listing(client, root, node, limit, cap) for node in level))
         result.lookups += len(level)
         level = []
         for systems in pages:
@@ -168,8 +171,9 @@ async def _listing(
     root: Event,
     node: tuple[str, str, str | None],
     limit: asyncio.Semaphore,
+    cap: int,
 ) -> list[Mapping[str, Any]]:
-    """Every page of one used-in listing, following `X-Continuation`."""
+    """The pages of one used-in listing, following `X-Continuation`, until `cap` answers."""
     entity, codename, language = node
     systems: list[Mapping[str, Any]] = []
     token: str | None = None
@@ -184,7 +188,7 @@ async def _listing(
                 continuation=token,
             )
             systems += [item["system"] for item in items if isinstance(item.get("system"), dict)]
-            if not token:
+            if not token or len(systems) >= cap:
                 return systems
 
 

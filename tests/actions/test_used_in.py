@@ -117,14 +117,17 @@ async def test_max_items_bounds_the_fan_out_and_says_so(
     http: aiohttp.ClientSession, make_call: MakeCall
 ) -> None:
     async with FakeDelivery() as fake:
-        for n in range(6):
-            fake.publish(ENV, page(f"page_{n}", "teaser"))
+        fake.page_size = 2
+        for n in range(20):
+            fake.publish(ENV, page(f"page_{n:02}", "teaser"))
         expanded = await expand_call(
             call_for(make_call, make_event(codename="teaser"), expand={"max_items": 4}),
             client(http, fake),
         )
-    assert codenames(expanded) == [f"page_{n}" for n in range(4)]
+    assert codenames(expanded) == [f"page_{n:02}" for n in range(4)]
     assert "used-in stopped at max_items 4" in expanded.summary()
+    # Paging stops once the listing holds more than can be added: 3 of its 10 pages are read.
+    assert len(fake.requests) == 3
 
 
 async def test_types_keep_only_some_parents_but_walk_through_the_others(
