@@ -129,9 +129,10 @@ def announce(config: Config, settings: Settings) -> None:
 
 
 def summary(config: Config) -> str:
+    sources = f", {len(config.sources)} source(s)" if config.sources else ""
     return (
         f"{len(config.webhooks)} webhook(s), {len(config.actions)} action(s), "
-        f"{len(config.rules)} rule(s) from {config.source}"
+        f"{len(config.rules)} rule(s){sources} from {config.source}"
     )
 
 

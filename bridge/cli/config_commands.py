@@ -51,9 +51,10 @@ def run_check(args: argparse.Namespace) -> int:
         env.management_api_key for env in config.kontent.environments.values()
     ):
         print(MANAGEMENT_KEY_NOTE, file=sys.stderr)
+    sources = f", {len(config.sources)} sources" if config.sources else ""
     print(
         f"OK: {len(config.webhooks)} webhooks, {len(config.actions)} actions, "
-        f"{len(config.rules)} rules"
+        f"{len(config.rules)} rules{sources}"
     )
     return 0
 

@@ -494,3 +494,35 @@ async def app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as http:
             yield http
+
+
+async def test_polling_alone_delivers_through_a_worker_without_webhooks(
+    sync_api: FakeSync, db_url: str
+) -> None:
+    """No public URL: `bridge worker` with a source and no webhook delivers each change once."""
+    async with Recorder() as sink:
+        text = rules(sync_api.base_url(), sink_url=f"{sink.url}/hook")
+        webhooks = text[text.index("webhooks:") : text.index("kontent:")]
+        config = parse_config(text.replace(webhooks, ""), env={})
+        assert config.webhooks == ()
+        store = open_store(db_url, SystemClock())
+        await store.open()
+        try:
+            warmup = Runtime(Settings())
+            await warmup.start(config, store)
+            first = SyncPoller(warmup, "prod", QuickClock(), min_request_interval_s=0)
+            await first.cycle()  # an earlier run: the synchronisation starts here
+            await store.release_source("prod", owner=first.owner)
+            await warmup.aclose()
+            for name in "abc":
+                publish(sync_api, name)
+            async with app_client(
+                create_app(Settings(), role="worker", config=config, store=store)
+            ):
+                await sink.wait_for(3)
+                await sync_api.wait_until(lambda: sync_api.syncs >= 4)  # 2 pages, then empty
+            jobs = await jobs_of(store)
+        finally:
+            await store.close()
+    assert sorted(json.loads(r.body)["events"][0]["id"] for r in sink.requests) == ["a", "b", "c"]
+    assert sorted(jobs) == [(n, "published", "sync:prod") for n in "abc"]
