@@ -21,6 +21,11 @@ DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 8080
 DEFAULT_LOG_LEVEL = "info"
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+# Slow or stalled clients (bridge/receiver/protocol.py): a request's headers must arrive within
+# the first, its body within the second; the bound on open connections defaults to one derived
+# from the process's file descriptor limit (None here).
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 class SettingsError(ValueError):
@@ -37,6 +42,9 @@ class Settings:
     log_format: LogFormat = "json"
     log_level: str = DEFAULT_LOG_LEVEL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_connections: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +67,13 @@ class Settings:
             ),
             max_body_bytes=_positive_int(
                 "BRIDGE_MAX_BODY_BYTES", get("BRIDGE_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
+            ),
+            header_timeout_s=_seconds("BRIDGE_HEADER_TIMEOUT_S", get("BRIDGE_HEADER_TIMEOUT_S"))
+            or DEFAULT_HEADER_TIMEOUT_S,
+            body_timeout_s=_seconds("BRIDGE_BODY_TIMEOUT_S", get("BRIDGE_BODY_TIMEOUT_S"))
+            or DEFAULT_BODY_TIMEOUT_S,
+            max_connections=_optional_count(
+                "BRIDGE_MAX_CONNECTIONS", get("BRIDGE_MAX_CONNECTIONS")
             ),
         )
 
@@ -89,6 +104,30 @@ def _positive_int(name: str, raw: str) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a whole number of bytes") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _seconds(name: str, raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value < 86400:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0 and less than 86400")
+    return value
+
+
+def _optional_count(name: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be greater than 0")
     return value

@@ -14,6 +14,7 @@ from bridge.app import Role
 from bridge.cli.common import CliError, load, settings_from_env
 from bridge.config import Config
 from bridge.delivery.store import StoreError, open_store
+from bridge.receiver.serving import uvicorn_config
 from bridge.settings import Settings
 
 log = logging.getLogger("bridge.cli")
@@ -77,17 +78,8 @@ async def _serve(settings: Settings, config: Config, role: Role, *, workers: boo
         raise CliError(f"cannot open the store (BRIDGE_DB): {exc}") from None
     try:
         app = create_app(settings, role=role, config=config, store=store, workers=workers)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                server_header=False,
-            )
-        )
+        # Deadlines, a connection bound and a throttled log (bridge/receiver/serving.py).
+        server = uvicorn.Server(uvicorn_config(app, settings))
         with contextlib.suppress(SystemExit):  # uvicorn exits when its socket or lifespan fails
             await server.serve()
         if not server.started:

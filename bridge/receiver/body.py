@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import Headers
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
 
 class BodyError(Exception):
@@ -15,8 +17,11 @@ class BodyError(Exception):
         self.reason = reason
 
 
-async def read_body(headers: Headers, receive: Receive, limit_bytes: int) -> bytes:
-    """The whole body, or BodyError(413) as soon as it passes `limit_bytes`.
+async def read_body(
+    headers: Headers, receive: Receive, limit_bytes: int, timeout_s: float | None = None
+) -> bytes:
+    """The whole body, or BodyError(413) as soon as it passes `limit_bytes`, or BodyError(408)
+    when it is not complete within `timeout_s`.
 
     A declared Content-Length over the limit is refused before a byte is read; a chunked body
     (or one that lies about its length) is refused the moment the running total passes the
@@ -28,22 +33,40 @@ async def read_body(headers: Headers, receive: Receive, limit_bytes: int) -> byt
             raise BodyError(400, f"Content-Length {declared!r} is not a number")
         if int(declared) > limit_bytes:
             raise BodyError(413, _too_large(limit_bytes))
-    chunks: list[bytes] = []
-    total = 0
-    more = True
-    while more:  # the ASGI messages themselves: no Request object on the hot path
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BodyError(400, "client disconnected before the body was complete")
-        if message["type"] != "http.request":
-            continue
-        chunk = message.get("body", b"")
-        more = message.get("more_body", False)
-        total += len(chunk)
-        if total > limit_bytes:
-            raise BodyError(413, _too_large(limit_bytes))
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    # The ASGI messages themselves: no Request object on the hot path. The first message
+    # nearly always holds the whole body (it came in the packet with the headers), so the
+    # deadline (a timer) is only armed when more is to come; uvicorn's protocol
+    # (receiver/protocol.py) also closes a connection whose body stalls before its first byte.
+    first, more = _chunk(await receive(), 0, limit_bytes)
+    if not more:
+        return first
+    chunks = [first]
+    total = len(first)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while more:
+                chunk, more = _chunk(await receive(), total, limit_bytes)
+                total += len(chunk)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyError(408, _too_slow(timeout_s)) from None
+    return b"".join(chunks)
+
+
+def _chunk(message: Message, total: int, limit_bytes: int) -> tuple[bytes, bool]:
+    """(body bytes, more to come) of one ASGI message, checked against the limit."""
+    if message["type"] == "http.disconnect":
+        raise BodyError(400, "client disconnected before the body was complete")
+    if message["type"] != "http.request":
+        return b"", True
+    chunk: bytes = message.get("body", b"")
+    if total + len(chunk) > limit_bytes:
+        raise BodyError(413, _too_large(limit_bytes))
+    return chunk, bool(message.get("more_body", False))
+
+
+def _too_slow(timeout_s: float | None) -> str:
+    return f"the body did not arrive within {timeout_s:g} s (BRIDGE_BODY_TIMEOUT_S)"
 
 
 def _too_large(limit_bytes: int) -> str:

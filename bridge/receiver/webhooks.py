@@ -8,6 +8,7 @@ returns; the workers do the rest.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import uuid
@@ -36,6 +37,8 @@ RETRY_AFTER_S = 30
 # Kontent.ai sends the notification's id in `request-id`; other senders may use the usual name.
 _INCOMING_REQUEST_ID = ("request-id", "x-request-id")
 _MAX_REQUEST_ID_CHARS = 200
+# Bodies larger than this are verified, decoded and planned in a worker thread.
+OFF_LOOP_BYTES = 256 * 1024
 
 
 # Our own ids: a random per-process prefix and a counter, 32 hex digits like a uuid4's. The
@@ -68,6 +71,9 @@ def path_of(scope: Scope) -> str:
 
 
 def error(status: int, reason: str, request_id: str, **headers: str) -> JSONResponse:
+    if not reason.isascii():
+        # A reason quoting the input must not hold what UTF-8 cannot encode (a lone surrogate).
+        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse(
         {"error": reason}, status_code=status, headers={REQUEST_ID_HEADER: request_id, **headers}
     )
@@ -113,11 +119,23 @@ class WebhookEndpoint:
             return error(405, "webhooks accept POST only", request_id, Allow="POST")
         if not _is_json(headers.get("content-type", "")):
             return error(415, "content type must be application/json", request_id)
+        settings = self.runtime.settings
         try:
-            body = await read_body(headers, receive, self.runtime.settings.max_body_bytes)
+            body = await read_body(
+                headers, receive, settings.max_body_bytes, settings.body_timeout_s
+            )
         except BodyError as exc:
-            return error(exc.status, exc.reason, request_id)
-        if webhook.verify and not verify(body, signature_from(headers), webhook.secrets):
+            closing = {"Connection": "close"} if exc.status == 408 else {}
+            return error(exc.status, exc.reason, request_id, **closing)
+        # Verifying, decoding and planning a few MB takes long enough to stall every other
+        # request and health check: then a worker thread does it and the loop keeps answering.
+        # Small bodies, the usual case, stay inline: a thread hop costs more than they do.
+        large = len(body) > OFF_LOOP_BYTES
+        if webhook.verify and not (
+            await asyncio.to_thread(verify, body, signature_from(headers), webhook.secrets)
+            if large
+            else verify(body, signature_from(headers), webhook.secrets)
+        ):
             metrics.signature_failed(webhook.name)
             log.warning(
                 "webhook %r: rejected a request with a missing or invalid signature",
@@ -126,20 +144,34 @@ class WebhookEndpoint:
             )
             return error(401, "invalid signature", request_id)
         try:
-            notifications = parse_body(body, webhook.name)
+            notifications = (
+                await asyncio.to_thread(parse_body, body, webhook.name)
+                if large
+                else parse_body(body, webhook.name)
+            )
         except PayloadError as exc:
             log.info("webhook %r: rejected a malformed payload: %s", webhook.name, exc)
             return error(400, str(exc), request_id)
-        return await self._accept(webhook, notifications, request_id)
+        return await self._accept(webhook, notifications, request_id, large=large)
 
     async def _accept(
-        self, webhook: WebhookConfig, notifications: list[Notification], request_id: str
+        self,
+        webhook: WebhookConfig,
+        notifications: list[Notification],
+        request_id: str,
+        *,
+        large: bool = False,
     ) -> Response:
         if not notifications:
             # Nothing to keep, so nothing to lose: answer at once without touching the store.
             return _accepted(0, 0, 0, request_id)
         notifications = await self.runtime.resolver.resolve(notifications)  # legacy ids
-        jobs = self.runtime.engine.plan(notifications)
+        engine = self.runtime.engine
+        jobs = (
+            await asyncio.to_thread(engine.plan, notifications)
+            if large
+            else engine.plan(notifications)
+        )
         store = self.runtime.store
         try:
             if store is None:
