@@ -145,7 +145,11 @@ class Runtime:
         """A Delivery API client for actions that fetch fresh content (algolia)."""
         kontent = config.kontent
         return DeliveryClient(
-            self.http, kontent.delivery_url, kontent.preview_url, kontent.environments
+            self.http,
+            kontent.delivery_url,
+            kontent.preview_url,
+            kontent.environments,
+            max_response_bytes=kontent.max_response_bytes,
         )
 
     async def _close_later(self, snapshot: Snapshot, grace_s: float) -> None:

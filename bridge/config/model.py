@@ -11,12 +11,13 @@ from typing import Any, Literal
 from bridge.actions.base import Action
 from bridge.config.conditions import When, WhereTest
 from bridge.config.errors import ConfigIssue
-from bridge.kontent.client import DELIVERY_URL, PREVIEW_URL
+from bridge.kontent.client import DELIVERY_URL, MAX_RESPONSE_BYTES, PREVIEW_URL
 from bridge.kontent.management import MANAGEMENT_URL
 
 DEFAULT_DELIVERY_URL = DELIVERY_URL
 DEFAULT_PREVIEW_URL = PREVIEW_URL
 DEFAULT_MANAGEMENT_URL = MANAGEMENT_URL
+DEFAULT_MAX_RESPONSE_BYTES = MAX_RESPONSE_BYTES
 # Kontent.ai's own schedule (seed 000): 1, 2, 4, 8, 16, 32, 60 minutes, then hourly, for 3 days.
 DEFAULT_RETRY_SCHEDULE_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0)
 DEFAULT_GIVE_UP_AFTER_S = 3 * 86400.0
@@ -48,6 +49,8 @@ class KontentConfig:
     preview_url: str = DEFAULT_PREVIEW_URL
     environments: Mapping[str, EnvironmentConfig] = field(default_factory=dict)
     management_url: str = DEFAULT_MANAGEMENT_URL
+    # The most of one Delivery API answer the bridge holds; larger answers fail the job.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True, slots=True)

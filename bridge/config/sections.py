@@ -75,7 +75,16 @@ def _webhook(doc: Document, value: Any, path: Path) -> WebhookConfig | None:
 
 def kontent(doc: Document, value: Any, path: Path) -> KontentConfig:
     spec = checks.mapping(
-        doc, value, path, allowed=("delivery_url", "preview_url", "management_url", "environments")
+        doc,
+        value,
+        path,
+        allowed=(
+            "delivery_url",
+            "preview_url",
+            "management_url",
+            "max_response_bytes",
+            "environments",
+        ),
     )
     if spec is None:
         return KontentConfig()
@@ -103,7 +112,12 @@ def kontent(doc: Document, value: Any, path: Path) -> KontentConfig:
         )
         if key in spec
     }
-    return KontentConfig(environments=environments, **{k: v.rstrip("/") for k, v in urls.items()})
+    values: dict[str, Any] = {k: v.rstrip("/") for k, v in urls.items()}
+    if "max_response_bytes" in spec:
+        limit = checks.positive_int(doc, spec["max_response_bytes"], (*path, "max_response_bytes"))
+        if limit is not None:
+            values["max_response_bytes"] = limit
+    return KontentConfig(environments=environments, **values)
 
 
 def delivery_settings(

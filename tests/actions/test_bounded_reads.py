@@ -17,8 +17,13 @@ import pytest
 
 from bridge.actions.base import PermanentFailure
 from bridge.actions.httputil import READ_LIMIT_BYTES, SDK_MAX_RESPONSE_BYTES, request
+from bridge.config import ConfigError, parse_config
+from bridge.config.model import KontentConfig
 from bridge.delivery.records import RESPONSE_EXCERPT_BYTES
+from bridge.delivery.store import Store
 from bridge.kontent.client import DeliveryClient
+from bridge.runtime import Runtime
+from bridge.settings import Settings
 from tests.fakes.huge import HugeAnswer
 from tests.fakes.kontent import FakeDelivery, item_json
 
@@ -152,3 +157,36 @@ async def test_a_bounded_session_still_reads_ordinary_answers_whole(
         body = await resp.read()
         resp.release()
     assert body == b"z" * SDK_MAX_RESPONSE_BYTES
+
+
+CONFIG = """\
+version: 1
+webhooks:
+  - {name: production, path: /webhooks/kontent, secrets: [s3cret]}
+kontent:
+  max_response_bytes: 4000
+actions:
+  note: {type: log}
+rules:
+  - {name: all, when: {object_type: content_item}, do: [note]}
+"""
+
+
+async def test_kontent_max_response_bytes_is_configurable(sqlite_store: Store) -> None:
+    config = parse_config(CONFIG)
+    assert config.kontent.max_response_bytes == 4000
+    default = parse_config(CONFIG.replace("  max_response_bytes: 4000\n", "  environments: {}\n"))
+    assert default.kontent == KontentConfig(max_response_bytes=32 << 20)
+    runtime = Runtime(Settings())
+    await runtime.start(config, sqlite_store)
+    try:
+        kontent = runtime.resolve("note").resources.kontent
+        assert kontent is not None and kontent.max_response_bytes == 4000
+    finally:
+        await runtime.aclose()
+
+
+def test_kontent_max_response_bytes_must_be_a_positive_whole_number() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(CONFIG.replace("4000", "-1"))
+    assert "kontent.max_response_bytes: expected a whole number of at least 1" in str(caught.value)
