@@ -10,7 +10,7 @@ from __future__ import annotations
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER and PostgreSQL BIGINT
 MAX_ID_DIGITS = len(str(MAX_ID))  # 19
-MAX_NAME_CHARS = 200
+MAX_NAME_CHARS = 1000
 SHOWN_CHARS = 80
 
 
