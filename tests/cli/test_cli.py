@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bridge import __version__
 from bridge.cli import main
+from bridge.cli.config_commands import MANAGEMENT_KEY_NOTE
 from bridge.cli.signing_commands import crlf_form
 from bridge.config import Config, load_config
 from bridge.settings import Settings, SettingsError
@@ -69,7 +70,11 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_check_example_config(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "check", str(EXAMPLE))
-    assert (code, out, err) == (0, "OK: 1 webhooks, 2 actions, 2 rules\n", "")
+    assert (code, out, err) == (
+        0,
+        "OK: 1 webhooks, 2 actions, 2 rules\n",
+        MANAGEMENT_KEY_NOTE + "\n",
+    )
 
 
 def test_example_config_loads_with_defaults_only() -> None:
@@ -363,7 +368,8 @@ def test_check_prints_warnings_and_still_passes(
     )
     code, out, err = run(capsys, "check", str(config))
     assert (code, out) == (0, "OK: 1 webhooks, 2 actions, 1 rules\n")
-    [warning] = err.splitlines()
+    [warning, note] = err.splitlines()
+    assert note == MANAGEMENT_KEY_NOTE  # legacy workflow ids cannot be resolved without a key
     assert warning.startswith(f"warning: {config}:3:")
     assert "action 'spare' is not used" in warning
 
