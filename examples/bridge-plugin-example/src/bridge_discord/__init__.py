@@ -39,6 +39,7 @@ class DiscordOptions(ActionOptions):
 class DiscordAction(Action[DiscordOptions]):
     Options = DiscordOptions
     secret_options = frozenset({"webhook_url"})  # the URL is the credential
+    endpoint_options = {"webhook_url": "url"}  # content never chooses where it posts
     summary = "Post a message to a Discord webhook (example plugin)."
 
     async def send(self, call: Call[DiscordOptions]) -> Success:
