@@ -24,7 +24,7 @@ from bridge.delivery.store import Store
 from bridge.kontent.client import DeliveryClient
 from bridge.runtime import Runtime
 from bridge.settings import Settings
-from tests.fakes.huge import HugeAnswer
+from tests.fakes.huge import GzipBomb, HugeAnswer
 from tests.fakes.kontent import FakeDelivery, item_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,3 +190,14 @@ def test_kontent_max_response_bytes_must_be_a_positive_whole_number() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(CONFIG.replace("4000", "-1"))
     assert "kontent.max_response_bytes: expected a whole number of at least 1" in str(caught.value)
+
+
+async def test_a_compressed_answer_is_bounded_after_decompression() -> None:
+    """1 GiB of zeros in about 1 MB of gzip: the limit counts inflated bytes."""
+    async with GzipBomb(1 << 30, status=500) as target:
+        result = await probe("http", target.url + "/hook")
+        await asyncio.wait_for(target.finished.wait(), timeout=30)
+    assert result["kind"] == "Retry", result
+    assert result["peak_delta_bytes"] < PEAK_LIMIT_BYTES, result
+    assert f"more than {READ_LIMIT_BYTES} bytes" in result["stored"]
+    assert target.sent_bytes < 1 << 20  # most of the compressed answer was never sent

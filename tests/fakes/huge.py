@@ -9,6 +9,7 @@ releases the connection leaves most of the answer unsent.
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 from aiohttp import web
 
@@ -67,6 +68,40 @@ class HugeAnswer(FakeServer):
             await response.write_eof()
         except ConnectionError:
             pass  # the client hung up: exactly what a bounded reader does
+        finally:
+            self.finished.set()
+        return response
+
+
+class GzipBomb(FakeServer):
+    """Answers `status` with `Content-Encoding: gzip`: a few kilobytes that inflate to
+    `inflated_bytes` of zeros, compressed as they are sent (never held, compressed or not)."""
+
+    def __init__(self, inflated_bytes: int, *, status: int = 200) -> None:
+        super().__init__()
+        self.inflated_bytes = inflated_bytes
+        self.status = status
+        self.sent_bytes = 0
+        self.finished = asyncio.Event()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=self.status, headers={"Content-Encoding": "gzip"})
+        response.content_type = "text/plain"
+        await response.prepare(request)
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+        block = bytes(CHUNK_BYTES)
+        try:
+            for _ in range(self.inflated_bytes // CHUNK_BYTES):
+                if out := compressor.compress(block):
+                    await response.write(out)
+                    self.sent_bytes += len(out)
+            await response.write(compressor.flush())
+            await response.write_eof()
+        except ConnectionError:
+            pass
         finally:
             self.finished.set()
         return response
