@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from bridge import admin, metrics, redaction, reload
 from bridge.config import load_config
+from bridge.delivery.clock import SystemClock
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
 from bridge.receiver import health_routes, webhook_route
@@ -75,7 +76,7 @@ def create_app(
             # Hot reload on SIGHUP and when the file changes (bridge/reload.py).
             stack.push_async_callback(await reload.start_reloader(runtime, settings))
             # Sync API sources poll in every role; a lease in the store keeps it to one replica.
-            stack.push_async_callback(await start_sources(runtime, opened.clock))
+            stack.push_async_callback(await start_sources(runtime, clock or SystemClock()))
             if workers:
                 stop_workers = await start_workers(runtime)
                 stack.push_async_callback(stop_workers)  # runs first: workers stop first
