@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bridge import redaction
 from bridge.delivery.store import Store, open_store
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -29,6 +30,14 @@ def _no_bridge_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BRIDGE_") and name != "BRIDGE_TEST_POSTGRES_DSN":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor() -> Iterator[None]:
+    """The process-wide redactor learns each started app's secrets; forget them after a test,
+    so no test's output depends on which configs ran before it."""
+    yield
+    redaction.redactor.set_secrets(())
 
 
 @pytest.fixture
