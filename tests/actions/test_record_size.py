@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from bridge.actions.record_size import ELLIPSIS, fit_record, json_size
 
@@ -32,15 +33,16 @@ def test_non_ascii_text_counts_as_the_sdk_sends_it() -> None:
 
 
 def test_a_list_keeps_its_first_elements_and_other_values_are_dropped() -> None:
-    record = {
+    blocks = [{"text": f"block {n} " + "x" * 90} for n in range(10)]
+    record: dict[str, Any] = {
         "objectID": "a",
-        "blocks": [{"text": f"block {n} " + "x" * 90} for n in range(10)],
+        "blocks": blocks,
         "meta": {"nested": "y" * 300},
     }
     roomy = fit_record(record, 500)
     assert roomy.record is not None
     assert roomy.record["meta"] == record["meta"]  # the largest field gave way, alone
-    assert roomy.record["blocks"] == record["blocks"][:1]
+    assert roomy.record["blocks"] == blocks[:1]
     assert roomy.changes == ("blocks kept 1 of 10",)
     tight = fit_record(record, 300)
     assert tight.record == {"objectID": "a"}
