@@ -222,6 +222,7 @@ async def test_openapi_lists_every_route(api: httpx.AsyncClient) -> None:
         "/rules",
         "/rules/{name}",
         "/notifications",
+        "/openapi.json",
     }
 
 
