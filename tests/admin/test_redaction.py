@@ -22,6 +22,7 @@ from aiohttp import web
 from bridge import redaction
 from bridge.app import create_app
 from bridge.cli import main
+from bridge.config import load_config
 from bridge.logformat import JsonFormatter, TextFormatter
 from bridge.redaction import Redactor, is_secret_key
 from bridge.reload import Reloader, ReloadState
@@ -358,3 +359,43 @@ async def test_the_redactor_learns_the_secrets_of_a_reloaded_config(tmp_path: Pa
     assert swapped
     logged = redaction.redact("rotated-secret-0011 reload-admin-012 plain-key-0009")
     assert logged == "*** *** ***"
+
+
+def test_secrets_of_a_loaded_config_cover_with_values_env_keys_and_settings(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\n"
+        "webhooks:\n"
+        f"  - {{name: production, path: /webhooks/kontent, secrets: [{WEBHOOK_SECRET}]}}\n"
+        "kontent:\n"
+        "  environments:\n"
+        "    env-1: {preview_api_key: preview-key-0013}\n"
+        "actions:\n"
+        "  hook: {type: http, url: 'https://h.example/x', headers: {X-Custom: header-val-0014}}\n"
+        "  mail: {type: email, host: smtp.example.com, from: a@b.example, to: [c@d.example],\n"
+        "         username: mailer, password: smtp-pass-0015}\n"
+        "rules:\n"
+        "  - name: r\n"
+        "    when: {object_type: content_item}\n"
+        "    do:\n"
+        "      - {action: hook, with: {json: {api_key: with-key-0016, text: '{{ event.name }}'}}}\n"
+        "      - mail\n"
+    )
+    config = load_config(path, {})
+    settings = SimpleNamespace(
+        admin_token=ADMIN_TOKEN, db="postgresql://bridge:db-pass-0017@db.example/bridge"
+    )
+    found = redaction.secrets_of(config, redaction.settings_secrets(settings))
+    assert {
+        WEBHOOK_SECRET,
+        "preview-key-0013",
+        "header-val-0014",  # `headers` is a secret option of `http`
+        "smtp-pass-0015",
+        base64.b64encode(b"mailer:smtp-pass-0015").decode(),
+        "with-key-0016",
+        ADMIN_TOKEN,
+        "db-pass-0017",
+    } <= found
+    assert not any("{{" in value for value in found)  # templates are not secret values
