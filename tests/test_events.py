@@ -615,3 +615,34 @@ def test_event_json_round_trip_keeps_actions_and_dependents(
     # An event stored before `actions` existed gets its one action back.
     old = {k: v for k, v in stored.items() if k != "actions"}
     assert Event.from_json(old).actions == ("metadata_changed",)
+
+
+def test_bridge_explain_shows_every_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nwebhooks: [{name: legacy, path: /legacy, secrets: [s]}]\n"
+        "actions: {audit: {type: log}}\n"
+        "rules:\n"
+        "  - {name: metadata, when: {object_type: asset, action: metadata_changed}, do: [audit]}\n"
+        "  - {name: published, when: {action: published}, do: [audit]}\n"
+    )
+    payload = PAYLOADS / "legacy/asset_upsert.json"
+    assert main(["explain", str(rules), str(payload)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "event: asset changed | metadata_changed 'sofia_patel_jpg' [preview]",
+        "  action: changed | metadata_changed",
+        "  [matched] metadata",
+    ]
+    assert (
+        "  [failed] published: when.action: 'changed' | 'metadata_changed' is not 'published'"
+        in lines
+    )
+    assert main(["explain", "--json", str(rules), str(payload)]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    event = explained["notifications"][0]["events"][0]["event"]
+    assert (event["action"], event["actions"]) == ("changed", ["changed", "metadata_changed"])
