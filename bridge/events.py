@@ -269,13 +269,14 @@ def _parse_legacy(payload: dict[str, Any], webhook: str | None) -> Iterator[Noti
     if legacy_type == "content_type" and not parents:
         yield from _content_type_events(base, dependents, message, prefix)
     parent_codename = _parent_codename(legacy_type, parent_events)
-    item_base = replace(base, object_type="content_item")
+    parent = base.object_type or legacy_type
     for index, obj in dependents:
         raw = {"data": {"items": [obj]}, "message": message}
-        event = _legacy_event(item_base, obj, f"data.items[{index}]", raw)
-        codename = event.type if legacy_type == "content_type" else parent_codename
-        parent = base.object_type or legacy_type
-        event = replace(event, dependent_of=f"{parent}:{codename}" if codename else parent)
+        where = f"data.items[{index}]"
+        codename = _reference(obj, "type", where) if legacy_type == "content_type" else None
+        codename = codename or parent_codename
+        dependent_of = f"{parent}:{codename}" if codename else parent
+        event = _legacy_event(base, obj, where, raw, "content_item", dependent_of)
         key = f"{prefix}:{event.id or f'items[{index}]'}:{event.language or ''}"
         yield Notification(key, webhook, "legacy", raw, (event,))
 
@@ -333,11 +334,24 @@ def _parent_codename(legacy_type: str, parents: list[Event]) -> str | None:
     return parents[0].codename if len(parents) == 1 else None
 
 
-def _legacy_event(base: Event, obj: dict[str, Any], where: str, raw: dict[str, Any]) -> Event:
+def _legacy_event(
+    base: Event,
+    obj: dict[str, Any],
+    where: str,
+    raw: dict[str, Any],
+    object_type: str | None = None,
+    dependent_of: str | None = None,
+) -> Event:
     # Management-API (workflow) payloads name objects by reference: {"item": {"id": ..},
     # "language": {"id": ..}, "transition_from": {"id": ..}}; delivery payloads use plain strings.
-    return replace(
-        base,
+    # Built field by field, not with dataclasses.replace: this runs once per listed item, and a
+    # legacy body may list tens of thousands.
+    return Event(
+        object_type=object_type or base.object_type,
+        action=base.action,
+        actions=base.actions,
+        delivery_slot=base.delivery_slot,
+        environment_id=base.environment_id,
         id=_reference(obj, "id", where) or _reference_value(obj.get("item")),
         name=_text(obj, "name", where),
         codename=_reference(obj, "codename", where),
@@ -353,6 +367,9 @@ def _legacy_event(base: Event, obj: dict[str, Any], where: str, raw: dict[str, A
         type=_reference(obj, "type", where),
         taxonomy_group=_reference(obj, "taxonomy_group", where),
         last_modified=_text(obj, "last_modified", where),
+        dependent_of=dependent_of,
+        format="legacy",
+        webhook=base.webhook,
         raw=raw,
     )
 

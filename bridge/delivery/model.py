@@ -220,3 +220,13 @@ class SourceState:
 
     scope: str
     token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """The latest notification one webhook delivered about an object (`object_latest`): what a
+    polled source compares its deltas with, to skip what that webhook already delivered."""
+
+    webhook: str
+    last_modified: str | None
+    received_at: float

@@ -41,6 +41,7 @@ from bridge.delivery.model import (
     JobDetail,
     LogFilter,
     NotificationRow,
+    ObjectVersion,
     Outcome,
     RuleStats,
     SourceState,
@@ -346,6 +347,15 @@ class PostgresStore:
     async def release_source(self, name: str, *, owner: str) -> None:
         params = {"source": name, "owner": owner}
         await in_transaction(self._pool, lambda conn: Q.execute(conn, "release_source", **params))
+
+    async def object_versions(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> list[ObjectVersion]:
+        params = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        found = await on_connection(
+            self._pool, lambda conn: Q.fetch(conn, "object_versions", **params)
+        )
+        return [ObjectVersion(r["webhook"], r["last_modified"], r["received_at"]) for r in found]
 
 
 async def _insert_jobs(

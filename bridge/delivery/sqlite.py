@@ -23,6 +23,7 @@ from bridge.delivery.model import (
     JobDetail,
     LogFilter,
     NotificationRow,
+    ObjectVersion,
     Outcome,
     RuleStats,
     SourceState,
@@ -310,6 +311,13 @@ class SqliteStore:
     async def release_source(self, name: str, *, owner: str) -> None:
         params = {"source": name, "owner": owner}
         await self.db.write(lambda c: c.execute(Q["release_source"], params).rowcount)
+
+    async def object_versions(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> list[ObjectVersion]:
+        params = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        rows = await self.db.read(lambda c: c.execute(Q["object_versions"], params).fetchall())
+        return [ObjectVersion(webhook, modified, at) for webhook, modified, at in rows]
 
 
 def _with_connection(path: str, op: Callable[[sqlite3.Connection], list[str]]) -> list[str]:

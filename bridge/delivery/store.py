@@ -30,6 +30,7 @@ from bridge.delivery.model import (
     JobDetail,
     LogFilter,
     NotificationRow,
+    ObjectVersion,
     Outcome,
     RuleStats,
     SourceState,
@@ -188,6 +189,13 @@ class Store(Protocol):
 
     async def release_source(self, name: str, *, owner: str) -> None:
         """Give the lease up (a clean stop), so another replica takes over at once."""
+        ...
+
+    async def object_versions(
+        self, object_id: str, language: str | None, slot: str | None
+    ) -> list[ObjectVersion]:
+        """Each webhook's latest notification about this object (id, language, slot) within
+        retention: a polled source skips the deltas a webhook already delivered."""
         ...
 
 

@@ -250,3 +250,8 @@ WHERE name = :source AND owner = :owner;
 -- name: release_source
 UPDATE source_state SET owner = NULL, lease_expires_at = NULL
 WHERE name = :source AND owner = :owner;
+
+-- name: object_versions
+-- The Sync API source: each webhook's latest notification about one object.
+SELECT webhook, last_modified, received_at FROM object_latest
+WHERE object_id = :object_id AND language = :language AND slot = :slot;
