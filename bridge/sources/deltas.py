@@ -149,6 +149,15 @@ def parse_timestamp(value: str) -> tuple[datetime, int] | None:
     return parsed.astimezone(UTC), nanoseconds
 
 
+def epoch_s(value: Any) -> float | None:
+    """A timestamp as epoch seconds (for comparing with the store's clock), or None."""
+    parsed = parse_timestamp(value) if isinstance(value, str) else None
+    if parsed is None:
+        return None
+    instant, nanoseconds = parsed
+    return instant.replace(microsecond=0).timestamp() + nanoseconds / 1e9
+
+
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value

@@ -10,11 +10,14 @@ saved: a crash in between fetches the page again, and its notifications are then
 Replicas share the lease: only its holder polls; it renews the lease at every page and while it
 waits; a replica that dies leaves the lease to expire and another one resumes from the token.
 
-Reconciliation: before accepting a delta, the store is asked for the newest `last_modified`
-already stored for the object (any webhook, same language and slot); a delta that is not newer
-was delivered by a webhook and is skipped. Deletions are compared by the delta's `timestamp`
-(when the deletion happened) instead, because Kontent.ai keeps the item's last content change
-as `last_modified` on an unpublish: a missed unpublish must not look like the publish before it.
+Reconciliation: before accepting a delta, the store is asked for every other webhook's latest
+notification about the object (same language and slot). A change whose `last_modified` is not
+newer than one of them was delivered by that webhook and is skipped. A deletion needs more:
+Kontent.ai keeps the item's last content change as `last_modified` on an unpublish, so the
+webhook's publish of that version looks the same; a deletion is skipped only when such a
+notification was also received after the deletion happened (the delta's `timestamp`, give or
+take `CLOCK_SKEW_S`). This source's own notifications are not consulted: its token moves past
+them, and a page fetched again is recognised by the content keys of its notifications.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ log = logging.getLogger("bridge.sources")
 LEASE_S = 30.0
 MAX_BACKOFF_S = 300.0
 MAX_PAGES_PER_CYCLE = 10_000  # a runaway API (never an empty page) still yields the loop
+DELETIONS = frozenset({"unpublished", "deleted"})
+# How far Kontent.ai's clock (delta timestamps) and ours (received_at) may disagree.
+CLOCK_SKEW_S = 5.0
 
 
 class SourceRuntime(Protocol):
@@ -214,7 +220,7 @@ class SyncPoller:
                 slot=source.slot,
             )
         )
-        fresh = [n for n in found if await self._not_delivered(store, n)]
+        fresh = [n for n in found if await self._not_delivered(store, source.webhook, n)]
         if not fresh:
             return len(found), len(found), 0, 0
         jobs = self.runtime.engine.plan(fresh)
@@ -224,15 +230,28 @@ class SyncPoller:
         skipped = len(found) - len(fresh) + result.duplicates
         return len(found), skipped, result.accepted, result.jobs
 
-    async def _not_delivered(self, store: Store, notification: Notification) -> bool:
+    async def _not_delivered(self, store: Store, webhook: str, notification: Notification) -> bool:
+        """False when another webhook already delivered this change (this source's own earlier
+        notifications need no check: the token moves past them, and a page fetched again is
+        recognised by its content key)."""
         event = notification.events[0]
         if event.id is None:
             return True
-        stored = await store.latest_modified(event.id, event.language, event.delivery_slot)
-        if event.action in ("unpublished", "deleted"):
-            when = notification.raw.get("timestamp")
-            return deltas.is_newer(when if isinstance(when, str) else None, stored)
-        return deltas.is_newer(event.last_modified, stored)
+        versions = await store.object_versions(event.id, event.language, event.delivery_slot)
+        seen = [
+            v
+            for v in versions
+            if v.webhook != webhook and not deltas.is_newer(event.last_modified, v.last_modified)
+        ]
+        if event.action not in DELETIONS:
+            return not seen
+        # Kontent.ai keeps the item's last content change as last_modified on an unpublish, so
+        # a webhook's publish of that version looks the same: only a notification received
+        # after the deletion happened can have been about it.
+        happened = deltas.epoch_s(notification.raw.get("timestamp"))
+        if happened is None:
+            return not seen
+        return not any(v.received_at >= happened - CLOCK_SKEW_S for v in seen)
 
     async def _failed(self, source: SourceConfig, store: Store, exc: SyncError) -> CycleResult:
         if exc.permanent and exc.status in (400, 404):

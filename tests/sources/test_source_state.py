@@ -4,7 +4,8 @@ lets one replica poll a source at a time (run on SQLite and PostgreSQL, see conf
 from __future__ import annotations
 
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import SourceState
+from bridge.delivery.model import ObjectVersion, SourceState
+from bridge.events import Event, Notification
 from tests.stores.conftest import MakeStore
 
 
@@ -46,3 +47,39 @@ async def test_a_released_lease_is_free_at_once_and_sources_are_separate(
     await one.release_source("preview", owner="a")  # not a's: no effect
     assert await two.claim_source("prod", owner="b", lease_s=300) is not None
     assert await one.claim_source("preview", owner="a", lease_s=300) is None
+
+
+async def test_object_versions_lists_each_webhooks_latest_about_an_object(
+    make_store: MakeStore, clock: ManualClock
+) -> None:
+    store = await make_store()
+    first = notification("a", webhook="production", modified="2026-01-08T13:54:54.3153716Z")
+    await store.accept([first], [], request_id=None)
+    clock.advance(10)
+    later = notification("a", webhook="sync:prod", modified="2026-01-08T13:54:55.38Z")
+    other = notification("b", webhook="production", modified="2026-01-08T13:54:56Z")
+    await store.accept([later, other], [], request_id=None)
+    versions = await store.object_versions("a", "en", "published")
+    assert sorted(versions, key=lambda v: v.webhook) == [
+        ObjectVersion("production", "2026-01-08T13:54:54.3153716Z", clock.now() - 10),
+        ObjectVersion("sync:prod", "2026-01-08T13:54:55.38Z", clock.now()),
+    ]
+    assert await store.object_versions("a", "de", "published") == []
+    assert await store.object_versions("a", "en", "preview") == []
+
+
+def notification(id: str, *, webhook: str, modified: str) -> Notification:
+    system = {"id": id, "language": "en", "last_modified": modified}
+    message = {"object_type": "content_item", "action": "published", "delivery_slot": "published"}
+    raw = {"data": {"system": system}, "message": message}
+    event = Event(
+        object_type="content_item",
+        action="published",
+        delivery_slot="published",
+        id=id,
+        language="en",
+        last_modified=modified,
+        webhook=webhook,
+        raw=raw,
+    )
+    return Notification(f"{webhook}:{id}:{modified}", webhook, "current", raw, (event,))

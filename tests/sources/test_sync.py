@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -416,7 +417,7 @@ async def test_a_token_the_api_rejects_starts_a_new_synchronisation(
 # -- reconciliation: webhooks first, the sync catches up ---------------------------------------
 
 
-def webhook_body(id: str, modified: str) -> bytes:
+def webhook_body(id: str, modified: str, action: str = "published") -> bytes:
     system = {
         k: v for k, v in item_system(id, last_modified=modified).items() if k != "sitemap_locations"
     }
@@ -425,7 +426,7 @@ def webhook_body(id: str, modified: str) -> bytes:
         "message": {
             "environment_id": ENV,
             "object_type": "content_item",
-            "action": "published",
+            "action": action,
             "delivery_slot": "published",
         },
     }
@@ -435,15 +436,23 @@ def webhook_body(id: str, modified: str) -> bytes:
 async def test_reconciliation_delivers_only_what_the_webhooks_missed(
     sync_api: FakeSync, db_url: str
 ) -> None:
-    """A first run saved a token; then changes a-d happen. The webhooks of a and b reach the
-    bridge (a signed POST through the real app, delivered by its workers); c and d are missed.
-    The next start's poller catches up: only c and d become jobs, a and b are skipped."""
+    """A first run saved a token; then the bridge receives some webhooks (signed POSTs through
+    the real app, delivered by its workers) and misses others. The next start's poller catches
+    up: only the missed changes become jobs.
+
+    a, b: published, webhooks received. c, d: published, webhooks missed. e: published and
+    unpublished, both webhooks received. f: published (webhook received), then unpublished
+    (webhook missed); its last_modified stays that of the publish, as Kontent.ai's does."""
     stamps = {
         "a": "2026-01-08T13:54:54.3153716Z",
         "b": "2026-01-08T13:54:55.38Z",
         "c": "2026-01-08T13:54:56.1Z",
         "d": "2026-01-08T13:54:57.0000001Z",
+        "e": "2026-01-08T13:54:58.5Z",
+        "f": "2026-01-08T13:54:59.25Z",
     }
+    received = [("a", "published"), ("b", "published"), ("e", "published")]
+    received += [("e", "unpublished"), ("f", "published")]
     async with Recorder() as sink:
         text = rules(sync_api.base_url(), sink_url=f"{sink.url}/hook")
         polling = parse_config(text, env={})
@@ -457,35 +466,50 @@ async def test_reconciliation_delivers_only_what_the_webhooks_missed(
             await first.cycle()
             await store.release_source("prod", owner=first.owner)  # that run stopped cleanly
             await warmup.aclose()
-            for id, stamp in stamps.items():
-                publish(sync_api, id, stamp)
 
             async with app_client(create_app(Settings(), config=receiving, store=store)) as http:
-                for id in ("a", "b"):
-                    body = webhook_body(id, stamps[id])
+                for id, action in received:
+                    body = webhook_body(id, stamps[id], action)
                     headers = {
                         "Content-Type": "application/json",
                         "X-Kontent-ai-Signature": sign(body, SECRET),
                     }
                     answer = await http.post("/webhooks/kontent", content=body, headers=headers)
                     assert answer.status_code == 200 and answer.json()["jobs"] == 1
-                await sink.wait_for(2)
+                await sink.wait_for(len(received))
             assert sync_api.syncs == 1  # the warm-up's empty page: nothing polled meanwhile
 
+            # The Sync API's view: the last change of each object, e's unpublish a moment
+            # before its webhook arrived, f's after the last webhook the bridge received.
+            for id in "abcd":
+                publish(sync_api, id, stamps[id])
+            for id, happened in (("e", time.time() - 1), ("f", time.time() + 60)):
+                system = item_system(id, last_modified=stamps[id])
+                sync_api.change(ENV, system, change_type="deleted", timestamp=iso(happened))
             async with app_client(create_app(Settings(), config=polling, store=store)):
-                await sink.wait_for(4)  # the app's own poller and workers
-                await sync_api.wait_until(lambda: sync_api.syncs >= 4)  # 2 pages, then empty
+                await sink.wait_for(len(received) + 3)  # the app's own poller and workers
+                await sync_api.wait_until(lambda: sync_api.syncs >= 5)  # 3 pages, then empty
             jobs = await jobs_of(store)
         finally:
             await store.close()
-    delivered = [json.loads(r.body)["events"][0]["id"] for r in sink.requests]
-    assert sorted(delivered) == ["a", "b", "c", "d"]
+    delivered = [json.loads(r.body)["events"][0] for r in sink.requests]
+    assert len(delivered) == len(received) + 3
     assert sorted(jobs) == [
         ("a", "published", "production"),
         ("b", "published", "production"),
         ("c", "published", "sync:prod"),
         ("d", "published", "sync:prod"),
+        ("e", "published", "production"),
+        ("e", "unpublished", "production"),
+        ("f", "published", "production"),
+        ("f", "unpublished", "sync:prod"),
     ]
+
+
+def iso(epoch_s: float) -> str:
+    """Kontent.ai's format: UTC, 7 fractional digits."""
+    moment = datetime.fromtimestamp(epoch_s, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
 
 
 @asynccontextmanager
