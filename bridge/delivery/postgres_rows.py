@@ -61,6 +61,7 @@ def accept_params(
         "content_keys": note["content_key"],
         "note_objects": [obj for obj, _ in checks],
         "note_checks": [check for _, check in checks],
+        "note_copies": copy_numbers(note["content_key"]),
         "obj_webhooks": [o[0][0] for o in objects],
         "obj_ids": [o[0][1] for o in objects],
         "obj_languages": [o[0][2] for o in objects],
@@ -87,6 +88,16 @@ def accept_params(
 
 
 Check = Literal["key", "latest", "prior", "new"]
+
+
+def copy_numbers(keys: Sequence[str]) -> list[int]:
+    """1 for the first notification with its key in the request, 2 for the second, ..."""
+    seen: dict[str, int] = {}
+    numbers = []
+    for key in keys:
+        seen[key] = seen.get(key, 0) + 1
+        numbers.append(seen[key])
+    return numbers
 
 
 def dedupe_plan(

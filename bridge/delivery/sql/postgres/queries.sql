@@ -41,14 +41,14 @@ changed AS (
     SELECT o.ord FROM objects AS o JOIN latest AS l USING (webhook, object_id, language, slot)
 ),
 candidates AS (
-    SELECT n.*, nextval(pg_get_serial_sequence('notifications', 'seq')) AS seq
+    SELECT n.*, nextval('notifications_seq_seq') AS seq
     FROM (
-        SELECT n.*, row_number() OVER (PARTITION BY n.content_key ORDER BY n.ord) AS nth
+        SELECT n.*
         FROM unnest(:content_keys::text[], :webhooks::text[], :formats::text[], :raws::text[],
                     :note_events::text[], :note_rules::text[], :note_summaries::text[],
-                    :note_objects::bigint[], :note_checks::text[])
+                    :note_objects::bigint[], :note_checks::text[], :note_copies::int[])
              WITH ORDINALITY AS n (content_key, webhook, format, raw, events, rules, summary,
-                                   obj, check_, ord)
+                                   obj, check_, nth, ord)
         WHERE n.check_ IN ('key', 'new')
            OR (n.check_ = 'latest' AND n.obj IN (SELECT ord FROM changed))
            OR (n.check_ = 'prior' AND n.content_key IS DISTINCT FROM (
