@@ -9,13 +9,17 @@ the admin rendered through bridge.admin.safejson: NaN and Infinity, lone surroga
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
+import pytest
 from starlette.applications import Starlette
 
 from bridge import admin
@@ -59,79 +63,117 @@ def inputs() -> str:
     return '{"text": NaN, "token": "xoxb-stored-secret", "nested": ' + deep() + ', "s": "\\udc80"}'
 
 
+NAN = float("nan")
+INF = float("inf")
+Rows = list[tuple[str, dict[str, Any]]]
+
+
+def hostile_rows(dialect: str) -> Rows:
+    """(table, columns) of every hostile row. PostgreSQL holds NaN in its float columns but no
+    NUL in text and no 64-bit status; SQLite holds text in a REAL column but turns NaN into
+    NULL (which NOT NULL refuses)."""
+    pg = dialect == "postgres"
+    odd = ODD_TEXT.replace("\x00", "") if pg else ODD_TEXT
+    rows: Rows = []
+    for n, received_at in enumerate((1e300, INF, NAN if pg else -1e300, 1_700_000_000.0)):
+        note = {
+            "key": f"hostile-{n}",
+            "content_key": f"hostile-{n}",
+            "webhook": "production",
+            "format": "current",
+            "received_at": received_at,
+            "request_id": odd,
+            "raw": raw_notification(n),
+            "events": "[" + event_fields() + "]",
+            "rules": ("5", '["announce", "\\ud800", 7, {"a": NaN}]', '"a string"', "[]")[n],
+            "summary": odd,
+        }
+        rows.append(("notifications", note))
+    for job_id, (created_at, last_attempt_at, due_at) in (
+        (1, (1e300, INF, -1e300)),
+        (2, (-INF, NAN if pg else 1e300, 1_700_000_000.0)),
+        (MAX_JOB_ID, (1_700_000_000.0, 1_700_000_100.0, 1_700_000_200.0)),
+    ):
+        job = {
+            "id": job_id,
+            "action": ACTION,
+            "rule": RULE,
+            "notification_key": f"hostile-{job_id % 4}",
+            "event": event_fields(),
+            "inputs": inputs(),
+            "inputs_hash": "h",
+            "request_id": odd,
+            "summary": odd,
+            "state": "retrying",
+            "created_at": created_at,
+            "due_at": due_at,
+            "attempts": 2,
+            "failures": 2,
+            "first_failure_at": INF,
+            "last_attempt_at": last_attempt_at,
+            "last_status": 2**31 - 1 if pg else 10**18,
+            "last_response": odd,
+            "last_error": odd,
+        }
+        rows.append(("jobs", job))
+        times = ((1e300, INF), (-INF, -1e300), (5.0, NAN if pg else "not a time"))
+        for number, (started, finished) in enumerate(times, start=1):
+            attempt = {
+                "job_id": job_id,
+                "number": number,
+                "delivery_id": odd,
+                "started_at": started,
+                "finished_at": finished,
+                "outcome": "retry",
+                "status": -5,
+                "response": odd,
+                "error": odd,
+            }
+            rows.append(("attempts", attempt))
+    action = {
+        "name": ACTION,
+        "enabled": True,
+        "last_success_at": INF,
+        "last_failure_at": NAN if pg else 1e300,
+        "failing_since": -1e300,
+        "last_dead_at": -INF,
+    }
+    rows.append(("actions", action))
+    if pg:
+        rows.append(
+            ("rule_stats", {"rule": RULE, "shard": 0, "matched": 5, "last_matched_at": NAN})
+        )
+    return rows
+
+
 def seed(path: Path) -> list[int]:
-    """Hostile rows in the store at `path` (its schema already made); returns the job ids."""
+    """Hostile rows in the SQLite store at `path` (schema already made); returns the job ids."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")
-        for n, received_at in enumerate((1e300, float("inf"), -1e300, 1_700_000_000.0)):
-            conn.execute(
-                "INSERT INTO notifications (key, content_key, webhook, format, received_at,"
-                " request_id, raw, events, rules, summary) VALUES (?, ?, ?, 'current', ?, ?, ?,"
-                " ?, ?, ?)",
-                (
-                    f"hostile-{n}",
-                    f"hostile-{n}",
-                    "production",
-                    received_at,
-                    ODD_TEXT,
-                    raw_notification(n),
-                    "[" + event_fields() + "]",
-                    ("5", '["announce", "\\ud800", 7, {"a": NaN}]', '"a string"', "[]")[n],
-                    ODD_TEXT,
-                ),
-            )
-        ids = []
-        for job_id, times in (
-            (1, (1e300, float("inf"), -1e300)),
-            (2, (float("-inf"), 1e300, 1_700_000_000.0)),
-            (MAX_JOB_ID, (1_700_000_000.0, 1_700_000_100.0, 1_700_000_200.0)),
-        ):
-            created_at, last_attempt_at, due_at = times
-            conn.execute(
-                "INSERT INTO jobs (id, action, rule, notification_key, event, inputs,"
-                " inputs_hash, request_id, summary, state, created_at, due_at, attempts,"
-                " failures, first_failure_at, last_attempt_at, last_status, last_response,"
-                " last_error) VALUES (?, ?, ?, ?, ?, ?, 'h', ?, ?, 'retrying', ?, ?, 2, 2, ?,"
-                " ?, ?, ?, ?)",
-                (
-                    job_id,
-                    ACTION,
-                    RULE,
-                    f"hostile-{job_id % 4}",
-                    event_fields(),
-                    inputs(),
-                    ODD_TEXT,
-                    ODD_TEXT,
-                    created_at,
-                    due_at,
-                    float("inf"),
-                    last_attempt_at,
-                    10**18,
-                    ODD_TEXT,
-                    ODD_TEXT,
-                ),
-            )
-            for number, (started, finished) in enumerate(
-                ((1e300, float("inf")), (float("-inf"), -1e300), (5.0, "not a time")), start=1
-            ):
-                conn.execute(
-                    "INSERT INTO attempts (job_id, number, delivery_id, started_at,"
-                    " finished_at, outcome, status, response, error) VALUES (?, ?, ?, ?, ?,"
-                    " 'retry', ?, ?, ?)",
-                    (job_id, number, ODD_TEXT, started, finished, -5, ODD_TEXT, ODD_TEXT),
-                )
-            ids.append(job_id)
-        conn.execute(
-            "INSERT INTO actions (name, enabled, last_success_at, last_failure_at,"
-            " failing_since, last_dead_at) VALUES (?, 1, ?, ?, ?, ?)",
-            (ACTION, float("inf"), 1e300, -1e300, float("-inf")),
-        )
+        for table, columns in hostile_rows("sqlite"):
+            names = ", ".join(columns)
+            marks = ", ".join("?" for _ in columns)
+            conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(columns.values()))
         conn.execute("COMMIT")
     finally:
         conn.close()
-    json.loads(raw_notification(0))  # the seed itself is JSON Python reads back
-    return ids
+    return [c["id"] for t, c in hostile_rows("sqlite") if t == "jobs"]
+
+
+async def seed_postgres(dsn: str) -> list[int]:
+    """The same rows (PostgreSQL's variant) in the database at `dsn`."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            for table, columns in hostile_rows("postgres"):
+                names = ", ".join(columns)
+                marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+                sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+                await conn.execute(sql, *columns.values())
+    finally:
+        await conn.close()
+    return [c["id"] for t, c in hostile_rows("postgres") if t == "jobs"]
 
 
 def hostile_app(store: Store | Callable[[], Store | None], token: str = TOKEN) -> Starlette:
@@ -153,6 +195,35 @@ async def seeded_store(tmp_path: Path) -> AsyncIterator[tuple[Store, list[int]]]
         yield store, seed(path)
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def postgres_store(*, hostile: bool) -> AsyncIterator[tuple[Store, list[int]]]:
+    """A real PostgreSQL store in a database of its own (dropped after), with the hostile rows
+    when asked; skips without BRIDGE_TEST_POSTGRES_DSN."""
+    dsn = os.environ.get("BRIDGE_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("BRIDGE_TEST_POSTGRES_DSN is not set")
+    url = dsn.rsplit("/", 1)[0] + f"/t_admin_{uuid.uuid4().hex[:10]}"
+    store = open_store(url)
+    await store.open()  # creates the database and its schema
+    try:
+        yield store, (await seed_postgres(url) if hostile else [])
+    finally:
+        await store.close()
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def hostile_store(kind: str, tmp_path: Path) -> AsyncIterator[tuple[Store, list[int]]]:
+    """`seeded_store` for "sqlite", `postgres_store(hostile=True)` for "postgres"."""
+    opened = seeded_store(tmp_path) if kind == "sqlite" else postgres_store(hostile=True)
+    async with opened as seeded:
+        yield seeded
 
 
 def strict_json(body: bytes) -> Any:
