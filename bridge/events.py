@@ -266,8 +266,8 @@ def _parse_legacy(payload: dict[str, Any], webhook: str | None) -> Iterator[Noti
         parent_events.append(event)
         key = f"{prefix}:{event.id or f'{section}[{index}]'}:{event.language or ''}"
         yield Notification(key, webhook, "legacy", raw, (event,))
-    if legacy_type == "content_type" and not parents:
-        yield from _content_type_events(base, dependents, message, prefix)
+    if not parents:  # only dependents: the changed object itself still gets its event
+        yield from _parent_events(legacy_type, base, dependents, message, prefix)
     parent_codename = _parent_codename(legacy_type, parent_events)
     parent = base.object_type or legacy_type
     for index, obj in dependents:
@@ -312,19 +312,21 @@ def _entries(data: dict[str, Any], section: str) -> list[Entry]:
     ]
 
 
-def _content_type_events(
-    base: Event, dependents: list[Entry], message: dict[str, Any], prefix: str
+def _parent_events(
+    legacy_type: str, base: Event, dependents: list[Entry], message: dict[str, Any], prefix: str
 ) -> Iterator[Notification]:
-    """A content type message lists the type's items, not the type: one event per type named."""
-    codenames: list[str | None] = list(
-        dict.fromkeys(t for _, obj in dependents if isinstance(t := obj.get("type"), str))
-    )
+    """A message that lists only the items depending on a change (a content type's items, the
+    items using an asset) still reports the change: one event for the changed object, named by
+    codename where the items name it (a content type: one event per type the items have)."""
+    codenames: list[str | None] = [None]
+    if legacy_type == "content_type":
+        named = (t for _, obj in dependents if isinstance(t := obj.get("type"), str))
+        codenames = list(dict.fromkeys(named)) or [None]
     raw: dict[str, Any] = {"data": {"items": []}, "message": message}
-    for codename in codenames or [None]:
+    for codename in codenames:
         event = replace(base, codename=codename, raw=raw)
-        yield Notification(
-            f"{prefix}:content_type:{codename or ''}", base.webhook, "legacy", raw, (event,)
-        )
+        key = f"{prefix}:{base.object_type or legacy_type}:{codename or ''}"
+        yield Notification(key, base.webhook, "legacy", raw, (event,))
 
 
 def _parent_codename(legacy_type: str, parents: list[Event]) -> str | None:

@@ -334,10 +334,24 @@ def test_legacy_taxonomy(payload_bytes: Callable[[str], bytes]) -> None:
 
 
 def test_legacy_asset(payload_bytes: Callable[[str], bytes]) -> None:
-    event = _one_event(parse_body(payload_bytes("legacy/asset_upsert.json"), "production"))
+    # A legacy asset message lists the content items that use the asset, not the asset: the
+    # asset still gets its event (unnamed), and each item is a dependent of it.
+    notifications = parse_body(payload_bytes("legacy/asset_upsert.json"), "production")
+    event = notifications[0].events[0]
     assert (event.object_type, event.action, event.delivery_slot) == ("asset", "changed", "preview")
     assert event.actions == ("changed", "metadata_changed")
-    assert event.codename == "sofia_patel_jpg"
+    assert (event.id, event.codename, event.dependent_of) == (None, None, None)
+    items = [n.events[0] for n in notifications[1:]]
+    assert [(e.object_type, e.codename, e.dependent_of) for e in items] == [
+        ("content_item", "solutions_imaging", "asset"),
+        ("content_item", "this_changes_everything", "asset"),
+    ]
+    assert items[0].actions == ("changed", "metadata_changed")
+    assert [n.key for n in notifications] == [
+        "legacy:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:asset:",
+        "legacy:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:ad2db98c-f4fe-5ce7-bd99-488b6b61d280:default",
+        "legacy:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:32022d85-ee58-4655-9016-e130c375820a:default",
+    ]
 
 
 @pytest.mark.parametrize("path", LEGACY_PAYLOADS, ids=lambda p: p.stem)
@@ -635,7 +649,7 @@ def test_bridge_explain_shows_every_action(
     assert main(["explain", str(rules), str(payload)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == [
-        "event: asset changed | metadata_changed 'sofia_patel_jpg' [preview]",
+        "event: asset changed | metadata_changed '' [preview]",
         "  action: changed | metadata_changed",
         "  [matched] metadata",
     ]
