@@ -3,6 +3,7 @@ odd CSRF values; a non-ASCII token works; wrong tokens are rate limited (429).""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,8 @@ from urllib.parse import quote, quote_from_bytes
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from bridge.admin.auth import COOKIE_NAME, Guard
@@ -286,3 +289,44 @@ def test_guard_compares_any_bytes_without_raising() -> None:
     assert not guard.csrf_ok(session, "é" * 32)
     assert not guard.session_ok("9" * 5000 + "." + session.partition(".")[2], now=0)
     assert COOKIE_NAME == "bridge_admin"
+
+
+SESSION = Guard(TOKEN).new_session().encode()
+_HEADER_BYTES = st.binary(max_size=60).map(lambda b: b.translate(None, b"\r\n\x00"))
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(
+    cookie=st.one_of(st.just(SESSION), _HEADER_BYTES),
+    auth=st.one_of(st.just(b"Bearer " + TOKEN.encode()), _HEADER_BYTES.map(b"Bearer ".__add__)),
+    segment=st.text(min_size=1, max_size=30),
+    body=st.one_of(st.binary(max_size=120), st.text(max_size=60).map(lambda t: f"csrf={t}")),
+)
+def test_random_credentials_ids_and_forms_never_get_a_5xx(
+    cookie: bytes, auth: bytes, segment: str, body: bytes | str
+) -> None:
+    store = FakeStore()
+    store.rows = [row(1, "content-team", "retrying")]
+    app = hostile_app(store)
+    part = quote(segment, safe="")
+    content = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+
+    async def send() -> list[tuple[str, int]]:
+        codes = []
+        async with client_for(app) as client:
+            for method, path in (
+                ("GET", f"/admin/jobs/{part}"),
+                ("POST", f"/admin/jobs/{part}/retry"),
+                ("POST", f"/admin/actions/{part}/reset"),
+                ("GET", f"/admin/rules/{part}"),
+                ("POST", "/admin/login"),
+                ("GET", f"/admin/api/jobs/{part}"),
+                ("POST", f"/admin/api/jobs/{part}/retry"),
+                ("GET", f"/admin/api/rules/{part}"),
+            ):
+                headers = {"Cookie": b"bridge_admin=" + cookie, "Authorization": auth}
+                answer = await client.request(method, path, headers=headers, content=content)
+                codes.append((f"{method} {path}", answer.status_code))
+        return codes
+
+    assert [c for c in asyncio.run(send()) if c[1] >= 500] == []
