@@ -208,7 +208,7 @@ def _parse_current(notifications: Any, webhook: str | None) -> Iterator[Notifica
         system = _require_object(data.get("system", {}), in_system)
         message = _require_object(raw.get("message"), in_message)
         values: dict[str, Any] = {name: _text(system, name, in_system) for name in SYSTEM_FIELDS}
-        if "action_context" in message:
+        if message.get("action_context") is not None:
             # workflow_step_changed says where the item came from here, not in data.system.
             in_context = f"{in_message}.action_context"
             context = _require_object(message["action_context"], in_context)

@@ -459,6 +459,8 @@ def test_action_context_must_be_an_object() -> None:
     }
     with pytest.raises(PayloadError, match=r"^'notifications\[0\].message.action_context' must"):
         parse_payload({"notifications": [raw]})
+    raw["message"]["action_context"] = None  # null is no context, as the helper reads it
+    assert _one_event(parse_payload({"notifications": [raw]})).previous_workflow_step is None
 
 
 def test_content_item_variant_object_type_is_a_content_item() -> None:
