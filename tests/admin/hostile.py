@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -176,7 +176,7 @@ async def seed_postgres(dsn: str) -> list[int]:
     return [c["id"] for t, c in hostile_rows("postgres") if t == "jobs"]
 
 
-def hostile_app(store: Store | Callable[[], Store | None], token: str = TOKEN) -> Starlette:
+def hostile_app(store: Any, token: str = TOKEN) -> Starlette:
     """Only the admin routes, over `store` (or a getter for one), with a config naming the
     stored action and rule."""
     config = fake_config(**{ACTION: {"channel": "#content", "token": "xoxb-config-secret"}})

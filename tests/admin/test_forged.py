@@ -79,7 +79,7 @@ async def test_forged_session_cookies_are_no_session(
     fake_app: tuple[Starlette, FakeStore], cookie: bytes
 ) -> None:
     app, store = fake_app
-    raw = {"Cookie": b"bridge_admin=" + cookie}
+    raw = {b"Cookie": b"bridge_admin=" + cookie}
     async with client_for(app) as client:
         for path in ("/admin", "/admin/", "/admin/jobs/1", "/admin/notifications", "/admin/login"):
             answer = await client.get(path, headers=raw)
@@ -199,9 +199,9 @@ async def test_a_non_ascii_admin_token_authenticates() -> None:
     app = hostile_app(store, token=token)
     utf8 = b"Bearer " + token.encode()
     async with client_for(app) as client:
-        assert (await client.get("/admin/api/actions", headers={"Authorization": utf8})).is_success
+        assert (await client.get("/admin/api/actions", headers={b"Authorization": utf8})).is_success
         latin1 = b"Bearer " + token.encode("utf-8").decode("latin-1").encode("utf-8")
-        wrong = await client.get("/admin/api/actions", headers={"Authorization": latin1})
+        wrong = await client.get("/admin/api/actions", headers={b"Authorization": latin1})
         assert wrong.status_code == 401  # the same text, double-encoded: not the token
         signed_in = await client.post("/admin/login", data={"token": token})
         assert signed_in.status_code == 303
@@ -324,7 +324,7 @@ def test_random_credentials_ids_and_forms_never_get_a_5xx(
                 ("POST", f"/admin/api/jobs/{part}/retry"),
                 ("GET", f"/admin/api/rules/{part}"),
             ):
-                headers = {"Cookie": b"bridge_admin=" + cookie, "Authorization": auth}
+                headers = {b"Cookie": b"bridge_admin=" + cookie, b"Authorization": auth}
                 answer = await client.request(method, path, headers=headers, content=content)
                 codes.append((f"{method} {path}", answer.status_code))
         return codes

@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.admin.safejson import CUT, MAX_DEPTH
+from bridge.delivery.store import StoreUnavailable
+from tests.admin.fakes import FakeStore
 from tests.admin.hostile import (
     ACTION,
     MAX_JOB_ID,
@@ -142,3 +145,31 @@ async def test_the_payload_dialog_shows_cut_json_and_times_it_cannot_read(
     job = (await client.get("/admin/jobs/1")).text
     assert "cannot be summarised" in job  # event fields of the wrong types
     assert "\ufffd" in job
+
+
+class _DownStore(FakeStore):
+    """A store whose every read fails the way a dead database connection does."""
+
+    async def deliveries(self, **_: Any) -> Any:
+        raise StoreUnavailable("SQLite store unavailable: disk I/O error")
+
+    async def action_states(self) -> Any:
+        raise StoreUnavailable("SQLite store unavailable: disk I/O error")
+
+    async def notifications(self, **_: Any) -> Any:
+        raise StoreUnavailable("SQLite store unavailable: disk I/O error")
+
+
+async def test_a_store_that_is_down_is_503_not_500() -> None:
+    app = hostile_app(_DownStore())
+    session = Guard(TOKEN).new_session()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://bridge.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        cookies={COOKIE_NAME: session},
+    ) as client:
+        paths = ["/admin/api/deliveries", "/admin/api/actions", "/admin/api/notifications"]
+        paths += ["/admin", "/admin/notifications"]
+        codes = {p: (await client.get(p)).status_code for p in paths}
+    assert codes == dict.fromkeys(codes, 503)
