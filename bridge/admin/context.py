@@ -143,8 +143,8 @@ def _ready(name: str) -> dict[str, Any]:
 
 
 def client_of(request: Request) -> str:
-    """The address failed sign-ins are counted against (the proxy's, unless the server is told
-    to trust forwarded headers: uvicorn --proxy-headers)."""
+    """The address failed sign-ins are counted against: uvicorn's client address, which is
+    X-Forwarded-For's only from a proxy listed in FORWARDED_ALLOW_IPS (default: localhost)."""
     return request.client.host if request.client else "unknown"
 
 
