@@ -663,3 +663,17 @@ def test_bridge_explain_shows_every_action(
     explained = json.loads(capsys.readouterr().out)
     event = explained["notifications"][0]["events"][0]["event"]
     assert (event["action"], event["actions"]) == ("changed", ["changed", "metadata_changed"])
+
+
+def test_the_docs_list_every_event_field() -> None:
+    from bridge.events import MATCHABLE_FIELDS
+
+    docs = Path(__file__).parents[1] / "docs"
+    when_keys = re.search(
+        r"Keys are Event fields: `([^`]*)`", (docs / "configuration.md").read_text()
+    )
+    assert when_keys is not None
+    assert [k.strip() for k in when_keys.group(1).split(",")] == list(MATCHABLE_FIELDS)
+    listed = re.search(r"The Event fields are `([^`]*)`", (docs / "kontent.md").read_text())
+    assert listed is not None
+    assert {k.strip() for k in listed.group(1).split(",")} == set(Event().fields())
