@@ -75,6 +75,24 @@ class QuickClock(SystemClock):
 MakePoller = Callable[..., Awaitable[SyncPoller]]
 
 
+class SignallingClock(ManualClock):
+    """A ManualClock that says when someone starts waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()  # the sleeper is registered before this coroutine first yields
+        await super().sleep(seconds)
+
+
+@pytest.fixture
+def clock() -> SignallingClock:
+    """The stores' clock for make_store (tests/stores/conftest.py), and the poller's here."""
+    return SignallingClock()
+
+
 @pytest.fixture
 async def sync_api() -> AsyncIterator[FakeSync]:
     async with FakeSync() as fake:
@@ -550,3 +568,41 @@ async def test_polling_alone_delivers_through_a_worker_without_webhooks(
             await store.close()
     assert sorted(json.loads(r.body)["events"][0]["id"] for r in sink.requests) == ["a", "b", "c"]
     assert sorted(jobs) == [(n, "published", "sync:prod") for n in "abc"]
+
+
+async def test_the_holder_renews_its_lease_while_it_waits_and_gives_it_up_on_stop(
+    make_poller: MakePoller,
+    sync_api: FakeSync,
+    make_store: MakeStore,
+    clock: SignallingClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run() with a 5-minute interval: a minute passes without a poll, yet the 30 s lease never
+    lapses, so another replica cannot take over; once stopped, it can at once."""
+    holder_store, other_store = await make_store(), await make_store()
+    config = parse_config(
+        rules(sync_api.base_url()).replace("interval: 1s", "interval: 5m"), env={}
+    )
+    poller = await make_poller(store=holder_store, config=config, clock=clock)
+    claimed = asyncio.Event()
+    real_claim = holder_store.claim_source
+
+    async def noting(*args: Any, **kwargs: Any) -> Any:
+        state = await real_claim(*args, **kwargs)
+        claimed.set()
+        return state
+
+    monkeypatch.setattr(holder_store, "claim_source", noting)
+    stop = asyncio.Event()
+    running = asyncio.create_task(poller.run(stop))
+    for _ in range(6):
+        await clock.sleeping.wait()  # the poller waits on the clock
+        clock.sleeping.clear()
+        claimed.clear()
+        clock.advance(10)
+        await claimed.wait()  # the renewal
+        assert await other_store.claim_source("prod", owner="other", lease_s=30) is None
+    assert sync_api.syncs == 1  # renewed, not polled: the interval has not passed
+    stop.set()
+    await running
+    assert await other_store.claim_source("prod", owner="other", lease_s=30) is not None
