@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bridge.events import DEFAULT_LANGUAGE, DEFAULT_LANGUAGE_ID, Event, Notification
+from bridge.events import Event, Notification
+from bridge.legacy import DEFAULT_LANGUAGE, DEFAULT_LANGUAGE_ID
 
 MANAGEMENT_URL = "https://manage.kontent.ai/v2"
 TIMEOUT_S = 3.0
