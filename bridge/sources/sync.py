@@ -184,6 +184,7 @@ class SyncPoller:
             if not await self._save(store, scope, token):
                 return CycleResult(held=False, initialised=True)
         totals = [0, 0, 0, 0, 0]  # pages, deltas, skipped, accepted, jobs
+        held = True
         for _ in range(MAX_PAGES_PER_CYCLE):
             page = await client.sync(token)
             totals[0] += 1
@@ -206,7 +207,7 @@ class SyncPoller:
                 skipped,
                 jobs,
             )
-        return CycleResult(True, pages, found, skipped, accepted, jobs, initialised)
+        return CycleResult(held, pages, found, skipped, accepted, jobs, initialised)
 
     async def _ingest(
         self, source: SourceConfig, store: Store, page: Mapping[str, list[dict[str, Any]]]

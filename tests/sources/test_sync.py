@@ -606,3 +606,36 @@ async def test_the_holder_renews_its_lease_while_it_waits_and_gives_it_up_on_sto
     stop.set()
     await running
     assert await other_store.claim_source("prod", owner="other", lease_s=30) is not None
+
+
+async def test_a_holder_that_lost_its_lease_mid_cycle_stops_and_nothing_repeats(
+    make_poller: MakePoller,
+    sync_api: FakeSync,
+    store_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stalls past its lease after accepting a page; B takes over. A's token save is refused,
+    so A stops; B fetches that page again (recognised, no new jobs) and goes on."""
+    one = await make_poller()
+    store = one.runtime.store
+    assert store is not None
+    two = await make_poller(store=store)
+    await one.cycle()
+    for name in "abcd":
+        publish(sync_api, name)
+    real_accept = store.accept
+
+    async def stall_after_first_page(*args: Any, **kwargs: Any) -> Any:
+        accepted = await real_accept(*args, **kwargs)
+        monkeypatch.setattr(store, "accept", real_accept)
+        store_clock.advance(one.lease_s + 1)  # A stalls; its lease runs out
+        assert await store.claim_source("prod", owner=two.owner, lease_s=two.lease_s)
+        return accepted
+
+    monkeypatch.setattr(store, "accept", stall_after_first_page)
+    lost = await one.cycle()
+    assert (lost.held, lost.pages, lost.jobs) == (False, 1, 2)
+    taken = await two.cycle()
+    assert taken.held and taken.skipped == 2 and taken.jobs == 2
+    assert [job[0] for job in await jobs_of(store)] == list("abcd")
+    assert not (await one.cycle()).held
