@@ -3,8 +3,9 @@ the `X-Continuation` token each answer hands back.
 
 One client per source. It spaces its own requests (`min_interval_s`, 10 a second by default)
 well under the limits Kontent.ai documents for uncached Sync API requests (100 a second and
-2,000 a minute per subscription), and answers a 429 by waiting the Retry-After it names, so a
-bridge that polls after an outage does not trip the limit it is catching up under.
+2,000 a minute: kontent.ai/learn/docs/apis/sync-api-v2/api-limitations), and answers a 429 by
+waiting the Retry-After it names, so a bridge that polls after an outage does not trip the
+limit it is catching up under.
 """
 
 from __future__ import annotations
