@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -677,3 +678,25 @@ def test_the_docs_list_every_event_field() -> None:
     listed = re.search(r"The Event fields are `([^`]*)`", (docs / "kontent.md").read_text())
     assert listed is not None
     assert {k.strip() for k in listed.group(1).split(",")} == set(Event().fields())
+
+
+def test_index_and_scan_agree_on_events_with_several_actions() -> None:
+    import dataclasses
+    import random
+
+    from tests.rules.test_rules_index import ACTIONS, random_notifications, random_rules
+
+    rng = random.Random(20261202)
+    rules = random_rules(rng, 300, 0.0)
+    indexed = _engine(textwrap.indent(rules, "  "))
+    linear = RuleEngine(indexed.config, indexed=False)
+    notifications = []
+    for notification in random_notifications(rng, 300):
+        actions = tuple(rng.sample(ACTIONS, rng.randint(1, 3)))
+        event = dataclasses.replace(notification.events[0], action=actions[0], actions=actions)
+        notifications.append(dataclasses.replace(notification, events=(event,)))
+    expected = linear.plan(notifications)
+    assert indexed.plan(notifications) == expected
+    assert len({job.rule for job in expected}) > 100
+    several = [n for n in notifications if len(n.events[0].actions) > 1]
+    assert len(several) > 100
