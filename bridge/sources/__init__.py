@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from bridge.delivery.clock import Clock
 from bridge.sources.sync import CycleResult, SourceRuntime, SyncPoller
 
-__all__ = ["CycleResult", "SyncPoller", "start_sources"]
+__all__ = ["CycleResult", "Sources", "SyncPoller", "start_sources"]
 
 log = logging.getLogger("bridge.sources")
 
@@ -32,38 +32,39 @@ class Sources:
         # One owner id per process: its pollers' leases say which replica holds them.
         self.owner = owner or uuid.uuid4().hex[:12]
         self.pollers: dict[str, SyncPoller] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}  # running pollers by source name
         self._stop = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._refresh()
+        self.refresh()
         self._supervisor = asyncio.create_task(self._supervise(), name="bridge-sources")
 
     async def stop(self) -> None:
         self._stop.set()
-        tasks = [t for t in [self._supervisor, *self._tasks.values()] if t is not None]
+        tasks = [t for t in [self._supervisor, *self.tasks.values()] if t is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        self.tasks.clear()
 
     async def _supervise(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), RECHECK_S)
             if not self._stop.is_set():
-                self._refresh()
+                self.refresh()
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Start pollers for sources the current config added (a removed one stops itself)."""
         wanted = {s.name for s in self.runtime.config.sources if s.enabled}
-        for name, task in list(self._tasks.items()):
+        for name, task in list(self.tasks.items()):
             if task.done():
-                del self._tasks[name]
-        for name in sorted(wanted - set(self._tasks)):
+                del self.tasks[name]
+        for name in sorted(wanted - set(self.tasks)):
             poller = self.pollers.get(name) or SyncPoller(
                 self.runtime, name, self.clock, owner=self.owner
             )
             self.pollers[name] = poller
-            self._tasks[name] = asyncio.create_task(self._run(poller), name=f"source-{name}")
+            self.tasks[name] = asyncio.create_task(self._run(poller), name=f"source-{name}")
             log.info("source %r: polling the Sync API", name)
 
     async def _run(self, poller: SyncPoller) -> None:

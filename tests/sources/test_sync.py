@@ -23,7 +23,7 @@ from bridge.delivery.store import Store, open_store
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.signatures import sign
-from bridge.sources import SyncPoller
+from bridge.sources import Sources, SyncPoller
 from tests.fakes.server import Recorder
 from tests.fakes.sync import FakeSync, item_system
 from tests.stores.conftest import MakeStore
@@ -639,3 +639,30 @@ async def test_a_holder_that_lost_its_lease_mid_cycle_stops_and_nothing_repeats(
     assert taken.held and taken.skipped == 2 and taken.jobs == 2
     assert [job[0] for job in await jobs_of(store)] == list("abcd")
     assert not (await one.cycle()).held
+
+
+async def test_a_reload_adding_a_source_starts_it_and_removing_it_stops_it(
+    sync_api: FakeSync, db_url: str
+) -> None:
+    with_source = parse_config(rules(sync_api.base_url()), env={})
+    text = rules(sync_api.base_url())
+    without = parse_config(text[: text.index("sources:")] + text[text.index("actions:") :], env={})
+    store = open_store(db_url, SystemClock())
+    await store.open()
+    runtime = Runtime(Settings())
+    await runtime.start(without, store)
+    sources = Sources(runtime, QuickClock())
+    sources.start()
+    try:
+        assert sources.pollers == {}
+        await runtime.swap(with_source)
+        sources.refresh()  # what the supervisor does every few seconds
+        await sync_api.wait_until(lambda: sync_api.inits == 1)
+        await runtime.swap(without)
+        task = sources.tasks["prod"]
+        await asyncio.wait_for(task, timeout=10)  # the poller sees its source gone and stops
+        assert await store.claim_source("prod", owner="next", lease_s=30) is not None  # released
+    finally:
+        await sources.stop()
+        await runtime.aclose()
+        await store.close()
