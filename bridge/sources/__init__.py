@@ -1,8 +1,8 @@
 """Sources the bridge polls instead of (or besides) receiving webhooks: Kontent.ai's Sync API.
 
 `start_sources(runtime, clock)` starts one poller per enabled source in the runtime's config and
-returns the coroutine function that stops them. Sources added or removed by a reload are
-started or stopped within `RECHECK_S`.
+returns the coroutine function that stops them. A source a reload adds is started within
+`RECHECK_S`; one it removes or disables stops itself at its poller's next wake-up.
 """
 
 from __future__ import annotations
