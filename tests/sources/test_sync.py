@@ -419,6 +419,21 @@ async def test_a_wrong_key_is_an_error_and_nothing_is_lost(
     assert "secure" not in (result.error.split("check")[0])
 
 
+async def test_a_published_source_sends_the_secure_access_key(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    sync_api.secure_key = "secure"
+    text = rules(sync_api.base_url()).replace(
+        "{preview_api_key: preview-key}",
+        "{preview_api_key: preview-key, secure_access_key: secure}",
+    )
+    poller = await make_poller(config=parse_config(text, env={}))
+    await poller.cycle()
+    publish(sync_api, "a")
+    assert (await poller.cycle()).jobs == 1
+    assert {r.headers.get("Authorization") for r in sync_api.requests} == {"Bearer secure"}
+
+
 async def test_a_token_the_api_rejects_starts_a_new_synchronisation(
     make_poller: MakePoller, sync_api: FakeSync
 ) -> None:
