@@ -92,8 +92,9 @@ def needs_resolving(event: Event) -> bool:
     """A legacy event still naming something by id (a GUID where a codename belongs)."""
     if event.format != "legacy" or not event.environment_id:
         return False
-    if any(_is_id(getattr(event, name)) for name in _ID_FIELDS):
-        return True
+    for name in _ID_FIELDS:
+        if _is_id(getattr(event, name)):
+            return True
     return event.language == DEFAULT_LANGUAGE and _language_id(event) == DEFAULT_LANGUAGE_ID
 
 
@@ -269,7 +270,8 @@ def _language_id(event: Event) -> str | None:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and _GUID.fullmatch(value) is not None
+    # The length test first: this runs for every field of every legacy event on the event loop.
+    return isinstance(value, str) and len(value) == 36 and _GUID.fullmatch(value) is not None
 
 
 def _str(value: Any) -> str | None:
