@@ -225,6 +225,8 @@ def secrets_of(config: Config, extra: Iterable[str | None] = ()) -> set[str]:
     for environment in config.kontent.environments.values():
         # Every key of an environment (preview_api_key, secure_access_key, management_api_key).
         found.update(_secret_values(_attributes(environment), frozenset()))
+    for source in getattr(config, "sources", ()):  # Sync API keys given on a source itself
+        found.update(k for k in (source.preview_api_key, source.secure_access_key) if k)
     declared_by_action: dict[str, frozenset[str]] = {}
     for name, action in config.actions.items():
         declared = frozenset(getattr(action.action_class, "secret_options", frozenset()))

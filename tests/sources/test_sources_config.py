@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
-from bridge.config import load_config
+from bridge.config import load_config, parse_config
 from bridge.config.model import SourceConfig
+from bridge.redaction import secrets_of
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "config" / "sources"
 ENV_ID = "8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f"
@@ -81,3 +82,13 @@ def test_the_commented_example_in_rules_example_yaml_loads(tmp_path: Path) -> No
     assert [(s.name, s.slot, s.interval_s) for s in config.sources] == [
         ("production", "published", 300.0)
     ]
+
+
+def test_keys_given_on_a_source_are_redacted_like_the_environment_keys() -> None:
+    text = (FIXTURES / "realistic.yaml").read_text()
+    text = text.replace(
+        "    slot: preview\n", "    slot: preview\n    preview_api_key: own-preview-key\n"
+    )
+    config = parse_config(text, env=ENV)
+    assert config.sources[1].preview_api_key == "own-preview-key"
+    assert {"own-preview-key", "preview-key"} <= secrets_of(config)
