@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ from bridge.plan import PlannedJob
 def notification_row(row: Any) -> NotificationRow:
     key, webhook, at, request_id, summary, rules, raw = row
     return NotificationRow(
-        key, webhook, at, request_id, summary, json.loads(rules), json.loads(raw)
+        key, webhook, at, request_id, summary, records.shown_json(rules), records.shown_mapping(raw)
     )
 
 

@@ -88,6 +88,32 @@ def event_from_row(fields_json: str, raw_json: str | None) -> Event:
     return Event.from_json(json.loads(fields_json) | {"raw": raw})
 
 
+def shown_json(text: Any) -> Any:
+    """A JSON column read for the admin's views (never for delivery): a value that no longer
+    parses (a row written by hand or by an older version) reads as {"unreadable": excerpt}
+    instead of failing every page that lists it."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return {"unreadable": excerpt(str(text), 500)}
+
+
+def shown_mapping(text: Any) -> Mapping[str, Any]:
+    """`shown_json` for a column that holds an object: anything else is {"unreadable": it}."""
+    value = shown_json(text)
+    return value if isinstance(value, Mapping) else {"unreadable": value}
+
+
+def shown_event(fields_json: Any, raw_json: Any) -> Event:
+    """`event_from_row` for the admin's views: unreadable or odd columns give what they can."""
+    fields = shown_mapping(fields_json)
+    raw = shown_mapping(raw_json) if raw_json else {}
+    try:
+        return Event.from_json(dict(fields) | {"raw": raw})
+    except (TypeError, ValueError, AttributeError):
+        return Event(raw=raw)
+
+
 # (webhook, object id, language, delivery slot), '' for a null part: what `object_latest` keys.
 ObjectKey = tuple[str, str, str, str]
 

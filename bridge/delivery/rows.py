@@ -81,8 +81,8 @@ def job_detail(row: Sequence[Any], raw: str | None, attempts: Sequence[Any]) -> 
         row=records.delivery_row(columns[:14]),
         notification_key=key,
         request_id=request_id,
-        inputs=json.loads(inputs),
-        events=(records.event_from_row(event, raw),),
+        inputs=records.shown_mapping(inputs),  # an admin view: odd stored values still show
+        events=(records.shown_event(event, raw),),
         attempts=tuple(AttemptRow(*attempt) for attempt in attempts),
     )
 

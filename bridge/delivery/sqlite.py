@@ -5,7 +5,6 @@ Only this module and `sqlite_db.py` know SQLite; the SQL itself lives in `sql/sq
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
@@ -248,7 +247,15 @@ class SqliteStore:
         params = {"limit": limit, "offset": offset}
         rows = await self.db.read(lambda c: c.execute(Q["notifications"], params).fetchall())
         return [
-            NotificationRow(key, webhook, at, rid, summary, json.loads(rules), json.loads(raw))
+            NotificationRow(
+                key,
+                webhook,
+                at,
+                rid,
+                summary,
+                records.shown_json(rules),
+                records.shown_mapping(raw),
+            )
             for key, webhook, at, rid, summary, rules, raw in rows
         ]
 

@@ -6,10 +6,12 @@ Rows come from tests/admin/hostile.py, written straight into a real SQLite store
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -173,3 +175,68 @@ async def test_a_store_that_is_down_is_503_not_500() -> None:
         paths += ["/admin", "/admin/notifications"]
         codes = {p: (await client.get(p)).status_code for p in paths}
     assert codes == dict.fromkeys(codes, 503)
+
+
+BROKEN_JSON = ["{not json", "", "5", '"text"', "[1, 2", "\\x7f", "[" * 5000]
+
+
+async def test_stored_json_that_no_longer_parses_is_shown_not_a_500(
+    kind: str, tmp_path: Path
+) -> None:
+    """Columns the store keeps as JSON text, broken by hand or by an older version."""
+    async with hostile_store(kind, tmp_path) as (store, _ids):
+        statements = []
+        for n, broken in enumerate(BROKEN_JSON):
+            statements.append(
+                (
+                    "INSERT INTO notifications (key, content_key, format, received_at, raw, events,"
+                    " rules, summary) VALUES ({}, {}, 'current', 1.0, {}, {}, {}, 's')",
+                    (f"broken-{n}", f"broken-{n}", broken, broken, broken),
+                )
+            )
+            statements.append(
+                (
+                    "INSERT INTO jobs (id, action, rule, notification_key, event, inputs,"
+                    " inputs_hash, summary, created_at, due_at) VALUES ({}, 'a', 'r', {}, {},"
+                    " {}, 'h', 's', 1.0, 1.0)",
+                    (100 + n, f"broken-{n}", broken, broken),
+                )
+            )
+        await _execute(kind, store, tmp_path, statements)
+        app = hostile_app(store)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bridge.test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            cookies={COOKIE_NAME: Guard(TOKEN).new_session()},
+        ) as client:
+            paths = ["/admin/api/notifications?limit=500", "/admin/notifications?limit=500"]
+            for n in range(len(BROKEN_JSON)):
+                paths += [f"/admin/api/jobs/{100 + n}", f"/admin/jobs/{100 + n}"]
+            codes = {p: (await client.get(p)).status_code for p in paths}
+            listed = strict_json((await client.get(paths[0])).content)["items"]
+    assert codes == dict.fromkeys(codes, 200)
+    broken = {i["key"]: i for i in listed if i["key"].startswith("broken-")}
+    assert broken["broken-0"]["raw"] == {"unreadable": "{not json"}
+    assert broken["broken-2"]["raw"] == {"unreadable": 5}  # JSON, but not an object
+    assert broken["broken-2"]["rules"] == 5  # shown as stored
+
+
+async def _execute(
+    kind: str, store: Any, tmp_path: Path, statements: list[tuple[str, tuple[Any, ...]]]
+) -> None:
+    """Write rows behind the store's back, in its own dialect."""
+    if kind == "sqlite":
+        conn = sqlite3.connect(tmp_path / "bridge.db", isolation_level=None)
+        try:
+            for sql, values in statements:
+                conn.execute(sql.format(*("?" * len(values))), values)
+        finally:
+            conn.close()
+        return
+    pg = await asyncpg.connect(store.url)
+    try:
+        for sql, values in statements:
+            await pg.execute(sql.format(*(f"${i}" for i in range(1, len(values) + 1))), *values)
+    finally:
+        await pg.close()
