@@ -4,6 +4,10 @@ The cookie never holds the token: it holds an expiry and an HMAC of it under a k
 the token, so every replica accepts it without shared state and changing the token signs
 everybody out. Dashboard POSTs carry a CSRF token derived from the session and must come from
 the same origin; the cookie is also SameSite=Strict and HttpOnly.
+
+Everything a client sends is compared as bytes, in constant time, and a value that cannot be a
+credential (non-ASCII, a thousand-digit expiry) is simply not one: no exception reaches the
+client. How often a wrong token may be tried is ratelimit.py's business.
 """
 
 from __future__ import annotations
@@ -62,10 +66,6 @@ class Guard:
         """Constant time, over bytes: `hmac.compare_digest` refuses non-ASCII str."""
         given = candidate if isinstance(candidate, bytes) else utf8(candidate)
         return hmac.compare_digest(given, utf8(self.token))
-
-    def bearer_ok(self, request: Request) -> bool:
-        credentials = bearer_credentials(request)
-        return credentials is not None and self.token_matches(credentials)
 
     def new_session(self, now: float | None = None) -> str:
         expires = int((time.time() if now is None else now) + SESSION_TTL_S)
