@@ -54,8 +54,9 @@ def authenticate(ctx: AdminContext, request: Request) -> Response | None:
         message = f"too many wrong admin tokens; try again in {wait_s} s"
         return _error(429, message, **{"Retry-After": str(wait_s)})
     if not ctx.guard.token_matches(credentials):
-        ctx.limiter.failed(client)
         log.warning("admin api: wrong admin token", extra={"client": client})
+        if ctx.limiter.failed(client):
+            log.warning("admin: too many wrong tokens; limited", extra={"client": client})
         return _unauthorized()
     ctx.limiter.succeeded(client)
     return None

@@ -248,8 +248,9 @@ def login(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
         if not same_origin(request):
             return render(request, ctx, "login.html", 401, next=target, error="Wrong token.")
         if not ctx.guard.token_matches(str(form.get("token", ""))):
-            ctx.limiter.failed(client)
             log.warning("admin: sign-in with a wrong token", extra={"client": client})
+            if ctx.limiter.failed(client):
+                log.warning("admin: too many wrong tokens; limited", extra={"client": client})
             return render(request, ctx, "login.html", 401, next=target, error="Wrong token.")
         ctx.limiter.succeeded(client)
         response = RedirectResponse(target, status_code=303)

@@ -58,8 +58,9 @@ class FailureLimiter:
         longest = max(waits)
         return math.ceil(longest) if longest > 0 else None
 
-    def failed(self, client: str) -> None:
-        """Count one wrong token from `client`."""
+    def failed(self, client: str) -> bool:
+        """Count one wrong token from `client`; True when that filled its (or the total)
+        bucket, so the caller can log the start of a limit once instead of every 429."""
         now = self.clock()
         self._add(self._all, self.total, now)
         bucket = self._clients.pop(client, None)  # re-inserted: the dict stays oldest-first
@@ -68,6 +69,7 @@ class FailureLimiter:
             bucket = _Bucket()
         self._add(bucket, self.per_client, now)
         self._clients[client] = bucket
+        return self.retry_after_s(client) is not None
 
     def succeeded(self, client: str) -> None:
         """The right token from `client`: its failures are forgotten (the total keeps them)."""

@@ -7,6 +7,7 @@ Seeded and bounded: hypothesis derandomized, a fixed number of examples per oper
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,12 +38,15 @@ class _Held:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     directory = Path(tempfile.mkdtemp(prefix="bridge-admin-fuzz-"))
-    async with seeded_store(directory) as (store, _ids):
-        _Held.store = store
-        try:
-            yield
-        finally:
-            _Held.store = None
+    try:
+        async with seeded_store(directory) as (store, _ids):
+            _Held.store = store
+            try:
+                yield
+            finally:
+                _Held.store = None
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _app() -> Starlette:
