@@ -207,3 +207,20 @@ async def test_replicas_receiving_one_notification_at_once_accept_it_once(
         results = await asyncio.gather(*(send(s, note) for s in stores))
         assert sorted(results) == [(0, 1, 0), (0, 1, 0), (1, 0, 1)]
     assert len(await stores[0].deliveries()) == 3
+
+
+async def test_replay_of_a_republish_finds_each_stored_copy(store: Store) -> None:
+    publish, unpublish = item("published"), item("unpublished")
+    for note in (publish, unpublish, publish):
+        await send(store, note)
+    for _ in range(3):
+        await run_head(store)
+
+    stored = await store.stored_notifications(since=0)
+    keys = [s.notification.key for s in stored]
+    assert len(set(keys)) == 3 and keys[0] == publish.key and keys[2].startswith(publish.key)
+    replayed = [PlannedJob("a", "r1", s.notification.key, s.notification.events[0]) for s in stored]
+    assert await store.enqueue(replayed, request_id="replay") == 3
+    batches = [await run_head(store) for _ in range(3)]
+    assert [b.jobs[0].notification_key for b in batches] == keys
+    assert [b.jobs[0].event.raw for b in batches] == [publish.raw, unpublish.raw, publish.raw]
