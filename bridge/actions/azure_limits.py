@@ -1,0 +1,120 @@
+"""Azure AI Search's rules, kept in one place: names, keys, batch limits, what its errors mean.
+
+From the service's naming rules: a field name is 1-128 letters, digits and underscores, starts
+with a letter and does not start with `azureSearch`; a document key is at most 1,024 letters,
+digits, `_`, `-` and `=`, and does not start with `_`. A request holds at most 1,000 actions and
+about 16 MB. The SDK is imported lazily (the `azure` extra), so this module imports none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from bridge.actions.base import PermanentFailure, Retry
+from bridge.actions.httputil import RETRYABLE_4XX, excerpt, retry_after_s
+
+FIELD_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+KEY_RULE = re.compile(r"[A-Za-z0-9=-][A-Za-z0-9_=-]{0,1023}")
+_NOT_FIELD_CHARACTER = re.compile(r"[^A-Za-z0-9_]")
+
+
+def field_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an Azure field name, or None."""
+    if not FIELD_RULE.fullmatch(name):
+        return (
+            f"{name!r} is not an Azure field name (1-128 letters, digits and underscores, "
+            "starting with a letter; no dots)"
+        )
+    if name.startswith("azureSearch"):
+        return f"{name!r}: Azure field names may not start with 'azureSearch'"
+    return None
+
+
+def azure_field_name(name: str) -> str:
+    """A name the record mapping derives, made valid: other characters become `_`, and a name
+    not starting with a letter gets an `f` in front (`_seo` -> `f_seo`)."""
+    cleaned = _NOT_FIELD_CHARACTER.sub("_", name)
+    if not cleaned[:1].isalpha() or cleaned.startswith("azureSearch"):
+        cleaned = "f" + cleaned
+    return cleaned[:128]
+
+
+def document_problem(key: str) -> str | None:
+    if len(key) > 1024:
+        return f"a document key holds at most 1024 characters ({len(key)} here)"
+    if not KEY_RULE.fullmatch(key):
+        return "a document key holds letters, digits, '_', '-' and '=' and does not start with '_'"
+    return None
+
+
+def batches(
+    actions: list[dict[str, Any]], max_actions: int, max_bytes: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive runs of actions within both limits, measured as the SDK serialises them."""
+    envelope = len('{"value": []}')
+    batch: list[dict[str, Any]] = []
+    size = envelope
+    for action in actions:
+        action_bytes = len(json.dumps(action)) + (2 if batch else 0)  # ", " between actions
+        if batch and (len(batch) == max_actions or size + action_bytes > max_bytes):
+            yield batch
+            batch, size = [], envelope
+            action_bytes -= 2
+        batch.append(action)
+        size += action_bytes
+    if batch:
+        yield batch
+
+
+def failure_of(exc: Exception) -> Retry | PermanentFailure:
+    """An SDK error (azure.core.exceptions.AzureError) as the job's outcome."""
+    status: int | None = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    message = _message(exc)
+    if type(exc).__name__ == "CredentialUnavailableError":
+        return PermanentFailure(f"Azure credential unavailable: {message}")
+    if status is None or 200 <= status < 300:
+        # No answer (connection, TLS, a token request that failed) or an unreadable one.
+        return Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {message}")
+    reason = f"Azure AI Search answered {status}" + (f": {message}" if message else "")
+    headers = getattr(response, "headers", None) or {}
+    text = excerpt(_text(response))
+    if status == 429 or status >= 500 or status in RETRYABLE_4XX:
+        return Retry(reason, delay_s=_delay_s(headers), status=status, response=text)
+    if status in (401, 403):
+        reason += " (check api_key, or the identity's Search Index Data Contributor role)"
+    elif status == 404:
+        reason += " (does the index exist?)"
+    return PermanentFailure(reason, status=status, response=text)
+
+
+def _message(exc: Exception) -> str:
+    """The first line of the SDK's message, without its `(code)` prefix when the code is none."""
+    text = str(getattr(exc, "message", None) or exc or "").strip()
+    first = text.splitlines()[0] if text else ""
+    code = re.match(r"\((\w*)\)\s*", first)
+    if code and code.group(1) in ("", "None"):
+        first = first[code.end() :]
+    return first
+
+
+def _delay_s(headers: Any) -> float | None:
+    """Retry-After, or Azure's millisecond forms of it."""
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        raw = headers.get(name)
+        if raw:
+            try:
+                return max(0.0, float(raw) / 1000)
+            except ValueError:
+                pass
+    return retry_after_s({"Retry-After": headers.get("Retry-After") or ""})
+
+
+def _text(response: Any) -> str:
+    try:
+        return str(response.text()) if response is not None else ""
+    except Exception:  # an unread or undecodable body: the status says enough
+        return ""

@@ -1,0 +1,497 @@
+"""`azure_search`: keep an Azure AI Search index in step with published (or preview) content.
+
+The same work as `algolia`, against another engine: each event's item is fetched fresh from the
+Delivery API, mapped by the shared record mapping (bridge.actions.records) with Azure's naming
+rules as its parameters, and merged or uploaded; unpublished, deleted or vanished variants are
+deleted by key. Batches stay within Azure's limits (1,000 actions, 16 MB a request). What Azure
+rejects per document is not left behind as a stale version: a document that cannot fit, or that
+the service refuses, has its old version deleted and fails the job; what Azure asks to retry
+(429/503 with Retry-After, per-document 409/422/503) retries the whole idempotent call.
+
+The official `azure-search-documents` SDK comes with the `azure` install extra; it is imported
+only when the action sends, so the action type loads without it and `bridge check` names the
+extra to install.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from bridge.actions.azure_limits import (
+    KEY_RULE,
+    azure_field_name,
+    batches,
+    document_problem,
+    failure_of,
+    field_name_problem,
+)
+from bridge.actions.base import (
+    Action,
+    ActionOptions,
+    Call,
+    PermanentFailure,
+    Resources,
+    Retry,
+    Success,
+)
+from bridge.actions.httputil import TEMPLATE_MARKERS
+from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, json_size
+from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
+from bridge.events import Event
+from bridge.kontent.used_in import Expand, expand_call
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AzureKeyCredential
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.search.documents.aio import SearchClient
+
+DELETE_ACTIONS = ("unpublished", "deleted")
+MAX_REQUEST_BYTES = 16_000_000  # "about 16 MB per batch", counted in decimal to stay below it
+ENVELOPE_BYTES = len('{"value": []}')
+ACTION_BYTES = len('"@search.action": "mergeOrUpload", ')
+INSTALL = "pip install 'kontent-bridge[azure]'"
+WRITES = {"merge_or_upload": "mergeOrUpload", "upload": "upload"}
+
+
+class AzureSearchOptions(ActionOptions):
+    endpoint: str
+    index: str = Field(min_length=2, max_length=128)
+    credential: Literal["api_key", "managed_identity", "default"] | None = None
+    api_key: str | None = None
+    client_id: str | None = None  # a user-assigned managed identity
+    audience: str | None = None  # sovereign clouds: https://search.azure.us, ...
+    api_version: str | None = None  # the SDK's default
+    ca_file: str | None = None  # a CA bundle the endpoint's certificate chains to
+    key: str = "{codename}_{language}"
+    key_field: str = "key"
+    key_encoding: Literal["auto", "base64"] = "auto"
+    write: Literal["merge_or_upload", "upload"] = "merge_or_upload"
+    record: dict[str, Any] | None = None
+    depth: int = Field(default=1, ge=0, le=10)
+    max_record_bytes: int | None = Field(default=None, gt=0)
+    max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=1000, le=16 * 1024 * 1024)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    delete_on: list[str] = Field(default_factory=lambda: list(DELETE_ACTIONS))
+    expand: Expand = None
+    content_depth: int = Field(default=3, ge=0, le=10)
+    content_skip_types: list[str] = Field(default_factory=list)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _base_url(cls, endpoint: str) -> str:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{endpoint!r} is not a URL like https://<service>.search.windows.net")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"{endpoint!r}: the endpoint takes no path or query")
+        return endpoint.rstrip("/")
+
+    @field_validator("index")
+    @classmethod
+    def _index_name(cls, index: str) -> str:
+        if any(marker in index for marker in TEMPLATE_MARKERS):
+            return index  # checked once rendered, per event
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|[-_](?![-_]))*", index):
+            raise ValueError(
+                f"{index!r} is not an Azure index name (lower-case letters, digits, dashes and "
+                "underscores, starting with a letter or digit, none doubled)"
+            )
+        return index
+
+    @field_validator("key_field")
+    @classmethod
+    def _key_field(cls, name: str) -> str:
+        problem = field_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+    @field_validator("record")
+    @classmethod
+    def _record_fields(cls, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        for path, name in _field_names(record or {}):
+            problem = field_name_problem(name)
+            if problem:
+                raise ValueError(f"record field {path!r}: {problem}")
+        return record
+
+    @model_validator(mode="after")
+    def _credential_and_sdk(self) -> AzureSearchOptions:
+        if importlib.util.find_spec("azure") is None or not _sdk_installed():
+            raise ValueError(f"azure_search needs the Azure SDK: {INSTALL}")
+        kind = self.credential or ("api_key" if self.api_key else None)
+        if kind is None:
+            raise ValueError("set api_key, or credential: managed_identity (or default)")
+        if kind == "api_key" and not self.api_key:
+            raise ValueError("credential api_key needs api_key")
+        if kind != "api_key" and self.api_key:
+            raise ValueError(f"credential {kind} takes no api_key (choose one)")
+        if kind != "api_key" and self.endpoint.startswith("http://"):
+            raise ValueError(f"credential {kind} needs an https endpoint (tokens go only over TLS)")
+        if kind == "api_key" and self.client_id:
+            raise ValueError("client_id names a managed identity; credential api_key takes none")
+        return self
+
+    @property
+    def credential_kind(self) -> str:
+        return self.credential or "api_key"
+
+    @property
+    def record_limit(self) -> int:
+        """The largest document (with its action) that fits in one request."""
+        fits = self.max_request_bytes - ENVELOPE_BYTES - ACTION_BYTES
+        return min(fits, self.max_record_bytes) if self.max_record_bytes else fits
+
+
+@dataclass
+class Plan:
+    """Per (index, key), the last event's action; and what the outcome must say."""
+
+    actions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    shrunk: list[str] = field(default_factory=list)
+    unfit: list[str] = field(default_factory=list)  # old document deleted; the job fails
+    busy: list[str] = field(default_factory=list)  # Azure asked for a retry
+
+    def by_index(self) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for (index, _), action in self.actions.items():
+            grouped.setdefault(index, []).append(action)
+        return grouped
+
+
+class AzureSearchAction(Action[AzureSearchOptions]):
+    Options = AzureSearchOptions
+    secret_options = frozenset({"api_key"})
+    endpoint_options = {"endpoint": "host"}
+    summary = "Merge, upload or delete Azure AI Search documents from fresh Kontent.ai content."
+
+    def __init__(self, name: str, resources: Resources) -> None:
+        super().__init__(name, resources)
+        self._clients: dict[tuple[Any, ...], SearchClient] = {}
+        self._credentials: dict[tuple[Any, ...], AzureKeyCredential | AsyncTokenCredential] = {}
+
+    async def send(self, call: Call[AzureSearchOptions]) -> Success:
+        options = call.options
+        plan = Plan()
+        expanded = await expand_call(call, self.resources.kontent)
+        for position, item in enumerate(expanded.all_items):
+            if position in expanded.expanded and item.event.object_type != "content_item":
+                plan.skipped.append(f"{item.event.summary()}: reindexed the items using it")
+                continue
+            await self._plan_one(item.event, item.options, plan)
+        plan.skipped += expanded.notes
+        fanout = f"; {expanded.summary()}" if expanded.lookups else ""
+        if not plan.actions:
+            return Success(response="nothing to do; " + _skips(plan) + fanout)
+        counts = [await self._apply(options, index, acts, plan) for index, acts in _sorted(plan)]
+        text = "; ".join(counts)
+        for notes in (plan.skipped and [_skips(plan)], plan.shrunk, plan.unfit):
+            text += "".join(f"; {note}" for note in notes or [])
+        text += fanout
+        if plan.busy:
+            # Everything else was applied; resending the whole call is safe (idempotent).
+            raise Retry("Azure AI Search asked to retry " + ", ".join(plan.busy), response=text)
+        if plan.unfit:
+            raise PermanentFailure("; ".join(plan.unfit), response=text)
+        return Success(response=text)
+
+    async def _plan_one(self, event: Event, options: AzureSearchOptions, plan: Plan) -> None:
+        if event.object_type != "content_item" or not event.id or not event.environment_id:
+            plan.skipped.append(f"{event.summary()}: {_why_not_indexed(event, options)}")
+            return
+        _check_rendered_index(options.index)
+        key = _document_key(options, event)
+        slot = (options.index, key)
+        if event.action in options.delete_on:
+            plan.actions[slot] = _delete(options, key)
+            return
+        fetched = await self._fetch(event, options)
+        if fetched is None:
+            plan.actions[slot] = _delete(options, key)
+            return
+        document = _document(options, key, fetched)
+        fitted, saved = _fit(document, options)
+        if saved is None:
+            note = (
+                f"{key} too large to fit in {options.record_limit} bytes "
+                f"({fitted.final_bytes} bytes of fields that cannot be cut); old document deleted"
+            )
+            self.resources.logger.warning("[%s] %s", self.name, note)
+            plan.unfit.append(note)
+            plan.actions[slot] = _delete(options, key)
+            return
+        if fitted.changes:
+            note = f"{key} shrunk to fit ({fitted.describe()})"
+            self.resources.logger.warning("[%s] %s", self.name, note)
+            plan.shrunk.append(note)
+        plan.actions[slot] = {"@search.action": WRITES[options.write], **saved}
+
+    async def _fetch(self, event: Event, options: AzureSearchOptions) -> dict[str, Any] | None:
+        kontent = self.resources.kontent
+        if kontent is None:
+            raise PermanentFailure("azure_search needs the Delivery API client (kontent: section)")
+        return await kontent.fetch_item(
+            str(event.environment_id),
+            str(event.id),
+            event.language,
+            preview=event.delivery_slot == "preview",
+            depth=options.depth,
+        )
+
+    async def _apply(
+        self, options: AzureSearchOptions, index: str, actions: list[dict[str, Any]], plan: Plan
+    ) -> str:
+        client = self._client(options, index)
+        rejected: list[dict[str, Any]] = []
+        saved = deleted = 0
+        for batch in batches(actions, options.batch_size, options.max_request_bytes):
+            for action, result in await self._send(client, batch, options.key_field):
+                kind, key = action["@search.action"], action[options.key_field]
+                if result is None:
+                    saved += kind != "delete"
+                    deleted += kind == "delete"
+                    continue
+                status, message = result
+                if status in (409, 422, 503):
+                    plan.busy.append(f"{key} ({status}: {message})")
+                elif kind == "delete":
+                    plan.unfit.append(f"{key}: delete refused ({status}: {message})")
+                else:
+                    why = "too large for one request" if status == 413 else f"{status}: {message}"
+                    note = f"{key} refused by Azure AI Search ({why}); old document deleted"
+                    plan.unfit.append(note)
+                    rejected.append(_delete(options, key))
+        if rejected:  # never leave the previous version searchable
+            for action, result in await self._send(client, rejected, options.key_field):
+                if result is not None:
+                    key = action[options.key_field]
+                    plan.unfit.append(f"{key}: delete refused ({result[0]}: {result[1]})")
+                else:
+                    deleted += 1
+        return f"index {index}: {_written(options)} {saved}, deleted {deleted}"
+
+    async def _send(
+        self, client: SearchClient, actions: list[dict[str, Any]], key_field: str
+    ) -> list[tuple[dict[str, Any], tuple[int, str] | None]]:
+        """Each action with None (done) or its (status, message); 413 halves the batch."""
+        from azure.core.exceptions import AzureError
+        from azure.search.documents.models import IndexDocumentsBatch
+
+        batch = IndexDocumentsBatch()
+        for action in actions:
+            document = {k: v for k, v in action.items() if k != "@search.action"}
+            add = {
+                "delete": batch.add_delete_actions,
+                "upload": batch.add_upload_actions,
+                "mergeOrUpload": batch.add_merge_or_upload_actions,
+            }[action["@search.action"]]
+            add([document])
+        try:
+            results = await client.index_documents(batch, raw_response_hook=_refuse_413)
+        except _TooLarge:
+            if len(actions) == 1:
+                return [(actions[0], (413, "request too large"))]
+            half = len(actions) // 2
+            first = await self._send(client, actions[:half], key_field)
+            return first + await self._send(client, actions[half:], key_field)
+        except AzureError as exc:
+            raise failure_of(exc) from exc
+        except (TimeoutError, OSError) as exc:
+            raise Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {exc}") from exc
+        by_key = {r.key: r for r in results}
+        answered: list[tuple[dict[str, Any], tuple[int, str] | None]] = []
+        for action in actions:
+            result = by_key.get(action[key_field])
+            if result is None or not result.succeeded:
+                status = result.status_code if result else 500
+                message = (result.error_message if result else None) or "no result"
+                answered.append((action, (status, message)))
+            else:
+                answered.append((action, None))
+        return answered
+
+    def _client(self, options: AzureSearchOptions, index: str) -> SearchClient:
+        from azure.core.pipeline.transport import AioHttpTransport
+        from azure.search.documents.aio import SearchClient
+
+        identity = (options.credential_kind, options.api_key, options.client_id)
+        where = (options.endpoint, index, options.audience, options.api_version, options.ca_file)
+        key = (*where, *identity)
+        if key not in self._clients:
+            extra: dict[str, Any] = {}
+            if options.api_version:
+                extra["api_version"] = options.api_version
+            if options.audience:
+                extra["audience"] = options.audience
+            client = SearchClient(
+                options.endpoint,
+                index,
+                self._credential(options, identity),
+                transport=self._transport(AioHttpTransport, options.ca_file),
+                retry_total=0,  # the job's schedule retries, honouring Retry-After
+                **extra,
+            )
+            self._clients[key] = client
+        return self._clients[key]
+
+    def _transport(self, kind: Any, ca_file: str | None = None) -> Any:
+        # The host's session: its reads are bounded (httputil.BoundedResponse); never closed here.
+        # `ca_file` replaces the system's trust store for this endpoint; verification stays on.
+        verify: str | bool = ca_file or True
+        return kind(session=self.resources.http, session_owner=False, connection_verify=verify)
+
+    def _credential(
+        self, options: AzureSearchOptions, identity: tuple[Any, ...]
+    ) -> AzureKeyCredential | AsyncTokenCredential:
+        if identity in self._credentials:
+            return self._credentials[identity]
+        from azure.core.credentials import AzureKeyCredential
+        from azure.core.pipeline.transport import AioHttpTransport
+
+        credential: AzureKeyCredential | AsyncTokenCredential
+        if options.credential_kind == "api_key":
+            credential = AzureKeyCredential(str(options.api_key))
+        elif options.credential_kind == "managed_identity":
+            from azure.identity.aio import ManagedIdentityCredential
+
+            credential = ManagedIdentityCredential(
+                client_id=options.client_id, transport=self._transport(AioHttpTransport)
+            )
+        else:
+            from azure.identity.aio import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(managed_identity_client_id=options.client_id)
+        self._credentials[identity] = credential
+        return credential
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        credentials, self._credentials = list(self._credentials.values()), {}
+        for client in clients:
+            await client.close()
+        for credential in credentials:
+            closing = getattr(credential, "close", None)
+            if closing is not None:
+                await closing()
+
+
+class _TooLarge(Exception):
+    """A 413, raised before the SDK's own batch halving (which 12.0.0 gets wrong) sees it."""
+
+
+def _refuse_413(response: Any) -> None:
+    if response.http_response.status_code == 413:
+        raise _TooLarge
+
+
+def _sdk_installed() -> bool:
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("azure.search.documents", "azure.identity", "azure.core")
+    )
+
+
+def _document(options: AzureSearchOptions, key: str, fetched: dict[str, Any]) -> dict[str, Any]:
+    item, linked = fetched["item"], fetched.get("modular_content") or {}
+    shape = RecordOptions(
+        block_depth=options.content_depth,
+        skip_types=frozenset(options.content_skip_types),
+        key=azure_field_name,
+    )
+    if options.record is not None:
+        return mapped_record(item, key, options.record, linked, shape, id_key=options.key_field)
+    return default_record(item, key, linked, shape, id_key=options.key_field)
+
+
+def _fit(
+    document: dict[str, Any], options: AzureSearchOptions
+) -> tuple[Fitted, dict[str, Any] | None]:
+    """The document shrunk to fit (record_size.py), or None when it cannot.
+
+    A merge keeps the fields it is not sent, so a dropped field is sent as null instead; the
+    nulls take room too, so the budget shrinks by what they add until the whole fits.
+    """
+    protected = PROTECTED_FIELDS | {options.key_field}
+    limit = budget = options.record_limit
+    fitted = fit_record(document, budget, protected)
+    for _ in range(8):
+        if fitted.record is None or not fitted.changes or options.write == "upload":
+            return fitted, fitted.record
+        saved = fitted.record | {name: None for name in document if name not in fitted.record}
+        over = json_size(saved) - limit
+        if over <= 0:
+            return fitted, saved
+        budget -= over
+        fitted = fit_record(document, budget, protected)
+    return fitted, None
+
+
+def _document_key(options: AzureSearchOptions, event: Event) -> str:
+    """From the event's own fields, so a delete finds the document a save made."""
+    try:
+        raw = str(fill(options.key, event.fields(), strict=True))
+    except KeyError as exc:
+        raise PermanentFailure(
+            f"key {options.key!r}: unknown name {exc.args[0]!r} "
+            "(use event fields such as id, codename, language, type, collection)"
+        ) from None
+    key = raw
+    if options.key_encoding == "base64" or not KEY_RULE.fullmatch(raw):
+        key = base64.urlsafe_b64encode(raw.encode()).decode()
+    problem = document_problem(key)
+    if problem:
+        raise PermanentFailure(f"key {raw!r}: {problem}")
+    return key
+
+
+def _check_rendered_index(index: str) -> None:
+    try:
+        AzureSearchOptions._index_name(index)
+    except ValueError as exc:
+        raise PermanentFailure(f"index: {exc}") from None
+
+
+def _delete(options: AzureSearchOptions, key: str) -> dict[str, Any]:
+    return {"@search.action": "delete", options.key_field: key}
+
+
+def _written(options: AzureSearchOptions) -> str:
+    return "merged or uploaded" if options.write == "merge_or_upload" else "uploaded"
+
+
+def _sorted(plan: Plan) -> list[tuple[str, list[dict[str, Any]]]]:
+    return list(plan.by_index().items())
+
+
+def _field_names(record: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every field name a `record:` mapping writes, nested complex fields included."""
+    found: list[tuple[str, str]] = []
+    for name, value in record.items():
+        path = f"{prefix}{name}"
+        found.append((path, str(name)))
+        if isinstance(value, dict):
+            found += _field_names(value, path + ".")
+    return found
+
+
+def _why_not_indexed(event: Event, options: AzureSearchOptions) -> str:
+    if event.object_type != "content_item":
+        reason = f"not a content item ({event.object_type or 'unknown type'}): it has no document"
+        if event.object_type == "asset" and options.expand is None:
+            reason += "; set `expand: used_in` to reindex the items using it"
+        return reason
+    return "not a content item: the event names no item id or environment"
+
+
+def _skips(plan: Plan) -> str:
+    if not plan.skipped:
+        return ""
+    return f"skipped {len(plan.skipped)}: " + "; ".join(plan.skipped)
