@@ -186,15 +186,20 @@ async def test_latest_rows_are_pruned_with_the_notifications(
     store: Store, clock: ManualClock
 ) -> None:
     publish = item("published")
+    waiting = item("published", item_id="waiting-item")  # its job is never run
     assert await send(store, publish) == (1, 0, 1)
     await run_head(store)
+    assert await send(store, waiting) == (1, 0, 1)
 
     clock.advance(3 * 86400 + 1)
     assert await store.prune(before=clock.now() - 3 * 86400) == 2  # the job and the notification
     assert await store.latest_modified(ITEM, "english", "published") is None
-    assert await store.notifications() == []
-    # Older than retention: no longer recognised, as with notifications without an object.
+    assert [n.key for n in await store.notifications()] == [waiting.key]
+    # Older than retention: no longer recognised, as with notifications without an object...
     assert await send(store, publish) == (1, 0, 1)
+    # ... unless its notification is kept for a job that still needs it.
+    assert await store.latest_modified("waiting-item", "english", "published") is not None
+    assert await send(store, waiting) == (0, 1, 0)
 
 
 async def test_replicas_receiving_one_notification_at_once_accept_it_once(

@@ -28,7 +28,11 @@ VALUES (CASE WHEN :object_id IS NULL
 RETURNING key;
 
 -- name: prune_latest
-DELETE FROM object_latest WHERE received_at < :before;
+-- After prune_notifications: an object's latest older than `before` goes unless its
+-- notification is still kept (a job needs it), so that one stays recognised as long as it is.
+DELETE FROM object_latest
+WHERE received_at < :before
+  AND content_key NOT IN (SELECT content_key FROM notifications WHERE received_at < :before);
 
 -- name: latest_modified
 -- The Sync API source skips what a webhook already delivered: the newest over all webhooks.
