@@ -46,6 +46,7 @@ OTHERS: dict[str, dict[str, Any]] = {
     "varnish": {"purge_urls": "/x"},
     "algolia": {"app_id": "APP", "api_key": "algolia-key-1", "index": "i"},
     "email": {"host": "smtp.example.com", "from": "a@b.example", "to": ["c@d.example"]},
+    "azure_search": {"endpoint": "https://s.search.windows.net", "api_key": "az-1", "index": "i1"},
 }
 # Options whose names suggest a place but that do not say where the bridge connects.
 NOT_ENDPOINTS = {
@@ -147,6 +148,7 @@ HOST_VALUES = {
     ("algolia", "app_id"): ('"{{ event.codename }}"', "", 0),
     ("email", "host"): ('"{{ event.raw.smtp_host }}"', "", 0),
     ("email", "port"): ('"{{ event.raw.port }}"', "", 0),
+    ("azure_search", "endpoint"): ('"https://{{ event.codename }}.search.windows.net"', "", 0),
 }
 
 
