@@ -17,6 +17,7 @@ import aiohttp
 
 from bridge.actions.base import Action, Resources
 from bridge.actions.httputil import client_session
+from bridge.delivery.followups import FollowUpQueue
 from bridge.kontent.client import DeliveryClient
 from bridge.kontent.management import ManagementResolver
 
@@ -134,7 +135,11 @@ class Runtime:
         return self._snapshot
 
     def _build(self, config: Config) -> Snapshot:
-        resources = Resources(http=self.http, kontent=self._kontent_client(config))
+        resources = Resources(
+            http=self.http,
+            kontent=self._kontent_client(config),
+            follow_ups=FollowUpQueue(lambda: self.store, lambda: self.config),
+        )
         actions: dict[str, Action[Any]] = {}
         for name, action_config in config.actions.items():
             action_class: type[Action[Any]] = action_config.action_class

@@ -10,9 +10,9 @@ cannot help: a revoked token, a channel that does not exist). Any other exceptio
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -99,6 +99,16 @@ class PermanentFailure(ActionError):
     """Retrying cannot help: the job is dead at once (kept, visible, replayable)."""
 
 
+class FollowUps(Protocol):
+    """Jobs an action enqueues for other actions (bridge.delivery.followups.FollowUpQueue)."""
+
+    def known(self, name: str) -> bool: ...
+
+    async def enqueue(
+        self, targets: Sequence[str], *, text: str, event: Event, rule: str, key: str
+    ) -> int: ...
+
+
 @dataclass(slots=True)
 class Resources:
     """What the host lends every action: one HTTP stack, the Delivery API client, a logger."""
@@ -106,6 +116,8 @@ class Resources:
     http: aiohttp.ClientSession
     kontent: DeliveryClient | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bridge.actions"))
+    # Follow-up jobs (translate's report_to); None where no store runs (explain, unit tests).
+    follow_ups: FollowUps | None = None
 
 
 class Action(Generic[O]):

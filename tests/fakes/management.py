@@ -1,13 +1,21 @@
-"""A fake Kontent.ai Management API v2: the workflow and language listings of environments."""
+"""A fake Kontent.ai Management API v2: workflow and language listings, types, variants.
+
+Variants: `GET|PUT /v2/projects/{env}/items/{item}/variants/codename/{language}` (read the
+latest variant, upsert elements by codename) and `PUT .../change-workflow`, answered in the
+documented shapes (elements by id, the workflow as workflow and step ids). Types:
+`GET /v2/projects/{env}/types/codename/{type}`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, Scripted
 
 DEFAULT_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -66,9 +74,195 @@ class FakeManagement(FakeServer):
         self.stalled = False  # answer nothing until released (timeouts)
         self.released = asyncio.Event()
 
+        # Content: types[(env, codename)], item_types[(env, item id)] = type codename,
+        # variants[(env, item id, language codename)] = the variant object.
+        self.types: dict[tuple[str, str], dict[str, Any]] = {}
+        self.item_types: dict[tuple[str, str], str] = {}
+        self.variants: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.upserts: list[tuple[str, str, dict[str, Any]]] = []  # (item, language, body)
+        self.moves: list[tuple[str, str, str, str]] = []  # (item, language, workflow, step)
+        self._ticks = itertools.count(1)
+        self.faults: list[tuple[str, str, Scripted]] = []  # (method, path suffix, answer)
+
+    def fail_request(
+        self, method: str, path_suffix: str, status: int, headers: dict[str, str] | None = None
+    ) -> None:
+        """The next `method` request whose path ends with `path_suffix` gets `status`."""
+        self.faults.append(
+            (method, path_suffix, Scripted(status, {"message": "scripted"}, headers or {}))
+        )
+
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/v2/projects/{env}/workflows", self._workflows)
         app.router.add_get("/v2/projects/{env}/languages", self._languages)
+        app.router.add_get("/v2/projects/{env}/types/codename/{type}", self._type)
+        variant = "/v2/projects/{env}/items/{item}/variants/codename/{language}"
+        app.router.add_get(variant, self._get_variant)
+        app.router.add_put(variant, self._upsert_variant)
+        app.router.add_put(variant + "/change-workflow", self._change_workflow)
+
+    # -- content set-up --------------------------------------------------------------------------
+    def add_type(self, env: str, codename: str, elements: dict[str, str]) -> None:
+        """`elements`: codename -> kind ("text", "rich_text", "number", ...); ids derived."""
+        self.types[(env, codename)] = {
+            "id": f"type-{codename}",
+            "codename": codename,
+            "elements": [
+                {"id": f"el-{name}", "codename": name, "type": kind, "name": name.title()}
+                for name, kind in elements.items()
+            ],
+        }
+
+    def add_variant(
+        self,
+        env: str,
+        item: str,
+        language: str,
+        type_codename: str,
+        values: dict[str, Any],
+        *,
+        last_modified: str = "2026-11-30T10:00:00.1234567Z",
+        step_id: str | None = None,
+    ) -> dict[str, Any]:
+        self.item_types[(env, item)] = type_codename
+        variant = {
+            "item": {"id": item},
+            "language": {"id": self._language_id(env, language)},
+            "last_modified": last_modified,
+            "workflow": {
+                "workflow_identifier": {"id": DEFAULT_ID},
+                "step_identifier": {"id": step_id or self._first_step(env)},
+            },
+            "elements": [],
+        }
+        self.variants[(env, item, language)] = variant
+        self._set_elements(env, type_codename, variant, values)
+        return variant
+
+    def value(self, env: str, item: str, language: str, element: str) -> Any:
+        variant = self.variants[(env, item, language)]
+        for value in variant["elements"]:
+            if value["element"]["id"] == f"el-{element}":
+                return value["value"]
+        return None
+
+    def step_of(self, env: str, item: str, language: str) -> str | None:
+        """The codename of the step the variant is in."""
+        step_id = self.variants[(env, item, language)]["workflow"]["step_identifier"]["id"]
+        for flow in self.environments.get(env, ([], []))[0]:
+            for found in [*flow["steps"], flow["published_step"], flow["archived_step"]]:
+                if found["id"] == step_id:
+                    return str(found["codename"])
+        return None
+
+    def _language_id(self, env: str, codename: str) -> str:
+        for found in self.environments.get(env, ([], []))[1]:
+            if found["codename"] == codename:
+                return str(found["id"])
+        return codename
+
+    def _first_step(self, env: str) -> str:
+        flows = self.environments.get(env, ([], []))[0]
+        return str(flows[0]["steps"][0]["id"]) if flows and flows[0]["steps"] else DEFAULT_ID
+
+    def _set_elements(
+        self, env: str, type_codename: str, variant: dict[str, Any], values: dict[str, Any]
+    ) -> str | None:
+        """Replace the given elements (by codename); the problem, if an element is unknown."""
+        known = {e["codename"]: e for e in self.types[(env, type_codename)]["elements"]}
+        current = {v["element"]["id"]: v for v in variant["elements"]}
+        for codename, value in values.items():
+            element = known.get(codename)
+            if element is None:
+                return f"The element '{codename}' does not exist in the content type."
+            entry = {"element": {"id": element["id"]}, "value": value}
+            if element["type"] == "rich_text":
+                if isinstance(value, dict):
+                    entry = {"element": {"id": element["id"]}, **value}
+                else:
+                    entry["components"] = []
+            current[element["id"]] = entry
+        variant["elements"] = list(current.values())
+        return None
+
+    def _now(self) -> str:
+        when = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=next(self._ticks))
+        return when.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+    # -- content routes --------------------------------------------------------------------------
+    async def _type(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        found = self.types.get((request.match_info["env"], request.match_info["type"]))
+        if found is None:
+            return _error(404, 107, "The requested content type was not found.")
+        return web.json_response(found)
+
+    async def _get_variant(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        found = self.variants.get(_variant_key(request))
+        if found is None:
+            return _error(404, 103, "The requested language variant was not found.")
+        return web.json_response(found)
+
+    async def _upsert_variant(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        env, item, language = key = _variant_key(request)
+        type_codename = self.item_types.get((env, item))
+        if type_codename is None:
+            return _error(404, 100, "The requested content item was not found.")
+        body = await request.json()
+        values: dict[str, Any] = {}
+        for entry in body.get("elements", []):
+            codename = entry["element"].get("codename")
+            if "components" in entry:
+                values[codename] = {"value": entry["value"], "components": entry["components"]}
+            else:
+                values[codename] = entry["value"]
+        variant = self.variants.get(key)
+        if variant is None:
+            variant = self.add_variant(env, item, language, type_codename, {})
+        problem = self._set_elements(env, type_codename, variant, values)
+        if problem:
+            return _error(400, 5, problem)
+        variant["last_modified"] = self._now()
+        self.upserts.append((item, language, body))
+        return web.json_response(variant)
+
+    async def _change_workflow(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        env, item, language = key = _variant_key(request)
+        variant = self.variants.get(key)
+        if variant is None:
+            return _error(404, 103, "The requested language variant was not found.")
+        body = await request.json()
+        flow_codename = body["workflow_identifier"]["codename"]
+        step_codename = body["step_identifier"]["codename"]
+        for flow in self.environments.get(env, ([], []))[0]:
+            if flow["codename"] != flow_codename:
+                continue
+            for found in [*flow["steps"], flow["published_step"], flow["archived_step"]]:
+                if found["codename"] == step_codename:
+                    variant["workflow"] = {
+                        "workflow_identifier": {"id": flow["id"]},
+                        "step_identifier": {"id": found["id"]},
+                    }
+                    self.moves.append((item, language, flow_codename, step_codename))
+                    return web.Response(status=204)
+        return _error(400, 5, f"The workflow step '{step_codename}' was not found.")
+
+    def _denied(self, request: web.Request) -> web.Response | None:
+        """401 for a wrong key; a scripted fault for a matching request."""
+        if request.headers.get("Authorization") != f"Bearer {self.key}":
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        for index, (method, suffix, answer) in enumerate(self.faults):
+            if request.method == method and request.path.endswith(suffix):
+                del self.faults[index]
+                return answer.response()
+        return None
 
     def _environment(
         self, request: web.Request
@@ -103,3 +297,14 @@ class FakeManagement(FakeServer):
     def listings(self) -> int:
         """How many workflow listings were requested (one per catalog fetch)."""
         return sum(1 for r in self.requests if r.path.endswith("/workflows"))
+
+
+def _variant_key(request: web.Request) -> tuple[str, str, str]:
+    info = request.match_info
+    return info["env"], info["item"], info["language"]
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    """Kontent.ai's error object."""
+    body = {"request_id": "fake", "error_code": code, "message": message}
+    return web.json_response(body, status=status)

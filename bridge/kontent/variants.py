@@ -1,0 +1,228 @@
+"""Language variants through the Kontent.ai Management API v2: read, upsert, change workflow.
+
+There is no official Python SDK for the Management API, so these are the documented REST
+endpoints over the host's shared aiohttp session:
+
+- `GET  /projects/{env}/types/codename/{type}`: a type's elements (ids, codenames, kinds)
+- `GET  /projects/{env}/workflows`: the workflows and their steps (ids, codenames)
+- `GET  /projects/{env}/items/{item}/variants/codename/{language}`: the latest variant
+- `PUT  /projects/{env}/items/{item}/variants/codename/{language}`: upsert its elements
+- `PUT  /projects/{env}/items/{item}/variants/codename/{language}/change-workflow`, body
+  `{"workflow_identifier": {"codename"}, "step_identifier": {"codename"}}`
+
+The Management API allows 10 requests per second and 400 per minute per API key and answers 429
+with Retry-After beyond them (API limitations). Every client of one (base URL, environment)
+shares one `RateLimiter`, so several actions and concurrent calls together stay under the
+limits instead of each collecting 429s; a 429 that still comes back is a Retry with its delay.
+Answers are read up to `MAX_RESPONSE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bridge.actions.base import PermanentFailure, Retry
+from bridge.actions.httputil import (
+    RETRYABLE_4XX,
+    BodyTooLarge,
+    excerpt,
+    read_at_most,
+    retry_after_s,
+)
+
+MAX_RESPONSE_BYTES = 8 << 20
+# (requests, window in seconds): the documented Management API limits.
+LIMITS: tuple[tuple[int, float], ...] = ((10, 1.0), (400, 60.0))
+
+
+class RateLimiter:
+    """At most `count` requests in any `window_s`, for each (count, window_s) of `limits`.
+
+    A sliding log of start times; `acquire()` waits until every window has room. `sleep` and
+    `clock` are injectable so tests can count waits without waiting.
+    """
+
+    def __init__(
+        self,
+        limits: tuple[tuple[int, float], ...] = LIMITS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.sleep = sleep
+        self._starts: deque[float] = deque()
+        self._lock = asyncio.Lock()
+        self.waited_s = 0.0  # total time spent waiting (observable in tests)
+
+    async def acquire(self) -> None:
+        async with self._lock:  # one waiter at a time keeps the order of requests
+            while (delay := self._delay()) > 0:
+                self.waited_s += delay
+                await self.sleep(delay)
+            self._starts.append(self.clock())
+            longest = max(window for _, window in self.limits)
+            while self._starts and self._starts[0] <= self.clock() - longest:
+                self._starts.popleft()
+
+    def _delay(self) -> float:
+        now = self.clock()
+        delay = 0.0
+        for count, window in self.limits:
+            recent = [t for t in self._starts if t > now - window]
+            if len(recent) >= count:
+                delay = max(delay, recent[-count] + window - now)
+        return delay
+
+
+_LIMITERS: dict[tuple[str, str], RateLimiter] = {}
+
+
+def limiter_for(base_url: str, environment_id: str) -> RateLimiter:
+    """The process-wide limiter of one environment (per base URL: tests run several fakes)."""
+    key = (base_url.rstrip("/"), environment_id)
+    if key not in _LIMITERS:
+        _LIMITERS[key] = RateLimiter()
+    return _LIMITERS[key]
+
+
+@dataclass(frozen=True, slots=True)
+class TypeElement:
+    id: str
+    codename: str
+    kind: str  # "text", "rich_text", "number", ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSteps:
+    """Step id -> (workflow codename, step codename), and the steps people move content on to."""
+
+    steps: Mapping[str, tuple[str, str]]
+    final_step_ids: frozenset[str]  # published, archived and scheduled steps
+
+
+class ManagementClient:
+    """One environment's variants; errors become the action contract's Retry/PermanentFailure.
+
+    Messages name the environment and the request, never the key.
+    """
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        environment_id: str,
+        api_key: str,
+        *,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.http = http
+        self.root = f"{base_url.rstrip('/')}/projects/{quote(environment_id, safe='')}"
+        self.environment_id = environment_id
+        self.api_key = api_key
+        self.limiter = limiter or limiter_for(base_url, environment_id)
+
+    async def type_elements(self, type_codename: str) -> list[TypeElement]:
+        found = await self._call("GET", f"/types/codename/{_q(type_codename)}")
+        elements = found.get("elements") if isinstance(found, dict) else None
+        if not isinstance(elements, list):
+            raise Retry(f"Management API: type {type_codename!r} has no 'elements' array")
+        return [
+            TypeElement(str(e["id"]), str(e.get("codename") or ""), str(e.get("type") or ""))
+            for e in elements
+            if isinstance(e, dict) and e.get("id")
+        ]
+
+    async def workflows(self) -> WorkflowSteps:
+        listing = await self._call("GET", "/workflows")
+        steps: dict[str, tuple[str, str]] = {}
+        final: set[str] = set()
+        for workflow in listing if isinstance(listing, list) else []:
+            if not isinstance(workflow, dict):
+                continue
+            codename = str(workflow.get("codename") or "")
+            found = workflow.get("steps")
+            listed: list[Any] = found if isinstance(found, list) else []
+            for special in ("published_step", "archived_step", "scheduled_step"):
+                step = workflow.get(special)
+                if isinstance(step, dict) and step.get("id"):
+                    final.add(str(step["id"]))
+                    listed = [*listed, step]
+            for step in listed:
+                if isinstance(step, dict) and step.get("id"):
+                    steps[str(step["id"])] = (codename, str(step.get("codename") or ""))
+        return WorkflowSteps(steps, frozenset(final))
+
+    async def variant(self, item_id: str, language: str) -> dict[str, Any] | None:
+        """The latest variant of `item_id` in `language` (a codename), or None if it has none."""
+        found = await self._call("GET", self._variant_path(item_id, language), missing_ok=True)
+        return found if isinstance(found, dict) else None
+
+    async def upsert_variant(
+        self, item_id: str, language: str, elements: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        found = await self._call(
+            "PUT", self._variant_path(item_id, language), body={"elements": elements}
+        )
+        return found if isinstance(found, dict) else {}
+
+    async def change_workflow(self, item_id: str, language: str, workflow: str, step: str) -> None:
+        body = {
+            "workflow_identifier": {"codename": workflow},
+            "step_identifier": {"codename": step},
+        }
+        path = self._variant_path(item_id, language) + "/change-workflow"
+        await self._call("PUT", path, body=body)
+
+    def _variant_path(self, item_id: str, language: str) -> str:
+        return f"/items/{_q(item_id)}/variants/codename/{_q(language)}"
+
+    async def _call(
+        self, method: str, path: str, *, body: Any = None, missing_ok: bool = False
+    ) -> Any:
+        what = f"Management API {method} {path} (environment {self.environment_id})"
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        await self.limiter.acquire()
+        try:
+            async with self.http.request(
+                method, self.root + path, headers=headers, json=body, allow_redirects=False
+            ) as resp:
+                data = await read_at_most(resp, MAX_RESPONSE_BYTES)
+                status, answer_headers = resp.status, resp.headers
+        except BodyTooLarge as exc:
+            raise Retry(f"{what} answered more than {exc.max_bytes} bytes") from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from None
+        text = data.decode("utf-8", errors="replace")
+        if status == 404 and missing_ok:
+            return None
+        if not 200 <= status < 300:
+            _raise_for(status, answer_headers, text, what)
+        if not data.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise Retry(f"{what} answered {status} with a body that is not JSON") from None
+
+
+def _raise_for(status: int, headers: Mapping[str, str], text: str, what: str) -> None:
+    detail = excerpt(text)
+    reason = f"{what} answered {status}"
+    if status == 429 or status >= 500 or status in RETRYABLE_4XX:
+        raise Retry(reason, delay_s=retry_after_s(headers), status=status, response=detail)
+    raise PermanentFailure(reason, status=status, response=detail)
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
