@@ -65,7 +65,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             loaded = config if config is not None else load_config(settings.config)
-            announce(loaded, settings)
+            announce(loaded, settings, role=role)
             opened = store
             if opened is None:
                 opened = open_store(settings.db, clock)
@@ -112,13 +112,32 @@ async def start_workers(runtime: Runtime) -> Callable[[], Awaitable[None]]:
     return pool.stop
 
 
-def announce(config: Config, settings: Settings) -> None:
+# The webhook secret rules.example.yaml falls back to: public, so anyone could sign with it.
+EXAMPLE_SECRET = "change-me"
+# Shorter admin tokens are within reach of guessing (the sign-in is rate limited, not closed).
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def announce(config: Config, settings: Settings, *, role: Role = "serve") -> None:
     """Log what a person starting the bridge should know, and teach the redactor the secrets."""
     redaction.redactor.set_secrets(
         redaction.secrets_of(config, redaction.settings_secrets(settings))
     )
     for issue in config.warnings:
         log.warning("config: %s", issue)
+    if role == "serve":
+        _announce_admin(settings.admin_token)
+    for webhook in config.webhooks:
+        if EXAMPLE_SECRET in webhook.secrets:
+            # Not the value itself: the redactor would print it as ***.
+            log.warning(
+                "webhook %r (%s) accepts the example's public default secret (rules.example.yaml"
+                "'s fallback): anyone can sign notifications for it. Set KONTENT_WEBHOOK_SECRET "
+                "(or the variable your rules.yaml names) to the secret Kontent.ai shows for the "
+                "webhook.",
+                webhook.name,
+                webhook.path,
+            )
     for webhook in config.webhooks:
         if not webhook.verify:
             log.warning(
@@ -127,6 +146,21 @@ def announce(config: Config, settings: Settings) -> None:
                 webhook.name,
                 webhook.path,
             )
+
+
+def _announce_admin(token: str | None) -> None:
+    if token is None:
+        log.info(
+            "admin is off: BRIDGE_ADMIN_TOKEN is not set (nor BRIDGE_ADMIN_TOKEN_FILE); "
+            "/admin and /admin/api answer 404"
+        )
+    elif len(token) < MIN_ADMIN_TOKEN_CHARS:
+        log.warning(
+            "BRIDGE_ADMIN_TOKEN is %d characters long: use at least %d random characters "
+            "(openssl rand -hex 32 prints 64), it is all that guards /admin",
+            len(token),
+            MIN_ADMIN_TOKEN_CHARS,
+        )
 
 
 def summary(config: Config) -> str:

@@ -5,26 +5,36 @@ apps in one process) never share counters. The receiver and the workers call the
 functions (`notification_received`, `attempt_finished`, ...), which report to the current
 `Metrics`; `reset()` installs a fresh one. Queue gauges are not pushed by anyone: the `/metrics`
 route refreshes them from `store.action_states()` at scrape time, so they cannot drift.
+
+The registry also holds `bridge_build_info` (which version is running where) and
+prometheus_client's process, platform and garbage-collector collectors (`process_*`,
+`python_info`, `python_gc_*`), which the default global registry would have given for free.
 """
 
 from __future__ import annotations
 
 import logging
+import platform
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bridge import __version__
 from bridge.kontent import catalog
 
 if TYPE_CHECKING:
@@ -62,6 +72,11 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
+        Info("bridge_build", "The running bridge: version and Python.", registry=r).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
         self.notifications = Counter(
             "bridge_notifications_received",
             "Events received in verified notifications, by object type, action and webhook.",

@@ -2,6 +2,8 @@
 
 Bad values stop the process with one line naming the variable, the value's problem and what is
 expected, so a typo in a deployment manifest is found at once rather than at the first request.
+The two settings that hold secrets, BRIDGE_ADMIN_TOKEN and BRIDGE_DB (its password), may instead
+name a file with BRIDGE_ADMIN_TOKEN_FILE and BRIDGE_DB_FILE (Docker and Kubernetes secrets).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every BRIDGE_* variable; raise SettingsError on the first bad one."""
         env = os.environ if env is None else env
+        # The store reads BRIDGE_RETENTION itself; checked here too so that `bridge serve`
+        # names the variable at once instead of failing to open the store.
+        retention_setting(env)
 
         def get(name: str) -> str | None:
             value = env.get(name)
@@ -57,10 +62,10 @@ class Settings:
 
         return cls(
             config=Path(get("BRIDGE_CONFIG") or DEFAULT_CONFIG),
-            db=_db_url(get("BRIDGE_DB") or DEFAULT_DB),
+            db=database_url(env),
             host=get("BRIDGE_HOST") or DEFAULT_HOST,
             port=_port("BRIDGE_PORT", get("BRIDGE_PORT") or str(DEFAULT_PORT)),
-            admin_token=get("BRIDGE_ADMIN_TOKEN"),
+            admin_token=secret_setting(env, "BRIDGE_ADMIN_TOKEN"),
             log_format=_log_format(get("BRIDGE_LOG_FORMAT")),
             log_level=_choice(
                 "BRIDGE_LOG_LEVEL", get("BRIDGE_LOG_LEVEL") or DEFAULT_LOG_LEVEL, LOG_LEVELS
@@ -87,6 +92,51 @@ class Settings:
             host=host or self.host,
             port=self.port if port is None else port,
         )
+
+
+def database_url(env: Mapping[str, str] | None = None) -> str:
+    """BRIDGE_DB (or the file BRIDGE_DB_FILE names), checked; the default SQLite file if unset.
+
+    The delivery commands read only this, so a bad unrelated setting does not stop them."""
+    return _db_url(secret_setting(os.environ if env is None else env, "BRIDGE_DB") or DEFAULT_DB)
+
+
+def retention_setting(env: Mapping[str, str]) -> float | None:
+    """BRIDGE_RETENTION in seconds (how long notifications and finished jobs are kept), if set."""
+    raw = (env.get("BRIDGE_RETENTION") or "").strip()
+    if not raw:
+        return None
+    from bridge.config.durations import parse_duration
+
+    try:
+        seconds = parse_duration(raw)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise SettingsError(
+            f"BRIDGE_RETENTION: {raw!r} is not a duration longer than 0: write how long "
+            "notifications and finished jobs are kept, e.g. 3d, 12h or 90m"
+        )
+    return seconds
+
+
+def secret_setting(env: Mapping[str, str], name: str) -> str | None:
+    """`name`, or the content of the file `name_FILE` names (one final line break dropped)."""
+    value = (env.get(name) or "").strip() or None
+    file = (env.get(f"{name}_FILE") or "").strip() or None
+    if file is None:
+        return value
+    if value is not None:
+        raise SettingsError(f"{name} and {name}_FILE are both set: set only one of them")
+    try:
+        content = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        raise SettingsError(f"{name}_FILE={file!r}: cannot read the file: {reason}") from None
+    content = content.strip()
+    if not content:
+        raise SettingsError(f"{name}_FILE={file!r}: the file is empty")
+    return content
 
 
 def _port(name: str, raw: str) -> int:

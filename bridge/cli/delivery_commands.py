@@ -14,24 +14,22 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
+from bridge.admin import present
 from bridge.cli.common import CliError, load
+from bridge.cli.delivery_table import print_deliveries
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import DeliveryRow, LogFilter
 from bridge.delivery.store import Store, StoreError, open_store, sqlite_path
+from bridge.settings import SettingsError, database_url
 
 T = TypeVar("T")
 DEFAULT_DB = "sqlite:///data/bridge.db"
-TABLE_EXCERPT_CHARS = 60
 
 
 def register(subparsers: Any) -> None:
@@ -130,18 +128,30 @@ def run_deliveries(args: argparse.Namespace) -> int:
     which: LogFilter = (
         "failures" if args.failures else "active_failures" if args.active_failures else "all"
     )
-    rows = _with_store(
-        args,
-        lambda store: store.deliveries(action=args.action, filter=which, limit=args.limit),
-    )
+
+    async def read(store: Store) -> tuple[list[DeliveryRow], set[str], float]:
+        rows = await store.deliveries(action=args.action, filter=which, limit=args.limit)
+        disabled = {state.name for state in await store.action_states() if not state.enabled}
+        return rows, disabled, store.clock.now()
+
+    rows, disabled, now = _with_store(args, read)
+    # Loading the config (when there is one) also teaches the redactor its secrets.
+    off_in_config = {n for n, a in _config_actions().items() if not a.delivery.enabled}
     if args.json:
-        print(json.dumps([asdict(row) for row in rows], indent=2))
+        # The admin API's form: `*_at` as ISO 8601 UTC, secrets redacted.
+        print(json.dumps([present.plain(row) for row in rows], indent=2))
     elif not rows:
         print("no deliveries" + (f" for action {args.action!r}" if args.action else ""))
     else:
-        # Piped output keeps whole lines (rich would wrap to 80 columns).
-        Console(width=None if sys.stdout.isatty() else 240).print(_table(rows))
+        print_deliveries(_console(), rows, parked_actions=disabled | off_in_config, now=now)
     return 0
+
+
+def _console() -> Console:
+    """The terminal's width (COLUMNS when set); piped without COLUMNS, lines are not cut."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").strip().isdigit():
+        return Console(highlight=False)
+    return Console(width=100_000, highlight=False)
 
 
 def run_retry(args: argparse.Namespace) -> int:
@@ -259,15 +269,15 @@ def _with_store(
     args: argparse.Namespace, work: Callable[[Store], Awaitable[T]], *, create: bool = False
 ) -> T:
     """Open the store, run `work`, close it; store failures become one-line CLI errors."""
-    url = args.db or os.environ.get("BRIDGE_DB") or DEFAULT_DB
     try:
+        url = args.db or database_url()
         if url.startswith("sqlite:") and not create and not Path(sqlite_path(url)).exists():
             raise CliError(
                 f"no database at {sqlite_path(url)} (set BRIDGE_DB or --db; "
                 "`bridge db upgrade` creates one)"
             )
         store = open_store(url, SystemClock())
-    except StoreError as exc:
+    except (StoreError, SettingsError) as exc:
         raise CliError(str(exc)) from None
 
     async def run() -> T:
@@ -305,46 +315,6 @@ async def _known_action(store: Store, name: str) -> None:
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise CliError(f"unknown action {name!r}{hint}")
-
-
-def _table(rows: list[DeliveryRow]) -> Table:
-    table = Table(box=None, header_style="bold")
-    columns = ("JOB", "ACTION", "RULE", "STATE", "TRIES", "LAST ATTEMPT", "NEXT ATTEMPT", "STATUS")
-    for column in columns:
-        table.add_column(column, no_wrap=True)
-    table.add_column("LATEST RESPONSE / ERROR", overflow="ellipsis", max_width=60)
-    table.add_column("EVENT", overflow="ellipsis")
-    for row in rows:
-        latest = (
-            row.last_error if row.state != "succeeded" and row.last_error else row.last_response
-        )
-        table.add_row(
-            str(row.job_id),
-            escape(row.action),
-            escape(row.rule),
-            _styled_state(row.state),
-            str(row.attempts),
-            _time(row.last_attempt_at),
-            _time(row.next_attempt_at),
-            "" if row.last_status is None else str(row.last_status),
-            escape(_one_line(latest)),
-            escape(row.summary),
-        )
-    return table
-
-
-def _styled_state(state: str) -> str:
-    colour = {"succeeded": "green", "retrying": "red", "dead": "bold red", "running": "cyan"}
-    return f"[{colour[state]}]{state}[/]" if state in colour else state
-
-
-def _time(at: float | None) -> str:
-    return "-" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _one_line(text: str | None) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= TABLE_EXCERPT_CHARS else flat[: TABLE_EXCERPT_CHARS - 1] + "…"
 
 
 def _progress() -> Progress:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from bridge.config import yaml_words
 from bridge.config.errors import ConfigIssue, Path, format_path
 
 # `$${` is a literal `${`; `${NAME}`; `${NAME:-default}` (unset or empty); `${NAME-default}`
@@ -41,6 +42,8 @@ class Document:
     plain_text: dict[Path, str] = field(default_factory=dict)
     errors: list[ConfigIssue] = field(default_factory=list)
     warnings: list[ConfigIssue] = field(default_factory=list)
+    # Values a `${NAME}` made empty, by path: "environment variable 'NAME' is empty".
+    emptied: dict[Path, list[str]] = field(default_factory=dict)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark:
         """Where `path` is written; the nearest written ancestor for values filled by defaults."""
@@ -55,7 +58,25 @@ class Document:
 
     def issue(self, path: Path, message: str, *, key: bool = False) -> ConfigIssue:
         at = self.mark(path, key=key)
+        causes = self._empty_causes(path, message)
+        if causes:
+            message = f"{'; '.join(causes)}: {message}"
         return ConfigIssue(self.file, at.line, at.col, format_path(path), message)
+
+    def _empty_causes(self, path: Path, message: str) -> list[str]:
+        """Set-but-empty variables under `path` (or under the action the message names): the
+        problem a person must fix, where the issue itself only says what the empty value broke."""
+        if not self.emptied:
+            return []
+        roots = [path]
+        named = _ACTION_NAMED.match(message)
+        if named:
+            roots.append(("actions", named.group(1)))
+        causes: list[str] = []
+        for where, found in self.emptied.items():
+            if any(where[: len(root)] == root for root in roots):
+                causes += [cause for cause in found if cause not in causes]
+        return causes
 
     def error(self, path: Path, message: str, *, key: bool = False) -> None:
         self.errors.append(self.issue(path, message, key=key))
@@ -79,6 +100,10 @@ def read_document(path: FilePath | str, env: Mapping[str, str]) -> Document:
         doc.errors.append(ConfigIssue(file, 1, 1, "", f"cannot read the file: {reason}"))
         return doc
     return parse_document(text, file, env)
+
+
+# "action 'name' option 'key': ..." (the prefix of every action option issue).
+_ACTION_NAMED = re.compile(r"action '([^']+)'")
 
 
 def parse_document(text: str, file: str, env: Mapping[str, str]) -> Document:
@@ -109,6 +134,10 @@ def _parse(
         if node is not None:
             doc.data = _Builder(doc, loader, env).value(node, ())
     except yaml.MarkedYAMLError as exc:
+        hint = yaml_words.explain(text, exc)
+        if hint is not None:
+            doc.errors.append(ConfigIssue(file, hint.line, hint.col, "", hint.message))
+            return doc
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or "invalid YAML"
@@ -226,6 +255,8 @@ class _Builder:
         if value is None and f"{name}_FILE" in self.env:
             return self.secret_file(name, path)
         if value is not None and not (operator == ":-" and value == ""):
+            if value == "" and operator is None:
+                self.emptied_at(path, f"environment variable {name!r} is empty")
             return value
         if operator is not None:
             return default
@@ -248,4 +279,11 @@ class _Builder:
             content = content[:-1]
             if content.endswith("\r"):
                 content = content[:-1]
+        if not content:
+            self.emptied_at(path, f"the file {name}_FILE names ({file!r}) is empty")
         return content
+
+    def emptied_at(self, path: Path, cause: str) -> None:
+        causes = self.doc.emptied.setdefault(path, [])
+        if cause not in causes:
+            causes.append(cause)

@@ -229,18 +229,13 @@ def open_store(url: str, clock: Clock | None = None, *, retention_s: float | Non
 
 
 def retention_from_env() -> float:
-    value = os.environ.get(RETENTION_ENV, "").strip()
-    if not value:
-        return DEFAULT_RETENTION_S
-    from bridge.config.durations import parse_duration
+    from bridge.settings import SettingsError, retention_setting
 
     try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise StoreError(f"{RETENTION_ENV}: {exc}") from None
-    if seconds <= 0:
-        raise StoreError(f"{RETENTION_ENV}: must be longer than 0, got {value!r}")
-    return seconds
+        seconds = retention_setting(os.environ)
+    except SettingsError as exc:
+        raise StoreError(str(exc)) from None
+    return DEFAULT_RETENTION_S if seconds is None else seconds
 
 
 def check_postgres_url(url: str) -> None:
