@@ -173,3 +173,29 @@ def test_a_migration_another_process_applied_meanwhile_is_not_applied_again(
     assert apply_migrations(second, 0.0) == []
     versions = second.execute("SELECT version FROM schema_version").fetchall()
     assert versions == [(m.version,) for m in queries.migrations("sqlite")]
+
+
+def test_migration_0002_rebuilds_notifications_without_reusing_pruned_sequence_numbers(
+    tmp_path: Path,
+) -> None:
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute(sqlite_db.VERSION_TABLE)
+    for statement in sqlite_db._statements(queries.migrations("sqlite")[0].sql):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1, 'initial', 0)")
+    insert = (
+        "INSERT INTO notifications (key, format, received_at, raw, events, summary) "
+        "VALUES (?, 'current', 0, '{}', '[]', '')"
+    )
+    conn.executemany(insert, [(f"k{n}",) for n in range(5)])
+    conn.execute("DELETE FROM notifications WHERE seq > 3")  # pruned: 4 and 5 were handed out
+
+    assert "0002_object_latest" in apply_migrations(conn, 0.0)
+    conn.execute(
+        "INSERT INTO notifications (key, content_key, format, received_at, raw, events, summary) "
+        "VALUES ('new', 'new', 'current', 0, '{}', '[]', '')"
+    )
+    rows = conn.execute("SELECT seq, key, content_key FROM notifications ORDER BY seq").fetchall()
+    assert rows == [(1, "k0", "k0"), (2, "k1", "k1"), (3, "k2", "k2"), (6, "new", "new")]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "notifications_0001" not in tables and "object_latest" in tables

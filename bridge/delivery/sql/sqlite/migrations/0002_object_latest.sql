@@ -27,11 +27,16 @@ INSERT INTO notifications
 SELECT seq, key, key, webhook, format, received_at, request_id, raw, events, rules, summary
 FROM notifications_0001 ORDER BY seq;
 
--- Sequence numbers of pruned notifications are not handed out again.
-INSERT OR REPLACE INTO sqlite_sequence (name, seq)
-SELECT 'notifications', max(seq) FROM sqlite_sequence
-WHERE name IN ('notifications', 'notifications_0001')
-HAVING max(seq) IS NOT NULL;
+-- Sequence numbers of pruned notifications are not handed out again (sqlite_sequence has no
+-- unique name: one row for the new table, created here if the copy did not create it).
+INSERT INTO sqlite_sequence (name, seq)
+SELECT 'notifications', seq FROM sqlite_sequence
+WHERE name = 'notifications_0001'
+  AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'notifications');
+UPDATE sqlite_sequence
+SET seq = (SELECT max(seq) FROM sqlite_sequence
+           WHERE name IN ('notifications', 'notifications_0001'))
+WHERE name = 'notifications';
 
 DROP TABLE notifications_0001;
 
