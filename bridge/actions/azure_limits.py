@@ -69,22 +69,32 @@ def batches(
         yield batch
 
 
-def failure_of(exc: Exception) -> Retry | PermanentFailure:
-    """An SDK error (azure.core.exceptions.AzureError) as the job's outcome."""
+def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
+    """An SDK error (azure.core.exceptions.AzureError) as the job's outcome.
+
+    An answer from elsewhere than `endpoint` came from the credential's token endpoint
+    (managed identity, Entra ID): it says so, so nobody hunts for a wrong api_key.
+    """
     status: int | None = getattr(exc, "status_code", None)
     response = getattr(exc, "response", None)
     message = _message(exc)
-    if type(exc).__name__ == "CredentialUnavailableError":
+    url = str(getattr(getattr(response, "request", None), "url", "") or "")
+    what = "Azure AI Search"
+    if response is not None and not url.startswith(endpoint):
+        what = "the Azure credential's token endpoint"
+    if type(exc).__name__ == "CredentialUnavailableError" and (status is None or status < 500):
         return PermanentFailure(f"Azure credential unavailable: {message}")
     if status is None or 200 <= status < 300:
         # No answer (connection, TLS, a token request that failed) or an unreadable one.
-        return Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {message}")
-    reason = f"Azure AI Search answered {status}" + (f": {message}" if message else "")
+        return Retry(f"{what} unreachable: {type(exc).__name__}: {message}")
+    reason = f"{what} answered {status}" + (f": {message}" if message else "")
     headers = getattr(response, "headers", None) or {}
     text = excerpt(_text(response))
     if status == 429 or status >= 500 or status in RETRYABLE_4XX:
         return Retry(reason, delay_s=_delay_s(headers), status=status, response=text)
-    if status in (401, 403):
+    if what != "Azure AI Search":
+        reason += " (check the identity: credential, client_id)"
+    elif status in (401, 403):
         reason += " (check api_key, or the identity's Search Index Data Contributor role)"
     elif status == 404:
         reason += " (does the index exist?)"

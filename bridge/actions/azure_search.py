@@ -253,7 +253,9 @@ class AzureSearchAction(Action[AzureSearchOptions]):
         rejected: list[dict[str, Any]] = []
         saved = deleted = 0
         for batch in batches(actions, options.batch_size, options.max_request_bytes):
-            for action, result in await self._send(client, batch, options.key_field):
+            for action, result in await self._send(
+                client, batch, options.key_field, options.endpoint
+            ):
                 kind, key = action["@search.action"], action[options.key_field]
                 if result is None:
                     saved += kind != "delete"
@@ -270,7 +272,9 @@ class AzureSearchAction(Action[AzureSearchOptions]):
                     plan.unfit.append(note)
                     rejected.append(_delete(options, key))
         if rejected:  # never leave the previous version searchable
-            for action, result in await self._send(client, rejected, options.key_field):
+            for action, result in await self._send(
+                client, rejected, options.key_field, options.endpoint
+            ):
                 if result is not None:
                     key = action[options.key_field]
                     plan.unfit.append(f"{key}: delete refused ({result[0]}: {result[1]})")
@@ -279,7 +283,11 @@ class AzureSearchAction(Action[AzureSearchOptions]):
         return f"index {index}: {_written(options)} {saved}, deleted {deleted}"
 
     async def _send(
-        self, client: SearchClient, actions: list[dict[str, Any]], key_field: str
+        self,
+        client: SearchClient,
+        actions: list[dict[str, Any]],
+        key_field: str,
+        endpoint: str,
     ) -> list[tuple[dict[str, Any], tuple[int, str] | None]]:
         """Each action with None (done) or its (status, message); 413 halves the batch."""
         from azure.core.exceptions import AzureError
@@ -300,10 +308,10 @@ class AzureSearchAction(Action[AzureSearchOptions]):
             if len(actions) == 1:
                 return [(actions[0], (413, "request too large"))]
             half = len(actions) // 2
-            first = await self._send(client, actions[:half], key_field)
-            return first + await self._send(client, actions[half:], key_field)
+            first = await self._send(client, actions[:half], key_field, endpoint)
+            return first + await self._send(client, actions[half:], key_field, endpoint)
         except AzureError as exc:
-            raise failure_of(exc) from exc
+            raise failure_of(exc, endpoint) from exc
         except (TimeoutError, OSError) as exc:
             raise Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {exc}") from exc
         by_key = {r.key: r for r in results}
@@ -363,7 +371,9 @@ class AzureSearchAction(Action[AzureSearchOptions]):
             from azure.identity.aio import ManagedIdentityCredential
 
             credential = ManagedIdentityCredential(
-                client_id=options.client_id, transport=self._transport(AioHttpTransport)
+                client_id=options.client_id,
+                transport=self._transport(AioHttpTransport),
+                retry_total=0,  # as for the index requests: the job's schedule retries
             )
         else:
             from azure.identity.aio import DefaultAzureCredential

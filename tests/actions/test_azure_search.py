@@ -502,3 +502,35 @@ async def test_a_managed_identity_token_goes_to_the_service_over_verified_tls(
     assert indexed.headers["Authorization"] == "Bearer fake-token-1"
     assert "api-key" not in indexed.headers
     assert len(azure.batches) == 1
+
+
+async def test_a_refused_token_names_the_identity_and_a_failing_one_retries(
+    http: aiohttp.ClientSession,
+    make_call: MakeCall,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    context, ca_file = tls_files(tmp_path)
+    async with FakeAzureSearch(ssl_context=context) as azure, FakeAzureSearch() as identity:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", identity.url + "/msi/token")
+        monkeypatch.setenv("IDENTITY_HEADER", "not-the-header")
+        options = {
+            "endpoint": azure.url,
+            "index": "articles",
+            "credential": "managed_identity",
+            "ca_file": str(ca_file),
+        }
+        call = make_call(AzureSearchAction, options, [make_event(action="deleted")])
+        action = AzureSearchAction("search", Resources(http=http))
+        try:
+            with pytest.raises(PermanentFailure) as refused:
+                await action.send(call)
+            identity.fail_next(500, {"error": "down"})
+            with pytest.raises(Retry) as failing:
+                await action.send(call)
+        finally:
+            await action.close()
+    assert "token endpoint answered 401" in refused.value.reason
+    assert "check the identity" in refused.value.reason
+    assert "token endpoint answered 500" in failing.value.reason
+    assert azure.requests == []  # no document request left without a token
