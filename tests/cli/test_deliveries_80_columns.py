@@ -1,0 +1,161 @@
+"""`bridge deliveries` at 80 columns: every job readable, the cause on its own line, parked jobs
+shown as parked; `--json` gives times as the admin API does. Run as the installed command would
+be, in a subprocess with COLUMNS=80, against a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bridge.admin import present
+from bridge.delivery.clock import ManualClock
+from bridge.delivery.model import ClaimPolicy, Outcome
+from bridge.delivery.store import Store, open_store
+from tests.stores.values import notification, planned
+
+pytestmark = pytest.mark.timeout(60)
+
+# Jobs 1-4 are recorded at T, job 5 (never attempted) was created long before it.
+T = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
+OLD = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC).timestamp()
+RETRY_AT = T + 125
+SLACK_BODY = '{"ok": false, "error": "channel_not_found", "warning": "missing_charset"} ' * 3
+
+EXPECTED_80 = """\
+JOB  STATE      TRIES  LAST (UTC)      NEXT (UTC)      ACTION
+  5  pending        0  -               now             publishing-log
+     no response yet
+     rule announce-articles: content_item published article 'Item 5'
+  4  parked         0  -               when enabled    search-reindex-for-the-p…
+     no response yet
+     rule reindex: content_item published article 'Item 4'
+  3  dead           1  01-02 03:04:05  -               content-team
+     404 channel_not_found
+     rule announce-articles: content_item published article 'Item 3'
+  2  retrying       1  01-02 03:04:05  01-02 03:06:10  content-team
+     200 {"ok": false, "error": "channel_not_found", "warning": "missing_charse…
+     rule announce-articles: content_item published article 'Item 2'
+  1  succeeded      1  01-02 03:04:05  -               publishing-log
+     200 ok
+     rule announce-articles: content_item published article 'Item 1'
+"""
+
+LONG_ACTION = "search-reindex-for-the-production-site"
+
+
+def _run(store_url: str, work: object, clock: ManualClock) -> None:
+    async def go() -> None:
+        store = open_store(store_url, clock)
+        async with store:
+            await work(store)  # type: ignore[operator]
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "bridge.db"
+    url = f"sqlite:///{path}"
+
+    async def recorded(store: Store) -> None:
+        notes = [notification(n) for n in (1, 2, 3)]
+        jobs = [planned(notes[0], "publishing-log", rule="announce-articles")]
+        jobs += [planned(n, "content-team", rule="announce-articles") for n in notes[1:]]
+        await store.accept(notes, jobs, request_id="req-1")
+        policy = ClaimPolicy(ordering="none", concurrency=5)
+        (one,) = (await store.claim("publishing-log", policy, worker_id="w")).batches
+        two, three = (await store.claim("content-team", policy, worker_id="w")).batches
+        await store.record(one, Outcome("succeeded", T, T, status=200, response="ok"))
+        # Slack's failures come back as HTTP 200 with ok: false; the body is the cause.
+        await store.record(
+            two, Outcome("retrying", T, T, status=200, response=SLACK_BODY, due_at=RETRY_AT)
+        )
+        await store.record(three, Outcome("dead", T, T, status=404, error="channel_not_found"))
+        parked = notification(4)
+        await store.accept([parked], [planned(parked, LONG_ACTION, rule="reindex")], request_id="r")
+        await store.set_enabled(LONG_ACTION, False)
+
+    async def waiting(store: Store) -> None:
+        note = notification(5)
+        job = planned(note, "publishing-log", rule="announce-articles")
+        await store.accept([note], [job], request_id="req-2")
+
+    _run(url, recorded, ManualClock(T))
+    _run(url, waiting, ManualClock(OLD))
+    return path
+
+
+def _bridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from bridge.cli import main; sys.exit(main())", *args],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_deliveries_at_80_columns_is_exact(db: Path, tmp_path: Path) -> None:
+    result = _bridge("deliveries", env={"BRIDGE_DB": f"sqlite:///{db}", "COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == EXPECTED_80
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_piped_without_columns_lines_are_not_cut(db: Path) -> None:
+    result = _bridge("deliveries", env={"BRIDGE_DB": f"sqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[4].endswith(LONG_ACTION)
+    # A response is cut at 200 characters even where nothing else cuts it.
+    assert lines[11] == "     200 " + " ".join(SLACK_BODY.split())[:199] + "…"
+
+
+def test_an_action_disabled_in_the_config_shows_its_jobs_as_parked(
+    db: Path, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\n"
+        "webhooks: [{name: production, path: /webhooks/kontent, secrets: [s3cret-value]}]\n"
+        "actions:\n"
+        "  publishing-log: {type: log, enabled: false}\n"
+        "  content-team: {type: log}\n"
+        f"  {LONG_ACTION}: {{type: log}}\n"
+        "rules:\n"
+        "  - {name: r, when: {object_type: content_item},\n"
+        f"     do: [publishing-log, content-team, {LONG_ACTION}]}}\n"
+    )
+    env = {"BRIDGE_DB": f"sqlite:///{db}", "COLUMNS": "80", "BRIDGE_CONFIG": str(rules)}
+    result = _bridge("deliveries", "--action", "publishing-log", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "JOB  STATE      TRIES  LAST (UTC)      NEXT (UTC)      ACTION",
+        "  5  parked         0  -               when enabled    publishing-log",
+    ]
+    # A finished job of the same action is what it is.
+    assert result.stdout.splitlines()[4].startswith("  1  succeeded")
+
+
+def test_json_times_are_iso_8601_utc_as_in_the_admin_api(db: Path) -> None:
+    result = _bridge("deliveries", "--json", env={"BRIDGE_DB": f"sqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    rows = {row["job_id"]: row for row in json.loads(result.stdout)}
+    assert rows[2]["last_attempt_at"] == "2030-01-02T03:04:05Z"
+    assert rows[2]["next_attempt_at"] == "2030-01-02T03:06:10Z"
+    assert rows[5]["created_at"] == "2026-01-01T00:00:00Z"
+    assert rows[1]["next_attempt_at"] is None
+
+    async def api_form(store: Store) -> None:
+        stored = await store.deliveries(limit=50)
+        assert [present.plain(row) for row in stored] == json.loads(result.stdout)
+
+    _run(f"sqlite:///{db}", api_form, ManualClock(T))
