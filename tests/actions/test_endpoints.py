@@ -47,6 +47,7 @@ OTHERS: dict[str, dict[str, Any]] = {
     "algolia": {"app_id": "APP", "api_key": "algolia-key-1", "index": "i"},
     "email": {"host": "smtp.example.com", "from": "a@b.example", "to": ["c@d.example"]},
     "azure_search": {"endpoint": "https://s.search.windows.net", "api_key": "az-1", "index": "i1"},
+    "translate": {"deepl_auth_key": "deepl-key-1", "languages": {"de-DE": "DE"}},
 }
 # Options whose names suggest a place but that do not say where the bridge connects.
 NOT_ENDPOINTS = {
@@ -149,6 +150,8 @@ HOST_VALUES = {
     ("email", "host"): ('"{{ event.raw.smtp_host }}"', "", 0),
     ("email", "port"): ('"{{ event.raw.port }}"', "", 0),
     ("azure_search", "endpoint"): ('"https://{{ event.codename }}.search.windows.net"', "", 0),
+    ("translate", "deepl_server_url"): ('"https://{{ event.raw.host }}"', "", 0),
+    ("translate", "management_url"): ('"https://{{ event.raw.host }}/v2"', "", 0),
 }
 
 
