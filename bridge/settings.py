@@ -47,6 +47,7 @@ class Settings:
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int | None = None
+    public_url: str | None = None  # BRIDGE_PUBLIC_URL: the dashboard's address behind a proxy
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +81,7 @@ class Settings:
             max_connections=_optional_count(
                 "BRIDGE_MAX_CONNECTIONS", get("BRIDGE_MAX_CONNECTIONS")
             ),
+            public_url=public_url_setting(get("BRIDGE_PUBLIC_URL")),
         )
 
     def with_overrides(
@@ -207,3 +209,24 @@ def _db_url(raw: str) -> str:
             "or postgresql:// (a server)"
         )
     return raw
+
+
+def public_url_setting(raw: str | None) -> str | None:
+    """BRIDGE_PUBLIC_URL as `scheme://host[:port]`: the address people open the dashboard at
+    when a reverse proxy does not pass the Host header on (bridge/admin/origin.py)."""
+    if raw is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        raise SettingsError(
+            f"BRIDGE_PUBLIC_URL={raw!r} must be the address the dashboard is opened at, "
+            "such as https://bridge.example.com (http:// or https://, a host, an optional port)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SettingsError(
+            f"BRIDGE_PUBLIC_URL={raw!r} must not have a path: the dashboard is served at "
+            "/admin of that address (a proxy may not move it under a prefix)"
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"

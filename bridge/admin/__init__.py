@@ -10,7 +10,8 @@ How the app mounts it (bridge/app.py)::
 - `store`: the delivery `Store` (or a zero-argument callable returning it, for apps whose
   lifespan opens the store after the routes are built). Only the "Store queries" of
   docs/internals.md are used.
-- `settings`: `bridge.settings.Settings`; only `admin_token` is read. Without a token the whole
+- `settings`: `bridge.settings.Settings`; `admin_token` and `public_url` (the dashboard's
+  address behind a reverse proxy, bridge/admin/origin.py) are read. Without a token the whole
   /admin tree answers 404: the admin is off.
 
 The result is one `Mount("/admin")`. docs/admin-api.md documents every call.
@@ -46,6 +47,9 @@ def routes(runtime: Any, store: Any, settings: Any) -> list[BaseRoute]:
         Route("/admin", page(ctx, overview), methods=["GET"]),
         Mount(
             "/admin",
-            routes=[Mount("/api", routes=api_routes(ctx)), *dashboard_routes(ctx)],
+            routes=[
+                Mount("/api", routes=api_routes(ctx)),
+                *dashboard_routes(ctx, public_url=getattr(settings, "public_url", None)),
+            ],
         ),
     ]

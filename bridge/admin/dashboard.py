@@ -18,8 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bridge.admin import present, safejson
-from bridge.admin.auth import COOKIE_NAME, CSRF_FIELD, SESSION_TTL_S, same_origin
+from bridge import reload
+from bridge.admin import buttons, present, safejson, views
+from bridge.admin.auth import COOKIE_NAME, SESSION_TTL_S
 from bridge.admin.context import (
     AdminContext,
     BadRequest,
@@ -29,6 +30,7 @@ from bridge.admin.context import (
     delivery_filter,
     paging,
 )
+from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
 from bridge.delivery.store import StoreUnavailable
 
@@ -51,6 +53,10 @@ templates.globals.update(
     names=present.names,
     event_summary=present.event_summary,
     health_labels=present.HEALTH_LABELS,
+    displayed_health=views.displayed_health,
+    needs_reset=views.needs_reset,
+    cause=views.cause,
+    retryable_states=views.RETRYABLE_STATES,
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
 templates.filters["tojson"] = safejson.tojson
@@ -67,14 +73,17 @@ def render(
     **values: Any,
 ) -> Response:
     now = ctx.now()
+    flash = views.flash_of(request) if values.get("csrf") else None
     html = templates.get_template(template).render(
         request=request,
         root=ROOT,
         relative=lambda ts: present.relative(ts, now),
         now=now,
+        flash=flash,
+        reload_state=reload.reload_state,
         **values,
     )
-    return safejson.SafeHTMLResponse(
+    response = safejson.SafeHTMLResponse(
         html,
         status_code=status,
         headers={
@@ -86,6 +95,9 @@ def render(
             **(headers or {}),
         },
     )
+    if flash is not None:  # shown once
+        response.delete_cookie(views.FLASH_COOKIE, path=ROOT)
+    return response
 
 
 def page(ctx: AdminContext, handler: Page) -> Callable[[Request], Awaitable[Response]]:
@@ -116,6 +128,8 @@ async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
     if action is not None and action not in {a["name"] for a in actions}:
         raise NotFound(f"no action named {shown(action)}")
     rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
+    for a in actions:
+        a["latest_failure"] = await _latest_failure(ctx, a)
     return render(
         request,
         ctx,
@@ -129,6 +143,14 @@ async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
         offset=offset,
         page_url=_page_url(request),
     )
+
+
+async def _latest_failure(ctx: AdminContext, action: dict[str, Any]) -> Any:
+    """The newest job whose last attempt failed, for the card's cause (None when healthy)."""
+    if not views.needs_reset(action):
+        return None
+    rows = await ctx.store.deliveries(action=action["name"], filter="active_failures", limit=1)
+    return rows[0] if rows else None
 
 
 async def job_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
@@ -192,47 +214,7 @@ def _back(request: Request, target: str | None) -> str:
     return ROOT
 
 
-def post_action(ctx: AdminContext, verb: str) -> Callable[[Request], Awaitable[Response]]:
-    """A dashboard button: reset, disable, enable or retry, then back to the page."""
-
-    async def run(request: Request) -> Response:
-        session = ctx.guard.session_of(request)
-        if session is None:
-            return render(request, ctx, "login.html", 401, next=request.url.path, error=None)
-        form = await _form(request)
-        token = str(form.get(CSRF_FIELD, ""))
-        if not same_origin(request) or not ctx.guard.csrf_ok(session, token):
-            message = "This form is out of date or came from another site. Reload and retry."
-            return render(request, ctx, "error.html", 403, csrf=None, message=message)
-        try:
-            await _apply(ctx, verb, request.path_params)
-        except NotFound as exc:
-            return render(request, ctx, "error.html", 404, csrf=None, message=str(exc))
-        except (LookupError, StoreUnavailable) as exc:
-            return render(request, ctx, "error.html", 503, csrf=None, message=str(exc))
-        return RedirectResponse(_back(request, str(form.get("next", ""))), status_code=303)
-
-    return run
-
-
-async def _apply(ctx: AdminContext, verb: str, params: Any) -> None:
-    store = ctx.store
-    if verb == "retry":
-        job = await ctx.job(params["job_id"])
-        await store.retry_job(job.row.job_id)
-        log.info("admin: retry job from the dashboard", extra={"job_id": job.row.job_id})
-        return
-    name: str = params["name"]
-    if not await ctx.known_action(name):
-        raise NotFound(f"no action named {shown(name)}")
-    if verb == "reset":
-        await store.reset_action(name)
-    else:
-        await store.set_enabled(name, verb == "enable")
-    log.info("admin: %s action from the dashboard", verb, extra={"action": name})
-
-
-def login(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
+def login(ctx: AdminContext, origin: OriginPolicy) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         if request.method == "GET":
             status = 200 if ctx.guard.session_of(request) else 401
@@ -245,8 +227,10 @@ def login(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
             error = f"Too many failed sign-ins. Try again in {wait_s} s."
             headers = {"Retry-After": str(wait_s)}
             return render(request, ctx, "login.html", 429, headers, next=target, error=error)
-        if not same_origin(request):
-            return render(request, ctx, "login.html", 401, next=target, error="Wrong token.")
+        if not origin.allows(request):
+            log.warning("admin: a sign-in from another origin was refused")
+            error = origin.refusal(request)
+            return render(request, ctx, "login.html", 403, next=target, error=error)
         if not ctx.guard.token_matches(str(form.get("token", ""))):
             log.warning("admin: sign-in with a wrong token", extra={"client": client})
             if ctx.limiter.failed(client):
@@ -261,7 +245,7 @@ def login(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
             path=ROOT,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=origin.secure_cookie(request),
         )
         return response
 
@@ -277,9 +261,15 @@ def logout(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
     return run
 
 
-def dashboard_routes(ctx: AdminContext) -> list[BaseRoute]:
+def dashboard_routes(ctx: AdminContext, *, public_url: str | None = None) -> list[BaseRoute]:
+    origin = OriginPolicy(public_url)
+
     def view(path: str, handler: Page) -> Route:
         return Route(path, page(ctx, handler), methods=["GET"])
+
+    def post(path: str, verb: buttons.Verb) -> Route:
+        run = buttons.button(ctx, verb, origin=origin, render=render, form_of=_form, back=_back)
+        return Route(path, run, methods=["POST"])
 
     return [
         view("/", overview),
@@ -287,11 +277,12 @@ def dashboard_routes(ctx: AdminContext) -> list[BaseRoute]:
         view("/rules", rules_page),
         view("/rules/{name}", rule_page),
         view("/notifications", notifications_page),
-        Route("/login", login(ctx), methods=["GET", "POST"]),
+        Route("/login", login(ctx, origin), methods=["GET", "POST"]),
         Route("/logout", logout(ctx), methods=["POST"]),
-        Route("/actions/{name}/reset", post_action(ctx, "reset"), methods=["POST"]),
-        Route("/actions/{name}/disable", post_action(ctx, "disable"), methods=["POST"]),
-        Route("/actions/{name}/enable", post_action(ctx, "enable"), methods=["POST"]),
-        Route("/jobs/{job_id}/retry", post_action(ctx, "retry"), methods=["POST"]),
+        post("/actions/{name}/reset", buttons.reset),
+        post("/actions/{name}/disable", buttons.disable),
+        post("/actions/{name}/enable", buttons.enable),
+        post("/actions/{name}/retry-failed", buttons.retry_failed),
+        post("/jobs/{job_id}/retry", buttons.retry),
         Mount("/static", StaticFiles(packages=[("bridge.admin", "static")]), name="admin-static"),
     ]
