@@ -19,17 +19,17 @@ import base64
 import importlib.util
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from bridge.actions.azure_client import AzureClients, Connection, index_batch, sdk_installed
 from bridge.actions.azure_limits import (
     KEY_RULE,
     azure_field_name,
     batches,
     document_problem,
-    failure_of,
     field_name_problem,
 )
 from bridge.actions.base import (
@@ -46,11 +46,6 @@ from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, jso
 from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
 from bridge.events import Event
 from bridge.kontent.used_in import Expand, expand_call
-
-if TYPE_CHECKING:
-    from azure.core.credentials import AzureKeyCredential
-    from azure.core.credentials_async import AsyncTokenCredential
-    from azure.search.documents.aio import SearchClient
 
 DELETE_ACTIONS = ("unpublished", "deleted")
 MAX_REQUEST_BYTES = 16_000_000  # "about 16 MB per batch", counted in decimal to stay below it
@@ -124,7 +119,7 @@ class AzureSearchOptions(ActionOptions):
 
     @model_validator(mode="after")
     def _credential_and_sdk(self) -> AzureSearchOptions:
-        if importlib.util.find_spec("azure") is None or not _sdk_installed():
+        if not _sdk_installed():
             raise ValueError(f"azure_search needs the Azure SDK: {INSTALL}")
         kind = self.credential or ("api_key" if self.api_key else None)
         if kind is None:
@@ -175,8 +170,7 @@ class AzureSearchAction(Action[AzureSearchOptions]):
 
     def __init__(self, name: str, resources: Resources) -> None:
         super().__init__(name, resources)
-        self._clients: dict[tuple[Any, ...], SearchClient] = {}
-        self._credentials: dict[tuple[Any, ...], AzureKeyCredential | AsyncTokenCredential] = {}
+        self._clients = AzureClients(resources.http)
 
     async def send(self, call: Call[AzureSearchOptions]) -> Success:
         options = call.options
@@ -207,7 +201,6 @@ class AzureSearchAction(Action[AzureSearchOptions]):
         if event.object_type != "content_item" or not event.id or not event.environment_id:
             plan.skipped.append(f"{event.summary()}: {_why_not_indexed(event, options)}")
             return
-        _check_rendered_index(options.index)
         key = _document_key(options, event)
         slot = (options.index, key)
         if event.action in options.delete_on:
@@ -249,11 +242,11 @@ class AzureSearchAction(Action[AzureSearchOptions]):
     async def _apply(
         self, options: AzureSearchOptions, index: str, actions: list[dict[str, Any]], plan: Plan
     ) -> str:
-        client = self._client(options, index)
+        client = self._clients.client(_connection(options, index))
         rejected: list[dict[str, Any]] = []
         saved = deleted = 0
         for batch in batches(actions, options.batch_size, options.max_request_bytes):
-            for action, result in await self._send(
+            for action, result in await index_batch(
                 client, batch, options.key_field, options.endpoint
             ):
                 kind, key = action["@search.action"], action[options.key_field]
@@ -272,7 +265,7 @@ class AzureSearchAction(Action[AzureSearchOptions]):
                     plan.unfit.append(note)
                     rejected.append(_delete(options, key))
         if rejected:  # never leave the previous version searchable
-            for action, result in await self._send(
+            for action, result in await index_batch(
                 client, rejected, options.key_field, options.endpoint
             ):
                 if result is not None:
@@ -282,130 +275,24 @@ class AzureSearchAction(Action[AzureSearchOptions]):
                     deleted += 1
         return f"index {index}: {_written(options)} {saved}, deleted {deleted}"
 
-    async def _send(
-        self,
-        client: SearchClient,
-        actions: list[dict[str, Any]],
-        key_field: str,
-        endpoint: str,
-    ) -> list[tuple[dict[str, Any], tuple[int, str] | None]]:
-        """Each action with None (done) or its (status, message); 413 halves the batch."""
-        from azure.core.exceptions import AzureError
-        from azure.search.documents.models import IndexDocumentsBatch
-
-        batch = IndexDocumentsBatch()
-        for action in actions:
-            document = {k: v for k, v in action.items() if k != "@search.action"}
-            add = {
-                "delete": batch.add_delete_actions,
-                "upload": batch.add_upload_actions,
-                "mergeOrUpload": batch.add_merge_or_upload_actions,
-            }[action["@search.action"]]
-            add([document])
-        try:
-            results = await client.index_documents(batch, raw_response_hook=_refuse_413)
-        except _TooLarge:
-            if len(actions) == 1:
-                return [(actions[0], (413, "request too large"))]
-            half = len(actions) // 2
-            first = await self._send(client, actions[:half], key_field, endpoint)
-            return first + await self._send(client, actions[half:], key_field, endpoint)
-        except AzureError as exc:
-            raise failure_of(exc, endpoint) from exc
-        except (TimeoutError, OSError) as exc:
-            raise Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {exc}") from exc
-        by_key = {r.key: r for r in results}
-        answered: list[tuple[dict[str, Any], tuple[int, str] | None]] = []
-        for action in actions:
-            result = by_key.get(action[key_field])
-            if result is None or not result.succeeded:
-                status = result.status_code if result else 500
-                message = (result.error_message if result else None) or "no result"
-                answered.append((action, (status, message)))
-            else:
-                answered.append((action, None))
-        return answered
-
-    def _client(self, options: AzureSearchOptions, index: str) -> SearchClient:
-        from azure.core.pipeline.transport import AioHttpTransport
-        from azure.search.documents.aio import SearchClient
-
-        identity = (options.credential_kind, options.api_key, options.client_id)
-        where = (options.endpoint, index, options.audience, options.api_version, options.ca_file)
-        key = (*where, *identity)
-        if key not in self._clients:
-            extra: dict[str, Any] = {}
-            if options.api_version:
-                extra["api_version"] = options.api_version
-            if options.audience:
-                extra["audience"] = options.audience
-            client = SearchClient(
-                options.endpoint,
-                index,
-                self._credential(options, identity),
-                transport=self._transport(AioHttpTransport, options.ca_file),
-                retry_total=0,  # the job's schedule retries, honouring Retry-After
-                **extra,
-            )
-            self._clients[key] = client
-        return self._clients[key]
-
-    def _transport(self, kind: Any, ca_file: str | None = None) -> Any:
-        # The host's session: its reads are bounded (httputil.BoundedResponse); never closed here.
-        # `ca_file` replaces the system's trust store for this endpoint; verification stays on.
-        verify: str | bool = ca_file or True
-        return kind(session=self.resources.http, session_owner=False, connection_verify=verify)
-
-    def _credential(
-        self, options: AzureSearchOptions, identity: tuple[Any, ...]
-    ) -> AzureKeyCredential | AsyncTokenCredential:
-        if identity in self._credentials:
-            return self._credentials[identity]
-        from azure.core.credentials import AzureKeyCredential
-        from azure.core.pipeline.transport import AioHttpTransport
-
-        credential: AzureKeyCredential | AsyncTokenCredential
-        if options.credential_kind == "api_key":
-            credential = AzureKeyCredential(str(options.api_key))
-        elif options.credential_kind == "managed_identity":
-            from azure.identity.aio import ManagedIdentityCredential
-
-            credential = ManagedIdentityCredential(
-                client_id=options.client_id,
-                transport=self._transport(AioHttpTransport),
-                retry_total=0,  # as for the index requests: the job's schedule retries
-            )
-        else:
-            from azure.identity.aio import DefaultAzureCredential
-
-            credential = DefaultAzureCredential(managed_identity_client_id=options.client_id)
-        self._credentials[identity] = credential
-        return credential
-
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        credentials, self._credentials = list(self._credentials.values()), {}
-        for client in clients:
-            await client.close()
-        for credential in credentials:
-            closing = getattr(credential, "close", None)
-            if closing is not None:
-                await closing()
-
-
-class _TooLarge(Exception):
-    """A 413, raised before the SDK's own batch halving (which 12.0.0 gets wrong) sees it."""
-
-
-def _refuse_413(response: Any) -> None:
-    if response.http_response.status_code == 413:
-        raise _TooLarge
+        await self._clients.close()
 
 
 def _sdk_installed() -> bool:
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("azure.search.documents", "azure.identity", "azure.core")
+    return importlib.util.find_spec("azure") is not None and sdk_installed()
+
+
+def _connection(options: AzureSearchOptions, index: str) -> Connection:
+    return Connection(
+        endpoint=options.endpoint,
+        index=index,
+        credential=options.credential_kind,
+        api_key=options.api_key,
+        client_id=options.client_id,
+        audience=options.audience,
+        api_version=options.api_version,
+        ca_file=options.ca_file,
     )
 
 
@@ -460,13 +347,6 @@ def _document_key(options: AzureSearchOptions, event: Event) -> str:
     if problem:
         raise PermanentFailure(f"key {raw!r}: {problem}")
     return key
-
-
-def _check_rendered_index(index: str) -> None:
-    try:
-        AzureSearchOptions._index_name(index)
-    except ValueError as exc:
-        raise PermanentFailure(f"index: {exc}") from None
 
 
 def _delete(options: AzureSearchOptions, key: str) -> dict[str, Any]:

@@ -408,6 +408,7 @@ def test_the_options_refuse_what_azure_or_the_sdk_would(monkeypatch: pytest.Monk
         ({**base, "api_key": "k", "endpoint": "https://s.example/x"}, "takes no path"),
         ({**base, "api_key": "k", "index": "Articles"}, "is not an Azure index name"),
         ({**base, "api_key": "k", "index": "a--b"}, "is not an Azure index name"),
+        ({**base, "api_key": "k", "index": "articles-en-US"}, "is not an Azure index name"),
         ({**base, "api_key": "k", "key_field": "my.key"}, "is not an Azure field name"),
     ]
     for options, message in cases:
@@ -534,3 +535,38 @@ async def test_a_refused_token_names_the_identity_and_a_failing_one_retries(
     assert "check the identity" in refused.value.reason
     assert "token endpoint answered 500" in failing.value.reason
     assert azure.requests == []  # no document request left without a token
+
+
+async def test_preview_events_index_preview_content_and_each_event_its_own_index(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with (
+        FakeDelivery(preview_key="pk") as delivery,
+        FakeAzureSearch(indexes=("articles-en", "articles-de", "preview")) as azure,
+    ):
+        action = AzureSearchAction("search", Resources(http=http, kontent=kontent(http, delivery)))
+        options = {"endpoint": azure.url, "api_key": azure.api_key, "index": "articles-en"}
+        try:
+            for language in ("en", "de"):
+                delivery.publish(ENV, item_json("a", id=uid(1), language=language))
+            events = [make_event(id=uid(1), codename="a", language=lang) for lang in ("en", "de")]
+            result = await action.send(
+                make_call(
+                    AzureSearchAction,
+                    options,
+                    events,
+                    per_event=lambda e: {"index": f"articles-{e.language}"},
+                )
+            )
+            delivery.publish(ENV, item_json("draft", id=uid(3)), preview=True)
+            draft = make_event(id=uid(3), codename="draft", delivery_slot="preview")
+            await action.send(
+                make_call(AzureSearchAction, {**options, "index": "preview"}, [draft])
+            )
+        finally:
+            await action.close()
+    assert azure.indexes["articles-de"]["a_de"]["language"] == "de"
+    assert azure.indexes["articles-en"]["a_en"]["language"] == "en"
+    assert result.response.startswith("index articles-en: merged or uploaded 1, deleted 0; index")
+    assert set(azure.indexes["preview"]) == {"draft_en"}
+    assert delivery.requests[-1].path.startswith("/preview/")
