@@ -133,6 +133,9 @@ class Action(Generic[O]):
     # check refuses templates that could choose the host, and the worker checks the rendered
     # values before `send` (bridge.actions.endpoints): content never picks where secrets go.
     endpoint_options: ClassVar[Mapping[str, EndpointKind]] = {}
+    # Options whose values name other actions (translate's `report_to`): the config check
+    # treats each name as a use, so a misspelt one is an error and its target is not "unused".
+    action_references: ClassVar[frozenset[str]] = frozenset()
     # One-line description shown by `bridge check` and the docs test.
     summary: ClassVar[str] = ""
 

@@ -104,6 +104,7 @@ def _check_references(
         (item.action, item.inputs, path) for item, path in do_uses
     ]
     uses += [(name, {}, path) for name, path in alerts]
+    uses += _referenced(actions)
     for name, inputs, use_path in uses:
         used.add(name)
         action = actions.get(name)
@@ -126,6 +127,25 @@ def _check_references(
                 f"action {name!r} is not used by any rule nor by alerts",
                 key=True,
             )
+
+
+def _referenced(
+    actions: Mapping[str, ActionConfig],
+) -> list[tuple[str, Mapping[str, object], Path]]:
+    """Actions named in other actions' options (Action.action_references), as uses."""
+    found: list[tuple[str, Mapping[str, object], Path]] = []
+    for name, action in actions.items():
+        for option in sorted(getattr(action.action_class, "action_references", ())):
+            value = action.options.get(option)
+            if isinstance(value, str):
+                found.append((value, {}, ("actions", name, option)))
+            elif isinstance(value, list | tuple):
+                found += [
+                    (target, {}, ("actions", name, option, index))
+                    for index, target in enumerate(value)
+                    if isinstance(target, str)
+                ]
+    return found
 
 
 def _action_key_path(doc: Document, use_path: Path) -> Path:

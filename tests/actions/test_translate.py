@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ import pytest
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.translate import TranslateAction
+from bridge.cli import main
 from bridge.events import Event
 from bridge.kontent.variants import RateLimiter
 from tests.fakes.deepl import FakeDeepL
@@ -349,3 +351,36 @@ async def test_the_limiter_keeps_ten_per_second_and_four_hundred_per_minute() ->
     assert now[0] == pytest.approx(39.0)  # 400 requests at 10 per second
     await limiter.acquire()  # the 401st waits until the first request is a minute old
     assert now[0] == pytest.approx(60.0)
+
+
+CHECKED = """\
+version: 1
+webhooks:
+  - {name: w, path: /w, secrets: [webhook-secret-1]}
+actions:
+  content-team: {type: slack, token: xoxb-1234, channel: "#c"}
+  translator:
+    type: translate
+    deepl_auth_key: deepl-key-1234
+    languages: {de-DE: DE}
+    report_to: [TARGET]
+rules:
+  - name: r
+    when: {object_type: content_item}
+    do: [translator]
+"""
+
+
+def test_check_names_a_misspelt_report_target_and_counts_report_targets_as_used(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(CHECKED.replace("TARGET", "content-teem"))
+    assert main(["check", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        f"{path}:10:17: actions.translator.report_to[0]: unknown action 'content-teem' "
+        "(did you mean 'content-team'?)"
+    ]
+    path.write_text(CHECKED.replace("TARGET", "content-team"))
+    assert main(["check", str(path)]) == 0
+    assert "not used" not in capsys.readouterr().err  # content-team is used by report_to
