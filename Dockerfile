@@ -1,7 +1,7 @@
 # kontent-bridge: one container, embedded SQLite store under /data, config at /config/rules.yaml.
 #   docker build -t kontent-bridge .
 #   docker run -p 8080:8080 -v "$PWD/rules.yaml:/config/rules.yaml:ro" -v bridge-data:/data \
-#     -e KONTENT_WEBHOOK_SECRET=... kontent-bridge
+#     -e KONTENT_WEBHOOK_SECRET kontent-bridge
 # See docs/container.md.
 
 # --- builder: a virtualenv with the bridge and its dependencies ---------------------------------
@@ -21,9 +21,11 @@ ENV PATH=/opt/bridge/bin:$PATH \
     BRIDGE_DB=sqlite:////data/bridge.db \
     BRIDGE_HOST=0.0.0.0 \
     BRIDGE_PORT=8080
-RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bridge \
+# uid and gid 10001: a host directory mounted at /data must be writable by them (chown 10001:10001).
+RUN groupadd --system --gid 10001 bridge \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin bridge \
     && mkdir -p /data /config \
-    && chown bridge:bridge /data
+    && chown 10001:10001 /data
 COPY --from=builder /opt/bridge /opt/bridge
 COPY rules.example.yaml /config/rules.yaml
 USER bridge
