@@ -13,11 +13,14 @@ import contextlib
 import io
 import json
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -125,8 +128,30 @@ class Bridge:
         return rows
 
 
-@pytest.fixture
-async def bridge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Bridge]:
+@contextlib.asynccontextmanager
+async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A SQLite file, or a PostgreSQL database of its own (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path}/bridge.db"
+        return
+    dsn = os.environ.get("BRIDGE_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("BRIDGE_TEST_POSTGRES_DSN is not set")
+    name = f"t_translate_{uuid.uuid4().hex[:10]}"
+    try:
+        yield dsn.rsplit("/", 1)[0] + "/" + name
+    finally:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def bridge(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Bridge]:
     for name, value in ENV_VARS.items():
         monkeypatch.setenv(name, value)
     log = io.StringIO()
@@ -138,6 +163,7 @@ async def bridge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     root.setLevel(logging.DEBUG)  # the deepl SDK logs its requests at DEBUG
     try:
         async with (
+            database(request.param, tmp_path) as db,
             FakeDeepL(DEEPL_KEY) as deepl,
             FakeManagement(MAPI_KEY) as mapi,
             FakeSlack(SLACK_TOKEN) as slack,
@@ -161,9 +187,7 @@ async def bridge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
             config.write_text(
                 RULES.format(env=ENV, slack=slack.api_url, deepl=deepl.url, mapi=mapi.url)
             )
-            settings = Settings(
-                config=config, db=f"sqlite:///{tmp_path}/bridge.db", admin_token=ADMIN
-            )
+            settings = Settings(config=config, db=db, admin_token=ADMIN)
             app = create_app(settings)
             async with (
                 app.router.lifespan_context(app),
