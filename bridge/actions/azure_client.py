@@ -130,7 +130,7 @@ async def index_batch(
     A 413 halves the batch and sends each half; a lone action answered 413 is (413, ...).
     """
     from azure.core.exceptions import AzureError
-    from azure.search.documents.models import IndexDocumentsBatch
+    from azure.search.documents import IndexDocumentsBatch
 
     batch = IndexDocumentsBatch()
     adders = {
