@@ -59,13 +59,13 @@ async def test_each_target_gets_a_job_with_the_inputs_its_options_accept(
 
     assert created == 3  # "gone" is not in the current config: no job
     assert queue.known("team") and not queue.known("gone")
-    inputs = {}
+    inputs: dict[str, set[str]] = {}
     for name, cls in (("team", SlackAction), ("mail", EmailAction), ("audit", LogAction)):
         claim = await sqlite_store.claim(name, ClaimPolicy(), worker_id="w")
         [batch] = claim.batches
         assert batch.jobs[0].event.name == "Hello {{ world }}"
         inputs[name] = set(batch.jobs[0].inputs)
-        options = {"token": "xoxb-1", "channel": "#c"} if name == "team" else {}
+        options: dict[str, Any] = {"token": "xoxb-1", "channel": "#c"} if name == "team" else {}
         if name == "mail":
             options = {"host": "smtp.example.com", "from": "a@b.example", "to": ["c@d.example"]}
         call = build_call(batch, options, cls.Options)
