@@ -103,7 +103,11 @@ class Bridge:
 
 @asynccontextmanager
 async def running_bridge(
-    tmp_path: Path, *, admin_token: str | None = None, retry: str = "200ms"
+    tmp_path: Path,
+    *,
+    admin_token: str | None = None,
+    retry: str = "200ms",
+    public_url: str | None = None,
 ) -> AsyncIterator[Bridge]:
     """The bridge (`serve` role, workers on) on 127.0.0.1 with a free port, and its target."""
     target = Target()
@@ -111,7 +115,10 @@ async def running_bridge(
     config = tmp_path / "rules.yaml"
     config.write_text(rules(target.url, retry))
     settings = Settings(
-        config=config, db=f"sqlite:///{tmp_path}/bridge.db", admin_token=admin_token
+        config=config,
+        db=f"sqlite:///{tmp_path}/bridge.db",
+        admin_token=admin_token,
+        public_url=public_url,
     )
     app = create_app(settings)
     server = uvicorn.Server(
