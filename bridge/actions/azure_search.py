@@ -19,6 +19,7 @@ import base64
 import importlib.util
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -87,6 +88,13 @@ class AzureSearchOptions(ActionOptions):
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError(f"{endpoint!r}: the endpoint takes no path or query")
         return endpoint.rstrip("/")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{path!r} is not a file (a PEM bundle of CA certificates)")
+        return path
 
     @field_validator("index")
     @classmethod

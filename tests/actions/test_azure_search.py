@@ -410,6 +410,7 @@ def test_the_options_refuse_what_azure_or_the_sdk_would(monkeypatch: pytest.Monk
         ({**base, "api_key": "k", "index": "a--b"}, "is not an Azure index name"),
         ({**base, "api_key": "k", "index": "articles-en-US"}, "is not an Azure index name"),
         ({**base, "api_key": "k", "key_field": "my.key"}, "is not an Azure field name"),
+        ({**base, "api_key": "k", "ca_file": "/nonexistent/ca.pem"}, "is not a file"),
     ]
     for options, message in cases:
         with pytest.raises(ValidationError, match=message):
