@@ -30,7 +30,15 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
+from bridge.actions.base import (
+    Action,
+    ActionOptions,
+    Call,
+    PermanentFailure,
+    Resources,
+    Retry,
+    Success,
+)
 from bridge.events import Event
 from bridge.kontent.management import MANAGEMENT_URL
 from bridge.kontent.variants import ManagementClient, TypeElement, WorkflowSteps
@@ -91,7 +99,7 @@ class TranslateAction(Action[TranslateOptions]):
     action_references = frozenset({"report_to"})
     summary = "Translate a variant with DeepL and write the target variants back (Management API)."
 
-    def __init__(self, name: str, resources: Any) -> None:
+    def __init__(self, name: str, resources: Resources) -> None:
         super().__init__(name, resources)
         self._translators: dict[tuple[str, str | None], Any] = {}
 

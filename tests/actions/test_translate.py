@@ -15,7 +15,7 @@ from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.translate import TranslateAction
 from bridge.cli import main
 from bridge.events import Event
-from bridge.kontent.variants import RateLimiter
+from bridge.kontent.variants import ManagementClient, RateLimiter, limiter_for
 from tests.fakes.deepl import FakeDeepL
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.management import FakeManagement, language, step, workflow
@@ -384,3 +384,22 @@ def test_check_names_a_misspelt_report_target_and_counts_report_targets_as_used(
     path.write_text(CHECKED.replace("TARGET", "content-team"))
     assert main(["check", str(path)]) == 0
     assert "not used" not in capsys.readouterr().err  # content-team is used by report_to
+
+
+async def test_every_management_request_passes_the_environments_limiter(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        waits.append(delay)
+        now[0] += delay
+
+    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    client = ManagementClient(http, world.mapi.url + "/v2", ENV, MAPI_KEY, limiter=limiter)
+    for _ in range(11):
+        assert await client.variant(ITEM, "en") is not None
+    assert waits == [pytest.approx(1.0)]
+    assert len(world.mapi.requests) == 11
+    assert limiter_for(world.mapi.url + "/v2/", ENV) is limiter_for(world.mapi.url + "/v2", ENV)
