@@ -14,7 +14,9 @@ import pytest
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.translate import TranslateAction
 from bridge.cli import main
+from bridge.config.model import EnvironmentConfig
 from bridge.events import Event
+from bridge.kontent.client import DeliveryClient
 from bridge.kontent.variants import ManagementClient, RateLimiter, limiter_for
 from tests.fakes.deepl import FakeDeepL
 from tests.fakes.events import MakeCall, make_event
@@ -403,3 +405,18 @@ async def test_every_management_request_passes_the_environments_limiter(
     assert waits == [pytest.approx(1.0)]
     assert len(world.mapi.requests) == 11
     assert limiter_for(world.mapi.url + "/v2/", ENV) is limiter_for(world.mapi.url + "/v2", ENV)
+
+
+async def test_the_management_key_defaults_to_the_kontent_environments(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    kontent = DeliveryClient(
+        http, environments={ENV: EnvironmentConfig(management_api_key=MAPI_KEY)}
+    )
+    world.action = TranslateAction("translate", Resources(http=http, kontent=kontent))
+    assert "translated: de-DE, fr-FR" in await world.run(management_api_key=None, report_to=[])
+    assert world.mapi.requests[0].headers["Authorization"] == f"Bearer {MAPI_KEY}"
+
+    world.action = TranslateAction("translate", Resources(http=http))
+    with pytest.raises(PermanentFailure, match="no Management API key for environment env-1"):
+        await world.run(management_api_key=None, report_to=[])
