@@ -571,3 +571,21 @@ async def test_preview_events_index_preview_content_and_each_event_its_own_index
     assert result.response.startswith("index articles-en: merged or uploaded 1, deleted 0; index")
     assert set(azure.indexes["preview"]) == {"draft_en"}
     assert delivery.requests[-1].path.startswith("/preview/")
+
+
+async def test_upload_replaces_the_document_and_merge_keeps_fields_it_does_not_write(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.delivery.publish(ENV, item_json("a", id=uid(1), elements=ELEMENTS))
+    record = {"title": "{title}"}
+    event = make_event(id=uid(1), codename="a")
+    setup.index["a_en"] = {"key": "a_en", "title": "old", "vector": [0.1, 0.2]}
+    await setup.action.send(
+        make_call(AzureSearchAction, {**setup.options, "record": record}, [event])
+    )
+    assert setup.index["a_en"] == {"key": "a_en", "title": "Hello world", "vector": [0.1, 0.2]}
+    upload = {**setup.options, "record": record, "write": "upload"}
+    result = await setup.action.send(make_call(AzureSearchAction, upload, [event]))
+    assert setup.index["a_en"] == {"key": "a_en", "title": "Hello world"}
+    assert setup.azure.batches[-1][0]["@search.action"] == "upload"
+    assert result.response == "index articles: uploaded 1, deleted 0"
