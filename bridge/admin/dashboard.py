@@ -19,15 +19,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bridge import reload
-from bridge.admin import buttons, present, safejson, views
+from bridge.admin import buttons, present, safejson, search, views
 from bridge.admin.auth import COOKIE_NAME, SESSION_TTL_S
 from bridge.admin.context import (
     AdminContext,
     BadRequest,
     NotFound,
-    action_filter,
     client_of,
-    delivery_filter,
     paging,
 )
 from bridge.admin.origin import OriginPolicy
@@ -57,6 +55,7 @@ templates.globals.update(
     needs_reset=views.needs_reset,
     cause=views.cause,
     retryable_states=views.RETRYABLE_STATES,
+    qs=views.query_string,
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
 templates.filters["tojson"] = safejson.tojson
@@ -121,13 +120,13 @@ def page(ctx: AdminContext, handler: Page) -> Callable[[Request], Awaitable[Resp
 
 async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
     params = request.query_params
-    which = delivery_filter(params)
-    action = action_filter(params)
+    wanted = search.delivery_search(params, ctx.now())
     limit, offset = paging(params)
     actions = await ctx.actions()
+    action = wanted.action
     if action is not None and action not in {a["name"] for a in actions}:
         raise NotFound(f"no action named {shown(action)}")
-    rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
+    found = await search.search_deliveries(ctx, wanted, limit=limit, offset=offset)
     for a in actions:
         a["latest_failure"] = await _latest_failure(ctx, a)
     return render(
@@ -136,8 +135,13 @@ async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
         "overview.html",
         csrf=csrf,
         actions=actions,
-        rows=rows,
-        filter=which,
+        rows=found.rows,
+        scanned_all=found.scanned_all,
+        search=wanted,
+        query={k: v for k, v in params.items() if v and k not in ("offset", "limit")},
+        rule_names=[str(getattr(r, "name", "")) for r in ctx.rules()],
+        states=search.STATES,
+        filter=wanted.filter,
         action=action,
         limit=limit,
         offset=offset,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -84,3 +84,14 @@ def flash_of(request: Request) -> tuple[str, str] | None:
     if kind not in ("ok", "warn", "error") or not message:
         return None
     return kind, message
+
+
+def query_string(query: Mapping[str, str], **changes: object) -> str:
+    """`?a=1&b=2`: the page's query with `changes` applied (None or "" removes a key)."""
+    merged = {k: v for k, v in query.items()}
+    for key, value in changes.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return "?" + urlencode(merged) if merged else "?"
