@@ -25,6 +25,8 @@ from bridge.delivery.clock import SystemClock
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
 from bridge.receiver import health_routes, webhook_route
+from bridge.receiver.dispatch import BridgeApp
+from bridge.receiver.webhooks import WebhookEndpoint
 from bridge.runtime import Runtime
 from bridge.sources import start_sources
 
@@ -91,11 +93,14 @@ def create_app(
             yield
             log.info("bridge stopping")
 
-    return Starlette(
+    app = BridgeApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={Exception: _internal_error, 500: _internal_error},
     )
+    if role == "serve":
+        app.webhooks = WebhookEndpoint(runtime)  # webhook paths skip Starlette's stack
+    return app
 
 
 def extra_routes(runtime: Runtime) -> list[BaseRoute]:

@@ -185,3 +185,48 @@ def test_a_payload_value_cannot_forge_a_text_log_line(breaker: str) -> None:
     assert len(line.splitlines()) == 1
     assert breaker not in line
     assert "store unavailable" in line  # shown, escaped, not dropped
+
+
+def _record(created: float, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("bridge.receiver", logging.INFO, "f", 1, "accepted %d", (1,), None)
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    record.__dict__.update(extra)
+    return record
+
+
+def test_json_timestamps_are_utc_milliseconds_across_seconds() -> None:
+    """The second's text is cached; a line in the next second must not reuse it."""
+    from datetime import UTC, datetime
+
+    formatter = JsonFormatter(Redactor())
+    for created in (
+        1764637783.950123,
+        1764637783.0,
+        1764637784.0015,
+        1764637783.999,
+        0.5,
+        9.9999996,
+    ):
+        entry = json.loads(formatter.format(_record(created)))
+        moment = datetime.fromtimestamp(created, UTC)
+        assert entry["ts"] == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_json_hides_credential_named_extras_and_secrets_in_ids_and_names() -> None:
+    redactor = Redactor()
+    redactor.set_secrets([SECRET])
+    record = _record(
+        1764637783.5,
+        request_id=f"id-{SECRET}",
+        api_key="plain-value",
+        headers={"Authorization": "Bearer x", "accept": "json"},
+        note=None,
+        count=3,
+    )
+    record.name = f"bridge.{SECRET}"
+    entry = json.loads(JsonFormatter(redactor).format(record))
+    assert entry["request_id"] == "id-***" and entry["logger"] == "bridge.***"
+    assert entry["api_key"] == "***"
+    assert entry["headers"] == {"Authorization": "***", "accept": "json"}
+    assert entry["count"] == 3 and "note" not in entry
+    assert list(entry)[:5] == ["ts", "level", "logger", "message", "request_id"]

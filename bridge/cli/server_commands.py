@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 from typing import Any
 
 import uvicorn
 
+from bridge import eventloop
 from bridge.app import Role
 from bridge.cli.common import CliError, load, settings_from_env
 from bridge.config import Config
@@ -64,7 +64,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port {settings.port} is out of range (0-65535)", code=2)
     setup_logging(settings)
     config = load(settings.config)
-    return asyncio.run(_serve(settings, config, args.role, workers=args.workers))
+    return eventloop.run(_serve(settings, config, args.role, workers=args.workers))
 
 
 async def _serve(settings: Settings, config: Config, role: Role, *, workers: bool) -> int:

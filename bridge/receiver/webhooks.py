@@ -201,6 +201,10 @@ class WebhookEndpoint:
         for webhook in self.runtime.config.webhooks:
             if webhook.path.rstrip("/") == path.rstrip("/"):
                 return webhook
+    def serves(self, scope: Scope) -> bool:
+        """Whether the path is a configured webhook's (False until a configuration is loaded)."""
+        return self.runtime.loaded and self._webhook_for(path_of(scope)) is not None
+
         return None
 
 
