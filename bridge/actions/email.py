@@ -2,18 +2,26 @@
 
 Mostly the bridge's alert channel, so failures must be clear: a refused login or a 5xx answer
 (a rejected sender or recipient) is permanent, as SMTP itself defines 5xx; a 4xx answer, a
-dropped connection or a timeout retries.
+dropped connection or a timeout retries. Rendered addresses and the subject are checked before
+connecting: an address that does not parse, or a CR/LF (header injection) in any header, can
+never be sent, so it is permanent at once rather than a ValueError retried for days.
 """
 
 from __future__ import annotations
 
+import re
+from email.errors import HeaderDefect, NonASCIILocalPartDefect
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 from pydantic import Field, field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
+
+# Control characters (HTAB aside) end or corrupt a header line; a lone surrogate is no text.
+_UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 class EmailOptions(ActionOptions):
@@ -49,6 +57,7 @@ class EmailAction(Action[EmailOptions]):
         options = call.options
         if not options.to:
             raise PermanentFailure("email: no recipients in 'to'")
+        check_headers(options)
         try:
             errors, reply = await aiosmtplib.send(
                 _message(call),
@@ -66,6 +75,47 @@ class EmailAction(Action[EmailOptions]):
         return Success(
             response=f"sent to {len(options.to) - len(errors)} recipient(s): {reply}{refused}"
         )
+
+
+def check_headers(options: EmailOptions) -> None:
+    """PermanentFailure naming the option whose rendered value no SMTP server can be sent."""
+    for index, address in enumerate(options.to):
+        _check_address(f"to[{index}]", address)
+    _check_address("from", options.sender)
+    if options.subject is not None and (bad := _UNSENDABLE.search(options.subject)):
+        raise PermanentFailure(
+            f"email: option 'subject' holds {bad.group()!r} at position {bad.start()} after "
+            "rendering (a line break would start another header); a retry would send the same"
+        )
+
+
+def _check_address(option: str, value: str) -> None:
+    problem = address_problem(value)
+    if problem is not None:
+        raise PermanentFailure(
+            f"email: option {option!r} is not one email address after rendering ({value!r}: "
+            f"{problem}); a retry would send the same"
+        )
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` is not exactly one mailbox (`a@b.example` or `Name <a@b.example>`), or None."""
+    if bad := _UNSENDABLE.search(value):
+        return f"{bad.group()!r} at position {bad.start()}"
+    try:
+        header = default_policy.header_factory("To", value)
+    except Exception as exc:  # the parser's own failures on odd input (IndexError on "a@")
+        return f"does not parse: {type(exc).__name__}"
+    defects: tuple[HeaderDefect, ...] = header.defects
+    serious = [d for d in defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if serious:
+        return str(serious[0])
+    addresses = header.addresses
+    if len(addresses) != 1:
+        return f"{len(addresses)} addresses"
+    if not addresses[0].username or not addresses[0].domain:
+        return "no local part or domain"
+    return None
 
 
 def _failure(exc: Exception) -> Retry | PermanentFailure:

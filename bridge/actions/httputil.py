@@ -5,6 +5,11 @@ purges agree: 2xx succeeds; 408, 409, 425, 429 and every 5xx retry (honouring Re
 any other 4xx is permanent (the request itself is wrong: retrying cannot help); 3xx is
 permanent too, because following a redirect could take the bridge to another host.
 
+What no retry can fix is refused before anything is sent, here once for every action that
+calls `request`: a header name that is not an HTTP token, a header value holding a control
+character (CR/LF: header injection) or a lone surrogate, a body that cannot be encoded. Each is
+a PermanentFailure naming the header, so a FIFO queue moves on at once.
+
 Only the start of an answer is read (`READ_LIMIT_BYTES`): the delivery log keeps an excerpt,
 so a target answering a gigabyte costs the bridge a few kilobytes, and the connection of a
 longer answer is closed rather than drained.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import email.utils
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +40,10 @@ READ_LIMIT_BYTES = 8192
 # through `read()`, so the session's response class refuses more (see BoundedResponse).
 SDK_MAX_RESPONSE_BYTES = 8 << 20
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# RFC 9110 5.6.2: a field name is a token; a value holds no control character but HTAB (and a
+# lone surrogate is no character at all).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 
@@ -172,6 +182,38 @@ def classify(status: int, headers: Mapping[str, str], body: str | Body, *, what:
     raise PermanentFailure(reason, status=status, response=text)
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """Why `name: value` cannot be sent as an HTTP header (RFC 9110 5.5, 5.6.2), or None.
+
+    Values may hold any text but control characters (HTAB aside) and lone surrogates; CR and LF
+    would end the header and start another one (header injection), so aiohttp refuses them with
+    a ValueError that would otherwise be retried for days.
+    """
+    if _TOKEN.fullmatch(name) is None:
+        return f"header name {name!r} is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)"
+    found = _UNSENDABLE.search(value)
+    if found is None:
+        return None
+    char, position = found.group(), found.start()
+    if char in "\r\n":
+        what = "a line break"
+    elif ord(char) >= 0xD800:
+        what = "a lone surrogate"
+    else:
+        what = "a control character"
+    return f"header {name!r} holds {what} ({char!r} at position {position})"
+
+
+def check_headers(headers: Mapping[str, str], *, what: str) -> None:
+    """PermanentFailure for the first header that can never be sent; rendered values included."""
+    for name, value in headers.items():
+        problem = header_problem(str(name), str(value))
+        if problem is not None:
+            raise PermanentFailure(
+                f"{what}: {problem} after rendering; a retry would send the same"
+            )
+
+
 async def request(
     http: aiohttp.ClientSession,
     method: str,
@@ -181,15 +223,18 @@ async def request(
     headers: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> Success:
-    """One request, never following redirects; network errors and timeouts become Retry."""
+    """One request, never following redirects; network errors and timeouts become Retry,
+    headers and bodies that can never be sent a PermanentFailure before anything connects."""
+    sent = dict(headers or {})
+    check_headers(sent, what=what)
     try:
-        async with http.request(
-            method, url, headers=dict(headers or {}), allow_redirects=False, **kwargs
-        ) as resp:
+        async with http.request(method, url, headers=sent, allow_redirects=False, **kwargs) as resp:
             body = await read_prefix(resp)
             return classify(resp.status, resp.headers, body, what=what)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
+    except UnicodeEncodeError as exc:  # a str body aiohttp encodes; the same fails every time
+        raise PermanentFailure(f"{what}: the request body cannot be encoded: {exc}") from exc
 
 
 def check_url_template(value: str, *, option: str = "url") -> str:

@@ -21,6 +21,7 @@ from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, R
 from bridge.actions.httputil import (
     BodyTooLarge,
     UrlTemplate,
+    check_headers,
     check_templated_origins,
     excerpt,
     retry_after_s,
@@ -91,6 +92,8 @@ class SlackAction(Action[SlackOptions]):
     async def send(self, call: Call[SlackOptions]) -> Success:
         check_templated_origins(call, "base_url", "webhook_url")
         options = call.options
+        if options.token:  # sent as a header by the SDK: a CR/LF there can never be sent
+            check_headers({"Authorization": f"Bearer {options.token}"}, what=self.name)
         text = options.text if options.text is not None else _summary(call)
         blocks = _blocks(options.blocks)
         try:

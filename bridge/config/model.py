@@ -21,6 +21,8 @@ DEFAULT_MAX_RESPONSE_BYTES = MAX_RESPONSE_BYTES
 # Kontent.ai's own schedule (seed 000): 1, 2, 4, 8, 16, 32, 60 minutes, then hourly, for 3 days.
 DEFAULT_RETRY_SCHEDULE_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0)
 DEFAULT_GIVE_UP_AFTER_S = 3 * 86400.0
+# The longest wait a target's Retry-After may ask for (bridge.delivery.retry).
+DEFAULT_MAX_RETRY_AFTER_S = 3600.0
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_ALERT_FAILING_FOR_S = 3600.0
 
@@ -59,6 +61,7 @@ class DeliverySettings:
 
     retry_schedule_s: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE_S
     give_up_after_s: float = DEFAULT_GIVE_UP_AFTER_S
+    max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
     timeout_s: float = DEFAULT_TIMEOUT_S
     debounce_s: float | None = None
     max_wait_s: float | None = None

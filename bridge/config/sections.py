@@ -145,7 +145,8 @@ def delivery_settings(
 
 def _retry(doc: Document, value: Any, path: Path) -> dict[str, Any]:
     """The DeliverySettings fields a valid `retry:` mapping sets; invalid parts keep the base."""
-    retry = checks.mapping(doc, value, path, allowed=("schedule", "give_up_after")) or {}
+    allowed = ("schedule", "give_up_after", "max_retry_after")
+    retry = checks.mapping(doc, value, path, allowed=allowed) or {}
     values: dict[str, Any] = {}
     if "schedule" in retry:
         delays = checks.sequence(doc, retry["schedule"], (*path, "schedule"))
@@ -160,6 +161,10 @@ def _retry(doc: Document, value: Any, path: Path) -> dict[str, Any]:
         give_up = checks.duration(doc, retry["give_up_after"], (*path, "give_up_after"))
         if give_up is not None:
             values["give_up_after_s"] = give_up
+    if "max_retry_after" in retry:
+        longest = checks.duration(doc, retry["max_retry_after"], (*path, "max_retry_after"))
+        if longest is not None:
+            values["max_retry_after_s"] = longest
     return values
 
 

@@ -3,6 +3,11 @@
 Kontent.ai's policy (seed 000) by default: after the first failure wait 1, 2, 4, 8, 16, 32, 60
 minutes, then the last delay repeats (hourly), for as long as the next attempt would still fall
 within `give_up_after_s` of the FIRST failure; after that the job is dead (kept, retryable).
+
+A target's Retry-After is honoured when longer than the schedule's delay, up to
+`max_retry_after_s` (1 h by default): the job WAITS for it and never dies of it. Whether a job
+gives up is decided by the schedule alone, so a 429 asking for five days is tried again within
+the hour instead of being dead after its first attempt. A permanent failure is dead at once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ class RetrySettings(Protocol):
 
     @property
     def give_up_after_s(self) -> float: ...
+
+    @property
+    def max_retry_after_s(self) -> float: ...
 
 
 def schedule_delay_s(settings: RetrySettings, failures: int) -> float:
@@ -54,14 +62,14 @@ def failed(
     retry_after_s: float | None = None,
     permanent: bool = False,
 ) -> Outcome:
-    """Schedule the next attempt, or give up when it would fall past the give-up horizon."""
+    """Schedule the next attempt, or give up when the schedule's next one would fall past the
+    give-up horizon; a Retry-After only ever delays the next attempt (capped), never kills."""
     first = batch.first_failure_at if batch.first_failure_at is not None else finished_at
     failures = batch.retry_index + 1
-    delay = schedule_delay_s(settings, failures)
-    if retry_after_s is not None and retry_after_s > delay:
-        delay = retry_after_s
+    scheduled = schedule_delay_s(settings, failures)
+    delay = max(scheduled, min(retry_after_s or 0.0, settings.max_retry_after_s))
     due_at = finished_at + delay
-    dead = permanent or due_at - first > settings.give_up_after_s
+    dead = permanent or finished_at + scheduled - first > settings.give_up_after_s
     if dead and not permanent:
         error = f"{error} (gave up after {failures} failed attempt(s))"
     return Outcome(

@@ -28,7 +28,7 @@ from bridge.actions.base import Action, PermanentFailure, Retry
 from bridge.delivery import alerts, retry
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
-from bridge.delivery.render import RenderError, build_call
+from bridge.delivery.render import RenderError, build_call, current_inputs
 from bridge.delivery.store import Store, StoreUnavailable
 
 log = logging.getLogger("bridge.delivery.workers")
@@ -246,7 +246,10 @@ class WorkerPool:
             )
 
         try:
-            call = build_call(batch, action_config.options, action_config.action_class.Options)
+            # The rule's `with:` as the config says now: a fixed template rescues its jobs.
+            inputs = current_inputs(self.runtime.config, batch.jobs[0])
+            model = action_config.action_class.Options
+            call = build_call(batch, action_config.options, model, inputs)
         except RenderError as exc:
             return failure(str(exc), permanent=True)
         try:
@@ -261,6 +264,8 @@ class WorkerPool:
             )
         except TimeoutError:
             return failure(f"timed out after {settings.timeout_s:g}s")
+        except UnicodeEncodeError as exc:  # the same text fails the same way on every retry
+            return failure(f"cannot encode what would be sent: {exc}", permanent=True)
         except Exception as exc:  # an action may fail in any way; the job is retried
             return failure(f"{type(exc).__name__}: {exc}")
         return retry.succeeded(
