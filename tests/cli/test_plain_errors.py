@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.cli import main
 from bridge.config import ConfigError, parse_config
@@ -178,3 +180,25 @@ def test_check_refuses_a_templated_host_and_an_unknown_event_field(
             "rules.yaml:8:31: actions.audit.message: action 'audit' option 'message': template refers to event.nam, which is not an Event field (did you mean 'name'?)",
         ],
     )
+
+
+# -- robustness: the wording never replaces an error by a crash --------------------------------
+
+_LINE = st.tuples(
+    st.sampled_from(["", " ", "  ", "   ", "    ", "\t", "      "]),
+    st.sampled_from(["", "- ", "- - ", "-"]),
+    st.sampled_from(
+        ["key", "a b", "#c", "'q'", "{x: 1", "[1", "|", ">-", "...", "---", "&a", "*a"]
+    ),
+    st.sampled_from(["", ":", ": v", ": a: b", ": {", " # note", ":\t1"]),
+).map("".join)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(_LINE, min_size=1, max_size=8))
+def test_any_misindented_text_gets_an_issue_inside_the_text_or_none(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    doc = parse_document(text, "rules.yaml", {})
+    for issue in doc.errors:
+        assert 1 <= issue.line <= len(lines) + 1, issue
+        assert issue.col >= 1 and issue.message
