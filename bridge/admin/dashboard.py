@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bridge import reload
-from bridge.admin import buttons, present, safejson, search, views
+from bridge.admin import activity, buttons, chart, present, safejson, search, views
 from bridge.admin.auth import COOKIE_NAME, SESSION_TTL_S
 from bridge.admin.context import (
     AdminContext,
@@ -31,6 +31,7 @@ from bridge.admin.context import (
 from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
 from bridge.delivery.store import StoreUnavailable
+from bridge.receiver import rejections
 
 log = logging.getLogger("bridge.admin")
 
@@ -197,6 +198,32 @@ async def notifications_page(request: Request, ctx: AdminContext, csrf: str) -> 
     )
 
 
+async def activity_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    window = activity.window_of(request.query_params.get("window"))
+    names = [a["name"] for a in await ctx.actions()]
+    series = await activity.delivery_series(ctx, window, names)
+    charts = [
+        {
+            "name": name,
+            "svg": chart.svg(name, buckets, series.bucket_s),
+            "delivered": sum(b.delivered for b in buckets),
+            "failed": sum(b.failed for b in buckets),
+            "queued": buckets[-1].queued if buckets else 0,
+        }
+        for name, buckets in series.actions.items()
+    ]
+    return render(
+        request,
+        ctx,
+        "activity.html",
+        csrf=csrf,
+        series=series,
+        charts=charts,
+        windows=list(activity.WINDOWS),
+        rejected=rejections.snapshot(),
+    )
+
+
 async def _form(request: Request) -> dict[str, str]:
     """The urlencoded fields of a dashboard form (no multipart dependency for four fields)."""
     body = await request.body()
@@ -281,6 +308,7 @@ def dashboard_routes(ctx: AdminContext, *, public_url: str | None = None) -> lis
         view("/rules", rules_page),
         view("/rules/{name}", rule_page),
         view("/notifications", notifications_page),
+        view("/activity", activity_page),
         Route("/login", login(ctx, origin), methods=["GET", "POST"]),
         Route("/logout", logout(ctx), methods=["POST"]),
         post("/actions/{name}/reset", buttons.reset),

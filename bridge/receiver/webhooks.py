@@ -22,6 +22,7 @@ from bridge import metrics
 from bridge.delivery.store import StoreUnavailable
 from bridge.events import Notification, PayloadError, parse_body
 from bridge.logformat import request_id_var
+from bridge.receiver import rejections
 from bridge.receiver.body import BodyError, read_body
 from bridge.signatures import signature_from, verify
 
@@ -126,6 +127,7 @@ class WebhookEndpoint:
             )
         except BodyError as exc:
             closing = {"Connection": "close"} if exc.status == 408 else {}
+            rejections.record(webhook.name, exc.status, exc.reason, request_id)
             return error(exc.status, exc.reason, request_id, **closing)
         # Verifying, decoding and planning a few MB takes long enough to stall every other
         # request and health check: then a worker thread does it and the loop keeps answering.
@@ -137,6 +139,7 @@ class WebhookEndpoint:
             else verify(body, signature_from(headers), webhook.secrets)
         ):
             metrics.signature_failed(webhook.name)
+            rejections.record(webhook.name, 401, _signature_problem(headers), request_id)
             log.warning(
                 "webhook %r: rejected a request with a missing or invalid signature",
                 webhook.name,
@@ -151,6 +154,7 @@ class WebhookEndpoint:
             )
         except PayloadError as exc:
             log.info("webhook %r: rejected a malformed payload: %s", webhook.name, exc)
+            rejections.record(webhook.name, 400, str(exc), request_id)
             return error(400, str(exc), request_id)
         return await self._accept(webhook, notifications, request_id, large=large)
 
@@ -219,3 +223,10 @@ def _is_json(content_type: str) -> bool:
     """`application/json`, with or without parameters such as `charset=utf-8`."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json"
+
+
+def _signature_problem(headers: Headers) -> str:
+    """The 401's reason for the admin's Activity page (the client only hears "invalid")."""
+    if signature_from(headers) is None:
+        return "no X-Kontent-ai-Signature (or X-KC-Signature) header"
+    return "the signature verified with none of the webhook's secrets"
