@@ -19,13 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bridge import admin, metrics, redaction, reload
+from bridge import admin, redaction, reload
 from bridge.config import load_config
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.store import open_store
 from bridge.delivery.workers import WorkerPool
 from bridge.receiver import health_routes, webhook_route
 from bridge.receiver.dispatch import BridgeApp
+from bridge.receiver.metrics_route import metrics_endpoint
 from bridge.receiver.webhooks import WebhookEndpoint
 from bridge.runtime import Runtime
 from bridge.sources import start_sources
@@ -57,7 +58,7 @@ def create_app(
     runtime = Runtime(settings)
     routes: list[BaseRoute] = [
         *health_routes(runtime),
-        Route("/metrics", metrics.metrics_endpoint(lambda: runtime.store), methods=["GET"]),
+        Route("/metrics", metrics_endpoint(lambda: runtime.store), methods=["GET"]),
     ]
     if role == "serve":
         routes += extra_routes(runtime)

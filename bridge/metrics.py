@@ -4,7 +4,8 @@ Every metric lives in one `Metrics` object with its own `CollectorRegistry`, so 
 apps in one process) never share counters. The receiver and the workers call the module-level
 functions (`notification_received`, `attempt_finished`, ...), which report to the current
 `Metrics`; `reset()` installs a fresh one. Queue gauges are not pushed by anyone: the `/metrics`
-route refreshes them from `store.action_states()` at scrape time, so they cannot drift.
+route (bridge.receiver.metrics_route: no Starlette here, the workers import this module)
+refreshes them from `store.action_states()` at scrape time, so they cannot drift.
 
 The registry also holds `bridge_build_info` (which version is running where) and
 prometheus_client's process, platform and garbage-collector collectors (`process_*`,
@@ -16,11 +17,10 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
@@ -31,8 +31,6 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
-from starlette.requests import Request
-from starlette.responses import Response
 
 from bridge import __version__
 from bridge.kontent import catalog
@@ -246,35 +244,3 @@ def config_reloaded(ok: bool, at: float | None = None) -> None:
     _current.reload_timestamp.set(now)
     if ok:
         _current.reload_success_timestamp.set(now)
-
-
-class StoreWithStates(Protocol):
-    async def action_states(self) -> Sequence[Any]: ...
-
-
-async def metrics_response(store: StoreWithStates | None) -> Response:
-    """The body of `GET /metrics`: queue gauges refreshed from the store, then the exposition."""
-    m = _current
-    if store is not None:
-        try:
-            m.refresh_queues(await store.action_states())
-        except Exception:  # a scrape must not fail because the store hiccuped
-            log.warning("metrics: could not read action states", exc_info=True)
-    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-
-def metrics_endpoint(
-    store: StoreWithStates | Callable[[], StoreWithStates | None] | None,
-) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint: `Route("/metrics", metrics_endpoint(store))`.
-
-    `store` may be a callable returning the store, for apps whose lifespan opens it later.
-    """
-
-    async def endpoint(request: Request) -> Response:
-        target = store
-        if target is not None and not hasattr(type(target), "action_states") and callable(target):
-            target = target()
-        return await metrics_response(target)  # type: ignore[arg-type]
-
-    return endpoint
