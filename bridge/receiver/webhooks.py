@@ -201,14 +201,14 @@ class WebhookEndpoint:
         )
         return _accepted(result.accepted, result.duplicates, result.jobs, request_id)
 
-    def _webhook_for(self, path: str) -> WebhookConfig | None:
-        for webhook in self.runtime.config.webhooks:
-            if webhook.path.rstrip("/") == path.rstrip("/"):
-                return webhook
     def serves(self, scope: Scope) -> bool:
         """Whether the path is a configured webhook's (False until a configuration is loaded)."""
         return self.runtime.loaded and self._webhook_for(path_of(scope)) is not None
 
+    def _webhook_for(self, path: str) -> WebhookConfig | None:
+        for webhook in self.runtime.config.webhooks:
+            if webhook.path.rstrip("/") == path.rstrip("/"):
+                return webhook
         return None
 
 
