@@ -139,6 +139,7 @@ class Runtime:
             http=self.http,
             kontent=self._kontent_client(config),
             follow_ups=FollowUpQueue(lambda: self.store, lambda: self.config),
+            management_url=config.kontent.management_url,
         )
         actions: dict[str, Action[Any]] = {}
         for name, action_config in config.actions.items():

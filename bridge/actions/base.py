@@ -118,6 +118,8 @@ class Resources:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bridge.actions"))
     # Follow-up jobs (translate's report_to); None where no store runs (explain, unit tests).
     follow_ups: FollowUps | None = None
+    # `kontent.management_url`: the Management API base for actions that write content.
+    management_url: str | None = None
 
 
 class Action(Generic[O]):

@@ -62,7 +62,7 @@ class TranslateOptions(ActionOptions):
     step: str | None = None  # move every written variant to this step (codename)
     marker_element: str | None = None
     management_api_key: str | None = None  # default: kontent.environments[env]
-    management_url: str = MANAGEMENT_URL
+    management_url: str | None = None  # default: kontent.management_url
     report_to: list[str] = Field(default_factory=list)
     report_text: str = DEFAULT_REPORT  # {item} and {languages} are filled in
 
@@ -268,7 +268,8 @@ class TranslateAction(Action[TranslateOptions]):
                 f"no Management API key for environment {environment_id}: set "
                 "management_api_key or kontent.environments[...].management_api_key"
             )
-        return ManagementClient(self.resources.http, options.management_url, environment_id, key)
+        base_url = options.management_url or self.resources.management_url or MANAGEMENT_URL
+        return ManagementClient(self.resources.http, base_url, environment_id, key)
 
 
 def _translate(

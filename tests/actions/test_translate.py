@@ -407,14 +407,16 @@ async def test_every_management_request_passes_the_environments_limiter(
     assert limiter_for(world.mapi.url + "/v2/", ENV) is limiter_for(world.mapi.url + "/v2", ENV)
 
 
-async def test_the_management_key_defaults_to_the_kontent_environments(
+async def test_the_management_key_and_url_default_to_the_kontent_section(
     world: World, http: aiohttp.ClientSession
 ) -> None:
     kontent = DeliveryClient(
         http, environments={ENV: EnvironmentConfig(management_api_key=MAPI_KEY)}
     )
-    world.action = TranslateAction("translate", Resources(http=http, kontent=kontent))
-    assert "translated: de-DE, fr-FR" in await world.run(management_api_key=None, report_to=[])
+    resources = Resources(http=http, kontent=kontent, management_url=world.mapi.url + "/v2")
+    world.action = TranslateAction("translate", resources)
+    unset: dict[str, Any] = {"management_api_key": None, "management_url": None, "report_to": []}
+    assert "translated: de-DE, fr-FR" in await world.run(**unset)
     assert world.mapi.requests[0].headers["Authorization"] == f"Bearer {MAPI_KEY}"
 
     world.action = TranslateAction("translate", Resources(http=http))

@@ -50,6 +50,7 @@ version: 1
 webhooks:
   - {{name: production, path: /webhooks/kontent, secrets: ["${{WEBHOOK_SECRET}}"]}}
 kontent:
+  management_url: "{mapi}/v2"
   environments:
     "{env}": {{management_api_key: "${{MAPI_KEY}}"}}
 actions:
@@ -59,7 +60,6 @@ actions:
     type: translate
     deepl_auth_key: "${{DEEPL_KEY}}"
     deepl_server_url: "{deepl}"
-    management_url: "{mapi}/v2"
     source_lang: EN
     languages: {{de-DE: DE, fr-FR: FR}}
     workflow: default
