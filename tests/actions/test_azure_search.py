@@ -18,12 +18,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bridge.actions import azure_search
 from bridge.actions.algolia import AlgoliaAction
-from bridge.actions.azure_limits import azure_field_name, batches
-from bridge.actions.azure_search import AzureSearchAction, AzureSearchOptions
+from bridge.actions.azure_limits import FIELD_RULE, KEY_RULE, azure_field_name, batches
+from bridge.actions.azure_search import AzureSearchAction, AzureSearchOptions, _document_key
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.kontent.client import DeliveryClient, Keys
 from tests.fakes.algolia import FakeAlgolia
@@ -589,3 +591,35 @@ async def test_upload_replaces_the_document_and_merge_keeps_fields_it_does_not_w
     assert setup.index["a_en"] == {"key": "a_en", "title": "Hello world"}
     assert setup.azure.batches[-1][0]["@search.action"] == "upload"
     assert result.response == "index articles: uploaded 1, deleted 0"
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_every_derived_field_name_is_one_azure_accepts(name: str) -> None:
+    made = azure_field_name(name)
+    assert FIELD_RULE.fullmatch(made) and not made.startswith("azureSearch")
+    if FIELD_RULE.fullmatch(name) and not name.startswith("azureSearch"):
+        assert made == name  # valid names are kept as they are
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=200), st.text(min_size=1, max_size=200))
+def test_every_key_is_one_azure_accepts_and_distinct_texts_stay_distinct(
+    first: str, second: str
+) -> None:
+    options = AzureSearchOptions.model_validate(
+        {
+            "endpoint": "https://s.search.windows.net",
+            "api_key": "k",
+            "index": "i1",
+            "key": "{codename}",
+        }
+    )
+    try:
+        keys = [_document_key(options, make_event(codename=text)) for text in (first, second)]
+    except PermanentFailure as exc:
+        assert "at most 1024 characters" in exc.reason  # only length can make a key impossible
+        return
+    assert all(KEY_RULE.fullmatch(key) for key in keys)
+    if first != second and all(not KEY_RULE.fullmatch(t) for t in (first, second)):
+        assert keys[0] != keys[1]
