@@ -172,6 +172,11 @@ class TranslateAction(Action[TranslateOptions]):
             else:
                 plain.append((element.codename, text))
         marker = by_codename.get(options.marker_element or "")
+        if options.marker_element and (marker is None or marker.kind != "text"):
+            raise PermanentFailure(
+                f"marker_element {options.marker_element!r} is not a text element of type "
+                f"{event.type!r}: add it to the type, or remove the option"
+            )
         return Source(version, language, plain, rich, marker.id if marker else None)
 
     async def _language(

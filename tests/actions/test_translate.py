@@ -422,3 +422,13 @@ async def test_the_management_key_and_url_default_to_the_kontent_section(
     world.action = TranslateAction("translate", Resources(http=http))
     with pytest.raises(PermanentFailure, match="no Management API key for environment env-1"):
         await world.run(management_api_key=None, report_to=[])
+
+
+async def test_a_marker_element_the_type_lacks_is_permanent_before_any_translation(
+    world: World,
+) -> None:
+    with pytest.raises(PermanentFailure, match="marker_element 'nope' is not a text element"):
+        await world.run(marker_element="nope")
+    with pytest.raises(PermanentFailure, match="marker_element 'body' is not a text element"):
+        await world.run(marker_element="body")
+    assert world.deepl.requests == [] and world.mapi.upserts == []
