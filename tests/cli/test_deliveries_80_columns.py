@@ -5,10 +5,15 @@ be, in a subprocess with COLUMNS=80, against a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -159,3 +164,34 @@ def test_json_times_are_iso_8601_utc_as_in_the_admin_api(db: Path) -> None:
         assert [present.plain(row) for row in stored] == json.loads(result.stdout)
 
     _run(f"sqlite:///{db}", api_form, ManualClock(T))
+
+
+def test_on_an_80_column_terminal_the_layout_is_the_same(db: Path) -> None:
+    """A real terminal (a pty of 80 columns, no COLUMNS): rich reads its size, adds colour."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BRIDGE_DB": f"sqlite:///{db}"}
+    env["TERM"] = "xterm-256color"
+    command = "import sys; from bridge.cli import main; sys.exit(main())"
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, "deliveries"],
+        env=env,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the writer closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode()).replace("\r\n", "\n")
+    assert shown == EXPECTED_80
+    assert "\x1b[" in b"".join(chunks).decode()  # states in colour on a terminal
