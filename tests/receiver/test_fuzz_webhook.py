@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -216,11 +220,32 @@ class Client:
         return self.runner.run(self.http.get(url, **kwargs))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Both stores: PostgreSQL refuses text SQLite keeps (NUL), so both must see the values."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bridge.db"
+        return
+    dsn = os.environ.get("BRIDGE_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("BRIDGE_TEST_POSTGRES_DSN is not set")
+    name = f"fuzz_{uuid.uuid4().hex[:12]}"
+    yield urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))  # the store creates it
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[Client]:
+def client(db: str) -> Iterator[Client]:
     config = parse_config(RULES, env={})
-    app_settings = Settings(db=f"sqlite:///{tmp_path}/bridge.db", admin_token=TOKEN)
-    app = create_app(app_settings, config=config, workers=False)
+    app = create_app(Settings(db=db, admin_token=TOKEN), config=config, workers=False)
     with asyncio.Runner() as runner:
         stack = AsyncExitStack()
 
@@ -258,7 +283,7 @@ def test_no_signed_body_gets_a_5xx_and_accepted_ones_are_viewable(client: Client
     answers: dict[int, int] = {}
 
     @settings(
-        max_examples=1000,
+        max_examples=800,
         derandomize=True,
         database=None,
         deadline=None,

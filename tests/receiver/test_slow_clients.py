@@ -159,6 +159,9 @@ async def test_stalled_clients_are_closed_and_do_not_lock_senders_out(
         writer.close()
     assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers[100:]), answers[100:110]
     assert closed_after < DEADLINE_S + 10
+    # Headers that never end are cut off by size long before the deadline.
+    reader, _ = await hold(server.port, PARTIAL_HEADERS + b"X-Pad: " + b"a" * 70_000, connections)
+    assert (await answer_and_close(reader, DEADLINE_S)).startswith(b"HTTP/1.1 431")
     assert len(server.log) - log_at_start < 4096, server.log[log_at_start:].decode()
 
 
