@@ -253,8 +253,7 @@ class TranslateAction(Action[TranslateOptions]):
         return out
 
     def _translator(self, options: TranslateOptions) -> Any:
-        import deepl  # the optional `translate` extra
-
+        deepl = _deepl()
         deepl.http_client.max_network_retries = 0  # the bridge's schedule retries (see above)
         key = (options.deepl_auth_key, options.deepl_server_url)
         if key not in self._translators:
@@ -280,8 +279,7 @@ class TranslateAction(Action[TranslateOptions]):
 def _translate(
     translator: Any, texts: list[str], options: TranslateOptions, target: str, html: bool
 ) -> list[str]:
-    import deepl
-
+    deepl = _deepl()
     try:
         results = translator.translate_text(
             texts,
@@ -304,6 +302,17 @@ def _translate(
             raise PermanentFailure(f"DeepL: {exc}", status=status) from None
         raise Retry(f"DeepL: {exc}", status=status) from None
     return [result.text for result in results]
+
+
+def _deepl() -> Any:
+    """The `deepl` SDK, from the optional `translate` extra; without it the job cannot run."""
+    try:
+        import deepl
+    except ImportError:
+        raise PermanentFailure(
+            "the deepl SDK is not installed: pip install 'kontent-bridge[translate]'"
+        ) from None
+    return deepl
 
 
 def _element_of(

@@ -3,6 +3,7 @@ against a local server speaking its wire protocol (tests/fakes/deepl.py, managem
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -432,3 +433,11 @@ async def test_a_marker_element_the_type_lacks_is_permanent_before_any_translati
     with pytest.raises(PermanentFailure, match="marker_element 'body' is not a text element"):
         await world.run(marker_element="body")
     assert world.deepl.requests == [] and world.mapi.upserts == []
+
+
+async def test_without_the_translate_extra_the_job_fails_permanently_and_says_what_to_install(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "deepl", None)  # `import deepl` raises ImportError
+    with pytest.raises(PermanentFailure, match=r"pip install 'kontent-bridge\[translate\]'"):
+        await world.run()
