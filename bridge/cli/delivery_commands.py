@@ -44,7 +44,9 @@ def _add_deliveries(subparsers: Any) -> None:
         "deliveries",
         help="the delivery log: newest first, with attempts and the latest response",
         description="List jobs of the last 3 days (and every unfinished or dead one), newest "
-        "first: attempts, time of the latest attempt, latest status and a response excerpt.",
+        "first, three lines each: state, attempts, latest and next attempt (UTC) and action; the "
+        "latest status with the error or response; the rule and the event. Parked jobs (of a "
+        "disabled action) show as parked.",
     )
     _db_option(deliveries)
     deliveries.add_argument("--action", metavar="NAME", help="only this action's jobs")
@@ -53,7 +55,11 @@ def _add_deliveries(subparsers: Any) -> None:
     which.add_argument(
         "--active-failures", action="store_true", help="jobs whose latest attempt failed"
     )
-    deliveries.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    deliveries.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON in the admin API's form (times as ISO 8601 UTC) instead of text",
+    )
     deliveries.add_argument("--limit", type=_positive_int, default=50, help="rows (default 50)")
     deliveries.set_defaults(func=run_deliveries)
 
@@ -249,7 +255,9 @@ async def _applied(store: Store) -> list[str]:
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", metavar="URL", help=f"database URL (default: BRIDGE_DB or {DEFAULT_DB})"
+        "--db",
+        metavar="URL",
+        help=f"database URL (default: BRIDGE_DB, the file BRIDGE_DB_FILE names, or {DEFAULT_DB})",
     )
 
 
