@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bridge import reload
-from bridge.admin import activity, buttons, chart, present, safejson, search, views
+from bridge.admin import activity, buttons, chart, jobview, present, safejson, search, views
 from bridge.admin.auth import COOKIE_NAME, SESSION_TTL_S
 from bridge.admin.context import (
     AdminContext,
@@ -57,6 +57,7 @@ templates.globals.update(
     cause=views.cause,
     retryable_states=views.RETRYABLE_STATES,
     qs=views.query_string,
+    sent_request=jobview.sent_request,
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
 templates.filters["tojson"] = safejson.tojson
@@ -160,7 +161,18 @@ async def _latest_failure(ctx: AdminContext, action: dict[str, Any]) -> Any:
 
 async def job_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
     job = await ctx.job(request.path_params["job_id"])
-    return render(request, ctx, "job.html", csrf=csrf, job=job, page_url=_page_url(request))
+    mates = await jobview.call_jobs(ctx, job)
+    return render(
+        request,
+        ctx,
+        "job.html",
+        csrf=csrf,
+        job=job,
+        rendered=jobview.rendered_inputs(ctx, job),
+        call=await jobview.call_events(ctx, mates) if len(mates) > 1 else [],
+        call_size=len(mates),
+        page_url=_page_url(request),
+    )
 
 
 async def rules_page(request: Request, ctx: AdminContext, csrf: str) -> Response:

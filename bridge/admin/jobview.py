@@ -1,0 +1,106 @@
+"""What the job page adds to a job's row: what the next attempt renders, the coalesced call it
+belongs to, and the request each attempt sent.
+
+- Rendered inputs: the action's options with the rule's `with:` as the current config has it
+  (bridge.delivery.render.current_inputs: what a retry would use), rendered for the job's
+  events, with secrets hidden by the one policy of bridge.redaction, as `bridge explain` shows.
+- The call: jobs delivered together share a `delivery_id` (debounce/max_wait); every job and
+  event of the call is listed, so an operator sees what one build hook or one batch carried.
+- The request sent: read from an attempt's `request` (a mapping or object with `method`,
+  `url`, `headers`, `body`) when the store records one (W5a: migration 0004); absent, the page
+  says that this attempt's request was not recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from bridge.admin import present
+from bridge.admin.context import AdminContext
+from bridge.delivery.render import current_inputs
+from bridge.rules.templates import TemplateError, batch_context, render_options
+
+CALL_SCAN_ROWS = 1000
+CALL_SHOWN_JOBS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    inputs: dict[str, Any] | None
+    error: str | None
+    note: str
+
+
+def rendered_inputs(ctx: AdminContext, job: Any) -> Rendered:
+    action = ctx.configured_actions().get(job.row.action)
+    if action is None:
+        return Rendered(None, None, "The action is no longer in the configuration.")
+    config = ctx.config
+    claimed = SimpleNamespace(
+        event=job.events[0] if job.events else SimpleNamespace(object_type=None),
+        rule=job.row.rule,
+        action=job.row.action,
+        inputs=job.inputs,
+    )
+    try:
+        inputs = current_inputs(config, claimed) if config is not None else job.inputs  # type: ignore[arg-type]
+    except (AttributeError, TypeError):  # a config object without do-items' inputs
+        inputs = job.inputs
+    merged = dict(action.options) | dict(inputs)
+    secrets = frozenset(getattr(action.action_class, "secret_options", frozenset()))
+    note = "The action's options with the rule's current with:, rendered for this job's events."
+    try:
+        rendered = render_options(merged, batch_context(list(job.events)))
+    except TemplateError as exc:
+        return Rendered(present.redact_options(merged, secrets), str(exc), note)
+    except Exception as exc:  # stored inputs of any shape must still show a page
+        reason = f"cannot render: {type(exc).__name__}"
+        return Rendered(present.redact_options(merged, secrets), reason, note)
+    return Rendered(present.redact_options(rendered, secrets), None, note)
+
+
+async def call_jobs(ctx: AdminContext, job: Any) -> list[Any]:
+    """The jobs delivered in the same call as `job` (itself included), oldest first."""
+    delivery_id = getattr(job.row, "delivery_id", None)
+    if not delivery_id:
+        return []
+    rows = await ctx.store.deliveries(action=job.row.action, limit=500)
+    mates = [r for r in rows if r.delivery_id == delivery_id]
+    offset = 500
+    while len(rows) == 500 and offset < CALL_SCAN_ROWS:
+        rows = await ctx.store.deliveries(action=job.row.action, limit=500, offset=offset)
+        mates += [r for r in rows if r.delivery_id == delivery_id]
+        offset += 500
+    return sorted(mates, key=lambda r: r.job_id)
+
+
+async def call_events(ctx: AdminContext, mates: list[Any]) -> list[tuple[Any, list[str]]]:
+    """Each job of the call with its events' summaries (the first CALL_SHOWN_JOBS)."""
+    shown: list[tuple[Any, list[str]]] = []
+    for mate in mates[:CALL_SHOWN_JOBS]:
+        detail = await ctx.store.job(mate.job_id)
+        events = list(detail.events) if detail is not None else []
+        shown.append((mate, [present.event_summary(e) for e in events]))
+    return shown
+
+
+def sent_request(attempt: Any) -> dict[str, Any] | None:
+    """The request an attempt sent, as the page shows it (redacted again on the way out)."""
+    sent = getattr(attempt, "request", None)
+    if sent is None:
+        return None
+
+    def read(key: str) -> Any:
+        return sent.get(key) if isinstance(sent, Mapping) else getattr(sent, key, None)
+
+    headers = read("headers") or {}
+    shown: dict[str, Any] = {
+        "method": read("method") or "",
+        "url": read("url") or "",
+        "headers": present.redact_options(dict(headers)) if isinstance(headers, Mapping) else {},
+        "body": read("body"),
+    }
+    return shown
