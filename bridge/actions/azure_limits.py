@@ -84,8 +84,10 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
         what = "the Azure credential's token endpoint"
     if type(exc).__name__ == "CredentialUnavailableError" and (status is None or status < 500):
         return PermanentFailure(f"Azure credential unavailable: {message}")
-    if status is None or 200 <= status < 300:
-        # No answer (connection, TLS, a token request that failed) or an unreadable one.
+    if "DecodeError" in {kind.__name__ for kind in type(exc).__mro__}:
+        # An answer that could not be read: over the 8 MiB read limit, cut off, not JSON.
+        return Retry(f"{what} answer unreadable: {type(exc).__name__}: {message}")
+    if status is None or 200 <= status < 300:  # no answer: connection, TLS, a token endpoint
         return Retry(f"{what} unreachable: {type(exc).__name__}: {message}")
     reason = f"{what} answered {status}" + (f": {message}" if message else "")
     headers = getattr(response, "headers", None) or {}

@@ -31,6 +31,7 @@ from bridge.kontent.client import DeliveryClient, Keys
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.azure_search import FakeAzureSearch
 from tests.fakes.events import MakeCall, make_event
+from tests.fakes.huge import HugeAnswer
 from tests.fakes.kontent import FakeDelivery, item_json
 
 pytestmark = pytest.mark.timeout(60)
@@ -623,3 +624,29 @@ def test_every_key_is_one_azure_accepts_and_distinct_texts_stay_distinct(
     assert all(KEY_RULE.fullmatch(key) for key in keys)
     if first != second and all(not KEY_RULE.fullmatch(t) for t in (first, second)):
         assert keys[0] != keys[1]
+
+
+@pytest.mark.parametrize("content_length", [True, False], ids=["declared", "chunked"])
+async def test_an_answer_over_the_sdk_read_limit_retries_without_being_held(
+    http: aiohttp.ClientSession, make_call: MakeCall, content_length: bool
+) -> None:
+    """The shared session's bounded reads stop the SDK at 8 MiB; a batch is safe to resend."""
+    async with HugeAnswer(
+        64 << 20,
+        content_type="application/json",
+        prefix=b'{"value": [',
+        content_length=content_length,
+    ) as huge:
+        action = AzureSearchAction("search", Resources(http=http))
+        options = {"endpoint": huge.url, "api_key": "k", "index": "articles"}
+        try:
+            with pytest.raises(Retry) as caught:
+                await action.send(
+                    make_call(AzureSearchAction, options, [make_event(action="deleted")])
+                )
+        finally:
+            await action.close()
+    assert caught.value.reason == (
+        "Azure AI Search answer unreadable: IncompleteReadError: answer larger than 8388608 bytes"
+    )
+    assert huge.sent_bytes < 32 << 20  # the connection was closed, not drained
