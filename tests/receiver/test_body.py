@@ -13,7 +13,11 @@ from bridge.receiver.body import BodyError, read_body
 
 
 async def read(
-    messages: list[Message], *, limit: int = 1000, timeout_s: float | None = 0.2, **headers: str
+    messages: list[Message],
+    *,
+    limit: int = 1000,
+    timeout_s: float | None = 0.2,
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     """`messages` one by one; after the last, receive() waits as a stalled client makes it."""
     pending = iter(messages)
@@ -25,7 +29,7 @@ async def read(
         await never.wait()
         raise AssertionError("unreachable")
 
-    return await read_body(Headers(headers), receive, limit, timeout_s)
+    return await read_body(Headers(headers or {}), receive, limit, timeout_s)
 
 
 def chunk(body: bytes, more: bool) -> Message:
@@ -63,5 +67,5 @@ async def test_limits_and_disconnects(
     messages: list[Message], headers: dict[str, str], status: int
 ) -> None:
     with pytest.raises(BodyError) as raised:
-        await read(messages, **headers)
+        await read(messages, headers=headers)
     assert raised.value.status == status
