@@ -8,7 +8,7 @@ see bridge.kontent.client). A coalesced batch becomes as few `batch` requests as
 means "searchable". A record over `max_record_bytes` is shrunk to fit (record_size.py); one that
 cannot fit has its old version deleted and fails the job, so no stale record stays searchable.
 With `expand: used_in`, the items using a changed item or asset are reindexed too
-(bridge.kontent.used_in); records come from bridge.actions.records, shared by search actions.
+(bridge.actions.used_in); records come from bridge.actions.records, shared by search actions.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from bridge.actions.base import (
 from bridge.actions.httputil import BodyTooLarge, client_session
 from bridge.actions.record_size import fit_record
 from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
+from bridge.actions.used_in import Expand, expand_call
 from bridge.events import Event
-from bridge.kontent.used_in import Expand, expand_call
 
 DELETE_ACTIONS = ("unpublished", "deleted")
 

@@ -45,8 +45,8 @@ from bridge.actions.base import (
 from bridge.actions.httputil import TEMPLATE_MARKERS
 from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, json_size
 from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
+from bridge.actions.used_in import Expand, expand_call
 from bridge.events import Event
-from bridge.kontent.used_in import Expand, expand_call
 
 DELETE_ACTIONS = ("unpublished", "deleted")
 MAX_REQUEST_BYTES = 16_000_000  # "about 16 MB per batch", counted in decimal to stay below it

@@ -18,6 +18,10 @@ from pydantic import BaseModel, ConfigDict
 
 from bridge.events import Event
 
+# The failures a call raises are defined below bridge.actions (the Kontent.ai clients raise
+# them too); they are part of the action contract and exported from here.
+from bridge.failures import ActionError, PermanentFailure, Retry
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -72,33 +76,6 @@ class Success:
     response: str = ""
 
 
-class ActionError(Exception):
-    def __init__(self, reason: str, *, status: int | None = None, response: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.response = response
-
-
-class Retry(ActionError):
-    """Try again later; a `delay_s` (a Retry-After, say) longer than the schedule's wins."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        delay_s: float | None = None,
-        status: int | None = None,
-        response: str = "",
-    ) -> None:
-        super().__init__(reason, status=status, response=response)
-        self.delay_s = delay_s
-
-
-class PermanentFailure(ActionError):
-    """Retrying cannot help: the job is dead at once (kept, visible, replayable)."""
-
-
 class FollowUps(Protocol):
     """Jobs an action enqueues for other actions (bridge.delivery.followups.FollowUpQueue)."""
 
@@ -150,3 +127,19 @@ class Action(Generic[O]):
 
     async def close(self) -> None:
         """Release clients the action opened itself (the shared HTTP session is the host's)."""
+
+
+__all__ = [
+    "Action",
+    "ActionError",
+    "ActionOptions",
+    "Call",
+    "EndpointKind",
+    "FollowUps",
+    "Item",
+    "O",
+    "PermanentFailure",
+    "Resources",
+    "Retry",
+    "Success",
+]

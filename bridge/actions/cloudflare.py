@@ -19,7 +19,7 @@ from bridge.actions.httputil import (
     merged,
     request,
 )
-from bridge.kontent.used_in import Expand, expand_call
+from bridge.actions.used_in import Expand, expand_call
 
 Values = list[str] | str | None
 KINDS = ("tags", "files", "prefixes", "hosts")

@@ -17,7 +17,7 @@ from bridge.actions.httputil import (
     merged,
     request,
 )
-from bridge.kontent.used_in import Expand, expand_call
+from bridge.actions.used_in import Expand, expand_call
 
 KEYS_PER_REQUEST = 256
 

@@ -20,7 +20,7 @@ from bridge.actions.httputil import (
     merged,
     request,
 )
-from bridge.kontent.used_in import Expand, expand_call
+from bridge.actions.used_in import Expand, expand_call
 
 XKEYS_PER_REQUEST = 100  # keeps the header well under Varnish's 8 KB default limit
 

@@ -18,7 +18,7 @@ from bridge.actions import endpoints
 from bridge.actions.base import Action
 from bridge.config.document import Document
 from bridge.config.errors import Path, did_you_mean
-from bridge.rules.templates import syntax_error, template_sources
+from bridge.templates import syntax_error, template_sources
 
 ActionClass = type[Action]  # type: ignore[type-arg]
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from bridge.actions.base import ActionOptions, Call, Item
 from bridge.delivery.model import Batch, ClaimedJob
 from bridge.events import Event
-from bridge.rules.templates import TemplateError, batch_context, render_options
+from bridge.templates import TemplateError, batch_context, render_options
 
 # Jobs the bridge plans itself carry these: their inputs are what they are, never a rule's.
 ALERT_OBJECT_TYPE = "bridge_alert"

@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bridge.actions.base import PermanentFailure, Retry
-from bridge.actions.httputil import (
+from bridge.failures import PermanentFailure, Retry
+from bridge.httpread import (
     Body,
     BodyTooLarge,
     read_at_most,

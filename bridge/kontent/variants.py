@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bridge.actions.base import PermanentFailure, Retry
-from bridge.actions.httputil import (
+from bridge.failures import PermanentFailure, Retry
+from bridge.httpread import (
     RETRYABLE_4XX,
     BodyTooLarge,
     excerpt,

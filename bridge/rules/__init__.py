@@ -1,7 +1,7 @@
-"""Rules: matchers over Events, the rule index, the engine that plans jobs, templates.
+"""Rules: matchers over Events, the rule index and the engine that plans jobs.
 
-Names are resolved lazily so that `bridge.config` may import `bridge.rules.templates` (a leaf)
-without importing the engine, which itself depends on `bridge.config`.
+Names are resolved lazily, so importing one module of the package does not import the engine.
+Templates live in bridge.templates (config imports them; the engine imports config).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(explain, name)
     if name == "TemplateError":
-        from bridge.rules.templates import TemplateError
+        from bridge.templates import TemplateError
 
         return TemplateError
     raise AttributeError(name)

@@ -11,7 +11,7 @@ from bridge.plan import PlannedJob
 from bridge.rules.explain import DoExplanation, EventExplanation, RuleExplanation
 from bridge.rules.index import RuleIndex
 from bridge.rules.matchers import Found, RulePredicate, compile_rule, why_not
-from bridge.rules.templates import TemplateError, batch_context, redact, render_options
+from bridge.templates import TemplateError, batch_context, redact, render_options
 
 
 class RuleEngine:

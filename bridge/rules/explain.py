@@ -26,7 +26,7 @@ class DoExplanation:
         """The planned used-in fan-out (`expand:`), looked up only when the job runs."""
         if "expand" not in self.inputs:
             return None
-        from bridge.kontent.used_in import describe  # presentation only
+        from bridge.actions.used_in import describe  # presentation only
 
         return describe(self.inputs["expand"])
 

@@ -1,155 +1,31 @@
-"""Jinja2 templates for action inputs, in a sandbox where undefined names are errors.
-
-Templates see `event` (the last event's fields plus `raw`), `events` (every event of a coalesced
-batch) and `notification` (the last event's raw notification). A string that is exactly one
-expression, `"{{ events | map(attribute='codename') | list }}"`, renders to the expression's own
-value (a list here) instead of its text, so options typed as lists or numbers can be templated.
-Unlike jinja2.nativetypes we never `literal_eval` text: `"{{ event.codename }}"` with codename
-`"2024"` stays the string "2024".
-
-A leaf module: config uses it to check syntax at load, delivery and rules to render.
-"""
+"""Moved to bridge.templates: config imports it there without importing the rules package."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
-from typing import Any
+from bridge.templates import (
+    REDACTED,
+    TemplateError,
+    batch_context,
+    compile_template,
+    event_context,
+    is_template,
+    redact,
+    render,
+    render_options,
+    syntax_error,
+    template_sources,
+)
 
-import jinja2
-from jinja2 import StrictUndefined, Undefined, nodes
-from jinja2.nativetypes import NativeCodeGenerator
-from jinja2.sandbox import SandboxedEnvironment
-
-from bridge import redaction
-from bridge.events import Event
-from bridge.rules.template_names import unknown_event_fields
-
-REDACTED = redaction.REDACTED
-
-
-class TemplateError(Exception):
-    """A template failed to compile or render; the message names the option."""
-
-
-def _native_concat(values: Iterable[Any]) -> Any:
-    """One value: itself (an Undefined is forced so it raises); several: their joined text."""
-    parts = list(values)
-    if len(parts) == 1:
-        value = parts[0]
-        if isinstance(value, Undefined):
-            return str(value)
-        return value
-    return "".join(str(part) for part in parts)
-
-
-class _SandboxedNativeEnvironment(SandboxedEnvironment):
-    code_generator_class = NativeCodeGenerator
-    concat = staticmethod(_native_concat)
-
-
-_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_NATIVE = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
-
-
-def is_template(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
-
-
-@lru_cache(maxsize=4096)
-def compile_template(source: str) -> jinja2.Template:
-    """Compiled once per distinct source; raises jinja2.TemplateSyntaxError."""
-    tree = _TEXT.parse(source)
-    body = tree.body
-    single = (
-        len(body) == 1
-        and isinstance(body[0], nodes.Output)
-        and len(body[0].nodes) == 1
-        and not isinstance(body[0].nodes[0], nodes.TemplateData)
-    )
-    return (_NATIVE if single else _TEXT).from_string(source)
-
-
-def syntax_error(source: str) -> str | None:
-    """None when `source` compiles, else a one-line reason (for config load errors)."""
-    try:
-        compile_template(source)
-    except jinja2.TemplateSyntaxError as exc:
-        return f"template syntax error: {exc.message} (template line {exc.lineno})"
-    unknown = list(unknown_event_fields(_TEXT.parse(source)))
-    return "; ".join(unknown) if unknown else None
-
-
-def template_sources(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every templated string inside `value`, with its relative path."""
-    if is_template(value):
-        yield (), value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            for path, source in template_sources(item):
-                yield (key, *path), source
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            for path, source in template_sources(item):
-                yield (index, *path), source
-
-
-def event_context(event: Event) -> dict[str, Any]:
-    return event.fields() | {"raw": event.raw}
-
-
-def batch_context(events: Sequence[Event]) -> dict[str, Any]:
-    """What templates see for a call carrying `events` (oldest first)."""
-    contexts = [event_context(event) for event in events]
-    last = events[-1] if events else None
-    return {
-        "event": contexts[-1] if contexts else None,
-        "events": contexts,
-        "notification": last.raw if last is not None else None,
-    }
-
-
-def render(source: str, context: Mapping[str, Any]) -> Any:
-    """Render one string; raises jinja2 errors (render_options names the option)."""
-    if not is_template(source):
-        return source
-    return compile_template(source).render(context)
-
-
-def render_options(options: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
-    """Every string rendered, recursively through dicts and lists; other values left alone."""
-    return {key: _render_value(value, context, (key,)) for key, value in options.items()}
-
-
-def _render_value(value: Any, context: Mapping[str, Any], path: tuple[str | int, ...]) -> Any:
-    if isinstance(value, str):
-        try:
-            return render(value, context)
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"option {_dotted(path)!r}: {_reason(exc)}") from None
-    if isinstance(value, Mapping):
-        return {k: _render_value(v, context, (*path, k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_render_value(v, context, (*path, i)) for i, v in enumerate(value)]
-    return value
-
-
-def _reason(exc: jinja2.TemplateError) -> str:
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"template syntax error: {exc.message}"
-    return exc.message or type(exc).__name__
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def redact(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
-    """A copy with secrets hidden by bridge.redaction's one policy: the action's secret options
-    and credential-named keys at any depth (`headers.Authorization`, `json.key`) become `***`,
-    and every configured secret value is hidden inside the strings that remain."""
-    redacted: dict[str, Any] = redaction.redact_value(options, secret_names)
-    return redacted
+__all__ = [
+    "REDACTED",
+    "TemplateError",
+    "batch_context",
+    "compile_template",
+    "event_context",
+    "is_template",
+    "redact",
+    "render",
+    "render_options",
+    "syntax_error",
+    "template_sources",
+]

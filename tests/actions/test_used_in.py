@@ -16,7 +16,7 @@ from bridge.actions.varnish import VarnishAction
 from bridge.config import ConfigError, parse_config
 from bridge.events import parse_body
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
-from bridge.kontent.used_in import UsedIn, describe, expand_call
+from bridge.actions.used_in import UsedIn, describe, expand_call
 from bridge.rules import RuleEngine
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.events import MakeCall, make_event

@@ -28,7 +28,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from bridge.actions.base import ActionOptions, Call, Item, O, PermanentFailure
 from bridge.events import Event
 from bridge.kontent.client import DeliveryClient
-from bridge.rules.templates import TemplateError, batch_context, render_options
+from bridge.templates import TemplateError, batch_context, render_options
 
 # A parent's event: `changed` (its content changed through a child, so it is refetched, never
 # deleted for the child's sake), `dependent_of` naming the changed object ("asset:beans_jpg").

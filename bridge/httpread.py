@@ -1,0 +1,154 @@
+"""Bounded reading of HTTP answers, shared by the actions and the Kontent.ai clients.
+
+Only the start of an answer is read (`READ_LIMIT_BYTES`): the delivery log keeps an excerpt,
+so a target answering a gigabyte costs the bridge a few kilobytes, and the connection of a
+longer answer is closed rather than drained. SDKs that share the session read through
+`BoundedResponse`, which refuses more than `SDK_MAX_RESPONSE_BYTES`.
+
+Below both bridge.actions and bridge.kontent (which raise the same failures, bridge.failures),
+so neither imports the other's internals: the import contracts in pyproject.toml check it.
+bridge.actions.httputil re-exports these names for the actions and plugins.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bridge import redaction
+
+EXCERPT_CHARS = 500
+# How much of an answer is read: twice what the store keeps (2 KiB, RESPONSE_EXCERPT_BYTES in
+# bridge.delivery.records), so that an excerpt never lacks text, and a few kilobytes at most.
+READ_LIMIT_BYTES = 8192
+# The most an SDK (slack-sdk, algoliasearch) may read of one answer: they read answers whole
+# through `read()`, so the session's response class refuses more (see BoundedResponse).
+SDK_MAX_RESPONSE_BYTES = 8 << 20
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A bounded part of a response for the delivery log, secrets hidden before the cut."""
+    text = redaction.redact(text).strip()
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The start of an answer: at most `READ_LIMIT_BYTES`, decoded, and whether that was all."""
+
+    text: str
+    complete: bool
+    declared_bytes: int | None = None  # Content-Length, when the target sent one
+    read_bytes: int = 0
+
+    def excerpt(self, limit: int = EXCERPT_CHARS) -> str:
+        if self.complete:
+            return excerpt(self.text, limit)
+        if self.declared_bytes is not None:
+            size = f"{self.declared_bytes} bytes"
+        else:
+            size = f"more than {self.read_bytes} bytes"
+        text = redaction.redact(self.text).strip()  # before the cut: no half secret left
+        return text[:limit] + f"… ({size}; only the first {self.read_bytes} read)"
+
+
+class BodyTooLarge(aiohttp.ClientPayloadError):
+    """An answer passed the most a caller will hold; its connection has been closed.
+
+    A ClientPayloadError, so an SDK that handles aiohttp's errors handles this one too.
+    """
+
+    def __init__(self, max_bytes: int, declared_bytes: int | None) -> None:
+        super().__init__(f"answer larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
+        self.declared_bytes = declared_bytes
+
+
+async def _read_upto(resp: aiohttp.ClientResponse, limit: int) -> tuple[list[bytes], bool]:
+    """Chunks of at most `limit` + 1 bytes, and whether the body ended within `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await resp.content.read(limit + 1 - size)
+        if not chunk:
+            return chunks, True
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks, False
+
+
+async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTES) -> Body:
+    """The first `limit` bytes of an answer; a longer one's connection is closed, not drained."""
+    chunks, complete = await _read_upto(resp, limit)
+    data = b"".join(chunks)[:limit]
+    if not complete:
+        resp.close()
+    try:
+        decoder = codecs.getincrementaldecoder(resp.charset or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # final=False when cut: a character split by the limit is dropped, not shown garbled.
+    text = decoder.decode(data, final=complete)
+    return Body(text, complete, resp.content_length, len(data))
+
+
+async def read_at_most(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole answer, for callers that need all of it; BodyTooLarge past `max_bytes`.
+
+    A declared Content-Length over the maximum fails before anything is read; an undeclared
+    (chunked) answer fails as soon as it passes the maximum. Either way the connection closes.
+    """
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes:
+        resp.close()
+        raise BodyTooLarge(max_bytes, declared)
+    chunks, complete = await _read_upto(resp, max_bytes)
+    if not complete:
+        chunks.clear()
+        resp.close()
+        raise BodyTooLarge(max_bytes, declared)
+    return b"".join(chunks)
+
+
+class BoundedResponse(aiohttp.ClientResponse):
+    """A response whose `read()` (and so `text()`, `json()`) refuses more than `max_bytes`.
+
+    The bridge's own code reads answers through read_prefix/read_at_most; SDKs that share the
+    session call `read()`, and this is where their reads are bounded.
+    """
+
+    max_bytes = SDK_MAX_RESPONSE_BYTES
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            self._body = await read_at_most(self, self.max_bytes)
+        return await super().read()
+
+
+def client_session(**kwargs: Any) -> aiohttp.ClientSession:
+    """An aiohttp session whose every read is bounded: the one the bridge and its SDKs share."""
+    return aiohttp.ClientSession(response_class=BoundedResponse, **kwargs)
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    raw = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
