@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bridge.admin import views
 from bridge.admin.auth import CSRF_FIELD
-from bridge.admin.context import AdminContext, NotFound
+from bridge.admin.context import AdminContext, BadRequest, NotFound
 from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
 from bridge.delivery.store import StoreUnavailable
@@ -36,6 +37,7 @@ class Done:
 
     message: str
     kind: str = "ok"
+    next: str | None = None  # where to go instead of back (an admin path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class Confirm:
     text: str
     button: str
     jobs: tuple[Any, ...] = ()
+    planned: tuple[Any, ...] = ()  # PlannedJobs a replay would create (shown, not yet stored)
+    planned_total: int = 0
     fields: tuple[tuple[str, str], ...] = ()  # hidden fields the confirming POST carries
 
 
@@ -82,6 +86,9 @@ def button(
             result = await verb(ctx, request.path_params, form, confirmed)
         except NotFound as exc:
             return render(request, ctx, "error.html", 404, csrf=None, message=str(exc))
+        except BadRequest as exc:
+            csrf = ctx.guard.csrf_for(session)
+            return render(request, ctx, "error.html", 400, csrf=csrf, message=str(exc))
         except (LookupError, StoreUnavailable) as exc:
             return render(request, ctx, "error.html", 503, csrf=None, message=str(exc))
         if isinstance(result, Confirm):
@@ -98,7 +105,7 @@ def button(
                 },
                 back_url=target,
             )
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(back(request, result.next or target), status_code=303)
         return views.set_flash(response, result.message, result.kind)
 
     return run
@@ -174,7 +181,10 @@ async def retry_failed(
         many = "job" if len(jobs) == 1 else "jobs"
         return Confirm(
             title=f"Retry {len(jobs)} {many} of {name}?",
-            text=f"These {many} run again now, oldest first, and their retry schedules restart.",
+            text="This job runs again now and its retry schedule restarts."
+            if len(jobs) == 1
+            else f"These {len(jobs)} jobs run again now, oldest first, and their retry "
+            "schedules restart.",
             button=f"Retry {len(jobs)} {many}",
             jobs=tuple(jobs),
             fields=(("jobs", ",".join(str(j.job_id) for j in jobs)),),
@@ -195,3 +205,41 @@ async def failed_jobs(ctx: AdminContext, name: str) -> list[Any]:
     """The action's retrying and dead jobs, oldest first (at most 500, the API's page)."""
     rows = await ctx.store.deliveries(action=name, filter="active_failures", limit=500)
     return sorted((r for r in rows if r.state in views.RETRYABLE_STATES), key=lambda r: r.job_id)
+
+
+async def replay_verb(
+    ctx: AdminContext, params: Any, form: dict[str, str], confirmed: bool
+) -> Done | Confirm:
+    """Replay stored notifications to chosen actions/rules: preview first, then create."""
+    from bridge.admin import replay
+
+    actions = [a["name"] for a in await ctx.actions()]
+    rules = [str(getattr(r, "name", "")) for r in ctx.rules()]
+    ask = replay.replay_ask(form, ctx.now(), actions, rules)
+    plan = await replay.plan_replay(ctx, ask)
+    if not plan.jobs:
+        return Done(
+            f"Nothing to replay: {plan.notifications} stored notification(s) in that range, "
+            "and no job for the chosen actions and rules.",
+            "warn",
+        )
+    many = "job" if len(plan.jobs) == 1 else "jobs"
+    if not confirmed:
+        return Confirm(
+            title=f"Create {len(plan.jobs)} {many}?",
+            text=f"Replaying {plan.notifications} stored notification(s) against the current "
+            f"rules creates {'this job' if len(plan.jobs) == 1 else f'these {len(plan.jobs)} jobs'}"
+            f" ({plan.per_action()}). Nothing is created until you confirm.",
+            button=f"Create {len(plan.jobs)} {many}",
+            planned=tuple(plan.jobs[: replay.SHOWN_JOBS]),
+            planned_total=len(plan.jobs),
+            # The range's end as the preview saw it: what arrives meanwhile is not swept in.
+            fields=(("until", datetime.fromtimestamp(ask.until, UTC).isoformat()),),
+        )
+    request_id = await replay.run_replay(ctx, plan)
+    log.info("admin: replay from the dashboard", extra={"jobs": len(plan.jobs)})
+    return Done(
+        f"Created {len(plan.jobs)} {many} ({plan.per_action()}) from {plan.notifications} "
+        f"stored notification(s); request id {request_id}.",
+        next=f"/admin/?request_id={request_id}",
+    )

@@ -28,7 +28,7 @@ def svg(name: str, buckets: Sequence[Bucket], bucket_s: int) -> Markup:
     delivered = sum(b.delivered for b in buckets)
     failed = sum(b.failed for b in buckets)
     label = (
-        f"{name}: {delivered} delivered, {failed} failed attempts; "
+        f"{name}: {delivered} delivered, {attempts(failed)}; "
         f"at most {max([b.queued for b in buckets] + [0])} waiting"
     )
     parts = [
@@ -49,7 +49,7 @@ def svg(name: str, buckets: Sequence[Bucket], bucket_s: int) -> Markup:
         bad_h = inner_h * b.failed / top_bars
         base = TOP + inner_h
         when = _when(b.start, bucket_s)
-        tip = f"{when}: {b.delivered} delivered, {b.failed} failed attempts, {b.queued} waiting"
+        tip = f"{when}: {b.delivered} delivered, {attempts(b.failed)}, {b.queued} waiting"
         parts.append(f'<g class="bucket" data-start="{b.start:.0f}"><title>{escape(tip)}</title>')
         parts.append(
             f'<rect class="hit" x="{x:.1f}" y="{TOP}" width="{step:.1f}" height="{inner_h}"/>'
@@ -77,6 +77,10 @@ def svg(name: str, buckets: Sequence[Bucket], bucket_s: int) -> Markup:
             )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def attempts(failed: int) -> str:
+    return f"{failed} failed attempt{'' if failed == 1 else 's'}"
 
 
 def _when(ts: float, bucket_s: int) -> str:

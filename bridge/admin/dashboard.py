@@ -236,13 +236,32 @@ async def activity_page(request: Request, ctx: AdminContext, csrf: str) -> Respo
     )
 
 
+async def replay_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
+    params = request.query_params
+    return render(
+        request,
+        ctx,
+        "replay.html",
+        csrf=csrf,
+        actions=[a["name"] for a in await ctx.actions() if a.get("in_config")],
+        rule_names=[str(getattr(r, "name", "")) for r in ctx.rules()],
+        chosen_actions=params.getlist("action"),
+        chosen_rules=params.getlist("rule"),
+        notification=params.get("notification") or "",
+        since=params.get("since") or "1h",
+        until=params.get("until") or "",
+        page_url=_page_url(request),
+    )
+
+
 async def _form(request: Request) -> dict[str, str]:
     """The urlencoded fields of a dashboard form (no multipart dependency for four fields)."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return {}
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {name: values[0] for name, values in fields.items()}
+    # A field sent several times (checkboxes) is its values one per line: names hold no \n.
+    return {name: "\n".join(values) for name, values in fields.items()}
 
 
 def _page_url(request: Request) -> str:
@@ -321,6 +340,7 @@ def dashboard_routes(ctx: AdminContext, *, public_url: str | None = None) -> lis
         view("/rules/{name}", rule_page),
         view("/notifications", notifications_page),
         view("/activity", activity_page),
+        view("/replay", replay_page),
         Route("/login", login(ctx, origin), methods=["GET", "POST"]),
         Route("/logout", logout(ctx), methods=["POST"]),
         post("/actions/{name}/reset", buttons.reset),
@@ -328,5 +348,6 @@ def dashboard_routes(ctx: AdminContext, *, public_url: str | None = None) -> lis
         post("/actions/{name}/enable", buttons.enable),
         post("/actions/{name}/retry-failed", buttons.retry_failed),
         post("/jobs/{job_id}/retry", buttons.retry),
+        post("/replay", buttons.replay_verb),
         Mount("/static", StaticFiles(packages=[("bridge.admin", "static")]), name="admin-static"),
     ]

@@ -71,12 +71,12 @@ async def test_the_chart_counts_each_delivery_failure_and_waiting_job_in_its_buc
     assert 'aria-label="rebuild-site: 1 delivered, 3 failed attempts; at most 2 waiting"' in chart
     tips = re.findall(r"<title>(\d\d:\d\d: [^<]*)</title>", chart)
     assert len(tips) == 12  # 1 h of 5 min buckets
-    assert tips[-1].endswith(": 0 delivered, 1 failed attempts, 2 waiting")
+    assert tips[-1].endswith(": 0 delivered, 1 failed attempt, 2 waiting")
     # Buckets start at NOW - 3500: job 1 is delivered in the 7th, job 2 fails first in the 8th
     # (and waits from the 7th's end, when it was created), again in the 9th and in the last.
     counts = [tip.split(": ", 1)[1] for tip in tips]
     assert counts[6] == "1 delivered, 0 failed attempts, 1 waiting"
-    assert counts[7] == counts[8] == "0 delivered, 1 failed attempts, 1 waiting"
+    assert counts[7] == counts[8] == "0 delivered, 1 failed attempt, 1 waiting"
     assert counts[:6] == ["0 delivered, 0 failed attempts, 0 waiting"] * 6
     assert "5 min" in page.text
     content = chart_of(page.text, "content-team")
