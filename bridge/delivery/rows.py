@@ -1,9 +1,7 @@
-"""Store rows to the values callers see, where both stores read the same columns.
+"""Store rows to the values callers see, read by column name.
 
-The SQLite and PostgreSQL stores select the same columns in the same order for an action's
-health, its alert episode and one job's detail, so one function each serves both (rows may be
-`sqlite3` tuples or `asyncpg` records: both index by position). Dialect-specific rows stay in
-`sqlite_ops.py` and `postgres_rows.py`.
+Rows are `sqlite3.Row` or `asyncpg.Record`: both read by key, so one function serves every
+dialect, and a query may add a column without shifting the others.
 """
 
 from __future__ import annotations
@@ -17,22 +15,29 @@ from bridge.delivery.model import (
     ActionState,
     AttemptRow,
     ClaimedJob,
+    DeliveryRow,
     Episode,
     Health,
     JobDetail,
-    Outcome,
+    NotificationRow,
+    StoredNotification,
 )
 
-_NO_COUNTS = (0,) * 6 + (None, None)
+Row = Any
 
 
-def episode(action: str, row: Sequence[Any] | None) -> Episode:
+def _get(row: Row | None, name: str, default: Any = None) -> Any:
+    if row is None or name not in row.keys():  # noqa: SIM118 (`in` on a Row looks at values)
+        return default
+    return row[name]
+
+
+def episode(action: str, row: Row | None) -> Episode:
     """An action's failure episode from its `(failing_since, alerted)` row (none: healthy)."""
     if row is None:
         return Episode(action, None)
-    failing_since, alerted = row[0], row[1]
-    kinds = frozenset(k for k in alerted.split(",") if k)
-    return Episode(action, failing_since, kinds)
+    kinds = frozenset(k for k in (row["alerted"] or "").split(",") if k)
+    return Episode(action, row["failing_since"], kinds)  # type: ignore[arg-type]
 
 
 def _health(retrying: bool, last_success_at: float | None, last_dead_at: float | None) -> Health:
@@ -46,67 +51,107 @@ def _health(retrying: bool, last_success_at: float | None, last_dead_at: float |
     return "ready"
 
 
-def action_state(
-    name: str, action: Sequence[Any] | None, counts: Sequence[Any] | None, now: float
-) -> ActionState:
-    """One action's state from its `actions` row and its job counts (either may be missing).
-
-    SQLite's counts carry a ninth column, the jobs being retried right now; PostgreSQL counts
-    those among `retrying` already."""
-    enabled, last_success_at, failing_since, last_dead_at = action or (True, None, None, None)
-    pending, running, retrying, succeeded, dead, failed, last_attempt_at, oldest, *in_retry = (
-        counts or _NO_COUNTS
-    )
+def action_state(name: str, action: Row | None, counts: Row | None, now: float) -> ActionState:
+    """One action's state from its `actions` row and its `action_counts` row (either may be
+    missing). `retries_running` (jobs being retried right now) is optional."""
+    retrying = int(_get(counts, "retrying", 0) or 0)
+    in_retry = int(_get(counts, "retries_running", 0) or 0)
+    oldest = _get(counts, "oldest_pending_at")
+    last_success_at = _get(action, "last_success_at")
     return ActionState(
         name=name,
-        health=_health(bool(retrying or any(in_retry)), last_success_at, last_dead_at),
-        enabled=bool(enabled),
-        pending=int(pending or 0) + int(retrying or 0),
-        running=int(running or 0),
-        failing_since=failing_since,
-        last_attempt_at=last_attempt_at,
-        succeeded=int(succeeded or 0),
-        failed_attempts=int(failed or 0),
-        dead=int(dead or 0),
+        health=_health(bool(retrying or in_retry), last_success_at, _get(action, "last_dead_at")),
+        enabled=bool(_get(action, "enabled", True)),
+        pending=int(_get(counts, "pending", 0) or 0) + retrying,
+        running=int(_get(counts, "running", 0) or 0),
+        failing_since=_get(action, "failing_since"),
+        last_attempt_at=_get(counts, "last_attempt_at"),
+        succeeded=int(_get(counts, "succeeded", 0) or 0),
+        failed_attempts=int(_get(counts, "failed_attempts", 0) or 0),
+        dead=int(_get(counts, "dead", 0) or 0),
         oldest_pending_age_s=None if oldest is None else max(0.0, now - oldest),
     )
 
 
-def job_detail(row: Sequence[Any], raw: str | None, attempts: Sequence[Any]) -> JobDetail:
-    """One job from the `job` query's row (a delivery row, then key, request id, inputs and
-    event), its notification's raw body and its attempts."""
-    columns = tuple(row)
-    key, request_id, inputs, event = columns[14:18]
+def delivery_row(row: Row) -> DeliveryRow:
+    """From a `deliveries`-shaped row (also `rule_matches` and `job`)."""
+    state = row["state"]
+    waiting = state in ("pending", "retrying")
+    return DeliveryRow(
+        job_id=row["id"],
+        action=row["action"],
+        rule=row["rule"],
+        state=state,
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        last_attempt_at=row["last_attempt_at"],
+        last_status=row["last_status"],
+        last_response=row["last_response"],
+        summary=row["summary"],
+        delivery_id=row["batch_id"],
+        next_attempt_at=row["due_at"] if waiting else None,
+        last_error=row["last_error"],
+        failures=row["failures"],
+    )
+
+
+def attempt_row(row: Row) -> AttemptRow:
+    return AttemptRow(
+        number=row["number"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        status=row["status"],
+        response=row["response"],
+        error=row["error"],
+        delivery_id=row["delivery_id"],
+    )
+
+
+def job_detail(row: Row, raw: str | None, attempts: Sequence[Row]) -> JobDetail:
+    """One job from the `job` query's row, its notification's raw body and its attempts."""
     return JobDetail(
-        row=records.delivery_row(columns[:14]),
-        notification_key=key,
-        request_id=request_id,
-        inputs=records.shown_mapping(inputs),  # an admin view: odd stored values still show
-        events=(records.shown_event(event, raw),),
-        attempts=tuple(AttemptRow(*attempt) for attempt in attempts),
+        row=delivery_row(row),
+        notification_key=row["notification_key"],
+        request_id=row["request_id"],
+        inputs=records.shown_mapping(row["inputs"]),  # an admin view: odd values still show
+        events=(records.shown_event(row["event"], raw),),
+        attempts=tuple(attempt_row(attempt) for attempt in attempts),
     )
 
 
-def claimed_job(row: Sequence[Any]) -> ClaimedJob:
-    """A job handed to a worker, from a claim's row: the job's columns, its batch id, then its
+def claimed_job(row: Row) -> ClaimedJob:
+    """A job handed to a worker, from a `mark_running` row: the job's columns and its
     notification's raw body (the event is rebuilt from both)."""
-    (job_id, action, rule, key, event, inputs, attempts, retry_index) = row[:8]
-    (first_failure_at, created_at, request_id, _batch_id, raw) = row[8:13]
     return ClaimedJob(
-        id=job_id,
-        action=action,
-        rule=rule,
-        notification_key=key,
-        event=records.event_from_row(event, raw),
-        inputs=json.loads(inputs),
-        attempts=attempts,
-        retry_index=retry_index,
-        first_failure_at=first_failure_at,
-        created_at=created_at,
-        request_id=request_id,
+        id=row["id"],
+        action=row["action"],
+        rule=row["rule"],
+        notification_key=row["notification_key"],
+        event=records.event_from_row(row["event"], row["raw"]),
+        inputs=json.loads(row["inputs"]),
+        attempts=row["attempts"],
+        retry_index=row["retry_index"],
+        first_failure_at=row["first_failure_at"],
+        created_at=row["created_at"],
+        request_id=row["request_id"],
     )
 
 
-def attempt_outcome(outcome: Outcome) -> str:
-    """The `attempts.outcome` column: a retrying job's attempt is a "retry", a dead one "failed"."""
-    return {"succeeded": "succeeded", "retrying": "retry"}.get(outcome.state, "failed")
+def notification_row(row: Row) -> NotificationRow:
+    return NotificationRow(
+        row["key"],
+        row["webhook"],
+        row["received_at"],
+        row["request_id"],
+        row["summary"],
+        records.shown_json(row["rules"]),
+        records.shown_mapping(row["raw"]),
+    )
+
+
+def stored_notification(row: Row) -> StoredNotification:
+    notification = records.notification_from_row(
+        row["key"], row["webhook"], row["format"], row["raw"], row["events"]
+    )
+    return StoredNotification(row["seq"], row["received_at"], notification)

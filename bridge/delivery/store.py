@@ -1,7 +1,10 @@
-"""The store protocol: everything the receiver, the workers, the CLI and the admin API ask of it.
+"""The one store: every domain operation of delivery, written once over a connector.
 
-Stores are interchangeable (SQLite embedded, PostgreSQL for replicas); callers only see this
-protocol, the values in `model.py` and `StoreUnavailable`. Usage:
+The receiver, the workers, the CLI, the admin API and the polled sources see only this class,
+the values in `model.py` and `StoreUnavailable`. What differs between databases is below it:
+a connector (`connectors/sqlite.py`, `connectors/postgres.py`) runs the named queries of
+`sql/<dialect>/queries.sql` (procrastinate's JobManager over its connector is the model).
+Usage:
 
     store = open_store("sqlite:///data/bridge.db", SystemClock())
     await store.open()          # creates the database and applies pending migrations
@@ -9,15 +12,23 @@ protocol, the values in `model.py` and `StoreUnavailable`. Usage:
     await store.close()
 
 (or `async with open_store(url, clock) as store:`).
+
+Two operations have a one-statement form where a dialect can say it in one statement: `accept`
+(PostgreSQL's `accept` query: a whole request in one round trip, dedupe included) and `record`
+(both dialects). A dialect without an `accept` query is accepted statement by statement in one
+transaction (SQLite, where the statements run inside a group commit and cost no round trip).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from bridge.delivery import claims, params, records, rows
 from bridge.delivery.clock import Clock, ManualClock, SystemClock
+from bridge.delivery.connectors import Connector, Tx
+from bridge.delivery.errors import StoreError, StoreUnavailable
 from bridge.delivery.model import (
     Accepted,
     ActionState,
@@ -36,6 +47,7 @@ from bridge.delivery.model import (
     SourceState,
     StoredNotification,
 )
+from bridge.delivery.policy import next_alerted
 from bridge.events import Notification
 from bridge.plan import PlannedJob
 
@@ -50,38 +62,66 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
-    """Base of the store's own exceptions; driver errors never leave a store."""
+class Store:
+    def __init__(
+        self, connector: Connector, clock: Clock, *, retention_s: float = 3 * 86400
+    ) -> None:
+        self.connector = connector
+        self.clock = clock
+        self.retention_s = retention_s  # how long notifications and finished jobs are kept
+        self.migrations_applied: list[str] = []  # by the last open(), for `bridge db upgrade`
+        self._listeners: list[Callable[[], None]] = []
+        connector.listen(self._notify)
 
-
-class StoreUnavailable(StoreError):
-    """The store cannot durably write (or read) now: the receiver answers 503, workers back off."""
-
-
-class Store(Protocol):
-    clock: Clock
-    retention_s: float  # how long notifications and finished jobs are kept
-    migrations_applied: list[str]  # by the last open(), for `bridge db upgrade`
-
+    # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect, create the database if needed and apply pending migrations."""
-        ...
+        await self.connector.open()
+        try:
+            self.migrations_applied = await self.upgrade()
+        except BaseException:
+            await self.connector.close()
+            raise
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        await self.connector.close()
 
-    async def __aenter__(self) -> Store: ...
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
 
-    async def __aexit__(self, *exc: object) -> None: ...
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def upgrade(self) -> list[str]:
         """Apply pending migrations; returns the names of those applied."""
-        ...
+        return await self.connector.migrate(self.clock.now())
 
     def add_listener(self, callback: Callable[[], None]) -> None:
-        """Called (in the event loop) after a commit that may have made jobs due."""
-        ...
+        """Called (in the event loop) after a commit that may have made jobs due, by this
+        process or (PostgreSQL) another replica."""
+        self._listeners.append(callback)
 
-    # -- the receiver -------------------------------------------------------------------------
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    async def _write_and_notify(self, op: Callable[[Tx], Awaitable[bool]]) -> bool:
+        """A write that may make jobs due: other processes are notified in its transaction,
+        this one's listeners after its commit."""
+
+        async def with_notify(tx: Tx) -> bool:
+            changed = await op(tx)
+            if changed:
+                await tx.notify()
+            return changed
+
+        changed = await self.connector.write(with_notify)
+        if changed:
+            self._notify()
+        return changed
+
+    # -- the receiver --------------------------------------------------------------------------
     async def accept(
         self,
         notifications: Sequence[Notification],
@@ -94,15 +134,32 @@ class Store(Protocol):
         A notification about an object (see `records.object_key`) is a redelivery only if it
         repeats the latest one accepted for that object; one without an object, if its key is
         stored. Within one call, the notifications count in order (two identical ones: the
-        second is a redelivery).
-
-        Returns only after the commit (group commit: concurrent calls share one transaction).
+        second is a redelivery). Returns only after the commit.
         """
-        ...
+        now = self.clock.now()
+        rows_ = records.accept_rows(notifications, jobs, now=now, request_id=request_id)
+        if self.connector.has_query("accept"):
+            values = params.accept_params(rows_, jobs, now, request_id)
+            row = await self.connector.statement("accept", **values)
+            assert row is not None
+            accepted = Accepted(row["accepted"], len(rows_.notes) - row["accepted"], row["jobs"])
+        else:
+            accepted = await self.connector.write(
+                lambda tx: _accept_step_by_step(tx, rows_, jobs, now, request_id)
+            )
+        if accepted.jobs:
+            self._notify()
+        return accepted
 
     async def enqueue(self, jobs: Sequence[PlannedJob], *, request_id: str | None = None) -> int:
         """Create jobs without dedupe (replay); returns the number created."""
-        ...
+        now = self.clock.now()
+
+        async def op(tx: Tx) -> bool:
+            return await _insert_jobs(tx, jobs, now, request_id)
+
+        await self._write_and_notify(op)
+        return len(jobs)
 
     async def latest_modified(
         self, object_id: str, language: str | None, slot: str | None
@@ -112,34 +169,77 @@ class Store(Protocol):
 
         A polled source (Sync API) uses it to skip changes a webhook already delivered.
         """
-        ...
+        values = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        found = await self.connector.read(lambda tx: tx.fetch_value("latest_modified", **values))
+        return None if found is None else str(found)
 
-    # -- the workers --------------------------------------------------------------------------
+    # -- the workers ---------------------------------------------------------------------------
     async def claim(self, action: str, policy: ClaimPolicy, *, worker_id: str) -> Claim:
         """Claim due batches of one action under a lease, honouring ordering and debounce."""
-        ...
+        now = self.clock.now()
+        return await self.connector.write(
+            lambda tx: claims.claim(tx, action, policy, worker_id, now)
+        )
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
         """Record one attempt of a batch; returns the action's failure episode afterwards."""
-        ...
+        row = await self.connector.statement("record", **params.record_params(batch, outcome))
+        return rows.episode(batch.action, row)
 
     async def release(self, batch: Batch) -> None:
         """Give a claimed batch back unattempted (graceful stop)."""
-        ...
+
+        async def op(tx: Tx) -> bool:
+            await tx.execute("release_jobs", ids=list(batch.job_ids), worker=batch.claimed_by)
+            return True
+
+        await self._write_and_notify(op)
 
     async def raise_alert(self, action: str, kind: AlertKind, jobs: Sequence[PlannedJob]) -> bool:
         """Enqueue alert jobs unless this episode already had a `kind` alert; True if enqueued."""
-        ...
+        now = self.clock.now()
+
+        async def op(tx: Tx) -> bool:
+            # Locked (waiting, not skipping), so two replicas never both raise one alert.
+            locked = rows.episode(action, await tx.fetch_one("lock_episode", action=action))
+            new = next_alerted(locked.alerted, kind)
+            if new is None:
+                return False
+            await tx.execute("set_alerted", action=action, alerted=",".join(sorted(new)))
+            await _insert_jobs(tx, jobs, now, None)
+            return True
+
+        raised = await self.connector.write(op)
+        if raised and jobs:
+            self._notify()
+        return raised
 
     async def prune(self, *, before: float) -> int:
         """Delete finished jobs and unreferenced notifications older than `before`.
 
         Never deletes pending, running, retrying or dead jobs, nor the notifications they need.
         """
-        ...
 
-    # -- the CLI and the admin API ------------------------------------------------------------
-    async def action_states(self) -> list[ActionState]: ...
+        async def op(tx: Tx) -> int:
+            await tx.execute("prune_attempts", before=before)
+            jobs = await tx.execute("prune_jobs", before=before)
+            notes = await tx.execute("prune_notifications", before=before)
+            await tx.execute("prune_latest", before=before)
+            return jobs + notes
+
+        return await self.connector.write(op)
+
+    # -- the CLI and the admin API -------------------------------------------------------------
+    async def action_states(self, known: Sequence[str] = ()) -> list[ActionState]:
+        now = self.clock.now()
+
+        async def op(tx: Tx) -> list[ActionState]:
+            counts = {row["action"]: row for row in await tx.fetch("action_counts")}
+            actions = {row["name"]: row for row in await tx.fetch("actions")}
+            names = sorted(set(counts) | set(actions) | set(known))
+            return [rows.action_state(n, actions.get(n), counts.get(n), now) for n in names]
+
+        return await self.connector.read(op)
 
     async def deliveries(
         self,
@@ -148,55 +248,169 @@ class Store(Protocol):
         filter: LogFilter = "all",
         limit: int = 50,
         offset: int = 0,
-    ) -> list[DeliveryRow]: ...
+    ) -> list[DeliveryRow]:
+        since = self.clock.now() - self.retention_s
+        values: dict[str, Any] = {"action": action, "filter": filter, "limit": limit}
+        values |= {"offset": offset, "since": since}
+        found = await self.connector.read(lambda tx: tx.fetch("deliveries", **values))
+        return [rows.delivery_row(row) for row in found]
 
-    async def job(self, job_id: int) -> JobDetail | None: ...
+    async def job(self, job_id: int) -> JobDetail | None:
+        async def op(tx: Tx) -> JobDetail | None:
+            row = await tx.fetch_one("job", id=job_id)
+            if row is None:
+                return None
+            key = row["notification_key"]
+            raw = await tx.fetch_value("job_notification_raw", key=key) if key else None
+            return rows.job_detail(row, raw, await tx.fetch("job_attempts", id=job_id))
 
-    async def retry_job(self, job_id: int) -> bool: ...
+        return await self.connector.read(op)
 
-    async def reset_action(self, name: str) -> bool: ...
+    async def retry_job(self, job_id: int) -> bool:
+        now = self.clock.now()
 
-    async def set_enabled(self, name: str, enabled: bool) -> None: ...
+        async def op(tx: Tx) -> bool:
+            row = await tx.fetch_one("job_batch", id=job_id)
+            return row is not None and await _restart(tx, row, now)
 
-    async def notifications(self, *, limit: int = 50, offset: int = 0) -> list[NotificationRow]: ...
+        return await self._write_and_notify(op)
+
+    async def reset_action(self, name: str) -> bool:
+        now = self.clock.now()
+
+        async def op(tx: Tx) -> bool:
+            row = await tx.fetch_one("oldest_failed_job", action=name)
+            return row is not None and await _restart(tx, row, now)
+
+        return await self._write_and_notify(op)
+
+    async def set_enabled(self, name: str, enabled: bool) -> None:
+        async def op(tx: Tx) -> bool:
+            await tx.execute("set_enabled", action=name, enabled=enabled)
+            return True
+
+        await self._write_and_notify(op)
+
+    async def notifications(self, *, limit: int = 50, offset: int = 0) -> list[NotificationRow]:
+        found = await self.connector.read(
+            lambda tx: tx.fetch("notifications", limit=limit, offset=offset)
+        )
+        return [rows.notification_row(row) for row in found]
 
     async def stored_notifications(
         self, *, since: float, after_seq: int = 0, limit: int = 500
-    ) -> list[StoredNotification]: ...
+    ) -> list[StoredNotification]:
+        values = {"since": since, "after_seq": after_seq, "limit": limit}
+        found = await self.connector.read(lambda tx: tx.fetch("stored_notifications", **values))
+        return [rows.stored_notification(row) for row in found]
 
-    async def count_notifications(self, *, since: float) -> int: ...
+    async def count_notifications(self, *, since: float) -> int:
+        count = await self.connector.read(
+            lambda tx: tx.fetch_value("count_notifications", since=since)
+        )
+        return int(count)
 
-    async def rule_stats(self) -> dict[str, RuleStats]: ...
+    async def rule_stats(self) -> dict[str, RuleStats]:
+        found = await self.connector.read(lambda tx: tx.fetch("rule_stats"))
+        return {
+            row["rule"]: RuleStats(int(row["matched"]), row["last_matched_at"]) for row in found
+        }
 
-    async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]: ...
+    async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]:
+        found = await self.connector.read(
+            lambda tx: tx.fetch("rule_matches", rule=rule, limit=limit)
+        )
+        return [rows.delivery_row(row) for row in found]
 
     async def probe_write(self) -> None:
         """Commit a write that changes nothing; StoreUnavailable when the store refuses writes
         (read-only file or database, full disk, no write lock), as /readyz must know."""
-        ...
+        await self.connector.write(lambda tx: tx.execute("probe_write"))
 
-    # -- polled sources (bridge/sources) ------------------------------------------------------
+    # -- polled sources (bridge/sources) -------------------------------------------------------
     async def claim_source(self, name: str, *, owner: str, lease_s: float) -> SourceState | None:
         """Take or renew the lease on source `name` for `lease_s`; its saved state, or None
         while another owner's lease runs (that replica polls, this one waits)."""
-        ...
+        now = self.clock.now()
+        values = {"source": name, "owner": owner, "expires_at": now + lease_s, "now": now}
+        row = await self.connector.write(lambda tx: tx.fetch_one("claim_source", **values))
+        return None if row is None else SourceState(scope=row["scope"], token=row["token"])
 
     async def save_source(
         self, name: str, *, owner: str, scope: str, token: str | None, lease_s: float
     ) -> bool:
         """Save the position and renew the lease; False if `owner` no longer holds it."""
-        ...
+        now = self.clock.now()
+        values: dict[str, object] = {"source": name, "owner": owner, "scope": scope}
+        values |= {"token": token, "expires_at": now + lease_s, "now": now}
+        count = await self.connector.write(lambda tx: tx.execute("save_source", **values))
+        return count > 0
 
     async def release_source(self, name: str, *, owner: str) -> None:
         """Give the lease up (a clean stop), so another replica takes over at once."""
-        ...
+        values = {"source": name, "owner": owner}
+        await self.connector.write(lambda tx: tx.execute("release_source", **values))
 
     async def object_versions(
         self, object_id: str, language: str | None, slot: str | None
     ) -> list[ObjectVersion]:
         """Each webhook's latest notification about this object (id, language, slot) within
         retention: a polled source skips the deltas a webhook already delivered."""
-        ...
+        values = {"object_id": object_id, "language": language or "", "slot": slot or ""}
+        found = await self.connector.read(lambda tx: tx.fetch("object_versions", **values))
+        return [ObjectVersion(r["webhook"], r["last_modified"], r["received_at"]) for r in found]
+
+
+async def _accept_step_by_step(
+    tx: Tx,
+    accept: records.AcceptRows,
+    jobs: Sequence[PlannedJob],
+    now: float,
+    request_id: str | None,
+) -> Accepted:
+    """`accept` one statement at a time, in one transaction, one notification after the other."""
+    stored: dict[str, tuple[str, int]] = {}  # content key -> (stored key, copies new)
+    accepted = 0
+    for values in accept.notes:
+        about_object = values["object_id"] is not None
+        if about_object and not await tx.execute("upsert_latest", **values):
+            continue  # repeats the object's latest: a redelivery
+        key = await tx.fetch_value("insert_notification", **values)
+        if key is not None:
+            accepted += 1
+            first, copies = stored.get(values["content_key"], (key, 0))
+            stored[values["content_key"]] = (first, copies + 1)
+    fresh = []
+    for job, copy in zip(jobs, accept.occurrences, strict=True):
+        found = stored.get(job.notification_key)
+        if found is not None and copy <= found[1]:
+            job_values = records.job_params(job, now=now, request_id=request_id, cache=accept.cache)
+            job_values["notification_key"] = found[0]
+            fresh.append(job_values)
+    if fresh:
+        await tx.execute_many("insert_job", fresh)
+    return Accepted(accepted, len(accept.notes) - accepted, len(fresh))
+
+
+async def _insert_jobs(
+    tx: Tx, jobs: Sequence[PlannedJob], now: float, request_id: str | None
+) -> bool:
+    """Jobs without dedupe; True when there were any (the caller notifies)."""
+    if not jobs:
+        return False
+    values = params.insert_jobs_params(jobs, now, request_id)
+    actions = sorted(set(values["actions"]))
+    await tx.execute("share_action_order", actions=actions)
+    await tx.execute("ensure_actions", actions=actions)
+    await tx.execute("insert_jobs", **values)
+    await tx.notify()
+    return True
+
+
+async def _restart(tx: Tx, row: Any, now: float) -> bool:
+    if row["batch_id"] is not None:
+        return await tx.execute("restart_batch", batch_id=row["batch_id"], now=now) > 0
+    return await tx.execute("restart_job", id=row["id"], now=now) > 0
 
 
 DEFAULT_RETENTION_S = 3 * 86400.0
@@ -212,20 +426,22 @@ def open_store(url: str, clock: Clock | None = None, *, retention_s: float | Non
     clock = clock or SystemClock()
     if retention_s is None:
         retention_s = retention_from_env()
+    connector: Connector
     if url.startswith("sqlite://"):
-        from bridge.delivery.sqlite import SqliteStore
+        from bridge.delivery.connectors.sqlite import SqliteConnector
 
-        return SqliteStore(sqlite_path(url), clock, retention_s=retention_s)
-    if url.startswith(("postgresql://", "postgres://")):
+        connector = SqliteConnector(sqlite_path(url))
+    elif url.startswith(("postgresql://", "postgres://")):
         try:
-            from bridge.delivery.postgres import PostgresStore
-        except ImportError as exc:  # the PostgreSQL store is its own piece of work
+            from bridge.delivery.connectors.postgres import PostgresConnector
+        except ImportError as exc:  # asyncpg is not installed
             raise StoreError(f"PostgreSQL store is not available: {exc}") from None
         check_postgres_url(url)
-        store: Store = PostgresStore(url, clock, retention_s=retention_s)
-        return store
-    scheme = url.split(":", 1)[0]
-    raise StoreError(f"unsupported database URL {scheme!r}: use sqlite:/// or postgresql://")
+        connector = PostgresConnector(url)
+    else:
+        scheme = url.split(":", 1)[0]
+        raise StoreError(f"unsupported database URL {scheme!r}: use sqlite:/// or postgresql://")
+    return Store(connector, clock, retention_s=retention_s)
 
 
 def retention_from_env() -> float:

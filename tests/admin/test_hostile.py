@@ -234,7 +234,7 @@ async def _execute(
         finally:
             conn.close()
         return
-    pg = await asyncpg.connect(store.url)
+    pg = await asyncpg.connect(store.connector.url)
     try:
         for sql, values in statements:
             await pg.execute(sql.format(*(f"${i}" for i in range(1, len(values) + 1))), *values)

@@ -13,8 +13,7 @@ import pytest
 from bridge.actions.base import Action, ActionOptions, Call, Resources, Success
 from bridge.config import ActionConfig, Config, DeliverySettings, KontentConfig
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
-from bridge.delivery.store import open_store
+from bridge.delivery.store import Store, open_store
 from bridge.delivery.workers import WorkerPool
 
 # What a RecordingAction does on a call: return a Success, raise, or wait for a test's signal.
@@ -62,7 +61,7 @@ class RecordingAction(Action[RecordingOptions]):
 class FakeRuntime:
     """The two things workers read from the app's runtime: the config and action instances."""
 
-    store: SqliteStore
+    store: Store
     config: Config
     instances: dict[str, RecordingAction] = field(default_factory=dict)
 
@@ -100,12 +99,12 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def make_store(
     tmp_path: Path, clock: ManualClock
-) -> AsyncIterator[Callable[..., Awaitable[SqliteStore]]]:
-    opened: list[SqliteStore] = []
+) -> AsyncIterator[Callable[..., Awaitable[Store]]]:
+    opened: list[Store] = []
 
-    async def make(name: str = "bridge.db", retention_s: float = 3 * 86400) -> SqliteStore:
+    async def make(name: str = "bridge.db", retention_s: float = 3 * 86400) -> Store:
         store = open_store(f"sqlite:///{tmp_path / name}", clock, retention_s=retention_s)
-        assert isinstance(store, SqliteStore)
+        assert isinstance(store, Store)
         await store.open()
         opened.append(store)
         return store
@@ -116,13 +115,13 @@ async def make_store(
 
 
 @pytest.fixture
-async def store(make_store: Callable[..., Awaitable[SqliteStore]]) -> SqliteStore:
+async def store(make_store: Callable[..., Awaitable[Store]]) -> Store:
     return await make_store()
 
 
 @pytest.fixture
 async def make_pool(
-    store: SqliteStore, clock: ManualClock
+    store: Store, clock: ManualClock
 ) -> AsyncIterator[Callable[..., tuple[WorkerPool, FakeRuntime]]]:
     pools: list[WorkerPool] = []
 

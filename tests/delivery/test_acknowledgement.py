@@ -10,7 +10,7 @@ import pytest
 
 from bridge.app import create_app
 from bridge.config import parse_config
-from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.store import Store
 from bridge.receiver import health
 from bridge.settings import Settings
 from bridge.signatures import sign
@@ -46,7 +46,7 @@ def signed(n: int) -> tuple[bytes, dict[str, str]]:
 
 
 @pytest.fixture
-async def client(store: SqliteStore) -> AsyncIterator[httpx.AsyncClient]:
+async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(), config=parse_config(RULES), store=store, workers=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -55,7 +55,7 @@ async def client(store: SqliteStore) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_200_means_committed_503_means_try_again(
-    client: httpx.AsyncClient, store: SqliteStore
+    client: httpx.AsyncClient, store: Store
 ) -> None:
     body, headers = signed(1)
     ok = await client.post("/webhooks/kontent", content=body, headers=headers)
@@ -63,14 +63,14 @@ async def test_200_means_committed_503_means_try_again(
     assert ok.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
     assert [row.rule for row in await store.deliveries()] == ["content"]
 
-    await store.db.write(lambda conn: conn.execute("PRAGMA query_only = ON"))
+    await store.connector.db.write(lambda conn: conn.execute("PRAGMA query_only = ON"))
     body, headers = signed(2)
     refused = await client.post("/webhooks/kontent", content=body, headers=headers)
     assert refused.status_code == 503
     assert len(await store.deliveries()) == 1
 
-    assert store.db._write_conn is not None  # the writer is idle: switch it back directly
-    store.db._write_conn.execute("PRAGMA query_only = OFF")
+    assert store.connector.db._write_conn is not None  # the writer is idle: switch it back directly
+    store.connector.db._write_conn.execute("PRAGMA query_only = OFF")
     retried = await client.post("/webhooks/kontent", content=body, headers=headers)
     assert retried.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
     again = await client.post("/webhooks/kontent", content=body, headers=headers)
@@ -78,12 +78,12 @@ async def test_200_means_committed_503_means_try_again(
 
 
 async def test_readyz_is_unavailable_while_the_store_refuses_writes(
-    client: httpx.AsyncClient, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store that answers reads but refuses writes would answer every notification 503."""
     monkeypatch.setattr(health, "WRITE_PROBE_INTERVAL_S", 0.0)  # no reuse of a success
     assert (await client.get("/readyz")).json() == {"status": "ready"}
-    await store.db.write(lambda conn: conn.execute("PRAGMA query_only = ON"))
+    await store.connector.db.write(lambda conn: conn.execute("PRAGMA query_only = ON"))
     refused = await client.get("/readyz")
     assert refused.status_code == 503
     assert refused.json() == {
@@ -92,6 +92,6 @@ async def test_readyz_is_unavailable_while_the_store_refuses_writes(
             "store refuses writes: SQLite store unavailable: attempt to write a readonly database"
         ],
     }
-    assert store.db._write_conn is not None
-    store.db._write_conn.execute("PRAGMA query_only = OFF")
+    assert store.connector.db._write_conn is not None
+    store.connector.db._write_conn.execute("PRAGMA query_only = OFF")
     assert (await client.get("/readyz")).json() == {"status": "ready"}

@@ -16,8 +16,7 @@ from bridge.cli import main
 from bridge.delivery import queries
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import ClaimPolicy, Outcome
-from bridge.delivery.sqlite import SqliteStore
-from bridge.delivery.store import open_store
+from bridge.delivery.store import Store, open_store
 from tests.stores.values import notification, planned
 
 T = TypeVar("T")
@@ -37,10 +36,10 @@ rules:
 """
 
 
-def with_store(db: Path, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+def with_store(db: Path, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         store = open_store(f"sqlite:///{db}", SystemClock())
-        assert isinstance(store, SqliteStore)
+        assert isinstance(store, Store)
         async with store:
             return await work(store)
 
@@ -52,7 +51,7 @@ def db(tmp_path: Path) -> Path:
     """A database with three team-log jobs: 1 succeeded, 2 failing (retrying), 3 dead."""
     path = tmp_path / "bridge.db"
 
-    async def seed(store: SqliteStore) -> None:
+    async def seed(store: Store) -> None:
         notes = [notification(n) for n in (1, 2, 3)]
         await store.accept(
             notes, [planned(n, "team-log", rule="published") for n in notes], request_id="req"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool
 from tests.delivery.conftest import FakeRuntime, run_due
 from tests.stores.values import accept
@@ -15,7 +15,7 @@ MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 
 
 async def test_a_burst_of_1000_becomes_one_call_with_all_1000_events(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"hook": DeliverySettings(debounce_s=60, max_wait_s=600)},
@@ -40,7 +40,7 @@ async def test_a_burst_of_1000_becomes_one_call_with_all_1000_events(
 
 
 async def test_max_wait_closes_a_window_that_keeps_getting_new_jobs(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"hook": DeliverySettings(debounce_s=60, max_wait_s=120)})
     for n in range(6):  # a job every 30 s: debounce alone would never fire
@@ -58,7 +58,7 @@ async def test_max_wait_closes_a_window_that_keeps_getting_new_jobs(
 
 
 async def test_jobs_with_different_inputs_are_coalesced_separately(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"hook": DeliverySettings(debounce_s=10, ordering="none", concurrency=2)}
@@ -75,7 +75,7 @@ async def test_jobs_with_different_inputs_are_coalesced_separately(
 
 
 async def test_a_failed_batch_is_retried_as_one_unit_with_the_same_delivery_id(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"hook": DeliverySettings(debounce_s=10)})
     runtime.instances["hook"].script = [RuntimeError("502 from the build service")]

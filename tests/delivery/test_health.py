@@ -9,7 +9,7 @@ from typing import Any
 from bridge.actions.base import Call, PermanentFailure, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool
 from tests.delivery.conftest import FakeRuntime, run_due
 from tests.stores.values import accept
@@ -17,7 +17,7 @@ from tests.stores.values import accept
 MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 
 
-async def health(store: SqliteStore, action: str = "a") -> str:
+async def health(store: Store, action: str = "a") -> str:
     states = {s.name: s for s in await store.action_states(known=[action])}
     return states[action].health
 
@@ -30,7 +30,7 @@ def alerts_sent(runtime: FakeRuntime) -> list[tuple[str | None, str | None, str 
 
 
 async def test_failing_then_recovering_alerts_once_each_and_health_follows(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
@@ -67,7 +67,7 @@ async def test_failing_then_recovering_alerts_once_each_and_health_follows(
 
 
 async def test_a_dead_job_alerts_once_and_makes_the_action_dead_until_a_success(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings(ordering="none", concurrency=5), "notify": DeliverySettings()},
@@ -89,7 +89,7 @@ async def test_a_dead_job_alerts_once_and_makes_the_action_dead_until_a_success(
 
 
 async def test_an_alert_action_never_alerts_about_itself(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
@@ -109,7 +109,7 @@ async def test_an_alert_action_never_alerts_about_itself(
 
 
 async def test_no_alert_before_an_hour_of_failing(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
@@ -125,7 +125,7 @@ async def test_no_alert_before_an_hour_of_failing(
 
 
 async def test_the_delivery_log_filters_failures_and_active_failures(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(ordering="none", concurrency=3)})
     runtime.instances["a"].script = [RuntimeError("once")]
@@ -148,7 +148,7 @@ async def test_the_delivery_log_filters_failures_and_active_failures(
 
 
 async def test_an_action_stays_failing_while_its_retry_is_in_flight(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     release = asyncio.Event()

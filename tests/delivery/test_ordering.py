@@ -9,7 +9,7 @@ from typing import Any
 from bridge.actions.base import Call, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool
 from tests.delivery.conftest import FakeRuntime, run_due
 from tests.stores.values import accept
@@ -22,7 +22,7 @@ def names(runtime: FakeRuntime, action: str = "a") -> list[str | None]:
 
 
 async def test_a_failing_head_job_holds_back_later_jobs_of_its_action_only(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(), "b": DeliverySettings()})
     runtime.instances["a"].script = [RuntimeError("down"), RuntimeError("down")]
@@ -43,7 +43,7 @@ async def test_a_failing_head_job_holds_back_later_jobs_of_its_action_only(
 
 
 async def test_fifo_runs_one_call_at_a_time_even_with_concurrency(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(concurrency=4)})
     release = asyncio.Event()
@@ -65,7 +65,7 @@ async def test_fifo_runs_one_call_at_a_time_even_with_concurrency(
 
 
 async def test_ordering_none_runs_later_jobs_past_a_failing_one(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(ordering="none", concurrency=3)})
     runtime.instances["a"].script = [RuntimeError("down")]
@@ -80,7 +80,7 @@ async def test_ordering_none_runs_later_jobs_past_a_failing_one(
 
 
 async def test_ordering_none_bounds_calls_in_flight_by_concurrency(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(ordering="none", concurrency=3)})
     release = asyncio.Event()
@@ -103,7 +103,7 @@ async def test_ordering_none_bounds_calls_in_flight_by_concurrency(
 
 
 async def test_disable_parks_jobs_and_enable_resumes_them_in_order(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     await accept(store, [1])
@@ -123,7 +123,7 @@ async def test_disable_parks_jobs_and_enable_resumes_them_in_order(
 
 
 async def test_an_action_disabled_in_the_config_is_not_delivered(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(enabled=False)})
     await accept(store, [1])

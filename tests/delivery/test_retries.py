@@ -10,7 +10,7 @@ from typing import Any
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool
 from tests.delivery.conftest import FakeRuntime, run_due
 from tests.stores.values import accept
@@ -21,7 +21,7 @@ DAY = 86400.0
 
 
 async def test_failures_follow_the_schedule_then_hourly_until_three_days_then_dead(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     action = runtime.instances["a"]
@@ -53,7 +53,7 @@ async def test_failures_follow_the_schedule_then_hourly_until_three_days_then_de
 
 
 async def test_a_longer_retry_after_is_honoured_and_a_shorter_one_is_not(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     runtime.instances["a"].script = [
@@ -74,7 +74,7 @@ async def test_a_longer_retry_after_is_honoured_and_a_shorter_one_is_not(
 
 
 async def test_a_permanent_failure_is_dead_at_once_and_kept(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     runtime.instances["a"].script = [PermanentFailure("channel_not_found", status=404)]
@@ -90,7 +90,7 @@ async def test_a_permanent_failure_is_dead_at_once_and_kept(
 
 
 async def test_an_attempt_that_times_out_is_a_failure(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(timeout_s=0.05)})
 
@@ -109,7 +109,7 @@ async def test_an_attempt_that_times_out_is_a_failure(
 
 
 async def test_options_that_do_not_render_are_a_permanent_failure_with_the_reason(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings()}, options={"a": {"text": "{{ event.nope.deeper }}"}}
@@ -126,7 +126,7 @@ async def test_options_that_do_not_render_are_a_permanent_failure_with_the_reaso
 
 
 async def test_options_are_rendered_per_item_and_over_the_batch_and_inputs_override(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings()},
@@ -145,7 +145,7 @@ async def test_options_are_rendered_per_item_and_over_the_batch_and_inputs_overr
 
 
 async def test_reset_retries_the_oldest_failed_job_now_and_restarts_its_schedule(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     action = runtime.instances["a"]
@@ -166,7 +166,7 @@ async def test_reset_retries_the_oldest_failed_job_now_and_restarts_its_schedule
     assert await store.reset_action("nothing-failed") is False
 
 
-async def test_retry_job_revives_a_dead_job(store: SqliteStore, make_pool: MakePool) -> None:
+async def test_retry_job_revives_a_dead_job(store: Store, make_pool: MakePool) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     runtime.instances["a"].script = [PermanentFailure("bad token")]
     await accept(store, [1])

@@ -12,21 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from bridge.delivery import queries, sqlite_db
+from bridge.delivery import queries
+from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.sqlite import SqliteStore
-from bridge.delivery.sqlite_db import apply_migrations
+from bridge.delivery.store import Store
+from bridge.delivery.connectors.sqlite import apply_migrations
 from bridge.delivery.store import StoreError, StoreUnavailable, open_store, sqlite_path
 from tests.stores.values import notification, planned
 
-MakeStore = Callable[..., Awaitable[SqliteStore]]
+MakeStore = Callable[..., Awaitable[Store]]
 
 
 async def test_concurrent_accepts_share_commits_and_all_survive_a_reopen(
     make_store: MakeStore,
 ) -> None:
     store = await make_store()
-    before = store.db.commits
+    before = store.connector.db.commits
 
     results = await asyncio.gather(
         *(
@@ -35,7 +36,7 @@ async def test_concurrent_accepts_share_commits_and_all_survive_a_reopen(
         )
     )
 
-    commits = store.db.commits - before
+    commits = store.connector.db.commits - before
     assert all(r.accepted == 1 for r in results)
     assert commits < 100, f"{commits} commits for 200 concurrent accepts: no grouping"
     await store.close()
@@ -43,20 +44,20 @@ async def test_concurrent_accepts_share_commits_and_all_survive_a_reopen(
     assert len(await reopened.deliveries(limit=1000)) == 200
 
 
-async def test_sqlite_is_in_wal_mode_with_full_sync(store: SqliteStore) -> None:
-    mode = await store.db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
-    sync = await store.db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+async def test_sqlite_is_in_wal_mode_with_full_sync(store: Store) -> None:
+    mode = await store.connector.db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+    sync = await store.connector.db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
     assert (mode, sync) == ("wal", 2)
 
 
-async def test_a_store_that_cannot_write_raises_store_unavailable(store: SqliteStore) -> None:
-    await store.db.write(lambda c: c.execute("PRAGMA query_only = ON"))
+async def test_a_store_that_cannot_write_raises_store_unavailable(store: Store) -> None:
+    await store.connector.db.write(lambda c: c.execute("PRAGMA query_only = ON"))
     note = notification(1)
     with pytest.raises(StoreUnavailable, match=r"readonly|read-only|query_only"):
         await store.accept([note], [planned(note, "a")], request_id=None)
 
 
-async def test_a_closed_store_raises_store_unavailable(store: SqliteStore) -> None:
+async def test_a_closed_store_raises_store_unavailable(store: Store) -> None:
     await store.close()
     with pytest.raises(StoreUnavailable):
         await store.accept([notification(1)], [], request_id=None)
@@ -65,10 +66,10 @@ async def test_a_closed_store_raises_store_unavailable(store: SqliteStore) -> No
 
 
 async def test_a_store_whose_connection_broke_raises_store_unavailable(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
-    assert store.db._write_conn is not None
-    store.db._write_conn.close()
+    assert store.connector.db._write_conn is not None
+    store.connector.db._write_conn.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         await store.accept([notification(1)], [], request_id=None)
 
@@ -113,7 +114,8 @@ def test_every_named_query_is_valid_sql(tmp_path: Path) -> None:
     conn.execute(sqlite_db.VERSION_TABLE)  # every store has it (probe_write uses it)
     for name, sql in queries.queries("sqlite").items():
         try:
-            conn.execute(f"EXPLAIN {sql}", _null_params(sql))
+            for statement in sqlite_db._named(name):  # a SQLite query may be several
+                conn.execute(f"EXPLAIN {statement}", _null_params(statement))
         except sqlite3.Error as exc:
             pytest.fail(f"query {name}: {exc}")
 
@@ -128,7 +130,7 @@ def test_duplicate_query_names_are_an_error() -> None:
 
 
 async def test_a_failing_write_does_not_undo_the_writes_committed_with_it(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO jobs (id) VALUES (NULL)")  # violates NOT NULL constraints
@@ -139,8 +141,8 @@ async def test_a_failing_write_does_not_undo_the_writes_committed_with_it(
     notes = [notification(n) for n in range(10)]
     results = await asyncio.gather(
         *(store.accept([note], [planned(note, "a")], request_id=None) for note in notes[:5]),
-        store.db.write(broken),
-        store.db.write(bug),
+        store.connector.db.write(broken),
+        store.connector.db.write(bug),
         *(store.accept([note], [planned(note, "a")], request_id=None) for note in notes[5:]),
         return_exceptions=True,
     )

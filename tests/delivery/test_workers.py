@@ -11,7 +11,8 @@ from bridge.actions.base import Call, Resources, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy
-from bridge.delivery.sqlite import SqliteStore
+from bridge.delivery.connectors.sqlite import SqliteConnector
+from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool, claim_policy
 from tests.delivery.conftest import FakeRuntime, RecordingAction, make_config
 from tests.stores.values import accept
@@ -20,7 +21,7 @@ MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 
 
 async def test_a_started_pool_delivers_new_jobs_and_retries_when_the_clock_says(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
     action = runtime.instances["a"]
@@ -39,7 +40,7 @@ async def test_a_started_pool_delivers_new_jobs_and_retries_when_the_clock_says(
 
 
 async def test_stop_finishes_quick_calls_and_releases_slow_ones_unattempted(
-    store: SqliteStore, make_pool: MakePool
+    store: Store, make_pool: MakePool
 ) -> None:
     pool, runtime = make_pool({"fast": DeliverySettings(), "slow": DeliverySettings()})
     finish_fast = asyncio.Event()
@@ -69,7 +70,7 @@ async def test_stop_finishes_quick_calls_and_releases_slow_ones_unattempted(
 
 
 async def test_a_second_worker_picks_up_the_jobs_of_one_that_died(
-    store: SqliteStore, clock: ManualClock, make_pool: MakePool
+    store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:
     settings = {"a": DeliverySettings(timeout_s=30)}
     dead, _ = make_pool(settings, worker_id="dead")
@@ -93,7 +94,7 @@ def _policy(pool: WorkerPool) -> ClaimPolicy:
     return claim_policy(pool.runtime.config.actions["a"].delivery)
 
 
-class PruneRecordingStore(SqliteStore):
+class PruneRecordingStore(Store):
     """The real store, telling the test when the pool's background pruning ran."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -109,7 +110,9 @@ class PruneRecordingStore(SqliteStore):
 async def test_the_pool_prunes_old_deliveries_in_the_background(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    store = PruneRecordingStore(str(tmp_path / "prune.db"), clock, retention_s=86400)
+    store = PruneRecordingStore(
+        SqliteConnector(str(tmp_path / "prune.db")), clock, retention_s=86400
+    )
     async with store:
         runtime = FakeRuntime(store, make_config({"a": DeliverySettings()}))
         runtime.instances["a"] = RecordingAction("a", Resources(http=None))  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ def test_compose_runs_two_receivers_and_a_worker_on_one_postgresql() -> None:
     assert len(urls) == 1
     [url] = urls
     assert url.startswith("postgresql://") and "@postgres:5432/" in url
-    assert type(open_store(url)).__name__ == "PostgresStore"
+    assert open_store(url).connector.dialect == "postgres"
     for service in bridges.values():
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["volumes"] == ["./rules.yaml:/config/rules.yaml:ro"]

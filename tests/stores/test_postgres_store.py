@@ -12,8 +12,8 @@ import pytest
 from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy, Outcome
-from bridge.delivery.postgres import PostgresStore
-from bridge.delivery.store import StoreUnavailable, open_store
+from bridge.delivery.connectors.postgres import PostgresConnector
+from bridge.delivery.store import Store, StoreUnavailable, open_store
 from tests.stores.conftest import postgres_dsn
 from tests.stores.values import accept
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 
 Fresh = Callable[..., str]
 FIFO_POLICY = ClaimPolicy()
-MakeReplica = Callable[..., Awaitable[PostgresStore]]
+MakeReplica = Callable[..., Awaitable[Store]]
 
 
 @pytest.fixture
@@ -30,11 +30,11 @@ async def replicas(
 ) -> AsyncIterator[tuple[str, MakeReplica]]:
     """One database and `await replica()`: another store on it, as another process would open."""
     url = fresh_postgres()
-    opened: list[PostgresStore] = []
+    opened: list[Store] = []
 
-    async def replica() -> PostgresStore:
+    async def replica() -> Store:
         store = open_store(url, clock)
-        assert isinstance(store, PostgresStore)
+        assert isinstance(store.connector, PostgresConnector)
         await store.open()
         opened.append(store)
         return store
@@ -102,7 +102,7 @@ async def test_concurrent_claims_from_replicas_never_share_a_job(
     policy = ClaimPolicy(ordering="none", concurrency=1000, max_batch=7)
     claimed: list[int] = []
 
-    async def claim_until_empty(store: PostgresStore, worker: str) -> None:
+    async def claim_until_empty(store: Store, worker: str) -> None:
         for _ in range(200):
             claim = await store.claim("a", policy, worker_id=worker)
             claimed.extend(i for batch in claim.batches for i in batch.job_ids)
@@ -234,7 +234,7 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
     replicas: tuple[str, MakeReplica], clock: ManualClock
 ) -> None:
     """Ids come from a sequence at insert, visibility at commit: the claim must not pass by."""
-    from bridge.delivery.postgres import _insert_jobs
+    from bridge.delivery.store import _insert_jobs
     from tests.stores.values import notification, planned
 
     url, replica = replicas
@@ -246,7 +246,9 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
     try:
         transaction = slow.transaction()
         await transaction.start()
-        await _insert_jobs(slow, [planned(notification(2), "a")], clock.now(), None)  # job 2
+        assert isinstance(store.connector, PostgresConnector)
+        slow_tx = store.connector.tx(slow)
+        await _insert_jobs(slow_tx, [planned(notification(2), "a")], clock.now(), None)  # job 2
         await accept(store, [3])  # job 3, committed first
 
         claiming = asyncio.ensure_future(store.claim("a", FIFO_POLICY, worker_id="w"))
@@ -261,7 +263,7 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
 
 async def test_every_named_query_prepares(fresh_postgres: Fresh) -> None:
     """Parsed and typed by the server, also the ones no other test happens to run."""
-    from bridge.delivery.postgres_db import bind
+    from bridge.delivery.connectors.postgres import bind
 
     conn = await asyncpg.connect(fresh_postgres())
     try:
@@ -278,7 +280,7 @@ async def test_a_store_is_not_woken_twice_by_its_own_notify(
     replicas: tuple[str, MakeReplica],
 ) -> None:
     """Its own commits wake its workers directly; the echo through LISTEN is skipped."""
-    from bridge.delivery.postgres_db import CHANNEL, Listener
+    from bridge.delivery.connectors.postgres import CHANNEL, Listener
 
     url, _ = replicas
     calls: list[int] = []
@@ -304,12 +306,13 @@ async def test_a_store_is_not_woken_twice_by_its_own_notify(
 async def test_a_store_with_every_connection_busy_is_unavailable_not_hanging(
     replicas: tuple[str, MakeReplica], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bridge.delivery import postgres_db
+    from bridge.delivery.connectors import postgres as postgres_db
 
     monkeypatch.setattr(postgres_db, "ACQUIRE_TIMEOUT_S", 0.2)
     _, replica = replicas
     store = await replica()
-    pool = store._pool
+    assert isinstance(store.connector, PostgresConnector)
+    pool = store.connector.pool
     assert pool is not None
     held = [await pool.acquire() for _ in range(postgres_db.POOL_MAX_SIZE)]
     try:

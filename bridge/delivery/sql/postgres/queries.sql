@@ -141,7 +141,7 @@ SELECT DISTINCT unnest(:actions::text[]) ORDER BY 1
 ON CONFLICT (name) DO NOTHING;
 
 -- name: notify_jobs
-SELECT pg_notify(:channel, :payload);
+SELECT pg_notify(:channel, :sender);
 
 -- name: begin_claim
 -- In one round trip: the claim lock (skipped when another replica holds it), then the order
@@ -383,7 +383,7 @@ ORDER BY seq LIMIT :limit;
 SELECT count(*) FROM notifications WHERE received_at >= :since;
 
 -- name: rule_stats
-SELECT rule, sum(matched)::bigint, max(last_matched_at)
+SELECT rule, sum(matched)::bigint AS matched, max(last_matched_at) AS last_matched_at
 FROM rule_stats GROUP BY rule ORDER BY rule;
 
 -- name: claim_source

@@ -46,78 +46,8 @@ INSERT INTO jobs
 VALUES (:action, :rule, :notification_key, :event, :inputs, :inputs_hash, :request_id, :summary,
         'pending', :now, :now);
 
--- name: ensure_action
-INSERT OR IGNORE INTO actions (name) VALUES (:action);
-
--- name: expire_leases
-UPDATE jobs
-SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
-    claimed_by = NULL, lease_until = NULL
-WHERE action = :action AND state = 'running' AND lease_until <= :now;
-
--- name: action_enabled
-SELECT enabled FROM actions WHERE name = :action;
-
--- name: count_running
-SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
-
--- name: claim_candidates
-SELECT id, state, batch_id, inputs_hash, created_at, due_at
-FROM jobs
-WHERE action = :action AND state IN ('pending', 'retrying')
-ORDER BY id
-LIMIT :limit;
-
--- name: mark_running
-UPDATE jobs
-SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
-    batch_id = coalesce(batch_id, :batch_id)
-WHERE id = :id;
-
--- name: claimed_jobs
--- :ids is a JSON array of job ids (one statement for a whole debounced batch).
-SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts, j.retry_index,
-       j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
-FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
-WHERE j.id IN (SELECT value FROM json_each(:ids))
-ORDER BY j.id;
-
--- name: record_job
-UPDATE jobs
-SET state = :state, attempts = attempts + 1, failures = failures + :failed,
-    retry_index = :retry_index, first_failure_at = :first_failure_at,
-    due_at = coalesce(:due_at, due_at), last_attempt_at = :finished_at,
-    last_status = :status, last_response = :response, last_error = :error,
-    claimed_by = NULL, lease_until = NULL,
-    finished_at = CASE WHEN :state IN ('succeeded', 'dead') THEN :finished_at END
-WHERE id = :id AND state = 'running' AND claimed_by = :worker;
-
--- name: insert_attempt
-INSERT OR REPLACE INTO attempts
-    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
-VALUES (:job_id, :number, :delivery_id, :started_at, :finished_at, :outcome, :status, :response,
-        :error);
-
--- name: action_succeeded
-UPDATE actions SET last_success_at = :now, failing_since = NULL WHERE name = :action;
-
--- name: action_failed
-UPDATE actions
-SET last_failure_at = :now, failing_since = coalesce(failing_since, :now),
-    last_dead_at = CASE WHEN :dead THEN :now ELSE last_dead_at END
-WHERE name = :action;
-
--- name: action_episode
-SELECT failing_since, alerted FROM actions WHERE name = :action;
-
 -- name: set_alerted
 UPDATE actions SET alerted = :alerted WHERE name = :action;
-
--- name: release_job
-UPDATE jobs
-SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
-    claimed_by = NULL, lease_until = NULL
-WHERE id = :id AND state = 'running' AND claimed_by = :worker;
 
 -- name: prune_attempts
 DELETE FROM attempts WHERE job_id IN
@@ -219,22 +149,6 @@ ORDER BY seq LIMIT :limit;
 -- name: count_notifications
 SELECT count(*) FROM notifications WHERE received_at >= :since;
 
--- name: rule_stats
--- Matches within the retention period (and every unfinished or dead job): jobs are the record.
-SELECT rule, count(DISTINCT coalesce(notification_key, id)), max(created_at)
-FROM jobs GROUP BY rule ORDER BY rule;
-
--- name: claim_due_candidates
-SELECT id, state, batch_id, inputs_hash, created_at, due_at
-FROM jobs
-WHERE action = :action AND state IN ('pending', 'retrying') AND due_at <= :now
-ORDER BY id
-LIMIT :limit;
-
--- name: next_due_at
-SELECT min(due_at) FROM jobs
-WHERE action = :action AND state IN ('pending', 'retrying') AND due_at > :now;
-
 -- name: claim_source
 -- Sync API sources (bridge/sources): the lease is taken when free, expired or already ours.
 INSERT INTO source_state (name, owner, lease_expires_at, updated_at)
@@ -259,3 +173,132 @@ WHERE name = :source AND owner = :owner;
 -- The Sync API source: each webhook's latest notification about one object.
 SELECT webhook, last_modified, received_at FROM object_latest
 WHERE object_id = :object_id AND language = :language AND slot = :slot;
+
+-- name: insert_jobs
+-- Jobs without dedupe (replay, alerts, follow-ups): one array per column, in input order.
+INSERT INTO jobs
+    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
+     created_at, due_at)
+SELECT a.value, r.value, k.value, e.value, i.value, h.value, :request_id, s.value, 'pending',
+       :now, :now
+FROM json_each(:actions) AS a
+JOIN json_each(:rules) AS r ON r.key = a.key
+JOIN json_each(:notification_keys) AS k ON k.key = a.key
+JOIN json_each(:events) AS e ON e.key = a.key
+JOIN json_each(:inputs) AS i ON i.key = a.key
+JOIN json_each(:inputs_hashes) AS h ON h.key = a.key
+JOIN json_each(:summaries) AS s ON s.key = a.key
+ORDER BY a.key;
+
+-- name: share_action_order
+-- One writer at a time: jobs are committed in id order, nothing to wait for (see PostgreSQL).
+SELECT count(*) FROM json_each(:actions);
+
+-- name: ensure_actions
+INSERT OR IGNORE INTO actions (name) SELECT DISTINCT value FROM json_each(:actions);
+
+-- name: begin_claim
+-- The write lock is the claim lock. Expired leases given back; the action's row, made if
+-- needed, says whether it is enabled.
+INSERT OR IGNORE INTO actions (name) VALUES (:action);
+UPDATE jobs
+SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+    claimed_by = NULL, lease_until = NULL
+WHERE action = :action AND state = 'running' AND lease_until <= :now;
+SELECT enabled FROM actions WHERE name = :action;
+
+-- name: count_running
+SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
+
+-- name: claim_candidates
+-- Every waiting job of a debounced action: its windows are decided on all of them.
+SELECT id, batch_id, inputs_hash, created_at, due_at
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying')
+ORDER BY id
+LIMIT :limit;
+
+-- name: claim_head
+-- Without debounce only the first `limit` waiting jobs matter (fifo: the head, due or not;
+-- none: those due now), each with the rest of its batch.
+WITH head AS (
+    SELECT id, batch_id FROM jobs
+    WHERE action = :action AND state IN ('pending', 'retrying')
+      AND (:fifo OR due_at <= :now)
+    ORDER BY id
+    LIMIT :limit
+)
+SELECT id, batch_id, inputs_hash, created_at, due_at FROM jobs
+WHERE id IN (SELECT id FROM head)
+UNION
+SELECT id, batch_id, inputs_hash, created_at, due_at FROM jobs
+WHERE batch_id IN (SELECT batch_id FROM head WHERE batch_id IS NOT NULL)
+  AND action = :action AND state IN ('pending', 'retrying')
+ORDER BY id;
+
+-- name: next_due
+SELECT min(due_at) FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying') AND due_at > :now;
+
+-- name: window_summary
+-- A debounced action's waiting jobs per batch or window, summarised.
+SELECT min(id) AS first_id, max(id) AS last_id, batch_id, inputs_hash,
+       min(created_at) AS first_created, max(created_at) AS last_created,
+       min(due_at) AS first_due, max(due_at) AS last_due, count(*) AS jobs
+FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying')
+GROUP BY batch_id, inputs_hash
+ORDER BY first_id;
+
+-- name: mark_running
+UPDATE jobs
+SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
+    batch_id = coalesce(batch_id, :batch_id)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'retrying');
+SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts,
+       j.retry_index, j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
+FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
+WHERE j.id IN (SELECT value FROM json_each(:ids)) AND j.claimed_by = :worker
+  AND j.state = 'running'
+ORDER BY j.id;
+
+-- name: record
+-- One attempt of a batch: the jobs (only while this worker still holds them), the attempt
+-- rows, and the action's failure episode, returned as it stands afterwards.
+UPDATE jobs
+SET state = :state, attempts = attempts + 1, failures = failures + :failed,
+    retry_index = :retry_index, first_failure_at = :first_failure_at,
+    due_at = coalesce(:due_at, due_at), last_attempt_at = :finished_at,
+    last_status = :status, last_response = :response, last_error = :error,
+    claimed_by = NULL, lease_until = NULL,
+    finished_at = CASE WHEN :state IN ('succeeded', 'dead') THEN :finished_at END
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND claimed_by = :worker;
+INSERT OR REPLACE INTO attempts
+    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
+SELECT j.value, n.value, :delivery_id, :started_at, :finished_at, :outcome, :status, :response,
+       :error
+FROM json_each(:job_ids) AS j JOIN json_each(:numbers) AS n ON n.key = j.key;
+INSERT OR IGNORE INTO actions (name) VALUES (:action);
+UPDATE actions
+SET last_success_at = CASE WHEN :failed = 0 THEN :finished_at ELSE last_success_at END,
+    last_failure_at = CASE WHEN :failed = 1 THEN :finished_at ELSE last_failure_at END,
+    failing_since = CASE WHEN :failed = 1 THEN coalesce(failing_since, :finished_at) END,
+    last_dead_at = CASE WHEN :state = 'dead' THEN :finished_at ELSE last_dead_at END
+WHERE name = :action;
+SELECT failing_since, alerted FROM actions WHERE name = :action;
+
+-- name: lock_episode
+-- The write lock is held: no other writer can raise the same alert meanwhile.
+SELECT failing_since, alerted FROM actions WHERE name = :action;
+
+-- name: release_jobs
+UPDATE jobs
+SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
+    claimed_by = NULL, lease_until = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND claimed_by = :worker;
+
+-- name: rule_stats
+-- Matches within the retention period (and every unfinished or dead job): jobs are the record.
+SELECT rule, count(DISTINCT coalesce(notification_key, id)) AS matched,
+       max(created_at) AS last_matched_at
+FROM jobs GROUP BY rule ORDER BY rule;

@@ -1,31 +1,40 @@
-"""PostgreSQL rows to the store's values, and values to the parameters of the bigger queries."""
+"""Store values to the parameters of the bigger named queries: one array per column.
+
+A whole request (`accept`) or a whole batch's attempt (`record`) is one query with arrays, so
+that it is one statement (PostgreSQL: one round trip) whatever its size.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from bridge.delivery import records, rows
-from bridge.delivery.model import (
-    Batch,
-    NotificationRow,
-    Outcome,
-    StoredNotification,
-)
-from bridge.delivery.postgres_db import CHANNEL
+from bridge.delivery import lifecycle, records
+from bridge.delivery.model import Batch, Outcome
 from bridge.plan import PlannedJob
 
-
-def notification_row(row: Any) -> NotificationRow:
-    key, webhook, at, request_id, summary, rules, raw = row
-    return NotificationRow(
-        key, webhook, at, request_id, summary, records.shown_json(rules), records.shown_mapping(raw)
-    )
+JOB_COLUMNS = (
+    "action", "rule", "notification_key", "event", "inputs", "inputs_hash", "summary",
+)  # fmt: skip
 
 
-def stored_notification(row: Any) -> StoredNotification:
-    seq, at, *rest = row
-    return StoredNotification(seq, at, records.notification_from_row(*rest))
+def insert_jobs_params(
+    jobs: Sequence[PlannedJob], now: float, request_id: str | None
+) -> dict[str, Any]:
+    """The `insert_jobs` query's columns (plural names), for jobs created without dedupe."""
+    params = [records.job_params(job, now=now, request_id=request_id) for job in jobs]
+    cols = columns(params, *JOB_COLUMNS)
+    return {
+        "actions": cols["action"],
+        "rules": cols["rule"],
+        "notification_keys": cols["notification_key"],
+        "events": cols["event"],
+        "inputs": cols["inputs"],
+        "inputs_hashes": cols["inputs_hash"],
+        "summaries": cols["summary"],
+        "request_id": request_id,
+        "now": now,
+    }
 
 
 def columns(params: Sequence[dict[str, Any]], *names: str) -> dict[str, list[Any]]:
@@ -38,7 +47,6 @@ def accept_params(
     jobs: Sequence[PlannedJob],
     now: float,
     request_id: str | None,
-    sender: str,
 ) -> dict[str, Any]:
     """The columns of the one-statement `accept` query, one array per column."""
     sent, objects, checks = dedupe_plan(accept.notes)
@@ -54,8 +62,6 @@ def accept_params(
     return {
         "now": now,
         "request_id": request_id,
-        "channel": CHANNEL,
-        "sender": sender,
         "actions": sorted(set(job["action"])),
         "content_keys": note["content_key"],
         "note_objects": [obj for obj, _ in checks],
@@ -158,5 +164,5 @@ def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
         "job_ids": [job.id for job in batch.jobs],
         "numbers": [job.attempts + 1 for job in batch.jobs],
         "delivery_id": batch.delivery_id,
-        "outcome": rows.attempt_outcome(outcome),
+        "outcome": lifecycle.attempt_outcome(outcome.state),
     }

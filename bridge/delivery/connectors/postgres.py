@@ -1,6 +1,6 @@
-"""PostgreSQL plumbing: the pool, named parameters, error translation, migrations, LISTEN.
+"""The PostgreSQL connector: the pool, named parameters, error translation, migrations, LISTEN.
 
-Only this module and `postgres.py` know asyncpg; the SQL itself lives in `sql/postgres/`.
+Only this module knows asyncpg; the SQL itself lives in `sql/postgres/`.
 Every driver error (asyncpg's, a refused or dropped connection, a connect timeout) becomes
 `StoreUnavailable` here, so the receiver answers 503 and workers back off, as with SQLite.
 """
@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -19,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from bridge.delivery import queries
-from bridge.delivery.store import StoreUnavailable
+from bridge.delivery.connectors import Row, Tx, rowcount
+from bridge.delivery.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +249,102 @@ async def on_connection(
         raise StoreUnavailable("PostgreSQL store is not open")
     async with translated(), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         return await op(conn)
+
+
+# -- the connector -----------------------------------------------------------------------------
+
+Q = Queries()
+
+
+class PostgresTx:
+    """Named queries on one pooled connection. `:channel` and `:sender` are the connector's own
+    parameters, for a query that NOTIFYs by itself (`accept`)."""
+
+    def __init__(self, conn: Connection, sender: str) -> None:
+        self.conn = conn
+        self._own = {"channel": CHANNEL, "sender": sender}
+
+    async def execute(self, name: str, **params: Any) -> int:
+        return rowcount(await Q.execute(self.conn, name, **(self._own | params)))
+
+    async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        sql, names = bind(queries.queries("postgres")[name])
+        args = [[(self._own | dict(row))[n] for n in names] for row in rows]
+        await self.conn.executemany(sql, args)
+
+    async def fetch(self, name: str, **params: Any) -> list[Row]:
+        return await Q.fetch(self.conn, name, **(self._own | params))
+
+    async def fetch_one(self, name: str, **params: Any) -> Row | None:
+        return await Q.fetchrow(self.conn, name, **(self._own | params))
+
+    async def fetch_value(self, name: str, **params: Any) -> Any:
+        return await Q.fetchval(self.conn, name, **(self._own | params))
+
+    async def notify(self) -> None:
+        """Delivered at COMMIT (never for a rolled-back transaction) to every listening replica."""
+        await self.execute("notify_jobs")
+
+
+class PostgresConnector:
+    """A pool on one database shared by every replica, and a LISTEN connection."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pool: asyncpg.Pool | None = None
+        self._listener: Listener | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        # NOTIFY payload: this process's own notifications were delivered locally at commit.
+        self.sender = uuid.uuid4().hex
+
+    async def open(self) -> None:
+        try:
+            self.pool = await create_pool(self.url)
+            self._listener = Listener(self.url, self._notified, ignore=self.sender)
+            await self._listener.start()
+        except DRIVER_ERRORS as exc:
+            await self.close()
+            raise unavailable(exc) from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        pool, self.pool = self.pool, None
+        if listener is not None:
+            await listener.stop()
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except DRIVER_ERRORS:  # includes the timeout
+                pool.terminate()
+
+    async def migrate(self, now: float) -> list[str]:
+        return await on_connection(self.pool, lambda conn: apply_migrations(conn, now))
+
+    def tx(self, conn: Connection) -> PostgresTx:
+        """Named queries on a connection of the caller's own (tests hold one open)."""
+        return PostgresTx(conn, self.sender)
+
+    async def write(self, op: Callable[[Tx], Awaitable[T]]) -> T:
+        return await in_transaction(self.pool, lambda conn: op(self.tx(conn)))
+
+    async def read(self, op: Callable[[Tx], Awaitable[T]]) -> T:
+        return await on_connection(self.pool, lambda conn: op(self.tx(conn)))
+
+    async def statement(self, name: str, **params: Any) -> Row | None:
+        """Without BEGIN/COMMIT: one statement is atomic on its own, one round trip."""
+        return await on_connection(self.pool, lambda conn: self.tx(conn).fetch_one(name, **params))
+
+    def has_query(self, name: str) -> bool:
+        return name in queries.queries("postgres")
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def _notified(self) -> None:
+        for callback in self._callbacks:
+            callback()

@@ -1,4 +1,4 @@
-"""SQLite plumbing: one write connection with group commit, one reader thread, migrations.
+"""The SQLite connector: one write connection with group commit, one reader thread, migrations.
 
 Durability: WAL with synchronous=FULL, so a commit is on disk when it returns. Group commit:
 every write is a function queued for the write connection; one flusher runs all queued
@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bridge.delivery import queries
-from bridge.delivery.store import StoreUnavailable
+from bridge.delivery.connectors import Row, Tx
+from bridge.delivery.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ SWITCH_INTERVAL_S = 0.0002
 def connect(path: str) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    conn.row_factory = sqlite3.Row  # rows are read by column name
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -157,7 +162,12 @@ class Database:
         try:
             if not _begin_at_once(conn):
                 await self._loop.run_in_executor(self._committer, conn.execute, "BEGIN IMMEDIATE")
-            values = [op(conn) for op in ops]
+            values = []
+            for op in ops:
+                value = op(conn)
+                if inspect.isawaitable(value):  # a store op over a Tx: it never suspends
+                    value = await value
+                values.append(value)
             await self._loop.run_in_executor(self._committer, conn.execute, "COMMIT")
         except Exception:
             with contextlib.suppress(Exception):
@@ -255,3 +265,129 @@ def _statements(sql: str) -> list[str]:
     if current.strip() and not current.strip().startswith("--"):
         statements.append(current)
     return statements
+
+
+# -- the connector -----------------------------------------------------------------------------
+
+
+@cache
+def _named(name: str) -> tuple[str, ...]:
+    """A named query's statements (a SQLite query may need several where PostgreSQL has one)."""
+    return tuple(_statements(queries.queries("sqlite")[name] + ";"))
+
+
+def _bound(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Arrays travel as JSON text, read back in SQL with `json_each`."""
+    return {k: json.dumps(v) if isinstance(v, list | tuple) else v for k, v in params.items()}
+
+
+def _run(conn: sqlite3.Connection, name: str, params: Mapping[str, Any]) -> sqlite3.Cursor:
+    bound = _bound(params)
+    cursor: sqlite3.Cursor | None = None
+    for statement in _named(name):
+        cursor = conn.execute(statement, bound)
+    assert cursor is not None
+    return cursor
+
+
+class SqliteTx:
+    """Named queries on the write connection, inside the current group transaction. The methods
+    are coroutines for the store's sake, but run at once on the event loop (see _transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, name: str, **params: Any) -> int:
+        return _run(self.conn, name, params).rowcount
+
+    async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        (statement,) = _named(name)
+        self.conn.executemany(statement, [_bound(row) for row in rows])
+
+    async def fetch(self, name: str, **params: Any) -> list[Row]:
+        return _run(self.conn, name, params).fetchall()
+
+    async def fetch_one(self, name: str, **params: Any) -> Row | None:
+        return _run(self.conn, name, params).fetchone()
+
+    async def fetch_value(self, name: str, **params: Any) -> Any:
+        row = _run(self.conn, name, params).fetchone()
+        return None if row is None else row[0]
+
+    async def notify(self) -> None:
+        """Other processes on the file poll; this process's listeners are called by the store."""
+
+
+class SqliteReadTx(SqliteTx):
+    """Named queries on the reader connection, each on the reader thread."""
+
+    def __init__(self, db: Database, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.db = db
+
+    async def execute(self, name: str, **params: Any) -> int:
+        return await self.db.read(lambda conn: _run(conn, name, params).rowcount)
+
+    async def fetch(self, name: str, **params: Any) -> list[Row]:
+        return await self.db.read(lambda conn: _run(conn, name, params).fetchall())
+
+    async def fetch_one(self, name: str, **params: Any) -> Row | None:
+        return await self.db.read(lambda conn: _run(conn, name, params).fetchone())
+
+    async def fetch_value(self, name: str, **params: Any) -> Any:
+        row = await self.fetch_one(name, **params)
+        return None if row is None else row[0]
+
+
+class SqliteConnector:
+    """One SQLite file in WAL mode (see `Database` for group commit)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = Database(path)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def migrate(self, now: float) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            try:
+                return apply_migrations(conn, now)
+            except sqlite3.Error as exc:
+                raise unavailable(exc) from None
+
+        # Migrations manage their own transactions, so they run on the reader connection's
+        # thread with a connection of their own rather than inside a group commit.
+        return await self.db.read(lambda _conn: _with_connection(self.path, op))
+
+    async def write(self, op: Callable[[Tx], Awaitable[T]]) -> T:
+        pending = self.db.write(lambda conn: op(SqliteTx(conn)))  # awaited inside the group
+        return cast(T, await pending)
+
+    async def read(self, op: Callable[[Tx], Awaitable[T]]) -> T:
+        conn = self.db._read_conn
+        if self.db._closed or conn is None:
+            raise StoreUnavailable("SQLite store is closed")
+        return await op(SqliteReadTx(self.db, conn))
+
+    async def statement(self, name: str, **params: Any) -> Row | None:
+        return await self.db.write(lambda conn: _run(conn, name, params).fetchone())
+
+    def has_query(self, name: str) -> bool:
+        return name in queries.queries("sqlite")
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Nothing to listen to: a `bridge worker` beside `bridge serve` polls the file."""
+
+
+def _with_connection(path: str, op: Callable[[sqlite3.Connection], list[str]]) -> list[str]:
+    conn = connect(path)
+    try:
+        return op(conn)
+    finally:
+        conn.close()

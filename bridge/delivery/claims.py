@@ -1,9 +1,9 @@
-"""Claiming on PostgreSQL: one claimer per action across replicas, reading only what it needs.
+"""Claiming: one claimer per action at a time, reading only what it needs.
 
-The decisions (ordering, concurrency, debounce windows) are `policy.plan_claim`'s, as on SQLite;
-this module feeds it candidates inside the claiming transaction, after taking the action's row
-lock with `FOR UPDATE SKIP LOCKED`. A replica that finds the lock taken skips the action for
-this round: the replica holding it is claiming what is due.
+The decisions (ordering, concurrency, debounce windows) are `policy.plan_claim`'s; this module
+feeds it candidates inside the claiming transaction, after `begin_claim` took the action's claim
+lock (PostgreSQL: its row `FOR UPDATE SKIP LOCKED`, so a replica that finds it taken skips the
+action for this round; SQLite: the write lock) and gave expired leases back.
 """
 
 from __future__ import annotations
@@ -11,39 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.delivery import rows
+from bridge.delivery.connectors import Tx
 from bridge.delivery.model import Batch, Claim, ClaimPolicy
 from bridge.delivery.policy import Candidate, plan_claim
-from bridge.delivery.postgres_db import Connection, Queries
-
-Q = Queries()
 
 
-async def claim(
-    conn: Connection, action: str, policy: ClaimPolicy, worker_id: str, now: float
-) -> Claim:
-    lock = await Q.fetchrow(conn, "begin_claim", action=action, now=now)
+async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: float) -> Claim:
+    lock = await tx.fetch_one("begin_claim", action=action, now=now)
     if lock is None:  # no job was ever created for it, or another replica is claiming it now
         return Claim()
     if not lock["enabled"]:
         return Claim()
-    running = int(await Q.fetchval(conn, "count_running", action=action))
+    running = int(await tx.fetch_value("count_running", action=action))
     slots = (0 if running else 1) if policy.ordering == "fifo" else policy.concurrency - running
     if slots <= 0:
         return Claim()
     later: float | None = None
     if policy.debounce_s is None and policy.max_wait_s is None:
-        candidates, later = await _head(conn, action, policy, slots, now)
+        candidates, later = await _head(tx, action, policy, slots, now)
     else:
-        summary = await _window_summary(conn, action, policy)
+        summary = await _window_summary(tx, action, policy)
         if summary is not None:
             ahead = plan_claim(summary, policy, running, now)
             if not ahead.units:
                 return Claim((), ahead.next_due_at)
-        found = await Q.fetch(conn, "claim_candidates", action=action, limit=policy.max_batch)
+        found = await tx.fetch("claim_candidates", action=action, limit=policy.max_batch)
         candidates = [_candidate(row) for row in found]
     plan = plan_claim(candidates, policy, running, now)
     batches = [
-        await _mark(conn, action, unit.job_ids, unit.batch_id, worker_id, now, policy)
+        await _mark(tx, action, unit.job_ids, unit.batch_id, worker_id, now, policy)
         for unit in plan.units
     ]
     due = [t for t in (plan.next_due_at, later) if t is not None]
@@ -51,25 +47,23 @@ async def claim(
 
 
 async def _head(
-    conn: Connection, action: str, policy: ClaimPolicy, slots: int, now: float
+    tx: Tx, action: str, policy: ClaimPolicy, slots: int, now: float
 ) -> tuple[list[Candidate], float | None]:
     """fifo: the head unit, due or not; none: up to `slots` due jobs, and when the next is due."""
     fifo = policy.ordering == "fifo"
-    found = await Q.fetch(conn, "claim_head", action=action, fifo=fifo, now=now, limit=slots)
-    later = None if fifo else await Q.fetchval(conn, "next_due", action=action, now=now)
+    found = await tx.fetch("claim_head", action=action, fifo=fifo, now=now, limit=slots)
+    later = None if fifo else await tx.fetch_value("next_due", action=action, now=now)
     return [_candidate(row) for row in found], later
 
 
-async def _window_summary(
-    conn: Connection, action: str, policy: ClaimPolicy
-) -> list[Candidate] | None:
+async def _window_summary(tx: Tx, action: str, policy: ClaimPolicy) -> list[Candidate] | None:
     """Two stand-in candidates per window (its first and last job), one per retried batch.
 
     `plan_claim` finds the same ready times on them as on every row; None when a window is
     larger than `max_batch` (then only the rows themselves give the right answer).
     """
     stand_ins = []
-    for row in await Q.fetch(conn, "window_summary", action=action):
+    for row in await tx.fetch("window_summary", action=action):
         if row["jobs"] > policy.max_batch:
             return None
         first = Candidate(
@@ -88,7 +82,7 @@ async def _window_summary(
 
 
 async def _mark(
-    conn: Connection,
+    tx: Tx,
     action: str,
     job_ids: tuple[int, ...],
     batch_id: str,
@@ -98,8 +92,8 @@ async def _mark(
 ) -> Batch:
     lease_until = now + policy.lease_s
     ids = list(job_ids)
-    marked = await Q.fetch(
-        conn, "mark_running", ids=ids, worker=worker_id, lease_until=lease_until, batch_id=batch_id
+    marked = await tx.fetch(
+        "mark_running", ids=ids, worker=worker_id, lease_until=lease_until, batch_id=batch_id
     )
     jobs = tuple(rows.claimed_job(row) for row in marked)
     return Batch(batch_id, action, jobs, worker_id, lease_until)
