@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bridge.admin import present
+from bridge.admin import operations, present, search
 from bridge.admin.auth import bearer_credentials
 from bridge.admin.context import (
     AdminContext,
@@ -85,23 +85,26 @@ def endpoint(ctx: AdminContext, handler: Handler) -> Callable[[Request], Awaitab
 
 
 async def list_actions(request: Request, ctx: AdminContext) -> Any:
-    return {"actions": present.plain(await ctx.actions())}
+    return {"actions": present.plain(await operations.actions_with_cause(ctx))}
 
 
 async def list_deliveries(request: Request, ctx: AdminContext) -> Any:
+    """The delivery log, searched (search.py: the same search as the dashboard's form)."""
     params = request.query_params
     limit, offset = paging(params)
     which = delivery_filter(params)
     action = action_filter(params)
-    rows = await ctx.store.deliveries(action=action, filter=which, limit=limit, offset=offset)
-    return {"filter": which, "action": action, **present.page(rows, limit, offset)}
+    asked = search.delivery_search(params, ctx.now())
+    found = await search.search_deliveries(ctx, asked, limit=limit, offset=offset)
+    page = present.page(found.rows, limit, offset)
+    return {"filter": which, "action": action, **page, "complete": found.scanned_all}
 
 
 async def show_job(request: Request, ctx: AdminContext) -> Any:
     job = await ctx.job(request.path_params["job_id"])
     action = ctx.configured_actions().get(job.row.action)
     secret_names = getattr(action.action_class, "secret_options", ()) if action else ()
-    return present.job_json(job, secret_names)
+    return present.job_json(job, secret_names) | await operations.job_extras(ctx, job)
 
 
 async def retry_job(request: Request, ctx: AdminContext) -> Any:
@@ -188,6 +191,10 @@ def api_routes(ctx: AdminContext) -> list[BaseRoute]:
         route("/actions/{name}/reset", reset_action, "POST"),
         route("/actions/{name}/disable", disable_action, "POST"),
         route("/actions/{name}/enable", enable_action, "POST"),
+        route("/actions/{name}/retry", operations.retry_action_jobs, "POST"),
+        route("/activity", operations.show_activity),
+        route("/reload", operations.show_reload),
+        route("/replay", operations.replay_notifications, "POST"),
         route("/deliveries", list_deliveries),
         route("/jobs/{job_id}", show_job),
         route("/jobs/{job_id}/retry", retry_job, "POST"),

@@ -67,6 +67,21 @@ _BODIES: dict[str, Any] = {
                 in_config={"type": "boolean"},
                 type=_TEXT,
                 options={"type": "object"},
+                store_health={"enum": ["ready", "working", "failing", "dead"]},
+                latest_error={
+                    "oneOf": [
+                        {"type": "null"},
+                        _object(
+                            ("job_id", "state"),
+                            job_id={"type": "integer"},
+                            state={"type": "string"},
+                            status=_INT,
+                            error=_TEXT,
+                            cause=_TEXT,
+                            at=_TIME,
+                        ),
+                    ]
+                },
             )
         ),
     ),
@@ -74,6 +89,7 @@ _BODIES: dict[str, Any] = {
         ("filter", "items", "limit", "offset"),
         filter={"type": "string"},
         action=_TEXT,
+        complete={"type": "boolean"},
         **(_PAGE | {"items": _list(_DELIVERY)}),
     ),
     "job": _object(
@@ -97,6 +113,110 @@ _BODIES: dict[str, Any] = {
             )
         ),
         latest_response=_object(status=_INT, response=_TEXT, error=_TEXT, at=_TIME),
+        rendered_inputs=_object(
+            ("note",), inputs={"type": ["object", "null"]}, error=_TEXT, note={"type": "string"}
+        ),
+        requests=_list(
+            _object(
+                ("number", "request"),
+                number={"type": "integer"},
+                request={
+                    "oneOf": [
+                        {"type": "null"},
+                        _object(
+                            ("method", "url", "headers"),
+                            method={"type": "string"},
+                            url={"type": "string"},
+                            headers={"type": "object"},
+                            body=_TEXT,
+                        ),
+                    ]
+                },
+            )
+        ),
+        call=_list(
+            _object(
+                ("job_id", "state", "events"),
+                job_id={"type": "integer"},
+                state={"type": "string"},
+                rule={"type": "string"},
+                events=_list({"type": "string"}),
+            )
+        ),
+    ),
+    "bulk_retry": _object(
+        ("action", "state", "dry_run", "jobs", "count"),
+        action={"type": "string"},
+        state={"enum": ["dead", "failing", "all"]},
+        dry_run={"type": "boolean"},
+        jobs=_list({"type": "integer"}),
+        count=_COUNT,
+        unchanged=_list({"type": "integer"}),
+        message={"type": "string"},
+    ),
+    "replay": _object(
+        ("dry_run", "notifications", "count", "per_action", "jobs", "request_id"),
+        dry_run={"type": "boolean"},
+        since=_TIME,
+        until=_TIME,
+        notifications=_COUNT,
+        count=_COUNT,
+        per_action={"type": "object", "additionalProperties": _COUNT},
+        jobs=_list(
+            _object(
+                ("action", "rule", "notification_key", "event"),
+                action={"type": "string"},
+                rule={"type": "string"},
+                notification_key={"type": "string"},
+                event={"type": "string"},
+            )
+        ),
+        request_id=_TEXT,
+    ),
+    "activity": _object(
+        ("window", "bucket_s", "actions", "rejections"),
+        window={"enum": ["1h", "6h", "24h", "3d"]},
+        since=_TIME,
+        until=_TIME,
+        bucket_s={"type": "integer"},
+        complete={"type": "boolean"},
+        actions={
+            "type": "object",
+            "additionalProperties": _list(
+                _object(
+                    ("start", "delivered", "failed", "queued"),
+                    start=_TIME,
+                    delivered=_COUNT,
+                    failed=_COUNT,
+                    queued=_COUNT,
+                )
+            ),
+        },
+        rejections=_list(
+            _object(
+                ("webhook", "counts", "latest"),
+                webhook={"type": "string"},
+                counts={"type": "object", "additionalProperties": _COUNT},
+                latest=_list(
+                    _object(
+                        ("status", "reason"),
+                        at=_TIME,
+                        status={"type": "integer"},
+                        reason=_TEXT,
+                        request_id=_TEXT,
+                    )
+                ),
+            )
+        ),
+    ),
+    "reload": _object(
+        ("loaded", "last_reload_ok", "errors"),
+        loaded={"type": "boolean"},
+        source=_TEXT,
+        last_reload_ok={"type": ["boolean", "null"]},
+        last_attempt_at=_TIME,
+        last_success_at=_TIME,
+        errors=_list(_TEXT),
     ),
     "retried": _object(
         ("job_id", "retried"), job_id={"type": "integer"}, retried={"type": "boolean"}
@@ -149,6 +269,7 @@ _BODIES: dict[str, Any] = {
     "openapi": {"type": "object"},
 }
 
+_WHEN = "2026-12-02T01:30 (UTC unless it names a zone) or a duration back from now (2h)"
 _NAME = {
     "type": "string",
     "minLength": 1,
@@ -164,7 +285,28 @@ _QUERY: dict[str, Any] = {
     "action": _NAME,
     "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
     "offset": {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+    "q": {
+        "type": "string",
+        "maxLength": 200,
+        "description": "any of name, codename, item id, request id, summary (case-insensitive)",
+    },
+    "codename": {"type": "string", "maxLength": 200},
+    "name": {"type": "string", "maxLength": 200, "description": "part of the item's name"},
+    "item_id": {"type": "string", "maxLength": 200},
+    "request_id": {"type": "string", "maxLength": 200},
+    "rule": _NAME,
+    "state": {"type": "string", "enum": ["pending", "running", "retrying", "succeeded", "dead"]},
+    "since": {"type": "string", "description": _WHEN},
+    "until": {"type": "string", "description": _WHEN},
+    "retry_state": {"type": "string", "enum": ["dead", "failing", "all"], "default": "all"},
+    "dry_run": {"type": "boolean", "default": False},
+    "replay_action": {"type": "array", "items": _NAME, "description": "repeatable"},
+    "replay_rule": {"type": "array", "items": _NAME, "description": "repeatable"},
+    "notification": _NAME,
+    "window": {"type": "string", "enum": ["1h", "6h", "24h", "3d"], "default": "24h"},
 }
+# Query parameters whose name in the URL differs from their key above.
+_QUERY_NAMES = {"retry_state": "state", "replay_action": "action", "replay_rule": "rule"}
 
 
 def _json(schema: Any) -> dict[str, Any]:
@@ -174,13 +316,21 @@ def _json(schema: Any) -> dict[str, Any]:
 _ERROR_JSON = _json({"$ref": "#/components/schemas/Error"})
 
 
+def _query(key: str) -> dict[str, Any]:
+    schema = _QUERY[key]
+    found: dict[str, Any] = {"name": _QUERY_NAMES.get(key, key), "in": "query", "schema": schema}
+    if schema.get("type") == "array":
+        found |= {"style": "form", "explode": True}
+    return found
+
+
 def _op(
     summary: str, body: str, *, params: tuple[str, ...] = (), path: tuple[str, ...] = ()
 ) -> Any:
     parameters: list[dict[str, Any]] = [
         {"name": p, "in": "path", "required": True, "schema": _PATH[p]} for p in path
     ]
-    parameters += [{"name": p, "in": "query", "schema": _QUERY[p]} for p in params]
+    parameters += [_query(p) for p in params]
     responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(_BODIES[body])}}
     if params:
         responses["400"] = {"description": "A query parameter is invalid", "content": _ERROR_JSON}
@@ -232,9 +382,55 @@ OPENAPI: dict[str, Any] = {
             "get": _op(
                 "Delivery log, newest first",
                 "deliveries",
-                params=("filter", "action", "limit", "offset"),
+                params=(
+                    "filter",
+                    "action",
+                    "limit",
+                    "offset",
+                    "q",
+                    "codename",
+                    "name",
+                    "item_id",
+                    "request_id",
+                    "rule",
+                    "state",
+                    "since",
+                    "until",
+                ),
             )
         },
+        "/actions/{name}/retry": {
+            "post": _op(
+                "Retry every dead and/or retrying job of the action now (dry_run: list them)",
+                "bulk_retry",
+                params=("retry_state", "dry_run"),
+                path=("name",),
+            )
+        },
+        "/replay": {
+            "post": _op(
+                "Re-evaluate stored notifications against the current rules, keeping only the "
+                "chosen actions and rules (dry_run: list the jobs it would create)",
+                "replay",
+                params=(
+                    "since",
+                    "until",
+                    "replay_action",
+                    "replay_rule",
+                    "notification",
+                    "dry_run",
+                ),
+            )
+        },
+        "/activity": {
+            "get": _op(
+                "Deliveries, failed attempts and queue depth per action per time bucket; "
+                "rejected webhook requests (per process)",
+                "activity",
+                params=("window",),
+            )
+        },
+        "/reload": {"get": _op("The last config reload and its errors", "reload")},
         "/jobs/{job_id}": {"get": _op("A job with all its attempts", "job", path=("job_id",))},
         "/jobs/{job_id}/retry": {"post": _op("Run a job again now", "retried", path=("job_id",))},
         "/rules": {"get": _op("Rules with their match counts", "rules")},

@@ -24,7 +24,6 @@ from starlette.applications import Starlette
 
 from bridge import admin
 from bridge.delivery.store import Store, open_store
-from tests.admin.fakes import fake_config
 
 DEPTH = 500
 TOKEN = "hostile-admin-token-0123456789"
@@ -179,10 +178,30 @@ async def seed_postgres(dsn: str) -> list[int]:
 def hostile_app(store: Any, token: str = TOKEN) -> Starlette:
     """Only the admin routes, over `store` (or a getter for one), with a config naming the
     stored action and rule."""
-    config = fake_config(**{ACTION: {"channel": "#content", "token": "xoxb-config-secret"}})
+    config = real_config()
     runtime = SimpleNamespace(config=config)
     settings = SimpleNamespace(admin_token=token)
     return Starlette(routes=admin.routes(runtime, store, settings))
+
+
+def real_config() -> Any:
+    """A loaded config naming the stored action and rule: replay plans over it (a RuleEngine
+    needs real rules), and its Slack token is a declared secret."""
+    from bridge.config.loader import parse_config
+
+    return parse_config(
+        f"""\
+version: 1
+webhooks: [{{name: production, path: /webhooks/kontent, secrets: [webhook-secret]}}]
+actions:
+  {ACTION}: {{type: slack, token: xoxb-config-secret, channel: "#content"}}
+rules:
+  - name: announce
+    when: {{object_type: content_item}}
+    do: [{ACTION}]
+""",
+        env={},
+    )
 
 
 @asynccontextmanager
