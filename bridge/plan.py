@@ -17,8 +17,9 @@ class PlannedJob:
     """A call an action owes because a rule matched an event.
 
     `inputs` is the rule's `with:` mapping, still unrendered: templates are rendered at delivery
-    time, when the worker knows the whole coalesced batch (`events`), and the job stays
-    self-contained across config reloads.
+    time, when the worker knows the whole coalesced batch (`events`), from the rule's `with:` as
+    the config says then (bridge.delivery.render.current_inputs), so a fixed template reaches
+    jobs planned before the fix; these stored inputs serve when the rule or its item is gone.
     """
 
     action: str
