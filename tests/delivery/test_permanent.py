@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 
@@ -244,3 +245,22 @@ async def test_an_email_that_can_never_be_sent_is_permanent_before_connecting(
     with pytest.raises(PermanentFailure) as failure:
         await action.send(_email_call(**options))
     assert reason in failure.value.reason
+
+
+async def test_the_header_check_agrees_with_aiohttp_on_every_ascii_character() -> None:
+    """Whatever the check lets through, aiohttp sends; whatever aiohttp refuses (its ValueError,
+    retried for days before), the check refuses first."""
+    values = [f"a{chr(code)}b" for code in range(128)] + ["é", "€", "\u2028", "日本"]
+    async with Recorder() as target, aiohttp.ClientSession() as http:
+        for value in values:
+            problem = header_problem("X-Value", value)
+            try:
+                async with http.post(f"{target.url}/h", headers={"X-Value": value}) as answer:
+                    await answer.read()
+                refused = False
+            except ValueError:
+                refused = True
+            if refused:
+                assert problem is not None, repr(value)
+            if problem is None:
+                assert not refused, repr(value)
