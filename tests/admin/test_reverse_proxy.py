@@ -1,10 +1,12 @@
-"""The dashboard behind a real nginx (Debian `nginx-light`) that does not keep `Host`.
+"""The dashboard behind a real nginx (Debian `nginx-light`) that does not keep `Host`, and Caddy.
 
 nginx's plain `proxy_pass http://127.0.0.1:PORT;` sends `Host: 127.0.0.1:PORT` (the upstream's
 address) while the browser's `Origin` is nginx's own address: before BRIDGE_PUBLIC_URL every
 dashboard POST, the sign-in first, was refused. The first test shows the refusal now says how
-to fix it; the second signs in, disables an action and reads the notice through the proxy.
-Skipped with a printed reason when nginx or Chromium is missing, except under CI=true.
+to fix it; the others sign in, disable and enable an action and read the notices through
+nginx with BRIDGE_PUBLIC_URL, through Caddy configured as docs/operations.md shows (Caddy keeps
+Host), and through Caddy told to drop Host, with BRIDGE_PUBLIC_URL. Skipped with a printed
+reason when nginx, Caddy or Chromium is missing, except under CI=true.
 """
 
 from __future__ import annotations
@@ -28,6 +30,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 TOKEN = "proxy-test-admin-token-0123"
 NGINX = os.environ.get("BRIDGE_TEST_NGINX", "/usr/sbin/nginx")
+CADDY = os.environ.get("BRIDGE_TEST_CADDY", "/usr/bin/caddy")
+
+# docs/operations.md's Caddy example as is (Caddy passes the browser's Host on), and one that
+# does not keep Host (`header_up Host {upstream_hostport}`), which needs BRIDGE_PUBLIC_URL.
+CADDYFILE = """\
+{{
+  admin off
+  auto_https off
+}}
+http://127.0.0.1:{port} {{
+  reverse_proxy 127.0.0.1:{upstream}{extra}
+}}
+"""
+DROP_HOST = " {\n    header_up Host {upstream_hostport}\n  }"
 
 CONFIG = """\
 daemon off;
@@ -56,11 +72,11 @@ http {{
 """
 
 
-def need_nginx() -> str:
-    found = NGINX if Path(NGINX).exists() else shutil.which("nginx")
+def need(binary: str, name: str, package: str) -> str:
+    found = binary if Path(binary).exists() else shutil.which(name)
     if found:
         return found
-    reason = f"nginx not found at {NGINX} (Debian package `nginx-light`)"
+    reason = f"{name} not found at {binary} (Debian package `{package}`)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI must run the reverse proxy test")
     print(f"skipping: {reason}")
@@ -75,7 +91,7 @@ def free_port() -> int:
 
 @contextmanager
 def nginx(run: Path, port: int, upstream: int) -> Iterator[subprocess.Popen[bytes]]:
-    binary = need_nginx()
+    binary = need(NGINX, "nginx", "nginx-light")
     run.mkdir(parents=True, exist_ok=True)
     conf = run / "nginx.conf"
     conf.write_text(CONFIG.format(run=run, port=port, upstream=upstream))
@@ -91,14 +107,43 @@ def nginx(run: Path, port: int, upstream: int) -> Iterator[subprocess.Popen[byte
         process.wait(timeout=10)
 
 
+@contextmanager
+def caddy(
+    run: Path, port: int, upstream: int, *, keep_host: bool
+) -> Iterator[subprocess.Popen[bytes]]:
+    binary = need(CADDY, "caddy", "caddy")
+    run.mkdir(parents=True, exist_ok=True)
+    conf = run / "Caddyfile"
+    extra = "" if keep_host else DROP_HOST
+    conf.write_text(CADDYFILE.format(port=port, upstream=upstream, extra=extra))
+    env = {**os.environ, "XDG_DATA_HOME": str(run / "data"), "XDG_CONFIG_HOME": str(run / "config")}
+    process = subprocess.Popen(
+        [binary, "run", "--config", str(conf), "--adapter", "caddyfile"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @asynccontextmanager
-async def behind_nginx(tmp_path: Path, *, public: bool) -> AsyncIterator[tuple[Bridge, str]]:
+async def behind_nginx(
+    tmp_path: Path, *, public: bool, proxy: str = "nginx"
+) -> AsyncIterator[tuple[Bridge, str]]:
     port = free_port()
     proxy_url = f"http://127.0.0.1:{port}"
     public_url = proxy_url if public else None
     async with running_bridge(tmp_path, admin_token=TOKEN, retry="1h", public_url=public_url) as b:
         upstream = int(b.url.rsplit(":", 1)[1])
-        with nginx(tmp_path / "nginx", port, upstream) as process:
+        if proxy == "nginx":
+            started = nginx(tmp_path / "nginx", port, upstream)
+        else:
+            started = caddy(tmp_path / "caddy", port, upstream, keep_host=proxy == "caddy")
+        with started as process:
 
             async def answers() -> bool:
                 if process.poll() is not None:
@@ -135,10 +180,21 @@ async def test_nginx_keeps_the_upstream_host_and_the_sign_in_says_what_to_set(
         await shot(page, "proxy-refused")
 
 
-async def test_with_bridge_public_url_every_button_works_through_nginx(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("proxy", "public"),
+    [("nginx", True), ("caddy", False), ("caddy-dropping-host", True)],
+)
+async def test_every_button_works_through_the_proxy(
+    tmp_path: Path, proxy: str, public: bool
+) -> None:
+    """nginx without Host and BRIDGE_PUBLIC_URL; Caddy as documented (it keeps Host, no
+    setting needed); Caddy told not to keep Host, with BRIDGE_PUBLIC_URL."""
     from playwright.async_api import expect
 
-    async with behind_nginx(tmp_path, public=True) as (_, proxy_url), chromium() as browser:
+    async with (
+        behind_nginx(tmp_path, public=public, proxy=proxy) as (_, proxy_url),
+        chromium() as browser,
+    ):
         context = await browser.new_context(viewport=DESKTOP)
         page = await context.new_page()
         await sign_in(page, proxy_url, TOKEN)
@@ -155,9 +211,9 @@ async def test_with_bridge_public_url_every_button_works_through_nginx(tmp_path:
         await expect(page.locator("#flash")).to_have_text(
             "Enabled rebuild-site: its parked jobs are delivered again, oldest first."
         )
-        await shot(page, "proxy-desktop")
+        await shot(page, f"proxy-{proxy}-desktop")
         await page.set_viewport_size(PHONE)
         await page.reload()
         assert await overflowing(page) == []
-        await shot(page, "proxy-phone")
+        await shot(page, f"proxy-{proxy}-phone")
         await context.close()
