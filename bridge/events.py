@@ -165,33 +165,57 @@ def _parse_current(notifications: Any, webhook: str | None) -> Iterator[Notifica
     if not isinstance(notifications, list):
         raise PayloadError(f"'notifications' must be an array, not {_json_type(notifications)}")
     for index, raw in enumerate(notifications):
-        where = f"notifications[{index}]"
-        _require_object(raw, where)
-        data = _require_object(raw.get("data"), f"{where}.data")
-        in_system, in_message = f"{where}.data.system", f"{where}.message"
-        system = _require_object(data.get("system", {}), in_system)
-        message = _require_object(raw.get("message"), in_message)
-        values: dict[str, Any] = {name: _text(system, name, in_system) for name in SYSTEM_FIELDS}
+        system, message = _parts(raw, index)
+        values = _texts(system, SYSTEM_FIELDS, f"notifications[{index}].data.system")
         if message.get("action_context") is not None:
             # workflow_step_changed says where the item came from here, not in data.system.
-            in_context = f"{in_message}.action_context"
+            in_context = f"notifications[{index}].message.action_context"
             context = _require_object(message["action_context"], in_context)
-            for name in ACTION_CONTEXT_FIELDS:
-                value = _text(context, name, in_context)
+            for name, value in _texts(context, ACTION_CONTEXT_FIELDS, in_context).items():
                 if value is not None:
                     values[name] = value
-        object_type = _text(message, "object_type", in_message)
+        head = _texts(message, _MESSAGE_FIELDS, f"notifications[{index}].message")
+        object_type = head["object_type"]
         event = Event(
             object_type=CURRENT_OBJECT_TYPES.get(object_type or "", object_type),
-            action=_text(message, "action", in_message),
-            delivery_slot=_text(message, "delivery_slot", in_message),
-            environment_id=_text(message, "environment_id", in_message),
+            action=head["action"],
+            delivery_slot=head["delivery_slot"],
+            environment_id=head["environment_id"],
             format="current",
             webhook=webhook,
             raw=raw,
             **values,
         )
         yield Notification(_content_key(webhook, raw), webhook, "current", raw, (event,))
+
+
+_MESSAGE_FIELDS = ("object_type", "action", "delivery_slot", "environment_id")
+
+
+def _parts(raw: Any, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`data.system` and `message` of one notification (the paths are built only for errors)."""
+    where = f"notifications[{index}]"
+    if type(raw) is not dict:
+        _require_object(raw, where)
+    data = raw.get("data")
+    if type(data) is not dict:
+        data = _require_object(data, f"{where}.data")
+    system = data.get("system", {})
+    if type(system) is not dict:
+        system = _require_object(system, f"{where}.data.system")
+    message = raw.get("message")
+    if type(message) is not dict:
+        message = _require_object(message, f"{where}.message")
+    return system, message
+
+
+def _texts(obj: Mapping[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
+    """`_text` of each name; one pass over the usual case (every value a string or absent)."""
+    values = {name: obj.get(name) for name in names}
+    for value in values.values():
+        if value is not None and type(value) is not str:
+            return {name: _text(obj, name, where) for name in names}
+    return values
 
 
 # Exactly what json.dumps(value, sort_keys=True, separators=(",", ":")) builds on every call,

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bridge import redaction
 from bridge.delivery.model import DeliveryRow
 from bridge.events import Event, Notification
@@ -19,6 +21,18 @@ RESPONSE_EXCERPT_BYTES = 2048
 # encoding is a good part of what accepting a notification costs.
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+def _encode_decoded(value: Any) -> str:
+    """JSON text of a value decoded from JSON (a notification's raw, an event's fields, rule
+    names): orjson's, several times faster, and the same JSON (non-ASCII text is written as
+    UTF-8 rather than as \\u escapes). What orjson refuses (an integer past 64 bits) is
+    written by the standard encoder. Not for `with:` inputs: orjson writes YAML's dates in
+    its own way where the standard encoder calls str()."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _encode(value)
 
 
 class EncodeCache:
@@ -47,7 +61,7 @@ def _event_parts(event: Event, cache: EncodeCache | None) -> tuple[str, str]:
     """(fields JSON, summary) of an event."""
     if cache is not None and (found := cache.events.get(id(event))) is not None:
         return found
-    parts = (_encode(event.fields()), event.summary()[:500])
+    parts = (_encode_decoded(event.fields()), event.summary()[:500])
     if cache is not None:
         cache.events[id(event)] = parts
     return parts
@@ -154,9 +168,9 @@ def notification_params(
         "format": notification.format,
         "received_at": now,
         "request_id": request_id,
-        "raw": _encode(dict(notification.raw)),
+        "raw": _encode_decoded(dict(notification.raw)),
         "events": "[" + ",".join(fields for fields, _ in events) + "]",
-        "rules": _encode(list(rules)),
+        "rules": _encode_decoded(list(rules)),
         "summary": "; ".join(summary for _, summary in events)[:500],
     }
 
