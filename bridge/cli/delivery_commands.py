@@ -12,13 +12,11 @@ import difflib
 import json
 import os
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from bridge.admin import present
 from bridge.cli.common import CliError, load
@@ -101,16 +99,18 @@ def _add_job_commands(subparsers: Any) -> None:
 
 
 def _add_replay(subparsers: Any) -> None:
+    from bridge.cli import replay as replay_command
+
     replay = subparsers.add_parser(
         "replay",
         help="re-evaluate stored notifications against the current rules",
-        description="Run the notifications received in the last DURATION through the current "
-        "rules again and create new jobs for every match (redelivery dedupe is bypassed).",
+        description="Run stored notifications (a time range, or one by --notification) through "
+        "the current rules again and create new jobs for the matches, only for the chosen "
+        "--action/--rule when given (redelivery dedupe is bypassed). --dry-run lists the jobs "
+        "it would create.",
     )
     _db_option(replay)
-    replay.add_argument("--since", required=True, metavar="DURATION", help="e.g. 30m, 2h, 3d")
-    replay.add_argument("--config", metavar="FILE", help="rules file (default: BRIDGE_CONFIG)")
-    replay.add_argument("--dry-run", action="store_true", help="count the jobs, create none")
+    replay_command.add_arguments(replay)
     replay.set_defaults(func=run_replay)
 
 
@@ -203,41 +203,9 @@ def run_set_enabled(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from bridge.config import parse_duration
-    from bridge.rules import RuleEngine
+    from bridge.cli import replay
 
-    try:
-        since_s = parse_duration(args.since)
-    except ValueError as exc:
-        raise CliError(f"--since: {exc}") from None
-    config = load(args.config or os.environ.get("BRIDGE_CONFIG") or "rules.yaml")
-    engine = RuleEngine(config)
-
-    async def replay(store: Store) -> str:
-        since = store.clock.now() - since_s
-        total = await store.count_notifications(since=since)
-        request_id = f"replay-{uuid.uuid4().hex[:12]}"
-        counts: dict[str, int] = {}
-        after, seen = 0, 0
-        with _progress() as progress:
-            task = progress.add_task("replaying", total=total)
-            while batch := await store.stored_notifications(since=since, after_seq=after):
-                jobs = engine.plan([stored.notification for stored in batch])
-                for job in jobs:
-                    counts[job.action] = counts.get(job.action, 0) + 1
-                if not args.dry_run and jobs:
-                    await store.enqueue(jobs, request_id=request_id)
-                after, seen = batch[-1].seq, seen + len(batch)
-                progress.update(task, completed=seen)
-        per_action = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items())) or "none"
-        verb = "would create" if args.dry_run else "created"
-        jobs = sum(counts.values())
-        return (
-            f"{seen} notification(s) in the last {args.since}: {verb} {jobs} job(s) ({per_action})"
-        )
-
-    print(_with_store(args, replay))
-    return 0
+    return replay.run(args, _with_store)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -323,13 +291,3 @@ async def _known_action(store: Store, name: str) -> None:
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise CliError(f"unknown action {name!r}{hint}")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(file=sys.stderr),
-        transient=False,
-    )

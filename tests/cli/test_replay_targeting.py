@@ -1,0 +1,157 @@
+"""`bridge replay` targeted: chosen actions and rules, one notification, a time range, and a dry
+run that lists exactly the jobs the real run creates. A real SQLite file, `bridge`'s own parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from bridge.cli import main
+from bridge.delivery.clock import ManualClock, SystemClock
+from bridge.delivery.store import Store, open_store
+from tests.stores.values import notification
+
+T = TypeVar("T")
+pytestmark = pytest.mark.timeout(30)
+
+RULES = """\
+version: 1
+webhooks:
+  - name: production
+    path: /webhooks/kontent
+    secrets: ["s3cret"]
+actions:
+  team-log: {type: log}
+  audit-log: {type: log}
+rules:
+  - name: published
+    when: {object_type: content_item, action: published}
+    do: [team-log]
+  - name: audit
+    when: {object_type: content_item}
+    do: [audit-log]
+"""
+
+
+def with_store(db: Path, work: Callable[[Store], Awaitable[T]], clock: object = None) -> T:
+    async def run() -> T:
+        async with open_store(f"sqlite:///{db}", clock or SystemClock()) as store:  # type: ignore[arg-type]
+            return await work(store)
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[str, str]:
+    """Notification key-1 stored 3 hours ago, key-2 and key-3 30 minutes ago; no jobs."""
+    db = tmp_path / "bridge.db"
+    now = time.time()
+
+    async def seed_at(ago_s: float, numbers: tuple[int, ...]) -> None:
+        async with open_store(f"sqlite:///{db}", ManualClock(now - ago_s)) as store:
+            await store.accept([notification(n) for n in numbers], [], request_id="seed")
+
+    async def seed() -> None:
+        await seed_at(3 * 3600, (1,))
+        await seed_at(1800, (2, 3))
+
+    asyncio.run(seed())
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    return f"sqlite:///{db}", str(rules)
+
+
+def replay(setup: tuple[str, str], *args: str) -> int:
+    url, rules = setup
+    return main(["replay", "--db", url, "--config", rules, *args])
+
+
+def jobs(setup: tuple[str, str]) -> list[tuple[str, str, str]]:
+    db = Path(setup[0].removeprefix("sqlite:///"))
+
+    async def read(store: Store) -> list[tuple[str, str, str]]:
+        rows = await store.deliveries(limit=500)
+        found = []
+        for row in rows:
+            detail = await store.job(row.job_id)
+            assert detail is not None
+            found.append((row.action, row.rule, str(detail.notification_key)))
+        return sorted(found)
+
+    return with_store(db, read)
+
+
+def test_a_dry_run_lists_exactly_what_the_real_run_creates(
+    setup: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert replay(setup, "--since", "1h", "--action", "audit-log", "--dry-run") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("2 notification(s) in the last 1h: would create 2 job(s) (audit-log: 2)")
+    assert out[1:] == [
+        "  audit-log <- audit: content_item published article 'Item 2' [notification key-2]",
+        "  audit-log <- audit: content_item published article 'Item 3' [notification key-3]",
+    ]
+    assert jobs(setup) == []  # nothing created
+
+    assert replay(setup, "--since", "1h", "--action", "audit-log") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "2 notification(s) in the last 1h: created 2 job(s) (audit-log: 2)"
+    assert out[1].startswith("request id replay-")
+    assert jobs(setup) == [("audit-log", "audit", "key-2"), ("audit-log", "audit", "key-3")]
+
+
+def test_one_notification_to_one_rule(
+    setup: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert replay(setup, "--notification", "key-1", "--rule", "published") == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "1 notification(s) of notification key-1: created 1 job(s) (team-log: 1)\n"
+    )
+    assert jobs(setup) == [("team-log", "published", "key-1")]
+
+
+def test_a_time_range_and_every_matching_action_without_targets(
+    setup: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert replay(setup, "--since", "4h", "--until", "2h", "--dry-run") == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        "1 notification(s) in the last 4h until 2h: would create 2 job(s) "
+        "(audit-log: 1, team-log: 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--action", "audit-lgo", "--since", "1h"),
+            "error: --action: the config has no action 'audit-lgo' (did you mean 'audit-log'?)",
+        ),
+        (("--rule", "nope", "--since", "1h"), "error: --rule: the config has no rule 'nope'"),
+        ((), "error: --since is required unless --notification names one notification"),
+        (("--since", "1h", "--until", "2h"), "error: --since must be before --until"),
+        (("--notification", "key-404"), "error: no stored notification 'key-404' in that range"),
+        (
+            ("--since", "yesterday"),
+            "error: --since: expected a duration such as 2h or a UTC time such as "
+            "2026-12-02T01:30, got 'yesterday'",
+        ),
+    ],
+)
+def test_bad_targets_are_one_line_errors(
+    setup: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    assert replay(setup, *args) == 1
+    assert capsys.readouterr().err == message + "\n"
+    assert jobs(setup) == []
