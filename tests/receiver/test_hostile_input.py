@@ -5,6 +5,7 @@ refused whole, naming the notification, and nothing of it is stored."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -144,3 +145,33 @@ async def test_non_ascii_text_is_kept(
     assert response.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
     [row] = await sqlite_store.notifications()
     assert row.raw["data"]["system"]["name"] == "Čeština \U0001f600 \u00e9"
+
+
+@pytest.mark.parametrize("field", ["id", "language"])
+async def test_identifiers_too_long_to_index(
+    client: httpx.AsyncClient, sqlite_store: Store, seed: dict[str, Any], field: str
+) -> None:
+    """PostgreSQL cannot index a 40,000-byte random id (a 503, retried for three days): every
+    store refuses it alike, with a 400 naming the notification."""
+    seed["data"]["system"][field] = secrets.token_hex(300)  # 600 bytes, incompressible
+    body = json.dumps({"notifications": [seed]}).encode()
+    await assert_refused(
+        client,
+        sqlite_store,
+        body,
+        f"notifications[0]: its {field} is 600 bytes long, more than 512",
+    )
+    seed["data"]["system"][field] = "é" * 256  # 512 bytes: the limit itself is kept
+    body = json.dumps({"notifications": [seed]}).encode()
+    assert (await post(client, body)).status_code == 200
+
+
+async def test_legacy_message_id_too_long_to_index(
+    client: httpx.AsyncClient, sqlite_store: Store, payload_bytes: Callable[[str], bytes]
+) -> None:
+    payload = json.loads(payload_bytes("legacy/content_item_variant_publish.json"))
+    payload["message"]["id"] = secrets.token_hex(1100)
+    body = json.dumps(payload).encode()
+    await assert_refused(
+        client, sqlite_store, body, "notification 0 of the legacy payload: its message id"
+    )
