@@ -246,11 +246,10 @@ def oversized_identifier(notifications: list[Notification]) -> str | None:
     return None
 
 
-def _accepted(accepted: int, duplicates: int, jobs: int, request_id: str) -> JSONResponse:
-    return JSONResponse(
-        {"accepted": accepted, "duplicates": duplicates, "jobs": jobs},
-        headers={REQUEST_ID_HEADER: request_id},
-    )
+def _accepted(accepted: int, duplicates: int, jobs: int, request_id: str) -> Response:
+    """The bytes JSONResponse would write, without building a JSON encoder per request."""
+    body = b'{"accepted":%d,"duplicates":%d,"jobs":%d}' % (accepted, duplicates, jobs)
+    return Response(body, media_type="application/json", headers={REQUEST_ID_HEADER: request_id})
 
 
 def _is_json(content_type: str) -> bool:
