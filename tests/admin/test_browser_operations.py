@@ -6,6 +6,7 @@ and photographed under test-artifacts/ at both sizes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -285,3 +286,41 @@ async def test_a_rejected_reload_shows_its_errors_until_fixed(
         return await banner.count() == 0
 
     await eventually(gone)
+
+
+def long_named(n: int) -> bytes:
+    name = f"Article {n} " + "Averylongwordwithoutanyspaces" * 3
+    item = {
+        "data": {"system": {"id": f"item-{n}", "name": name, "codename": f"a_{n}"}},
+        "message": {"object_type": "content_item", "action": "published"},
+    }
+    return json.dumps({"notifications": [item]}).encode()
+
+
+async def test_nothing_is_cut_off_at_390_px_with_many_rows_and_long_names(
+    bridge: Bridge, browser: Browser
+) -> None:
+    """20 notifications whose names are 90 characters without a space: before the phone
+    layout, 163 elements of the Notifications page were cut off at 390 px."""
+    async with httpx.AsyncClient(base_url=bridge.url) as http:
+        for n in range(20):
+            body = long_named(n)
+            answer = await http.post("/webhooks/kontent", content=body, headers=signed(body))
+            assert answer.status_code == 200
+    await bridge.target.wait_for_requests(20)
+    page = await page_for(browser, bridge)
+    await page.set_viewport_size(PHONE)
+    for path in (
+        "/admin/notifications",
+        "/admin/",
+        "/admin/jobs/1",
+        "/admin/rules",
+        "/admin/rules/rebuild-on-publish",
+        "/admin/activity",
+        "/admin/replay",
+        "/admin/?q=article",
+    ):
+        await page.goto(f"{bridge.url}{path}")
+        assert await overflowing(page) == [], path
+    await page.goto(f"{bridge.url}/admin/notifications")
+    await shot(page, "ops-notifications-many-phone")
