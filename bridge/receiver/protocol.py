@@ -50,6 +50,7 @@ HEADERS_TOO_LARGE = _plain_response(
 TOO_MANY_CONNECTIONS = _plain_response(
     b"503 Service Unavailable", b'{"error":"too many open connections, retry later"}'
 )
+INVALID_HTTP = _plain_response(b"400 Bad Request", b'{"error":"invalid HTTP request"}')
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -94,6 +95,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refuse(HEADERS_TOO_LARGE)
                 return
         self._sync_timer()
+
+    def send_400_response(self, msg: str) -> None:
+        """What the parser refuses is answered in JSON too, like every other refusal."""
+        self._cancel_timer()
+        self.transport.write(INVALID_HTTP)
+        self.transport.close()
 
     # Parser callbacks: record where the request is; data_received arms the matching timer.
     def on_message_begin(self) -> None:

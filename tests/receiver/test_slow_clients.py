@@ -162,6 +162,11 @@ async def test_stalled_clients_are_closed_and_do_not_lock_senders_out(
     # Headers that never end are cut off by size long before the deadline.
     reader, _ = await hold(server.port, PARTIAL_HEADERS + b"X-Pad: " + b"a" * 70_000, connections)
     assert (await answer_and_close(reader, DEADLINE_S)).startswith(b"HTTP/1.1 431")
+    # What the HTTP parser refuses is answered in JSON, like every other refusal.
+    reader, _ = await hold(server.port, b"NOT HTTP AT ALL\r\n\r\n", connections)
+    answer = await answer_and_close(reader, DEADLINE_S)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert answer.endswith(b'{"error":"invalid HTTP request"}')
     assert len(server.log) - log_at_start < 4096, server.log[log_at_start:].decode()
 
 
