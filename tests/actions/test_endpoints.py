@@ -48,6 +48,7 @@ OTHERS: dict[str, dict[str, Any]] = {
     "email": {"host": "smtp.example.com", "from": "a@b.example", "to": ["c@d.example"]},
     "azure_search": {"endpoint": "https://s.search.windows.net", "api_key": "az-1", "index": "i1"},
     "translate": {"deepl_auth_key": "deepl-key-1", "languages": {"de-DE": "DE"}},
+    "trello": {"key": "trello-key-1", "token": "trello-token-1", "list_id": "l1"},
 }
 # Options whose names suggest a place but that do not say where the bridge connects.
 NOT_ENDPOINTS = {
@@ -152,6 +153,7 @@ HOST_VALUES = {
     ("azure_search", "endpoint"): ('"https://{{ event.codename }}.search.windows.net"', "", 0),
     ("translate", "deepl_server_url"): ('"https://{{ event.raw.host }}"', "", 0),
     ("translate", "management_url"): ('"https://{{ event.raw.host }}/v2"', "", 0),
+    ("trello", "api_url"): ('"https://{{ event.raw.host }}"', "", 0),
 }
 
 
