@@ -2,7 +2,11 @@
 
 Every page is plain HTML that works without JavaScript; admin.js only adds the response dialog's
 Copy button, relative-time refresh and the optional auto-refresh. Buttons are forms that POST
-with a CSRF token and come back to the page they were pressed on (303).
+with a CSRF token, ask first where they stop deliveries or change many jobs, and come back to
+the page they were pressed on (303) with a notice of what they did (buttons.py). Pages read
+search.py (the log's search), jobview.py (the job page), activity.py and chart.py (Activity)
+and replay.py; views.py words what the cards and rows show; origin.py is the same-origin check
+that BRIDGE_PUBLIC_URL extends behind a reverse proxy.
 """
 
 from __future__ import annotations
