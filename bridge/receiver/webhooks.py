@@ -227,23 +227,36 @@ def oversized_identifier(notifications: list[Notification]) -> str | None:
     a 503 that Kontent.ai would retry for three days. Kontent.ai's ids are GUIDs and its
     codenames at most 60 characters, so the limits are far above anything real.
     """
+    short = MAX_ID_BYTES // 4  # UTF-8 takes at most 4 bytes a character: shorter is in limits
     for index, notification in enumerate(notifications):
-        where = (
-            f"notifications[{index}]"
-            if notification.format == "current"
-            else f"notification {index} of the legacy payload"
-        )
-        key = notification.key
-        if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
-            return f"{where}: its message id makes a key longer than {MAX_KEY_BYTES} bytes"
+        suspect = len(notification.key) > MAX_KEY_BYTES // 4
         for event in notification.events:
-            for name in _INDEXED_FIELDS:
-                value = getattr(event, name)
-                if value is None or len(value) <= MAX_ID_BYTES // 4:  # UTF-8: 4 bytes at most
-                    continue
-                if (size := len(value.encode())) > MAX_ID_BYTES:
-                    return f"{where}: its {name} is {size} bytes long, more than {MAX_ID_BYTES}"
+            if (
+                len(event.id or "") > short
+                or len(event.language or "") > short
+                or len(event.delivery_slot or "") > short
+            ):
+                suspect = True
+        if suspect and (reason := _measured(notification)) is not None:
+            return f"{_which(notification, index)}: {reason}"
     return None
+
+
+def _measured(notification: Notification) -> str | None:
+    if len(notification.key.encode()) > MAX_KEY_BYTES:
+        return f"its message id makes a key longer than {MAX_KEY_BYTES} bytes"
+    for event in notification.events:
+        for name in _INDEXED_FIELDS:
+            value = getattr(event, name)
+            if value is not None and (size := len(value.encode())) > MAX_ID_BYTES:
+                return f"its {name} is {size} bytes long, more than {MAX_ID_BYTES}"
+    return None
+
+
+def _which(notification: Notification, index: int) -> str:
+    if notification.format == "current":
+        return f"notifications[{index}]"
+    return f"notification {index} of the legacy payload"
 
 
 def _accepted(accepted: int, duplicates: int, jobs: int, request_id: str) -> Response:
