@@ -24,6 +24,7 @@ import aiohttp
 from pydantic import AfterValidator, ValidationInfo
 
 from bridge.actions import endpoints
+from bridge.actions import sent as sent_requests
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 from bridge.httpread import (
     EXCERPT_CHARS,
@@ -106,6 +107,7 @@ async def request(
     headers and bodies that can never be sent a PermanentFailure before anything connects."""
     sent = dict(headers or {})
     check_headers(sent, what=what)
+    sent_requests.note(method, url, sent, kwargs)  # for the job page (bridge/actions/sent.py)
     try:
         async with http.request(method, url, headers=sent, allow_redirects=False, **kwargs) as resp:
             body = await read_prefix(resp)

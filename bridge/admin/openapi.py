@@ -129,6 +129,7 @@ _BODIES: dict[str, Any] = {
                             url={"type": "string"},
                             headers={"type": "object"},
                             body=_TEXT,
+                            requests_sent=_COUNT,
                         ),
                     ]
                 },

@@ -274,11 +274,19 @@ async def job_extras(ctx: AdminContext, job: Any) -> dict[str, Any]:
             "error": present.plain(rendered.error),
             "note": rendered.note,
         },
-        "requests": [
-            {"number": a.number, "request": jobview.sent_request(a)} for a in job.attempts
-        ],
+        "requests": [{"number": a.number, "request": _sent(a)} for a in job.attempts],
         "call": [
             {"job_id": mate.job_id, "state": mate.state, "rule": mate.rule, "events": events}
             for mate, events in carried
         ],
     }
+
+
+def _sent(attempt: Any) -> dict[str, Any] | None:
+    """The attempt's request as the job page shows it, with how many the call sent in all."""
+    shown = jobview.sent_request(attempt)
+    stored = getattr(attempt, "request", None)
+    if shown is not None and isinstance(stored, Mapping):
+        count = stored.get("requests_sent")
+        shown["requests_sent"] = count if isinstance(count, int) else 1
+    return shown

@@ -77,6 +77,9 @@ class AttemptRow:
     response: str | None
     error: str | None
     delivery_id: str
+    # What the attempt sent (method, url, headers, body; redacted, bounded: actions/sent.py),
+    # None when not recorded (an SDK-based action, a plugin, an attempt before migration 0004).
+    request: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,9 @@ class ClaimPolicy:
     max_wait_s: float | None = None
     lease_s: float = 120.0
     max_batch: int = 10_000
+    # fifo without debounce: how many units one claim may take from the head, in order, to be
+    # called one after the other (each only after the one before succeeded).
+    prefetch: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,7 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+    request: str | None = None  # JSON of the request sent (bridge/actions/sent.py), if noted
 class Episode:
     """An action's failure episode, as it stands after an attempt was recorded (drives alerts)."""
 

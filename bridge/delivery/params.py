@@ -165,4 +165,5 @@ def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
         "numbers": [job.attempts + 1 for job in batch.jobs],
         "delivery_id": batch.delivery_id,
         "outcome": lifecycle.attempt_outcome(outcome.state),
+        "request": outcome.request,  # what the attempt sent (JSON), migration 0004
     }

@@ -105,7 +105,16 @@ def attempt_row(row: Row) -> AttemptRow:
         response=row["response"],
         error=row["error"],
         delivery_id=row["delivery_id"],
+        request=_sent(_get(row, "request")),
     )
+
+
+def _sent(text: str | None) -> dict[str, Any] | None:
+    """The request an attempt sent (migration 0004), or None; stored text of any shape shows."""
+    if not text:
+        return None
+    found = records.shown_json(text)
+    return found if isinstance(found, dict) else {"body": str(text)}
 
 
 def job_detail(row: Row, raw: str | None, attempts: Sequence[Row]) -> JobDetail:

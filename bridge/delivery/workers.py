@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 from bridge import logformat, metrics, redaction
 from bridge.actions import endpoints
+from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, PermanentFailure, Retry
 from bridge.delivery import alerts, retry
 from bridge.delivery.clock import SystemClock
@@ -232,10 +234,11 @@ class WorkerPool:
         clock = self.store.clock
         settings = action_config.delivery
         started = clock.now()
+        sent = sent_requests.Recorder()  # what the call sends through httputil.request
 
         def failure(error: str, *, response: str | None = None, **details: Any) -> Outcome:
             # Redacted before the store sees them: the DB, the API and alerts never hold a secret.
-            return retry.failed(
+            outcome = retry.failed(
                 batch,
                 settings,
                 started_at=started,
@@ -244,6 +247,7 @@ class WorkerPool:
                 response=redaction.redact(response) if response else response,
                 **details,
             )
+            return _with_request(outcome, sent)
 
         try:
             # The rule's `with:` as the config says now: a fixed template rescues its jobs.
@@ -255,7 +259,8 @@ class WorkerPool:
         try:
             endpoints.check_call(call, action_config.action_class)  # before anything connects
             async with asyncio.timeout(settings.timeout_s):
-                result = await action.send(call)
+                with sent_requests.recording(sent):
+                    result = await action.send(call)
         except PermanentFailure as exc:
             return failure(exc.reason, status=exc.status, response=exc.response, permanent=True)
         except Retry as exc:
@@ -268,13 +273,14 @@ class WorkerPool:
             return failure(f"cannot encode what would be sent: {exc}", permanent=True)
         except Exception as exc:  # an action may fail in any way; the job is retried
             return failure(f"{type(exc).__name__}: {exc}")
-        return retry.succeeded(
+        outcome = retry.succeeded(
             batch,
             started_at=started,
             finished_at=clock.now(),
             status=result.status,
             response=redaction.redact(result.response),
         )
+        return _with_request(outcome, sent)
 
     # -- retention -----------------------------------------------------------------------------
     async def _prune_loop(self) -> None:
@@ -287,6 +293,11 @@ class WorkerPool:
             except StoreUnavailable as exc:
                 log.error("cannot prune: %s", exc)
             await clock.sleep(self.prune_every_s)
+
+
+def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:
+    """The outcome with the request the call sent, when it sent one through httputil."""
+    return dataclasses.replace(outcome, request=sent.as_json()) if sent.count else outcome
 
 
 _METRIC_OUTCOMES: Mapping[str, metrics.Outcome] = {

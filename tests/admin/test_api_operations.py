@@ -52,7 +52,8 @@ actions:
     retry: {{schedule: [30m], give_up_after: 3d}}
   rebuild-site:
     type: http
-    url: "{hook_url}"
+    url: "{hook_url}?ref=main&access_token=hook-query-secret"
+    headers: {{Authorization: "Bearer hook-header-secret", X-Build: "nightly-build-7"}}
     retry: {{schedule: [30m], give_up_after: 3d}}
 rules:
   - name: announce
@@ -398,3 +399,42 @@ async def test_the_job_shows_its_rendered_inputs_and_its_call(tmp_path: Path) ->
         assert rendered["error"] is None
         assert [r["number"] for r in job["requests"]] == [1]
         assert job["call"] == []  # a call of one job lists nothing more
+
+
+async def test_each_attempt_keeps_the_request_it_sent_with_secrets_hidden(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path) as bridge:
+        bridge.hook.fail_next(502, "upstream down")
+        await bridge.send(1, "req-first")
+        await bridge.hook.wait_for(1)
+
+        async def retrying() -> bool:
+            return len(await bridge.rows(action="rebuild-site", state="retrying")) == 1
+
+        await eventually(retrying)
+        [row] = await bridge.rows(action="rebuild-site")
+        job = await bridge.get(f"/jobs/{row['job_id']}")
+        [attempt] = job["requests"]
+        sent = attempt["request"]
+        assert sent["method"] == "POST"
+        assert sent["url"] == f"{bridge.hook.url}/build?ref=main&access_token=***"
+        assert sent["headers"]["Authorization"] == "***"
+        assert sent["headers"]["X-Build"] == "***"  # every http header value is a secret
+        assert sent["requests_sent"] == 1
+        body = json.loads(sent["body"])
+        assert [e["id"] for e in body["events"]] == ["item-1"]
+        text = json.dumps(job)
+        assert "hook-header-secret" not in text and "hook-query-secret" not in text
+        # the dashboard's job page reads the same stored request
+        page = await bridge.api.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
+        assert page.status_code == 303
+        html = (await bridge.api.get(f"/admin/jobs/{row['job_id']}")).text
+        assert "hook-header-secret" not in html
+        assert "X-Build" in html
+
+        # an SDK-based action (Slack) records no request: null, "not recorded" on the page
+        [slack] = await bridge.rows(action="content-team")
+        assert (await bridge.get(f"/jobs/{slack['job_id']}"))["requests"] == [
+            {"number": 1, "request": None}
+        ]

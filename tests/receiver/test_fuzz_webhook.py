@@ -311,7 +311,7 @@ def test_no_signed_body_gets_a_5xx_and_accepted_ones_are_viewable(client: Client
     answers: dict[int, int] = {}
 
     @settings(
-        max_examples=800,
+        max_examples=600,
         derandomize=True,
         database=None,
         deadline=None,

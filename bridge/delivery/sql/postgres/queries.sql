@@ -238,14 +238,16 @@ WITH recorded AS (
 ),
 attempt AS (
     INSERT INTO attempts
-        (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
+        (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error,
+         request)
     SELECT job_id, number, :delivery_id::text, :started_at::float8, :finished_at::float8,
-           :outcome::text, :status::int, :response::text, :error::text
+           :outcome::text, :status::int, :response::text, :error::text, :request::text
     FROM unnest(:job_ids::bigint[], :numbers::int[]) AS a (job_id, number)
     ON CONFLICT (job_id, number) DO UPDATE
     SET delivery_id = excluded.delivery_id, started_at = excluded.started_at,
         finished_at = excluded.finished_at, outcome = excluded.outcome,
-        status = excluded.status, response = excluded.response, error = excluded.error
+        status = excluded.status, response = excluded.response, error = excluded.error,
+        request = excluded.request
 )
 UPDATE actions
 SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
@@ -342,7 +344,7 @@ FROM jobs WHERE id = :id;
 SELECT raw FROM notifications WHERE key = :key;
 
 -- name: job_attempts
-SELECT number, started_at, finished_at, outcome, status, response, error, delivery_id
+SELECT number, started_at, finished_at, outcome, status, response, error, delivery_id, request
 FROM attempts WHERE job_id = :id ORDER BY number;
 
 -- name: job_batch

@@ -73,6 +73,7 @@ CREATE TABLE attempts (
     status INTEGER,
     response TEXT,
     error TEXT,
+    request TEXT,
     PRIMARY KEY (job_id, number)
 );
 

@@ -109,7 +109,7 @@ FROM jobs WHERE id = :id;
 SELECT raw FROM notifications WHERE key = :key;
 
 -- name: job_attempts
-SELECT number, started_at, finished_at, outcome, status, response, error, delivery_id
+SELECT number, started_at, finished_at, outcome, status, response, error, delivery_id, request
 FROM attempts WHERE job_id = :id ORDER BY number;
 
 -- name: job_batch
@@ -274,9 +274,10 @@ SET state = :state, attempts = attempts + 1, failures = failures + :failed,
     finished_at = CASE WHEN :state IN ('succeeded', 'dead') THEN :finished_at END
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND claimed_by = :worker;
 INSERT OR REPLACE INTO attempts
-    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error)
+    (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error,
+     request)
 SELECT j.value, n.value, :delivery_id, :started_at, :finished_at, :outcome, :status, :response,
-       :error
+       :error, :request
 FROM json_each(:job_ids) AS j JOIN json_each(:numbers) AS n ON n.key = j.key;
 INSERT OR IGNORE INTO actions (name) VALUES (:action);
 UPDATE actions
