@@ -8,12 +8,13 @@ action for this round; SQLite: the write lock) and gave expired leases back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.delivery import rows
 from bridge.delivery.connectors import Tx
 from bridge.delivery.model import Batch, Claim, ClaimPolicy
-from bridge.delivery.policy import Candidate, plan_claim
+from bridge.delivery.policy import Candidate, Unit, fifo_slots, plan_claim
 
 
 async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: float) -> Claim:
@@ -23,7 +24,8 @@ async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: f
     if not lock["enabled"]:
         return Claim()
     running = int(await tx.fetch_value("count_running", action=action))
-    slots = (0 if running else 1) if policy.ordering == "fifo" else policy.concurrency - running
+    fifo = policy.ordering == "fifo"
+    slots = fifo_slots(policy, running) if fifo else policy.concurrency - running
     if slots <= 0:
         return Claim()
     later: float | None = None
@@ -38,10 +40,7 @@ async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: f
         found = await tx.fetch("claim_candidates", action=action, limit=policy.max_batch)
         candidates = [_candidate(row) for row in found]
     plan = plan_claim(candidates, policy, running, now)
-    batches = [
-        await _mark(tx, action, unit.job_ids, unit.batch_id, worker_id, now, policy)
-        for unit in plan.units
-    ]
+    batches = await _mark(tx, action, plan.units, worker_id, now, policy) if plan.units else []
     due = [t for t in (plan.next_due_at, later) if t is not None]
     return Claim(tuple(batches), min(due) if due else None)
 
@@ -84,19 +83,25 @@ async def _window_summary(tx: Tx, action: str, policy: ClaimPolicy) -> list[Cand
 async def _mark(
     tx: Tx,
     action: str,
-    job_ids: tuple[int, ...],
-    batch_id: str,
+    units: Sequence[Unit],
     worker_id: str,
     now: float,
     policy: ClaimPolicy,
-) -> Batch:
+) -> list[Batch]:
+    """Every unit of the claim marked running in one statement, then split into batches."""
     lease_until = now + policy.lease_s
-    ids = list(job_ids)
+    ids = [job_id for unit in units for job_id in unit.job_ids]
+    batch_ids = [unit.batch_id for unit in units for _ in unit.job_ids]
     marked = await tx.fetch(
-        "mark_running", ids=ids, worker=worker_id, lease_until=lease_until, batch_id=batch_id
+        "mark_running", ids=ids, batch_ids=batch_ids, worker=worker_id, lease_until=lease_until
     )
-    jobs = tuple(rows.claimed_job(row) for row in marked)
-    return Batch(batch_id, action, jobs, worker_id, lease_until)
+    found = {job.id: job for job in map(rows.claimed_job, marked)}
+    batches = []
+    for unit in units:
+        jobs = tuple(found[job_id] for job_id in unit.job_ids if job_id in found)
+        if jobs:
+            batches.append(Batch(unit.batch_id, action, jobs, worker_id, lease_until))
+    return batches
 
 
 def _candidate(row: Any) -> Candidate:

@@ -46,19 +46,32 @@ def delivery_id(first_job_id: int) -> str:
 def plan_claim(
     candidates: Sequence[Candidate], policy: ClaimPolicy, running: int, now: float
 ) -> ClaimPlan:
-    """fifo: only the oldest unit may run, one at a time; none: any ready unit up to concurrency."""
-    if policy.ordering == "fifo":
-        slots = 0 if running else 1
-    else:
-        slots = max(0, policy.concurrency - running)
+    """fifo: the oldest units, one call at a time (a claim may take `prefetch` of them from
+    the head, each ready, to be called in order); none: any ready unit up to concurrency."""
+    slots = fifo_slots(policy, running) if policy.ordering == "fifo" else policy.concurrency
+    if policy.ordering != "fifo":
+        slots = max(0, slots - running)
     if slots == 0 or not candidates:
         return ClaimPlan()
     units = _units(candidates, policy)
     if policy.ordering == "fifo":
-        units = units[:1]
+        ready = []
+        for unit in units[:slots]:
+            if unit.ready_at > now:
+                break  # a later unit never passes one that is not due
+            ready.append(unit)
+        return ClaimPlan(ready, None if ready else units[0].ready_at)
     ready = [unit for unit in units if unit.ready_at <= now][:slots]
     waiting = [unit.ready_at for unit in units if unit.ready_at > now]
     return ClaimPlan(ready, min(waiting) if waiting else None)
+
+
+def fifo_slots(policy: ClaimPolicy, running: int) -> int:
+    """Units a fifo claim may take: none while one runs; `prefetch` without debounce."""
+    if running:
+        return 0
+    debounced = policy.debounce_s is not None or policy.max_wait_s is not None
+    return 1 if debounced else max(1, policy.prefetch)
 
 
 def _units(candidates: Sequence[Candidate], policy: ClaimPolicy) -> list[Unit]:

@@ -186,12 +186,17 @@ class Store:
         row = await self.connector.statement("record", **params.record_params(batch, outcome))
         return rows.episode(batch.action, row)
 
-    async def release(self, batch: Batch) -> None:
-        """Give a claimed batch back unattempted (graceful stop)."""
+    async def release(self, *batches: Batch) -> None:
+        """Give claimed batches back unattempted (graceful stop, the rest of a fifo claim)."""
 
         async def op(tx: Tx) -> bool:
-            await tx.execute("release_jobs", ids=list(batch.job_ids), worker=batch.claimed_by)
+            for worker in {batch.claimed_by for batch in batches}:
+                ids = [i for batch in batches if batch.claimed_by == worker for i in batch.job_ids]
+                await tx.execute("release_jobs", ids=ids, worker=worker)
             return True
+
+        if not batches:
+            return
 
         await self._write_and_notify(op)
 

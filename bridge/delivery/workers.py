@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from bridge import logformat, metrics, redaction
@@ -37,6 +37,12 @@ log = logging.getLogger("bridge.delivery.workers")
 
 # A lease outlives an attempt (bounded by its timeout) and the recording of its outcome.
 LEASE_MARGIN_S = 5.0
+# fifo: one claim takes up to this many jobs from the head (one commit), called one after the
+# other; a job after a failure, or whose lease would not outlive its attempt, is given back.
+FIFO_PREFETCH = 64
+# none: claim when at least this share of the concurrency is free, so that one claim (one
+# commit) starts several calls instead of one per finished call.
+REFILL_SHARE = 4
 DEFAULT_GRACE_S = 10.0
 DISPATCH_TASK = "bridge-dispatch"
 
@@ -65,6 +71,7 @@ def claim_policy(settings: Any) -> ClaimPolicy:
         debounce_s=settings.debounce_s,
         max_wait_s=settings.max_wait_s,
         lease_s=2 * settings.timeout_s + LEASE_MARGIN_S,
+        prefetch=FIFO_PREFETCH if fifo else 1,
     )
 
 
@@ -85,7 +92,7 @@ class WorkerPool:
         self.prune_every_s = prune_every_s
         self._wake = asyncio.Event()
         self._stopping = False
-        self._inflight: dict[asyncio.Task[None], Batch] = {}
+        self._inflight: dict[asyncio.Task[Any], Batch] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -154,7 +161,8 @@ class WorkerPool:
                 continue
             policy = claim_policy(action_config.delivery)
             busy = sum(1 for batch in self._inflight.values() if batch.action == name)
-            if busy < policy.concurrency:
+            free = policy.concurrency - busy
+            if free > 0 and (busy == 0 or free >= max(1, policy.concurrency // REFILL_SHARE)):
                 wanted.append((name, action_config, policy))
         claims = await asyncio.gather(
             *(
@@ -163,9 +171,12 @@ class WorkerPool:
             )
         )
         due_times = []
-        for (_, action_config, _), claim in zip(wanted, claims, strict=True):
-            for batch in claim.batches:
-                self._start(batch, action_config)
+        for (_, action_config, policy), claim in zip(wanted, claims, strict=True):
+            if policy.ordering == "fifo" and len(claim.batches) > 1:
+                self._start_in_order(claim.batches, action_config)
+            else:
+                for batch in claim.batches:
+                    self._start(batch, action_config)
             if claim.next_due_at is not None:
                 due_times.append(claim.next_due_at)
         return min(due_times, default=None)
@@ -175,7 +186,41 @@ class WorkerPool:
         self._inflight[task] = batch
         task.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _start_in_order(self, batches: Sequence[Batch], action_config: Any) -> None:
+        task = asyncio.create_task(
+            self._deliver_in_order(batches, action_config), name=batches[0].delivery_id
+        )
+        self._inflight[task] = batches[0]
+        task.add_done_callback(self._finished)
+
+    async def _deliver_in_order(self, batches: Sequence[Batch], action_config: Any) -> None:
+        """A fifo claim of several head units: each called only after the one before it
+        succeeded. Successes are recorded without waiting (they commit together, while the
+        next call runs); a failure is recorded after them, and the units not called are given
+        back, as they are on a stop or when a lease would not outlive the next attempt."""
+        task = asyncio.current_task()
+        assert task is not None
+        recording: list[asyncio.Task[None]] = []
+        left = list(batches)
+        try:
+            while left and not self._stopping:
+                batch = left[0]
+                if self.store.clock.now() + action_config.delivery.timeout_s >= batch.lease_until:
+                    break
+                self._inflight[task] = batch
+                outcome = await self._deliver(batch, action_config, recording=recording)
+                left.pop(0)
+                if outcome is None or outcome.state != "succeeded":
+                    break
+        finally:
+            await asyncio.shield(self._settle(recording, left))
+
+    async def _settle(self, recording: list[asyncio.Task[None]], left: list[Batch]) -> None:
+        await asyncio.gather(*recording, return_exceptions=True)
+        with contextlib.suppress(StoreUnavailable):  # not given back: their leases expire
+            await self.store.release(*left)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
         self._inflight.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
@@ -201,12 +246,20 @@ class WorkerPool:
                 waiter.cancel()
 
     # -- one call ------------------------------------------------------------------------------
-    async def _deliver(self, batch: Batch, action_config: Any) -> None:
+    async def _deliver(
+        self,
+        batch: Batch,
+        action_config: Any,
+        *,
+        recording: list[asyncio.Task[None]] | None = None,
+    ) -> Outcome | None:
+        """One attempt of `batch`, recorded. With `recording` (a fifo sequence), a success is
+        recorded in a task added to it; anything else waits for those first."""
         try:
             action = self.runtime.resolve(batch.action)
         except LookupError:
             await self.store.release(batch)  # removed by a reload since the claim
-            return
+            return None
         # Log lines of this attempt carry the request that created the jobs (own task: no reset).
         logformat.request_id_var.set(batch.jobs[0].request_id if batch.jobs else None)
         logformat.delivery_id_var.set(batch.delivery_id)
@@ -216,12 +269,12 @@ class WorkerPool:
             with contextlib.suppress(StoreUnavailable):
                 await asyncio.shield(self.store.release(batch))
             raise
-        try:
-            episode = await self.store.record(batch, outcome)
-            await alerts.after_attempt(self.store, self.runtime.config, batch, outcome, episode)
-        except StoreUnavailable as exc:
-            # The lease will expire and the batch run again: at least once, never lost.
-            log.error("cannot record delivery %s: %s", batch.delivery_id, exc)
+        if recording is not None and outcome.state == "succeeded":
+            recording.append(asyncio.create_task(self._record(batch, outcome)))
+        else:
+            if recording:  # the action's episode: a failure after the successes before it
+                await asyncio.gather(*recording, return_exceptions=True)
+            await self._record(batch, outcome)
         _log_outcome(batch, outcome)
         metrics.attempt_finished(
             batch.action,
@@ -229,6 +282,15 @@ class WorkerPool:
             outcome.finished_at - outcome.started_at,
             jobs=len(batch.jobs),
         )
+        return outcome
+
+    async def _record(self, batch: Batch, outcome: Outcome) -> None:
+        try:
+            episode = await self.store.record(batch, outcome)
+            await alerts.after_attempt(self.store, self.runtime.config, batch, outcome, episode)
+        except StoreUnavailable as exc:
+            # The lease will expire and the batch run again: at least once, never lost.
+            log.error("cannot record delivery %s: %s", batch.delivery_id, exc)
 
     async def _attempt(self, batch: Batch, action: Action[Any], action_config: Any) -> Outcome:
         clock = self.store.clock

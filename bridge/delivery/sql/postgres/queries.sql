@@ -208,13 +208,20 @@ GROUP BY batch_id, inputs_hash
 ORDER BY first_id;
 
 -- name: mark_running
-WITH marked AS (
+-- Every unit of a claim in one statement: :ids and :batch_ids are parallel arrays (each job's
+-- unit, kept when the job already has one: a retried batch keeps its delivery id).
+WITH units AS (
+    SELECT * FROM unnest(:ids::bigint[], :batch_ids::text[]) AS u (id, batch_id)
+),
+marked AS (
     UPDATE jobs
     SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
-        batch_id = coalesce(batch_id, :batch_id)
-    WHERE id = ANY(:ids::bigint[]) AND state IN ('pending', 'retrying')
-    RETURNING id, action, rule, notification_key, event, inputs, attempts, retry_index,
-              first_failure_at, created_at, request_id, batch_id
+        batch_id = coalesce(jobs.batch_id, units.batch_id)
+    FROM units
+    WHERE jobs.id = units.id AND jobs.state IN ('pending', 'retrying')
+    RETURNING jobs.id, jobs.action, jobs.rule, jobs.notification_key, jobs.event, jobs.inputs,
+              jobs.attempts, jobs.retry_index, jobs.first_failure_at, jobs.created_at,
+              jobs.request_id, jobs.batch_id
 )
 SELECT m.*, n.raw
 FROM marked m LEFT JOIN notifications n ON n.key = m.notification_key

@@ -251,15 +251,19 @@ GROUP BY batch_id, inputs_hash
 ORDER BY first_id;
 
 -- name: mark_running
+-- Every unit of a claim in one statement: :ids and :batch_ids are parallel arrays (each job's
+-- unit, kept when the job already has one: a retried batch keeps its delivery id).
 UPDATE jobs
 SET state = 'running', claimed_by = :worker, lease_until = :lease_until,
-    batch_id = coalesce(batch_id, :batch_id)
+    batch_id = coalesce(batch_id, (SELECT b.value FROM json_each(:batch_ids) AS b
+                                   JOIN json_each(:ids) AS i ON i.key = b.key
+                                   WHERE i.value = jobs.id))
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'retrying');
 SELECT j.id, j.action, j.rule, j.notification_key, j.event, j.inputs, j.attempts,
        j.retry_index, j.first_failure_at, j.created_at, j.request_id, j.batch_id, n.raw
 FROM jobs j LEFT JOIN notifications n ON n.key = j.notification_key
 WHERE j.id IN (SELECT value FROM json_each(:ids)) AND j.claimed_by = :worker
-  AND j.state = 'running'
+  AND j.state = 'running' AND j.lease_until = :lease_until
 ORDER BY j.id;
 
 -- name: record
