@@ -205,10 +205,10 @@ class Outcome:
     due_at: float | None = None
     retry_index: int = 0
     first_failure_at: float | None = None
+    request: str | None = None  # JSON of the request sent (bridge/actions/sent.py), if noted
 
 
 @dataclass(frozen=True, slots=True)
-    request: str | None = None  # JSON of the request sent (bridge/actions/sent.py), if noted
 class Episode:
     """An action's failure episode, as it stands after an attempt was recorded (drives alerts)."""
 
