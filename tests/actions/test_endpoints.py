@@ -49,12 +49,14 @@ OTHERS: dict[str, dict[str, Any]] = {
     "azure_search": {"endpoint": "https://s.search.windows.net", "api_key": "az-1", "index": "i1"},
     "translate": {"deepl_auth_key": "deepl-key-1", "languages": {"de-DE": "DE"}},
     "trello": {"key": "trello-key-1", "token": "trello-token-1", "list_id": "l1"},
+    "bluesky": {"identifier": "a.example", "password": "bsky-pass-1", "url": "https://e.example/"},
 }
 # Options whose names suggest a place but that do not say where the bridge connects.
 NOT_ENDPOINTS = {
     ("cloudflare", "hosts"): "host names whose cached files Cloudflare purges",
     ("varnish", "host"): "the Host header of path-only purge_urls; requests go to `url`",
     ("varnish", "purge_urls"): "only their path and host header are used; requests go to `url`",
+    ("bluesky", "url"): "the link card's target, written into the post; never fetched",
 }
 PLACE_NAME = re.compile(r"(^|_)(url|urls|host|hosts|port|app_id)$")
 
@@ -154,6 +156,7 @@ HOST_VALUES = {
     ("translate", "deepl_server_url"): ('"https://{{ event.raw.host }}"', "", 0),
     ("translate", "management_url"): ('"https://{{ event.raw.host }}/v2"', "", 0),
     ("trello", "api_url"): ('"https://{{ event.raw.host }}"', "", 0),
+    ("bluesky", "base_url"): ('"https://{{ event.raw.host }}"', "", 0),
 }
 
 
