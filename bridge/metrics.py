@@ -18,7 +18,7 @@ import logging
 import platform
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -34,15 +34,16 @@ from prometheus_client import (
 
 from bridge import __version__
 from bridge.kontent import catalog
+from bridge.lifecycle import FINAL_ATTEMPT_STATES, AttemptState, is_failure
 
 if TYPE_CHECKING:
     from bridge.events import Event
 
 log = logging.getLogger("bridge.metrics")
 
-# success: the attempt succeeded (the job is done); retry: it failed and will be retried;
-# dead: it failed for good (permanent failure or retries exhausted).
-Outcome = Literal["success", "retry", "dead"]
+# succeeded: the attempt succeeded (the job is done); retrying: it failed and will be retried;
+# dead: it failed for good (permanent failure or retries exhausted). bridge/lifecycle.py.
+Outcome = AttemptState
 HEALTH_STATES = ("ready", "working", "failing", "dead")
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -225,12 +226,10 @@ def attempt_finished(action: str, outcome: Outcome, seconds: float, *, jobs: int
     m = _current
     m.attempts.labels(action, outcome).inc()
     m.latency.labels(action).observe(max(seconds, 0.0))
-    if outcome != "success":
+    if is_failure(outcome):
         m.attempt_failures.labels(action).inc()
-    if outcome == "success":
-        m.jobs_finished.labels(action, "succeeded").inc(jobs)
-    elif outcome == "dead":
-        m.jobs_finished.labels(action, "dead").inc(jobs)
+    if outcome in FINAL_ATTEMPT_STATES:
+        m.jobs_finished.labels(action, outcome).inc(jobs)
 
 
 def job_died(action: str) -> None:

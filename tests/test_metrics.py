@@ -43,16 +43,16 @@ def test_each_call_counts_under_its_labels(fresh: metrics.Metrics) -> None:
     metrics.signature_failed("production")
     metrics.duplicates("production", 3)
     metrics.duplicates("production", 0)
-    metrics.attempt_finished("hook", "retry", 0.2)
+    metrics.attempt_finished("hook", "retrying", 0.2)
     metrics.attempt_finished("hook", "dead", 0.3)
-    metrics.attempt_finished("hook", "success", 0.05, jobs=4)
+    metrics.attempt_finished("hook", "succeeded", 0.05, jobs=4)
     metrics.config_reloaded(False, at=1_700_000_000.0)
     parsed = samples(fresh.exposition().decode())
     received = {"webhook": "production", "object_type": "content_item", "action": "published"}
     assert value(parsed, "bridge_notifications_received_total", **received) == 2
     assert value(parsed, "bridge_signature_failures_total", webhook="production") == 1
     assert value(parsed, "bridge_duplicate_notifications_total", webhook="production") == 3
-    assert value(parsed, "bridge_job_attempts_total", action="hook", outcome="retry") == 1
+    assert value(parsed, "bridge_job_attempts_total", action="hook", outcome="retrying") == 1
     assert value(parsed, "bridge_job_attempt_failures_total", action="hook") == 2
     assert value(parsed, "bridge_jobs_finished_total", action="hook", outcome="dead") == 1
     assert value(parsed, "bridge_jobs_finished_total", action="hook", outcome="succeeded") == 4
@@ -135,8 +135,8 @@ async def test_metrics_after_a_known_sequence_through_the_running_bridge(tmp_pat
     assert value(parsed, "bridge_duplicate_notifications_total", webhook="production") == 1
     assert value(parsed, "bridge_signature_failures_total", webhook="production") == 1
     hook = {"action": "rebuild-site"}
-    assert value(parsed, "bridge_job_attempts_total", outcome="retry", **hook) == 1
-    assert value(parsed, "bridge_job_attempts_total", outcome="success", **hook) == 1
+    assert value(parsed, "bridge_job_attempts_total", outcome="retrying", **hook) == 1
+    assert value(parsed, "bridge_job_attempts_total", outcome="succeeded", **hook) == 1
     assert value(parsed, "bridge_job_attempt_failures_total", **hook) == 1
     assert value(parsed, "bridge_jobs_finished_total", outcome="dead", **hook) == 0
     assert value(parsed, "bridge_action_duration_seconds_count", **hook) == 2

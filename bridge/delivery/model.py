@@ -10,17 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bridge.events import Event, Notification
+from bridge.lifecycle import AttemptState, JobState
 
 Health = Literal["ready", "working", "failing", "dead"]
-# pending: waiting for its first attempt (or parked, when its action is disabled);
-# running: claimed by a worker under a lease; retrying: failed, waiting for its next attempt;
-# succeeded; dead: gave up (kept, listed, retryable, never pruned).
-JobState = Literal["pending", "running", "retrying", "succeeded", "dead"]
+# Job states and attempt outcomes: bridge/lifecycle.py, the one vocabulary.
 LogFilter = Literal["all", "failures", "active_failures"]
 AlertKind = Literal["failing", "dead", "recovered"]
 Ordering = Literal["fifo", "none"]
-
-UNFINISHED_STATES: tuple[JobState, ...] = ("pending", "running", "retrying")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +68,7 @@ class AttemptRow:
     number: int
     started_at: float
     finished_at: float
-    outcome: Literal["succeeded", "retry", "failed"]
+    outcome: AttemptState
     status: int | None
     response: str | None
     error: str | None
@@ -196,7 +192,7 @@ class Claim:
 class Outcome:
     """The result of one attempt of a batch, decided by the worker, written by the store."""
 
-    state: Literal["succeeded", "retrying", "dead"]
+    state: AttemptState
     started_at: float
     finished_at: float
     status: int | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from bridge.delivery import lifecycle, records
+from bridge import lifecycle
+from bridge.delivery import records
 from bridge.delivery.model import Batch, Outcome
 from bridge.plan import PlannedJob
 

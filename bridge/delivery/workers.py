@@ -278,7 +278,7 @@ class WorkerPool:
         _log_outcome(batch, outcome)
         metrics.attempt_finished(
             batch.action,
-            _METRIC_OUTCOMES[outcome.state],
+            outcome.state,
             outcome.finished_at - outcome.started_at,
             jobs=len(batch.jobs),
         )
@@ -360,13 +360,6 @@ class WorkerPool:
 def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:
     """The outcome with the request the call sent, when it sent one through httputil."""
     return dataclasses.replace(outcome, request=sent.as_json()) if sent.count else outcome
-
-
-_METRIC_OUTCOMES: Mapping[str, metrics.Outcome] = {
-    "succeeded": "success",
-    "retrying": "retry",
-    "dead": "dead",
-}
 
 
 def _log_outcome(batch: Batch, outcome: Outcome) -> None:

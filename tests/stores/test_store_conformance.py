@@ -139,7 +139,7 @@ async def test_failures_are_recorded_and_retried_when_due(store: Store, clock: M
     detail = await store.job(1)
     assert detail is not None and (detail.state, detail.row.attempts) == ("succeeded", 2)
     assert [(a.number, a.outcome, a.status) for a in detail.attempts] == [
-        (1, "retry", 503),
+        (1, "retrying", 503),  # one vocabulary: bridge/lifecycle.py
         (2, "succeeded", 200),
     ]
     assert {a.delivery_id for a in detail.attempts} == {"kb-1"}

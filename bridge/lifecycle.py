@@ -1,5 +1,8 @@
 """The job lifecycle in one place: a job's states, their transitions, an attempt's outcome.
 
+A leaf module (it imports nothing of the bridge), so that delivery, metrics, the admin API and
+the CLI all use these names.
+
     pending --claim--> running --succeeded--> succeeded
        ^                 |  \\--retrying--> retrying --claim--> running ...
        |  (lease expired |   \\--dead-----> dead --retry/reset--> retrying
@@ -16,11 +19,13 @@ from __future__ import annotations
 from typing import Literal
 
 JobState = Literal["pending", "running", "retrying", "succeeded", "dead"]
-# What one attempt of a batch came to: the state its jobs are left in (the worker decides).
+# What one attempt of a batch came to, named after the state it leaves its jobs in: the
+# `Outcome.state` a worker decides, the `attempts.outcome` column (migration 0005 renamed the
+# older "retry" and "failed"), the `outcome` label of bridge_job_attempts_total, the admin API
+# and the CLI. `bridge_jobs_finished_total` counts the final ones: succeeded and dead.
 AttemptState = Literal["succeeded", "retrying", "dead"]
-# The `attempts.outcome` column as stored (migration 0001): a retrying job's attempt is "retry",
-# a dead one's "failed".
-StoredOutcome = Literal["succeeded", "retry", "failed"]
+ATTEMPT_STATES: tuple[AttemptState, ...] = ("succeeded", "retrying", "dead")
+FINAL_ATTEMPT_STATES: tuple[AttemptState, ...] = ("succeeded", "dead")
 
 UNFINISHED_STATES: tuple[JobState, ...] = ("pending", "running", "retrying")
 WAITING_STATES: tuple[JobState, ...] = ("pending", "retrying")
@@ -30,20 +35,14 @@ TRANSITIONS: dict[JobState, tuple[JobState, ...]] = {
     "pending": ("running",),
     "running": ("succeeded", "retrying", "dead", "pending"),  # pending: released or expired
     "retrying": ("running",),
-    "dead": ("retrying",),  # bridge retry / reset
-    "succeeded": ("retrying",),  # not today: a replay makes new jobs instead
-}
-
-_STORED: dict[AttemptState, StoredOutcome] = {
-    "succeeded": "succeeded",
-    "retrying": "retry",
-    "dead": "failed",
+    "dead": ("retrying",),  # bridge retry / reset / the dashboard's Retry
+    "succeeded": (),  # final; a replay makes new jobs
 }
 
 
-def attempt_outcome(state: AttemptState) -> StoredOutcome:
-    """The `attempts.outcome` value for an attempt that left its jobs in `state`."""
-    return _STORED[state]
+def attempt_outcome(state: AttemptState) -> AttemptState:
+    """The `attempts.outcome` value of an attempt that left its jobs in `state`: the same name."""
+    return state
 
 
 def is_failure(state: AttemptState) -> bool:
