@@ -233,3 +233,14 @@ class ObjectVersion:
     webhook: str
     last_modified: str | None
     received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBucket:
+    """One time bucket of an action's activity (`Store.delivery_series`): jobs delivered in it,
+    failed attempts started in it, jobs waiting at its end."""
+
+    start: float
+    delivered: int = 0
+    failed: int = 0
+    queued: int = 0

@@ -44,6 +44,7 @@ from bridge.delivery.model import (
     ObjectVersion,
     Outcome,
     RuleStats,
+    SeriesBucket,
     SourceState,
     StoredNotification,
 )
@@ -364,6 +365,52 @@ class Store:
         values = {"object_id": object_id, "language": language or "", "slot": slot or ""}
         found = await self.connector.read(lambda tx: tx.fetch("object_versions", **values))
         return [ObjectVersion(r["webhook"], r["last_modified"], r["received_at"]) for r in found]
+
+    # -- issue 12: operator views (search, activity, bulk retry) -------------------------------
+    async def search_deliveries(
+        self, search: Any, *, limit: int = 50, offset: int = 0
+    ) -> list[DeliveryRow]:
+        """The delivery log narrowed by `search` in SQL: any object with the optional fields of
+        bridge.admin.search.DeliverySearch (action, filter, q, codename, name, item_id,
+        request_id, rule, state, since, until; None: not asked), newest first."""
+        values: dict[str, Any] = {
+            key: getattr(search, key, None)
+            for key in ("action", "q", "codename", "item_id", "request_id", "rule")
+        }
+        values["item_name"] = getattr(search, "name", None)  # `name` names the query
+        values |= {key: getattr(search, key, None) for key in ("state", "since", "until")}
+        values |= {"filter": getattr(search, "filter", None) or "all", "limit": limit}
+        values |= {"offset": offset, "retained": self.clock.now() - self.retention_s}
+        found = await self.connector.read(lambda tx: tx.fetch("search_deliveries", **values))
+        return [rows.delivery_row(row) for row in found]
+
+    async def delivery_series(
+        self, *, since: float, until: float, bucket_s: float
+    ) -> dict[str, list[SeriesBucket]]:
+        """Per action with any activity, one bucket per `bucket_s` from `since` to `until`."""
+        count = max(1, int((until - since) // bucket_s))
+        window = {"since": since, "until": until, "bucket_s": bucket_s}
+
+        async def op(tx: Tx) -> list[tuple[str, list[Any]]]:
+            queued = {"since": since, "bucket_s": bucket_s, "buckets": count}
+            queued["now"] = self.clock.now()
+            return [
+                ("delivered", await tx.fetch("series_delivered", **window)),
+                ("failed", await tx.fetch("series_failed", **window)),
+                ("queued", await tx.fetch("series_queued", **queued)),
+            ]
+
+        counts: dict[str, list[dict[str, int]]] = {}
+        for kind, found in await self.connector.read(op):
+            for row in found:
+                index = int(row["bucket"])
+                if 0 <= index < count:
+                    buckets = counts.setdefault(row["action"], [{} for _ in range(count)])
+                    buckets[index][kind] = int(row["n"])
+        return {
+            action: [SeriesBucket(since + i * bucket_s, **b) for i, b in enumerate(buckets)]
+            for action, buckets in sorted(counts.items())
+        }
 
 
 async def _accept_step_by_step(

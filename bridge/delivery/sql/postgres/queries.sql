@@ -419,3 +419,65 @@ WHERE name = :source AND owner = :owner;
 -- The Sync API source: each webhook's latest notification about one object.
 SELECT webhook, last_modified, received_at FROM object_latest
 WHERE object_id = :object_id AND language = :language AND slot = :slot;
+
+-- == issue 12 (operator views: search, series) ============================================
+-- name: search_deliveries
+-- The delivery log searched: every condition is optional (NULL: not asked). Text is matched
+-- case-insensitively: codename and item id whole, name part of it, q part of any of them (and
+-- of the summary and request id); request id, rule and state exactly.
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs
+WHERE (:action::text IS NULL OR action = :action::text)
+  AND (created_at >= :retained::float8 OR state <> 'succeeded')
+  AND (:filter::text = 'all'
+       OR (:filter::text = 'failures' AND failures > 0)
+       OR (:filter::text = 'active_failures' AND failures > 0 AND state <> 'succeeded'))
+  AND (:rule::text IS NULL OR rule = :rule::text)
+  AND (:state::text IS NULL OR state = :state::text)
+  AND (:since::float8 IS NULL OR created_at >= :since::float8)
+  AND (:until::float8 IS NULL OR created_at <= :until::float8)
+  AND (:request_id::text IS NULL OR request_id = :request_id::text)
+  AND (:codename::text IS NULL
+       OR lower(event::jsonb ->> 'codename') = lower(:codename::text))
+  AND (:item_id::text IS NULL OR lower(event::jsonb ->> 'id') = lower(:item_id::text))
+  AND (:item_name::text IS NULL
+       OR strpos(lower(coalesce(event::jsonb ->> 'name', '')), lower(:item_name::text)) > 0)
+  AND (:q::text IS NULL
+       OR strpos(lower(summary), lower(:q::text)) > 0
+       OR strpos(lower(coalesce(request_id, '')), lower(:q::text)) > 0
+       OR strpos(lower(coalesce(event::jsonb ->> 'id', '')), lower(:q::text)) > 0
+       OR strpos(lower(coalesce(event::jsonb ->> 'name', '')), lower(:q::text)) > 0
+       OR strpos(lower(coalesce(event::jsonb ->> 'codename', '')), lower(:q::text)) > 0)
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: series_delivered
+-- Jobs delivered per action per bucket (bucket = whole buckets since :since).
+SELECT action, floor((finished_at - :since::float8) / :bucket_s::float8)::int AS bucket,
+       count(*) AS n
+FROM jobs
+WHERE state = 'succeeded' AND finished_at >= :since::float8 AND finished_at < :until::float8
+GROUP BY action, bucket;
+
+-- name: series_failed
+-- Failed attempts per action per bucket they started in.
+SELECT j.action, floor((a.started_at - :since::float8) / :bucket_s::float8)::int AS bucket,
+       count(*) AS n
+FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.outcome <> 'succeeded' AND a.started_at >= :since::float8
+  AND a.started_at < :until::float8
+GROUP BY j.action, bucket;
+
+-- name: series_queued
+-- Jobs waiting at each bucket's end (or now, for the current bucket): created by then and not
+-- yet succeeded or dead by then. Buckets that start after :now count nothing.
+WITH ends AS (
+    SELECT b AS bucket, least(:since::float8 + (b + 1) * :bucket_s::float8, :now::float8) AS at
+    FROM generate_series(0, :buckets::int - 1) AS b
+    WHERE :since::float8 + b * :bucket_s::float8 <= :now::float8
+)
+SELECT j.action, e.bucket, count(*) AS n
+FROM ends AS e JOIN jobs AS j
+  ON j.created_at <= e.at AND (j.finished_at IS NULL OR j.finished_at > e.at)
+GROUP BY j.action, e.bucket;

@@ -307,3 +307,61 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND claime
 SELECT rule, count(DISTINCT coalesce(notification_key, id)) AS matched,
        max(created_at) AS last_matched_at
 FROM jobs GROUP BY rule ORDER BY rule;
+
+-- == issue 12 (operator views: search, series) ============================================
+-- name: search_deliveries
+-- The delivery log searched: every condition is optional (NULL: not asked). Text is matched
+-- case-insensitively: codename and item id whole, name part of it, q part of any of them (and
+-- of the summary and request id); request id, rule and state exactly.
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs
+WHERE (:action IS NULL OR action = :action)
+  AND (created_at >= :retained OR state <> 'succeeded')
+  AND (:filter = 'all'
+       OR (:filter = 'failures' AND failures > 0)
+       OR (:filter = 'active_failures' AND failures > 0 AND state <> 'succeeded'))
+  AND (:rule IS NULL OR rule = :rule)
+  AND (:state IS NULL OR state = :state)
+  AND (:since IS NULL OR created_at >= :since)
+  AND (:until IS NULL OR created_at <= :until)
+  AND (:request_id IS NULL OR request_id = :request_id)
+  AND (:codename IS NULL OR lower(json_extract(event, '$.codename')) = lower(:codename))
+  AND (:item_id IS NULL OR lower(json_extract(event, '$.id')) = lower(:item_id))
+  AND (:item_name IS NULL OR instr(lower(coalesce(json_extract(event, '$.name'), '')), lower(:item_name)) > 0)
+  AND (:q IS NULL
+       OR instr(lower(summary), lower(:q)) > 0
+       OR instr(lower(coalesce(request_id, '')), lower(:q)) > 0
+       OR instr(lower(coalesce(json_extract(event, '$.id'), '')), lower(:q)) > 0
+       OR instr(lower(coalesce(json_extract(event, '$.name'), '')), lower(:q)) > 0
+       OR instr(lower(coalesce(json_extract(event, '$.codename'), '')), lower(:q)) > 0)
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: series_delivered
+-- Jobs delivered per action per bucket (bucket = whole buckets since :since).
+SELECT action, CAST((finished_at - :since) / :bucket_s AS INTEGER) AS bucket, count(*) AS n
+FROM jobs
+WHERE state = 'succeeded' AND finished_at >= :since AND finished_at < :until
+GROUP BY action, bucket;
+
+-- name: series_failed
+-- Failed attempts per action per bucket they started in.
+SELECT j.action, CAST((a.started_at - :since) / :bucket_s AS INTEGER) AS bucket, count(*) AS n
+FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.outcome <> 'succeeded' AND a.started_at >= :since AND a.started_at < :until
+GROUP BY j.action, bucket;
+
+-- name: series_queued
+-- Jobs waiting at each bucket's end (or now, for the current bucket): created by then and not
+-- yet succeeded or dead by then. Buckets that start after :now count nothing.
+WITH RECURSIVE ends (bucket, at) AS (
+    SELECT 0, min(:since + :bucket_s, :now)
+    UNION ALL
+    SELECT bucket + 1, min(:since + (bucket + 2) * :bucket_s, :now) FROM ends
+    WHERE bucket + 1 < :buckets AND :since + (bucket + 1) * :bucket_s <= :now
+)
+SELECT j.action, e.bucket, count(*) AS n
+FROM ends AS e JOIN jobs AS j
+  ON j.created_at <= e.at AND (j.finished_at IS NULL OR j.finished_at > e.at)
+GROUP BY j.action, e.bucket;
