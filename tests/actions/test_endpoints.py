@@ -50,6 +50,7 @@ OTHERS: dict[str, dict[str, Any]] = {
     "translate": {"deepl_auth_key": "deepl-key-1", "languages": {"de-DE": "DE"}},
     "trello": {"key": "trello-key-1", "token": "trello-token-1", "list_id": "l1"},
     "bluesky": {"identifier": "a.example", "password": "bsky-pass-1", "url": "https://e.example/"},
+    "mastodon": {"api_base_url": "https://m.example", "access_token": "masto-1", "text": "t"},
 }
 # Options whose names suggest a place but that do not say where the bridge connects.
 NOT_ENDPOINTS = {
@@ -57,6 +58,7 @@ NOT_ENDPOINTS = {
     ("varnish", "host"): "the Host header of path-only purge_urls; requests go to `url`",
     ("varnish", "purge_urls"): "only their path and host header are used; requests go to `url`",
     ("bluesky", "url"): "the link card's target, written into the post; never fetched",
+    ("mastodon", "url"): "the item's link, the default dedupe marker; never fetched",
 }
 PLACE_NAME = re.compile(r"(^|_)(url|urls|host|hosts|port|app_id)$")
 
@@ -157,6 +159,7 @@ HOST_VALUES = {
     ("translate", "management_url"): ('"https://{{ event.raw.host }}/v2"', "", 0),
     ("trello", "api_url"): ('"https://{{ event.raw.host }}"', "", 0),
     ("bluesky", "base_url"): ('"https://{{ event.raw.host }}"', "", 0),
+    ("mastodon", "api_base_url"): ('"https://{{ event.raw.host }}"', "", 0),
 }
 
 

@@ -51,7 +51,7 @@ def test_builtins_are_registered_through_the_entry_point_group() -> None:
     expected = {
         "log", "http", "netlify", "vercel", "cloudflare_pages", "github_dispatch",
         "gitlab_trigger", "slack", "algolia", "fastly", "cloudflare", "varnish", "email",
-        "azure_search", "translate", "trello", "bluesky",
+        "azure_search", "translate", "trello", "bluesky", "mastodon",
     }  # fmt: skip
     assert set(builtin_names()) == expected
     assert expected <= set(action_types())

@@ -87,7 +87,7 @@ def test_example_config_loads_with_defaults_only() -> None:
 ALL_TYPES = {
     "log", "slack", "algolia", "http", "netlify", "vercel", "cloudflare_pages",
     "github_dispatch", "gitlab_trigger", "fastly", "cloudflare", "varnish", "email",
-    "azure_search", "translate", "trello", "bluesky",
+    "azure_search", "translate", "trello", "bluesky", "mastodon",
 }  # fmt: skip
 
 
