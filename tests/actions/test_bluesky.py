@@ -6,6 +6,7 @@ the admin API."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -250,3 +251,12 @@ async def test_the_app_password_is_hidden_in_logs_explain_and_the_admin_api(
     shown.assert_hidden(PASSWORD)
     config = load_config(tmp_path / "rules.yaml")
     assert config.actions["skeet"].action_class.secret_options == {"password"}
+
+
+async def test_without_the_bluesky_extra_the_job_fails_permanently_and_says_what_to_install(
+    pds: FakeBluesky, resources: Resources, make_call: MakeCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "atproto_client", None)  # the import raises ImportError
+    with pytest.raises(PermanentFailure, match=r"pip install 'kontent-bridge\[bluesky\]'"):
+        await post(BlueskyAction("b", resources), make_call, pds)
+    assert not pds.requests

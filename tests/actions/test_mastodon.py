@@ -5,6 +5,7 @@ explain and the admin API."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,3 +260,15 @@ async def test_a_redirect_is_refused_and_the_token_does_not_follow_it(
             await toot(action, make_call, instance)
         await action.close()
     assert elsewhere.requests == []
+
+
+async def test_without_the_mastodon_extra_the_job_fails_permanently_and_says_what_to_install(
+    instance: FakeMastodon,
+    resources: Resources,
+    make_call: MakeCall,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "mastodon", None)  # `import mastodon` raises ImportError
+    with pytest.raises(PermanentFailure, match=r"pip install 'kontent-bridge\[mastodon\]'"):
+        await toot(MastodonAction("m", resources), make_call, instance)
+    assert not instance.requests
