@@ -439,16 +439,16 @@ WHERE (:action::text IS NULL OR action = :action::text)
   AND (:until::float8 IS NULL OR created_at <= :until::float8)
   AND (:request_id::text IS NULL OR request_id = :request_id::text)
   AND (:codename::text IS NULL
-       OR lower(event::jsonb ->> 'codename') = lower(:codename::text))
-  AND (:item_id::text IS NULL OR lower(event::jsonb ->> 'id') = lower(:item_id::text))
+       OR lower(bridge_event_field(event, 'codename')) = lower(:codename::text))
+  AND (:item_id::text IS NULL OR lower(bridge_event_field(event, 'id')) = lower(:item_id::text))
   AND (:item_name::text IS NULL
-       OR strpos(lower(coalesce(event::jsonb ->> 'name', '')), lower(:item_name::text)) > 0)
+       OR strpos(lower(coalesce(bridge_event_field(event, 'name'), '')), lower(:item_name::text)) > 0)
   AND (:q::text IS NULL
        OR strpos(lower(summary), lower(:q::text)) > 0
        OR strpos(lower(coalesce(request_id, '')), lower(:q::text)) > 0
-       OR strpos(lower(coalesce(event::jsonb ->> 'id', '')), lower(:q::text)) > 0
-       OR strpos(lower(coalesce(event::jsonb ->> 'name', '')), lower(:q::text)) > 0
-       OR strpos(lower(coalesce(event::jsonb ->> 'codename', '')), lower(:q::text)) > 0)
+       OR strpos(lower(coalesce(bridge_event_field(event, 'id'), '')), lower(:q::text)) > 0
+       OR strpos(lower(coalesce(bridge_event_field(event, 'name'), '')), lower(:q::text)) > 0
+       OR strpos(lower(coalesce(bridge_event_field(event, 'codename'), '')), lower(:q::text)) > 0)
 ORDER BY id DESC
 LIMIT :limit OFFSET :offset;
 

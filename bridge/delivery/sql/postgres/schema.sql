@@ -108,3 +108,15 @@ CREATE TABLE source_state (
     lease_expires_at DOUBLE PRECISION,
     updated_at DOUBLE PRECISION NOT NULL
 );
+
+-- An event's field for the admin's search (queries.sql: search_deliveries), NULL when the stored
+-- event is not a JSON object (a row written by hand or by an older version must not fail a
+-- search with a cast error).
+CREATE FUNCTION bridge_event_field(event TEXT, field TEXT) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN event::jsonb ->> field;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$;

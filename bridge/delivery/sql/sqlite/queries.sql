@@ -312,7 +312,8 @@ FROM jobs GROUP BY rule ORDER BY rule;
 -- name: search_deliveries
 -- The delivery log searched: every condition is optional (NULL: not asked). Text is matched
 -- case-insensitively: codename and item id whole, name part of it, q part of any of them (and
--- of the summary and request id); request id, rule and state exactly.
+-- of the summary and request id); request id, rule and state exactly. An event column that is
+-- not JSON (written by hand, by an older version) matches no event field instead of failing.
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures
 FROM jobs
@@ -326,15 +327,15 @@ WHERE (:action IS NULL OR action = :action)
   AND (:since IS NULL OR created_at >= :since)
   AND (:until IS NULL OR created_at <= :until)
   AND (:request_id IS NULL OR request_id = :request_id)
-  AND (:codename IS NULL OR lower(json_extract(event, '$.codename')) = lower(:codename))
-  AND (:item_id IS NULL OR lower(json_extract(event, '$.id')) = lower(:item_id))
-  AND (:item_name IS NULL OR instr(lower(coalesce(json_extract(event, '$.name'), '')), lower(:item_name)) > 0)
+  AND (:codename IS NULL OR lower(CASE WHEN json_valid(event) THEN json_extract(event, '$.codename') END) = lower(:codename))
+  AND (:item_id IS NULL OR lower(CASE WHEN json_valid(event) THEN json_extract(event, '$.id') END) = lower(:item_id))
+  AND (:item_name IS NULL OR instr(lower(coalesce(CASE WHEN json_valid(event) THEN json_extract(event, '$.name') END, '')), lower(:item_name)) > 0)
   AND (:q IS NULL
        OR instr(lower(summary), lower(:q)) > 0
        OR instr(lower(coalesce(request_id, '')), lower(:q)) > 0
-       OR instr(lower(coalesce(json_extract(event, '$.id'), '')), lower(:q)) > 0
-       OR instr(lower(coalesce(json_extract(event, '$.name'), '')), lower(:q)) > 0
-       OR instr(lower(coalesce(json_extract(event, '$.codename'), '')), lower(:q)) > 0)
+       OR instr(lower(coalesce(CASE WHEN json_valid(event) THEN json_extract(event, '$.id') END, '')), lower(:q)) > 0
+       OR instr(lower(coalesce(CASE WHEN json_valid(event) THEN json_extract(event, '$.name') END, '')), lower(:q)) > 0
+       OR instr(lower(coalesce(CASE WHEN json_valid(event) THEN json_extract(event, '$.codename') END, '')), lower(:q)) > 0)
 ORDER BY id DESC
 LIMIT :limit OFFSET :offset;
 
