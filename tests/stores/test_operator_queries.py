@@ -119,3 +119,30 @@ async def test_the_series_counts_deliveries_failures_and_the_queue(
         SeriesBucket(start + 3 * 3600, 0, 0, 0),  # after now: nothing counted
     ]
     assert [b.queued for b in series["b"]] == [1, 1, 1, 0]
+
+
+async def test_a_stored_event_that_is_not_json_matches_no_field_and_fails_nothing(
+    store: Store, clock: ManualClock, store_url: str
+) -> None:
+    await seeded(store, clock)
+    broken = "UPDATE jobs SET event = '{not json' WHERE id = 2"
+    if store_url.startswith("sqlite"):
+        import sqlite3
+
+        from bridge.delivery.store import sqlite_path
+
+        conn = sqlite3.connect(sqlite_path(store_url))
+        with conn:
+            conn.execute(broken)
+        conn.close()
+    else:
+        import asyncpg
+
+        pg = await asyncpg.connect(store_url)
+        try:
+            await pg.execute(broken)
+        finally:
+            await pg.close()
+    assert [r.job_id for r in await store.search_deliveries(Ask(q="item-"))] == [3, 1]
+    assert await store.search_deliveries(Ask(codename="breaking_news")) == []
+    assert [r.job_id for r in await store.search_deliveries(Ask(q="req-2"))] == [2]
