@@ -177,7 +177,7 @@ async def test_retry_job_revives_a_dead_job(store: Store, make_pool: MakePool) -
 
     job = await store.job(1)
     assert job is not None and job.state == "succeeded" and job.row.attempts == 2
-    assert [a.outcome for a in job.attempts] == ["failed", "succeeded"]
+    assert [a.outcome for a in job.attempts] == ["dead", "succeeded"]
     assert {a.delivery_id for a in job.attempts} == {"kb-1"}
     assert await store.retry_job(1) is False  # nothing to retry
     assert await store.retry_job(999) is False
