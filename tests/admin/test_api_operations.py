@@ -36,7 +36,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLACK_ERROR = "Slack chat.postMessage failed: channel_not_found"
 
 
-def rules(slack: FakeSlack, hook_url: str) -> str:
+def rules(slack: FakeSlack, hook_url: str, debounce: str | None = None) -> str:
+    coalesce = f"\n    debounce: {debounce}" if debounce else ""
     return f"""\
 version: 1
 webhooks:
@@ -54,7 +55,7 @@ actions:
     type: http
     url: "{hook_url}?ref=main&access_token=hook-query-secret"
     headers: {{Authorization: "Bearer hook-header-secret", X-Build: "nightly-build-7"}}
-    retry: {{schedule: [30m], give_up_after: 3d}}
+    retry: {{schedule: [30m], give_up_after: 3d}}{coalesce}
 rules:
   - name: announce
     when: {{object_type: content_item, action: published}}
@@ -111,11 +112,11 @@ class Running:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
+async def running(tmp_path: Path, debounce: str | None = None) -> AsyncIterator[Running]:
     rejections.clear()
     async with FakeSlack() as slack, Recorder() as hook:
         config = tmp_path / "rules.yaml"
-        config.write_text(rules(slack, hook.url + "/build"))
+        config.write_text(rules(slack, hook.url + "/build", debounce))
         settings = Settings(config=config, db=f"sqlite:///{tmp_path}/bridge.db", admin_token=TOKEN)
         app = create_app(settings)
         server = uvicorn.Server(
@@ -437,4 +438,33 @@ async def test_each_attempt_keeps_the_request_it_sent_with_secrets_hidden(
         [slack] = await bridge.rows(action="content-team")
         assert (await bridge.get(f"/jobs/{slack['job_id']}"))["requests"] == [
             {"number": 1, "request": None}
+        ]
+
+
+async def test_a_coalesced_call_lists_every_job_and_event_it_carried(tmp_path: Path) -> None:
+    async with running(tmp_path, debounce="1s") as bridge:
+        await bridge.send(1, "req-first")
+        await bridge.send(2, "req-second")
+        [call] = await bridge.hook.wait_for(1)
+        assert [e["id"] for e in call.json()["events"]] == ["item-1", "item-2"]
+
+        async def delivered() -> bool:
+            rows = await bridge.rows(action="rebuild-site", state="succeeded")
+            return len(rows) == 2
+
+        await eventually(delivered)
+        rows = await bridge.rows(action="rebuild-site")
+        job = await bridge.get(f"/jobs/{rows[0]['job_id']}")
+        assert [(c["job_id"], c["rule"]) for c in job["call"]] == [
+            (rows[1]["job_id"], "rebuild"),
+            (rows[0]["job_id"], "rebuild"),
+        ]
+        assert [c["events"] for c in job["call"]] == [
+            ["content_item published 'Article 1'"],
+            ["content_item published 'Article 2'"],
+        ]
+        [attempt] = job["requests"]
+        assert [e["id"] for e in json.loads(attempt["request"]["body"])["events"]] == [
+            "item-1",
+            "item-2",
         ]
