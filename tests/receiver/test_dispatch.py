@@ -44,7 +44,7 @@ async def test_webhook_posts_skip_starlette_and_other_paths_do_not(
     counting = CountingRouter(app)
     # Starlette's middleware stack ends in the router: count what reaches it.
     app.router = counting  # type: ignore[assignment]
-    async with app.router.router.lifespan_context(app):
+    async with counting.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as client:
             body = payload_bytes(SEED)
@@ -87,6 +87,6 @@ def test_before_the_config_is_loaded_nothing_is_a_webhook_path(
     config: Config, store: FakeStore
 ) -> None:
     app = create_app(Settings(), config=config, store=store, workers=False)  # type: ignore[arg-type]
-    assert app.webhooks is not None
+    assert isinstance(app, BridgeApp) and app.webhooks is not None
     scope = {"type": "http", "path": URL, "root_path": "", "method": "POST"}
     assert app.webhooks.serves(scope) is False
