@@ -21,6 +21,7 @@ Answers are read whole by httpx, without the bridge's size bound (docs/actions.m
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +52,7 @@ POST_COLLECTION = "app.bsky.feed.post"
 MAX_TEXT_GRAPHEMES = 300
 MAX_THUMB_BYTES = 1_000_000  # the lexicon's maxSize for an external embed's thumb
 _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"
-_ALREADY = ("already exists", "RecordAlreadyExists", "InvalidSwap")
+_ALREADY = ("already exists", "RecordAlreadyExists")
 
 
 class BlueskyOptions(ActionOptions):
@@ -266,8 +267,13 @@ def _rate_limit_delay(headers: dict[str, str]) -> float | None:
     return None
 
 
+_BCP47 = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
 def _langs(event: Event) -> list[str]:
-    return [event.language] if event.language and event.language != "default" else []
+    """The event's language when its codename is a language tag (`en-US`; not `default`)."""
+    language = event.language or ""
+    return [language] if _BCP47.fullmatch(language) else []
 
 
 def _atproto() -> Any:

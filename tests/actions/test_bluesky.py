@@ -260,3 +260,16 @@ async def test_without_the_bluesky_extra_the_job_fails_permanently_and_says_what
     with pytest.raises(PermanentFailure, match=r"pip install 'kontent-bridge\[bluesky\]'"):
         await post(BlueskyAction("b", resources), make_call, pds)
     assert not pds.requests
+
+
+async def test_a_language_codename_that_is_no_language_tag_is_not_sent_as_langs(
+    pds: FakeBluesky, resources: Resources, make_call: MakeCall
+) -> None:
+    action = BlueskyAction("b", resources)
+    try:
+        await post(action, make_call, pds, language="default")
+        await post(action, make_call, pds, language="pt-BR")
+    finally:
+        await action.close()
+    assert "langs" not in pds.created[0]["record"]
+    assert pds.created[1]["record"]["langs"] == ["pt-BR"]
