@@ -108,10 +108,14 @@ async def retry_action_jobs(request: Request, ctx: AdminContext) -> Any:
     answer: dict[str, Any] = {"action": name, "state": state, "dry_run": dry_run}
     if dry_run:
         return answer | {"jobs": [r.job_id for r in jobs], "count": len(jobs)}
-    retried: list[int] = []
-    unchanged: list[int] = []
-    for job in jobs:
-        (retried if await ctx.store.retry_job(job.job_id) else unchanged).append(job.job_id)
+    ids = [r.job_id for r in jobs]
+    bulk = getattr(ctx.store, "retry_jobs", None)
+    if bulk is not None:  # one transaction (the store's bulk retry)
+        restarted = set(await bulk(ids))
+    else:
+        restarted = {i for i in ids if await ctx.store.retry_job(i)}
+    retried = [i for i in ids if i in restarted]
+    unchanged = [i for i in ids if i not in restarted]
     log.info("admin: retry the failed jobs of an action", extra={"action": name, "n": len(retried)})
     many = "job" if len(retried) == 1 else "jobs"
     message = (

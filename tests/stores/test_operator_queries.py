@@ -146,3 +146,30 @@ async def test_a_stored_event_that_is_not_json_matches_no_field_and_fails_nothin
     assert [r.job_id for r in await store.search_deliveries(Ask(q="item-"))] == [3, 1]
     assert await store.search_deliveries(Ask(codename="breaking_news")) == []
     assert [r.job_id for r in await store.search_deliveries(Ask(q="req-2"))] == [2]
+
+
+async def test_bulk_retry_restarts_exactly_the_listed_failed_jobs(
+    store: Store, clock: ManualClock
+) -> None:
+    await seeded(store, clock)
+    now = clock.now()
+    first, third = sorted(
+        (
+            await store.claim("a", ClaimPolicy(ordering="none", concurrency=2), worker_id="w")
+        ).batches,
+        key=lambda b: b.job_ids[0],
+    )
+    await store.record(first, Outcome("dead", now, now, status=410, error="gone"))
+    await store.record(third, Outcome("succeeded", now, now, status=200))
+    [second] = (await store.claim("b", ClaimPolicy(), worker_id="w")).batches
+    await store.record(
+        second, Outcome("retrying", now, now, status=502, error="down", due_at=now + 3600)
+    )
+
+    assert await store.retry_jobs([3, 2, 1]) == [1, 2]  # #3 succeeded: left alone
+    assert await store.retry_jobs([]) == []
+    rows = {r.job_id: r for r in await store.deliveries(limit=10)}
+    assert [rows[n].state for n in (1, 2, 3)] == ["retrying", "retrying", "succeeded"]
+    assert rows[1].next_attempt_at == now and rows[2].next_attempt_at == now
+    claimed = await store.claim("a", ClaimPolicy(), worker_id="w")
+    assert [b.job_ids for b in claimed.batches] == [(1,)]  # due at once

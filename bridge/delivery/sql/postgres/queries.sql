@@ -481,3 +481,15 @@ SELECT j.action, e.bucket, count(*) AS n
 FROM ends AS e JOIN jobs AS j
   ON j.created_at <= e.at AND (j.finished_at IS NULL OR j.finished_at > e.at)
 GROUP BY j.action, e.bucket;
+
+-- name: restart_jobs
+-- Bulk retry: the listed jobs that are retrying or dead, with the jobs delivered in one call
+-- with them (a call is retried whole), run again now with their schedules restarted.
+UPDATE jobs
+SET state = 'retrying', due_at = :now::float8, retry_index = 0, first_failure_at = NULL,
+    finished_at = NULL
+WHERE state IN ('retrying', 'dead')
+  AND (id = ANY(:ids::bigint[])
+       OR batch_id IN (SELECT batch_id FROM jobs
+                       WHERE id = ANY(:ids::bigint[]) AND batch_id IS NOT NULL))
+RETURNING id;
