@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import Field, model_validator
 
+from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
 from bridge.actions.httputil import check_headers, classify, read_at_most, split_values
 from bridge.events import Event
@@ -169,6 +171,8 @@ class TrelloAction(Action[TrelloOptions]):
         query = {**params, "key": options.key, "token": options.token}
         headers = {"Accept": "application/json"}
         check_headers(headers, what=what)
+        # For the job page: the URL with its query, key and token hidden (bridge/actions/sent.py).
+        sent_requests.note(method, f"{url}?{urlencode(query)}", headers, {})
         try:
             async with self.resources.http.request(
                 method, url, params=query, headers=headers, allow_redirects=False

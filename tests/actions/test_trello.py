@@ -205,6 +205,9 @@ async def test_key_and_token_are_hidden_in_logs_explain_and_the_admin_api(
     assert any(r.query.get("token") == TOKEN for r in trello.requests)  # it did go out
     assert '"key": "***"' in shown.texts["explain"] and '"token": "***"' in shown.texts["explain"]
     assert any("upstream failed" in text for text in shown.texts.values())  # the echo is shown
+    # The job page shows the request each attempt sent: its URL with the query, secrets hidden.
+    job = next(text for where, text in shown.texts.items() if where.startswith("job"))
+    assert "/1/cards?" in job and "key=***" in job and "token=***" in job
     shown.assert_hidden(KEY, TOKEN)
     config = load_config(tmp_path / "rules.yaml")
     assert config.actions["board"].action_class.secret_options == {"key", "token"}
