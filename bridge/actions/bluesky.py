@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 from pydantic import Field
 
+from bridge.actions import sent as sent_requests
 from bridge.actions.base import (
     Action,
     ActionOptions,
@@ -141,6 +142,10 @@ class BlueskyAction(Action[BlueskyOptions]):
         data = models.ComAtprotoRepoCreateRecord.Data(
             repo=did, collection=POST_COLLECTION, rkey=rkey, record=record
         )
+        # For the job page (bridge/actions/sent.py): the record the post is written as.
+        body = data.model_dump(mode="json", by_alias=True, exclude_none=True)
+        url = f"{options.base_url.rstrip('/')}/xrpc/com.atproto.repo.createRecord"
+        sent_requests.note("POST", url, {"Authorization": "Bearer (session)"}, {"json": body})
         try:
             created = await _sdk(client.com.atproto.repo.create_record(data), "createRecord")
         except _Already:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import Field
 
+from bridge.actions import sent as sent_requests
 from bridge.actions.base import (
     Action,
     ActionOptions,
@@ -106,6 +107,15 @@ class MastodonAction(Action[MastodonOptions]):
         if not options.repost:
             digest = hashlib.sha256(f"{event.id}:{event.language}:{mark}".encode()).hexdigest()
             key = f"kontent-bridge-{digest[:32]}"
+        form = {"status": text, "visibility": options.visibility, "media_ids": media_ids}
+        if scheduled is not None:
+            form["scheduled_at"] = scheduled.isoformat()
+        sent_requests.note(  # for the job page (bridge/actions/sent.py)
+            "POST",
+            f"{options.api_base_url.rstrip('/')}/api/v1/statuses",
+            {"Authorization": "Bearer (access_token)", "Idempotency-Key": key or ""},
+            {"json": form},
+        )
         status = await _sdk(
             api.status_post,
             text,

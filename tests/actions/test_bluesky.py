@@ -248,6 +248,8 @@ async def test_the_app_password_is_hidden_in_logs_explain_and_the_admin_api(
     assert len(pds.created) == 1
     assert '"password": "***"' in shown.texts["explain"]
     assert any("InternalServerError" in text for text in shown.texts.values())
+    job = next(text for where, text in shown.texts.items() if where.startswith("job"))
+    assert "com.atproto.repo.createRecord" in job and "app.bsky.feed.post" in job  # recorded
     shown.assert_hidden(PASSWORD)
     config = load_config(tmp_path / "rules.yaml")
     assert config.actions["skeet"].action_class.secret_options == {"password"}

@@ -243,6 +243,8 @@ async def test_the_access_token_is_hidden_in_logs_explain_and_the_admin_api(
     assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in instance.requests)
     assert '"access_token": "***"' in shown.texts["explain"]
     assert any("is not welcome" in text for text in shown.texts.values())
+    job = next(text for where, text in shown.texts.items() if where.startswith("job"))
+    assert "/api/v1/statuses" in job and "New: Hello world" in job  # the request, recorded
     shown.assert_hidden(TOKEN)
     config = load_config(tmp_path / "rules.yaml")
     assert config.actions["toot"].action_class.secret_options == {"access_token"}
