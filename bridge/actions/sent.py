@@ -81,10 +81,12 @@ def redact_url(url: str) -> str:
         host = parts.hostname or ""
         netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
         parts = parts._replace(netloc=netloc)
-    if parts.query:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        hidden = redaction.redact_value(dict(pairs))
-        query = urlencode([(k, hidden.get(k, v)) for k, v in pairs], safe="*")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(redaction.is_secret_key(k) for k, _ in pairs):  # else the query stays as written
+        query = urlencode(
+            [(k, redaction.REDACTED if redaction.is_secret_key(k) else v) for k, v in pairs],
+            safe="*",
+        )
         parts = parts._replace(query=query)
     return redaction.redact(urlunsplit(parts))
 

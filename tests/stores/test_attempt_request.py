@@ -55,3 +55,12 @@ def test_a_long_body_is_cut_and_nothing_is_kept_outside_a_recording() -> None:
         sent.note("POST", "https://x.example/", {}, {"data": "y" * 5000})
     body = json.loads(only.as_json() or "{}")["body"]
     assert body == "y" * sent.BODY_CHARS + "… (1000 more characters)"
+
+
+def test_a_url_without_credential_parameters_is_kept_as_written() -> None:
+    assert sent.redact_url("https://x.example/a?q=a%20b&page=2") == (
+        "https://x.example/a?q=a%20b&page=2"
+    )
+    assert sent.redact_url("https://x.example/a?q=a%20b&token=t-1") == (
+        "https://x.example/a?q=a+b&token=***"
+    )
