@@ -82,6 +82,14 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def print_threads(pid: int) -> None:
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        name = (task / "comm").read_text().strip()
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        print(f"   thread {name:<16} {ticks / os.sysconf('SC_CLK_TCK'):6.2f} s")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,7 +154,7 @@ async def sink_capacity(sink: str, calls: int, in_flight: int) -> float:
 
 
 async def park_jobs(db_url: str, jobs: int) -> None:
-    sys.path.insert(0, str(ROOT))
+    # The installed bridge (or PYTHONPATH's, to measure another tree), as `bridge serve` uses.
     from bridge.delivery.store import open_store
     from bridge.events import Event, Notification
     from bridge.plan import PlannedJob
@@ -214,6 +222,8 @@ async def one_round(
                 await asyncio.sleep(0.005)
             total = time.monotonic() - started
             cpu_us = (cpu_s(bridge.pid) - cpu_before) / args.jobs * 1e6
+            if args.threads:  # where the CPU went, per thread of the bridge (since its start)
+                print_threads(bridge.pid)
             first, last = float(str(state["first"])), float(str(state["last"]))
             span = max(last - first, 1e-9)
             return args.jobs / total, (args.jobs - 1) / span, bool(state["in_order"]), cpu_us
@@ -249,6 +259,7 @@ def main() -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--modes", default="fifo,none")
     parser.add_argument("--profile", help="a directory: py-spy records the bridge there")
+    parser.add_argument("--threads", action="store_true", help="print CPU per bridge thread")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bridge-drain-") as tmp:
         work = Path(tmp)
