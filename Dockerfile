@@ -11,7 +11,10 @@ RUN python -m venv /opt/bridge
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bridge ./bridge
-RUN /opt/bridge/bin/pip install .
+# The SDKs of the optional actions (azure_search, translate, mastodon, bluesky), so that every
+# built-in action runs in the image; `--build-arg EXTRAS=` builds a smaller image without them.
+ARG EXTRAS=azure,translate,mastodon,bluesky
+RUN /opt/bridge/bin/pip install ".${EXTRAS:+[$EXTRAS]}"
 
 # --- runtime: the virtualenv only, run as an unprivileged user ----------------------------------
 FROM python:3.11-slim

@@ -182,7 +182,8 @@ def _healthcheck_command() -> list[str]:
     "line",
     [
         r"^FROM python:3\.11-slim AS builder$",
-        r"^RUN /opt/bridge/bin/pip install \.$",
+        r"^ARG EXTRAS=azure,translate,mastodon,bluesky$",
+        r'^RUN /opt/bridge/bin/pip install "\.\$\{EXTRAS:\+\[\$EXTRAS\]\}"$',
         r"^FROM python:3\.11-slim$",
         r"^COPY --from=builder /opt/bridge /opt/bridge$",
         r"^USER bridge$",
@@ -196,3 +197,15 @@ def _healthcheck_command() -> list[str]:
 )
 def test_dockerfile_contract(line: str) -> None:
     assert re.search(line, _dockerfile(), re.M), line
+
+
+def test_the_image_installs_every_optional_action_extra() -> None:
+    """Every built-in action runs in the image: its EXTRAS name each extra but the test one."""
+    import tomllib
+
+    extras = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    ) - {"test"}
+    match = re.search(r"^ARG EXTRAS=(.*)$", _dockerfile(), re.M)
+    assert match
+    assert set(match.group(1).split(",")) == extras
