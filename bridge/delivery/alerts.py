@@ -25,6 +25,8 @@ from bridge.plan import PlannedJob
 log = logging.getLogger("bridge.delivery.alerts")
 
 ALERT_RULE = "alerts"
+# The synthetic event's object_type, which no Kontent.ai object has (render.current_inputs).
+ALERT_OBJECT_TYPE = "bridge_alert"
 MESSAGE_OPTIONS = ("text", "message", "subject")
 
 
@@ -79,7 +81,7 @@ def alert_jobs(
     text = message(kind, batch, outcome, episode)
     subject = f"kontent-bridge: {batch.action} {kind}"
     event = Event(
-        object_type="bridge_alert",
+        object_type=ALERT_OBJECT_TYPE,
         action=kind,
         name=batch.action,
         codename=batch.action,

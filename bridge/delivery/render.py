@@ -20,12 +20,10 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from bridge.actions.base import ActionOptions, Call, Item
+from bridge.delivery.alerts import ALERT_OBJECT_TYPE
 from bridge.delivery.model import Batch, ClaimedJob
 from bridge.events import Event
 from bridge.templates import TemplateError, batch_context, render_options
-
-# Jobs the bridge plans itself carry these: their inputs are what they are, never a rule's.
-ALERT_OBJECT_TYPE = "bridge_alert"
 
 
 class RuleConfig(Protocol):
@@ -48,7 +46,7 @@ def current_inputs(config: RuleConfig, job: ClaimedJob) -> Mapping[str, Any]:
     the item whose current `with:` equals the stored one, else what was stored. Alerts (and
     rules or items removed since) keep what was stored (docs/delivery.md).
     """
-    if job.event.object_type == ALERT_OBJECT_TYPE:
+    if job.event.object_type == ALERT_OBJECT_TYPE:  # an alert's inputs are never a rule's
         return job.inputs
     items = _items_for(config, job.rule, job.action)
     if not items:
