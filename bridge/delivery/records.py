@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 
 from bridge import redaction
-from bridge.delivery.model import DeliveryRow
 from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 
@@ -264,26 +263,3 @@ def rules_by_notification(jobs: Sequence[PlannedJob]) -> dict[str, list[str]]:
         if job.rule not in rules:
             rules.append(job.rule)
     return found
-
-
-def delivery_row(row: Sequence[Any]) -> DeliveryRow:
-    """From the columns of the `deliveries` query, in order."""
-    (job_id, action, rule, state, attempts, created_at, last_attempt_at, last_status) = row[:8]
-    (last_response, summary, batch_id, due_at, last_error, failures) = row[8:14]
-    waiting = state in ("pending", "retrying")
-    return DeliveryRow(
-        job_id=job_id,
-        action=action,
-        rule=rule,
-        state=state,
-        attempts=attempts,
-        created_at=created_at,
-        last_attempt_at=last_attempt_at,
-        last_status=last_status,
-        last_response=last_response,
-        summary=summary,
-        delivery_id=batch_id,
-        next_attempt_at=due_at if waiting else None,
-        last_error=last_error,
-        failures=failures,
-    )
