@@ -14,6 +14,7 @@ outcome), with the number of requests the call sent.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -82,23 +83,50 @@ def redact_url(url: str) -> str:
         netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
         parts = parts._replace(netloc=netloc)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if any(redaction.is_secret_key(k) for k, _ in pairs):  # else the query stays as written
+    if any(_secret_key(k) for k, _ in pairs):  # else the query stays as written
         query = urlencode(
-            [(k, redaction.REDACTED if redaction.is_secret_key(k) else v) for k, v in pairs],
+            [(k, redaction.REDACTED if _secret_key(k) else v) for k, v in pairs],
             safe="*",
         )
         parts = parts._replace(query=query)
     return redaction.redact(urlunsplit(parts))
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """redaction.is_secret_key, cached: the same few keys come with every call (uncached, the
+    check's two regexes per key are most of a recording's cost)."""
+    return redaction.is_secret_key(key)
+
+
+def _hidden(value: Any) -> Any:
+    """Credential-named keys hidden at any depth (redaction.redact_value's key rule). Secret
+    values inside strings are hidden afterwards, once, in the serialised text (the redactor
+    knows their JSON-escaped forms too)."""
+    if isinstance(value, Mapping):
+        return {
+            k: _hide(v) if isinstance(k, str) and _secret_key(k) else _hidden(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_hidden(v) for v in value]
+    return value
+
+
+def _hide(value: Any) -> Any:
+    return value if value in (None, "") else redaction.REDACTED
+
+
 def _headers(headers: Mapping[str, str]) -> dict[str, str]:
-    hidden = redaction.redact_value({str(k): str(v) for k, v in headers.items()})
-    return {k: redaction.redact(str(v))[:HEADER_CHARS] for k, v in hidden.items()}
+    return {
+        str(k): _hide(v) if _secret_key(str(k)) else redaction.redact(str(v))[:HEADER_CHARS]
+        for k, v in headers.items()
+    }
 
 
 def _body(kwargs: Mapping[str, Any]) -> str | None:
     if kwargs.get("json") is not None:
-        text = json.dumps(redaction.redact_value(kwargs["json"]), ensure_ascii=False)
+        text = json.dumps(_hidden(kwargs["json"]), ensure_ascii=False, default=str)
     elif kwargs.get("data") is not None:
         data = kwargs["data"]
         if isinstance(data, bytes | bytearray):
@@ -106,7 +134,7 @@ def _body(kwargs: Mapping[str, Any]) -> str | None:
         elif isinstance(data, str):
             text = data
         elif isinstance(data, Mapping):
-            text = urlencode(redaction.redact_value(dict(data)))
+            text = urlencode(_hidden(dict(data)))
         else:
             text = f"({type(data).__name__} body)"
     else:
