@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.events import parse_body
+from bridge.payloads import parse_body
 
 
 def body(count: int) -> bytes:

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.actions.log import LogAction
 from bridge.config import parse_config
-from bridge.events import Notification, parse_payload
+from bridge.events import Notification
+from bridge.payloads import parse_payload
 from bridge.rules import RuleEngine
 from bridge.rules.index import RuleIndex
 

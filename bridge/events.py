@@ -1,5 +1,5 @@
-"""The normalised Event, and parsing of Kontent.ai's webhook payloads (the current format here,
-the legacy one in bridge/legacy.py).
+"""The normalised Event, and parsing of Kontent.ai's current webhook format (the legacy one is in
+bridge/legacy.py, and bridge/payloads.py tells the two apart).
 
 Both formats become `Notification`s (the unit Kontent.ai delivers, retries and we dedupe) holding
 one `Event` per affected object. Unknown object types and actions pass through as strings so that
@@ -13,8 +13,6 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
-
-from bridge import jsonsafe
 
 Format = Literal["current", "legacy"]
 
@@ -135,33 +133,8 @@ class Notification:
     events: tuple[Event, ...]
 
 
-def parse_body(body: bytes, webhook: str | None = None) -> list[Notification]:
-    """Decode and parse a raw request body; every failure is a PayloadError with a reason.
-
-    The decoder (bridge/jsonsafe.py) refuses what could not be stored or re-encoded later."""
-    try:
-        payload = jsonsafe.loads(body)
-    except jsonsafe.UnsafeJSON as exc:
-        raise PayloadError(str(exc)) from None
-    return parse_payload(payload, webhook)
-
-
-def parse_payload(payload: Any, webhook: str | None = None) -> list[Notification]:
-    if not isinstance(payload, dict):
-        raise PayloadError(f"payload must be a JSON object, not {_json_type(payload)}")
-    if "notifications" in payload:
-        return list(_parse_current(payload["notifications"], webhook))
-    if "message" in payload and "data" in payload:
-        from bridge.legacy import parse_legacy  # legacy.py builds on this module
-
-        return list(parse_legacy(payload, webhook))
-    raise PayloadError(
-        "payload has neither 'notifications' (current format) "
-        "nor 'data' and 'message' (legacy format)"
-    )
-
-
-def _parse_current(notifications: Any, webhook: str | None) -> Iterator[Notification]:
+def parse_current(notifications: Any, webhook: str | None) -> Iterator[Notification]:
+    """The current format's `notifications` array: one Notification (one Event) per entry."""
     if not isinstance(notifications, list):
         raise PayloadError(f"'notifications' must be an array, not {_json_type(notifications)}")
     for index, raw in enumerate(notifications):

@@ -14,7 +14,8 @@ import pytest
 
 from bridge.actions.log import LogAction
 from bridge.config import parse_config
-from bridge.events import Event, Notification, PayloadError, parse_body, parse_payload
+from bridge.events import Event, Notification, PayloadError
+from bridge.payloads import parse_body, parse_payload
 from bridge.rules import RuleEngine
 
 PAYLOADS = Path(__file__).parent / "payloads"

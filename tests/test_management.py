@@ -18,8 +18,9 @@ from bridge.app import create_app
 from bridge.config import parse_config
 from bridge.config.model import EnvironmentConfig, KontentConfig
 from bridge.delivery.store import Store
-from bridge.events import Notification, parse_body
+from bridge.events import Notification
 from bridge.kontent.management import ManagementResolver
+from bridge.payloads import parse_body
 from bridge.settings import Settings
 from bridge.signatures import sign
 from tests.fakes.management import DEFAULT_ID, FakeManagement, language, step, workflow

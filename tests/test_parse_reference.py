@@ -20,8 +20,8 @@ from bridge.events import (
     _content_key,
     _require_object,
     _text,
-    parse_payload,
 )
+from bridge.payloads import parse_payload
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bridge.delivery import records
-from bridge.events import parse_body
+from bridge.payloads import parse_body
 
 pytestmark = pytest.mark.timeout(30)
 

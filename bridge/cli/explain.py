@@ -12,7 +12,8 @@ from rich.text import Text
 
 from bridge.cli.common import CliError
 from bridge.config import Config
-from bridge.events import Notification, PayloadError, parse_body
+from bridge.events import Notification, PayloadError
+from bridge.payloads import parse_body
 from bridge.rules import EventExplanation, RuleEngine
 
 # Parts of `EventExplanation.to_text()` worth a colour: (pattern whose group 1 is styled, style).

@@ -20,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from bridge import metrics
 from bridge.delivery.store import StoreUnavailable
-from bridge.events import Notification, PayloadError, parse_body
+from bridge.events import Notification, PayloadError
 from bridge.logformat import request_id_var
+from bridge.payloads import parse_body
 from bridge.receiver import rejections
 from bridge.receiver.body import BodyError, read_body
 from bridge.signatures import signature_from, verify

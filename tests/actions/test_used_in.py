@@ -12,11 +12,11 @@ from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.cloudflare import CloudflareAction
 from bridge.actions.fastly import FastlyAction, FastlyOptions
+from bridge.actions.used_in import UsedIn, describe, expand_call
 from bridge.actions.varnish import VarnishAction
 from bridge.config import ConfigError, parse_config
-from bridge.events import parse_body
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
-from bridge.actions.used_in import UsedIn, describe, expand_call
+from bridge.payloads import parse_body
 from bridge.rules import RuleEngine
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.events import MakeCall, make_event

@@ -12,7 +12,7 @@ from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.log import LogAction
 from bridge.app import create_app
 from bridge.config import Config, parse_config
-from bridge.events import parse_body
+from bridge.payloads import parse_body
 from bridge.runtime import Runtime, UnknownAction
 from bridge.settings import Settings
 from tests.receiver.conftest import FakeStore

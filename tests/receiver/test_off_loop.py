@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.events import parse_body
+from bridge.payloads import parse_body
 from bridge.receiver import webhooks
 from tests.receiver.conftest import SEED, URL, Client, signed
 

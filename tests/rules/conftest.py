@@ -11,7 +11,8 @@ import pytest
 from bridge.actions.base import Action, ActionOptions
 from bridge.actions.log import LogAction
 from bridge.config import parse_config
-from bridge.events import Notification, parse_payload
+from bridge.events import Notification
+from bridge.payloads import parse_payload
 from bridge.rules import RuleEngine
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from bridge.events import Notification, parse_payload
+from bridge.events import Notification
+from bridge.payloads import parse_payload
 from bridge.rules import RuleEngine
 from bridge.rules.index import RuleIndex
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bridge.events import Notification, parse_payload
+from bridge.events import Notification
+from bridge.payloads import parse_payload
 from bridge.rules import RuleEngine
 
 EngineFactory = Callable[..., RuleEngine]

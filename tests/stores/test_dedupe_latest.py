@@ -13,7 +13,8 @@ from typing import Any
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import Accepted, Batch, ClaimPolicy, Outcome
 from bridge.delivery.store import Store
-from bridge.events import Notification, parse_payload
+from bridge.events import Notification
+from bridge.payloads import parse_payload
 from bridge.plan import PlannedJob
 from tests.stores.conftest import MakeStore
 

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from bridge.delivery.store import Store, sqlite_path
-from bridge.events import parse_body
+from bridge.payloads import parse_body
 from bridge.plan import PlannedJob
 
 MESSAGE = {
