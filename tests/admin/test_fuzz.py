@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import schemathesis
@@ -88,7 +89,14 @@ def test_with_the_token_nothing_is_a_server_error(case: Any) -> None:
 def test_without_the_token_nothing_is_a_server_error(case: Any) -> None:
     anonymous = case.call(headers={"Authorization": ""})
     case.validate_response(anonymous, checks=[not_a_server_error])
-    assert anonymous.status_code in (401, 405), anonymous.status_code  # 405: a wrong method
+    # 405: a wrong method; 404: a path no route matches (a name holding a line break, which the
+    # schema's pattern refuses and the router never routes), before any token is looked at
+    unroutable = any(
+        isinstance(v, str) and any(ord(c) < 32 for c in unquote(v))
+        for v in (case.path_parameters or {}).values()
+    )
+    allowed = (401, 404, 405) if unroutable else (401, 405)
+    assert anonymous.status_code in allowed, anonymous.status_code
     wrong = case.call(headers={"Authorization": "Bearer not-the-token-é"})
     case.validate_response(wrong, checks=[not_a_server_error])
     assert wrong.status_code in (401, 405, 429), wrong.status_code
