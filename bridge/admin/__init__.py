@@ -19,6 +19,8 @@ The result is one `Mount("/admin")`. docs/admin-api.md documents every call.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -33,6 +35,16 @@ from bridge.admin.dashboard import dashboard_routes, overview, page
 __all__ = ["routes"]
 
 
+class _Mount(Mount):
+    """A Mount whose path matches every decoded path: Starlette's `{path:path}` is `.*`, which
+    stops at a line break, so `/admin/api/actions/%0A/reset` would miss the admin (a plain 404
+    before the token is checked) instead of reaching its routes (401, then a JSON 404)."""
+
+    def __init__(self, path: str, routes: Sequence[BaseRoute]) -> None:
+        super().__init__(path, routes=routes)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 async def _off(request: Request) -> Response:
     return PlainTextResponse("Not Found", status_code=404)
 
@@ -41,14 +53,14 @@ def routes(runtime: Any, store: Any, settings: Any) -> list[BaseRoute]:
     token = getattr(settings, "admin_token", None)
     if not token:
         off = [Route("/{path:path}", _off, methods=["GET", "POST"])]
-        return [Route("/admin", _off, methods=["GET", "POST"]), Mount("/admin", routes=off)]
+        return [Route("/admin", _off, methods=["GET", "POST"]), _Mount("/admin", routes=off)]
     ctx = AdminContext(runtime=runtime, store_source=store, guard=Guard(token))
     return [
         Route("/admin", page(ctx, overview), methods=["GET"]),
-        Mount(
+        _Mount(
             "/admin",
             routes=[
-                Mount("/api", routes=api_routes(ctx)),
+                _Mount("/api", routes=api_routes(ctx)),
                 *dashboard_routes(ctx, public_url=getattr(settings, "public_url", None)),
             ],
         ),

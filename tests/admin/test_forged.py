@@ -174,6 +174,27 @@ async def test_odd_action_and_rule_names_are_404(real_app: Starlette) -> None:
             assert (await client.get(f"/admin/rules/{quoted}")).status_code == 404
 
 
+@pytest.mark.parametrize("name", ["\n", "a\r\nb", "\n\n", "x\u2028y"])
+async def test_a_line_break_in_a_path_still_reaches_the_admin(
+    fake_app: tuple[Starlette, FakeStore], name: str
+) -> None:
+    """Starlette's mount pattern stops at a line break: such a path must still get the admin's
+    answers (401 without the token, a JSON 404 with it), not a plain 404 from outside it."""
+    app, _store = fake_app
+    quoted = quote(name, safe="")
+    paths = [f"/admin/api/actions/{quoted}/{verb}" for verb in ("reset", "retry", "enable")]
+    async with client_for(app) as anonymous:
+        for path in [*paths, f"/admin/api/rules/{quoted}"]:
+            method = anonymous.get if "/rules/" in path else anonymous.post
+            answer = await method(path)
+            assert answer.status_code == 401, (path, answer.status_code, answer.text)
+    async with client_for(app, Authorization=f"Bearer {TOKEN}") as client:
+        for path in paths:
+            answer = await client.post(path)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["error"].startswith("no action named")
+
+
 @pytest.mark.parametrize("csrf", ["é" * 32, "€", "\udc80", "²" * 32, "0" * 5000])
 async def test_a_non_ascii_or_wrong_csrf_value_is_403(
     fake_app: tuple[Starlette, FakeStore], csrf: str
