@@ -67,7 +67,6 @@ _BODIES: dict[str, Any] = {
                 in_config={"type": "boolean"},
                 type=_TEXT,
                 options={"type": "object"},
-                store_health={"enum": ["ready", "working", "failing", "dead"]},
                 latest_error={
                     "oneOf": [
                         {"type": "null"},

@@ -63,11 +63,10 @@ async def latest_error(ctx: AdminContext, action: str) -> dict[str, Any] | None:
 
 async def actions_with_cause(ctx: AdminContext) -> list[dict[str, Any]]:
     """`ctx.actions()` as the API shows them: the health an operator must see (dead jobs
-    outstanding are "dead", never "working": views.displayed_health, shared with the cards),
-    the store's own reading as `store_health`, and `latest_error`."""
+    outstanding are "dead", never "working": the store says so, and views.displayed_health,
+    shared with the cards, holds for any store) and `latest_error`."""
     rows = await ctx.actions()
     for row in rows:
-        row["store_health"] = row.get("health")
         row["health"] = views.displayed_health(row)
         failing = row["health"] in ("failing", "dead")
         row["latest_error"] = await latest_error(ctx, row["name"]) if failing else None

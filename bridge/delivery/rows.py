@@ -53,14 +53,22 @@ def _health(retrying: bool, last_success_at: float | None, last_dead_at: float |
 
 def action_state(name: str, action: Row | None, counts: Row | None, now: float) -> ActionState:
     """One action's state from its `actions` row and its `action_counts` row (either may be
-    missing). `retries_running` (jobs being retried right now) is optional."""
+    missing). `retries_running` (jobs being retried right now) is optional.
+
+    Health is Kontent.ai's (`_health`), except that dead jobs outstanding make an action
+    `dead` even after a later success: an operator (the dashboard, the API, the
+    `bridge_action_health` metric) must not read "working" while jobs lie dead."""
     retrying = int(_get(counts, "retrying", 0) or 0)
     in_retry = int(_get(counts, "retries_running", 0) or 0)
     oldest = _get(counts, "oldest_pending_at")
     last_success_at = _get(action, "last_success_at")
+    dead = int(_get(counts, "dead", 0) or 0)
+    health = _health(bool(retrying or in_retry), last_success_at, _get(action, "last_dead_at"))
+    if dead and health in ("ready", "working"):
+        health = "dead"  # dead jobs outstanding never read as working (issue 12)
     return ActionState(
         name=name,
-        health=_health(bool(retrying or in_retry), last_success_at, _get(action, "last_dead_at")),
+        health=health,
         enabled=bool(_get(action, "enabled", True)),
         pending=int(_get(counts, "pending", 0) or 0) + retrying,
         running=int(_get(counts, "running", 0) or 0),
@@ -68,7 +76,7 @@ def action_state(name: str, action: Row | None, counts: Row | None, now: float) 
         last_attempt_at=_get(counts, "last_attempt_at"),
         succeeded=int(_get(counts, "succeeded", 0) or 0),
         failed_attempts=int(_get(counts, "failed_attempts", 0) or 0),
-        dead=int(_get(counts, "dead", 0) or 0),
+        dead=dead,
         oldest_pending_age_s=None if oldest is None else max(0.0, now - oldest),
     )
 

@@ -187,10 +187,12 @@ async def test_dead_jobs_outstanding_are_not_working_after_a_later_success(
         slack = next(
             a for a in (await bridge.get("/actions"))["actions"] if a["name"] == "content-team"
         )
-        assert slack["store_health"] == "working"  # Kontent.ai's reading: a later success
-        assert slack["health"] == "dead"  # what the operator must see: one job lies dead
+        assert slack["health"] == "dead"  # a later job succeeded, but one lies dead
         assert slack["dead"] == 1
         assert slack["latest_error"]["job_id"] == dead_id
+        metrics = (await bridge.api.get("/metrics")).text
+        assert 'bridge_action_health{action="content-team",health="dead"} 1.0' in metrics
+        assert 'bridge_action_health{action="content-team",health="working"} 0.0' in metrics
 
 
 async def test_bulk_retry_previews_then_retries_exactly_the_dead_jobs(tmp_path: Path) -> None:
