@@ -328,7 +328,8 @@ async def test_job_detail_and_unknown_job(store: Store, clock: ManualClock) -> N
     assert (detail.notification_key, detail.request_id) == ("key-1", "req-1")
     assert detail.inputs == {"text": "{{ event.name }}"}
     assert detail.events[0].name == "Item 1" and detail.events[0].raw["message"]["n"] == 1
-    assert [(a.number, a.outcome, a.error) for a in detail.attempts] == [(1, "retrying", "HTTP 503")]
+    attempts = [(a.number, a.outcome, a.error) for a in detail.attempts]
+    assert attempts == [(1, "retrying", "HTTP 503")]
     assert detail.state == "retrying"
     assert await store.job(2) is None
 
