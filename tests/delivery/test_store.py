@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from bridge.delivery import queries
-from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.store import Store
+from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.connectors.sqlite import apply_migrations
-from bridge.delivery.store import StoreError, StoreUnavailable, open_store, sqlite_path
+from bridge.delivery.store import Store, StoreError, StoreUnavailable, open_store, sqlite_path
 from tests.stores.values import notification, planned
 
 MakeStore = Callable[..., Awaitable[Store]]

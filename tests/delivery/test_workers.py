@@ -10,8 +10,8 @@ from typing import Any
 from bridge.actions.base import Call, Resources, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import ClaimPolicy
 from bridge.delivery.connectors.sqlite import SqliteConnector
+from bridge.delivery.model import ClaimPolicy
 from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool, claim_policy
 from tests.delivery.conftest import FakeRuntime, RecordingAction, make_config

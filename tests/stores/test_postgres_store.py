@@ -11,8 +11,8 @@ import pytest
 
 from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.connectors.postgres import PostgresConnector
+from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.store import Store, StoreUnavailable, open_store
 from tests.stores.conftest import postgres_dsn
 from tests.stores.values import accept

@@ -18,10 +18,10 @@ import pytest
 
 from bridge.cli import main
 from bridge.delivery import queries, records
-from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import ClaimPolicy
+from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.connectors.postgres import VERSION_TABLE as PG_VERSION_TABLE
+from bridge.delivery.model import ClaimPolicy
 from bridge.delivery.store import open_store
 from bridge.events import Notification
 from bridge.plan import PlannedJob
