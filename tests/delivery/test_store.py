@@ -111,7 +111,7 @@ def test_every_named_query_is_valid_sql(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "q.db")
     conn.executescript(queries.schema("sqlite"))
     conn.execute(sqlite_db.VERSION_TABLE)  # every store has it (probe_write uses it)
-    for name, sql in queries.queries("sqlite").items():
+    for name in queries.queries("sqlite"):
         try:
             for statement in sqlite_db._named(name):  # a SQLite query may be several
                 conn.execute(f"EXPLAIN {statement}", _null_params(statement))
