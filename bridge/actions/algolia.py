@@ -28,7 +28,6 @@ from pydantic import Field, field_validator
 
 from bridge.actions.base import (
     Action,
-    ActionOptions,
     Call,
     PermanentFailure,
     Resources,
@@ -37,28 +36,27 @@ from bridge.actions.base import (
 )
 from bridge.actions.httputil import BodyTooLarge, client_session
 from bridge.actions.record_size import fit_record
-from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
-from bridge.actions.used_in import Expand, expand_call
+from bridge.actions.search_index import (
+    SearchIndexOptions,
+    event_key,
+    fetch_item,
+    indexable,
+    plan_call,
+    record,
+    skips,
+    why_not_indexed,
+)
 from bridge.events import Event
 
-DELETE_ACTIONS = ("unpublished", "deleted")
 
-
-class AlgoliaOptions(ActionOptions):
+class AlgoliaOptions(SearchIndexOptions):
     app_id: str
     api_key: str
     index: str = Field(min_length=1)
     object_id: str = "{codename}_{language}"
-    record: dict[str, Any] | None = None
     hosts: list[str] | None = None
-    depth: int = Field(default=1, ge=0, le=10)
     max_record_bytes: int = Field(default=10_000, gt=0)
-    batch_size: int = Field(default=1000, ge=1, le=1000)
     wait: bool = True
-    delete_on: list[str] = Field(default_factory=lambda: list(DELETE_ACTIONS))
-    expand: Expand = None
-    content_depth: int = Field(default=3, ge=0, le=10)
-    content_skip_types: list[str] = Field(default_factory=list)
 
     @field_validator("hosts")
     @classmethod
@@ -114,23 +112,20 @@ class AlgoliaAction(Action[AlgoliaOptions]):
     async def send(self, call: Call[AlgoliaOptions]) -> Success:
         options = call.options
         plan = Plan()
-        expanded = await expand_call(call, self.resources.kontent)
-        for position, item in enumerate(expanded.all_items):
-            if position in expanded.expanded and item.event.object_type != "content_item":
-                plan.skipped.append(f"{item.event.summary()}: reindexed the items using it")
-                continue
-            await self._plan_one(item.event, item.options, plan)
-        plan.skipped += expanded.notes
-        fanout = f"; {expanded.summary()}" if expanded.lookups else ""
+
+        async def plan_one(event: Event, options: AlgoliaOptions) -> None:
+            await self._plan_one(event, options, plan)
+
+        fanout = await plan_call(call, self.resources, plan_one, plan.skipped)
         if not plan.operations:
-            return Success(response="nothing to do; " + _skips(plan) + fanout)
+            return Success(response="nothing to do; " + skips(plan.skipped) + fanout)
         tasks: list[int] = []
         for index, operations in plan.by_index().items():
             tasks += await self._apply(options, index, operations)
         text = plan.summary()
         text += f"; tasks {','.join(map(str, tasks))}" + ("" if options.wait else " (not awaited)")
         if plan.skipped:
-            text += "; " + _skips(plan)
+            text += "; " + skips(plan.skipped)
         if plan.shrunk:
             text += "; " + "; ".join(plan.shrunk)
         if plan.unfit:
@@ -139,27 +134,19 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         return Success(response=text + fanout)
 
     async def _plan_one(self, event: Event, options: AlgoliaOptions, plan: Plan) -> None:
-        if event.object_type != "content_item" or not event.id or not event.environment_id:
-            plan.skipped.append(f"{event.summary()}: {_why_not_indexed(event, options)}")
+        if not indexable(event):
+            plan.skipped.append(f"{event.summary()}: {why_not_indexed(event, options, 'record')}")
             return
-        object_id = _object_id(options.object_id, event)
+        object_id = event_key("object_id", options.object_id, event)
         key = (options.index, object_id)
         if event.action in options.delete_on:
             plan.operations[key] = _delete(object_id)
             return
-        fetched = await self._fetch(event, options)
+        fetched = await fetch_item("algolia", self.resources, event, options)
         if fetched is None:
             plan.operations[key] = _delete(object_id)
             return
-        item, linked = fetched["item"], fetched.get("modular_content") or {}
-        shape = RecordOptions(
-            block_depth=options.content_depth, skip_types=frozenset(options.content_skip_types)
-        )
-        if options.record is not None:
-            record = mapped_record(item, object_id, options.record, linked, shape)
-        else:
-            record = default_record(item, object_id, linked, shape)
-        fitted = fit_record(record, options.max_record_bytes)
+        fitted = fit_record(record(fetched, object_id, options), options.max_record_bytes)
         if fitted.record is None:
             # Never leave the previous version searchable: delete it, and fail the job.
             note = (
@@ -175,18 +162,6 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             self.resources.logger.warning("[%s] %s", self.name, note)
             plan.shrunk.append(note)
         plan.operations[key] = {"action": "addObject", "body": fitted.record}
-
-    async def _fetch(self, event: Event, options: AlgoliaOptions) -> dict[str, Any] | None:
-        kontent = self.resources.kontent
-        if kontent is None:
-            raise PermanentFailure("algolia needs the Delivery API client (kontent: section)")
-        return await kontent.fetch_item(
-            str(event.environment_id),
-            str(event.id),
-            event.language,
-            preview=event.delivery_slot == "preview",
-            depth=options.depth,
-        )
 
     async def _apply(
         self, options: AlgoliaOptions, index: str, operations: list[dict[str, Any]]
@@ -244,26 +219,6 @@ class _Transporter(Transporter):
         return await super().request(*args, **kwargs)
 
 
-def _object_id(template: str, event: Event) -> str:
-    """From the event's own fields, so a delete finds the record a save made."""
-    try:
-        return str(fill(template, event.fields(), strict=True))
-    except KeyError as exc:
-        raise PermanentFailure(
-            f"object_id {template!r}: unknown name {exc.args[0]!r} "
-            "(use event fields such as id, codename, language, type, collection)"
-        ) from None
-
-
-def _why_not_indexed(event: Event, options: AlgoliaOptions) -> str:
-    if event.object_type != "content_item":
-        reason = f"not a content item ({event.object_type or 'unknown type'}): it has no record"
-        if event.object_type == "asset" and options.expand is None:
-            reason += "; set `expand: used_in` to reindex the items using it"
-        return reason
-    return "not a content item: the event names no item id or environment"
-
-
 def _delete(object_id: str) -> dict[str, Any]:
     return {"action": "deleteObject", "body": {"objectID": object_id}}
 
@@ -279,9 +234,3 @@ def _failure(exc: RequestException) -> Retry | PermanentFailure:
     if status is None or status == 429 or status >= 500:
         return Retry(reason, status=status)
     return PermanentFailure(reason, status=status)
-
-
-def _skips(plan: Plan) -> str:
-    if not plan.skipped:
-        return ""
-    return f"skipped {len(plan.skipped)}: " + "; ".join(plan.skipped)

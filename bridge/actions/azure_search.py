@@ -35,7 +35,6 @@ from bridge.actions.azure_limits import (
 )
 from bridge.actions.base import (
     Action,
-    ActionOptions,
     Call,
     PermanentFailure,
     Resources,
@@ -44,11 +43,18 @@ from bridge.actions.base import (
 )
 from bridge.actions.httputil import TEMPLATE_MARKERS
 from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, json_size
-from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
-from bridge.actions.used_in import Expand, expand_call
+from bridge.actions.search_index import (
+    SearchIndexOptions,
+    event_key,
+    fetch_item,
+    indexable,
+    plan_call,
+    record,
+    skips,
+    why_not_indexed,
+)
 from bridge.events import Event
 
-DELETE_ACTIONS = ("unpublished", "deleted")
 MAX_REQUEST_BYTES = 16_000_000  # "about 16 MB per batch", counted in decimal to stay below it
 ENVELOPE_BYTES = len('{"value": []}')
 ACTION_BYTES = len('"@search.action": "mergeOrUpload", ')
@@ -56,7 +62,7 @@ INSTALL = "pip install 'kontent-bridge[azure]'"
 WRITES = {"merge_or_upload": "mergeOrUpload", "upload": "upload"}
 
 
-class AzureSearchOptions(ActionOptions):
+class AzureSearchOptions(SearchIndexOptions):
     endpoint: str
     index: str = Field(min_length=2, max_length=128)
     credential: Literal["api_key", "managed_identity", "default"] | None = None
@@ -69,15 +75,8 @@ class AzureSearchOptions(ActionOptions):
     key_field: str = "key"
     key_encoding: Literal["auto", "base64"] = "auto"
     write: Literal["merge_or_upload", "upload"] = "merge_or_upload"
-    record: dict[str, Any] | None = None
-    depth: int = Field(default=1, ge=0, le=10)
     max_record_bytes: int | None = Field(default=None, gt=0)
     max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=1000, le=16 * 1024 * 1024)
-    batch_size: int = Field(default=1000, ge=1, le=1000)
-    delete_on: list[str] = Field(default_factory=lambda: list(DELETE_ACTIONS))
-    expand: Expand = None
-    content_depth: int = Field(default=3, ge=0, le=10)
-    content_skip_types: list[str] = Field(default_factory=list)
 
     @field_validator("endpoint")
     @classmethod
@@ -183,19 +182,16 @@ class AzureSearchAction(Action[AzureSearchOptions]):
     async def send(self, call: Call[AzureSearchOptions]) -> Success:
         options = call.options
         plan = Plan()
-        expanded = await expand_call(call, self.resources.kontent)
-        for position, item in enumerate(expanded.all_items):
-            if position in expanded.expanded and item.event.object_type != "content_item":
-                plan.skipped.append(f"{item.event.summary()}: reindexed the items using it")
-                continue
-            await self._plan_one(item.event, item.options, plan)
-        plan.skipped += expanded.notes
-        fanout = f"; {expanded.summary()}" if expanded.lookups else ""
+
+        async def plan_one(event: Event, options: AzureSearchOptions) -> None:
+            await self._plan_one(event, options, plan)
+
+        fanout = await plan_call(call, self.resources, plan_one, plan.skipped)
         if not plan.actions:
-            return Success(response="nothing to do; " + _skips(plan) + fanout)
+            return Success(response="nothing to do; " + skips(plan.skipped) + fanout)
         counts = [await self._apply(options, index, acts, plan) for index, acts in _sorted(plan)]
         text = "; ".join(counts)
-        for notes in (plan.skipped and [_skips(plan)], plan.shrunk, plan.unfit):
+        for notes in (plan.skipped and [skips(plan.skipped)], plan.shrunk, plan.unfit):
             text += "".join(f"; {note}" for note in notes or [])
         text += fanout
         if plan.busy:
@@ -206,19 +202,22 @@ class AzureSearchAction(Action[AzureSearchOptions]):
         return Success(response=text)
 
     async def _plan_one(self, event: Event, options: AzureSearchOptions, plan: Plan) -> None:
-        if event.object_type != "content_item" or not event.id or not event.environment_id:
-            plan.skipped.append(f"{event.summary()}: {_why_not_indexed(event, options)}")
+        if not indexable(event):
+            why = why_not_indexed(event, options, "document")
+            plan.skipped.append(f"{event.summary()}: {why}")
             return
         key = _document_key(options, event)
         slot = (options.index, key)
         if event.action in options.delete_on:
             plan.actions[slot] = _delete(options, key)
             return
-        fetched = await self._fetch(event, options)
+        fetched = await fetch_item("azure_search", self.resources, event, options)
         if fetched is None:
             plan.actions[slot] = _delete(options, key)
             return
-        document = _document(options, key, fetched)
+        document = record(
+            fetched, key, options, id_key=options.key_field, field_name=azure_field_name
+        )
         fitted, saved = _fit(document, options)
         if saved is None:
             note = (
@@ -234,18 +233,6 @@ class AzureSearchAction(Action[AzureSearchOptions]):
             self.resources.logger.warning("[%s] %s", self.name, note)
             plan.shrunk.append(note)
         plan.actions[slot] = {"@search.action": WRITES[options.write], **saved}
-
-    async def _fetch(self, event: Event, options: AzureSearchOptions) -> dict[str, Any] | None:
-        kontent = self.resources.kontent
-        if kontent is None:
-            raise PermanentFailure("azure_search needs the Delivery API client (kontent: section)")
-        return await kontent.fetch_item(
-            str(event.environment_id),
-            str(event.id),
-            event.language,
-            preview=event.delivery_slot == "preview",
-            depth=options.depth,
-        )
 
     async def _apply(
         self, options: AzureSearchOptions, index: str, actions: list[dict[str, Any]], plan: Plan
@@ -304,18 +291,6 @@ def _connection(options: AzureSearchOptions, index: str) -> Connection:
     )
 
 
-def _document(options: AzureSearchOptions, key: str, fetched: dict[str, Any]) -> dict[str, Any]:
-    item, linked = fetched["item"], fetched.get("modular_content") or {}
-    shape = RecordOptions(
-        block_depth=options.content_depth,
-        skip_types=frozenset(options.content_skip_types),
-        key=azure_field_name,
-    )
-    if options.record is not None:
-        return mapped_record(item, key, options.record, linked, shape, id_key=options.key_field)
-    return default_record(item, key, linked, shape, id_key=options.key_field)
-
-
 def _fit(
     document: dict[str, Any], options: AzureSearchOptions
 ) -> tuple[Fitted, dict[str, Any] | None]:
@@ -341,13 +316,7 @@ def _fit(
 
 def _document_key(options: AzureSearchOptions, event: Event) -> str:
     """From the event's own fields, so a delete finds the document a save made."""
-    try:
-        raw = str(fill(options.key, event.fields(), strict=True))
-    except KeyError as exc:
-        raise PermanentFailure(
-            f"key {options.key!r}: unknown name {exc.args[0]!r} "
-            "(use event fields such as id, codename, language, type, collection)"
-        ) from None
+    raw = event_key("key", options.key, event)
     key = raw
     if options.key_encoding == "base64" or not KEY_RULE.fullmatch(raw):
         key = base64.urlsafe_b64encode(raw.encode()).decode()
@@ -378,18 +347,3 @@ def _field_names(record: dict[str, Any], prefix: str = "") -> list[tuple[str, st
         if isinstance(value, dict):
             found += _field_names(value, path + ".")
     return found
-
-
-def _why_not_indexed(event: Event, options: AzureSearchOptions) -> str:
-    if event.object_type != "content_item":
-        reason = f"not a content item ({event.object_type or 'unknown type'}): it has no document"
-        if event.object_type == "asset" and options.expand is None:
-            reason += "; set `expand: used_in` to reindex the items using it"
-        return reason
-    return "not a content item: the event names no item id or environment"
-
-
-def _skips(plan: Plan) -> str:
-    if not plan.skipped:
-        return ""
-    return f"skipped {len(plan.skipped)}: " + "; ".join(plan.skipped)

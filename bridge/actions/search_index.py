@@ -1,0 +1,114 @@
+"""What the search-index actions (`algolia`, `azure_search`) share: the options that pick and
+shape records, the fresh fetch of each event's item, the `expand: used_in` fan-out, and the
+words an outcome uses for what was skipped. Each engine keeps its own naming rules and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from pydantic import Field
+
+from bridge.actions.base import ActionOptions, Call, PermanentFailure, Resources
+from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
+from bridge.actions.used_in import Expand, expand_call
+from bridge.events import Event
+
+DELETE_ACTIONS = ("unpublished", "deleted")
+
+OptionsT = TypeVar("OptionsT", bound="SearchIndexOptions")
+
+
+class SearchIndexOptions(ActionOptions):
+    record: dict[str, Any] | None = None
+    depth: int = Field(default=1, ge=0, le=10)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    delete_on: list[str] = Field(default_factory=lambda: list(DELETE_ACTIONS))
+    expand: Expand = None
+    content_depth: int = Field(default=3, ge=0, le=10)
+    content_skip_types: list[str] = Field(default_factory=list)
+
+
+async def plan_call(
+    call: Call[OptionsT],
+    resources: Resources,
+    plan_one: Callable[[Event, OptionsT], Awaitable[None]],
+    skipped: list[str],
+) -> str:
+    """Plans every event of the call and of its `expand` fan-out; returns the fan-out's note."""
+    expanded = await expand_call(call, resources.kontent)
+    for position, item in enumerate(expanded.all_items):
+        if position in expanded.expanded and item.event.object_type != "content_item":
+            skipped.append(f"{item.event.summary()}: reindexed the items using it")
+            continue
+        await plan_one(item.event, item.options)
+    skipped += expanded.notes
+    return f"; {expanded.summary()}" if expanded.lookups else ""
+
+
+def indexable(event: Event) -> bool:
+    return event.object_type == "content_item" and bool(event.id) and bool(event.environment_id)
+
+
+async def fetch_item(
+    action: str, resources: Resources, event: Event, options: SearchIndexOptions
+) -> dict[str, Any] | None:
+    """The event's item, fresh from the Delivery API (preview slot: the Preview API)."""
+    kontent = resources.kontent
+    if kontent is None:
+        raise PermanentFailure(f"{action} needs the Delivery API client (kontent: section)")
+    return await kontent.fetch_item(
+        str(event.environment_id),
+        str(event.id),
+        event.language,
+        preview=event.delivery_slot == "preview",
+        depth=options.depth,
+    )
+
+
+def record(
+    fetched: dict[str, Any],
+    key: str,
+    options: SearchIndexOptions,
+    *,
+    id_key: str = "objectID",
+    field_name: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The record for a fetched item: the `record:` mapping, or the default record."""
+    item, linked = fetched["item"], fetched.get("modular_content") or {}
+    shape = RecordOptions(
+        block_depth=options.content_depth, skip_types=frozenset(options.content_skip_types)
+    )
+    if field_name is not None:
+        shape = replace(shape, key=field_name)
+    if options.record is not None:
+        return mapped_record(item, key, options.record, linked, shape, id_key=id_key)
+    return default_record(item, key, linked, shape, id_key=id_key)
+
+
+def event_key(option: str, template: str, event: Event) -> str:
+    """From the event's own fields, so a delete finds the record a save made."""
+    try:
+        return str(fill(template, event.fields(), strict=True))
+    except KeyError as exc:
+        raise PermanentFailure(
+            f"{option} {template!r}: unknown name {exc.args[0]!r} "
+            "(use event fields such as id, codename, language, type, collection)"
+        ) from None
+
+
+def why_not_indexed(event: Event, options: SearchIndexOptions, noun: str) -> str:
+    if event.object_type != "content_item":
+        reason = f"not a content item ({event.object_type or 'unknown type'}): it has no {noun}"
+        if event.object_type == "asset" and options.expand is None:
+            reason += "; set `expand: used_in` to reindex the items using it"
+        return reason
+    return "not a content item: the event names no item id or environment"
+
+
+def skips(skipped: list[str]) -> str:
+    if not skipped:
+        return ""
+    return f"skipped {len(skipped)}: " + "; ".join(skipped)
