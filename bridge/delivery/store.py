@@ -21,6 +21,8 @@ transaction (SQLite, where the statements run inside a group commit and cost no 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -61,6 +63,11 @@ __all__ = [
     "SystemClock",
     "open_store",
 ]
+
+
+# Notifications plus jobs above which an accept encodes its rows off the event loop (a thread
+# hop costs about 50 us, which small requests, the common case, need not pay).
+LARGE_ACCEPT = 500
 
 
 class Store:
@@ -138,9 +145,16 @@ class Store:
         second is a redelivery). Returns only after the commit.
         """
         now = self.clock.now()
-        rows_ = records.accept_rows(notifications, jobs, now=now, request_id=request_id)
+        encode = functools.partial(
+            records.accept_rows, notifications, jobs, now=now, request_id=request_id
+        )
+        large = len(notifications) + len(jobs) > LARGE_ACCEPT
+        # Encoding a large batch (a legacy body of thousands of items) takes long enough to stall
+        # every other request and health check: it runs in a thread, small batches inline.
+        rows_ = await asyncio.to_thread(encode) if large else encode()
         if self.connector.has_query("accept"):
-            values = params.accept_params(rows_, jobs, now, request_id)
+            build = functools.partial(params.accept_params, rows_, jobs, now, request_id)
+            values = await asyncio.to_thread(build) if large else build()
             row = await self.connector.statement("accept", **values)
             assert row is not None
             accepted = Accepted(row["accepted"], len(rows_.notes) - row["accepted"], row["jobs"])
