@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from pydantic import Field
 
 from bridge.actions import sent as sent_requests
@@ -39,13 +38,8 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.httputil import (
-    check_origin,
-    check_templated_origins,
-    excerpt,
-    read_at_most,
-    retry_after_s,
-)
+from bridge.actions.httputil import excerpt, retry_after_s
+from bridge.actions.social import download_image, post_each
 from bridge.events import Event
 
 BLUESKY_URL = "https://bsky.social"
@@ -91,13 +85,7 @@ class BlueskyAction(Action[BlueskyOptions]):
         self._clients: dict[tuple[str, str, str], tuple[Any, str]] = {}
 
     async def send(self, call: Call[BlueskyOptions]) -> Success:
-        check_templated_origins(call, "thumb_url")
-        for item in call.items:
-            template = call.templates.get("thumb_url")
-            if isinstance(template, str) and item.options.thumb_url:
-                check_origin(template, item.options.thumb_url, option="thumb_url")
-        lines = [await self._item(item.options, item.event) for item in call.items]
-        return Success(status=200, response="; ".join(lines))
+        return await post_each(call, "thumb_url", self._item)
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
@@ -163,15 +151,7 @@ class BlueskyAction(Action[BlueskyOptions]):
     async def _thumb(self, client: Any, options: BlueskyOptions) -> Any:
         """The card's image: downloaded with the bounded session, uploaded as a blob."""
         url = str(options.thumb_url)
-        try:
-            async with self.resources.http.get(url, allow_redirects=False) as resp:
-                if resp.status != 200:
-                    raise Retry(f"the thumb image answered {resp.status}", status=resp.status)
-                data = await read_at_most(resp, MAX_THUMB_BYTES)
-        except aiohttp.ClientPayloadError as exc:  # BodyTooLarge among them
-            raise PermanentFailure(f"the thumb image is unusable: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Retry(f"the thumb image is unreachable: {type(exc).__name__}") from exc
+        data, _ = await download_image(self.resources.http, url, MAX_THUMB_BYTES, "the thumb image")
         uploaded = await _sdk(client.upload_blob(data), "uploadBlob")
         return uploaded.blob
 

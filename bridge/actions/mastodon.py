@@ -24,7 +24,6 @@ import html
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import aiohttp
 from pydantic import Field
 
 from bridge.actions import sent as sent_requests
@@ -37,7 +36,8 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.httputil import check_origin, check_templated_origins, excerpt, read_at_most
+from bridge.actions.httputil import excerpt
+from bridge.actions.social import download_image, post_each
 from bridge.events import Event
 
 MAX_IMAGE_BYTES = 16 << 20  # Mastodon's default image limit (16 MB)
@@ -78,13 +78,7 @@ class MastodonAction(Action[MastodonOptions]):
         self._clients: dict[tuple[str, str, float], tuple[Any, str]] = {}  # -> (api, account id)
 
     async def send(self, call: Call[MastodonOptions]) -> Success:
-        check_templated_origins(call, "image_url")
-        template = call.templates.get("image_url")
-        for item in call.items:
-            if isinstance(template, str) and item.options.image_url:
-                check_origin(template, item.options.image_url, option="image_url")
-        lines = [await self._item(item.options, item.event) for item in call.items]
-        return Success(status=200, response="; ".join(lines))
+        return await post_each(call, "image_url", self._item)
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
@@ -145,16 +139,7 @@ class MastodonAction(Action[MastodonOptions]):
 
     async def _image(self, api: Any, options: MastodonOptions) -> Any:
         url = str(options.image_url)
-        try:
-            async with self.resources.http.get(url, allow_redirects=False) as resp:
-                if resp.status != 200:
-                    raise Retry(f"the image answered {resp.status}", status=resp.status)
-                mime = resp.content_type or "application/octet-stream"
-                data = await read_at_most(resp, MAX_IMAGE_BYTES)
-        except aiohttp.ClientPayloadError as exc:  # BodyTooLarge among them
-            raise PermanentFailure(f"the image is unusable: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Retry(f"the image is unreachable: {type(exc).__name__}") from exc
+        data, mime = await download_image(self.resources.http, url, MAX_IMAGE_BYTES, "the image")
         media = await _sdk(
             api.media_post,
             data,
