@@ -8,9 +8,6 @@ including the failed attempts, whose reasons and stored requests are shown too.
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.app import create_app
-from bridge.cli import main
-from bridge.logformat import TextFormatter
 from bridge.settings import Settings
-from bridge.signatures import sign
+from tests.actions import harness
+from tests.actions.harness import admin_bridge, captured_log, explain_json, item_system, signed
 from tests.admin.harness import eventually
 
 SECRET = "webhook-secret-social-0001"
@@ -33,26 +28,8 @@ ITEM = "11111111-1111-1111-1111-111111111111"
 
 
 def notification(action: str = "published", step: str = "published") -> bytes:
-    system = {
-        "id": ITEM,
-        "name": "Hello world",
-        "codename": "hello_world",
-        "collection": "default",
-        "workflow": "default",
-        "workflow_step": step,
-        "language": "en",
-        "type": "article",
-        "last_modified": "2026-11-30T10:00:00Z",
-    }
-    message = {
-        "environment_id": "env-1",
-        "object_type": "content_item",
-        "action": action,
-        "delivery_slot": "published",
-    }
-    return json.dumps(
-        {"notifications": [{"data": {"system": system}, "message": message}]}
-    ).encode()
+    system = item_system(ITEM, step=step, last_modified="2026-11-30T10:00:00Z")
+    return harness.notification(system, "env-1", action)
 
 
 @dataclass
@@ -78,11 +55,7 @@ async def running(
     config = tmp_path / "rules.yaml"
     config.write_text(rules)
     settings = Settings(config=config, db=f"sqlite:///{tmp_path}/bridge.db", admin_token=ADMIN)
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client,
-    ):
+    async with admin_bridge(settings) as client:
         yield client
 
 
@@ -96,20 +69,11 @@ async def shown_after(
 ) -> Shown:
     """Post one signed notification, wait until `done(deliveries)`, collect what is shown."""
     body = body or notification()
-    log = io.StringIO()
-    handler = logging.StreamHandler(log)
-    handler.setFormatter(TextFormatter())  # the process-wide redactor, as `bridge serve` logs
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)  # the SDKs log their requests at DEBUG
-    try:
+    with captured_log() as log:
         async with running(tmp_path, monkeypatch, rules, env) as client:
-            headers = {
-                "Content-Type": "application/json",
-                "X-Kontent-ai-Signature": sign(body, SECRET),
-            }
-            answer = await client.post("/webhooks/kontent", content=body, headers=headers)
+            answer = await client.post(
+                "/webhooks/kontent", content=body, headers=signed(body, SECRET)
+            )
             assert answer.status_code == 200, answer.text
 
             async def deliveries() -> list[dict[str, Any]]:
@@ -129,14 +93,6 @@ async def shown_after(
             for row in rows:
                 job = await client.get(f"/admin/api/jobs/{row['job_id']}", headers=BEARER)
                 texts[f"job {row['job_id']}"] = job.text
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
     texts["log"] = log.getvalue()
-    payload = tmp_path / "payload.json"
-    payload.write_bytes(body)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["explain", str(tmp_path / "rules.yaml"), str(payload), "--json"]) == 0
-    texts["explain"] = out.getvalue()
+    texts["explain"] = explain_json(tmp_path / "rules.yaml", body, tmp_path)
     return Shown(texts, rows)

@@ -6,7 +6,6 @@ Delivery API → batch + task polling on the fake Algolia; then an unpublish del
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,9 @@ from typing import Any
 import pytest
 
 from bridge.config import parse_config
+from tests.actions import harness
 from tests.actions.conftest import RunningBridge, StartBridge
+from tests.actions.harness import item_system
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.kontent import FakeDelivery, item_json
 
@@ -47,33 +48,7 @@ rules:
 
 
 def notification(action: str) -> bytes:
-    return json.dumps(
-        {
-            "notifications": [
-                {
-                    "data": {
-                        "system": {
-                            "id": ITEM,
-                            "name": "Hello world",
-                            "codename": "hello_world",
-                            "collection": "default",
-                            "workflow": "default",
-                            "workflow_step": "published",
-                            "language": "en",
-                            "type": "article",
-                            "last_modified": "2026-11-23T10:00:00Z",
-                        }
-                    },
-                    "message": {
-                        "environment_id": ENV,
-                        "object_type": "content_item",
-                        "action": action,
-                        "delivery_slot": "published",
-                    },
-                }
-            ]
-        }
-    ).encode()
+    return harness.notification(item_system(ITEM), ENV, action)
 
 
 @dataclass

@@ -9,24 +9,21 @@ dashboard or the database.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bridge.app import create_app
-from bridge.cli import main
 from bridge.logformat import configure
 from bridge.settings import Settings
-from bridge.signatures import sign
+from tests.actions import harness
+from tests.actions.harness import admin_bridge, explain_json, item_system, signed
 from tests.admin.harness import eventually
 from tests.fakes.azure_search import FakeAzureSearch
 from tests.fakes.kontent import FakeDelivery, item_json
@@ -62,41 +59,16 @@ rules:
 
 
 def notification() -> bytes:
-    system = {
-        "id": ITEM,
-        "name": "Hello world",
-        "codename": "hello_world",
-        "collection": "default",
-        "workflow": "default",
-        "workflow_step": "published",
-        "language": "en",
-        "type": "article",
-        "last_modified": "2026-11-23T10:00:00Z",
-    }
-    message = {
-        "environment_id": ENV,
-        "object_type": "content_item",
-        "action": "published",
-        "delivery_slot": "published",
-    }
-    return json.dumps(
-        {"notifications": [{"data": {"system": system}, "message": message}]}
-    ).encode()
+    return harness.notification(item_system(ITEM), ENV)
 
 
 def at(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text)
 
 
-@asynccontextmanager
-async def bridge(tmp_path: Path, config: Path) -> AsyncIterator[httpx.AsyncClient]:
+def bridge(tmp_path: Path, config: Path) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     settings = Settings(config=config, db=f"sqlite:///{tmp_path}/bridge.db", admin_token=ADMIN)
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client,
-    ):
-        yield client
+    return admin_bridge(settings)
 
 
 async def test_a_throttled_index_retries_at_retry_after_and_the_key_shows_nowhere(
@@ -122,8 +94,7 @@ async def test_a_throttled_index_retries_at_retry_after_and_the_key_shows_nowher
             azure.fail_next(503, echo, {"Retry-After": "2"})
             async with bridge(tmp_path, config) as client:
                 body = notification()
-                headers = {"Content-Type": "application/json"}
-                headers["X-Kontent-ai-Signature"] = sign(body, SECRET)
+                headers = signed(body, SECRET)
                 answer = await client.post("/webhooks/kontent", content=body, headers=headers)
                 assert answer.status_code == 200, answer.text
                 await azure.wait_for(1)
@@ -169,12 +140,7 @@ async def test_a_throttled_index_retries_at_retry_after_and_the_key_shows_nowher
     [shown] = json.loads(pages["actions"])["actions"]
     assert shown["options"]["api_key"] == "***"
 
-    payload = tmp_path / "payload.json"
-    payload.write_bytes(notification())
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["explain", str(config), str(payload), "--json"]) == 0
-    pages["explain"] = out.getvalue()
+    pages["explain"] = explain_json(config, notification(), tmp_path)
     assert '"api_key": "***"' in pages["explain"]
 
     pages["logs"] = logs.getvalue()

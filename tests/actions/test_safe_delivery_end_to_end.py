@@ -6,7 +6,6 @@ names the setting; a huge target answer is stored as an excerpt.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +18,8 @@ from bridge.delivery.model import DeliveryRow
 from bridge.delivery.records import RESPONSE_EXCERPT_BYTES
 from bridge.delivery.store import Store, open_store
 from bridge.settings import Settings
-from bridge.signatures import sign
+from tests.actions import harness
+from tests.actions.harness import signed
 from tests.admin.harness import eventually
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.huge import HugeAnswer
@@ -46,15 +46,7 @@ rules:
 
 def notification() -> bytes:
     system = {"id": ITEM, "codename": "hello", "language": "en", "type": "article"}
-    message = {
-        "environment_id": ENV,
-        "object_type": "content_item",
-        "action": "published",
-        "delivery_slot": "published",
-    }
-    return json.dumps(
-        {"notifications": [{"data": {"system": system}, "message": message}]}
-    ).encode()
+    return harness.notification(system, ENV)
 
 
 @asynccontextmanager
@@ -69,11 +61,9 @@ async def bridge(tmp_path: Path, rules: str) -> AsyncIterator[Store]:
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as http,
         ):
             body = notification()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Kontent-ai-Signature": sign(body, SECRET),
-            }
-            answer = await http.post("/webhooks/kontent", content=body, headers=headers)
+            answer = await http.post(
+                "/webhooks/kontent", content=body, headers=signed(body, SECRET)
+            )
             assert answer.status_code == 200, answer.text
             yield store
     finally:

@@ -24,12 +24,10 @@ import asyncpg
 import httpx
 import pytest
 
-from bridge.app import create_app
-from bridge.cli import main
 from bridge.config import load_config
-from bridge.logformat import TextFormatter
 from bridge.settings import Settings
-from bridge.signatures import sign
+from tests.actions import harness
+from tests.actions.harness import admin_bridge, captured_log, explain_json, item_system, signed
 from tests.actions.test_translate import BODY, COMPONENTS, ENV, ITEM, environment
 from tests.admin.harness import eventually
 from tests.fakes.deepl import FakeDeepL
@@ -83,27 +81,11 @@ ENV_VARS = {
 
 
 def notification(last_modified: str = "2026-11-30T10:00:00.1234567Z") -> bytes:
-    system = {
-        "id": ITEM,
-        "name": "Hello world",
-        "codename": "hello_world",
-        "collection": "default",
-        "workflow": "default",
-        "workflow_step": "translate",
-        "language": "en",
-        "type": "article",
-        "last_modified": last_modified,
-    }
-    message = {
-        "environment_id": ENV,
-        "object_type": "content_item",
-        "action": "workflow_step_changed",
-        "delivery_slot": "preview",
-        "action_context": {"previous_workflow": "default", "previous_workflow_step": "draft"},
-    }
-    return json.dumps(
-        {"notifications": [{"data": {"system": system}, "message": message}]}
-    ).encode()
+    system = item_system(ITEM, step="translate", last_modified=last_modified)
+    context = {"previous_workflow": "default", "previous_workflow_step": "draft"}
+    return harness.notification(
+        system, ENV, "workflow_step_changed", "preview", action_context=context
+    )
 
 
 @dataclass
@@ -116,8 +98,9 @@ class Bridge:
     log: io.StringIO
 
     async def post(self, body: bytes) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "X-Kontent-ai-Signature": sign(body, SECRET)}
-        answer = await self.client.post("/webhooks/kontent", content=body, headers=headers)
+        answer = await self.client.post(
+            "/webhooks/kontent", content=body, headers=signed(body, SECRET)
+        )
         assert answer.status_code == 200, answer.text
         result: dict[str, Any] = answer.json()
         return result
@@ -154,14 +137,7 @@ async def bridge(
 ) -> AsyncIterator[Bridge]:
     for name, value in ENV_VARS.items():
         monkeypatch.setenv(name, value)
-    log = io.StringIO()
-    handler = logging.StreamHandler(log)
-    handler.setFormatter(TextFormatter())  # the process-wide redactor
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)  # the deepl SDK logs its requests at DEBUG
-    try:
+    with captured_log() as log:  # the deepl SDK logs its requests at DEBUG
         async with (
             database(request.param, tmp_path) as db,
             FakeDeepL(DEEPL_KEY) as deepl,
@@ -188,17 +164,8 @@ async def bridge(
                 RULES.format(env=ENV, slack=slack.api_url, deepl=deepl.url, mapi=mapi.url)
             )
             settings = Settings(config=config, db=db, admin_token=ADMIN)
-            app = create_app(settings)
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://bridge"
-                ) as client,
-            ):
+            async with admin_bridge(settings) as client:
                 yield Bridge(client, deepl, mapi, slack, config, log)
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
 
 
 async def test_workflow_step_to_translate_round_trip_and_a_repeat_changes_nothing(
@@ -282,12 +249,7 @@ async def test_workflow_step_to_translate_round_trip_and_a_repeat_changes_nothin
 def test_explain_shows_the_translate_options_with_the_keys_hidden(
     bridge: Bridge, tmp_path: Path
 ) -> None:
-    payload = tmp_path / "payload.json"
-    payload.write_bytes(notification())
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["explain", str(bridge.config), str(payload), "--json"]) == 0
-    printed = out.getvalue()
+    printed = explain_json(bridge.config, notification(), tmp_path)
     assert '"deepl_auth_key": "***"' in printed
     assert '"management_api_key": "***"' in printed
     assert DEEPL_KEY not in printed and MAPI_KEY not in printed

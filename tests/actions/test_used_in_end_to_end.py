@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from bridge.config import parse_config
+from tests.actions import harness
 from tests.actions.conftest import RunningBridge, StartBridge
+from tests.actions.harness import item_system
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.kontent import FakeDelivery, item_json
 from tests.fakes.server import Recorder
@@ -77,26 +79,8 @@ def faq() -> dict[str, Any]:
 
 
 def notification(codename: str, item_id: str, type: str) -> bytes:
-    system = {
-        "id": item_id,
-        "name": codename,
-        "codename": codename,
-        "collection": "default",
-        "workflow": "default",
-        "workflow_step": "published",
-        "language": "en",
-        "type": type,
-        "last_modified": "2026-11-23T10:00:00Z",
-    }
-    message = {
-        "environment_id": ENV,
-        "object_type": "content_item",
-        "action": "published",
-        "delivery_slot": "published",
-    }
-    return json.dumps(
-        {"notifications": [{"data": {"system": system}, "message": message}]}
-    ).encode()
+    system = item_system(item_id, name=codename, codename=codename, type=type)
+    return harness.notification(system, ENV)
 
 
 @dataclass
