@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.bluesky import BlueskyAction, record_key
 from bridge.config import load_config
+from tests.actions.harness import ImageHost, opened
 from tests.actions.secret_harness import shown_after
 from tests.fakes.bluesky import DID, FakeBluesky
 from tests.fakes.events import MakeCall, make_event
-from tests.fakes.server import FakeServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,11 +60,8 @@ async def post(
 async def test_a_post_with_a_link_card_under_the_items_record_key(
     pds: FakeBluesky, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = BlueskyAction("b", resources)
-    try:
+    async with opened(BlueskyAction("b", resources)) as action:
         answer = await post(action, make_call, pds)
-    finally:
-        await action.close()
     rkey = record_key(make_event())
     assert answer == f"posted at://{DID}/app.bsky.feed.post/{rkey}"
     assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", rkey)
@@ -93,20 +89,14 @@ async def test_a_republish_after_a_restart_does_not_post_twice_unless_repost_is_
     pds: FakeBluesky, resources: Resources, make_call: MakeCall
 ) -> None:
     for _ in range(2):  # two processes: nothing but the record key remembers the first post
-        action = BlueskyAction("b", resources)
-        try:
+        async with opened(BlueskyAction("b", resources)) as action:
             last = await post(action, make_call, pds)
-        finally:
-            await action.close()
     assert last.startswith("already posted at://") and len(pds.created) == 1
-    action = BlueskyAction("b", resources)
-    try:
+    async with opened(BlueskyAction("b", resources)) as action:
         await post(action, make_call, pds, language="de-DE")  # another language: its own post
         assert len(pds.created) == 2
         await post(action, make_call, pds, repost=True)
         await post(action, make_call, pds, repost=True)
-    finally:
-        await action.close()
     assert len(pds.created) == 4
     assert "rkey" not in pds.created[-1]  # the server chose fresh keys
     assert pds.sessions == 3  # one login per process and account
@@ -117,14 +107,11 @@ async def test_a_create_that_finds_the_key_taken_counts_as_posted(
 ) -> None:
     # Another replica posted between the lookup and the create: the PDS refuses the duplicate.
     rkey = record_key(make_event())
-    action = BlueskyAction("b", resources)
-    try:
+    async with opened(BlueskyAction("b", resources)) as action:
         await action._client(BlueskyAction.Options.model_validate(options(pds)))
         pds.fail_next(400, {"error": "RecordNotFound", "message": "Could not locate record"})
         pds.records[("app.bsky.feed.post", rkey)] = {"text": "earlier"}
         answer = await post(action, make_call, pds)
-    finally:
-        await action.close()
     assert answer == f"already posted at://{DID}/app.bsky.feed.post/{rkey}"
     assert not pds.created
 
@@ -133,12 +120,8 @@ async def test_the_cards_image_is_downloaded_bounded_and_uploaded_as_a_blob(
     pds: FakeBluesky, resources: Resources, make_call: MakeCall
 ) -> None:
     image = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
-    async with Assets(image) as assets:
-        action = BlueskyAction("b", resources)
-        try:
-            await post(action, make_call, pds, thumb_url=f"{assets.url}/hero.png")
-        finally:
-            await action.close()
+    async with ImageHost(image) as assets, opened(BlueskyAction("b", resources)) as action:
+        await post(action, make_call, pds, thumb_url=f"{assets.url}/hero.png")
     [(_, uploaded)] = pds.blobs
     assert uploaded == image
     thumb = pds.created[0]["record"]["embed"]["external"]["thumb"]
@@ -148,8 +131,7 @@ async def test_the_cards_image_is_downloaded_bounded_and_uploaded_as_a_blob(
 async def test_rate_limit_waits_for_the_reset_and_a_wrong_password_is_permanent(
     pds: FakeBluesky, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = BlueskyAction("b", resources)
-    try:
+    async with opened(BlueskyAction("b", resources)) as action:
         await action._client(BlueskyAction.Options.model_validate(options(pds)))
         pds.rate_limit_next(reset_in_s=60)
         with pytest.raises(Retry) as retry:
@@ -166,15 +148,12 @@ async def test_rate_limit_waits_for_the_reset_and_a_wrong_password_is_permanent(
         )
         assert PASSWORD not in failure.value.reason
         await fresh.close()
-    finally:
-        await action.close()
 
 
 async def test_a_server_error_is_a_retry_and_an_expired_session_logs_in_again(
     pds: FakeBluesky, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = BlueskyAction("b", resources)
-    try:
+    async with opened(BlueskyAction("b", resources)) as action:
         await action._client(BlueskyAction.Options.model_validate(options(pds)))
         pds.fail_next(502, "Bad Gateway")
         with pytest.raises(Retry):
@@ -185,8 +164,6 @@ async def test_a_server_error_is_a_retry_and_an_expired_session_logs_in_again(
         assert retry.value.status == 401
         assert (await post(action, make_call, pds)).startswith("posted ")
         assert pds.sessions == 2
-    finally:
-        await action.close()
 
 
 async def test_too_long_a_text_is_permanent_before_anything_is_sent(
@@ -196,20 +173,6 @@ async def test_too_long_a_text_is_permanent_before_anything_is_sent(
     with pytest.raises(PermanentFailure, match="allows 300"):
         await post(action, make_call, pds, text="x" * 301)
     assert not pds.requests
-
-
-class Assets(FakeServer):
-    """Kontent.ai's asset host, as far as a card's image goes: one PNG."""
-
-    def __init__(self, image: bytes) -> None:
-        super().__init__()
-        self.image = image
-
-    def routes(self, app: web.Application) -> None:
-        async def serve(request: web.Request) -> web.Response:
-            return web.Response(body=self.image, content_type="image/png")
-
-        app.router.add_get("/hero.png", serve)
 
 
 RULES = """\
@@ -267,11 +230,8 @@ async def test_without_the_bluesky_extra_the_job_fails_permanently_and_says_what
 async def test_a_language_codename_that_is_no_language_tag_is_not_sent_as_langs(
     pds: FakeBluesky, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = BlueskyAction("b", resources)
-    try:
+    async with opened(BlueskyAction("b", resources)) as action:
         await post(action, make_call, pds, language="default")
         await post(action, make_call, pds, language="pt-BR")
-    finally:
-        await action.close()
     assert "langs" not in pds.created[0]["record"]
     assert pds.created[1]["record"]["langs"] == ["pt-BR"]

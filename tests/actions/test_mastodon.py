@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.mastodon import MastodonAction
 from bridge.config import load_config
+from tests.actions.harness import ImageHost, opened
 from tests.actions.secret_harness import ITEM, shown_after
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.mastodon import FakeMastodon
-from tests.fakes.server import FakeServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -55,36 +54,23 @@ async def toot(
     return (await action.send(call)).response
 
 
-class Assets(FakeServer):
-    def __init__(self, image: bytes) -> None:
-        super().__init__()
-        self.image = image
-
-    def routes(self, app: web.Application) -> None:
-        async def serve(request: web.Request) -> web.Response:
-            return web.Response(body=self.image, content_type="image/png")
-
-        app.router.add_get("/assets/hero.png", serve)
-
-
 async def test_a_status_with_an_image_visibility_and_language(
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
     image = b"\x89PNG\r\n\x1a\n" + b"\1" * 64
-    async with Assets(image) as assets:
-        action = MastodonAction("m", resources)
-        try:
-            answer = await toot(
-                action,
-                make_call,
-                instance,
-                image_url=f"{assets.url}/assets/hero.png",
-                image_description="The hero image",
-                visibility="unlisted",
-                language="de-DE",
-            )
-        finally:
-            await action.close()
+    async with (
+        ImageHost(image, "/assets/hero.png") as assets,
+        opened(MastodonAction("m", resources)) as action,
+    ):
+        answer = await toot(
+            action,
+            make_call,
+            instance,
+            image_url=f"{assets.url}/assets/hero.png",
+            image_description="The hero image",
+            visibility="unlisted",
+            language="de-DE",
+        )
     [status] = instance.statuses
     assert answer == f"posted {status['url']}"
     [post] = instance.posts
@@ -101,19 +87,13 @@ async def test_a_republish_after_a_restart_does_not_post_twice_unless_repost_is_
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
     for _ in range(2):  # two processes: only the status's own marker remembers the first post
-        action = MastodonAction("m", resources)
-        try:
+        async with opened(MastodonAction("m", resources)) as action:
             last = await toot(action, make_call, instance)
-        finally:
-            await action.close()
     assert last == f"already posted: {instance.statuses[0]['url']}"
     assert len(instance.posts) == 1
-    action = MastodonAction("m", resources)
-    try:
+    async with opened(MastodonAction("m", resources)) as action:
         await toot(action, make_call, instance, repost=True)
         await toot(action, make_call, instance, repost=True)
-    finally:
-        await action.close()
     assert len(instance.posts) == 3
     assert "Idempotency-Key" not in instance.requests[-1].headers
 
@@ -121,13 +101,10 @@ async def test_a_republish_after_a_restart_does_not_post_twice_unless_repost_is_
 async def test_without_a_link_the_marker_is_appended_and_found_again(
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = MastodonAction("m", resources)
-    try:
+    async with opened(MastodonAction("m", resources)) as action:
         await toot(action, make_call, instance, text="Hello world is out", url=None)
         again = await toot(action, make_call, instance, text="Hello world is out", url=None)
         other = await toot(action, make_call, instance, "de-DE", text="Hallo Welt", url=None)
-    finally:
-        await action.close()
     assert instance.posts[0]["status"] == f"Hello world is out\n\n[kontent:{ITEM}:en]"
     assert again.startswith("already posted") and other.startswith("posted")
     assert instance.posts[1]["status"].endswith(f"[kontent:{ITEM}:de-DE]")
@@ -136,14 +113,11 @@ async def test_without_a_link_the_marker_is_appended_and_found_again(
 async def test_a_retry_whose_status_is_not_visible_yet_is_caught_by_the_idempotency_key(
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = MastodonAction("m", resources)
-    try:
+    async with opened(MastodonAction("m", resources)) as action:
         await toot(action, make_call, instance)
         first_key = instance.requests[-1].headers["Idempotency-Key"]
         instance.statuses.clear()  # not in the timeline yet (or the answer was lost)
         await toot(action, make_call, instance)
-    finally:
-        await action.close()
     assert instance.requests[-1].headers["Idempotency-Key"] == first_key
     assert len(instance.posts) == 1
 
@@ -152,15 +126,12 @@ async def test_a_scheduled_post_is_scheduled_once(
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
     when = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
-    action = MastodonAction("m", resources)
-    try:
+    async with opened(MastodonAction("m", resources)) as action:
         answer = await toot(action, make_call, instance, scheduled_at=when.isoformat())
         again = await toot(action, make_call, instance, scheduled_at=when.isoformat())
         soon = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
         fr = f"{PAGE}&lang=fr"  # the marker is the link: one link per language variant
         now = await toot(action, make_call, instance, "fr-FR", text=fr, url=fr, scheduled_at=soon)
-    finally:
-        await action.close()
     [scheduled] = instance.scheduled
     assert answer.startswith(f"scheduled {scheduled['id']} for ")
     assert datetime.fromisoformat(instance.posts[0]["scheduled_at"].replace("Z", "+00:00")) == when
@@ -171,8 +142,7 @@ async def test_a_scheduled_post_is_scheduled_once(
 async def test_rate_limit_waits_for_the_reset_and_a_bad_token_is_permanent(
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = MastodonAction("m", resources)
-    try:
+    async with opened(MastodonAction("m", resources)) as action:
         await action._client(MastodonAction.Options.model_validate(options(instance)))
         instance.rate_limit_next(reset_in_s=120)
         with pytest.raises(Retry) as retry:
@@ -180,8 +150,6 @@ async def test_rate_limit_waits_for_the_reset_and_a_bad_token_is_permanent(
         assert retry.value.status == 429
         assert retry.value.delay_s is not None and 110 <= retry.value.delay_s <= 125  # clock skew
         assert not instance.posts
-    finally:
-        await action.close()
     instance.token = "another-token"
     fresh = MastodonAction("m2", resources)
     with pytest.raises(PermanentFailure) as failure:
@@ -194,8 +162,7 @@ async def test_rate_limit_waits_for_the_reset_and_a_bad_token_is_permanent(
 async def test_a_server_error_is_a_retry_and_a_refused_status_is_permanent(
     instance: FakeMastodon, resources: Resources, make_call: MakeCall
 ) -> None:
-    action = MastodonAction("m", resources)
-    try:
+    async with opened(MastodonAction("m", resources)) as action:
         await action._client(MastodonAction.Options.model_validate(options(instance)))
         instance.fail_next(503, {"error": "Service unavailable"})
         with pytest.raises(Retry) as retry:
@@ -204,8 +171,6 @@ async def test_a_server_error_is_a_retry_and_a_refused_status_is_permanent(
         with pytest.raises(PermanentFailure) as failure:
             await toot(action, make_call, instance, text=" ", marker=" ")
         assert failure.value.status == 422 and "can't be blank" in failure.value.reason
-    finally:
-        await action.close()
 
 
 RULES = """\
