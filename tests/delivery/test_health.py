@@ -98,9 +98,7 @@ async def test_a_dead_job_alerts_once_and_makes_the_action_dead_until_a_success(
     assert await health(store) == "working"
 
 
-async def test_an_alert_action_never_alerts_about_itself(
-    store: Store, make_pool: MakePool
-) -> None:
+async def test_an_alert_action_never_alerts_about_itself(store: Store, make_pool: MakePool) -> None:
     pool, runtime = make_pool(
         {"a": DeliverySettings(), "notify": DeliverySettings()}, alerts=["notify"]
     )

@@ -89,9 +89,7 @@ async def test_a_permanent_failure_is_dead_at_once_and_kept(
     assert [r.job_id for r in await store.deliveries(filter="active_failures")] == [1]
 
 
-async def test_an_attempt_that_times_out_is_a_failure(
-    store: Store, make_pool: MakePool
-) -> None:
+async def test_an_attempt_that_times_out_is_a_failure(store: Store, make_pool: MakePool) -> None:
     pool, runtime = make_pool({"a": DeliverySettings(timeout_s=0.05)})
 
     async def hang(call: Call[Any]) -> Success:
