@@ -28,6 +28,7 @@ from bridge.actions.azure_limits import FIELD_RULE, KEY_RULE, azure_field_name, 
 from bridge.actions.azure_search import AzureSearchAction, AzureSearchOptions, _document_key
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.kontent.client import DeliveryClient, Keys
+from tests.actions.harness import opened
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.azure_search import FakeAzureSearch
 from tests.fakes.events import MakeCall, make_event
@@ -473,6 +474,21 @@ def tls_files(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     return context, ca_file
 
 
+def use_identity(monkeypatch: pytest.MonkeyPatch, identity: FakeAzureSearch, header: str) -> None:
+    """App Service's managed identity endpoint: what ManagedIdentityCredential asks there."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", identity.url + "/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", header)
+
+
+def identity_options(azure: FakeAzureSearch, ca_file: Path) -> dict[str, Any]:
+    return {
+        "endpoint": azure.url,
+        "index": "articles",
+        "credential": "managed_identity",
+        "ca_file": str(ca_file),
+    }
+
+
 async def test_a_managed_identity_token_goes_to_the_service_over_verified_tls(
     http: aiohttp.ClientSession,
     make_call: MakeCall,
@@ -481,30 +497,17 @@ async def test_a_managed_identity_token_goes_to_the_service_over_verified_tls(
 ) -> None:
     context, ca_file = tls_files(tmp_path)
     async with FakeAzureSearch(ssl_context=context) as azure, FakeAzureSearch() as identity:
-        # App Service's managed identity endpoint: what ManagedIdentityCredential asks there.
-        monkeypatch.setenv("IDENTITY_ENDPOINT", identity.url + "/msi/token")
-        monkeypatch.setenv("IDENTITY_HEADER", identity.identity_header)
+        use_identity(monkeypatch, identity, identity.identity_header)
         azure.tokens = identity.tokens  # the service accepts what the identity endpoint issued
-        options = {
-            "endpoint": azure.url,
-            "index": "articles",
-            "credential": "managed_identity",
-            "ca_file": str(ca_file),
-        }
-        action = AzureSearchAction("search", Resources(http=http))
-        try:
+        options = identity_options(azure, ca_file)
+        async with opened(AzureSearchAction("search", Resources(http=http))) as action:
             await action.send(make_call(AzureSearchAction, options, [make_event(action="deleted")]))
-            untrusted = AzureSearchAction("search", Resources(http=http))
-            try:
+            async with opened(AzureSearchAction("search", Resources(http=http))) as untrusted:
                 without = {k: v for k, v in options.items() if k != "ca_file"}
                 with pytest.raises(Retry, match="unreachable"):  # the self-made CA is not trusted
                     await untrusted.send(
                         make_call(AzureSearchAction, without, [make_event(action="deleted")])
                     )
-            finally:
-                await untrusted.close()
-        finally:
-            await action.close()
     assert identity.requests[0].query["resource"] == "https://search.azure.com"
     [indexed] = azure.requests
     assert indexed.headers["Authorization"] == "Bearer fake-token-1"
@@ -520,24 +523,15 @@ async def test_a_refused_token_names_the_identity_and_a_failing_one_retries(
 ) -> None:
     context, ca_file = tls_files(tmp_path)
     async with FakeAzureSearch(ssl_context=context) as azure, FakeAzureSearch() as identity:
-        monkeypatch.setenv("IDENTITY_ENDPOINT", identity.url + "/msi/token")
-        monkeypatch.setenv("IDENTITY_HEADER", "not-the-header")
-        options = {
-            "endpoint": azure.url,
-            "index": "articles",
-            "credential": "managed_identity",
-            "ca_file": str(ca_file),
-        }
+        use_identity(monkeypatch, identity, "not-the-header")
+        options = identity_options(azure, ca_file)
         call = make_call(AzureSearchAction, options, [make_event(action="deleted")])
-        action = AzureSearchAction("search", Resources(http=http))
-        try:
+        async with opened(AzureSearchAction("search", Resources(http=http))) as action:
             with pytest.raises(PermanentFailure) as refused:
                 await action.send(call)
             identity.fail_next(500, {"error": "down"})
             with pytest.raises(Retry) as failing:
                 await action.send(call)
-        finally:
-            await action.close()
     assert "token endpoint answered 401" in refused.value.reason
     assert "check the identity" in refused.value.reason
     assert "token endpoint answered 500" in failing.value.reason
