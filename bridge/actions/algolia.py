@@ -38,6 +38,7 @@ from bridge.actions.httputil import BodyTooLarge, client_session
 from bridge.actions.record_size import fit_record
 from bridge.actions.search_index import (
     SearchIndexOptions,
+    by_index,
     event_key,
     fetch_item,
     indexable,
@@ -84,10 +85,7 @@ class Plan:
     unfit: list[str] = field(default_factory=list)  # deleted: cannot fit; the job fails
 
     def by_index(self) -> dict[str, list[dict[str, Any]]]:
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for (index, _), operation in self.operations.items():
-            grouped.setdefault(index, []).append(operation)
-        return grouped
+        return by_index(self.operations)
 
     def summary(self) -> str:
         parts = []

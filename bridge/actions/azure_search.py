@@ -45,6 +45,7 @@ from bridge.actions.httputil import TEMPLATE_MARKERS
 from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, json_size
 from bridge.actions.search_index import (
     SearchIndexOptions,
+    by_index,
     event_key,
     fetch_item,
     indexable,
@@ -163,10 +164,7 @@ class Plan:
     busy: list[str] = field(default_factory=list)  # Azure asked for a retry
 
     def by_index(self) -> dict[str, list[dict[str, Any]]]:
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for (index, _), action in self.actions.items():
-            grouped.setdefault(index, []).append(action)
-        return grouped
+        return by_index(self.actions)
 
 
 class AzureSearchAction(Action[AzureSearchOptions]):

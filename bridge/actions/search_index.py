@@ -48,6 +48,14 @@ async def plan_call(
     return f"; {expanded.summary()}" if expanded.lookups else ""
 
 
+def by_index(writes: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Writes keyed by (index, record key), grouped per index in planning order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for (index, _), write in writes.items():
+        grouped.setdefault(index, []).append(write)
+    return grouped
+
+
 def indexable(event: Event) -> bool:
     return event.object_type == "content_item" and bool(event.id) and bool(event.environment_id)
 
