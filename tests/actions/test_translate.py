@@ -335,7 +335,8 @@ async def test_unknown_report_target_fails_before_anything_is_sent(world: World)
     assert world.mapi.requests == [] and world.deepl.requests == []
 
 
-async def test_the_limiter_keeps_ten_per_second_and_four_hundred_per_minute() -> None:
+def fake_limiter() -> tuple[RateLimiter, list[float], list[float]]:
+    """A limiter on a fake clock, `now[0]`, that its waits (listed in `waits`) move on."""
     now = [0.0]
     waits: list[float] = []
 
@@ -343,7 +344,11 @@ async def test_the_limiter_keeps_ten_per_second_and_four_hundred_per_minute() ->
         waits.append(delay)
         now[0] += delay
 
-    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    return RateLimiter(clock=lambda: now[0], sleep=sleep), now, waits
+
+
+async def test_the_limiter_keeps_ten_per_second_and_four_hundred_per_minute() -> None:
+    limiter, now, waits = fake_limiter()
     for _ in range(10):
         await limiter.acquire()
     assert waits == []
@@ -392,14 +397,7 @@ def test_check_names_a_misspelt_report_target_and_counts_report_targets_as_used(
 async def test_every_management_request_passes_the_environments_limiter(
     world: World, http: aiohttp.ClientSession
 ) -> None:
-    now = [0.0]
-    waits: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        waits.append(delay)
-        now[0] += delay
-
-    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    limiter, _, waits = fake_limiter()
     client = ManagementClient(http, world.mapi.url + "/v2", ENV, MAPI_KEY, limiter=limiter)
     for _ in range(11):
         assert await client.variant(ITEM, "en") is not None
