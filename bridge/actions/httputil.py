@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import aiohttp
 from pydantic import AfterValidator, ValidationInfo
 
+from bridge import httpread
 from bridge.actions import endpoints
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
@@ -34,7 +35,6 @@ from bridge.httpread import (
     Body,
     BodyTooLarge,
     BoundedResponse,
-    client_session,
     excerpt,
     read_at_most,
     read_prefix,
@@ -109,13 +109,23 @@ async def request(
     check_headers(sent, what=what)
     sent_requests.note(method, url, sent, kwargs)  # for the job page (bridge/actions/sent.py)
     try:
-        async with http.request(method, url, headers=sent, allow_redirects=False, **kwargs) as resp:
-            body = await read_prefix(resp)
-            return classify(resp.status, resp.headers, body, what=what)
+        with sent_requests.noted_by_caller():
+            async with http.request(
+                method, url, headers=sent, allow_redirects=False, **kwargs
+            ) as resp:
+                body = await read_prefix(resp)
+                return classify(resp.status, resp.headers, body, what=what)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
     except UnicodeEncodeError as exc:  # a str body aiohttp encodes; the same fails every time
         raise PermanentFailure(f"{what}: the request body cannot be encoded: {exc}") from exc
+
+
+def client_session(**kwargs: Any) -> aiohttp.ClientSession:
+    """The bounded session (httpread.client_session) whose requests the worker records, those
+    the SDKs send on it included (sent.trace_config)."""
+    traces = [*(kwargs.pop("trace_configs", None) or ()), sent_requests.trace_config()]
+    return httpread.client_session(trace_configs=traces, **kwargs)
 
 
 def check_url_template(value: str, *, option: str = "url") -> str:

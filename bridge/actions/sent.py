@@ -1,9 +1,13 @@
 """What an attempt sent: the outgoing HTTP request, recorded for the job page and the admin API.
 
 The worker opens `recording()` around one call of an action; `httputil.request` (every
-built-in HTTP action's one way out) calls `note()` with what it is about to send. Nothing else
-changes: outside a recording `note` does nothing, and a plugin that sends its own way simply
-has no request recorded (the API says `null`, the job page "not recorded").
+built-in HTTP action's one way out) calls `note()` with what it is about to send. The SDKs
+(slack-sdk, algoliasearch, azure) send on sessions made by `httputil.client_session`, whose
+`trace_config()` notes each request at the aiohttp layer the same way: method, URL and headers
+when it starts, the body from the chunks aiohttp writes. A request `httputil.request` already
+noted is skipped by the trace (`noted_by_caller`). Outside a recording nothing is kept, and a
+plugin that sends on a session of its own has no request recorded (the API says `null`, the job
+page "not recorded").
 
 What is kept is what an operator may see: headers and the URL's query with secrets hidden by
 the one policy of bridge.redaction (credential-named keys and configured secret values), the
@@ -19,13 +23,17 @@ import json
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiohttp
 
 from bridge import redaction
 
 BODY_CHARS = 4000
 HEADER_CHARS = 500
+BODY_BYTES = 4 * BODY_CHARS  # what the trace keeps of a body it sees in chunks
 
 
 @dataclass
@@ -43,6 +51,8 @@ class Recorder:
 
 
 _current: ContextVar[Recorder | None] = ContextVar("bridge_sent_requests", default=None)
+# True while httputil.request sends what it noted itself: the trace leaves that request alone.
+_caller_noted: ContextVar[bool] = ContextVar("bridge_sent_caller_noted", default=False)
 
 
 @contextlib.contextmanager
@@ -56,11 +66,14 @@ def recording(recorder: Recorder | None = None) -> Iterator[Recorder]:
         _current.reset(token)
 
 
-def note(method: str, url: str, headers: Mapping[str, str], kwargs: Mapping[str, Any]) -> None:
-    """Record a request about to be sent (only inside `recording()`; never raises)."""
+def note(
+    method: str, url: str, headers: Mapping[str, str], kwargs: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Record a request about to be sent (only inside `recording()`; never raises): the entry
+    kept, for the trace to add the body it sees later, or None outside a recording."""
     recorder = _current.get()
     if recorder is None:
-        return
+        return None
     recorder.count += 1
     try:
         shown = {
@@ -72,6 +85,57 @@ def note(method: str, url: str, headers: Mapping[str, str], kwargs: Mapping[str,
     except Exception:  # what cannot be shown must never fail the call
         shown = {"method": method.upper(), "url": "(not shown)", "headers": {}, "body": None}
     recorder.requests[:] = [shown]
+    return shown
+
+
+@contextlib.contextmanager
+def noted_by_caller() -> Iterator[None]:
+    """Around a request its caller has noted: the session's trace does not note it again."""
+    token = _caller_noted.set(True)
+    try:
+        yield
+    finally:
+        _caller_noted.reset(token)
+
+
+def trace_config() -> aiohttp.TraceConfig:
+    """Hooks that note every request a session sends inside a recording (SDKs' included)."""
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(_on_start)
+    config.on_request_chunk_sent.append(_on_chunk)
+    config.on_request_end.append(_on_done)
+    config.on_request_exception.append(_on_done)
+    return config
+
+
+async def _on_start(
+    _session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+) -> None:
+    if _current.get() is None or _caller_noted.get():
+        return
+    ctx.shown = note(params.method, str(params.url), params.headers, {})
+    ctx.body = bytearray()
+
+
+async def _on_chunk(
+    _session: aiohttp.ClientSession,
+    ctx: SimpleNamespace,
+    params: aiohttp.TraceRequestChunkSentParams,
+) -> None:
+    if getattr(ctx, "shown", None) is not None and len(ctx.body) <= BODY_BYTES:
+        ctx.body += params.chunk
+
+
+async def _on_done(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: object) -> None:
+    """The body, rendered once when the request is sent (or failed)."""
+    shown: dict[str, Any] | None = getattr(ctx, "shown", None)
+    if shown is None or not ctx.body:
+        return
+    try:
+        shown["body"] = _sent_body(bytes(ctx.body[:BODY_BYTES]), len(ctx.body) > BODY_BYTES)
+    except Exception:  # what cannot be shown must never fail the call
+        shown["body"] = "(not shown)"
+    ctx.shown = None
 
 
 def redact_url(url: str) -> str:
@@ -139,7 +203,34 @@ def _body(kwargs: Mapping[str, Any]) -> str | None:
             text = f"({type(data).__name__} body)"
     else:
         return None
-    text = redaction.redact(text)
+    return _cut(redaction.redact(text))
+
+
+def _sent_body(data: bytes, truncated: bool) -> str:
+    """A body as sent on the wire: JSON and form bodies with credential-named keys hidden (as
+    `_body` does for httputil's), anything else as text; configured secrets hidden either way."""
+    text = data.decode("utf-8", "replace")
+    if not truncated:
+        try:
+            text = json.dumps(_hidden(json.loads(text)), ensure_ascii=False)
+        except ValueError:
+            text = _form(text)
+    text = _cut(redaction.redact(text))
+    return text + (" … (more not kept)" if truncated and len(text) < BODY_CHARS else "")
+
+
+def _form(text: str) -> str:
+    """A form body (`token=xoxb-...&channel=...`) with its credential-named values hidden."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:  # not a form
+        return text
+    if not any(_secret_key(k) for k, _ in pairs):
+        return text
+    return urlencode([(k, _hide(v) if _secret_key(k) else v) for k, v in pairs], safe="*")
+
+
+def _cut(text: str) -> str:
     if len(text) > BODY_CHARS:
         return text[:BODY_CHARS] + f"… ({len(text) - BODY_CHARS} more characters)"
     return text

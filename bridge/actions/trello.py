@@ -174,12 +174,13 @@ class TrelloAction(Action[TrelloOptions]):
         # For the job page: the URL with its query, key and token hidden (bridge/actions/sent.py).
         sent_requests.note(method, f"{url}?{urlencode(query)}", headers, {})
         try:
-            async with self.resources.http.request(
-                method, url, params=query, headers=headers, allow_redirects=False
-            ) as resp:
-                data = await read_at_most(resp, MAX_ANSWER_BYTES)
-                text = data.decode("utf-8", errors="replace")
-                classify(resp.status, resp.headers, text, what=what)
+            with sent_requests.noted_by_caller():  # not noted again by the session's trace
+                async with self.resources.http.request(
+                    method, url, params=query, headers=headers, allow_redirects=False
+                ) as resp:
+                    data = await read_at_most(resp, MAX_ANSWER_BYTES)
+                    text = data.decode("utf-8", errors="replace")
+                    classify(resp.status, resp.headers, text, what=what)
         except (TimeoutError, aiohttp.ClientError) as exc:
             # aiohttp's message may hold the URL with its query: the key and token are hidden
             # by value wherever the reason is shown (they are secret options).

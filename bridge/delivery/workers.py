@@ -296,7 +296,7 @@ class WorkerPool:
         clock = self.store.clock
         settings = action_config.delivery
         started = clock.now()
-        sent = sent_requests.Recorder()  # what the call sends through httputil.request
+        sent = sent_requests.Recorder()  # what the call sends (httputil.request, SDK sessions)
 
         def failure(error: str, *, response: str | None = None, **details: Any) -> Outcome:
             # Redacted before the store sees them: the DB, the API and alerts never hold a secret.
@@ -358,7 +358,7 @@ class WorkerPool:
 
 
 def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:
-    """The outcome with the request the call sent, when it sent one through httputil."""
+    """The outcome with the request the call sent, when one was recorded (actions/sent.py)."""
     return dataclasses.replace(outcome, request=sent.as_json()) if sent.count else outcome
 
 

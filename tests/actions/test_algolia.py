@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bridge.actions import sent
 from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.kontent.client import DeliveryClient, Keys
@@ -350,3 +351,20 @@ async def test_kontents_item_not_found_answer_deletes_the_record(
     )
     assert setup.algolia.indexes["articles"] == {}
     assert "saved 0, deleted 1" in result.response
+
+
+async def test_the_sdk_requests_are_recorded_with_the_api_key_hidden(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.delivery.publish(ENV, item_json("hello_world", id=uid(1), elements=ELEMENTS))
+    call = make_call(AlgoliaAction, setup.options, [make_event(id=uid(1))])
+    with sent.recording() as recorder:
+        await setup.action.send(call)
+    stored = recorder.as_json()
+    assert stored is not None and setup.algolia.api_key not in stored
+    shown = json.loads(stored)  # the last: the poll that saw the task published
+    assert shown["method"] == "GET"
+    assert shown["url"].startswith(f"{setup.algolia.url}/1/indexes/articles/task/")
+    assert shown["headers"]["x-algolia-api-key"] == "***"
+    # the Delivery API read, the batch and both polls; the batch was noted on the way
+    assert shown["requests_sent"] == 4

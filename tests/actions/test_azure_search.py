@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bridge.actions import azure_search
+from bridge.actions import azure_search, sent
 from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.azure_limits import FIELD_RULE, KEY_RULE, azure_field_name, batches
 from bridge.actions.azure_search import AzureSearchAction, AzureSearchOptions, _document_key
@@ -103,6 +103,24 @@ async def test_a_published_item_is_merged_with_fresh_content_under_azure_names(
     assert "objectID" not in document
     assert result.response == "index articles: merged or uploaded 1, deleted 0"
     assert setup.azure.requests[-1].headers["api-key"] == setup.azure.api_key
+
+
+async def test_the_sdk_request_is_recorded_with_the_api_key_hidden(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    setup.delivery.publish(ENV, item_json("hello_world", id=uid(1), elements=ELEMENTS))
+    call = make_call(AzureSearchAction, setup.options, [make_event(id=uid(1))])
+    with sent.recording() as recorder:
+        await setup.action.send(call)
+    stored = recorder.as_json()
+    assert stored is not None and setup.azure.api_key not in stored
+    shown = json.loads(stored)
+    assert shown["method"] == "POST"
+    assert shown["url"].startswith(f"{setup.azure.url}/indexes('articles')/docs/search.index?")
+    assert shown["headers"]["api-key"] == "***"
+    [action] = json.loads(shown["body"])["value"]
+    assert action["@search.action"] == "mergeOrUpload" and action["title"] == "Hello world"
+    assert action["key"] == "***"  # a credential-named key to bridge.redaction, as in httputil's
 
 
 async def test_unpublished_deleted_and_vanished_items_are_deleted_by_key(

@@ -137,6 +137,14 @@ async def test_a_throttled_index_retries_at_retry_after_and_the_key_shows_nowher
     # The schedule says 1 s; the service's Retry-After (2 s) wins.
     delay = at(failed_row["next_attempt_at"]) - at(failed_row["last_attempt_at"])
     assert delay.total_seconds() >= 1.9, failed_row
+    # Each attempt keeps the request the SDK sent (the session's trace), its api-key hidden.
+    attempts = json.loads(pages["job"])["requests"]
+    assert [a["number"] for a in attempts] == [1, 2]
+    for attempt in attempts:
+        sent = attempt["request"]
+        assert sent["method"] == "POST"
+        assert sent["url"].startswith(f"{azure.url}/indexes('articles-en')/docs/search.index?")
+        assert sent["headers"]["api-key"] == "***"
     [shown] = json.loads(pages["actions"])["actions"]
     assert shown["options"]["api_key"] == "***"
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from bridge.actions import sent
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.slack import SlackAction, SlackOptions
 from tests.fakes.events import MakeCall, make_event
@@ -151,3 +153,19 @@ def test_needs_exactly_one_way_to_post(options: dict[str, Any]) -> None:
 def test_a_webhook_url_without_a_host_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="webhook_url must start with http"):
         SlackOptions(webhook_url="/services/T000/B000/XXX", text="hi")
+
+
+async def test_the_sdk_request_is_recorded_with_the_token_hidden(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    async with FakeSlack() as slack:
+        call = make_call(SlackAction, bot(slack, text="Published Hello"))
+        with sent.recording() as recorder:
+            await SlackAction("team", resources).send(call)
+    stored = recorder.as_json()
+    assert stored is not None and slack.token not in stored
+    shown = json.loads(stored)
+    assert (shown["method"], shown["url"]) == ("POST", f"{slack.api_url}chat.postMessage")
+    assert shown["headers"]["Authorization"] == "***"
+    assert json.loads(shown["body"]) == {"channel": "#content", "text": "Published Hello"}
+    assert shown["requests_sent"] == 1

@@ -4,6 +4,7 @@ answer; key and token (query parameters) hidden everywhere the bridge shows some
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,9 @@ async def test_key_and_token_are_hidden_in_logs_explain_and_the_admin_api(
     # The job page shows the request each attempt sent: its URL with the query, secrets hidden.
     job = next(text for where, text in shown.texts.items() if where.startswith("job"))
     assert "/1/cards?" in job and "key=***" in job and "token=***" in job
+    # each request counted once: noted by the action, not again by the session's trace
+    counted = [a["request"]["requests_sent"] for a in json.loads(job)["requests"]]
+    assert sum(counted) == len(trello.requests)
     shown.assert_hidden(KEY, TOKEN)
     config = load_config(tmp_path / "rules.yaml")
     assert config.actions["board"].action_class.secret_options == {"key", "token"}

@@ -436,11 +436,19 @@ async def test_each_attempt_keeps_the_request_it_sent_with_secrets_hidden(
         assert "hook-header-secret" not in html
         assert "X-Build" in html
 
-        # an SDK-based action (Slack) records no request: null, "not recorded" on the page
+        # an SDK-based action (Slack) is recorded at the session's trace, its token hidden
         [slack] = await bridge.rows(action="content-team")
-        assert (await bridge.get(f"/jobs/{slack['job_id']}"))["requests"] == [
-            {"number": 1, "request": None}
-        ]
+        slack_job = await bridge.get(f"/jobs/{slack['job_id']}")
+        [slack_attempt] = slack_job["requests"]
+        slack_sent = slack_attempt["request"]
+        assert (slack_sent["method"], slack_sent["url"]) == (
+            "POST",
+            f"{bridge.slack.api_url}chat.postMessage",
+        )
+        assert slack_sent["headers"]["Authorization"] == "***"
+        assert json.loads(slack_sent["body"])["text"] == "Published Article 1"
+        assert slack_sent["requests_sent"] == 1
+        assert bridge.slack.token not in json.dumps(slack_job)
 
 
 async def test_a_coalesced_call_lists_every_job_and_event_it_carried(tmp_path: Path) -> None:
