@@ -176,18 +176,6 @@ class Store:
         await self._write_and_notify(op)
         return len(jobs)
 
-    async def latest_modified(
-        self, object_id: str, language: str | None, slot: str | None
-    ) -> str | None:
-        """The greatest `last_modified` of the latest notification accepted for this object
-        (id, language, delivery slot) over all webhooks, within retention; None if none has one.
-
-        A polled source (Sync API) uses it to skip changes a webhook already delivered.
-        """
-        values = {"object_id": object_id, "language": language or "", "slot": slot or ""}
-        found = await self.connector.read(lambda tx: tx.fetch_value("latest_modified", **values))
-        return None if found is None else str(found)
-
     # -- the workers ---------------------------------------------------------------------------
     async def claim(self, action: str, policy: ClaimPolicy, *, worker_id: str) -> Claim:
         """Claim due batches of one action under a lease, honouring ordering and debounce."""

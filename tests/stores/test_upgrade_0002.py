@@ -133,5 +133,5 @@ async def test_db_upgrade_keeps_notifications_and_jobs_and_still_knows_redeliver
         assert await send(store, no_object) == (0, 1, 0)  # its key is stored
         assert await send(store, publish) == (1, 0, 1)  # a republish after the unpublish
         assert await send(store, publish) == (0, 1, 0)
-        assert await store.latest_modified(publish.events[0].id or "", "english", "published")
+        assert await store.object_versions(publish.events[0].id or "", "english", "published")
         assert len(await store.notifications()) == 5

@@ -299,11 +299,6 @@ DELETE FROM object_latest
 WHERE received_at < :before
   AND content_key NOT IN (SELECT content_key FROM notifications WHERE received_at < :before);
 
--- name: latest_modified
--- The Sync API source skips what a webhook already delivered: the newest over all webhooks.
-SELECT max(last_modified) FROM object_latest
-WHERE object_id = :object_id AND language = :language AND slot = :slot;
-
 -- name: action_counts
 SELECT action,
        count(*) FILTER (WHERE state = 'pending') AS pending,

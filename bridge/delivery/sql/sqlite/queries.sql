@@ -34,11 +34,6 @@ DELETE FROM object_latest
 WHERE received_at < :before
   AND content_key NOT IN (SELECT content_key FROM notifications WHERE received_at < :before);
 
--- name: latest_modified
--- The Sync API source skips what a webhook already delivered: the newest over all webhooks.
-SELECT max(last_modified) FROM object_latest
-WHERE object_id = :object_id AND language = :language AND slot = :slot;
-
 -- name: insert_job
 INSERT INTO jobs
     (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
