@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
@@ -72,3 +73,25 @@ def make_client(store: FakeStore) -> Callable[..., httpx.AsyncClient]:
 async def api(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(Authorization=f"Bearer {TOKEN}") as client:
         yield client
+
+
+async def sign_in(client: httpx.AsyncClient) -> None:
+    """The dashboard's sign-in form, as a person submits it."""
+    answer = await client.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
+    assert answer.status_code == 303
+
+
+@pytest.fixture
+async def signed_in(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as client:
+        await sign_in(client)
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF value a dashboard page's forms carry."""
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)

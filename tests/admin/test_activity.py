@@ -4,7 +4,7 @@ from the log when the store has no series query), and the rejected webhook reque
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,16 +16,6 @@ from bridge.receiver import rejections
 from tests.admin.conftest import TOKEN
 from tests.admin.fakes import NOW, FakeStore, row
 from tests.admin.harness import notification, running_bridge, signed
-
-
-@pytest.fixture
-async def signed_in(
-    make_client: Callable[..., httpx.AsyncClient],
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as client:
-        answer = await client.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
-        assert answer.status_code == 303
-        yield client
 
 
 @pytest.fixture

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.delivery.model import NotificationRow, RuleStats
-from tests.admin.conftest import TOKEN
+from tests.admin.conftest import TOKEN, csrf_of
 from tests.admin.fakes import NOW, FakeStore
-
-
-@pytest.fixture
-async def signed_in(
-    make_client: Callable[..., httpx.AsyncClient],
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as client:
-        answer = await client.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
-        assert answer.status_code == 303
-        yield client
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
 
 
 async def test_sign_in_sets_a_strict_httponly_cookie_without_the_token(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import httpx
@@ -14,26 +14,10 @@ import pytest
 from bridge import reload
 from bridge.admin import views
 from bridge.settings import Settings, SettingsError
-from tests.admin.conftest import TOKEN
+from tests.admin.conftest import TOKEN, csrf_of
 from tests.admin.fakes import NOW, FakeStore, row, state
 
 ORIGIN = {"Origin": "http://bridge.test"}
-
-
-@pytest.fixture
-async def signed_in(
-    make_client: Callable[..., httpx.AsyncClient],
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as client:
-        answer = await client.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
-        assert answer.status_code == 303
-        yield client
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
 
 
 def notice(page: str) -> str | None:

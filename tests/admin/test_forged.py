@@ -4,7 +4,6 @@ odd CSRF values; a non-ASCII token works; wrong tokens are rate limited (429).""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.applications import Starlette
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.admin.ratelimit import FailureLimiter
 from bridge.delivery.store import open_store
+from tests.admin.conftest import csrf_of
 from tests.admin.fakes import FakeStore, row
 from tests.admin.hostile import MAX_JOB_ID, TOKEN, hostile_app, postgres_store, seeded_store
 
@@ -59,12 +59,6 @@ def client_for(app: Starlette, address: str = "198.51.100.7", **headers: Any) ->
         base_url="http://bridge.test",
         headers=headers,
     )
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from bridge.delivery.model import JobDetail
 from bridge.events import Event
-from tests.admin.conftest import TOKEN
+from tests.admin.conftest import sign_in
 from tests.admin.fakes import NOW, FakeStore, row
 
 
@@ -56,8 +56,7 @@ async def signed_in(
 
     store.job = job  # type: ignore[method-assign]
     async with make_client() as client:
-        answer = await client.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
-        assert answer.status_code == 303
+        await sign_in(client)
         yield client
 
 

@@ -12,7 +12,7 @@ import pytest
 from bridge.admin.search import DeliverySearch, delivery_search
 from bridge.delivery.model import JobDetail
 from bridge.events import Event
-from tests.admin.conftest import TOKEN
+from tests.admin.conftest import sign_in
 from tests.admin.fakes import NOW, FakeStore, row
 
 ITEMS = {
@@ -41,8 +41,7 @@ async def signed_in(
         2, "rebuild-site", "retrying", rule="rebuild", failures=4, created_at=NOW - 7200
     )
     async with make_client() as client:
-        answer = await client.post("/admin/login", data={"token": TOKEN, "next": "/admin"})
-        assert answer.status_code == 303
+        await sign_in(client)
         yield client
 
 
