@@ -7,6 +7,7 @@ and only this module needs to know them both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bridge import jsonsafe
@@ -36,3 +37,18 @@ def parse_payload(payload: Any, webhook: str | None = None) -> list[Notification
         "payload has neither 'notifications' (current format) "
         "nor 'data' and 'message' (legacy format)"
     )
+
+
+class UnknownWebhook(LookupError):
+    """A command named a webhook the config does not have; the message lists those it has."""
+
+
+def receiving_webhook(configured: Sequence[str], requested: str | None) -> str | None:
+    """The webhook a payload is parsed as (rules can match `webhook:`): the one requested, else
+    the first configured, as `bridge explain` and `bridge test` assume."""
+    if requested is None:
+        return configured[0] if configured else None
+    if requested not in configured:
+        known = ", ".join(configured) or "none"
+        raise UnknownWebhook(f"no webhook named {requested!r} (configured: {known})")
+    return requested

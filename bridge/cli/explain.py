@@ -13,7 +13,7 @@ from rich.text import Text
 from bridge.cli.common import CliError
 from bridge.config import Config
 from bridge.events import Notification, PayloadError
-from bridge.payloads import parse_body
+from bridge.payloads import UnknownWebhook, parse_body, receiving_webhook
 from bridge.rules import EventExplanation, RuleEngine
 
 # Parts of `EventExplanation.to_text()` worth a colour: (pattern whose group 1 is styled, style).
@@ -44,12 +44,10 @@ def explain(config: Config, body: bytes, *, webhook: str | None, as_json: bool) 
 
 
 def _webhook_name(config: Config, requested: str | None) -> str | None:
-    if requested is None:
-        return config.webhooks[0].name if config.webhooks else None
-    if config.webhook(requested) is None:
-        known = ", ".join(w.name for w in config.webhooks) or "none"
-        raise CliError(f"no webhook named {requested!r} (configured: {known})", code=2)
-    return requested
+    try:
+        return receiving_webhook([w.name for w in config.webhooks], requested)
+    except UnknownWebhook as exc:
+        raise CliError(str(exc), code=2) from None
 
 
 def _as_json(

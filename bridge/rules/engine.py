@@ -82,15 +82,22 @@ class RuleEngine:
                 stopped_by = rule.name
         return EventExplanation(event, tuple(results))
 
+    def render_inputs(self, item: DoItem, event: Event) -> dict[str, Any]:
+        """What `item`'s action would receive for `event`: its options | the rule's `with:`,
+        rendered, secrets NOT hidden (callers redact what they show). Raises TemplateError."""
+        return render_options(self._merged(item), batch_context([event]))
+
+    def _merged(self, item: DoItem) -> dict[str, Any]:
+        return dict(self.config.actions[item.action].options) | dict(item.inputs)
+
     def _explain_do(self, item: DoItem, event: Event) -> DoExplanation:
         action = self.config.actions[item.action]
-        merged: dict[str, Any] = dict(action.options) | dict(item.inputs)
         secrets = action.action_class.secret_options
         error = None
         try:
-            rendered = render_options(merged, batch_context([event]))
+            rendered = self.render_inputs(item, event)
         except TemplateError as exc:
-            error, rendered = str(exc), merged
+            error, rendered = str(exc), self._merged(item)
         return DoExplanation(
             item.action, action.type, redact(rendered, secrets), action.delivery.enabled, error
         )
