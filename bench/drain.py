@@ -5,13 +5,13 @@
 Each round: a fresh store holds `--jobs` jobs of one `http` action, parked (`bridge disable`);
 `bridge serve` (workers on, its own process) starts on that store; the bench enables the
 action through the admin API (what `bridge enable` does, so the workers wake at once) and
-waits until the sink has answered every call. The sink is an ASGI app on uvicorn in its own
-process that answers 200 at once and counts; its own capacity is measured first, with the
-same number of calls in flight as the bridge may have, so the bridge's rate can be read
-against it. Printed per mode (`ordering: fifo`, one call at a time; `ordering: none,
-concurrency: 32`): calls/s from enable to the last call (median round), and the sink's
-first-to-last rate, and the bridge process's CPU time per call (steadier than rates when other
-work shares the cores). For FIFO, the sink also checks that calls arrived in job order.
+waits until the sink has answered every call. The sink (bench/sink.py: a raw asyncio Protocol
+on uvloop in its own process) answers 200 at once and counts; its own capacity is measured
+first with wrk, with one and with 32 connections, so the bridge's rate can be read against it.
+Printed per mode (`ordering: fifo`, one call at a time; `ordering: none, concurrency: 32`):
+calls/s from enable to the last call (median round), and the sink's first-to-last rate, and
+the bridge process's CPU time per call (steadier than rates when other work shares the cores).
+For FIFO, the sink also checks that calls arrived in job order.
 
 Goals (issue 11): FIFO at least 1,000 calls/s; none/32 at least 5,000 calls/s.
 """
@@ -22,6 +22,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -36,44 +38,13 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-admin-token-0123456789abcdef"
 
-SINK_APP = textwrap.dedent(
-    """
-    import json, time
-    state = {"count": 0, "first": None, "last": None, "order": [], "in_order": True}
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        if scope["path"] == "/count":
-            out = {k: state[k] for k in ("count", "first", "last", "in_order")}
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": json.dumps(out).encode()})
-            return
-        if scope["path"] == "/reset":
-            state.update(count=0, first=None, last=None, in_order=True)
-            state["order"] = []
-        elif scope["path"] == "/hook":
-            now = time.monotonic()
-            state["first"] = state["first"] or now
-            state["last"] = now
-            state["count"] += 1
-            if body:
-                n = json.loads(body).get("n")
-                n = None if n is None else int(n)
-                if n is not None:
-                    if state["order"] and n < state["order"][-1]:
-                        state["in_order"] = False
-                    state["order"].append(n)
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-    """
-)
+SINK = ROOT / "bench" / "sink.py"
+# What wrk sends to measure the sink: the body a job's call carries.
+WRK_POST = """
+wrk.method = "POST"
+wrk.body = '{"n": "1"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
 
 
 def cpu_s(pid: int) -> float:
@@ -136,21 +107,16 @@ async def sink_count(session: aiohttp.ClientSession, sink: str) -> dict[str, obj
         return dict(await response.json(content_type=None))
 
 
-async def sink_capacity(sink: str, calls: int, in_flight: int) -> float:
-    """Calls/s the sink answers from one client with `in_flight` calls at a time."""
-    connector = aiohttp.TCPConnector(limit=in_flight)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await session.post(f"{sink}/reset")
-        queue = iter(range(calls))
-
-        async def client() -> None:
-            for n in queue:
-                async with session.post(f"{sink}/hook", json={"n": n}) as response:
-                    await response.read()
-
-        started = time.monotonic()
-        await asyncio.gather(*(client() for _ in range(in_flight)))
-        return calls / (time.monotonic() - started)
+def sink_capacity(sink: str, in_flight: int, work: Path) -> str:
+    """Calls/s the sink answers to wrk (one thread, `in_flight` connections, 2 s), as text."""
+    if shutil.which("wrk") is None:
+        return "not measured (wrk is not installed: apt-get install wrk)"
+    script = work / "post.lua"
+    script.write_text(WRK_POST)
+    command = ["wrk", "-t1", f"-c{in_flight}", "-d2s", "-s", str(script), f"{sink}/hook"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return f"{float(found.group(1)):8.0f} calls/s (wrk)" if found else f"unreadable: {out!r}"
 
 
 async def park_jobs(db_url: str, jobs: int) -> None:
@@ -263,19 +229,14 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bridge-drain-") as tmp:
         work = Path(tmp)
-        (work / "sink.py").write_text(SINK_APP)
         sink_port = free_port()
-        sink_proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "sink:app", "--port", str(sink_port),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=work,
-        )  # fmt: skip
+        sink_proc = subprocess.Popen([sys.executable, str(SINK), "--port", str(sink_port)])
         sink = f"http://127.0.0.1:{sink_port}"
         try:
             asyncio.run(wait_http(f"{sink}/count"))
             for in_flight in (1, 32):
-                rate = asyncio.run(sink_capacity(sink, args.jobs * 2, in_flight))
-                print(f"sink capacity, {in_flight:>2} call(s) in flight: {rate:8.0f} calls/s")
+                rate = sink_capacity(sink, in_flight, work)
+                print(f"sink capacity, {in_flight:>2} call(s) in flight: {rate}")
             modes = {"fifo": ("fifo", 1), "none": ("none", 32)}
             for mode in args.modes.split(","):
                 ordering, concurrency = modes[mode]
