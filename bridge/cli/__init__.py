@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bridge import __version__
-from bridge.cli import config_commands, server_commands, signing_commands
+from bridge.cli import config_commands, rule_tests, server_commands, signing_commands
 from bridge.cli.common import CliError
 
 EPILOG = """\
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     subparsers.required = True
-    for group in (server_commands, config_commands, signing_commands):
+    for group in (server_commands, config_commands, rule_tests, signing_commands):
         group.register(subparsers)
     for name in OPTIONAL_GROUPS:
         try:

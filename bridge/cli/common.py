@@ -37,12 +37,12 @@ def settings_from_env() -> Settings:
         raise CliError(str(exc)) from None
 
 
-def load(path: str | Path) -> Config:
-    """The config, or a CliError listing every issue, one per line."""
+def load(path: str | Path, *, error_code: int = 1) -> Config:
+    """The config, or a CliError (exiting `error_code`) listing every issue, one per line."""
     try:
         config = load_config(path)
     except ConfigError as exc:
-        raise CliError(f"{path}: {len(exc.issues)} error(s):\n{exc}") from None
+        raise CliError(f"{path}: {len(exc.issues)} error(s):\n{exc}", error_code) from None
     # What a command prints or logs (explain's inputs, a delivery's response) hides its secrets.
     redaction.redactor.set_secrets(redaction.secrets_of(config))
     return config

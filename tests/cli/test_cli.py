@@ -28,7 +28,7 @@ ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "rules.example.yaml"
 README = ROOT / "README.md"
 SEED = ROOT / "tests/payloads/current/content_item_published_published.json"
-COMMANDS = ["serve", "worker", "check", "explain", "sign", "send"]
+COMMANDS = ["serve", "worker", "check", "explain", "test", "sign", "send"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -72,7 +72,7 @@ def test_check_example_config(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "check", str(EXAMPLE))
     assert (code, out, err) == (
         0,
-        "OK: 1 webhooks, 2 actions, 2 rules\n",
+        "OK: 1 webhooks, 2 actions, 3 rules\n",
         MANAGEMENT_KEY_NOTE + "\n",
     )
 
@@ -163,6 +163,7 @@ def test_explain_text(capsys: pytest.CaptureFixture[str]) -> None:
         "  [matched] log-publishing",
         "      -> publishing-log (log)",
         "         message: \"published product_update 'This changes everything!' (english)\"",
+        "  [failed] log-workflow-steps: when.action: 'published' is not 'workflow_step_changed'",
         "  [matched] log-everything",
         "      -> audit (log)",
         "2 job(s) would be created (webhook 'production'); nothing was sent.",

@@ -87,14 +87,14 @@ def test_install_and_run_in_a_fresh_virtualenv(installed: tuple[Path, Path]) -> 
     help_text = subprocess.run(
         [bin_dir / "bridge", "--help"], check=True, capture_output=True, text=True, cwd=tmp_path
     ).stdout
-    for command in ("serve", "worker", "check", "explain", "sign", "send"):
+    for command in ("serve", "worker", "check", "explain", "test", "sign", "send"):
         assert f"    {command}" in help_text
 
     check = subprocess.run(
         [bin_dir / "bridge", "check", str(sources / "rules.example.yaml")],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
-    assert (check.returncode, check.stdout) == (0, "OK: 1 webhooks, 2 actions, 2 rules\n")
+    assert (check.returncode, check.stdout) == (0, "OK: 1 webhooks, 2 actions, 3 rules\n")
 
     # Package data the running bridge needs (SQL migrations, admin templates) was installed.
     package = site / "bridge"
