@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bridge import redaction
 from bridge.events import Event
-from bridge.template_names import unknown_event_fields
+from bridge.template_names import TemplateCheck, check_names
 
 REDACTED = redaction.REDACTED
 
@@ -72,14 +72,25 @@ def compile_template(source: str) -> jinja2.Template:
     return (_NATIVE if single else _TEXT).from_string(source)
 
 
-def syntax_error(source: str) -> str | None:
-    """None when `source` compiles, else a one-line reason (for config load errors)."""
+def check_template(source: str) -> TemplateCheck:
+    """What a config load says about one template: its syntax error, or every unknown name,
+    Event field, filter and test it refers to; and which context names it reads."""
+    try:
+        _TEXT.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return TemplateCheck((_syntax_problem(exc),))
+    found = check_names(source, _TEXT)
+    if found.problems:
+        return found
     try:
         compile_template(source)
-    except jinja2.TemplateSyntaxError as exc:
-        return f"template syntax error: {exc.message} (template line {exc.lineno})"
-    unknown = list(unknown_event_fields(_TEXT.parse(source)))
-    return "; ".join(unknown) if unknown else None
+    except jinja2.TemplateSyntaxError as exc:  # what only compiling finds
+        return TemplateCheck((_syntax_problem(exc),))
+    return found
+
+
+def _syntax_problem(exc: jinja2.TemplateSyntaxError) -> str:
+    return f"template syntax error: {exc.message} (template line {exc.lineno})"
 
 
 def template_sources(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:

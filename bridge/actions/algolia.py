@@ -37,6 +37,7 @@ from bridge.actions.base import (
 from bridge.actions.httputil import BodyTooLarge, client_session
 from bridge.actions.record_size import fit_record
 from bridge.actions.search_index import (
+    PER_EVENT_OPTIONS,
     SearchIndexOptions,
     by_index,
     event_key,
@@ -100,6 +101,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
     secret_options = frozenset({"api_key"})
     # Without `hosts`, the SDK connects to hosts named after `app_id`: both choose the host.
     endpoint_options = {"hosts": "host", "app_id": "host"}
+    per_event_options = PER_EVENT_OPTIONS | {"index", "object_id", "max_record_bytes"}
     summary = "Save or delete Algolia records from fresh Kontent.ai content."
 
     def __init__(self, name: str, resources: Resources) -> None:

@@ -44,6 +44,7 @@ from bridge.actions.base import (
 from bridge.actions.httputil import TEMPLATE_MARKERS
 from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, json_size
 from bridge.actions.search_index import (
+    PER_EVENT_OPTIONS,
     SearchIndexOptions,
     by_index,
     event_key,
@@ -171,6 +172,8 @@ class AzureSearchAction(Action[AzureSearchOptions]):
     Options = AzureSearchOptions
     secret_options = frozenset({"api_key"})
     endpoint_options = {"endpoint": "host"}
+    # `write` and `key_field` are read per call too, when the batch is sent.
+    per_event_options = PER_EVENT_OPTIONS | {"index", "key", "key_encoding", "max_record_bytes"}
     summary = "Merge, upload or delete Azure AI Search documents from fresh Kontent.ai content."
 
     def __init__(self, name: str, resources: Resources) -> None:

@@ -115,6 +115,10 @@ class Action(Generic[O]):
     # Options whose values name other actions (translate's `report_to`): the config check
     # treats each name as a use, so a misspelt one is an error and its target is not "unused".
     action_references: ClassVar[frozenset[str]] = frozenset()
+    # Options `send` reads from each `Item` (rendered for that event alone, so `event` is that
+    # event), not from `call.options` (rendered once over the batch, where `event` is only the
+    # last of a debounced call's events): the config check refuses `event` in the others.
+    per_event_options: ClassVar[frozenset[str]] = frozenset()
     # One-line description shown by `bridge check` and the docs test.
     summary: ClassVar[str] = ""
 

@@ -77,6 +77,7 @@ class BlueskyAction(Action[BlueskyOptions]):
     secret_options = frozenset({"password"})
     # The image is fetched without credentials, but from a host the config names, not content.
     endpoint_options = {"base_url": "host", "thumb_url": "url"}
+    per_event_options = frozenset(BlueskyOptions.model_fields)  # one post per event
     summary = "Post about an item on Bluesky with a link card, once per item and language."
 
     def __init__(self, name: str, resources: Resources) -> None:

@@ -48,6 +48,7 @@ class CloudflareAction(Action[CloudflareOptions]):
     secret_options = frozenset({"token"})
     # `hosts` here are the host names to purge, not where the bridge connects.
     endpoint_options = {"api_url": "url"}
+    per_event_options = frozenset(("tags", "files", "prefixes", "hosts", "expand"))
     summary = "Purge Cloudflare's cache by tags, files, prefixes or hosts (chunked)."
 
     async def send(self, call: Call[CloudflareOptions]) -> Success:

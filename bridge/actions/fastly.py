@@ -35,6 +35,7 @@ class FastlyAction(Action[FastlyOptions]):
     Options = FastlyOptions
     secret_options = frozenset({"token"})
     endpoint_options = {"api_url": "url"}
+    per_event_options = frozenset(("keys", "expand"))
     summary = "Purge Fastly by surrogate keys (256 per request, optional soft purge)."
 
     async def send(self, call: Call[FastlyOptions]) -> Success:

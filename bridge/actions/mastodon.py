@@ -71,6 +71,7 @@ class MastodonAction(Action[MastodonOptions]):
     secret_options = frozenset({"access_token"})
     # The image is fetched without credentials, but from a host the config names, not content.
     endpoint_options = {"api_base_url": "host", "image_url": "url"}
+    per_event_options = frozenset(MastodonOptions.model_fields)  # one post per event
     summary = "Post a status about an item on Mastodon, once per item and language."
 
     def __init__(self, name: str, resources: Resources) -> None:

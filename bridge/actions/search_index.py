@@ -19,6 +19,10 @@ from bridge.events import Event
 DELETE_ACTIONS = ("unpublished", "deleted")
 
 OptionsT = TypeVar("OptionsT", bound="SearchIndexOptions")
+# The shared options `plan_call` reads per event (`batch_size` is read once per call).
+PER_EVENT_OPTIONS = frozenset(
+    ("record", "depth", "delete_on", "expand", "content_depth", "content_skip_types")
+)
 
 
 class SearchIndexOptions(ActionOptions):

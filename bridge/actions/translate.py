@@ -97,6 +97,7 @@ class TranslateAction(Action[TranslateOptions]):
     secret_options = frozenset({"deepl_auth_key", "management_api_key"})
     endpoint_options = {"deepl_server_url": "host", "management_url": "host"}
     action_references = frozenset({"report_to"})
+    per_event_options = frozenset(TranslateOptions.model_fields)  # one item at a time
     summary = "Translate a variant with DeepL and write the target variants back (Management API)."
 
     def __init__(self, name: str, resources: Resources) -> None:

@@ -72,6 +72,7 @@ class TrelloAction(Action[TrelloOptions]):
     Options = TrelloOptions
     secret_options = frozenset({"key", "token"})
     endpoint_options = {"api_url": "host"}
+    per_event_options = frozenset(TrelloOptions.model_fields)  # one card per event
     summary = "Create, move or comment on a Trello card found again by the item's marker."
 
     def __init__(self, name: str, resources: Any) -> None:

@@ -40,6 +40,7 @@ class VarnishAction(Action[VarnishOptions]):
     Options = VarnishOptions
     # `host` is only the Host header of path-only purge_urls; requests always go to `url`.
     endpoint_options = {"url": "url"}
+    per_event_options = frozenset(("purge_urls", "ban", "xkey", "expand"))
     summary = "Invalidate Varnish by URL (PURGE), ban expression (BAN) or xkey tags."
 
     async def send(self, call: Call[VarnishOptions]) -> Success:

@@ -64,6 +64,11 @@ def format_path(path: Path) -> str:
     return text
 
 
+def option_prefix(action: str, key: str | int) -> str:
+    """How every problem of one action option starts (as plugin hosts word it)."""
+    return f"action {action!r} option {key!r}"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a choice is close to `word`, else an empty string."""
     close = difflib.get_close_matches(word, list(choices), n=1)

@@ -114,9 +114,7 @@ def _check_references(
                 hint = did_you_mean(name, declared)
                 doc.error(name_path, f"unknown action {name!r}{hint}")
             continue
-        check_use(
-            doc, name, action.action_class, action.options, action.templated, inputs, use_path
-        )
+        check_use(doc, action, inputs, use_path)
     for name, action in actions.items():
         if name not in used:
             check_unused(

@@ -17,8 +17,9 @@ from pydantic import ValidationError
 from bridge.actions import endpoints
 from bridge.actions.base import Action
 from bridge.config.document import Document
-from bridge.config.errors import Path, did_you_mean
-from bridge.templates import syntax_error, template_sources
+from bridge.config.errors import Path, did_you_mean, option_prefix
+from bridge.config.model import ActionConfig, DeliverySettings
+from bridge.config.template_checks import check_templates
 
 ActionClass = type[Action]  # type: ignore[type-arg]
 
@@ -26,22 +27,6 @@ ActionClass = type[Action]  # type: ignore[type-arg]
 def option_names(action_class: ActionClass) -> list[str]:
     """The keys a user writes: each field's alias where it has one (`from` for `from_`)."""
     return [f.alias or name for name, f in action_class.Options.model_fields.items()]
-
-
-def _prefix(action: str, key: str | int) -> str:
-    return f"action {action!r} option {key!r}"
-
-
-def check_templates(doc: Document, action: str, options: Mapping[str, Any], path: Path) -> set[str]:
-    """Compiles every templated string; returns the top-level keys that hold templates."""
-    templated: set[str] = set()
-    for key, value in options.items():
-        for sub, source in template_sources(value):
-            templated.add(key)
-            problem = syntax_error(source)
-            if problem:
-                doc.error((*path, key, *sub), f"{_prefix(action, key)}: {problem}")
-    return templated
 
 
 def check_endpoints(
@@ -55,62 +40,61 @@ def check_endpoints(
         if kind is None:
             continue
         for sub, message in endpoints.load_problems(kind, value):
-            doc.error((*path, key, *sub), f"{_prefix(action, key)}: {message}")
+            doc.error((*path, key, *sub), f"{option_prefix(action, key)}: {message}")
 
 
 def check_action_options(
-    doc: Document, name: str, action_class: ActionClass, options: Mapping[str, Any], path: Path
+    doc: Document,
+    name: str,
+    action_class: ActionClass,
+    settings: DeliverySettings,
+    options: Mapping[str, Any],
+    path: Path,
 ) -> frozenset[str]:
-    """Unknown keys, template syntax and value types of an action's own options."""
+    """Unknown keys, templates and value types of an action's own options."""
     known = option_names(action_class)
     for key in options:
         if key not in known:
             hint = did_you_mean(key, known)
-            doc.error((*path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
+            doc.error((*path, key), f"{option_prefix(name, key)}: unknown option{hint}", key=True)
     values = {k: v for k, v in options.items() if k in known}
-    templated = check_templates(doc, name, values, path)
+    templated = check_templates(doc, name, action_class, settings, values, path)
     check_endpoints(doc, name, action_class, values, path)
     for loc, kind, message in _errors(action_class, values):
         if loc and kind != "missing" and loc[0] not in templated:
-            doc.error((*path, *loc), f"{_prefix(name, loc[0])}: {message}")
+            doc.error((*path, *loc), f"{option_prefix(name, loc[0])}: {message}")
     return frozenset(templated)
 
 
-def check_use(
-    doc: Document,
-    name: str,
-    action_class: ActionClass,
-    options: Mapping[str, Any],
-    templated: frozenset[str],
-    inputs: Mapping[str, Any],
-    path: Path,
-) -> None:
+def check_use(doc: Document, action: ActionConfig, inputs: Mapping[str, Any], path: Path) -> None:
     """One use of an action (`do:` item or alert): its `with:` keys and the merged options.
 
     `path` is the use itself; `with:` values are reported under `path.with.key`.
     """
+    name, action_class, options = action.name, action.action_class, action.options
     with_path = (*path, "with")
     known = option_names(action_class)
     for key in inputs:
         if key not in known:
             hint = did_you_mean(key, known)
-            doc.error((*with_path, key), f"{_prefix(name, key)}: unknown option{hint}", key=True)
+            message = f"{option_prefix(name, key)}: unknown option{hint}"
+            doc.error((*with_path, key), message, key=True)
     known_inputs = {k: v for k, v in inputs.items() if k in known}
-    input_templates = check_templates(doc, name, known_inputs, with_path)
+    input_templates = check_templates(
+        doc, name, action_class, action.delivery, known_inputs, with_path
+    )
     check_endpoints(doc, name, action_class, known_inputs, with_path)
     merged = dict(options) | {k: v for k, v in inputs.items() if k in known}
-    skip = (templated - inputs.keys()) | input_templates
+    skip = (action.templated - inputs.keys()) | input_templates
     for loc, kind, message in _errors(action_class, merged):
         if not loc:
             doc.error(path, f"action {name!r}: {message}")
         elif kind == "missing":
             sets = "sets it" if len(loc) == 1 else f"sets {_dotted(loc)!r}"
-            doc.error(
-                path,
-                f"{_prefix(name, loc[0])}: required, but neither the action nor 'with:' {sets}",
-            )
+            neither = f"required, but neither the action nor 'with:' {sets}"
+            doc.error(path, f"{option_prefix(name, loc[0])}: {neither}")
         elif loc[0] in inputs and loc[0] not in skip:
-            doc.error((*with_path, *loc), f"{_prefix(name, loc[0])}: {message}")
+            doc.error((*with_path, *loc), f"{option_prefix(name, loc[0])}: {message}")
 
 
 def check_unused(
@@ -126,7 +110,7 @@ def check_unused(
         if not loc:
             doc.error(path, f"action {name!r}: {message}")
         elif kind == "missing":
-            doc.error(path, f"{_prefix(name, loc[0])}: required option is missing")
+            doc.error(path, f"{option_prefix(name, loc[0])}: required option is missing")
 
 
 def _dotted(loc: Path) -> str:

@@ -222,5 +222,5 @@ def _action(
     class_defaults = {k: v for k, v in action_class.defaults.items() if k in COMMON_OPTIONS}
     settings = delivery_settings(doc, class_defaults | spec, path, base)
     options = {k: v for k, v in spec.items() if k != "type" and k not in COMMON_OPTIONS}
-    templated = check_action_options(doc, name, action_class, options, path)
+    templated = check_action_options(doc, name, action_class, settings, options, path)
     return ActionConfig(name, type_name, action_class, options, settings, templated)

@@ -6,13 +6,13 @@ from bridge.templates import (
     REDACTED,
     TemplateError,
     batch_context,
+    check_template,
     compile_template,
     event_context,
     is_template,
     redact,
     render,
     render_options,
-    syntax_error,
     template_sources,
 )
 
@@ -20,12 +20,12 @@ __all__ = [
     "REDACTED",
     "TemplateError",
     "batch_context",
+    "check_template",
     "compile_template",
     "event_context",
     "is_template",
     "redact",
     "render",
     "render_options",
-    "syntax_error",
     "template_sources",
 ]

@@ -97,7 +97,8 @@ def test_every_option_that_names_a_place_is_declared_or_explained() -> None:
 
 
 def config_text(type_name: str, option: str, value: str, extra: dict[str, Any]) -> str:
-    """The endpoint option on line 7, in block style; the others in a flow mapping below it."""
+    """The endpoint option on line 7, in block style; the others in a flow mapping below it.
+    Not debounced (build hooks are by default), so that `event` in a template is fine."""
     lines = [
         "version: 1",
         "webhooks:",
@@ -107,6 +108,8 @@ def config_text(type_name: str, option: str, value: str, extra: dict[str, Any]) 
         f"    type: {type_name}",
         f"    {option}: {value}",
         *(f"    {key}: {json.dumps(v)}" for key, v in extra.items()),
+        "    debounce: null",
+        "    max_wait: null",
         "rules:",
         "  - name: r",
         "    when: {object_type: content_item}",

@@ -19,7 +19,7 @@ VALID: dict[str, Any] = {
     "kontent": {"delivery_url": "http://x", "environments": {"e": {"preview_api_key": "k"}}},
     "defaults": {"retry": {"schedule": ["1m"], "give_up_after": "1d"}, "timeout": "5s"},
     "actions": {
-        "n": {"type": "notify", "text": "{{ event.name }}", "count": 2, "debounce": "1s"},
+        "n": {"type": "notify", "text": "{{ events[-1].name }}", "count": 2, "debounce": "1s"},
         "h": {"type": "build_hook", "url": "http://hook"},
     },
     "rules": [

@@ -8,10 +8,10 @@ from bridge.events import Event
 from bridge.rules.templates import (
     TemplateError,
     batch_context,
+    check_template,
     compile_template,
     redact,
     render_options,
-    syntax_error,
 )
 
 EVENTS = [
@@ -107,9 +107,9 @@ def test_errors_inside_lists_name_the_index() -> None:
 
 
 def test_syntax_errors() -> None:
-    assert syntax_error("{{ event.name }}") is None
-    assert syntax_error("{{ event.name }") == (
-        "template syntax error: unexpected '}' (template line 1)"
+    assert check_template("{{ event.name }}").problems == ()
+    assert check_template("{{ event.name }").problems == (
+        "template syntax error: unexpected '}' (template line 1)",
     )
 
 
