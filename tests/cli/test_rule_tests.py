@@ -453,3 +453,27 @@ def test_help_describes_the_format_and_the_exit_codes(
     assert out.startswith("usage: bridge test [-h] [--config FILE] [--json] CASES")
     assert "payload_file: payloads/article_published.json" in out
     assert "exit codes: 0 every case passed, 1 a case failed, 2 the cases file or the" in out
+
+
+def test_the_documented_cases_file_is_valid(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """docs/configuration.md's example uses only keys `bridge test` reads (exit 1, not 2)."""
+    docs = (ROOT / "docs/configuration.md").read_text()
+    section = docs[docs.index("## `bridge test`") :]
+    example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    (tmp_path / "payloads").mkdir()
+    (tmp_path / "payloads/article_published.json").write_bytes(PUBLISHED.read_bytes())
+    names = ("announce-articles", "log-everything", "ignore-drafts", "log-workflow-steps")
+    rules = "".join(f"  - {{name: {name}, do: [content-team, audit]}}\n" for name in names)
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nwebhooks: [{name: production, path: /p, verify: false}]\n"
+        "actions: {content-team: {type: log}, audit: {type: log}}\n"
+        f"rules:\n{rules}"
+    )
+    (tmp_path / "rules.test.yaml").write_text(example.group(1))
+    code = main(["test", str(tmp_path / "rules.test.yaml")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.startswith("FAIL a published article is announced\nFAIL a workflow move")
