@@ -76,6 +76,7 @@ def test_every_builtin_follows_the_contract(name: str) -> None:
     assert action.summary, f"{name} has no summary"
     names = {f.alias or key for key, f in options.model_fields.items()}
     assert action.secret_options <= names
+    assert action.per_event_options <= names
     assert set(action.defaults) <= COMMON_OPTIONS
 
 
