@@ -1,57 +1,17 @@
 """Parsed `when` and `where` conditions: plain data, compiled at load (regex, JSONPath).
 
-The rules engine turns these into fast predicates and human explanations; keeping them as data
-here lets the config layer reject bad patterns before the first event arrives.
+The operators themselves (eq, in, not, glob, regex, exists, gt, lt) are in
+bridge/config/operators.py; these are the shapes around them. The rules engine turns them into
+fast predicates and human explanations; keeping them as data here lets the config layer reject
+bad patterns before the first event arrives.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-# Values a `when` field condition compares: Event fields are strings or None.
-Scalar: TypeAlias = str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Equals:
-    value: Scalar
-
-
-@dataclass(frozen=True, slots=True)
-class OneOf:
-    values: tuple[Scalar, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Glob:
-    patterns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Regex:
-    pattern: re.Pattern[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Exists:
-    present: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Negated:
-    condition: ValueCondition
-
-
-@dataclass(frozen=True, slots=True)
-class Both:
-    """Several operators in one mapping (`{glob: "blog_*", not: blog_draft}`): all must hold."""
-
-    conditions: tuple[ValueCondition, ...]
-
-
-ValueCondition: TypeAlias = Equals | OneOf | Glob | Regex | Exists | Negated | Both
+from bridge.config.operators import Operation, ValueCondition
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +41,12 @@ class NotWhen:
 
 When: TypeAlias = FieldTest | AllOf | AnyOf | NotWhen
 
-WHERE_OPERATORS = ("eq", "in", "regex", "exists", "gt", "lt")
-
 
 @dataclass(frozen=True, slots=True)
 class WhereTest:
-    """`{path: "$.data.system.name", regex: "^Breaking"}`: any matched value may satisfy it."""
+    """`{path: "$.data.system.name", regex: "^Breaking"}`: any found value may satisfy it."""
 
     jsonpath: str
     expression: Any  # a compiled jsonpath_ng expression
-    operators: tuple[tuple[str, Any], ...]  # ("regex", re.Pattern) or ("eq", value) ...
+    operations: tuple[Operation, ...]  # every one must hold (for the same found value)
     path: str  # `where[0]`, for explanations

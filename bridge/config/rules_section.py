@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from jsonpath_ng.parser import parse as parse_jsonpath
 
-from bridge.config import checks
-from bridge.config.conditions import (
-    WHERE_OPERATORS,
-    AllOf,
-    AnyOf,
-    Both,
-    Equals,
-    Exists,
-    FieldTest,
-    Glob,
-    Negated,
-    NotWhen,
-    OneOf,
-    Regex,
-    Scalar,
-    ValueCondition,
-    When,
-    WhereTest,
-)
+from bridge.config import checks, operators
+from bridge.config.conditions import AllOf, AnyOf, FieldTest, NotWhen, When, WhereTest
 from bridge.config.document import Document
 from bridge.config.errors import Path, describe_type, format_path
 from bridge.config.model import DoItem, Rule
+from bridge.config.operators import FAILED, Both, Operation, Operator, Syntax, ValueCondition
 from bridge.events import MATCHABLE_FIELDS
 
 RULE_KEYS = ("name", "when", "where", "do", "stop")
 WHEN_GROUPS = ("any", "all", "not")
-VALUE_OPERATORS = ("not", "in", "glob", "regex", "exists")
+WHEN_OPERATORS = operators.written_in("when")
+WHERE_OPERATORS = operators.written_in("where")
 
 
 def rules(
@@ -122,76 +106,48 @@ def _text(path: Path, key: str) -> str:
 def value_condition(doc: Document, value: Any, path: Path) -> ValueCondition | None:
     """A scalar (equality), a list (any of) or an operator mapping."""
     if isinstance(value, list):
-        return _one_of(doc, value, path)
+        return _operation(doc, operators.IN, value, path, WHEN)
     if not isinstance(value, dict):
-        scalar = _scalar(doc, value, path)
-        return None if scalar is _FAILED else Equals(scalar)  # type: ignore[arg-type]
-    spec = checks.mapping(doc, value, path, allowed=VALUE_OPERATORS, what="operator")
+        return _operation(doc, operators.EQ, value, path, WHEN)
+    spec = checks.mapping(doc, value, path, allowed=WHEN_OPERATORS, what="operator")
     if not spec:
         if spec == {}:
-            doc.error(path, f"needs an operator: one of {', '.join(VALUE_OPERATORS)}")
+            doc.error(path, f"needs an operator: one of {', '.join(WHEN_OPERATORS)}")
         return None
-    parsed = [_operator(doc, op, arg, (*path, op)) for op, arg in spec.items()]
+    parsed = [
+        _operation(doc, WHEN_OPERATORS[name], arg, (*path, name), WHEN)
+        for name, arg in spec.items()
+        if name in WHEN_OPERATORS
+    ]
     if None in parsed or len(parsed) != len(spec):
         return None
     return parsed[0] if len(parsed) == 1 else Both(tuple(parsed))  # type: ignore[arg-type]
 
 
-def _operator(doc: Document, op: str, arg: Any, path: Path) -> ValueCondition | None:
-    if op == "not":
-        inner = value_condition(doc, arg, path)
-        return Negated(inner) if inner else None
-    if op == "in":
-        items = checks.sequence(doc, arg, path)
-        return None if items is None else _one_of(doc, items, path)
-    if op == "glob":
-        if not isinstance(arg, list):
-            pattern = checks.string(doc, arg, path)
-            return None if pattern is None else Glob((pattern,))
-        if not arg:
-            doc.error(path, "an empty list matches nothing")
-        texts = [checks.string(doc, p, (*path, i)) for i, p in enumerate(arg)]
-        patterns = tuple(t for t in texts if t is not None)
-        return Glob(patterns) if arg and len(patterns) == len(arg) else None
-    if op == "regex":
-        compiled = compile_regex(doc, arg, path)
-        return Regex(compiled) if compiled else None
-    if op == "exists":
-        present = checks.boolean(doc, arg, path)
-        return None if present is None else Exists(present)
-    return None
+def _operation(
+    doc: Document, op: Operator, arg: Any, path: Path, syntax: Syntax
+) -> Operation | None:
+    argument = op.parse(doc, arg, path, syntax)
+    return None if argument is FAILED else Operation(op, argument)
 
 
-_FAILED = object()
-
-
-def _one_of(doc: Document, items: list[Any], path: Path) -> OneOf | None:
-    if not items:
-        doc.error(path, "an empty list matches nothing")
-        return None
-    values = [_scalar(doc, v, (*path, i)) for i, v in enumerate(items)]
-    return None if _FAILED in values else OneOf(tuple(values))  # type: ignore[arg-type]
-
-
-def _scalar(doc: Document, value: Any, path: Path) -> Scalar | object:
+def _field_value(doc: Document, value: Any, path: Path) -> Any:
     """Event fields are text: `language: no` means the string 'no', not false."""
     if value is None:
         return None
     if isinstance(value, dict | list):
         doc.error(path, f"expected a value, got {describe_type(value)}")
-        return _FAILED
+        return FAILED
     return str(doc.text_of(path, value))
 
 
-def compile_regex(doc: Document, value: Any, path: Path) -> re.Pattern[str] | None:
-    text = checks.string(doc, value, path)
-    if text is None:
-        return None
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        doc.error(path, f"invalid regex {text!r}: {exc}")
-        return None
+def _json(doc: Document, value: Any, path: Path) -> Any:
+    """`where` compares JSON values: `eq: 7` does not equal "7"."""
+    return value
+
+
+WHEN = Syntax("when", _field_value, value_condition)
+WHERE = Syntax("where", _json, value_condition)
 
 
 def _where(doc: Document, value: Any, path: Path) -> tuple[WhereTest, ...] | None:
@@ -208,20 +164,17 @@ def _where_test(doc: Document, value: Any, path: Path) -> WhereTest | None:
     )
     if spec is None or "path" not in spec:
         return None
-    ops = [op for op in WHERE_OPERATORS if op in spec]
-    if not ops:
+    names = [name for name in WHERE_OPERATORS if name in spec]
+    if not names:
         doc.error(path, f"needs an operator: one of {', '.join(WHERE_OPERATORS)}")
     text = checks.string(doc, spec["path"], (*path, "path"))
     expression = None if text is None else _jsonpath(doc, text, (*path, "path"))
-    operators: list[tuple[str, Any]] = []
-    for op in ops:
-        arg = _where_argument(doc, op, spec[op], (*path, op))
-        if arg is None and op != "eq":
-            return None
-        operators.append((op, arg))
-    if expression is None or not ops or text is None:
+    operations = [
+        _operation(doc, WHERE_OPERATORS[name], spec[name], (*path, name), WHERE) for name in names
+    ]
+    if expression is None or not names or text is None or None in operations:
         return None
-    return WhereTest(text, expression, tuple(operators), format_path(path[-2:]))
+    return WhereTest(text, expression, tuple(operations), format_path(path[-2:]))  # type: ignore[arg-type]
 
 
 def _jsonpath(doc: Document, text: str, path: Path) -> Any:
@@ -231,21 +184,6 @@ def _jsonpath(doc: Document, text: str, path: Path) -> Any:
     except Exception as exc:  # jsonpath-ng raises bare Exception subclasses of several kinds
         doc.error(path, f"invalid JSONPath {text!r}: {exc}")
         return None
-
-
-def _where_argument(doc: Document, op: str, arg: Any, path: Path) -> Any:
-    """The operator's argument, compiled where it can be; None once an error is reported
-    (except for `eq`, where null is a value to compare with)."""
-    if op == "regex":
-        return compile_regex(doc, arg, path)
-    if op == "exists":
-        return checks.boolean(doc, arg, path)
-    if op == "in":
-        return checks.sequence(doc, arg, path)
-    if op in ("gt", "lt") and (isinstance(arg, bool) or not isinstance(arg, int | float | str)):
-        doc.error(path, f"expected a number or a string, got {describe_type(arg)}")
-        return None
-    return arg
 
 
 def _do(doc: Document, value: Any, path: Path) -> tuple[DoItem, ...] | None:

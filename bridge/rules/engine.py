@@ -10,7 +10,8 @@ from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 from bridge.rules.explain import DoExplanation, EventExplanation, RuleExplanation
 from bridge.rules.index import RuleIndex
-from bridge.rules.matchers import Found, RulePredicate, compile_rule, why_not
+from bridge.rules.matchers import Predicate, compile_when, compile_wheres, why_not
+from bridge.rules.paths import Found
 from bridge.templates import TemplateError, batch_context, redact, render_options
 
 
@@ -24,40 +25,53 @@ class RuleEngine:
     def __init__(self, config: Config, *, indexed: bool = True) -> None:
         self.config = config
         self.rules: tuple[Rule, ...] = config.rules
-        self._predicates: list[RulePredicate] = [compile_rule(rule) for rule in self.rules]
         self._index = RuleIndex.build(self.rules) if indexed else None
+        exact = self._index.exact if self._index is not None else set()
+        # None: the index's lookup already proved the rule matches (bridge/rules/index.py).
+        self._whens: list[Predicate | None] = [
+            None if position in exact else compile_when(rule.when)
+            for position, rule in enumerate(self.rules)
+        ]
+        self._wheres = [compile_wheres(rule) for rule in self.rules]
+        self._stops = [rule.stop for rule in self.rules]
+        self._calls = [tuple((item.action, item.inputs) for item in rule.do) for rule in self.rules]
         self._everything = range(len(self.rules))
 
     def matching(self, event: Event) -> list[Rule]:
         """The rules that run for `event`, in order, stopping after a matching `stop: true`."""
+        return [self.rules[position] for position in self._matching(event)]
+
+    def _matching(self, event: Event) -> list[int]:
+        found: Found = {}  # the `where` paths read for this event, shared by index and rules
         candidates: Iterable[int] = (
-            self._index.candidates(event) if self._index is not None else self._everything
+            self._index.candidates(event, found) if self._index is not None else self._everything
         )
-        matched: list[Rule] = []
-        predicates = self._predicates
-        found: Found = {}
-        previous = -1
+        matched: list[int] = []
+        whens, wheres, stops = self._whens, self._wheres, self._stops
         for position in candidates:
-            if position == previous:  # a rule reached through two glob prefixes
-                continue
-            previous = position
-            if predicates[position](event, found):
-                rule = self.rules[position]
-                matched.append(rule)
-                if rule.stop:
-                    break
+            when = whens[position]
+            if when is not None:
+                if not when(event):
+                    continue
+                where = wheres[position]
+                if where is not None and not where(event.raw, found):
+                    continue
+            matched.append(position)
+            if stops[position]:
+                break
         return matched
 
     def plan(self, notifications: Sequence[Notification]) -> list[PlannedJob]:
         """One job per (matching rule, do item, event); `inputs` stay unrendered."""
         jobs: list[PlannedJob] = []
+        rules, calls = self.rules, self._calls
         for notification in notifications:
+            key = notification.key
             for event in notification.events:
-                for rule in self.matching(event):
-                    jobs.extend(
-                        PlannedJob(item.action, rule.name, notification.key, event, item.inputs)
-                        for item in rule.do
-                    )
+                for position in self._matching(event):
+                    name = rules[position].name
+                    for action, inputs in calls[position]:
+                        jobs.append(PlannedJob(action, name, key, event, inputs))
         return jobs
 
     def explain(self, notification: Notification) -> list[EventExplanation]:

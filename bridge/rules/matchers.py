@@ -1,90 +1,93 @@
 """Conditions as predicates over Events (fast, for planning) and as explanations (for people).
 
-`compile_rule` builds closures once per rule; `why_not` walks the same conditions slowly and says
-which one failed first, in words: `when.type: 'article' is not one of ['blog_post']`.
+`compile_rule` builds closures once per rule from the operator table (bridge/config/operators);
+`why_not` walks the same conditions slowly and says which one failed first, in words:
+`when.type: 'article' is not one of ['blog_post']`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
-from jsonpath_ng.jsonpath import Child, Fields, Index, Root
-
-from bridge.config.conditions import (
-    AnyOf,
-    Both,
-    Equals,
-    Exists,
-    FieldTest,
-    Glob,
-    Negated,
-    NotWhen,
-    OneOf,
-    Regex,
-    ValueCondition,
-    When,
-    WhereTest,
-)
+from bridge.config.conditions import AnyOf, FieldTest, NotWhen, When, WhereTest
 from bridge.config.model import Rule
+from bridge.config.operators import Both, compile_value, describe, exact_values, show
 from bridge.events import Event
+from bridge.rules.paths import Found, reader
 
 Predicate = Callable[[Event], bool]
-ValuePredicate = Callable[[Any], bool]
-Found = dict[str, list[Any]]  # JSONPath text -> values found in the event's raw notification
-RulePredicate = Callable[[Event, Found], bool]
+WherePredicate = Callable[[Any, Found], bool]
+_NO_ACTION = (None,)
 
 
-def compile_rule(rule: Rule) -> RulePredicate:
-    """`predicate(event, found)`: `found` caches JSONPath results per event across rules."""
-    when = compile_when(rule.when)
+def compile_wheres(rule: Rule) -> WherePredicate | None:
+    """`predicate(raw, found)` for all of a rule's `where` items; None when it has none."""
     wheres = [compile_where(test) for test in rule.where]
     if not wheres:
-        return lambda event, found: when(event)
+        return None
     if len(wheres) == 1:
-        where = wheres[0]
-        return lambda event, found: when(event) and where(event.raw, found)
-
-    def predicate(event: Event, found: Found) -> bool:
-        if not when(event):
-            return False
-        return all(where(event.raw, found) for where in wheres)
-
-    return predicate
+        return wheres[0]
+    return lambda raw, found: all(where(raw, found) for where in wheres)
 
 
 def compile_when(when: When) -> Predicate:
-    """Closures specialised for the common shapes: these run once per candidate rule."""
+    """One closure per conjunction: these run once per candidate rule, so each field test of a
+    conjunction is a (getter, check) pair called inline, and an exact set of values is checked
+    by the set's own C method rather than a Python function."""
     if isinstance(when, FieldTest):
-        if when.field == "action":
-            return _compile_action(when.condition)
-        getter = operator.attrgetter(when.field)
-        condition = when.condition
-        if isinstance(condition, Equals):
-            expected = condition.value
-            return lambda event: getter(event) == expected
-        if isinstance(condition, OneOf):
-            choices = frozenset(condition.values)
-            return lambda event: getter(event) in choices
-        test = compile_value(condition)
-        return lambda event: test(getter(event))
+        get, check = _field_check(when)
+        return lambda event: check(get(event))
     if isinstance(when, NotWhen):
         inner = compile_when(when.item)
         return lambda event: not inner(event)
-    parts = [compile_when(item) for item in when.items]
+    if isinstance(when, AnyOf):
+        alternatives = [compile_when(item) for item in when.items]
+        return lambda event: any(part(event) for part in alternatives)
+    checks = [_field_check(item) for item in when.items if isinstance(item, FieldTest)]
+    groups = [compile_when(item) for item in when.items if not isinstance(item, FieldTest)]
+    return _all(([_all_fields(checks)] if checks else []) + groups)
+
+
+def _field_check(when: FieldTest) -> tuple[Callable[[Event], Any], Callable[[Any], bool]]:
+    """What to read from the event, and the test of what was read."""
+    values = exact_values(when.condition)
+    if when.field == "action":
+        # The condition holds for any of the event's actions (a legacy asset upsert is
+        # `changed` and `metadata_changed`); an event without one is tested as null.
+        if values is not None:
+            return _ACTIONS, lambda actions: not values.isdisjoint(actions or _NO_ACTION)
+        test = compile_value(when.condition)
+        return _ACTIONS, lambda actions: any(test(value) for value in actions or _NO_ACTION)
+    check = values.__contains__ if values is not None else compile_value(when.condition)
+    return operator.attrgetter(when.field), check
+
+
+_ACTIONS = operator.attrgetter("actions")
+
+
+def _all_fields(checks: list[tuple[Callable[[Event], Any], Callable[[Any], bool]]]) -> Predicate:
+    if len(checks) == 1:
+        ((get, check),) = checks
+        return lambda event: check(get(event))
+    if len(checks) == 2:
+        (get1, check1), (get2, check2) = checks
+        return lambda event: check1(get1(event)) and check2(get2(event))
+    if len(checks) == 3:
+        (get1, check1), (get2, check2), (get3, check3) = checks
+        return lambda event: check1(get1(event)) and check2(get2(event)) and check3(get3(event))
+    return _all([lambda event, g=get, c=check: c(g(event)) for get, check in checks])
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    if not parts:
+        return lambda event: True
     if len(parts) == 1:
         return parts[0]
-    if isinstance(when, AnyOf):
-        return lambda event: any(part(event) for part in parts)
     if len(parts) == 2:
         first, second = parts
         return lambda event: first(event) and second(event)
-    if len(parts) == 3:
-        first, second, third = parts
-        return lambda event: first(event) and second(event) and third(event)
 
     def every(event: Event) -> bool:
         for part in parts:  # noqa: SIM110 - a loop beats all() over a generator here
@@ -95,125 +98,29 @@ def compile_when(when: When) -> Predicate:
     return every
 
 
-def _compile_action(condition: ValueCondition) -> Predicate:
-    """`action` holds when the condition holds for any of the event's actions (a legacy asset
-    upsert is `changed` and `metadata_changed`); an event without one is tested as null."""
-    if isinstance(condition, Equals):
-        expected = condition.value
-        if expected is None:
-            return lambda event: not event.actions
-        return lambda event: expected in event.actions
-    if isinstance(condition, OneOf):
-        choices = frozenset(condition.values)
-        return lambda event: any(value in choices for value in event.actions or (None,))
-    test = compile_value(condition)
-    return lambda event: any(test(value) for value in event.actions or (None,))
-
-
-def compile_value(condition: ValueCondition) -> ValuePredicate:
-    if isinstance(condition, Equals):
-        expected = condition.value
-        return lambda value: value == expected
-    if isinstance(condition, OneOf):
-        choices = frozenset(condition.values)
-        return lambda value: value in choices
-    if isinstance(condition, Glob):
-        glob = re.compile("|".join(fnmatch.translate(p) for p in condition.patterns))
-        return lambda value: value is not None and glob.match(value) is not None
-    if isinstance(condition, Regex):
-        pattern = condition.pattern
-        return lambda value: value is not None and pattern.search(value) is not None
-    if isinstance(condition, Exists):
-        present = condition.present
-        return lambda value: (value is not None) == present
-    if isinstance(condition, Negated):
-        inner = compile_value(condition.condition)
-        return lambda value: not inner(value)
-    parts = [compile_value(c) for c in condition.conditions]
-    return lambda value: all(part(value) for part in parts)
-
-
-def compile_where(test: WhereTest) -> Callable[[Any, Found], bool]:
-    checks = [_where_operator(op, arg) for op, arg in test.operators if op != "exists"]
-    exists = dict(test.operators).get("exists")
-    find = finder(test.expression)
-    key = test.jsonpath
+def compile_where(test: WhereTest) -> WherePredicate:
+    """Everything the path found must pass the whole-path operators (`exists`), and one value
+    must pass all the others."""
+    read = reader(test.jsonpath, test.expression)
+    wholes = [w for t in test.operations if (w := t.operator.whole(t.argument)) is not None]
+    checks = [
+        t.operator.predicate(t.argument)
+        for t in test.operations
+        if t.operator.whole(t.argument) is None
+    ]
+    if not wholes and len(checks) == 1:
+        (check,) = checks
+        return lambda raw, found: any(check(value) for value in read(raw, found))
 
     def matches(raw: Any, found: Found) -> bool:
-        values = found.get(key)
-        if values is None:
-            values = found[key] = find(raw)
-        if exists is not None and bool(values) != exists:
+        values = read(raw, found)
+        if not all(whole(values) for whole in wholes):
             return False
         if not checks:
             return True
-        for value in values:
-            for check in checks:
-                if not check(value):
-                    break
-            else:
-                return True
-        return False
+        return any(all(check(value) for check in checks) for value in values)
 
     return matches
-
-
-def finder(expression: Any) -> Callable[[Any], list[Any]]:
-    """The values a JSONPath finds; plain paths like `$.data.system.name` skip jsonpath-ng's
-    general machinery (ten times slower) and walk the dicts directly."""
-    steps = _plain_steps(expression)
-    if steps is None:
-        return lambda raw: [match.value for match in expression.find(raw)]
-
-    def walk(raw: Any) -> list[Any]:
-        value = raw
-        for step in steps:
-            if isinstance(step, str):
-                if not isinstance(value, dict) or step not in value:
-                    return []
-            elif not isinstance(value, list) or not 0 <= step < len(value):
-                return []
-            value = value[step]
-        return [value]
-
-    return walk
-
-
-def _plain_steps(expression: Any) -> list[str | int] | None:
-    """`Child(Child(Root(), Fields('data')), Index(0))` -> ['data', 0]; None if not plain."""
-    if isinstance(expression, Root):
-        return []
-    if isinstance(expression, Child):
-        left = _plain_steps(expression.left)
-        right = _plain_steps(expression.right)
-        return None if left is None or right is None else left + right
-    if isinstance(expression, Fields) and len(expression.fields) == 1:
-        name = expression.fields[0]
-        return None if name == "*" else [name]
-    if isinstance(expression, Index) and len(expression.indices) == 1:
-        index = expression.indices[0]
-        return [index] if isinstance(index, int) and index >= 0 else None
-    return None
-
-
-def _where_operator(op: str, arg: Any) -> ValuePredicate:
-    if op == "eq":
-        return lambda value: value == arg
-    if op == "in":
-        return lambda value: value in arg
-    if op == "regex":
-        return lambda value: isinstance(value, str) and arg.search(value) is not None
-    compare = operator.gt if op == "gt" else operator.lt
-    return lambda value: _comparable(value, arg) and compare(value, arg)
-
-
-def _comparable(value: Any, arg: Any) -> bool:
-    """Numbers with numbers, text with text (ISO dates compare as text); never across."""
-    if isinstance(value, bool) or isinstance(arg, bool):
-        return False
-    if isinstance(arg, int | float):
-        return isinstance(value, int | float)
-    return isinstance(value, str)
 
 
 # Explanations: the same conditions, walked slowly, saying which failed first.
@@ -242,7 +149,7 @@ def _why_not_when(when: When, event: Event) -> str | None:
         value = getattr(event, when.field)
         if isinstance(condition, Both):  # name the operator that failed, not all of them
             condition = next(c for c in condition.conditions if not compile_value(c)(value))
-        return f"{when.path}: {_show(value)} {describe(condition, negate=True)}"
+        return f"{when.path}: {show(value)} {describe(condition, negate=True)}"
     if isinstance(when, NotWhen):
         if compile_when(when.item)(event):
             return f"{when.path}: the negated conditions all matched"
@@ -261,36 +168,12 @@ def _why_not_when(when: When, event: Event) -> str | None:
 
 
 def _why_not_where(test: WhereTest, raw: Any) -> str | None:
-    if compile_where(test)(raw, {}):
+    found: Found = {}
+    if compile_where(test)(raw, found):
         return None
-    values = [match.value for match in test.expression.find(raw)]
-    wanted = " and ".join(
-        f"{op} {arg.pattern if op == 'regex' else arg!r}" for op, arg in test.operators
-    )
+    values = found[test.jsonpath]
+    wanted = " and ".join(t.operator.written(t.argument) for t in test.operations)
     if not values:
         return f"{test.path}: {test.jsonpath} matched nothing (wanted {wanted})"
-    shown = ", ".join(_show(v) for v in values[:5])
+    shown = ", ".join(show(v) for v in values[:5])
     return f"{test.path}: no value of {test.jsonpath} satisfies {wanted} (found {shown})"
-
-
-def describe(condition: ValueCondition, *, negate: bool = False) -> str:
-    """`is 'x'` / `is not 'x'`: the requirement, or (negate) the failed form of it."""
-    if isinstance(condition, Negated):
-        return describe(condition.condition, negate=not negate)
-    if isinstance(condition, Both):
-        return " and ".join(describe(c, negate=negate) for c in condition.conditions)
-    no = " not" if negate else ""
-    if isinstance(condition, Equals):
-        return f"is{no} {_show(condition.value)}"
-    if isinstance(condition, OneOf):
-        return f"is{no} one of {list(condition.values)!r}"
-    if isinstance(condition, Glob):
-        return f"does{no} match glob {' or '.join(map(repr, condition.patterns))}"
-    if isinstance(condition, Regex):
-        return f"does{no} match regex {condition.pattern.pattern!r}"
-    present = condition.present != negate
-    return "is set" if present else "is not set"
-
-
-def _show(value: Any) -> str:
-    return "null" if value is None else repr(value)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bridge.config import Config, ConfigError, DeliverySettings, parse_duration
-from bridge.config.conditions import AllOf, Equals, FieldTest
+from bridge.config.conditions import AllOf, FieldTest
+from bridge.config.operators import EQ, Operation
 
 Loader = Callable[..., Config]
 
@@ -268,9 +269,9 @@ def test_when_values_are_the_text_as_written(load: Loader) -> None:
     when = load(text).rules[0].when
     assert isinstance(when, AllOf)
     assert when.items == (
-        FieldTest("language", Equals("no"), "when.language"),
-        FieldTest("codename", Equals("1.10"), "when.codename"),
-        FieldTest("id", Equals("007"), "when.id"),
+        FieldTest("language", Operation(EQ, "no"), "when.language"),
+        FieldTest("codename", Operation(EQ, "1.10"), "when.codename"),
+        FieldTest("id", Operation(EQ, "007"), "when.id"),
     )
 
 

@@ -110,13 +110,23 @@ def test_index_looks_only_at_rules_that_could_match(make_engine: EngineFactory) 
     )
     rules += "- {name: prefix, when: {codename: {glob: ['item_4*', 'item_*2']}}, do: [a]}\n"
     rules += "- {name: types, when: {type: [article, page], action: published}, do: [a]}\n"
-    rules += "- {name: scan, when: {name: {regex: '^B'}}, do: [a]}\n"
+    rules += "- {name: starts, when: {name: {regex: '^B'}}, do: [a]}\n"
     rules += "- {name: anywhere, when: {codename: {glob: '*_42'}}, do: [a]}\n"
     engine = make_engine(rules)
     index = RuleIndex.build(engine.rules)
-    assert index.scan == [502, 503]
-    assert set(index.buckets) == {"codename", "type"}
-    assert index.prefixes == {"codename": {"item_4": [500], "item_": [500]}}
+    assert index.scan == [503]
+    assert set(index.buckets) == {
+        (("field", "codename"),),
+        (("field", "type"), ("field", "action")),  # one key for both: (article, published)
+    }
+    assert index.buckets[(("field", "type"), ("field", "action"))] == {
+        ("article", "published"): [501],
+        ("page", "published"): [501],
+    }
+    assert index.prefixes == {
+        ("field", "codename"): {"item_4": [500], "item_": [500]},
+        ("field", "name"): {"B": [502]},
+    }
     (notification,) = parse_payload(
         {
             "notifications": [
@@ -128,14 +138,14 @@ def test_index_looks_only_at_rules_that_could_match(make_engine: EngineFactory) 
         }
     )
     event = notification.events[0]
-    # The prefix rule is reached through 'item_' and 'item_4': listed twice, planned once.
-    assert list(index.candidates(event)) == [42, 500, 500, 501, 502, 503]
+    # The prefix rule is reached through 'item_' and 'item_4': a candidate once.
+    assert index.candidates(event) == [42, 500, 501, 502, 503]
     planned = [job.rule for job in engine.plan([notification])]
-    assert planned == ["c42", "prefix", "types", "scan", "anywhere"]
+    assert planned == ["c42", "prefix", "types", "starts", "anywhere"]
 
 
 def test_contradictory_equalities_are_never_candidates(make_engine: EngineFactory) -> None:
     engine = make_engine("- {name: never, when: {type: article, all: [{type: page}]}, do: [a]}\n")
     index = RuleIndex.build(engine.rules)
     assert index.scan == []
-    assert index.buckets == {"type": {}}
+    assert index.buckets == {(("field", "type"),): {}}

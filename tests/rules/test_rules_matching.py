@@ -229,27 +229,3 @@ def test_no_rules_plan_nothing(
 ) -> None:
     engine = make_engine("[]\n", actions="a: {type: notify}")
     assert engine.plan([make_notification()]) == []
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "$.data.system.name",
-        "data.system.codename",
-        "$.data.elements.tags.value[1]",
-        "$.data.elements.tags.value[5]",
-        "$.data.elements.tags.value[*]",
-        "$.data.system.name.deeper",
-        "$.data.nothing",
-        "$..value",
-        '$["data"]["updated"]',
-        "$.message",
-    ],
-)
-def test_plain_path_shortcut_finds_what_jsonpath_ng_finds(path: str) -> None:
-    from jsonpath_ng.parser import parse
-
-    from bridge.rules.matchers import finder
-
-    expression = parse(path)
-    assert finder(expression)(EXTRA) == [m.value for m in expression.find(EXTRA)]
