@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from bridge.events import Notification
+from bridge.events import Event, Notification
 from bridge.payloads import parse_payload
 from bridge.rules import RuleEngine
 from bridge.rules.index import RuleIndex
@@ -149,3 +150,109 @@ def test_contradictory_equalities_are_never_candidates(make_engine: EngineFactor
     index = RuleIndex.build(engine.rules)
     assert index.scan == []
     assert index.buckets == {(("field", "type"),): {}}
+
+
+# Where conditions, random: plain paths (indexed) and paths that find several values (not), on
+# values that trip naive indexes: a trailing newline (`^x$` matches 'x\n'), numbers that equal
+# booleans, objects, absent keys.
+WHERE_VALUES: list[Any] = ["x", "x\n", "xy", "Breaking", "B", "", 1, 1.0, True, None, {"a": 1}]
+WHERE_PATHS = ["$.data.extra.a", "$.data.extra.b", "$.data.list[0]", "$.data.list[*]"]
+
+
+def _where(rng: random.Random) -> str:
+    path = rng.choice(WHERE_PATHS)
+    kind = rng.choice(["eq", "in", "regex", "regex", "regex", "exists", "gt", "two"])
+    if kind == "eq":
+        operator = "eq: " + rng.choice(["x", "1", "true", "null", "''"])
+    elif kind == "in":
+        operator = f"in: [{rng.choice(['x', 'xy', '1'])}, {rng.choice(['B', 'null', '2'])}]"
+    elif kind == "regex":
+        pattern = rng.choice(
+            ["^x$", "^(x|xy)$", "^(?:B|Breaking)$", "^B", "^x.", "^xy?", "(?i)^b", "x$", "^x|B"]
+        )
+        operator = f"regex: '{pattern}'"
+    elif kind == "exists":
+        operator = f"exists: {rng.choice(['true', 'false'])}"
+    elif kind == "gt":
+        operator = "gt: 0"
+    else:
+        operator = "regex: '^x', in: [x, xy]"
+    return f'{{path: "{path}", {operator}}}'
+
+
+def random_mixed_rules(rng: random.Random, count: int) -> str:
+    lines = []
+    for i in range(count):
+        stop = ", stop: true" if rng.random() < 0.02 else ""
+        when = f"when: {{{_when(rng)}}}, " if rng.random() < 0.7 else ""
+        wheres = ", ".join(_where(rng) for _ in range(rng.choice([0, 1, 1, 2])))
+        where = f"where: [{wheres}], " if wheres else ""
+        lines.append(f"- {{name: r{i}, {when}{where}do: [a]{stop}}}")
+    return "\n".join(lines) + "\n"
+
+
+def random_events(rng: random.Random, count: int) -> list[Notification]:
+    notifications = []
+    for n in range(count):
+        extra = {key: rng.choice(WHERE_VALUES) for key in ("a", "b") if rng.random() < 0.8}
+        items = rng.sample(WHERE_VALUES, rng.randint(0, 3))
+        raw = {"data": {"extra": extra, "list": items}}
+        actions = tuple(rng.sample(ACTIONS, rng.choice([0, 1, 1, 1, 2])))
+        event = Event(
+            object_type=rng.choice(OBJECT_TYPES),
+            actions=actions,
+            codename=rng.choice(CODENAMES),
+            type=rng.choice(TYPES),
+            collection=rng.choice(COLLECTIONS),
+            language=rng.choice(LANGUAGES),
+            raw=raw,
+        )
+        notifications.append(Notification(f"k{n}", "production", "current", raw, (event,)))
+    return notifications
+
+
+def test_index_with_where_conditions_plans_what_a_linear_scan_plans(
+    make_engine: EngineFactory,
+) -> None:
+    rng = random.Random(20261202)
+    indexed_some = exact_some = 0
+    for _ in range(6):
+        rules = random_mixed_rules(rng, 300)
+        indexed, linear = make_engine(rules), make_engine(rules, indexed=False)
+        notifications = random_events(rng, 300)
+        assert indexed.plan(notifications) == linear.plan(notifications)
+        index = RuleIndex.build(indexed.rules)
+        indexed_some += len(indexed.rules) - len(index.scan)
+        exact_some += len(index.exact)
+    assert indexed_some > 600 and exact_some > 100  # the comparison covered the index
+
+
+def test_two_conditions_on_action_may_hold_for_different_actions(
+    make_engine: EngineFactory,
+) -> None:
+    """A legacy asset upsert is `changed` and `metadata_changed`: each condition holds."""
+    rules = "- {name: both, when: {action: changed, all: [{action: metadata_changed}]}, do: [a]}\n"
+    event = Event(object_type="asset", actions=("changed", "metadata_changed"))
+    notification = Notification("k", "production", "legacy", {}, (event,))
+    assert [job.rule for job in make_engine(rules).plan([notification])] == ["both"]
+    assert make_engine(rules, indexed=False).plan([notification]) == make_engine(rules).plan(
+        [notification]
+    )
+
+
+def test_where_values_index_like_when_equalities(make_engine: EngineFactory) -> None:
+    engine = make_engine(
+        '- {name: eq, where: [{path: "$.data.system.name", eq: Launch}], do: [a]}\n'
+        '- {name: two, where: [{path: "$.data.system.name", regex: "^(Launch|Land)$"}], do: [a]}\n'
+        '- {name: prefix, where: [{path: "$.data.system.name", regex: "^Lau"}], do: [a]}\n'
+        '- {name: flags, where: [{path: "$.data.system.name", regex: "(?i)^launch$"}], do: [a]}\n'
+        '- {name: many, where: [{path: "$.data.tags[*]", eq: Launch}], do: [a]}\n'
+    )
+    index = RuleIndex.build(engine.rules)
+    name = ("path", "$.data.system.name")
+    assert index.buckets == {
+        (name,): {"Launch": [0, 1], "Land": [1], "Launch\n": [1], "Land\n": [1]}
+    }
+    assert index.prefixes == {name: {"Lau": [2]}}
+    assert index.scan == [3, 4]  # a flag, and a path that finds several values
+    assert index.exact == {0}  # a regex's `$` also matches before a trailing newline: re-checked
