@@ -399,3 +399,26 @@ def test_checks_across_options_see_templated_values(load: Loader) -> None:
           - templated
     """
     assert [item.action for item in load(text).rules[0].do] == ["pager", "templated"]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            "[{path: $.a, in: []}]",
+            "rules.yaml:10:29: rules[0].where[0].in: an empty list matches nothing",
+        ),
+        (
+            "[{path: $.a, gt: [1]}]",
+            "rules.yaml:10:29: rules[0].where[0].gt: expected a number or a string, got a list",
+        ),
+        (
+            "[{path: $.a, regex: '(', eq: {a: 1}}]",
+            "rules.yaml:10:32: rules[0].where[0].regex: invalid regex '(': missing ), "
+            "unterminated subpattern at position 0",
+        ),
+    ],
+)
+def test_where_operators_are_read_by_the_same_table(load: Loader, where: str, message: str) -> None:
+    text = minimal().replace("- name: all", f"- name: all\n    where: {where}")
+    assert errors_of(load, text) == [message]
