@@ -9,10 +9,11 @@ rules can still match what Kontent.ai adds after this was written.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
+
+from bridge.canonical import canonical_json
 
 Format = Literal["current", "legacy"]
 
@@ -159,7 +160,7 @@ def parse_current(notifications: Any, webhook: str | None) -> Iterator[Notificat
             raw=raw,
             **values,
         )
-        yield Notification(_content_key(webhook, raw), webhook, "current", raw, (event,))
+        yield Notification(content_key(webhook, raw), webhook, "current", raw, (event,))
 
 
 _MESSAGE_FIELDS = ("object_type", "action", "delivery_slot", "environment_id")
@@ -191,14 +192,10 @@ def _texts(obj: Mapping[str, Any], names: tuple[str, ...], where: str) -> dict[s
     return values
 
 
-# Exactly what json.dumps(value, sort_keys=True, separators=(",", ":")) builds on every call,
-# built once: stored dedupe keys depend on this encoding, so it must not change.
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-
-
-def _content_key(webhook: str | None, raw: Any) -> str:
-    """Same content to the same webhook gives the same key, however the JSON was formatted."""
-    return hashlib.sha256(_canonical([webhook, raw]).encode()).hexdigest()
+def content_key(webhook: str | None, raw: Any) -> str:
+    """Same content to the same webhook gives the same key, however the JSON was formatted.
+    Stored dedupe keys are these hashes, so the text hashed must never change (canonical.py)."""
+    return hashlib.sha256(canonical_json([webhook, raw]).encode()).hexdigest()
 
 
 def _require_object(value: Any, where: str) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from bridge.events import (
     Event,
     Notification,
     PayloadError,
-    _content_key,
     _json_type,
     _require_object,
     _text,
+    content_key,
 )
 
 # Legacy `type` -> current `object_type`, and (type, operation) -> the current actions, from
@@ -84,7 +84,7 @@ def parse_legacy(payload: dict[str, Any], webhook: str | None) -> Iterator[Notif
         format="legacy",
         webhook=webhook,
     )
-    message_id = _text(message, "id", "message") or _content_key(webhook, payload)
+    message_id = _text(message, "id", "message") or content_key(webhook, payload)
     prefix = f"legacy:{message_id}"
     parents, dependents = _legacy_objects(data, legacy_type)
     if not parents and not dependents:

@@ -20,6 +20,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+import orjson
+
 # The one redaction policy lives in bridge.redaction; these names stay importable from here.
 from bridge.redaction import REDACTED as REDACTED
 from bridge.redaction import Redactor as Redactor
@@ -67,7 +69,16 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 _LEVEL_NAMES = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 # Built once: json.dumps with non-default arguments builds a new encoder on every call.
-_encode_line = json.JSONEncoder(default=str, ensure_ascii=False).encode
+_standard_line = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+def _encode_line(entry: dict[str, Any]) -> str:
+    """orjson, a few times faster (one line per accepted webhook); what it refuses (an integer
+    past 64 bits, a lone surrogate) the standard encoder writes."""
+    try:
+        return orjson.dumps(entry, default=str).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _standard_line(entry)
 
 
 def _ids(record: logging.LogRecord) -> dict[str, str | None]:

@@ -18,7 +18,7 @@ import logging
 import platform
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -82,6 +82,9 @@ class Metrics:
             ["webhook", "object_type", "action"],
             registry=r,
         )
+        # Each webhook request counts its events: `labels()` (argument checks, a lock) once
+        # per series, not per request. The labels are bounded, so the dict is too.
+        self.notification_series: dict[tuple[str, str, str], Any] = {}
         self.signature_failures = Counter(
             "bridge_signature_failures",
             "Webhook requests rejected because no secret verified the signature.",
@@ -200,11 +203,15 @@ def notification_received(event: Event) -> None:
     """One verified event (a notification holds one or more)."""
     # Payload values are unbounded; the webhook name comes from the config, the rest is bucketed
     # to Kontent.ai's documented names so a sender cannot grow the number of series.
-    _current.notifications.labels(
+    labels = (
         event.webhook or "",
         catalog.known_object_type(event.object_type),
         catalog.known_action(event.action),
-    ).inc()
+    )
+    series = _current.notification_series.get(labels)
+    if series is None:
+        series = _current.notification_series[labels] = _current.notifications.labels(*labels)
+    series.inc()
 
 
 def notifications_received(events: Sequence[Event]) -> None:

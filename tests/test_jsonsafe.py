@@ -60,3 +60,32 @@ def test_kept_values_re_encode_as_strict_json(body: bytes) -> None:
 
 def test_floats_stay_finite() -> None:
     assert math.isfinite(loads(b"[1.7976931348623157e308]")[0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 18446744073709551616, "n": -9223372036854775809}',  # past 64 bits
+        b"[123456789012345678901234567890, 0.1, 1e-7, 1E+16, -0.0, 5e-324]",
+        b'{"a": {"b": [1, 2, {"c": "d\\n\\t\\"\\\\/\\u00e9\\ud83d\\ude00"}]}, "a": 3}',
+        b' \r\n\t{ "spaced" : [ true , false , null ] } \n',
+        b'{"s": "\\u0041\\u00DF\\u6771", "k\\u00e9y": ""}',
+    ],
+)
+def test_both_decoders_read_the_same_values(body: bytes) -> None:
+    """orjson's fast path and the standard decoder agree on every value, types included (an
+    integer past 64 bits stays an exact int, not orjson's float)."""
+    expected = json.loads(body)
+    got = loads(body)
+    assert got == expected
+    assert repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b'{"a": 1,}', b"[1 2]", b'{"a": "\x01"}', b"\xef\xbb\xbf{}", b'{"a": tru}'],
+)
+def test_malformed_bodies_get_the_standard_decoders_reason(body: bytes) -> None:
+    with pytest.raises(UnsafeJSON) as raised:
+        loads(body)
+    assert "line 1 column" in str(raised.value) or "UTF-8" in str(raised.value)

@@ -17,9 +17,9 @@ from bridge.events import (
     Event,
     Notification,
     PayloadError,
-    _content_key,
     _require_object,
     _text,
+    content_key,
 )
 from bridge.payloads import parse_payload
 
@@ -56,7 +56,7 @@ def reference(notifications: Any, webhook: str | None) -> Iterator[Notification]
             raw=raw,
             **values,
         )
-        yield Notification(_content_key(webhook, raw), webhook, "current", raw, (event,))
+        yield Notification(content_key(webhook, raw), webhook, "current", raw, (event,))
 
 
 def outcome(parse: Any) -> Any:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
-from starlette.datastructures import Headers
 from starlette.types import Message, Receive
 
 
@@ -18,7 +18,7 @@ class BodyError(Exception):
 
 
 async def read_body(
-    headers: Headers, receive: Receive, limit_bytes: int, timeout_s: float | None = None
+    headers: Mapping[str, str], receive: Receive, limit_bytes: int, timeout_s: float | None = None
 ) -> bytes:
     """The whole body, or BodyError(413) as soon as it passes `limit_bytes`, or BodyError(408)
     when it is not complete within `timeout_s`.

@@ -276,8 +276,14 @@ def _named(name: str) -> tuple[str, ...]:
     return tuple(_statements(queries.queries("sqlite")[name] + ";"))
 
 
-def _bound(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Arrays travel as JSON text, read back in SQL with `json_each`."""
+def _bound(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Arrays travel as JSON text, read back in SQL with `json_each`. Most rows hold none (a
+    job's, a notification's): they are passed as they are, with no copy."""
+    for value in params.values():
+        if isinstance(value, list | tuple):
+            break
+    else:
+        return params
     return {k: json.dumps(v) if isinstance(v, list | tuple) else v for k, v in params.items()}
 
 
