@@ -43,10 +43,13 @@ class TemplateCheck:
 
 
 def check_names(source: str, environment: jinja2.Environment) -> TemplateCheck:
-    """The unknown filters, tests, names and Event fields of `source`, which must parse."""
+    """The unknown filters, tests, names and Event fields of `source`; raises
+    jinja2.TemplateSyntaxError for what neither parses nor compiles."""
     tree = environment.parse(source)  # our own tree: unknown filters are renamed below
     problems = [*_unknown_filters_and_tests(tree, environment)]
-    undeclared = _undeclared(tree, environment)
+    # Jinja's own scoping (`loop` inside a for loop, a macro's arguments, `caller`, names set
+    # before use), by generating the template's code: what compiling refuses, this raises.
+    undeclared = meta.find_undeclared_variables(tree)
     known = {*CONTEXT_NAMES, *environment.globals, *_bindings(tree)}
     problems += _unknown_names(tree, undeclared - known, sorted(known))
     problems += _unknown_event_fields(tree, _kinds(tree))
@@ -70,15 +73,6 @@ def _unknown_filters_and_tests(tree: nodes.Template, environment: jinja2.Environ
             problems.append(f"template uses the {kind} {node.name}, which does not exist{hint}")
             node.name = "string" if kind == "filter" else "defined"
     return problems
-
-
-def _undeclared(tree: nodes.Template, environment: jinja2.Environment) -> set[str]:
-    """The names the template looks up in its context (Jinja's own scoping: `loop` inside a
-    for loop, a macro's arguments, `caller`, names set before use)."""
-    try:
-        return meta.find_undeclared_variables(tree)
-    except jinja2.TemplateSyntaxError:  # compiling reports it, with its line
-        return set()
 
 
 def _unknown_names(

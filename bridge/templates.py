@@ -72,21 +72,15 @@ def compile_template(source: str) -> jinja2.Template:
     return (_NATIVE if single else _TEXT).from_string(source)
 
 
+@lru_cache(maxsize=4096)
 def check_template(source: str) -> TemplateCheck:
     """What a config load says about one template: its syntax error, or every unknown name,
-    Event field, filter and test it refers to; and which context names it reads."""
+    Event field, filter and test it refers to; and which context names it reads. Not compiled
+    here: the name analysis generates its code, which is what refuses what Jinja refuses."""
     try:
-        _TEXT.parse(source)
+        return check_names(source, _TEXT)
     except jinja2.TemplateSyntaxError as exc:
         return TemplateCheck((_syntax_problem(exc),))
-    found = check_names(source, _TEXT)
-    if found.problems:
-        return found
-    try:
-        compile_template(source)
-    except jinja2.TemplateSyntaxError as exc:  # what only compiling finds
-        return TemplateCheck((_syntax_problem(exc),))
-    return found
 
 
 def _syntax_problem(exc: jinja2.TemplateSyntaxError) -> str:
