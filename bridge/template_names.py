@@ -36,7 +36,8 @@ class _Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class TemplateCheck:
-    """`problems`, one sentence each, in the order written; `reads`, the context names read."""
+    """`problems`, one sentence each (filters and tests, names, then Event fields, each in the
+    order written); `reads`, the context names the template reads."""
 
     problems: tuple[str, ...] = ()
     reads: frozenset[str] = frozenset()
