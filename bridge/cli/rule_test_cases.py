@@ -71,7 +71,8 @@ def read_cases(file: str, config_file: str | None) -> Cases:
     """The cases and the config they test (`config_file`, else the file's `config:` key);
     raises CliError(code=2) listing every problem."""
     doc = read_document(file, os.environ)
-    _raise_if_broken(doc)
+    if doc.errors:
+        raise _broken(doc)
     top = checks.mapping(doc, doc.data if doc.data is not None else {}, (), allowed=TOP_LEVEL)
     top = top or {}
     if top.get("version") != 1:
@@ -79,29 +80,18 @@ def read_cases(file: str, config_file: str | None) -> Cases:
         doc.error(("version",), found if "version" in top else "required key is missing")
     base = FilePath(file).parent
     config_file = config_file or _config_key(doc, top, base)
-    _raise_if_broken(doc)
-    assert config_file is not None  # _config_key reported its absence
+    if config_file is None or doc.errors:
+        raise _broken(doc)
     config = load(config_file, error_code=2)
-    items = checks.sequence(doc, top.get("tests"), ("tests",)) if "tests" in top else None
-    if "tests" not in top:
-        doc.error(("tests",), "required key is missing")
-    elif items == []:
-        doc.error(("tests",), "needs at least one case")
-    cases = [_case(doc, item, ("tests", i), config, base) for i, item in enumerate(items or [])]
-    names: list[tuple[str, Path]] = [  # also of cases that failed, as for rules
-        (n, ("tests", i, "name"))
-        for i, item in enumerate(items or [])
-        if isinstance(item, dict) and isinstance(n := item.get("name"), str)
-    ]
-    checks.unique(doc, names, "case")
-    _raise_if_broken(doc)
-    return Cases(file, config_file, config, tuple(c for c in cases if c is not None))
-
-
-def _raise_if_broken(doc: Document) -> None:
+    cases = _cases(doc, top, config, base)
     if doc.errors:
-        issues = "\n".join(str(issue) for issue in sort_issues(doc.errors))
-        raise CliError(f"{doc.file}: {len(doc.errors)} error(s):\n{issues}", code=2)
+        raise _broken(doc)
+    return Cases(file, config_file, config, cases)
+
+
+def _broken(doc: Document) -> CliError:
+    issues = "\n".join(str(issue) for issue in sort_issues(doc.errors))
+    return CliError(f"{doc.file}: {len(doc.errors)} error(s):\n{issues}", code=2)
 
 
 def _config_key(doc: Document, top: Mapping[str, Any], base: FilePath) -> str | None:
@@ -112,6 +102,25 @@ def _config_key(doc: Document, top: Mapping[str, Any], base: FilePath) -> str | 
         return None
     name = checks.string(doc, top["config"], ("config",), nonempty=True)
     return str(base / name) if name is not None else None
+
+
+def _cases(
+    doc: Document, top: Mapping[str, Any], config: Config, base: FilePath
+) -> tuple[Case, ...]:
+    if "tests" not in top:
+        doc.error(("tests",), "required key is missing")
+        return ()
+    items = checks.sequence(doc, top["tests"], ("tests",)) or []
+    if top["tests"] == []:
+        doc.error(("tests",), "needs at least one case")
+    cases = [_case(doc, item, ("tests", i), config, base) for i, item in enumerate(items)]
+    names: list[tuple[str, Path]] = [  # also of cases that failed, as for rules
+        (n, ("tests", i, "name"))
+        for i, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(n := item.get("name"), str)
+    ]
+    checks.unique(doc, names, "case")
+    return tuple(case for case in cases if case is not None)
 
 
 def _case(doc: Document, value: Any, path: Path, config: Config, base: FilePath) -> Case | None:
