@@ -1,6 +1,7 @@
 """Templates in an action's own options and in a rule's `with:`, checked at load for the action
 they feed: what bridge.templates finds in each (syntax, unknown names, Event fields, filters and
-tests), and `event` where a debounced action renders the option once over several events.
+tests) is an error; `event` where a debounced action renders the option once over several
+events is a warning (it holds the last event, which may be what was meant).
 
 Every template is checked once, where it is written: an action's options when the action is
 read, a `with:` value at its use.
@@ -42,17 +43,21 @@ def check_templates(
         for sub, source in template_sources(value):
             templated.add(key)
             found = check_template(source)
-            problems = list(found.problems)
+            where, prefix = (*path, key, *sub), option_prefix(name, key)
+            for problem in found.problems:
+                doc.error(where, f"{prefix}: {problem}")
             if batched and key not in per_event:
-                problems += [
-                    f"template uses {used!r}, but the action is debounced ({batched}) and its "
-                    f"calls carry several events, of which {used!r} holds only the last: use "
-                    f"'events' ({instead})"
-                    for used, instead in _LAST_EVENT_ONLY.items()
-                    if used in found.reads
-                ]
-            for problem in problems:
-                doc.error((*path, key, *sub), f"{option_prefix(name, key)}: {problem}")
+                # A warning, not an error: `event` is defined (the last event), so a config
+                # written that way works as it did; refusing it would stop a running bridge
+                # from starting again after an upgrade.
+                for used, instead in _LAST_EVENT_ONLY.items():
+                    if used in found.reads:
+                        doc.warn(
+                            where,
+                            f"{prefix}: template uses {used!r}, but the action is debounced "
+                            f"({batched}) and its calls carry several events, of which "
+                            f"{used!r} holds only the last: use 'events' ({instead})",
+                        )
     return templated
 
 
