@@ -179,9 +179,6 @@ class Not(Operator):
     def describe(self, arg: Any, negate: bool) -> str:
         return describe(arg, negate=not negate)
 
-    def written(self, arg: Any) -> str:
-        return f"not {describe(arg)}"
-
 
 class Glob(Operator):
     name = "glob"

@@ -131,6 +131,7 @@ class RuleIndex:
         default_factory=list
     )
     _lookups: list[tuple[KeyReader, dict[Hashable, list[int]]]] = field(default_factory=list)
+    _action_lookups: list[tuple[KeyReader, dict[Hashable, list[int]]]] = field(default_factory=list)
     _starts: list[tuple[KeyReader, dict[str, list[int]], int]] = field(default_factory=list)
 
     @classmethod
@@ -139,10 +140,13 @@ class RuleIndex:
         for position, rule in enumerate(rules):
             index._add(position, pins_of(rule))
         for signature, by_key in index.buckets.items():
-            if all(kind == "field" and name != "action" for kind, name in signature):
-                # One value per event (a tuple of them for several fields): one lookup.
+            if all(kind == "field" for kind, _ in signature):
+                # One value per event (a tuple of them for several fields): one lookup, `action`
+                # read as the event's first; an event with several looks up the others too.
                 getter = operator.attrgetter(*(name for _, name in signature))
                 index._field_lookups.append((getter, by_key))
+                if ("field", "action") in signature:
+                    index._action_lookups.append((_key_reader(signature, index._paths), by_key))
             else:
                 index._lookups.append((_key_reader(signature, index._paths), by_key))
         index._starts = [
@@ -183,7 +187,10 @@ class RuleIndex:
             bucket = by_key.get(get(event))
             if bucket:
                 lists.append(bucket)
-        for read, by_key in self._lookups:
+        lookups = self._lookups
+        if len(event.actions) > 1 and self._action_lookups:
+            lookups = self._lookups + self._action_lookups
+        for read, by_key in lookups:
             for key in read(event, found):
                 bucket = by_key.get(key)
                 if bucket:
@@ -196,8 +203,8 @@ class RuleIndex:
                     bucket = by_prefix.get(value[:end])
                     if bucket:
                         lists.append(bucket)
-        if len(lists) == 1:
-            return lists[0]
+        if len(lists) < 2:
+            return lists[0] if lists else []
         return sorted(set(itertools.chain.from_iterable(lists)))
 
 
@@ -208,15 +215,6 @@ def _key_reader(signature: tuple[Source, ...], paths: dict[str, WhereTest]) -> K
     if len(readers) == 1:
         (only,) = readers
         return only
-    if all(kind == "field" for kind, _ in signature):
-        getter = operator.attrgetter(*(name for _, name in signature))  # `action`: the first
-
-        def one_key(event: Event, found: Found) -> Sequence[Hashable]:
-            if len(event.actions) < 2:
-                return (getter(event),)
-            return list(itertools.product(*(read(event, found) for read in readers)))
-
-        return one_key
 
     def keys(event: Event, found: Found) -> list[Hashable]:
         return list(itertools.product(*(read(event, found) for read in readers)))
