@@ -3,9 +3,10 @@
 An operator says how its argument is read (errors go through the Document, so they carry
 file:line:col), the predicate it compiles to, how `bridge explain` words it, and what it offers
 the rule index: the exact values it accepts, or a superset of them, or literal prefixes. `when`
-and `where` read the same table; a `Syntax` holds what differs between them: which operators
-may be written, and how a value to compare with is read (text for Event fields, JSON for paths).
-Adding an operator is one class here and one entry in OPERATORS.
+and `where` read the same table (`written_in` says where each may be a key); a `Syntax` holds
+what differs between them: how a value to compare with is read (text for Event fields, JSON for
+paths). Adding an operator is one class here, one entry in OPERATORS and one row of the table in
+docs/configuration.md (tests/config/test_operators.py holds the two together).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Syntax:
 
 
 class Operator:
+    """The defaults say "nothing to offer"; each operator overrides what it knows."""
+
     name: str
     written_in: frozenset[str]  # the syntaxes where `name:` is a key
 

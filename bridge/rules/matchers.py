@@ -19,6 +19,7 @@ from bridge.rules.paths import Found, reader
 
 Predicate = Callable[[Event], bool]
 WherePredicate = Callable[[Any, Found], bool]
+FieldCheck = tuple[Callable[[Event], Any], Callable[[Any], bool]]  # what to read, how to test it
 _NO_ACTION = (None,)
 
 
@@ -37,8 +38,7 @@ def compile_when(when: When) -> Predicate:
     conjunction is a (getter, check) pair called inline, and an exact set of values is checked
     by the set's own C method rather than a Python function."""
     if isinstance(when, FieldTest):
-        get, check = _field_check(when)
-        return lambda event: check(get(event))
+        return _one_field(_field_check(when))
     if isinstance(when, NotWhen):
         inner = compile_when(when.item)
         return lambda event: not inner(event)
@@ -50,7 +50,7 @@ def compile_when(when: When) -> Predicate:
     return _all(([_all_fields(checks)] if checks else []) + groups)
 
 
-def _field_check(when: FieldTest) -> tuple[Callable[[Event], Any], Callable[[Any], bool]]:
+def _field_check(when: FieldTest) -> FieldCheck:
     """What to read from the event, and the test of what was read."""
     values = exact_values(when.condition)
     if when.field == "action":
@@ -67,17 +67,21 @@ def _field_check(when: FieldTest) -> tuple[Callable[[Event], Any], Callable[[Any
 _ACTIONS = operator.attrgetter("actions")
 
 
-def _all_fields(checks: list[tuple[Callable[[Event], Any], Callable[[Any], bool]]]) -> Predicate:
+def _all_fields(checks: list[FieldCheck]) -> Predicate:
     if len(checks) == 1:
-        ((get, check),) = checks
-        return lambda event: check(get(event))
+        return _one_field(checks[0])
     if len(checks) == 2:
         (get1, check1), (get2, check2) = checks
         return lambda event: check1(get1(event)) and check2(get2(event))
     if len(checks) == 3:
         (get1, check1), (get2, check2), (get3, check3) = checks
         return lambda event: check1(get1(event)) and check2(get2(event)) and check3(get3(event))
-    return _all([lambda event, g=get, c=check: c(g(event)) for get, check in checks])
+    return _all([_one_field(item) for item in checks])
+
+
+def _one_field(item: FieldCheck) -> Predicate:
+    get, check = item
+    return lambda event: check(get(event))
 
 
 def _all(parts: list[Predicate]) -> Predicate:
