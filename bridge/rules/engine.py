@@ -34,7 +34,9 @@ class RuleEngine:
         ]
         self._wheres = [compile_wheres(rule) for rule in self.rules]
         self._stops = [rule.stop for rule in self.rules]
-        self._calls = [tuple((item.action, item.inputs) for item in rule.do) for rule in self.rules]
+        self._calls = [
+            tuple((item.action, rule.name, item.inputs) for item in rule.do) for rule in self.rules
+        ]
         self._everything = range(len(self.rules))
 
     def matching(self, event: Event) -> list[Rule]:
@@ -64,14 +66,13 @@ class RuleEngine:
     def plan(self, notifications: Sequence[Notification]) -> list[PlannedJob]:
         """One job per (matching rule, do item, event); `inputs` stay unrendered."""
         jobs: list[PlannedJob] = []
-        rules, calls = self.rules, self._calls
+        calls = self._calls
         for notification in notifications:
             key = notification.key
             for event in notification.events:
                 for position in self._matching(event):
-                    name = rules[position].name
-                    for action, inputs in calls[position]:
-                        jobs.append(PlannedJob(action, name, key, event, inputs))
+                    for action, rule, inputs in calls[position]:
+                        jobs.append(PlannedJob(action, rule, key, event, inputs))
         return jobs
 
     def explain(self, notification: Notification) -> list[EventExplanation]:
