@@ -162,7 +162,8 @@ async def one_round(
     command = [sys.executable, "-m", "bridge", "serve", "--config", str(config)]
     if args.profile:  # py-spy's collapsed stacks of the bridge, one file per mode
         out = Path(args.profile) / f"{ordering}.txt"
-        command = ["py-spy", "record", "--format", "raw", "-o", str(out), "--", *command]
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        command = [py_spy, "record", "-r", "250", "--format", "raw", "-o", str(out), "--", *command]
     bridge = subprocess.Popen(  # noqa: ASYNC220 (started once, before the timing)
         command,
         env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT,

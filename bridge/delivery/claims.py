@@ -48,10 +48,15 @@ async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: f
 async def _head(
     tx: Tx, action: str, policy: ClaimPolicy, slots: int, now: float
 ) -> tuple[list[Candidate], float | None]:
-    """fifo: the head unit, due or not; none: up to `slots` due jobs, and when the next is due."""
+    """fifo: the head unit, due or not; none: up to `slots` due jobs, or when the next is due.
+
+    A claim that starts calls needs no due time: each call's end wakes the dispatcher, whose
+    next claim asks again (reading it scans every waiting job: not once per claim)."""
     fifo = policy.ordering == "fifo"
     found = await tx.fetch("claim_head", action=action, fifo=fifo, now=now, limit=slots)
-    later = None if fifo else await tx.fetch_value("next_due", action=action, now=now)
+    later = None
+    if not fifo and not found:
+        later = await tx.fetch_value("next_due", action=action, now=now)
     return [_candidate(row) for row in found], later
 
 

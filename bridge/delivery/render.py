@@ -91,11 +91,15 @@ def build_call(
     `inputs` (current_inputs) or, when not given, the first job's stored ones."""
     merged = dict(options) | dict(batch.jobs[0].inputs if inputs is None else inputs)
     events = [job.event for job in batch.jobs]
-    items = tuple(Item(event, _render([event], merged, model)) for event in events)
+    call_options = _render(events, merged, model)
+    if len(events) == 1:  # the one item sees what the call sees: rendered once, not twice
+        items: tuple[Item[Any], ...] = (Item(events[0], call_options),)
+    else:
+        items = tuple(Item(event, _render([event], merged, model)) for event in events)
     return Call(
         delivery_id=batch.delivery_id,
         action=batch.action,
-        options=_render(events, merged, model),
+        options=call_options,
         items=items,
         attempt=batch.attempt,
         request_id=batch.jobs[0].request_id,

@@ -15,8 +15,9 @@ Usage:
 
 Two operations have a one-statement form where a dialect can say it in one statement: `accept`
 (PostgreSQL's `accept` query: a whole request in one round trip, dedupe included) and `record`
-(both dialects). A dialect without an `accept` query is accepted statement by statement in one
-transaction (SQLite, where the statements run inside a group commit and cost no round trip).
+(PostgreSQL; on SQLite, attempts that finish together are written together: recording.py). A
+dialect without an `accept` query is accepted statement by statement in one transaction
+(SQLite, where the statements run inside a group commit and cost no round trip).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from bridge.delivery.model import (
     StoredNotification,
 )
 from bridge.delivery.policy import next_alerted
+from bridge.delivery.recording import AttemptRecorder
 from bridge.events import Notification
 from bridge.plan import PlannedJob
 
@@ -79,6 +81,7 @@ class Store:
         self.retention_s = retention_s  # how long notifications and finished jobs are kept
         self.migrations_applied: list[str] = []  # by the last open(), for `bridge db upgrade`
         self._listeners: list[Callable[[], None]] = []
+        self._recorder = AttemptRecorder(connector)
         connector.listen(self._notify)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -185,9 +188,10 @@ class Store:
         )
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
-        """Record one attempt of a batch; returns the action's failure episode afterwards."""
-        row = await self.connector.statement("record", **params.record_params(batch, outcome))
-        return rows.episode(batch.action, row)
+        """Record one attempt of a batch; returns the action's failure episode afterwards.
+
+        Attempts that finish together are written together (recording.py)."""
+        return await self._recorder.record(batch, outcome)
 
     async def release(self, *batches: Batch) -> None:
         """Give claimed batches back unattempted (graceful stop, the rest of a fifo claim)."""
