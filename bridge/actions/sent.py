@@ -141,6 +141,13 @@ async def _on_done(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _param
 def redact_url(url: str) -> str:
     """A URL with its user info and its credential-named query values (`access_token=`,
     `api_key=`) hidden, and configured secret values anywhere in it."""
+    return redaction.redact(_without_credentials(url))
+
+
+@functools.lru_cache(maxsize=1024)
+def _without_credentials(url: str) -> str:
+    """The parsing part of `redact_url`, cached: an action calls the same few URLs again and
+    again (the configured secrets, which a reload changes, are hidden after, uncached)."""
     parts = urlsplit(url)
     if parts.username or parts.password:
         host = parts.hostname or ""
@@ -153,7 +160,7 @@ def redact_url(url: str) -> str:
             safe="*",
         )
         parts = parts._replace(query=query)
-    return redaction.redact(urlunsplit(parts))
+    return urlunsplit(parts)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from bridge import logformat, metrics, redaction
@@ -40,6 +40,12 @@ LEASE_MARGIN_S = 5.0
 # fifo: one claim takes up to this many jobs from the head (one commit), called one after the
 # other; a job after a failure, or whose lease would not outlive its attempt, is given back.
 FIFO_PREFETCH = 64
+# fifo: a sequence's successes are recorded together, once this many are waiting or the
+# oldest has waited this long: one commit for several calls instead of one each (a call takes
+# well under a millisecond on a fast target, a commit's fsync about as long). Until then a crash
+# repeats them, in order, with the same delivery ids, as it repeats any unrecorded call.
+FIFO_RECORD_EVERY = 32
+FIFO_RECORD_AFTER_S = 0.01
 # none: claim when at least this share of the concurrency is free, so that one claim (one
 # commit) starts several calls instead of one per finished call.
 REFILL_SHARE = 4
@@ -200,7 +206,7 @@ class WorkerPool:
         back, as they are on a stop or when a lease would not outlive the next attempt."""
         task = asyncio.current_task()
         assert task is not None
-        recording: list[asyncio.Task[None]] = []
+        recording = _Successes(self._record)
         left = list(batches)
         try:
             while left and not self._stopping:
@@ -215,8 +221,8 @@ class WorkerPool:
         finally:
             await asyncio.shield(self._settle(recording, left))
 
-    async def _settle(self, recording: list[asyncio.Task[None]], left: list[Batch]) -> None:
-        await asyncio.gather(*recording, return_exceptions=True)
+    async def _settle(self, recording: _Successes, left: list[Batch]) -> None:
+        await recording.settle()
         with contextlib.suppress(StoreUnavailable):  # not given back: their leases expire
             await self.store.release(*left)
 
@@ -251,10 +257,10 @@ class WorkerPool:
         batch: Batch,
         action_config: Any,
         *,
-        recording: list[asyncio.Task[None]] | None = None,
+        recording: _Successes | None = None,
     ) -> Outcome | None:
-        """One attempt of `batch`, recorded. With `recording` (a fifo sequence), a success is
-        recorded in a task added to it; anything else waits for those first."""
+        """One attempt of `batch`, recorded. With `recording` (a fifo sequence), a success
+        joins the sequence's successes; anything else is recorded after them, waiting."""
         try:
             action = self.runtime.resolve(batch.action)
         except LookupError:
@@ -270,10 +276,10 @@ class WorkerPool:
                 await asyncio.shield(self.store.release(batch))
             raise
         if recording is not None and outcome.state == "succeeded":
-            recording.append(asyncio.create_task(self._record(batch, outcome)))
+            recording.add(batch, outcome)
         else:
-            if recording:  # the action's episode: a failure after the successes before it
-                await asyncio.gather(*recording, return_exceptions=True)
+            if recording is not None:  # the action's episode: a failure after the successes
+                await recording.settle()
             await self._record(batch, outcome)
         _log_outcome(batch, outcome)
         metrics.attempt_finished(
@@ -355,6 +361,37 @@ class WorkerPool:
             except StoreUnavailable as exc:
                 log.error("cannot prune: %s", exc)
             await clock.sleep(self.prune_every_s)
+
+
+class _Successes:
+    """A fifo sequence's successes, recorded in groups (FIFO_RECORD_EVERY, _AFTER_S)."""
+
+    def __init__(self, record: Callable[[Batch, Outcome], Coroutine[Any, Any, None]]) -> None:
+        self._record = record
+        self._waiting: list[tuple[Batch, Outcome]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: list[asyncio.Task[None]] = []
+
+    def add(self, batch: Batch, outcome: Outcome) -> None:
+        self._waiting.append((batch, outcome))
+        if len(self._waiting) >= FIFO_RECORD_EVERY:
+            self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FIFO_RECORD_AFTER_S, self._flush)
+
+    def _flush(self) -> None:
+        """Record what waits; issued together, the records share one commit."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for batch, outcome in self._waiting:
+            self._writes.append(asyncio.create_task(self._record(batch, outcome)))
+        self._waiting = []
+
+    async def settle(self) -> None:
+        """Every success recorded (or given up on: its lease expires, it runs again)."""
+        self._flush()
+        await asyncio.gather(*self._writes, return_exceptions=True)
 
 
 def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:
