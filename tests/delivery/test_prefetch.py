@@ -4,10 +4,17 @@ the same delivery ids."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
+import pytest
+
+from bridge.actions.base import Call, Success
 from bridge.config import DeliverySettings
+from bridge.delivery import workers
 from bridge.delivery.clock import ManualClock
+from bridge.delivery.connectors.sqlite import SqliteConnector
 from bridge.delivery.model import ClaimPolicy, Outcome
 from bridge.delivery.store import Store
 from bridge.delivery.workers import FIFO_PREFETCH, WorkerPool, claim_policy
@@ -91,3 +98,26 @@ async def test_after_a_worker_dies_its_claimed_jobs_repeat_in_order_with_the_sam
     again = await store.claim("a", PREFETCH, worker_id="alive")
     assert [b.job_ids for b in again.batches] == [(2,), (3,), (4,), (5,)]
     assert [b.delivery_id for b in again.batches] == [b.delivery_id for b in dead.batches[1:]]
+
+
+async def test_a_fifo_sequence_commits_its_successes_in_groups(
+    store: Store, make_pool: MakePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "FIFO_RECORD_AFTER_S", 3600.0)  # only the count flushes
+    pool, runtime = make_pool({"a": DeliverySettings()})
+
+    async def answer_later(_call: Call[Any]) -> Success:  # the loop runs between calls
+        await asyncio.sleep(0.001)
+        return Success(status=200)
+
+    runtime.instances["a"].script = [answer_later] * 40
+    await accept(store, range(1, 41))
+    assert isinstance(store.connector, SqliteConnector)
+    before = store.connector.db.commits
+    await run_due(pool)
+    assert names(runtime) == [f"Item {n}" for n in range(1, 41)]
+    assert all(row.state == "succeeded" for row in await store.deliveries(limit=100))
+    # Two claims (the second finds nothing), 32 successes in one commit, the last 8 in
+    # another: not one commit per call.
+    assert workers.FIFO_RECORD_EVERY == 32
+    assert store.connector.db.commits - before <= 4
