@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -45,12 +46,41 @@ def _native_concat(values: Iterable[Any]) -> Any:
     return "".join(str(part) for part in parts)
 
 
-class _SandboxedNativeEnvironment(SandboxedEnvironment):
+# The largest text or list `*` may build and the largest integer `**` may (in bits): Jinja's
+# sandbox bounds `range` but not these, so `{{ 'x' * 10**10 }}` would take the process's memory
+# and `{{ 9 ** 9 ** 9 }}` its CPU while a worker renders a call.
+MAX_REPEATED_ITEMS = 1_000_000
+MAX_POWER_BITS = 100_000
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(sequence) * count > MAX_REPEATED_ITEMS
+                ):
+                    raise SecurityError(f"'*' would build more than {MAX_REPEATED_ITEMS} items")
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and left.bit_length() * right > MAX_POWER_BITS
+        ):
+            raise SecurityError(f"'**' would build an integer of more than {MAX_POWER_BITS} bits")
+        return super().call_binop(context, operator, left, right)
+
+
+class _SandboxedNativeEnvironment(_BoundedSandbox):
     code_generator_class = NativeCodeGenerator
     concat = staticmethod(_native_concat)
 
 
-_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_TEXT = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 _NATIVE = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
@@ -81,6 +111,11 @@ def check_template(source: str) -> TemplateCheck:
         return check_names(source, _TEXT)
     except jinja2.TemplateSyntaxError as exc:
         return TemplateCheck((_syntax_problem(exc),))
+    except RecursionError:  # Jinja's parser and code generator recurse once per nesting level
+        return TemplateCheck((TOO_DEEP,))
+
+
+TOO_DEEP = "template nests or recurses too deeply for the template engine"
 
 
 def _syntax_problem(exc: jinja2.TemplateSyntaxError) -> str:
@@ -134,6 +169,13 @@ def _render_value(value: Any, context: Mapping[str, Any], path: tuple[str | int,
             return render(value, context)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"option {_dotted(path)!r}: {_reason(exc)}") from None
+        except RecursionError:  # a macro calling itself, or nesting too deep to compile
+            raise TemplateError(f"option {_dotted(path)!r}: {TOO_DEEP}") from None
+        except Exception as exc:
+            # What an expression raises (`1 / 0`, `name + 1`, a range past the sandbox's
+            # limit) fails the same way on every retry of the same events: a template error,
+            # not a crash of the call.
+            raise TemplateError(f"option {_dotted(path)!r}: {type(exc).__name__}: {exc}") from None
     if isinstance(value, Mapping):
         return {k: _render_value(v, context, (*path, k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

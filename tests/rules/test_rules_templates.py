@@ -113,6 +113,52 @@ def test_syntax_errors() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ 1 / 0 }}", "option 'text': ZeroDivisionError: division by zero"),
+        ("{{ event.name + 1 }}", "option 'text': TypeError: can only concatenate str"),
+        ("{{ range(10**9) | list }}", "option 'text': OverflowError: Range too big"),
+        ("{{ 'x' * 10**9 }}", "option 'text': '*' would build more than 1000000 items"),
+        ("{{ [0] * 10**7 }}", "option 'text': '*' would build more than 1000000 items"),
+        ("{{ 2 ** 200000 }}", "option 'text': '**' would build an integer of more than"),
+        (
+            "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+            "option 'text': template nests or recurses too deeply for the template engine",
+        ),
+    ],
+)
+def test_what_an_expression_raises_is_a_template_error(source: str, reason: str) -> None:
+    """Deterministic for the same events: the call fails as a template error (never retried
+    into the same failure as if the target had failed), and nothing takes the process down."""
+    with pytest.raises(TemplateError) as caught:
+        render_options({"text": source}, batch_context(EVENTS))
+    assert str(caught.value).startswith(reason)
+
+
+def test_small_products_and_powers_still_render() -> None:
+    rendered = render_options(
+        {"a": "{{ 'ab' * 3 }}", "b": "{{ [1] * 2 }}", "c": "{{ 2 ** 10 }}", "d": "{{ 2 ** -1 }}"},
+        batch_context(EVENTS),
+    )
+    assert rendered == {"a": "ababab", "b": [1, 1], "c": 1024, "d": 0.5}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+        "{{ event" + "|upper" * 5000 + " }}",
+        "{% if x %}" * 2000 + "{% endif %}" * 2000,
+        "{{ events[0]" + "[0]" * 3000 + " }}",
+    ],
+)
+def test_a_template_nested_past_the_engine_is_a_load_problem(source: str) -> None:
+    assert check_template(source).problems == (
+        "template nests or recurses too deeply for the template engine",
+    )
+
+
 def test_templates_are_compiled_once() -> None:
     source = "{{ event.codename }}-cached"
     assert compile_template(source) is compile_template(source)
