@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from bridge import redaction
 from bridge.config import Config, ConfigError, load_config
-from bridge.settings import Settings, SettingsError
+from bridge.settings import DEFAULT_MAX_BODY_BYTES, Settings, SettingsError
 
 
 class CliError(Exception):
@@ -18,12 +19,28 @@ class CliError(Exception):
         self.code = code
 
 
+class PayloadTooLarge(OSError):
+    """A payload file past the webhook's body limit (the strerror says so)."""
+
+
+def read_bounded(stream: BinaryIO, limit: int = DEFAULT_MAX_BODY_BYTES) -> bytes:
+    """At most `limit` bytes, as the webhook would take them: a larger payload (or /dev/zero,
+    a pipe that never ends) is refused after reading one byte past the limit."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            0, f"larger than {limit} bytes, the largest body a webhook takes by default"
+        )
+    return data
+
+
 def read_payload(source: str) -> bytes:
     """The exact bytes of a file, or of stdin for `-` (signatures cover the raw bytes)."""
-    if source == "-":
-        return sys.stdin.buffer.read()
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            return read_bounded(sys.stdin.buffer)
+        with Path(source).open("rb") as file:
+            return read_bounded(file)
     except FileNotFoundError:
         raise CliError(f"payload file not found: {source}") from None
     except OSError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
-from bridge.cli.common import CliError, load
+from bridge.cli.common import CliError, load, read_bounded
 from bridge.config import Config, checks
 from bridge.config.document import Document, read_document
 from bridge.config.errors import Path, did_you_mean, sort_issues
@@ -202,7 +202,8 @@ def _payload_file(doc: Document, spec: Mapping[str, Any], at: Path, base: FilePa
         return None
     file = base / name
     try:
-        return file.read_bytes()
+        with file.open("rb") as stream:
+            return read_bounded(stream)
     except OSError as exc:
         doc.error(at, f"cannot read payload file {str(file)!r}: {exc.strerror}")
         return None

@@ -412,3 +412,14 @@ def test_explain_json_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     assert process.wait(timeout=60) == 0
     assert first.strip() == b"{"
     assert stderr == ""
+
+
+def test_explain_refuses_a_payload_past_the_body_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "explain", str(EXAMPLE), "/dev/zero")
+    assert code == 1
+    assert err.strip() == (
+        "error: cannot read payload file /dev/zero: larger than 5242880 bytes, "
+        "the largest body a webhook takes by default"
+    )

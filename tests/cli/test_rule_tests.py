@@ -477,3 +477,15 @@ def test_the_documented_cases_file_is_valid(
     out = capsys.readouterr().out
     assert code == 1
     assert out.startswith("FAIL a published article is announced\nFAIL a workflow move")
+
+
+def test_a_payload_file_that_never_ends_is_refused_at_the_body_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = "  - name: endless\n    payload_file: /dev/zero\n    match: []\n"
+    code, _, err = bridge_test(capsys, tmp_path, cases(body))
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        "tests[0].payload_file: cannot read payload file '/dev/zero': larger than 5242880 "
+        "bytes, the largest body a webhook takes by default"
+    )
