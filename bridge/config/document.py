@@ -93,13 +93,22 @@ def read_document(path: FilePath | str, env: Mapping[str, str]) -> Document:
     """Read and parse a file; unreadable files and YAML syntax errors become issues."""
     file = str(path)
     try:
-        text = FilePath(path).read_text(encoding="utf-8")
+        with FilePath(path).open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise OSError(0, f"it is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         doc = Document(file)
         reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
         doc.errors.append(ConfigIssue(file, 1, 1, "", f"cannot read the file: {reason}"))
         return doc
     return parse_document(text, file, env)
+
+
+# A rules file of 10,000 rules is about 1 MiB; a larger read is a mistake (/dev/zero, a pipe
+# that never ends, the wrong file), refused before it fills memory.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 # "action 'name' option 'key': ..." (the prefix of every action option issue).

@@ -304,6 +304,14 @@ def test_a_missing_file_is_an_issue_not_a_crash(load: Loader, tmp_path: Path) ->
     )
 
 
+def test_a_file_that_never_ends_is_refused_at_the_size_limit(load: Loader) -> None:
+    from bridge.config import load_config
+
+    with pytest.raises(ConfigError) as caught:
+        load_config("/dev/zero", {})
+    assert str(caught.value) == "/dev/zero:1:1: cannot read the file: it is larger than 64 MiB"
+
+
 def test_the_installed_log_action_needs_no_types_argument(tmp_path: Path) -> None:
     from bridge.config import load_config
 
