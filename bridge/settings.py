@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from bridge.secretfiles import read_secret_file
+
 LogFormat = Literal["json", "text"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 DEFAULT_CONFIG = "rules.yaml"
@@ -131,7 +133,7 @@ def secret_setting(env: Mapping[str, str], name: str) -> str | None:
     if value is not None:
         raise SettingsError(f"{name} and {name}_FILE are both set: set only one of them")
     try:
-        content = Path(file).read_text(encoding="utf-8")
+        content = read_secret_file(file)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
         raise SettingsError(f"{name}_FILE={file!r}: cannot read the file: {reason}") from None

@@ -17,6 +17,7 @@ import yaml
 
 from bridge.config import yaml_words
 from bridge.config.errors import ConfigIssue, Path, format_path
+from bridge.secretfiles import read_secret_file
 
 # `$${` is a literal `${`; `${NAME}`; `${NAME:-default}` (unset or empty); `${NAME-default}`
 # (unset only).
@@ -279,7 +280,7 @@ class _Builder:
         """`NAME_FILE` names a file holding the value (Docker and Kubernetes secrets)."""
         file = self.env[f"{name}_FILE"]
         try:
-            content = FilePath(file).read_text(encoding="utf-8")
+            content = read_secret_file(file)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
             self.doc.error(path, f"cannot read {name}_FILE {file!r}: {reason}")
