@@ -96,7 +96,20 @@ def _unknown_event_fields(tree: nodes.Template, kinds: Mapping[str, _Kind]) -> I
         if name is None or name in EVENT_ATTRIBUTES or _kind(node.node, kinds) is not _Kind.EVENT:
             continue
         hint = _did_you_mean(name, sorted(EVENT_ATTRIBUTES))
-        yield f"template refers to event.{name}, which is not an Event field{hint}"
+        yield f"template refers to {_written(node.node)}.{name}, which is not an Event field{hint}"
+
+
+def _written(node: nodes.Node) -> str:
+    """The event as the template names it (`e`, `first`, `events[0]`), so the message quotes
+    what was written; `event` for anything more involved (`(events | last)`)."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name):
+        negative = isinstance(node.arg, nodes.Neg)
+        index = node.arg.node if isinstance(node.arg, nodes.Neg) else node.arg
+        if isinstance(index, nodes.Const) and type(index.value) is int:
+            return f"{node.node.name}[{'-' if negative else ''}{index.value}]"
+    return "event"
 
 
 def _attribute(node: nodes.Getattr | nodes.Getitem) -> str | None:

@@ -11,6 +11,8 @@ from bridge.template_names import CONTEXT_NAMES, check_names
 from bridge.templates import batch_context, check_template
 
 NOT_A_FIELD = "template refers to event.{}, which is not an Event field"
+# The same, naming the event as the template wrote it.
+NOT_A_FIELD_OF = "template refers to {}.{}, which is not an Event field"
 SEES = "(templates see event, events, notification)"
 
 
@@ -24,9 +26,9 @@ SEES = "(templates see event, events, notification)"
         ),
         (
             "{{ events[0].codenam }}",
-            [NOT_A_FIELD.format("codenam") + " (did you mean 'codename'?)"],
+            [NOT_A_FIELD_OF.format("events[0]", "codenam") + " (did you mean 'codename'?)"],
         ),
-        ("{{ events[-1].zzz }}", [NOT_A_FIELD.format("zzz")]),
+        ("{{ events[-1].zzz }}", [NOT_A_FIELD_OF.format("events[-1]", "zzz")]),
         ("{{ (events | last).nme }}", [NOT_A_FIELD.format("nme") + " (did you mean 'name'?)"]),
         (
             "{{ (events | reverse | first).typ }}",
@@ -38,7 +40,7 @@ SEES = "(templates see event, events, notification)"
         ),
         (
             "{% for e in events %}{{ e.nam }}{% endfor %}",
-            [NOT_A_FIELD.format("nam") + " (did you mean 'name'?)"],
+            [NOT_A_FIELD_OF.format("e", "nam") + " (did you mean 'name'?)"],
         ),
         (
             "{% for event in events | sort(attribute='name') %}{{ event.langage }}{% endfor %}",
@@ -46,7 +48,7 @@ SEES = "(templates see event, events, notification)"
         ),
         (
             "{% set first = events[0] %}{{ first.codenme }}",
-            [NOT_A_FIELD.format("codenme") + " (did you mean 'codename'?)"],
+            [NOT_A_FIELD_OF.format("first", "codenme") + " (did you mean 'codename'?)"],
         ),
         (
             "{{ evnt.name }}",

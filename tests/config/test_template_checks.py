@@ -18,7 +18,7 @@ LAST_ONLY = "and its calls carry several events, of which 'event' holds only the
 
 EXPECTED: list[str] = [
     "event_field.yaml:14:22: rules[2].do[0].with.text: action 'notify-team' option 'text': template refers to event.nam, which is not an Event field (did you mean 'name'?)",
-    "loop_field.yaml:7:11: actions.notify-team.text: action 'notify-team' option 'text': template refers to event.codenam, which is not an Event field (did you mean 'codename'?)",
+    "loop_field.yaml:7:11: actions.notify-team.text: action 'notify-team' option 'text': template refers to e.codenam, which is not an Event field (did you mean 'codename'?)",
     "\n".join(
         [
             "several_template_errors.yaml:11:17: rules[0].do[0].with.text: action 'rebuild' option 'text': template uses the filter uppper, which does not exist (did you mean 'upper'?)",
