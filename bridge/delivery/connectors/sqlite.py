@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import orjson
+
 from bridge.delivery import queries
 from bridge.delivery.connectors import Row, Tx
 from bridge.delivery.errors import StoreUnavailable
@@ -284,7 +286,16 @@ def _bound(params: Mapping[str, Any]) -> Mapping[str, Any]:
             break
     else:
         return params
-    return {k: json.dumps(v) if isinstance(v, list | tuple) else v for k, v in params.items()}
+    return {k: _array_text(v) if isinstance(v, list | tuple) else v for k, v in params.items()}
+
+
+def _array_text(values: list[Any] | tuple[Any, ...]) -> str:
+    """JSON text for `json_each`: orjson's (several times faster; the batches a claim marks or a
+    group records are arrays of ids and names), the standard encoder's for what it refuses."""
+    try:
+        return orjson.dumps(values).decode()
+    except TypeError:  # orjson.JSONEncodeError is one: an integer past 64 bits
+        return json.dumps(values)
 
 
 def _run(conn: sqlite3.Connection, name: str, params: Mapping[str, Any]) -> sqlite3.Cursor:
