@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bridge.jsonsafe import MAX_DEPTH, UnsafeJSON, loads
+from bridge.jsonsafe import MAX_DEPTH, UnsafeJSON, has_long_digit_run, loads
 
 
 def nested(levels: int) -> bytes:
@@ -89,3 +89,17 @@ def test_malformed_bodies_get_the_standard_decoders_reason(body: bytes) -> None:
     with pytest.raises(UnsafeJSON) as raised:
         loads(body)
     assert "line 1 column" in str(raised.value) or "UTF-8" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        (b"[" + b"9" * 18 + b"]", False),
+        (b"[" + b"1" * 19 + b"]", True),
+        (b'{"a": -1234567890123456789}', True),
+        (b'{"a": "12345678901234567890"}', True),  # inside a string: a harmless false positive
+        (b'{"a": 123456789.0123456789}', False),
+    ],
+)
+def test_long_digit_runs_are_found(body: bytes, found: bool) -> None:
+    assert has_long_digit_run(body) is found

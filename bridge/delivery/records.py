@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from bridge import redaction
+from bridge import jsonsafe, redaction
 from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 
@@ -96,9 +96,25 @@ def event_fields_json(event: Event) -> str:
     return _event_parts(event, None)[0]
 
 
+def decode_stored(text: str) -> Any:
+    """A JSON column as the standard decoder reads it, by orjson where the two agree (a claim
+    decodes each job's event, raw notification and inputs). They differ on an integer past 64
+    bits (orjson reads a float: a run of 19 digits goes to the standard decoder) and on what
+    orjson refuses (NaN in a row an older version stored, a lone surrogate escape)."""
+    if text == "{}":
+        return {}
+    data = text.encode("utf-8", "surrogatepass")
+    if not jsonsafe.has_long_digit_run(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def event_from_row(fields_json: str, raw_json: str | None) -> Event:
-    raw = json.loads(raw_json) if raw_json else {}
-    return Event.from_json(json.loads(fields_json) | {"raw": raw})
+    raw = decode_stored(raw_json) if raw_json else {}
+    return Event.from_json(decode_stored(fields_json) | {"raw": raw})
 
 
 def shown_json(text: Any) -> Any:

@@ -6,7 +6,6 @@ dialect, and a query may add a column without shifting the others.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -146,7 +145,7 @@ def claimed_job(row: Row) -> ClaimedJob:
         rule=row["rule"],
         notification_key=row["notification_key"],
         event=records.event_from_row(row["event"], row["raw"]),
-        inputs=json.loads(row["inputs"]),
+        inputs=records.decode_stored(row["inputs"]),
         attempts=row["attempts"],
         retry_index=row["retry_index"],
         first_failure_at=row["first_failure_at"],
