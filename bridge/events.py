@@ -9,11 +9,10 @@ rules can still match what Kontent.ai adds after this was written.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
-
-from bridge.canonical import canonical_json
 
 Format = Literal["current", "legacy"]
 
@@ -192,10 +191,15 @@ def _texts(obj: Mapping[str, Any], names: tuple[str, ...], where: str) -> dict[s
     return values
 
 
+# Built once (json.dumps with these arguments builds an encoder per call). Stored dedupe keys
+# are hashes of this text, so it must never change: orjson, faster, writes other bytes for
+# non-ASCII text, DEL, and floats such as 1e-05 and 1e+16.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def content_key(webhook: str | None, raw: Any) -> str:
-    """Same content to the same webhook gives the same key, however the JSON was formatted.
-    Stored dedupe keys are these hashes, so the text hashed must never change (canonical.py)."""
-    return hashlib.sha256(canonical_json([webhook, raw]).encode()).hexdigest()
+    """Same content to the same webhook gives the same key, however the JSON was formatted."""
+    return hashlib.sha256(_canonical([webhook, raw]).encode()).hexdigest()
 
 
 def _require_object(value: Any, where: str) -> dict[str, Any]:

@@ -23,13 +23,11 @@ written for webhooks work unchanged, plus the delta's own `change_type` and `tim
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.events import Event, Notification
+from bridge.events import Event, Notification, content_key
 
 OBJECT_TYPES: Mapping[str, str] = {
     "items": "content_item",
@@ -43,8 +41,6 @@ ITEM_ACTIONS: Mapping[tuple[str, str], str] = {
     ("preview", "changed"): "changed",
     ("preview", "deleted"): "deleted",
 }
-
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def action_for(kind: str, slot: str, change_type: str) -> str:
@@ -109,8 +105,7 @@ def notification(
         last_modified=_text(system.get("last_modified")),
     )
     # Same delta, same key: a page fetched again after a crash is recognised as a redelivery.
-    key = hashlib.sha256(_canonical([webhook, raw]).encode()).hexdigest()
-    return Notification(key, webhook, "current", raw, (event,))
+    return Notification(content_key(webhook, raw), webhook, "current", raw, (event,))
 
 
 def is_newer(candidate: str | None, stored: str | None) -> bool:
