@@ -6,21 +6,9 @@ import json
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bridge.delivery.records import decode_stored
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
+from tests.strategies import json_values
 
 
 @settings(max_examples=300, deadline=None)
