@@ -121,7 +121,7 @@ def sink_capacity(sink: str, in_flight: int, work: Path) -> str:
 
 async def park_jobs(db_url: str, jobs: int) -> None:
     # The installed bridge (or PYTHONPATH's, to measure another tree), as `bridge serve` uses.
-    from bridge.delivery.store import open_store
+    from bridge.delivery.opening import open_store
     from bridge.events import Event, Notification
     from bridge.plan import PlannedJob
 

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import admin, redaction, reload
 from bridge.config import load_config
 from bridge.delivery.clock import SystemClock
-from bridge.delivery.store import open_store
+from bridge.delivery.opening import open_store
 from bridge.delivery.workers import WorkerPool
 from bridge.receiver import health_routes, webhook_route
 from bridge.receiver.dispatch import BridgeApp

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bridge import redaction
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

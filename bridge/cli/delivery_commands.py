@@ -23,7 +23,8 @@ from bridge.cli.common import CliError, load
 from bridge.cli.delivery_table import print_deliveries
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import DeliveryRow, LogFilter
-from bridge.delivery.store import Store, StoreError, open_store, sqlite_path
+from bridge.delivery.opening import open_store, sqlite_path
+from bridge.delivery.store import Store, StoreError
 from bridge.settings import SettingsError, database_url
 
 T = TypeVar("T")

@@ -13,7 +13,8 @@ from bridge import eventloop
 from bridge.app import Role
 from bridge.cli.common import CliError, load, settings_from_env
 from bridge.config import Config
-from bridge.delivery.store import StoreError, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import StoreError
 from bridge.receiver.serving import uvicorn_config
 from bridge.settings import Settings
 

@@ -2,7 +2,8 @@
 
 from bridge.delivery.clock import Clock, ManualClock, SystemClock
 from bridge.delivery.model import Accepted
-from bridge.delivery.store import Store, StoreError, StoreUnavailable, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store, StoreError, StoreUnavailable
 
 __all__ = [
     "Accepted",

@@ -4,7 +4,7 @@ The receiver, the workers, the CLI, the admin API and the polled sources see onl
 the values in `model.py` and `StoreUnavailable`. What differs between databases is below it:
 a connector (`connectors/sqlite.py`, `connectors/postgres.py`) runs the named queries of
 `sql/<dialect>/queries.sql` (procrastinate's JobManager over its connector is the model).
-Usage:
+Usage (`open_store` is in opening.py):
 
     store = open_store("sqlite:///data/bridge.db", SystemClock())
     await store.open()          # creates the database and applies pending migrations
@@ -14,21 +14,17 @@ Usage:
 (or `async with open_store(url, clock) as store:`).
 
 Two operations have a one-statement form where a dialect can say it in one statement: `accept`
-(PostgreSQL's `accept` query: a whole request in one round trip, dedupe included) and `record`
-(PostgreSQL; on SQLite, attempts that finish together are written together: recording.py). A
-dialect without an `accept` query is accepted statement by statement in one transaction
-(SQLite, where the statements run inside a group commit and cost no round trip).
+(PostgreSQL's `accept` query: a whole request in one round trip, dedupe included: accepting.py)
+and `record` (PostgreSQL; on SQLite, attempts that finish together are written together:
+recording.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bridge.delivery import claims, params, records, rows
+from bridge.delivery import accepting, claims, rows
 from bridge.delivery.clock import Clock, ManualClock, SystemClock
 from bridge.delivery.connectors import Connector, Tx
 from bridge.delivery.errors import StoreError, StoreUnavailable
@@ -63,13 +59,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "SystemClock",
-    "open_store",
 ]
-
-
-# Notifications plus jobs above which an accept encodes its rows off the event loop (a thread
-# hop costs about 50 us, which small requests, the common case, need not pay).
-LARGE_ACCEPT = 500
 
 
 class Store:
@@ -147,24 +137,9 @@ class Store:
         stored. Within one call, the notifications count in order (two identical ones: the
         second is a redelivery). Returns only after the commit.
         """
-        now = self.clock.now()
-        encode = functools.partial(
-            records.accept_rows, notifications, jobs, now=now, request_id=request_id
+        accepted = await accepting.accept(
+            self.connector, notifications, jobs, now=self.clock.now(), request_id=request_id
         )
-        large = len(notifications) + len(jobs) > LARGE_ACCEPT
-        # Encoding a large batch (a legacy body of thousands of items) takes long enough to stall
-        # every other request and health check: it runs in a thread, small batches inline.
-        rows_ = await asyncio.to_thread(encode) if large else encode()
-        if self.connector.has_query("accept"):
-            build = functools.partial(params.accept_params, rows_, jobs, now, request_id)
-            values = await asyncio.to_thread(build) if large else build()
-            row = await self.connector.statement("accept", **values)
-            assert row is not None
-            accepted = Accepted(row["accepted"], len(rows_.notes) - row["accepted"], row["jobs"])
-        else:
-            accepted = await self.connector.write(
-                lambda tx: _accept_step_by_step(tx, rows_, jobs, now, request_id)
-            )
         if accepted.jobs:
             self._notify()
         return accepted
@@ -174,7 +149,7 @@ class Store:
         now = self.clock.now()
 
         async def op(tx: Tx) -> bool:
-            return await _insert_jobs(tx, jobs, now, request_id)
+            return await accepting.insert_jobs(tx, jobs, now, request_id)
 
         await self._write_and_notify(op)
         return len(jobs)
@@ -218,7 +193,7 @@ class Store:
             if new is None:
                 return False
             await tx.execute("set_alerted", action=action, alerted=",".join(sorted(new)))
-            await _insert_jobs(tx, jobs, now, None)
+            await accepting.insert_jobs(tx, jobs, now, None)
             return True
 
         raised = await self.connector.write(op)
@@ -436,120 +411,7 @@ class Store:
         return restarted
 
 
-async def _accept_step_by_step(
-    tx: Tx,
-    accept: records.AcceptRows,
-    jobs: Sequence[PlannedJob],
-    now: float,
-    request_id: str | None,
-) -> Accepted:
-    """`accept` one statement at a time, in one transaction, one notification after the other."""
-    stored: dict[str, tuple[str, int]] = {}  # content key -> (stored key, copies new)
-    accepted = 0
-    for values in accept.notes:
-        about_object = values["object_id"] is not None
-        if about_object and not await tx.execute("upsert_latest", **values):
-            continue  # repeats the object's latest: a redelivery
-        key = await tx.fetch_value("insert_notification", **values)
-        if key is not None:
-            accepted += 1
-            first, copies = stored.get(values["content_key"], (key, 0))
-            stored[values["content_key"]] = (first, copies + 1)
-    fresh = []
-    for job, copy in zip(jobs, accept.occurrences, strict=True):
-        found = stored.get(job.notification_key)
-        if found is not None and copy <= found[1]:
-            job_values = records.job_params(job, now=now, request_id=request_id, cache=accept.cache)
-            job_values["notification_key"] = found[0]
-            fresh.append(job_values)
-    if fresh:
-        await tx.execute_many("insert_job", fresh)
-    return Accepted(accepted, len(accept.notes) - accepted, len(fresh))
-
-
-async def _insert_jobs(
-    tx: Tx, jobs: Sequence[PlannedJob], now: float, request_id: str | None
-) -> bool:
-    """Jobs without dedupe; True when there were any (the caller notifies)."""
-    if not jobs:
-        return False
-    values = params.insert_jobs_params(jobs, now, request_id)
-    actions = sorted(set(values["actions"]))
-    await tx.execute("share_action_order", actions=actions)
-    await tx.execute("ensure_actions", actions=actions)
-    await tx.execute("insert_jobs", **values)
-    await tx.notify()
-    return True
-
-
 async def _restart(tx: Tx, row: Any, now: float) -> bool:
     if row["batch_id"] is not None:
         return await tx.execute("restart_batch", batch_id=row["batch_id"], now=now) > 0
     return await tx.execute("restart_job", id=row["id"], now=now) > 0
-
-
-DEFAULT_RETENTION_S = 3 * 86400.0
-RETENTION_ENV = "BRIDGE_RETENTION"
-
-
-def open_store(url: str, clock: Clock | None = None, *, retention_s: float | None = None) -> Store:
-    """A store for `url` (`sqlite:///relative/path`, `sqlite:////abs/path`, `postgresql://...`).
-
-    Not yet connected: `await store.open()` (or `async with`). Notifications and finished jobs
-    are kept `retention_s`, by default BRIDGE_RETENTION (a duration like `3d`) or 3 days.
-    """
-    clock = clock or SystemClock()
-    if retention_s is None:
-        retention_s = retention_from_env()
-    connector: Connector
-    if url.startswith("sqlite://"):
-        from bridge.delivery.connectors.sqlite import SqliteConnector
-
-        connector = SqliteConnector(sqlite_path(url))
-    elif url.startswith(("postgresql://", "postgres://")):
-        try:
-            from bridge.delivery.connectors.postgres import PostgresConnector
-        except ImportError as exc:  # asyncpg is not installed
-            raise StoreError(f"PostgreSQL store is not available: {exc}") from None
-        check_postgres_url(url)
-        connector = PostgresConnector(url)
-    else:
-        scheme = url.split(":", 1)[0]
-        raise StoreError(f"unsupported database URL {scheme!r}: use sqlite:/// or postgresql://")
-    return Store(connector, clock, retention_s=retention_s)
-
-
-def retention_from_env() -> float:
-    from bridge.settings import SettingsError, retention_setting
-
-    try:
-        seconds = retention_setting(os.environ)
-    except SettingsError as exc:
-        raise StoreError(str(exc)) from None
-    return DEFAULT_RETENTION_S if seconds is None else seconds
-
-
-def check_postgres_url(url: str) -> None:
-    """Refuse a URL the driver would fail on with a traceback (a port that is not a number)."""
-    netloc = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
-    hosts = netloc.rsplit("@", 1)[-1]
-    for host in hosts.split(","):
-        port = host.rsplit("]", 1)[-1] if host.startswith("[") else host
-        if ":" not in port:
-            continue
-        number = port.rsplit(":", 1)[1]
-        if not (number.isascii() and number.isdigit() and 0 < int(number) < 65536):
-            raise StoreError(
-                f"the port {number!r} in the database URL is not a number from 1 to 65535 "
-                "(postgresql://user@host:5432/database)"
-            )
-
-
-def sqlite_path(url: str) -> str:
-    """`sqlite:///data/bridge.db` is relative, `sqlite:////var/lib/bridge.db` absolute."""
-    path = url.removeprefix("sqlite://")
-    if path.startswith("/"):
-        path = path[1:]
-    if not path:
-        raise StoreError("sqlite URL has no path: use sqlite:///data/bridge.db")
-    return path

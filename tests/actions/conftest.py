@@ -16,7 +16,7 @@ from bridge.actions.base import Action, Call, Item, Resources
 from bridge.actions.httputil import client_session
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.delivery.store import open_store
+from bridge.delivery.opening import open_store
 from bridge.events import Event
 from bridge.settings import Settings
 from bridge.signatures import sign

@@ -22,7 +22,7 @@ from bridge.actions.registry import action_types
 from bridge.app import create_app
 from bridge.cli import main
 from bridge.config import ConfigError, load_config
-from bridge.delivery.store import open_store
+from bridge.delivery.opening import open_store
 from bridge.settings import Settings
 from bridge.signatures import sign
 from tests.admin.harness import eventually

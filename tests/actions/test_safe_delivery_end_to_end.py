@@ -15,8 +15,9 @@ import httpx
 from bridge.app import create_app
 from bridge.config import parse_config
 from bridge.delivery.model import DeliveryRow
+from bridge.delivery.opening import open_store
 from bridge.delivery.records import RESPONSE_EXCERPT_BYTES
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.store import Store
 from bridge.settings import Settings
 from tests.actions import harness
 from tests.actions.harness import signed

@@ -23,7 +23,8 @@ import pytest
 from starlette.applications import Starlette
 
 from bridge import admin
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 
 DEPTH = 500
 TOKEN = "hostile-admin-token-0123456789"

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.admin.ratelimit import FailureLimiter
-from bridge.delivery.store import open_store
+from bridge.delivery.opening import open_store
 from tests.admin.conftest import csrf_of
 from tests.admin.fakes import FakeStore, row
 from tests.admin.hostile import MAX_JOB_ID, TOKEN, hostile_app, postgres_store, seeded_store

@@ -22,7 +22,8 @@ import pytest
 from bridge.admin import present
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import ClaimPolicy, Outcome
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 from tests.stores.values import notification, planned
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,7 +14,8 @@ import pytest
 
 from bridge.cli import main
 from bridge.delivery.clock import ManualClock, SystemClock
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 from tests.stores.values import notification
 
 T = TypeVar("T")

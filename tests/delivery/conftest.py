@@ -13,7 +13,8 @@ import pytest
 from bridge.actions.base import Action, ActionOptions, Call, Resources, Success
 from bridge.config import ActionConfig, Config, DeliverySettings, KontentConfig
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 from bridge.delivery.workers import WorkerPool
 
 # What a RecordingAction does on a call: return a Success, raise, or wait for a test's signal.

@@ -16,7 +16,8 @@ from bridge.cli import main
 from bridge.delivery import queries
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import ClaimPolicy, Outcome
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 from tests.stores.values import notification, planned
 
 T = TypeVar("T")

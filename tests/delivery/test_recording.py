@@ -8,7 +8,8 @@ from pathlib import Path
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors.sqlite import SqliteConnector
 from bridge.delivery.model import Batch, ClaimPolicy, Episode, JobDetail, Outcome
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 from tests.stores.values import accept
 
 PARALLEL = ClaimPolicy(ordering="none", concurrency=4)

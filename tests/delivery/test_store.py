@@ -16,7 +16,8 @@ from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.connectors.sqlite import apply_migrations
-from bridge.delivery.store import Store, StoreError, StoreUnavailable, open_store, sqlite_path
+from bridge.delivery.opening import open_store, sqlite_path
+from bridge.delivery.store import Store, StoreError, StoreUnavailable
 from tests.stores.values import notification, planned
 
 MakeStore = Callable[..., Awaitable[Store]]

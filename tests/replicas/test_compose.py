@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from bridge.delivery.store import open_store
+from bridge.delivery.opening import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

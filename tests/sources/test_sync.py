@@ -19,7 +19,8 @@ from starlette.applications import Starlette
 from bridge.app import create_app
 from bridge.config import Config, parse_config
 from bridge.delivery.clock import ManualClock, SystemClock
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.signatures import sign

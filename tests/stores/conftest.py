@@ -23,7 +23,8 @@ import pytest
 
 from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.store import Store, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store
 
 T = TypeVar("T")
 DSN_VARIABLE = "BRIDGE_TEST_POSTGRES_DSN"

@@ -13,7 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from bridge.delivery.store import Store, sqlite_path
+from bridge.delivery.opening import sqlite_path
+from bridge.delivery.store import Store
 from bridge.payloads import parse_body
 from bridge.plan import PlannedJob
 

@@ -129,7 +129,7 @@ async def test_a_stored_event_that_is_not_json_matches_no_field_and_fails_nothin
     if store_url.startswith("sqlite"):
         import sqlite3
 
-        from bridge.delivery.store import sqlite_path
+        from bridge.delivery.opening import sqlite_path
 
         conn = sqlite3.connect(sqlite_path(store_url))
         with conn:

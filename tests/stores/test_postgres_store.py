@@ -13,7 +13,8 @@ from bridge.delivery import queries
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors.postgres import PostgresConnector
 from bridge.delivery.model import ClaimPolicy, Outcome
-from bridge.delivery.store import Store, StoreUnavailable, open_store
+from bridge.delivery.opening import open_store
+from bridge.delivery.store import Store, StoreUnavailable
 from tests.stores.conftest import postgres_dsn
 from tests.stores.values import accept
 
@@ -234,7 +235,7 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
     replicas: tuple[str, MakeReplica], clock: ManualClock
 ) -> None:
     """Ids come from a sequence at insert, visibility at commit: the claim must not pass by."""
-    from bridge.delivery.store import _insert_jobs
+    from bridge.delivery.accepting import insert_jobs
     from tests.stores.values import notification, planned
 
     url, replica = replicas
@@ -248,7 +249,7 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
         await transaction.start()
         assert isinstance(store.connector, PostgresConnector)
         slow_tx = store.connector.tx(slow)
-        await _insert_jobs(slow_tx, [planned(notification(2), "a")], clock.now(), None)  # job 2
+        await insert_jobs(slow_tx, [planned(notification(2), "a")], clock.now(), None)  # job 2
         await accept(store, [3])  # job 3, committed first
 
         claiming = asyncio.ensure_future(store.claim("a", FIFO_POLICY, worker_id="w"))

@@ -22,7 +22,7 @@ from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors import sqlite as sqlite_db
 from bridge.delivery.connectors.postgres import VERSION_TABLE as PG_VERSION_TABLE
 from bridge.delivery.model import ClaimPolicy
-from bridge.delivery.store import open_store
+from bridge.delivery.opening import open_store
 from bridge.events import Notification
 from bridge.plan import PlannedJob
 from tests.stores.test_dedupe_latest import item, send
