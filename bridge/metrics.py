@@ -239,11 +239,6 @@ def attempt_finished(action: str, outcome: Outcome, seconds: float, *, jobs: int
         m.jobs_finished.labels(action, outcome).inc(jobs)
 
 
-def job_died(action: str) -> None:
-    """A job died outside an attempt (retries exhausted by the clock, say)."""
-    _current.jobs_finished.labels(action, "dead").inc()
-
-
 def config_reloaded(ok: bool, at: float | None = None) -> None:
     now = time.time() if at is None else at
     _current.reload_success.set(1 if ok else 0)

@@ -91,11 +91,6 @@ def excerpt(text: str | None, limit: int = RESPONSE_EXCERPT_BYTES) -> str | None
     return data[:limit].decode("utf-8", "ignore") + " [...]"
 
 
-def event_fields_json(event: Event) -> str:
-    """An event without its raw notification, which is stored once, on the notification."""
-    return _event_parts(event, None)[0]
-
-
 def decode_stored(text: str) -> Any:
     """A JSON column as the standard decoder reads it, by orjson where the two agree (a claim
     decodes each job's event, raw notification and inputs). They differ on an integer past 64
