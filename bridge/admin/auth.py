@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -91,11 +90,3 @@ class Guard:
 
     def csrf_ok(self, session: str, candidate: str) -> bool:
         return hmac.compare_digest(utf8(candidate), self.csrf_for(session).encode())
-
-
-def same_origin(request: Request) -> bool:
-    """A browser POST must name this host as its Origin (or Referer when Origin is absent)."""
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not source:
-        return True  # not a browser that sends either: the CSRF token still applies
-    return urlsplit(source).netloc == request.headers.get("host", "")

@@ -12,7 +12,7 @@ the bridge.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from starlette.requests import Request
 
@@ -30,7 +30,7 @@ class OriginPolicy:
         source = request.headers.get("origin") or request.headers.get("referer")
         if not source:
             return None
-        parts = urlsplit(source)
+        parts = _split(source)
         return f"{parts.scheme}://{parts.netloc}" if parts.netloc else source
 
     def allows(self, request: Request) -> bool:
@@ -38,7 +38,7 @@ class OriginPolicy:
         source = self.source_of(request)
         if source is None:
             return True  # not a browser that sends either: the CSRF token still applies
-        netloc = urlsplit(source).netloc.lower()
+        netloc = _split(source).netloc.lower()
         if netloc and netloc == request.headers.get("host", "").lower():
             return True
         return netloc != "" and netloc == self.public_netloc
@@ -63,3 +63,15 @@ class OriginPolicy:
         if self.public_url is not None and self.public_url.lower().startswith("https://"):
             return True
         return request.url.scheme == "https"
+
+
+_NO_ADDRESS = urlsplit("")
+
+
+def _split(source: str) -> SplitResult:
+    """`Origin` or `Referer` split into its parts; one urlsplit refuses (an unclosed IPv6
+    bracket such as `http://[`) has no address, so it is another origin: a 403, not a 500."""
+    try:
+        return urlsplit(source)
+    except ValueError:
+        return _NO_ADDRESS

@@ -208,6 +208,27 @@ async def test_a_non_ascii_or_wrong_csrf_value_is_403(
     assert [c for c in store.calls if c[0] != "deliveries"] == []
 
 
+@pytest.mark.parametrize("source", ["http://[", "http://[::1", "http://]", "https://[x]:1:2"])
+async def test_an_origin_that_is_no_url_is_403(
+    fake_app: tuple[Starlette, FakeStore], source: str
+) -> None:
+    """urlsplit refuses an unclosed IPv6 bracket (ValueError): it was a 500 on every POST."""
+    app, store = fake_app
+    async with client_for(app) as client:
+        assert (await client.post("/admin/login", data={"token": TOKEN})).status_code == 303
+        csrf = csrf_of((await client.get("/admin")).text)
+        for header in ("Origin", "Referer"):
+            sign_in = await client.post(
+                "/admin/login", data={"token": TOKEN}, headers={header: source}
+            )
+            assert sign_in.status_code == 403, (header, sign_in.text)
+            assert "This form was sent from" in sign_in.text
+            for path in ("/admin/jobs/1/retry", "/admin/actions/content-team/enable"):
+                answer = await client.post(path, data={"csrf": csrf}, headers={header: source})
+                assert answer.status_code == 403, (header, path, answer.text)
+    assert [c for c in store.calls if c[0] != "deliveries"] == []
+
+
 async def test_a_non_ascii_admin_token_authenticates() -> None:
     token = "jeton-ünïcødé-🔑-€"
     store = FakeStore()
