@@ -110,17 +110,17 @@ def retention_setting(env: Mapping[str, str]) -> float | None:
     raw = (env.get("BRIDGE_RETENTION") or "").strip()
     if not raw:
         return None
-    from bridge.config.durations import parse_duration
+    from bridge.config.durations import DurationTooLong, parse_duration
 
+    hint = "write how long notifications and finished jobs are kept, e.g. 3d, 12h or 90m"
     try:
         seconds = parse_duration(raw)
+    except DurationTooLong as exc:
+        raise SettingsError(f"BRIDGE_RETENTION: {raw!r}: {exc}") from None
     except ValueError:
         seconds = 0.0
     if seconds <= 0:
-        raise SettingsError(
-            f"BRIDGE_RETENTION: {raw!r} is not a duration longer than 0: write how long "
-            "notifications and finished jobs are kept, e.g. 3d, 12h or 90m"
-        )
+        raise SettingsError(f"BRIDGE_RETENTION: {raw!r} is not a duration longer than 0: {hint}")
     return seconds
 
 

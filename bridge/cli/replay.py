@@ -74,12 +74,15 @@ class Target:
 def when(option: str, raw: str | None) -> Callable[[float], float] | None:
     """A --since/--until value as a function of now: a duration back, or an absolute time."""
     from bridge.config import parse_duration
+    from bridge.config.durations import DurationTooLong
 
     if raw is None:
         return None
     try:
         seconds = parse_duration(raw)
         return lambda now: now - seconds
+    except DurationTooLong as exc:
+        raise CliError(f"{option}: {exc}, got {raw!r}") from None
     except ValueError:
         pass
     try:

@@ -145,6 +145,10 @@ def test_a_time_range_and_every_matching_action_without_targets(
             "error: --since: expected a duration such as 2h or a UTC time such as "
             "2026-12-02T01:30, got 'yesterday'",
         ),
+        (
+            ("--since", "99999999999d"),
+            "error: --since: a duration can be at most 3650d (ten years), got '99999999999d'",
+        ),
     ],
 )
 def test_bad_targets_are_one_line_errors(

@@ -119,6 +119,19 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [float("inf"), float("nan"), 10**400, "9" * 400, "9" * 400 + "d", "999999999d", "3651d"],
+    ids=["inf", "nan", "int400", "nines", "nines-d", "999999999d", "3651d"],
+)
+def test_parse_duration_refuses_what_no_timestamp_can_follow(value: str | float) -> None:
+    # inf and NaN made `bridge check` crash in format_duration; huge values pass every
+    # comparison and give due times past year 9999.
+    with pytest.raises(ValueError, match=r"^a duration can be at most 3650d \(ten years\)$"):
+        parse_duration(value)
+    assert parse_duration("3650d") == 3650 * 86400
+
+
 def test_defaults_when_nothing_is_said(load: Loader) -> None:
     config = load(minimal())
     assert config.defaults == DeliverySettings(

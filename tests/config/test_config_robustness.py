@@ -145,3 +145,20 @@ def test_deep_nesting_is_an_error_not_a_crash(depth: int) -> None:
     assert [i.message for i in raised.value.issues] == [
         "YAML nesting is too deep (more than 64 levels)"
     ]
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", '"999999999d"'])
+@pytest.mark.parametrize("key", ["debounce", "max_wait", "timeout", "retry: {give_up_after"])
+def test_endless_durations_are_config_errors(key: str, value: str) -> None:
+    option = f"{key}: {value}}}" if key.startswith("retry") else f"{key}: {value}"
+    text = (
+        "version: 1\nwebhooks: [{name: p, path: /p, secrets: [s]}]\n"
+        f"actions:\n  a:\n    type: log\n    message: hi\n    {option}\n"
+        "rules: [{name: r, do: [a]}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    assert [i.message for i in raised.value.issues] == [
+        "a duration can be at most 3650d (ten years)"
+    ]
+    assert raised.value.issues[0].line == 7

@@ -160,6 +160,9 @@ def test_retention_comes_from_bridge_retention(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("BRIDGE_RETENTION", "forever")
     with pytest.raises(StoreError, match=r"^BRIDGE_RETENTION: "):
         open_store("sqlite:///x.db")
+    monkeypatch.setenv("BRIDGE_RETENTION", "99999d")
+    with pytest.raises(StoreError, match=r"^BRIDGE_RETENTION: '99999d': a duration can be at most"):
+        open_store("sqlite:///x.db")
 
 
 def test_a_migration_another_process_applied_meanwhile_is_not_applied_again(
