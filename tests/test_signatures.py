@@ -9,7 +9,14 @@ from collections.abc import Callable
 
 import pytest
 
-from bridge.signatures import CURRENT_HEADER, LEGACY_HEADER, sign, signature_from, verify
+from bridge.signatures import (
+    CURRENT_HEADER,
+    LEGACY_HEADER,
+    sign,
+    signature_from,
+    signatures_from,
+    verify,
+)
 
 BODY = b'{\n  "notifications": []\n}\n'
 
@@ -81,3 +88,27 @@ def test_headers_current_first_then_legacy_case_insensitive() -> None:
 def test_legacy_header_verifies_like_the_current_one() -> None:
     headers = {"X-KC-Signature": sign(BODY, "s1")}
     assert verify(BODY, signature_from(headers), ["s1"])
+
+
+# --- Both headers at once. Kontent.ai's verifiers disagree on which one wins: webhook-helper-js
+# (lib/signatures/constants.ts) reads only x-kontent-ai-signature; the ASP.NET Core middleware
+# (kontent-ai/dotnet, src/aspnetcore/Kontent.Ai.AspNetCore/Webhooks/SignatureMiddleware.cs and
+# its test ModernSignatureHeaderTakesPrecedenceOverLegacy) prefers X-KC-Signature. A request
+# either of them accepts must verify; one both reject must not.
+
+
+def test_both_headers_each_may_carry_the_valid_signature() -> None:
+    good = sign(BODY, "s1")
+    dotnet_case = {"X-KC-Signature": good, "X-Kontent-ai-Signature": "invalid-fallback"}
+    helper_case = {"X-Kontent-ai-Signature": good, "X-KC-Signature": "invalid-fallback"}
+    assert signatures_from(dotnet_case) == ("invalid-fallback", good)
+    assert verify(BODY, signatures_from(dotnet_case), ["s1"])
+    assert verify(BODY, signatures_from(helper_case), ["s1"])
+
+
+def test_both_headers_wrong_or_absent_fails() -> None:
+    both_wrong = {"X-KC-Signature": sign(BODY, "x"), "X-Kontent-ai-Signature": sign(BODY, "y")}
+    assert not verify(BODY, signatures_from(both_wrong), ["s1"])
+    assert signatures_from({"X-KC-Signature": "", "Content-Type": "json"}) == ()
+    assert not verify(BODY, signatures_from({}), ["s1"])
+    assert not verify(BODY, [], ["s1"])

@@ -26,7 +26,7 @@ from bridge.logformat import request_id_var
 from bridge.payloads import parse_body
 from bridge.receiver import rejections
 from bridge.receiver.body import BodyError, read_body
-from bridge.signatures import signature_from, verify
+from bridge.signatures import signatures_from, verify
 
 if TYPE_CHECKING:
     from bridge.config import WebhookConfig
@@ -150,9 +150,9 @@ class WebhookEndpoint:
         # Small bodies, the usual case, stay inline: a thread hop costs more than they do.
         large = len(body) > OFF_LOOP_BYTES
         if webhook.verify and not (
-            await asyncio.to_thread(verify, body, signature_from(headers), webhook.secrets)
+            await asyncio.to_thread(verify, body, signatures_from(headers), webhook.secrets)
             if large
-            else verify(body, signature_from(headers), webhook.secrets)
+            else verify(body, signatures_from(headers), webhook.secrets)
         ):
             metrics.signature_failed(webhook.name)
             rejections.record(webhook.name, 401, _signature_problem(headers), request_id)
@@ -285,6 +285,6 @@ def _is_json(content_type: str) -> bool:
 
 def _signature_problem(headers: Mapping[str, str]) -> str:
     """The 401's reason for the admin's Activity page (the client only hears "invalid")."""
-    if signature_from(headers) is None:
+    if not signatures_from(headers):
         return "no X-Kontent-ai-Signature (or X-KC-Signature) header"
     return "the signature verified with none of the webhook's secrets"

@@ -52,6 +52,21 @@ async def test_legacy_payload_with_legacy_header(
     assert response.json() == {"accepted": 2, "duplicates": 0, "jobs": 2}
 
 
+async def test_dotnet_middlewares_header_choice_is_accepted(
+    client: httpx.AsyncClient, store: FakeStore, payload_bytes: Callable[[str], bytes]
+) -> None:
+    """Both headers, only X-KC-Signature valid: kontent-ai/dotnet's SignatureMiddleware accepts
+    it (its ModernSignatureHeaderTakesPrecedenceOverLegacy test), so the bridge must too."""
+    body = payload_bytes("official/dotnet_publish_webhook.json")
+    headers = signed(body, legacy=True) | {"X-Kontent-ai-Signature": "invalid-fallback"}
+    response = await client.post(URL, content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
+    assert store.calls[0][0][0].events[0].object_type == "content_item"
+    headers["X-KC-Signature"] = sign(body, "guessed-secret")
+    assert (await client.post(URL, content=body, headers=headers)).status_code == 401
+
+
 async def test_signature_under_a_rotated_secret(
     client: httpx.AsyncClient, payload_bytes: Callable[[str], bytes]
 ) -> None:
