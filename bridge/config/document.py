@@ -8,6 +8,7 @@ string scalars only, before any validation, so an unset variable is reported whe
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
@@ -209,7 +210,12 @@ class _Builder:
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (ValueError, KeyError, IndexError, AttributeError):
+            # PyYAML's constructors trust the resolver: text that does not fit a tag raises
+            # whatever the conversion raises (int(), a dict lookup, a failed regex match).
+            return self.unconstructed(node, path)
         if isinstance(value, str):
             return self.interpolate(value, path)
         if value is not None and not isinstance(value, bool | int | float):
@@ -217,6 +223,20 @@ class _Builder:
         if not getattr(node, "style", None) and value is not None:  # plain: None, or '' (libyaml)
             self.doc.plain_text[path] = str(node.value)
         return value
+
+    def unconstructed(self, node: yaml.Node, path: Path) -> str:
+        """A scalar whose text does not fit its type. Resolved from plain text, a date that does
+        not exist (`2024-02-30`) stays the text it is, like every date, and an integer past the
+        4,300 digits Python converts is an error (no option takes one). An explicit tag is the
+        author's claim, so `!!bool maybe` is an error naming the tag."""
+        resolved = self.loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+        implicit = resolved == node.tag
+        short = node.tag.replace("tag:yaml.org,2002:", "!!")
+        if not implicit:
+            self.doc.error(path, f"{str(node.value)[:40]!r} is not a valid {short} value")
+        elif short == "!!int":
+            self.doc.error(path, f"the number has more than {sys.get_int_max_str_digits()} digits")
+        return str(node.value)
 
     def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys

@@ -162,3 +162,33 @@ def test_endless_durations_are_config_errors(key: str, value: str) -> None:
         "a duration can be at most 3650d (ten years)"
     ]
     assert raised.value.issues[0].line == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1" * 5000, "the number has more than 4300 digits"),
+        ("-" + "1" * 4400, "the number has more than 4300 digits"),
+        ("!!int abc", "'abc' is not a valid !!int value"),
+        ('!!int ""', "'' is not a valid !!int value"),
+        ('!!float ""', "'' is not a valid !!float value"),
+        ("!!bool maybe", "'maybe' is not a valid !!bool value"),
+        ("!!timestamp soon", "'soon' is not a valid !!timestamp value"),
+    ],
+)
+def test_scalars_that_do_not_fit_their_type_are_issues(value: str, message: str) -> None:
+    # PyYAML's constructors raised ValueError, KeyError, IndexError or AttributeError here.
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"version: 1\nwebhooks: [{{name: {value}, path: /p, verify: false}}]\n")
+    (issue,) = raised.value.issues
+    assert (issue.line, issue.col, issue.path, issue.message) == (
+        2,
+        19,
+        "webhooks[0].name",
+        message,
+    )
+
+
+def test_a_date_that_does_not_exist_is_text_like_every_date() -> None:
+    text = "version: 1\nwebhooks: [{name: 2024-02-30, path: /p, verify: false}]\n"
+    assert parse_config(text).webhooks[0].name == "2024-02-30"
