@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from bridge import redaction
+from bridge.failures import PermanentFailure
 
 EXCERPT_CHARS = 500
 # How much of an answer is read: twice what the store keeps (2 KiB, RESPONSE_EXCERPT_BYTES in
@@ -132,9 +133,38 @@ class BoundedResponse(aiohttp.ClientResponse):
         return await super().read()
 
 
+class RedirectRefused(PermanentFailure):
+    """A redirect met by a request that did not say `allow_redirects=False` (an SDK's).
+
+    Permanent, as `classify` makes a 3xx: SDKs send their key in headers aiohttp keeps across
+    hosts (Algolia's `x-algolia-api-key`; only Authorization and Cookie are dropped), so a
+    followed redirect would hand the key to whatever host the target names.
+    """
+
+
+async def _refuse_redirect(
+    session: aiohttp.ClientSession,
+    context: Any,
+    params: aiohttp.TraceRequestRedirectParams,
+) -> None:
+    response = params.response
+    where = response.headers.get("Location", "?")
+    response.close()
+    # The origin only: a hook's path is its credential.
+    raise RedirectRefused(
+        f"{params.url.origin()} redirected ({response.status}) to {where}; redirects are not "
+        "followed (they could carry credentials to another host): configure the final URL",
+        status=response.status,
+    )
+
+
 def client_session(**kwargs: Any) -> aiohttp.ClientSession:
-    """An aiohttp session whose every read is bounded: the one the bridge and its SDKs share."""
-    return aiohttp.ClientSession(response_class=BoundedResponse, **kwargs)
+    """An aiohttp session whose every read is bounded and which never follows a redirect:
+    the one the bridge and its SDKs share."""
+    guard = aiohttp.TraceConfig()
+    guard.on_request_redirect.append(_refuse_redirect)
+    traces = [*(kwargs.pop("trace_configs", None) or ()), guard]
+    return aiohttp.ClientSession(response_class=BoundedResponse, trace_configs=traces, **kwargs)
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float | None:

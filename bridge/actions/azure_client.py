@@ -77,6 +77,9 @@ class AzureClients:
                 self._credential(connection),
                 transport=self._transport(AioHttpTransport, connection.ca_file),
                 retry_total=0,
+                # azure-core follows redirects itself (not through aiohttp) and drops only
+                # Authorization on another domain: the api-key header would follow.
+                permit_redirects=False,
                 **extra,
             )
         return self._clients[connection]
@@ -103,6 +106,7 @@ class AzureClients:
                 client_id=connection.client_id,
                 transport=self._transport(AioHttpTransport),
                 retry_total=0,  # as for the index requests: the job's schedule retries
+                permit_redirects=False,
             )
         else:
             from azure.identity.aio import DefaultAzureCredential

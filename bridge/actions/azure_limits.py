@@ -94,7 +94,10 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
     text = excerpt(_text(response))
     if status == 429 or status >= 500 or status in RETRYABLE_4XX:
         return Retry(reason, delay_s=_delay_s(headers), status=status, response=text)
-    if what != "Azure AI Search":
+    if 300 <= status < 400:  # not followed (azure_client: permit_redirects=False), as classify
+        where = headers.get("Location") or "?"
+        reason = f"{what} redirected ({status}) to {where}; configure the final URL"
+    elif what != "Azure AI Search":
         reason += " (check the identity: credential, client_id)"
     elif status in (401, 403):
         reason += " (check api_key, or the identity's Search Index Data Contributor role)"

@@ -189,7 +189,9 @@ class ManagementResolver:
             headers["x-continuation"] = continuation
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with self.http.get(url, headers=headers, timeout=timeout) as response:
+            # A 3xx is an answer here, never followed: the key must not go to another host.
+            get = self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+            async with get as response:
                 if response.status != 200:
                     raise ManagementError(f"GET {url} answered {response.status}")
                 return await response.json(content_type=None)

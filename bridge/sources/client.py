@@ -124,6 +124,7 @@ class SyncClient:
                 url,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+                allow_redirects=False,  # a 3xx is an answer (_page), never followed
             ) as response:
                 return response.status, response.headers, await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -123,3 +123,21 @@ class Recorder(FakeServer):
 
     async def _answer(self, request: web.Request) -> web.Response:
         return Scripted(self.status, self.body).response()
+
+
+class Redirector(FakeServer):
+    """Any method on any path answers `status` with a Location on `elsewhere`'s port, named
+    `localhost` (another host than 127.0.0.1, as far as redirects go), path and query kept."""
+
+    def __init__(self, elsewhere: Recorder, status: int = 307) -> None:
+        super().__init__()
+        self.elsewhere = elsewhere
+        self.status = status
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        port = self.elsewhere.url.rsplit(":", 1)[1]
+        location = f"http://localhost:{port}{request.path_qs}"
+        return web.Response(status=self.status, headers={"Location": location})
