@@ -40,6 +40,11 @@ SYSTEM_FIELDS = (
     "workflow",
     "workflow_step",
 )
+# Fields the record derives for itself. Like the system fields they win a clash with an element
+# of the same codename, always: a rich text element named `content` used to show its words in
+# records without blocks and vanish (replaced by the block list) in records with them, so one
+# field changed type between records, which a typed index (Azure AI Search) refuses.
+DERIVED_FIELDS = ("last_modified_timestamp", "content", "content_codenames")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
 MISSING = object()
 ASSET_FIELDS = ("name", "description", "url", "type")
@@ -153,9 +158,12 @@ def build_record(
     modular_content: Mapping[str, Any] | None = None,
     options: RecordOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
-    """System fields, every element's fields, and content blocks (system names win a clash)."""
+    """System fields, every element's fields, and content blocks (system and derived names win
+    a clash, whether or not the item has blocks; `{elements.<name>}` still reaches the element)."""
     system = item.get("system") or {}
     record = flatten(item, options)
+    for name in DERIVED_FIELDS:
+        record.pop(options.key(name), None)
     record.update({options.key(name): system.get(name) for name in SYSTEM_FIELDS})
     record[options.key("last_modified_timestamp")] = timestamp(system.get("last_modified"))
     blocks = content_blocks(item, modular_content or {}, options)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from bridge.actions.records import (
@@ -265,3 +267,46 @@ def test_templates_reach_the_new_fields() -> None:
         "updated": 1795428000,
         "teaser_type": "teaser",
     }
+
+
+# --- Kontent.ai's own Delivery API fixture (tests/payloads/official/README.md names its source):
+# rich text with three components, an inserted item (data-rel="link"), item and asset links.
+
+
+def _official_rich_text(payload_bytes: Callable[[str], bytes]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(payload_bytes("official/delivery_rich_text_components.json"))
+    return data
+
+
+def test_the_sdk_fixtures_components_become_blocks_in_the_elements_order(
+    payload_bytes: Callable[[str], bytes],
+) -> None:
+    data = _official_rich_text(payload_bytes)
+    record = build_record(data["items"][0], data["modular_content"])
+    kinds = [(b["codename"], b["kind"], b["text"]) for b in record["content"]]
+    # The element's modular_content order (n2, n4, n3, n1), as the SDK keeps it.
+    assert kinds == [
+        ("n2", "component", "Text 2"),
+        ("n4", "linked_item", "Text 4"),
+        ("n3", "component", "Text 3"),
+        ("n1", "component", "Text 1"),
+    ]
+    assert record["rich"].startswith("Basic formatted text: plain text, bold, italics,")
+
+
+def test_an_element_named_like_a_derived_field_is_shadowed_with_or_without_blocks(
+    payload_bytes: Callable[[str], bytes],
+) -> None:
+    data = _official_rich_text(payload_bytes)
+    item = data["items"][0]
+    item["elements"]["content"] = item["elements"].pop("rich")
+    item["elements"]["content_codenames"] = {"type": "text", "value": "x"}
+    with_blocks = build_record(item, data["modular_content"])
+    without_blocks = build_record(item, {})
+    # `content` is the block list or absent, never the element's words: one type in every
+    # record, which a typed index (Azure AI Search) needs.
+    assert [b["codename"] for b in with_blocks["content"]] == ["n2", "n4", "n3", "n1"]
+    assert with_blocks["content_codenames"] == ["n2", "n4", "n3", "n1"]
+    assert "content" not in without_blocks and "content_codenames" not in without_blocks
+    mapped = mapped_record(item, "k", {"body": "{elements.content}"}, data["modular_content"])
+    assert mapped["body"].startswith("Basic formatted text")
