@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import aiohttp
 import pytest
 
 from bridge.actions.base import PermanentFailure, Retry
+from bridge.actions.records import build_record
 from bridge.kontent.client import WAIT_HEADER, DeliveryClient, Keys
 from tests.fakes.kontent import FakeDelivery, item_json, not_found
 
@@ -188,3 +192,22 @@ async def test_an_empty_listing_means_gone(http: aiohttp.ClientSession) -> None:
     async with FakeDelivery() as fake:
         got = await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
     assert got is None
+
+
+async def test_the_sdks_circular_linked_items_answer_is_fetched_and_mapped_once_each(
+    http: aiohttp.ClientSession, payload_bytes: Callable[[str], bytes]
+) -> None:
+    # delivery-sdk-js's fixture (tests/payloads/official/README.md): two linked items that link
+    # each other and the item back. Served as the API sends it, fetched by the bridge's client.
+    answer = json.loads(payload_bytes("official/delivery_circular_linked_items.json"))
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, answer)
+        got = await client(http, fake).fetch_item(
+            ENV, "coffee_processing_techniques", "en-US", preview=False, by="codename", depth=3
+        )
+    assert got is not None
+    record = build_record(got["item"], got["modular_content"])
+    assert [(b["codename"], b["parents"]) for b in record["content"]] == [
+        ("on_roasts", ["coffee_processing_techniques"]),
+        ("which_brewing_fits_you_", ["on_roasts", "coffee_processing_techniques"]),
+    ]
