@@ -19,7 +19,6 @@ import base64
 import importlib.util
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -41,6 +40,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
+from bridge.actions.cafile import CaFile
 from bridge.actions.httputil import TEMPLATE_MARKERS
 from bridge.actions.record_size import PROTECTED_FIELDS, Fitted, fit_record, json_size
 from bridge.actions.search_index import (
@@ -72,7 +72,7 @@ class AzureSearchOptions(SearchIndexOptions):
     client_id: str | None = None  # a user-assigned managed identity
     audience: str | None = None  # sovereign clouds: https://search.azure.us, ...
     api_version: str | None = None  # the SDK's default
-    ca_file: str | None = None  # a CA bundle the endpoint's certificate chains to
+    ca_file: CaFile | None = None  # a CA bundle the endpoint's certificate chains to
     key: str = "{codename}_{language}"
     key_field: str = "key"
     key_encoding: Literal["auto", "base64"] = "auto"
@@ -89,13 +89,6 @@ class AzureSearchOptions(SearchIndexOptions):
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError(f"{endpoint!r}: the endpoint takes no path or query")
         return endpoint.rstrip("/")
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, path: str | None) -> str | None:
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"{path!r} is not a file (a PEM bundle of CA certificates)")
-        return path
 
     @field_validator("index")
     @classmethod

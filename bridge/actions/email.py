@@ -19,6 +19,7 @@ import aiosmtplib
 from pydantic import Field, field_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
+from bridge.actions.cafile import CaFile
 
 # Control characters (HTAB aside) end or corrupt a header line; a lone surrogate is no text.
 _UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
@@ -31,7 +32,7 @@ class EmailOptions(ActionOptions):
     password: str | None = None
     starttls: bool | None = None  # None: upgrade when the server offers it
     tls: bool = False  # implicit TLS (port 465)
-    ca_file: str | None = None  # a private CA's certificates (PEM), for an internal relay
+    ca_file: CaFile | None = None  # a private CA's certificates (PEM), for an internal relay
     sender: str = Field(alias="from")
     to: list[str]
     subject: str | None = None
