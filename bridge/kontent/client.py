@@ -10,7 +10,8 @@ environment (never the key), and "the item is not there" is `None`.
 empty item listing, or a 404 carrying Kontent.ai's error object with error code 100 ("The
 requested content item '...' was not found."). Any other 404 (an HTML page from a wrong host, an
 empty body, someone else's JSON, Kontent.ai's code 1 for a route that does not exist) and any
-200 without the listing's shape mean a wrong `delivery_url`/`preview_url`: they retry, loudly.
+200 without the listing's shape (of items, or of used-in) mean a wrong `delivery_url` or
+`preview_url`: they retry, loudly.
 An answer is read up to `max_response_bytes` (32 MiB by default) and refused above it.
 """
 
@@ -180,7 +181,8 @@ class DeliveryClient:
         """One page of `GET /{env}/{items|assets}/{codename}/used-in`: items, next token.
 
         Kontent.ai pages this listing with the `X-Continuation` header: sent back as received
-        for the next page, absent on the last one. An unknown codename is no parents.
+        for the next page, absent on the last one. An unknown codename is no parents; an answer
+        without the `items` listing retries, like `fetch_item`'s.
         """
         base = self.preview_url if preview else self.delivery_url
         url = f"{base}/{quote(environment_id, safe='')}/{entity}/{quote(codename, safe='')}/used-in"
@@ -192,7 +194,13 @@ class DeliveryClient:
         )
         if data is None:
             return [], None
-        items = [item for item in data.get("items") or [] if isinstance(item, dict)]
+        listing = data.get("items")
+        if not isinstance(listing, list):
+            # As for an item: a 200 without the listing is a wrong host, not "used nowhere",
+            # which would quietly leave every record that shows the object stale.
+            what = _what(environment_id, preview)
+            raise Retry(f"{what} answered 200 without a used-in listing: check {_setting(preview)}")
+        items = [item for item in listing if isinstance(item, dict)]
         token = next((v for k, v in received.items() if k.lower() == "x-continuation"), None)
         return items, token or None
 

@@ -211,3 +211,29 @@ async def test_the_sdks_circular_linked_items_answer_is_fetched_and_mapped_once_
         ("on_roasts", ["coffee_processing_techniques"]),
         ("which_brewing_fits_you_", ["on_roasts", "coffee_processing_techniques"]),
     ]
+
+
+@pytest.mark.parametrize("body", [{}, {"items": "none"}, {"message": "hello"}])
+async def test_a_used_in_200_without_the_listing_retries_instead_of_meaning_no_parents(
+    http: aiohttp.ClientSession, body: dict[str, object]
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, body)
+        with pytest.raises(Retry, match=r"without a used-in listing: check kontent\.delivery_url"):
+            await client(http, fake).used_in_page(
+                ENV, "assets", "beans_jpg", language=None, preview=False
+            )
+
+
+async def test_the_sdks_used_in_answer_is_read(
+    http: aiohttp.ClientSession, payload_bytes: Callable[[str], bytes]
+) -> None:
+    # delivery-sdk-js's used-in fixture (tests/payloads/official/README.md), on its last page.
+    answer = json.loads(payload_bytes("official/delivery_used_in.json"))
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, answer)
+        items, token = await client(http, fake).used_in_page(
+            ENV, "items", "x", language="default", preview=False
+        )
+    assert [i["system"]["codename"] for i in items] == ["product"]
+    assert token is None
