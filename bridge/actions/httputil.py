@@ -48,12 +48,25 @@ _UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 
-def classify(status: int, headers: Mapping[str, str], body: str | Body, *, what: str) -> Success:
-    """Turn an HTTP answer into Success, or raise Retry / PermanentFailure."""
+def classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: str | Body,
+    *,
+    what: str,
+    body_in_reason: bool = False,
+) -> Success:
+    """Turn an HTTP answer into Success, or raise Retry / PermanentFailure.
+
+    `body_in_reason` for targets that name the cause in a short body (Slack's `no_service`):
+    the reason, which the job list shows, then ends with it.
+    """
     text = body.excerpt() if isinstance(body, Body) else excerpt(body)
     if 200 <= status < 300:
         return Success(status=status, response=text)
     reason = f"{what} answered {status}"
+    if body_in_reason:
+        reason += f": {text or 'no body'}"
     if status == 429 or status >= 500 or status in RETRYABLE_4XX:
         raise Retry(reason, delay_s=retry_after_s(headers), status=status, response=text)
     if 300 <= status < 400:

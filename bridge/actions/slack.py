@@ -23,6 +23,7 @@ from bridge.actions.httputil import (
     UrlTemplate,
     check_headers,
     check_templated_origins,
+    classify,
     excerpt,
     retry_after_s,
 )
@@ -132,6 +133,10 @@ class SlackAction(Action[SlackOptions]):
             )
         except SlackApiError as exc:
             raise _api_failure(exc) from exc
+        except AttributeError as exc:  # slack-sdk's validate() calls .get on whatever came
+            raise Retry(
+                f"Slack chat.postMessage answered something other than a JSON object ({exc})"
+            ) from exc
         return Success(
             status=response.status_code,
             response=f"posted to {response.get('channel')} ts={response.get('ts')}",
@@ -144,29 +149,43 @@ class SlackAction(Action[SlackOptions]):
             str(options.webhook_url), session=self.resources.http, retry_handlers=[]
         )
         response = await client.send(text=text, blocks=blocks, unfurl_links=options.unfurl_links)
-        body = excerpt(response.body or "")
-        status = response.status_code
-        if status == 200:
-            return Success(status=status, response=body)
-        reason = f"Slack webhook answered {status}: {body or 'no body'}"
-        if status == 429 or status >= 500:
-            raise Retry(
-                reason, delay_s=retry_after_s(response.headers), status=status, response=body
-            )
-        raise PermanentFailure(reason, status=status, response=body)
+        # The shared status rules (408/409/425 retry, any 2xx is posted); Slack names the cause
+        # in the body (no_service, channel_is_archived).
+        return classify(
+            response.status_code,
+            response.headers,
+            response.body or "",
+            what="Slack webhook",
+            body_in_reason=True,
+        )
 
 
 def _api_failure(exc: SlackApiError) -> Retry | PermanentFailure:
+    """What an error answer of chat.postMessage means. Slack names errors in a JSON object
+    (`{"ok": false, "error": ...}`); anything else in front of it (a proxy's HTML, a bare 401,
+    a JSON list) has only its HTTP status, judged by the shared rules (httputil.classify)."""
     response = exc.response
-    error = str(response.get("error") or "unknown_error")
-    status = response.status_code
-    detail = excerpt(str(response.data))
+    # A SlackResponse, or the bare aiohttp response when the SDK could not read the body.
+    status: int | None = getattr(response, "status_code", None) or getattr(response, "status", None)
+    headers = getattr(response, "headers", None) or {}
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    if not data or not str(data).strip():  # unread ({} for HTML): the SDK's message says why
+        data = str(exc).splitlines()[0] if str(exc) else ""
+    detail = excerpt(str(data))
     reason = f"Slack chat.postMessage failed: {error}"
     if status == 429 or error == "ratelimited":
-        delay = retry_after_s(response.headers)
-        return Retry(reason, delay_s=delay, status=status, response=detail)
+        return Retry(reason, delay_s=retry_after_s(headers), status=status, response=detail)
     if error in PERMANENT_ERRORS:
         return PermanentFailure(reason, status=status, response=detail)
+    if status is not None and not 200 <= status < 300:
+        what = "Slack chat.postMessage" + (f" ({error})" if error else "")
+        try:
+            classify(status, headers, detail, what=what)
+        except (Retry, PermanentFailure) as failure:
+            return failure
+    if error is None:
+        reason = f"Slack chat.postMessage answered {status} without a Slack error name"
     return Retry(reason, status=status, response=detail)
 
 

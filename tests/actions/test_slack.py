@@ -169,3 +169,52 @@ async def test_the_sdk_request_is_recorded_with_the_token_hidden(
     assert shown["headers"]["Authorization"] == "***"
     assert json.loads(shown["body"]) == {"channel": "#content", "text": "Published Hello"}
     assert shown["requests_sent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected", "reason"),
+    [
+        (200, [1, 2], {}, Retry, "answered something other than a JSON object"),
+        (200, "plain words", {}, Retry, "answered something other than a JSON object"),
+        (401, "nope", {}, PermanentFailure, "chat.postMessage answered 401"),
+        (408, "slow", {}, Retry, "chat.postMessage answered 408"),
+        (404, {"ok": False, "error": "unknown_method"}, {}, PermanentFailure, "unknown_method"),
+        (503, "busy", {"Retry-After": "120"}, Retry, "chat.postMessage answered 503"),
+    ],
+    ids=["json-list", "text-200", "text-401", "text-408", "unknown-method-404", "503"],
+)
+async def test_an_answer_that_is_no_slack_error_is_judged_by_its_http_status(
+    resources: Resources,
+    make_call: MakeCall,
+    status: int,
+    body: Any,
+    headers: dict[str, str],
+    expected: type[Exception],
+    reason: str,
+) -> None:
+    """A proxy's page, a bare 401 or a JSON list in front of Slack: the shared status rules
+    (httputil.classify) decide, instead of an AttributeError retried for days."""
+    async with FakeSlack() as slack:
+        slack.fail_next(status, body, headers)
+        with pytest.raises(expected, match=reason) as caught:
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+    if status == 503:
+        assert isinstance(caught.value, Retry) and caught.value.delay_s == 120
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(204, None), (408, Retry), (409, Retry), (425, Retry), (403, PermanentFailure)],
+)
+async def test_incoming_webhook_answers_follow_the_shared_status_rules(
+    resources: Resources, make_call: MakeCall, status: int, expected: type[Exception] | None
+) -> None:
+    async with FakeSlack() as slack:
+        slack.fail_next(status, "" if status == 204 else "why")
+        call = make_call(SlackAction, {"webhook_url": slack.webhook_url, "text": "hi"})
+        if expected is None:
+            result = await SlackAction("hook", resources).send(call)
+            assert result.status == 204
+        else:
+            with pytest.raises(expected, match=f"Slack webhook answered {status}: why"):
+                await SlackAction("hook", resources).send(call)
