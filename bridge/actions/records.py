@@ -249,7 +249,9 @@ def fill(template: Any, namespace: Mapping[str, Any], *, strict: bool = False) -
     """A lone `{path}` keeps the value's type (lists, numbers); otherwise text substitution.
 
     Missing names become null (alone) or "" (in text), since one content type may lack an
-    element another has; `strict=True` raises KeyError instead (for identifiers).
+    element another has; `strict=True` raises KeyError instead, for a null value too (for
+    identifiers: `{codename}_{language}` of an event without a codename must not be `_en`,
+    the one key every such event would share, nor `{id}` of one without an id "None").
     """
     if isinstance(template, list):
         return [fill(part, namespace, strict=strict) for part in template]
@@ -260,7 +262,7 @@ def fill(template: Any, namespace: Mapping[str, Any], *, strict: bool = False) -
     alone = PLACEHOLDER.fullmatch(template)
     if alone:
         value = lookup(namespace, alone.group(1))
-        if value is MISSING:
+        if value is MISSING or (strict and value is None):
             if strict:
                 raise KeyError(alone.group(1))
             return None
@@ -269,7 +271,7 @@ def fill(template: Any, namespace: Mapping[str, Any], *, strict: bool = False) -
     def text(match: re.Match[str]) -> str:
         value = lookup(namespace, match.group(1))
         if value is MISSING or value is None:
-            if strict and value is MISSING:
+            if strict:
                 raise KeyError(match.group(1))
             return ""
         if isinstance(value, list):

@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 from pydantic import Field
 
 from bridge.actions.base import ActionOptions, Call, PermanentFailure, Resources
-from bridge.actions.records import RecordOptions, default_record, fill, mapped_record
+from bridge.actions.records import (
+    MISSING,
+    RecordOptions,
+    default_record,
+    fill,
+    lookup,
+    mapped_record,
+)
 from bridge.actions.used_in import Expand, expand_call
 from bridge.events import Event
 
@@ -101,12 +108,25 @@ def record(
 
 
 def event_key(option: str, template: str, event: Event) -> str:
-    """From the event's own fields, so a delete finds the record a save made."""
+    """From the event's own fields, so a delete finds the record a save made.
+
+    A name the event has no value for fails too: legacy workflow notifications name an item by
+    id only, and `{codename}_{language}` would give each of them the same key, so one item's
+    save would overwrite another's record and a delete would remove it.
+    """
+    fields = event.fields()
     try:
-        return str(fill(template, event.fields(), strict=True))
+        return str(fill(template, fields, strict=True))
     except KeyError as exc:
+        name = exc.args[0]
+        if lookup(fields, name) is not MISSING:
+            raise PermanentFailure(
+                f"{option} {template!r}: {event.summary()} has no {name}, so it cannot name "
+                "a record (legacy workflow notifications carry an item's id, not its codename: "
+                "a key built from {id} names every event)"
+            ) from None
         raise PermanentFailure(
-            f"{option} {template!r}: unknown name {exc.args[0]!r} "
+            f"{option} {template!r}: unknown name {name!r} "
             "(use event fields such as id, codename, language, type, collection)"
         ) from None
 

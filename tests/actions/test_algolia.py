@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -12,6 +12,7 @@ from bridge.actions import sent
 from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.kontent.client import DeliveryClient, Keys
+from bridge.payloads import parse_body
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.events import MakeCall, make_event
 from tests.fakes.kontent import FakeDelivery, item_json
@@ -203,6 +204,30 @@ async def test_unknown_object_id_name_is_permanent(setup: Setup, make_call: Make
     options = {**setup.options, "object_id": "{slug}"}
     with pytest.raises(PermanentFailure, match="unknown name 'slug'"):
         await setup.action.send(make_call(AlgoliaAction, options, [make_event(action="deleted")]))
+
+
+async def test_legacy_workflow_events_without_a_codename_never_share_one_object_id(
+    setup: Setup, make_call: MakeCall, payload_bytes: Callable[[str], bytes]
+) -> None:
+    # Kontent.ai's legacy workflow notification (webhook-helper-js's workflow-response.json
+    # shape) names the item by id only: `{codename}_{language}` used to make it "_default",
+    # one objectID that every such item overwrote, and that a delete removed.
+    body = payload_bytes("legacy/content_item_variant_change_workflow_step.json")
+    [event] = [e for n in parse_body(body, "w") for e in n.events]
+    event = replace(event, environment_id=ENV)
+    assert (event.id, event.codename, event.language) == (
+        "ad2db98c-f4fe-5ce7-bd99-488b6b61d280",
+        None,
+        "default",
+    )
+    draft = item_json("draft", id=str(event.id), language="default")
+    setup.delivery.publish(ENV, draft, preview=True)
+    with pytest.raises(PermanentFailure, match=r"has no codename, so it cannot name a record"):
+        await setup.action.send(make_call(AlgoliaAction, setup.options, [event]))
+    assert setup.algolia.indexes.get("articles", {}) == {}
+    by_id = {**setup.options, "object_id": "{id}_{language}"}
+    await setup.action.send(make_call(AlgoliaAction, by_id, [event]))
+    assert list(setup.algolia.indexes["articles"]) == [f"{event.id}_default"]
 
 
 async def test_an_oversized_record_is_shrunk_to_fit_longest_text_first(

@@ -10,6 +10,7 @@ from bridge.actions.records import (
     RecordOptions,
     build_record,
     content_blocks,
+    fill,
     mapped_record,
     strip_tags,
     timestamp,
@@ -310,3 +311,16 @@ def test_an_element_named_like_a_derived_field_is_shadowed_with_or_without_block
     assert "content" not in without_blocks and "content_codenames" not in without_blocks
     mapped = mapped_record(item, "k", {"body": "{elements.content}"}, data["modular_content"])
     assert mapped["body"].startswith("Basic formatted text")
+
+
+def test_strict_fill_refuses_a_null_value_as_it_refuses_a_missing_name() -> None:
+    namespace = {"id": "1", "codename": None, "language": "default"}
+    for template in ("{codename}_{language}", "{codename}", "{absent}_{language}"):
+        try:
+            fill(template, namespace, strict=True)
+        except KeyError:
+            continue
+        raise AssertionError(f"{template} filled")
+    assert fill("{id}_{language}", namespace, strict=True) == "1_default"
+    assert fill("{codename}_{language}", namespace) == "_default"  # lenient for record fields
+    assert fill("{codename}", namespace) is None
