@@ -48,8 +48,15 @@ class Body:
     complete: bool
     declared_bytes: int | None = None  # Content-Length, when the target sent one
     read_bytes: int = 0
+    # Why the body ended before its end (reset, short of its Content-Length, bad gzip): the
+    # status was answered, so it still decides; the excerpt says the body is partial.
+    broken: str = ""
 
     def excerpt(self, limit: int = EXCERPT_CHARS) -> str:
+        if self.broken:
+            text = excerpt(self.text, limit)
+            note = f"(the answer broke off after {self.read_bytes} bytes: {self.broken})"
+            return f"{text}… {note}" if text else note
         if self.complete:
             return excerpt(self.text, limit)
         if self.declared_bytes is not None:
@@ -72,9 +79,12 @@ class BodyTooLarge(aiohttp.ClientPayloadError):
         self.declared_bytes = declared_bytes
 
 
-async def _read_upto(resp: aiohttp.ClientResponse, limit: int) -> tuple[list[bytes], bool]:
-    """Chunks of at most `limit` + 1 bytes, and whether the body ended within `limit`."""
-    chunks: list[bytes] = []
+async def _read_upto(
+    resp: aiohttp.ClientResponse, limit: int, chunks: list[bytes] | None = None
+) -> tuple[list[bytes], bool]:
+    """Chunks of at most `limit` + 1 bytes (into `chunks`, which keeps what was read if the
+    body breaks off), and whether the body ended within `limit`."""
+    chunks = [] if chunks is None else chunks
     size = 0
     while size <= limit:
         chunk = await resp.content.read(limit + 1 - size)
@@ -86,8 +96,17 @@ async def _read_upto(resp: aiohttp.ClientResponse, limit: int) -> tuple[list[byt
 
 
 async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTES) -> Body:
-    """The first `limit` bytes of an answer; a longer one's connection is closed, not drained."""
-    chunks, complete = await _read_upto(resp, limit)
+    """The first `limit` bytes of an answer; a longer one's connection is closed, not drained.
+
+    A body that breaks off is what was read, with the reason (`Body.broken`): the status line
+    came whole, so a 404 with a bad gzip body is still a 404 (permanent), not a network error.
+    """
+    chunks: list[bytes] = []
+    broken = ""
+    try:
+        _, complete = await _read_upto(resp, limit, chunks)
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        complete, broken = False, _why(exc)
     data = b"".join(chunks)[:limit]
     if not complete:
         resp.close()
@@ -97,7 +116,30 @@ async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTE
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     # final=False when cut: a character split by the limit is dropped, not shown garbled.
     text = decoder.decode(data, final=complete)
-    return Body(text, complete, resp.content_length, len(data))
+    return Body(text, complete, resp.content_length, len(data), broken)
+
+
+def _why(exc: BaseException) -> str:
+    """aiohttp's own words for a malformed answer, without the `400, message=` it puts first
+    (its parser's code, not the target's status), on one line."""
+    for error in (exc, exc.__cause__):
+        message = getattr(error, "message", None)
+        if isinstance(message, str) and message.strip():
+            return " ".join(word for word in message.split() if word != "^")  # llhttp's caret
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def failure_reason(what: str, exc: BaseException) -> str:
+    """A job's reason for a request that got no usable answer (each a Retry): a malformed
+    answer is not 'unreachable', and aiohttp's parser's `400` is not the target's status."""
+    if isinstance(exc, aiohttp.ClientPayloadError) or (
+        isinstance(exc, aiohttp.ClientResponseError)
+        and isinstance(exc.__cause__, aiohttp.http_exceptions.HttpProcessingError)
+    ):
+        return f"{what} sent an answer that is not valid HTTP: {_why(exc)}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"{what} closed the connection without answering"
+    return f"{what} unreachable: {type(exc).__name__}: {exc}"
 
 
 async def read_at_most(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:

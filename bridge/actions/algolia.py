@@ -34,7 +34,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.httputil import BodyTooLarge, client_session
+from bridge.actions.httputil import BodyTooLarge, client_session, failure_reason
 from bridge.actions.record_size import fit_record
 from bridge.actions.search_index import (
     PER_EVENT_OPTIONS,
@@ -182,7 +182,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         except BodyTooLarge as exc:  # before ClientError, which it is; a batch is safe to redo
             raise Retry(f"Algolia answered more than {exc.max_bytes} bytes") from exc
         except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:
-            raise Retry(f"Algolia unreachable: {type(exc).__name__}: {exc}") from exc
+            raise Retry(failure_reason("Algolia", exc)) from exc
         return tasks
 
     def _client(self, options: AlgoliaOptions) -> SearchClient:

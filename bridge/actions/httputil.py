@@ -36,6 +36,7 @@ from bridge.httpread import (
     BodyTooLarge,
     BoundedResponse,
     excerpt,
+    failure_reason,
     read_at_most,
     read_prefix,
     retry_after_s,
@@ -129,7 +130,7 @@ async def request(
                 body = await read_prefix(resp)
                 return classify(resp.status, resp.headers, body, what=what)
     except (TimeoutError, aiohttp.ClientError) as exc:
-        raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
+        raise Retry(failure_reason(what, exc)) from exc
     except UnicodeEncodeError as exc:  # a str body aiohttp encodes; the same fails every time
         raise PermanentFailure(f"{what}: the request body cannot be encoded: {exc}") from exc
 
@@ -245,6 +246,7 @@ __all__ = [
     "classify",
     "client_session",
     "excerpt",
+    "failure_reason",
     "header_problem",
     "merged",
     "read_at_most",

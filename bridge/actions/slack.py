@@ -25,6 +25,7 @@ from bridge.actions.httputil import (
     check_templated_origins,
     classify,
     excerpt,
+    failure_reason,
     retry_after_s,
 )
 
@@ -111,7 +112,7 @@ class SlackAction(Action[SlackOptions]):
         except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
             if isinstance(exc, SlackApiError):
                 raise
-            raise Retry(f"{self.name}: Slack unreachable: {type(exc).__name__}: {exc}") from exc
+            raise Retry(failure_reason(f"{self.name}: Slack", exc)) from exc
 
     async def _post(
         self, options: SlackOptions, text: str, blocks: list[dict[str, Any]] | None

@@ -29,6 +29,7 @@ from bridge.failures import PermanentFailure, Retry
 from bridge.httpread import (
     Body,
     BodyTooLarge,
+    failure_reason,
     read_at_most,
     read_prefix,
     retry_after_s,
@@ -159,7 +160,7 @@ class DeliveryClient:
                 "holds (kontent.max_response_bytes); a smaller `depth` fetches fewer linked items"
             ) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
+            raise Retry(failure_reason(what, exc)) from exc
         try:
             data = json.loads(raw)
         except ValueError as exc:

@@ -35,6 +35,7 @@ from bridge.httpread import (
     RETRYABLE_4XX,
     BodyTooLarge,
     excerpt,
+    failure_reason,
     read_at_most,
     retry_after_s,
 )
@@ -202,7 +203,7 @@ class ManagementClient:
         except BodyTooLarge as exc:
             raise Retry(f"{what} answered more than {exc.max_bytes} bytes") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Retry(f"{what} unreachable: {type(exc).__name__}: {exc}") from None
+            raise Retry(failure_reason(what, exc)) from None
         text = data.decode("utf-8", errors="replace")
         if status == 404 and missing_ok:
             return None

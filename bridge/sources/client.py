@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bridge.actions.httputil import excerpt, retry_after_s
+from bridge.actions.httputil import excerpt, failure_reason, retry_after_s
 from bridge.delivery.clock import Clock
 
 log = logging.getLogger("bridge.sources")
@@ -128,7 +128,7 @@ class SyncClient:
             ) as response:
                 return response.status, response.headers, await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SyncError(f"Sync API unreachable: {type(exc).__name__}: {exc}") from None
+            raise SyncError(failure_reason("Sync API", exc)) from None
 
 
 def _page(status: int, headers: Mapping[str, str], text: str, token: str | None, path: str) -> Page:

@@ -1,0 +1,85 @@
+"""Answers that are not well-formed HTTP: the status, when it came, decides (httputil.classify);
+otherwise the job retries with a reason an operator can read (httpread.failure_reason)."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from bridge.actions.base import PermanentFailure, Retry
+from bridge.actions.httputil import request
+from bridge.kontent.client import DeliveryClient
+from tests.fakes.raw import RawAnswer
+
+SHORT_404 = b"HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\nno such hook"
+BAD_GZIP_500 = b"HTTP/1.1 500 Oops\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnotgz"
+RESET_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nqueued"
+
+
+async def test_a_404_whose_body_breaks_off_is_still_a_404(http: aiohttp.ClientSession) -> None:
+    """Before: the ContentLengthError of the body made a Retry, so a wrong hook URL was
+    retried for days instead of dead at once."""
+    async with RawAnswer(SHORT_404) as target:
+        with pytest.raises(PermanentFailure) as caught:
+            await request(http, "POST", target.url + "/hook", what="hook")
+    assert caught.value.status == 404
+    assert caught.value.reason == "hook answered 404"
+    assert caught.value.response.startswith("no such hook… (the answer broke off after 12 bytes")
+    assert "received 12 of 100 bytes" in caught.value.response
+
+
+async def test_a_2xx_reset_mid_body_was_answered(http: aiohttp.ClientSession) -> None:
+    async with RawAnswer(RESET_200, reset=True) as target:
+        result = await request(http, "POST", target.url + "/hook", what="hook")
+    assert result.status == 200
+    assert result.response.startswith("queued… (the answer broke off after 6 bytes")
+
+
+async def test_a_5xx_with_a_body_that_cannot_be_inflated_keeps_its_status(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with RawAnswer(BAD_GZIP_500) as target:
+        with pytest.raises(Retry) as caught:
+            await request(http, "POST", target.url + "/hook", what="hook")
+    assert (caught.value.status, caught.value.reason) == (500, "hook answered 500")
+    assert "Can not decode content-encoding: gzip" in caught.value.response
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            bytes.fromhex("160303002a020000260303") + bytes(40),  # a TLS ServerHello
+            "hook sent an answer that is not valid HTTP: Bad status line: ",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+            "hook sent an answer that is not valid HTTP: Invalid character in chunk size: b'zz'",
+        ),
+        (b"", "hook closed the connection without answering"),
+    ],
+    ids=["tls", "bad-chunk", "closed"],
+)
+async def test_no_usable_answer_retries_with_a_reason_that_names_it(
+    http: aiohttp.ClientSession, answer: bytes, reason: str
+) -> None:
+    """Before: 'hook unreachable: ClientResponseError: 400, message=...', a 400 that was
+    aiohttp's parser, not the target."""
+    async with RawAnswer(answer) as target:
+        with pytest.raises(Retry) as caught:
+            await request(http, "POST", target.url + "/hook", what="hook")
+    assert caught.value.reason.startswith(reason), caught.value.reason
+    assert "400" not in caught.value.reason and "unreachable" not in caught.value.reason
+    assert caught.value.status is None
+
+
+async def test_a_delivery_api_404_whose_body_breaks_off_is_kontent_ais_answer(
+    http: aiohttp.ClientSession,
+) -> None:
+    """The Delivery API reads error answers with the same read_prefix: its status decides."""
+    answer = b'HTTP/1.1 401 Unauthorized\r\nContent-Length: 100\r\n\r\n{"message": "bad key"'
+    async with RawAnswer(answer) as api:
+        client = DeliveryClient(http, api.url, api.url)
+        with pytest.raises(PermanentFailure) as caught:
+            await client.fetch_item("env-1", "id-1", "en", preview=False)
+    assert caught.value.status == 401
