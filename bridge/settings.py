@@ -220,7 +220,11 @@ def public_url_setting(raw: str | None) -> str | None:
         return None
     from urllib.parse import urlsplit
 
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or past 65535
+    except ValueError:
+        parts = urlsplit("")  # an unclosed IPv6 bracket, a bad port: the message below
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
         raise SettingsError(
             f"BRIDGE_PUBLIC_URL={raw!r} must be the address the dashboard is opened at, "

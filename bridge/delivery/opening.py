@@ -9,6 +9,7 @@ A new database is one more branch here, a connector module and an SQL folder (st
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from bridge.delivery.clock import Clock, SystemClock
 from bridge.delivery.connectors import Connector
@@ -57,7 +58,14 @@ def retention_from_env() -> float:
 
 
 def check_postgres_url(url: str) -> None:
-    """Refuse a URL the driver would fail on with a traceback (a port that is not a number)."""
+    """Refuse a URL the driver would fail on with a traceback (a port that is not a number, an
+    unclosed IPv6 bracket). The URL is never echoed: it may hold a password."""
+    try:
+        urlsplit(url)
+    except ValueError as exc:  # asyncpg's urlparse raises the same out of connect()
+        raise StoreError(
+            f"the database URL cannot be read: {exc} (postgresql://user@[::1]:5432/database)"
+        ) from None
     netloc = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
     hosts = netloc.rsplit("@", 1)[-1]
     for host in hosts.split(","):

@@ -395,6 +395,20 @@ def test_a_database_port_that_is_not_a_number_is_one_line(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", [["serve", "--config", str(EXAMPLE)], ["deliveries"]])
+def test_a_database_url_with_an_unclosed_bracket_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    # asyncpg's urlparse raised ValueError (Invalid IPv6 URL) out of connect(): a traceback.
+    monkeypatch.setenv("BRIDGE_DB", "postgresql://bridge:hunter2@[::1/test")
+    code, _out, err = run(capsys, *command)
+    assert code == 1
+    assert err.strip().endswith(
+        "the database URL cannot be read: Invalid IPv6 URL (postgresql://user@[::1]:5432/database)"
+    )
+    assert len(err.strip().splitlines()) == 1 and "hunter2" not in err
+
+
 def test_explain_json_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     """`bridge explain --json | head -1`: no BrokenPipeError traceback, exit 0."""
     notifications = [json.loads(SEED.read_text())["notifications"][0] for _ in range(300)]

@@ -233,3 +233,11 @@ def test_serve_logs_the_start_up_lines_and_exposes_build_and_process_metrics(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://bridge.example.com:99999", "http://a:b"])
+def test_a_public_url_that_does_not_parse_is_a_settings_error(url: str) -> None:
+    # urlsplit raised ValueError (Invalid IPv6 URL) out of Settings.from_env; a port past 65535
+    # or not a number was accepted.
+    with pytest.raises(SettingsError, match="must be the address the dashboard is opened at"):
+        Settings.from_env({"BRIDGE_PUBLIC_URL": url})
