@@ -34,7 +34,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.httputil import BodyTooLarge, client_session, failure_reason
+from bridge.actions.httputil import RETRYABLE_4XX, BodyTooLarge, client_session, failure_reason
 from bridge.actions.record_size import fit_record
 from bridge.actions.search_index import (
     PER_EVENT_OPTIONS,
@@ -189,6 +189,9 @@ class AlgoliaAction(Action[AlgoliaOptions]):
         key = (options.app_id, options.api_key, tuple(options.hosts or ()))
         if key not in self._clients:
             config = SearchConfig(options.app_id, options.api_key)
+            # The SDK would sleep out a 429's Retry-After inside the attempt, up to 3 times, so
+            # the job's timeout, not the 429, would be its reason: the schedule waits instead.
+            config.max_rate_limit_retries = 0
             if options.hosts:
                 self._hosts[key] = [_host(url) for url in options.hosts]
                 config.hosts = HostsCollection(self._hosts[key])
@@ -231,6 +234,6 @@ def _host(url: str) -> Host:
 def _failure(exc: RequestException) -> Retry | PermanentFailure:
     status = exc.status_code
     reason = f"Algolia answered {status}: {exc.message}"
-    if status is None or status == 429 or status >= 500:
+    if status is None or status == 429 or status >= 500 or status in RETRYABLE_4XX:
         return Retry(reason, status=status)
     return PermanentFailure(reason, status=status)

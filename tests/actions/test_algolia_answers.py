@@ -1,0 +1,43 @@
+"""Algolia's error answers judged by the shared rules, without the SDK's own waiting."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.actions.algolia import AlgoliaAction
+from bridge.actions.base import PermanentFailure, Resources, Retry
+from tests.actions.harness import opened
+from tests.fakes.algolia import FakeAlgolia
+from tests.fakes.events import MakeCall, make_event
+
+
+async def test_a_429_fails_the_attempt_instead_of_sleeping_inside_it(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    """Before: the SDK slept the Retry-After and asked again (3 times) within the attempt, so a
+    long Retry-After ended as 'timed out' and the 429 was never the job's reason."""
+    async with FakeAlgolia() as algolia, opened(AlgoliaAction("search", resources)) as action:
+        options = {"app_id": algolia.app_id, "api_key": algolia.api_key, "index": "articles"}
+        options["hosts"] = [algolia.url]
+        algolia.fail_next(429, {"message": "Too many requests"}, {"Retry-After": "1"})
+        call = make_call(AlgoliaAction, options, [make_event(action="deleted")])
+        with pytest.raises(Retry) as caught:
+            await action.send(call)
+    assert caught.value.status == 429
+    assert "Algolia answered 429: Too many requests" in caught.value.reason
+    assert len(algolia.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(408, Retry), (409, Retry), (422, PermanentFailure)]
+)
+async def test_4xx_answers_follow_the_shared_status_rules(
+    resources: Resources, make_call: MakeCall, status: int, expected: type[Exception]
+) -> None:
+    async with FakeAlgolia() as algolia, opened(AlgoliaAction("search", resources)) as action:
+        options = {"app_id": algolia.app_id, "api_key": algolia.api_key, "index": "articles"}
+        options["hosts"] = [algolia.url]
+        algolia.fail_next(status, {"message": "no"})
+        call = make_call(AlgoliaAction, options, [make_event(action="deleted")])
+        with pytest.raises(expected, match=f"Algolia answered {status}"):
+            await action.send(call)
