@@ -111,7 +111,8 @@ class DeliveryClient:
         if data is None:
             return None
         what = _what(environment_id, preview)
-        return _one_variant(data, language, listing=by != "codename", what=what, preview=preview)
+        listed = None if by == "codename" else item
+        return _one_variant(data, language, listed=listed, what=what, preview=preview)
 
     def _headers(self, environment_id: str, *, preview: bool) -> dict[str, str]:
         headers = {WAIT_HEADER: "true", "Accept": "application/json"}
@@ -262,21 +263,59 @@ def _is_item_not_found(text: str) -> bool:
 
 
 def _one_variant(
-    data: dict[str, Any], language: str | None, *, listing: bool, what: str, preview: bool
+    data: dict[str, Any], language: str | None, *, listed: str | None, what: str, preview: bool
 ) -> dict[str, Any] | None:
-    """The item of a listing (`items`, empty when there is none) or of `/items/{codename}`."""
-    if listing:
+    """The item of a listing filtered on `system.id == listed` (`items`, empty when there is
+    none) or, when `listed` is None, of `/items/{codename}`.
+
+    Only Kontent.ai's own shapes count: an entry that is not an item, another item than the
+    one asked for, or a `system`, `elements` or `modular_content` that is not an object is a
+    wrong host answering, so it retries; read as "not there" it would delete the record, and
+    read as content it crashed the record mapping.
+    """
+    if listed is not None:
         items = data.get("items")
         if not isinstance(items, list):
             raise Retry(f"{what} answered 200 without an item listing: check {_setting(preview)}")
-        item = items[0] if items else None
+        if not items:
+            return None
+        item = items[0]
     else:
         item = data.get("item")
         if not isinstance(item, dict):
             raise Retry(f"{what} answered 200 without a content item: check {_setting(preview)}")
-    if not isinstance(item, dict):
-        return None
-    system = item.get("system") or {}
+    linked = data.get("modular_content")
+    problem = _item_problem(item, "the item") or _linked_problem(linked)
+    if problem is None and listed is not None:
+        found = item["system"].get("id")
+        if not isinstance(found, str) or found.lower() != listed.lower():
+            problem = f"another item than {listed} (system.id {found!r})"
+    if problem:
+        raise Retry(f"{what} answered 200 with {problem}: check {_setting(preview)}")
+    system = item["system"]
     if language and system.get("language") not in (None, language):
         return None
-    return {"item": item, "modular_content": data.get("modular_content") or {}}
+    return {"item": item, "modular_content": linked or {}}
+
+
+def _item_problem(item: Any, name: str) -> str | None:
+    """What keeps `item` from being a content item object, or None."""
+    if not isinstance(item, dict):
+        return f"{name} not an object"
+    if not isinstance(item.get("system"), dict):
+        return f"{name} without a system object"
+    if not isinstance(item.get("elements", {}), dict):
+        return f"{name}'s elements not an object"
+    return None
+
+
+def _linked_problem(linked: Any) -> str | None:
+    if not linked:  # absent, null, or empty (of whatever JSON type): no linked items
+        return None
+    if not isinstance(linked, dict):
+        return "modular_content not an object"
+    for codename, item in linked.items():
+        problem = _item_problem(item, f"modular_content[{codename!r}]")
+        if problem:
+            return problem
+    return None

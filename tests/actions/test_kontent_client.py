@@ -237,3 +237,39 @@ async def test_the_sdks_used_in_answer_is_read(
         )
     assert [i["system"]["codename"] for i in items] == ["product"]
     assert token is None
+
+
+def _listed(**system: object) -> dict[str, object]:
+    return {"system": {"id": ID, "language": "en", **system}, "elements": {}}
+
+
+@pytest.mark.parametrize(
+    ("by", "body"),
+    [
+        pytest.param("id", {"items": [None]}, id="null-entry"),
+        pytest.param("id", {"items": ["x"]}, id="text-entry"),
+        pytest.param("id", {"items": [{"system": "x"}]}, id="system-not-object"),
+        pytest.param("id", {"items": [{**_listed(), "elements": []}]}, id="elements-list"),
+        pytest.param("id", {"items": [_listed(id="someone-else")]}, id="another-item"),
+        pytest.param("id", {"items": [_listed()], "modular_content": "x"}, id="linked-text"),
+        pytest.param("id", {"items": [_listed()], "modular_content": {"a": 1}}, id="linked-1"),
+        pytest.param("codename", {"item": {"system": []}}, id="codename-system-list"),
+    ],
+)
+async def test_a_200_with_entries_not_shaped_like_kontents_retries_instead_of_deleting(
+    http: aiohttp.ClientSession, by: str, body: dict[str, object]
+) -> None:
+    # Before: a null or text entry read as "not there" (the record was deleted), and a
+    # non-object system, elements or linked item crashed the record mapping (AttributeError).
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, body)
+        with pytest.raises(Retry, match=r"answered 200 with .*: check kontent\.delivery_url"):
+            await client(http, fake).fetch_item(ENV, ID, "en", preview=False, by=by)
+
+
+async def test_kontents_own_shapes_still_pass_the_checks(http: aiohttp.ClientSession) -> None:
+    upper = {"items": [_listed(id=ID.upper())], "modular_content": {}}
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, upper)
+        got = await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
+    assert got is not None and got["modular_content"] == {}
