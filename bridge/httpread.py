@@ -132,9 +132,10 @@ def _why(exc: BaseException) -> str:
 def failure_reason(what: str, exc: BaseException) -> str:
     """A job's reason for a request that got no usable answer (each a Retry): a malformed
     answer is not 'unreachable', and aiohttp's parser's `400` is not the target's status."""
-    if isinstance(exc, aiohttp.ClientPayloadError) or (
-        isinstance(exc, aiohttp.ClientResponseError)
-        and isinstance(exc.__cause__, aiohttp.http_exceptions.HttpProcessingError)
+    if isinstance(exc, aiohttp.ClientPayloadError):  # a body cut off, bad gzip, a bad chunk
+        return f"{what}: the answer broke off: {_why(exc)}"
+    if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
+        exc.__cause__, aiohttp.http_exceptions.HttpProcessingError
     ):
         return f"{what} sent an answer that is not valid HTTP: {_why(exc)}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):

@@ -10,7 +10,15 @@ from typing import TypeVar
 import aiohttp
 
 from bridge.actions.base import ActionOptions, Call, PermanentFailure, Retry, Success
-from bridge.actions.httputil import check_origin, check_templated_origins, read_at_most
+from bridge.actions.httputil import (
+    BodyTooLarge,
+    check_origin,
+    check_templated_origins,
+    classify,
+    failure_reason,
+    read_at_most,
+    read_prefix,
+)
 from bridge.events import Event
 
 OptionsT = TypeVar("OptionsT", bound=ActionOptions)
@@ -36,12 +44,12 @@ async def download_image(
     """The image and its media type; `what` names it in failures ("the image")."""
     try:
         async with http.get(url, allow_redirects=False) as resp:
-            if resp.status != 200:
-                raise Retry(f"{what} answered {resp.status}", status=resp.status)
+            if not 200 <= resp.status < 300:  # the shared rules: a 404 image is gone for good
+                classify(resp.status, resp.headers, await read_prefix(resp), what=what)
             mime = resp.content_type or "application/octet-stream"
             data = await read_at_most(resp, max_bytes)
-    except aiohttp.ClientPayloadError as exc:  # BodyTooLarge among them
+    except BodyTooLarge as exc:  # the same image is as large on every attempt
         raise PermanentFailure(f"{what} is unusable: {exc}") from exc
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise Retry(f"{what} is unreachable: {type(exc).__name__}") from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:  # a reset or cut-off download included
+        raise Retry(failure_reason(what, exc)) from exc
     return data, mime
