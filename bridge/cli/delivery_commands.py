@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from bridge.admin import present
+from bridge.admin import params, present
 from bridge.cli.common import CliError, load
 from bridge.cli.delivery_table import print_deliveries
 from bridge.delivery.clock import SystemClock
@@ -231,14 +231,13 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
+    # The admin API's parser: ASCII digits, at most the stores' 64-bit maximum (int() took
+    # `٣` and `1_000`, and a 20-digit job id overflowed SQLite's INTEGER with a traceback).
+    value = params.whole_number(text.strip())
+    if value is None or value < 1:
         raise argparse.ArgumentTypeError(
-            f"expected a positive whole number, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+            f"expected a whole number from 1 to {params.MAX_ID}, got {text[:40]!r}"
+        )
     return value
 
 

@@ -437,3 +437,30 @@ def test_explain_refuses_a_payload_past_the_body_limit(
         "error: cannot read payload file /dev/zero: larger than 5242880 bytes, "
         "the largest body a webhook takes by default"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("retry", "99999999999999999999"),
+        ("retry", "9223372036854775808"),
+        ("retry", "٣"),
+        ("retry", "0"),
+        ("deliveries", "--limit", "99999999999999999999999"),
+        ("deliveries", "--limit", "1_000"),
+    ],
+)
+def test_ids_and_limits_past_the_stores_integers_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    # A 20-digit job id or --limit raised OverflowError (SQLite INTEGER) with a traceback.
+    db = f"sqlite:///{tmp_path}/b.db"
+    assert run(capsys, "db", "upgrade", "--db", db)[0] == 0
+    code, _out, err = run(capsys, *argv, "--db", db)
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        f"expected a whole number from 1 to 9223372036854775807, got {argv[-1]!r}"
+    )
+    assert run(capsys, "retry", "9223372036854775807", "--db", db)[2] == (
+        "error: no job 9223372036854775807\n"
+    )
