@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -217,9 +218,11 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
         return None
     raw = raw.strip()
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
         pass
+    else:  # "inf" and "nan" parse as floats, but are no delay-seconds: unreadable
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):

@@ -30,6 +30,7 @@ DELTA_KINDS = ("items", "types", "languages", "taxonomies")
 MIN_INTERVAL_S = 0.1
 # A 429 without a readable Retry-After still waits this long before the same request again.
 DEFAULT_RETRY_AFTER_S = 1.0
+MAX_RETRY_AFTER_S = 60.0  # the longest one 429 holds a cycle
 MAX_RATE_LIMITED = 20  # 429s in a row for one request before it counts as a failure
 REQUEST_TIMEOUT_S = 60.0
 
@@ -99,6 +100,9 @@ class SyncClient:
                 return _page(status, answer_headers, text, token, path)
             wait_s = retry_after_s(answer_headers)
             wait_s = DEFAULT_RETRY_AFTER_S if wait_s is None else max(wait_s, self.min_interval_s)
+            # Within one cycle: a Retry-After of days would hold the source (and its lease)
+            # without polling; the same page is asked again after at most this long.
+            wait_s = min(wait_s, MAX_RETRY_AFTER_S)
             log.warning(
                 "Sync API answered 429 for %s: waiting %.1fs as Retry-After asks", path, wait_s
             )

@@ -190,3 +190,10 @@ def test_retry_after_takes_seconds_or_an_http_date() -> None:
     assert retry_after_s({"Retry-After": "15"}) == 15
     assert retry_after_s({"Retry-After": "soon"}) is None
     assert retry_after_s({}) is None
+
+
+@pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "1e999"])
+def test_retry_after_that_is_no_finite_number_is_unreadable(raw: str) -> None:
+    """float() reads these; before, 'inf' came back as a wait of forever (the Sync API client
+    slept it inside a cycle)."""
+    assert retry_after_s({"Retry-After": raw}) is None

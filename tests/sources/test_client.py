@@ -6,7 +6,8 @@ import pytest
 
 from bridge.actions.httputil import client_session
 from bridge.delivery.clock import SystemClock
-from bridge.sources.client import SyncClient, SyncError
+from bridge.sources.client import MAX_RETRY_AFTER_S, SyncClient, SyncError
+from tests.fakes.raw import RawAnswer
 from tests.fakes.server import Recorder, Redirector
 
 
@@ -25,3 +26,27 @@ async def test_a_redirect_is_an_answer_not_followed_and_the_key_stays_home() -> 
             await client.init()
     assert elsewhere.requests == []
     assert caught.value.status == 302
+
+
+class Waits(SystemClock):
+    """No waiting: records what the client was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "99999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_a_retry_after_of_days_or_forever_does_not_hold_the_source(
+    retry_after: str,
+) -> None:
+    """Before: the client slept what the 429 said (for 'inf', forever) inside the cycle."""
+    answer = f"HTTP/1.1 429 Slow\r\nRetry-After: {retry_after}\r\nConnection: close\r\n\r\n"
+    clock = Waits()
+    async with client_session() as http, RawAnswer(answer.encode()) as api:
+        client = SyncClient(http, clock, environment_id="env", base_url=api.url, api_key="k")
+        with pytest.raises(SyncError, match="kept answering 429"):
+            await client.init()
+    assert clock.waits and max(clock.waits) <= MAX_RETRY_AFTER_S
