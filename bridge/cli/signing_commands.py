@@ -15,9 +15,11 @@ import asyncio
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from bridge.actions.httputil import header_problem
 from bridge.cli.common import CliError, read_payload
 from bridge.signatures import sign
 
@@ -112,6 +114,7 @@ def run_sign(args: argparse.Namespace) -> int:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    _check_url(args.url)
     body = _body(args)
     headers = {"Content-Type": "application/json; charset=utf-8"}
     headers.update(_parse_headers(args.header))
@@ -129,8 +132,27 @@ def _parse_headers(values: list[str]) -> dict[str, str]:
         name, sep, content = value.partition(":")
         if not sep or not name.strip():
             raise CliError(f"--header {value!r} must look like Name:value", code=2)
+        # The actions' check: a CR/LF raised aiohttp's ValueError (a traceback), and a name
+        # that is no HTTP token was sent for the server to drop.
+        problem = header_problem(name.strip(), content.strip())
+        if problem is not None:
+            raise CliError(f"--header {value!r}: {problem}", code=2)
         headers[name.strip()] = content.strip()
     return headers
+
+
+def _check_url(url: str) -> None:
+    """Only http(s) URLs with a host: aiohttp said `could not reach ftp://x/: ftp://x/`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise CliError(
+            f"not a valid URL: {url} (expected http:// or https://, a host and the webhook's "
+            "path, e.g. http://localhost:8080/webhooks/kontent)",
+            code=2,
+        )
 
 
 async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -141,7 +163,7 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, st
             session.post(url, data=body, headers=headers) as response,
         ):
             return response.status, await response.text(errors="replace")
-    except aiohttp.InvalidURL:
+    except aiohttp.InvalidURL:  # what _check_url lets through: a port past 65535
         raise CliError(f"not a valid URL: {url}", code=2) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         reason = str(exc) or type(exc).__name__

@@ -316,6 +316,39 @@ async def test_send_unreachable_and_bad_header(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("X-Test: a\r\nInjected: yes", "header 'X-Test' holds a line break ('\\r' at position 1)"),
+        ("Bad Name: v", "header name 'Bad Name' is not an HTTP token"),
+        ("X-Test: a\x01", "header 'X-Test' holds a control character"),
+    ],
+)
+async def test_send_refuses_headers_no_server_could_take(
+    capsys: pytest.CaptureFixture[str],
+    target: tuple[str, Received, Callable[[int], None]],
+    header: str,
+    problem: str,
+) -> None:
+    # A CR/LF raised aiohttp's ValueError with a traceback; a name with a space was sent.
+    url, received, _ = target
+    code, _, err = await run_async(
+        capsys, "send", url, str(SEED), "--secret", "s", "--header", header
+    )
+    assert code == 2
+    assert err.startswith(f"error: --header {header!r}: {problem}")
+    assert len(err.splitlines()) == 1 and not received
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/hook", "127.0.0.1:8080/hook", "http:///hook"])
+async def test_send_takes_only_http_urls_with_a_host(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    # `ftp://x/` was "could not reach ftp://x/: ftp://x/" (exit 1), as if the host were down.
+    code, _, err = await run_async(capsys, "send", url, str(SEED), "--secret", "s")
+    assert (code, err.split(" (")[0]) == (2, f"error: not a valid URL: {url}")
+
+
+@pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"BRIDGE_PORT": "eighty"}, "BRIDGE_PORT='eighty' is not a port number (0-65535)"),
