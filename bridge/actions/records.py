@@ -118,13 +118,13 @@ def element_value(element: Mapping[str, Any]) -> Any:
     kind = element.get("type")
     value = element.get("value")
     if kind == "rich_text":
-        return strip_tags(value or "")
+        return strip_tags(_html(value))
     if kind in ("multiple_choice", "taxonomy"):
         return [choice.get("codename") for choice in _dicts(value)]
     if kind == "asset":
         return [asset.get("url") for asset in _dicts(value)]
     if kind in ("modular_content", "subpages"):
-        return list(value or [])
+        return _codenames(value)
     return value  # text, url_slug, custom (strings), number, date_time (ISO string or null)
 
 
@@ -160,7 +160,7 @@ def build_record(
 ) -> dict[str, Any]:
     """System fields, every element's fields, and content blocks (system and derived names win
     a clash, whether or not the item has blocks; `{elements.<name>}` still reaches the element)."""
-    system = item.get("system") or {}
+    system = _system(item)
     record = flatten(item, options)
     for name in DERIVED_FIELDS:
         record.pop(options.key(name), None)
@@ -179,7 +179,8 @@ def content_blocks(
     options: RecordOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, Any]]:
     """Linked items and components, depth first; each codename once (its first place wins)."""
-    root = (item.get("system") or {}).get("codename") or ""
+    root = _system(item).get("codename")
+    root = root if isinstance(root, str) else ""
     blocks: list[dict[str, Any]] = []
     seen = {root}
 
@@ -190,8 +191,8 @@ def content_blocks(
             child = modular_content.get(codename)
             if codename in seen or not isinstance(child, Mapping):
                 continue
-            system = child.get("system") or {}
-            if kind == "linked_item" and system.get("type") in options.skip_types:
+            kind_of = _system(child).get("type")
+            if kind == "linked_item" and isinstance(kind_of, str) and kind_of in options.skip_types:
                 continue
             seen.add(codename)
             blocks.append(_block(child, kind, parents, options))
@@ -222,7 +223,7 @@ def record_namespace(
 ) -> dict[str, Any]:
     """What `{path}` templates see: the default record, plus `system`, `elements`, `item`."""
     return build_record(item, modular_content, options) | {
-        "system": item.get("system") or {},
+        "system": _system(item),
         "elements": flatten(item),
         "item": item,
         "modular_content": modular_content or {},
@@ -296,7 +297,7 @@ def lookup(namespace: Mapping[str, Any], path: str) -> Any:
 def _block(
     child: Mapping[str, Any], kind: str, parents: list[str], options: RecordOptions
 ) -> dict[str, Any]:
-    system = child.get("system") or {}
+    system = _system(child)
     block = {name: system.get(name) for name in ("id", "codename", "name", "type")}
     block |= {"kind": kind, "parents": list(parents), "text": item_text(child)}
     return {options.key(k): v for k, v in block.items()}
@@ -310,7 +311,7 @@ def item_text(item: Mapping[str, Any]) -> str:
         if kind == "text" and isinstance(value, str):
             words.append(value)
         elif kind == "rich_text":
-            words.append(strip_tags(value or ""))
+            words.append(strip_tags(_html(value)))
         elif kind in ("multiple_choice", "taxonomy"):
             words += [str(choice.get("name") or "") for choice in _dicts(value)]
         elif kind == "asset":
@@ -329,11 +330,11 @@ def _children(item: Mapping[str, Any]) -> list[tuple[str, str]]:
     for element in _elements(item).values():
         kind = element.get("type")
         if kind in ("modular_content", "subpages"):
-            found += [(str(c), "linked_item") for c in element.get("value") or []]
+            found += [(c, "linked_item") for c in _codenames(element.get("value"))]
         elif kind == "rich_text":
-            components = _components(element.get("value") or "")
-            names = element.get("modular_content") or [c for c, _ in components.items()]
-            found += [(str(c), components.get(str(c), "linked_item")) for c in names]
+            components = _components(_html(element.get("value")))
+            names = _codenames(element.get("modular_content")) or list(components)
+            found += [(c, components.get(c, "linked_item")) for c in names]
     return found
 
 
@@ -350,8 +351,25 @@ def _components(html: str) -> dict[str, str]:
 
 
 def _elements(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    elements = item.get("elements") or {}
+    elements = item.get("elements")
+    if not isinstance(elements, Mapping):
+        return {}
     return {k: v for k, v in elements.items() if isinstance(v, Mapping)}
+
+
+# A value of another JSON type than Kontent.ai's counts as empty, here as in `_dicts`: the
+# record is a pure function of whatever answer came, and must not raise on any of them.
+def _system(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    system = item.get("system")
+    return system if isinstance(system, Mapping) else {}
+
+
+def _html(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _codenames(value: Any) -> list[str]:
+    return [c for c in value if isinstance(c, str)] if isinstance(value, list) else []
 
 
 def _dicts(value: Any) -> list[Mapping[str, Any]]:

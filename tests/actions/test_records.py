@@ -6,6 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from bridge.actions.records import (
     RecordOptions,
     build_record,
@@ -16,6 +19,7 @@ from bridge.actions.records import (
     timestamp,
 )
 from tests.fakes.kontent import item_json
+from tests.strategies import json_values
 
 
 def test_inline_tags_do_not_split_words_and_block_tags_separate_them() -> None:
@@ -324,3 +328,48 @@ def test_strict_fill_refuses_a_null_value_as_it_refuses_a_missing_name() -> None
     assert fill("{id}_{language}", namespace, strict=True) == "1_default"
     assert fill("{codename}_{language}", namespace) == "_default"  # lenient for record fields
     assert fill("{codename}", namespace) is None
+
+
+# Any JSON in an element maps without raising: a value of another type than Kontent.ai's is
+# empty. Before, a rich text value 1.0, a linked-items value true or a list as a codename raised
+# TypeError out of the action (the job retried with it as the reason).
+_KINDS = st.sampled_from(
+    [
+        "text",
+        "rich_text",
+        "number",
+        "multiple_choice",
+        "taxonomy",
+        "asset",
+        "modular_content",
+        "subpages",
+        "date_time",
+        "url_slug",
+        "custom",
+        "unknown",
+    ]
+)
+_ELEMENT = st.fixed_dictionaries(
+    {"type": _KINDS, "value": json_values}, optional={"modular_content": json_values}
+)
+_SYSTEM = st.dictionaries(st.sampled_from(["codename", "id", "type", "language"]), json_values)
+_ITEM = st.fixed_dictionaries(
+    {"system": _SYSTEM | json_values, "elements": st.dictionaries(st.text(max_size=3), _ELEMENT)}
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(item=_ITEM, linked=st.dictionaries(st.text(max_size=3), _ITEM, max_size=3))
+@example(item={"system": {}, "elements": {"r": {"type": "rich_text", "value": 1.0}}}, linked={})
+@example(item={"system": {}, "elements": {"m": {"type": "subpages", "value": True}}}, linked={})
+@example(item={"system": {"codename": [None]}, "elements": {}}, linked={})
+@example(
+    item={"system": {}, "elements": {"l": {"type": "modular_content", "value": ["a"]}}},
+    linked={"a": {"system": {"type": ["x"]}, "elements": {}}},
+)
+def test_any_json_in_elements_maps_without_raising(
+    item: dict[str, Any], linked: dict[str, Any]
+) -> None:
+    record = build_record(item, linked)
+    assert all(isinstance(block["parents"], list) for block in record.get("content", []))
+    mapped_record(item, "k", {"a": "{title} {content.0.text}"}, linked)
