@@ -17,7 +17,7 @@ from typing import Any
 
 from bridge.cli.common import CliError, load, read_bounded
 from bridge.config import Config, checks
-from bridge.config.document import Document, read_document
+from bridge.config.document import Document, read_document, unreadable
 from bridge.config.errors import Path, did_you_mean, sort_issues
 from bridge.events import Event, Notification, PayloadError
 from bridge.payloads import UnknownWebhook, parse_body, receiving_webhook
@@ -204,8 +204,8 @@ def _payload_file(doc: Document, spec: Mapping[str, Any], at: Path, base: FilePa
     try:
         with file.open("rb") as stream:
             return read_bounded(stream)
-    except OSError as exc:
-        doc.error(at, f"cannot read payload file {str(file)!r}: {exc.strerror}")
+    except (OSError, ValueError) as exc:
+        doc.error(at, f"cannot read payload file {str(file)!r}: {unreadable(exc)}")
         return None
 
 

@@ -100,12 +100,21 @@ def read_document(path: FilePath | str, env: Mapping[str, str]) -> Document:
         if len(data) > MAX_FILE_BYTES:
             raise OSError(0, f"it is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
         text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         doc = Document(file)
-        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
-        doc.errors.append(ConfigIssue(file, 1, 1, "", f"cannot read the file: {reason}"))
+        doc.errors.append(ConfigIssue(file, 1, 1, "", f"cannot read the file: {unreadable(exc)}"))
         return doc
     return parse_document(text, file, env)
+
+
+def unreadable(exc: OSError | ValueError) -> str:
+    """Why a file could not be read: OSError's strerror, text that is not UTF-8, or a name
+    holding NUL (open() raises ValueError; a YAML string such as "a\\0b" can name one)."""
+    if isinstance(exc, OSError):
+        return str(exc.strerror)
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8"
+    return "the file name holds a NUL character"
 
 
 # A rules file of 10,000 rules is about 1 MiB; a larger read is a mistake (/dev/zero, a pipe

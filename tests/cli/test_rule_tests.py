@@ -489,3 +489,22 @@ def test_a_payload_file_that_never_ends_is_refused_at_the_body_limit(
         "tests[0].payload_file: cannot read payload file '/dev/zero': larger than 5242880 "
         "bytes, the largest body a webhook takes by default"
     )
+
+
+def test_a_file_name_holding_nul_is_a_problem_of_the_cases_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # open() raises ValueError (embedded null byte) for both names: it was a traceback, exit 1.
+    body = '  - name: nul\n    payload_file: "a\\0b.json"\n    match: []\n'
+    code, _, err = bridge_test(capsys, tmp_path, cases(body))
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"{tmp_path}/rules.test.yaml:5:19: tests[0].payload_file: cannot read payload file "
+        f"'{tmp_path}/a\\x00b.json': the file name holds a NUL character"
+    )
+    text = cases(body).replace("config: rules.yaml", 'config: "rules\\0.yaml"')
+    code, _, err = bridge_test(capsys, tmp_path, text)
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        ":1:1: cannot read the file: the file name holds a NUL character"
+    )
