@@ -161,7 +161,7 @@ def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
         "finished_at": outcome.finished_at,
         "status": outcome.status,
         "response": records.excerpt(outcome.response),
-        "error": outcome.error,
+        "error": None if outcome.error is None else records.storable(outcome.error),
         "job_ids": [job.id for job in batch.jobs],
         "numbers": [job.attempts + 1 for job in batch.jobs],
         "delivery_id": batch.delivery_id,

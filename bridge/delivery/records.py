@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 
 RESPONSE_EXCERPT_BYTES = 2048
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Built once: json.dumps with non-default arguments builds a new encoder on every call, and
 # encoding is a good part of what accepting a notification costs.
@@ -84,11 +86,21 @@ def excerpt(text: str | None, limit: int = RESPONSE_EXCERPT_BYTES) -> str | None
     Secret values are hidden first (bridge.redaction), so a cut never leaves half a secret."""
     if text is None:
         return None
-    text = redaction.redact(text)
-    data = text.encode("utf-8", "replace")
+    text = storable(redaction.redact(text))
+    data = text.encode("utf-8")
     if len(data) <= limit:
         return text
     return data[:limit].decode("utf-8", "ignore") + " [...]"
+
+
+def storable(text: str) -> str:
+    """`text` as every store can keep it: PostgreSQL's TEXT refuses NUL (0x00), and no UTF-8
+    holds a lone surrogate; each becomes U+FFFD. A target's answer, and the reasons that quote
+    it, may hold either: refused, the outcome would never be recorded and the job would run
+    again at every lease expiry."""
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def decode_stored(text: str) -> Any:
