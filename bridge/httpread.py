@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import email.utils
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ READ_LIMIT_BYTES = 8192
 # through `read()`, so the session's response class refuses more (see BoundedResponse).
 SDK_MAX_RESPONSE_BYTES = 8 << 20
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -111,13 +113,27 @@ async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTE
     data = b"".join(chunks)[:limit]
     if not complete:
         resp.close()
+    return Body(
+        decode(data, resp.charset, final=complete), complete, resp.content_length, len(data), broken
+    )
+
+
+def decode(data: bytes, charset: str | None, *, final: bool = True) -> str:
+    """`data` as text in the answer's `charset`, which the target names: only a text encoding
+    is used (Python's codecs also name `bz2` and `zlib`, which would inflate 8 KiB into
+    gigabytes, and `rot13` or `hex`, which raise), UTF-8 when it names none that decodes, and
+    no lone surrogate is kept (`unicode_escape` and `utf-7` make them; no store could save
+    them). `final=False` when cut: a character split by the limit is dropped, not garbled."""
+    text: str | None = None
     try:
-        decoder = codecs.getincrementaldecoder(resp.charset or "utf-8")(errors="replace")
-    except LookupError:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    # final=False when cut: a character split by the limit is dropped, not shown garbled.
-    text = decoder.decode(data, final=complete)
-    return Body(text, complete, resp.content_length, len(data), broken)
+        info = codecs.lookup(charset or "utf-8")
+        if getattr(info, "_is_text_encoding", True):
+            text = info.incrementaldecoder(errors="replace").decode(data, final=final)
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        pass  # utf-16 without its BOM, `undefined`, ...
+    if text is None:
+        text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=final)
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() else text
 
 
 def _why(exc: BaseException) -> str:

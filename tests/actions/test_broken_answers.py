@@ -3,6 +3,9 @@ otherwise the job retries with a reason an operator can read (httpread.failure_r
 
 from __future__ import annotations
 
+import bz2
+import zlib
+
 import aiohttp
 import pytest
 
@@ -83,3 +86,34 @@ async def test_a_delivery_api_404_whose_body_breaks_off_is_kontent_ais_answer(
         with pytest.raises(PermanentFailure) as caught:
             await client.fetch_item("env-1", "id-1", "en", preview=False)
     assert caught.value.status == 401
+
+
+BZ2_BOMB = bz2.compress(b"x" * (64 << 20), 9)  # 64 MiB in a few hundred bytes
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "shown"),
+    [
+        ("bz2", BZ2_BOMB, "BZh9"),  # not inflated: bz2 is no text encoding
+        ("zlib", zlib.compress(b"y" * 1000), "x"),
+        ("rot13", b"uryyb", "uryyb"),  # a str-to-str codec raised TypeError
+        ("utf-16", b"\x00\xd8", "\x00\ufffd"),  # no BOM: UnicodeError, even with 'replace'
+        ("undefined", b"abc", "abc"),
+        ("unicode_escape", b"a\\ud800b", "a\ufffdb"),  # a lone surrogate no store keeps
+        ("latin-1", b"caf\xe9", "café"),
+    ],
+    ids=["bz2", "zlib", "rot13", "utf-16", "undefined", "unicode_escape", "latin-1"],
+)
+async def test_the_charset_a_target_names_is_used_only_when_it_is_a_text_encoding(
+    http: aiohttp.ClientSession, charset: str, body: bytes, shown: str
+) -> None:
+    """The charset picks a Python codec: `bz2` or `zlib` would inflate the 8 KiB prefix into
+    gigabytes, others raised out of read_prefix (a bare AssertionError as the job's reason)."""
+    head = f"HTTP/1.1 500 X\r\nContent-Type: text/plain; charset={charset}\r\n"
+    answer = head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    async with RawAnswer(answer) as target:
+        with pytest.raises(Retry) as caught:
+            await request(http, "POST", target.url + "/hook", what="hook")
+    assert caught.value.reason == "hook answered 500"
+    assert caught.value.response.startswith(shown)
+    assert len(caught.value.response) < 1000
