@@ -273,3 +273,32 @@ async def test_kontents_own_shapes_still_pass_the_checks(http: aiohttp.ClientSes
         fake.fail_next(200, upper)
         got = await client(http, fake).fetch_item(ENV, ID, "en", preview=False)
     assert got is not None and got["modular_content"] == {}
+
+
+async def test_the_net_sdks_item_of_every_element_type_maps_as_documented(
+    http: aiohttp.ClientSession, payload_bytes: Callable[[str], bytes]
+) -> None:
+    # delivery-sdk-net's complete_content_item (tests/payloads/official/README.md): text, rich
+    # text, number, multiple choice, date & time with display_timezone, asset, linked items,
+    # taxonomy, URL slug, custom element. It held: no defect.
+    answer = json.loads(payload_bytes("official/delivery_complete_content_item.json"))
+    async with FakeDelivery() as fake:
+        fake.fail_next(200, answer)
+        got = await client(http, fake).fetch_item(
+            ENV, "complete_content_item", "default", preview=False, by="codename"
+        )
+    assert got is not None
+    record = build_record(got["item"], got["modular_content"])
+    assert record["rich_text_field"] == "Rich text field value"
+    assert record["number_field"] == 99
+    assert record["multiple_choice_field_as_checkboxes"] == ["checkbox_1", "checkbox_2"]
+    assert record["multiple_choice_field_as_checkboxes_names"] == ["Checkbox 1", "Checkbox 2"]
+    # The value is UTC; display_timezone (Europe/Prague) is only how the UI shows it.
+    assert record["date___time_field"] == "2017-02-23T00:00:00Z"
+    assert record["date___time_field_timestamp"] == 1487808000
+    assert record["complete_type_taxonomy_names"] == ["Option 1", "Option 2"]
+    assert record["url_slug_field"] == "complete-content-item-url-slug"
+    assert record["custom_element_field"] == "#d7e119"
+    assert record["asset_field_assets"][0]["name"] == "Fire.jpg"
+    assert record["last_modified_timestamp"] == 1487724723  # 7 fractional digits read
+    assert [(b["codename"], b["kind"]) for b in record["content"]] == [("homepage", "linked_item")]
