@@ -112,3 +112,15 @@ def test_both_headers_wrong_or_absent_fails() -> None:
     assert signatures_from({"X-KC-Signature": "", "Content-Type": "json"}) == ()
     assert not verify(BODY, signatures_from({}), ["s1"])
     assert not verify(BODY, [], ["s1"])
+
+
+def test_webhook_helper_v2_legacy_vector(payload_bytes: Callable[[str], bytes]) -> None:
+    # webhook-helper-js before 4.0 (lib/test/signatures/signature.spec.ts at 857cb76): the
+    # signature is over the payload with its line breaks made CRLF; the body arrives with LF.
+    body = payload_bytes("official/webhook_helper_legacy_signed.json")
+    secret = "4INSnqn9ZA9pOWHpRySS+rsEqL6qHF3CIAftipJeuDc="
+    signature = "5+vhM4vWobuiwGyLSGqOL7KwXnaQXISzuKUxhI4xL3o="
+    assert b"\r" not in body
+    assert verify(body, signature, [secret])
+    assert sign(body.replace(b"\n", b"\r\n"), secret) == signature
+    assert not verify(body, signature, ["4INSnqn9ZA9pOWHpRySS+rsEqL6qHF3CIAftipJeuDc"])
