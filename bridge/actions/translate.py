@@ -39,6 +39,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
+from bridge.actions.httputil import RETRYABLE_4XX
 from bridge.events import Event
 from bridge.kontent.management import MANAGEMENT_URL
 from bridge.kontent.variants import ManagementClient, TypeElement, WorkflowSteps
@@ -299,7 +300,7 @@ def _translate(
         raise Retry(f"DeepL unreachable: {exc}") from None
     except deepl.DeepLException as exc:
         status = exc.http_status_code
-        if status is not None and 400 <= status < 500 and status not in (408, 429):
+        if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
             raise PermanentFailure(f"DeepL: {exc}", status=status) from None
         raise Retry(f"DeepL: {exc}", status=status) from None
     return [result.text for result in results]

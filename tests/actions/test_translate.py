@@ -439,3 +439,15 @@ async def test_without_the_translate_extra_the_job_fails_permanently_and_says_wh
     monkeypatch.setitem(sys.modules, "deepl", None)  # `import deepl` raises ImportError
     with pytest.raises(PermanentFailure, match=r"pip install 'kontent-bridge\[translate\]'"):
         await world.run()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(409, Retry), (425, Retry), (400, PermanentFailure)]
+)
+async def test_deepl_4xx_answers_follow_the_shared_status_rules(
+    world: World, status: int, expected: type[Exception]
+) -> None:
+    """Before: 409 and 425, which every other target retries (RETRYABLE_4XX), were permanent."""
+    world.deepl.fail_next(status, {"message": "not now"})
+    with pytest.raises(expected, match="not now"):
+        await world.run()
