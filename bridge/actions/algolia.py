@@ -183,6 +183,12 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             raise Retry(f"Algolia answered more than {exc.max_bytes} bytes") from exc
         except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:
             raise Retry(failure_reason("Algolia", exc)) from exc
+        except (ValueError, AttributeError, TypeError) as exc:
+            # A 2xx the SDK cannot read (HTML from a proxy, JSON of another shape: its
+            # JSONDecodeError, pydantic ValidationError, AttributeError on None): say so.
+            raise Retry(
+                f"Algolia answered something its SDK cannot read: {_first_line(exc)}"
+            ) from exc
         return tasks
 
     def _client(self, options: AlgoliaOptions) -> SearchClient:
@@ -220,6 +226,11 @@ class _Transporter(Transporter):
             connector = aiohttp.TCPConnector(use_dns_cache=False)
             self._session = client_session(connector=connector, trust_env=True)
         return await super().request(*args, **kwargs)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 def _delete(object_id: str) -> dict[str, Any]:

@@ -156,7 +156,12 @@ async def index_batch(
         raise failure_of(exc, endpoint) from exc
     except (TimeoutError, OSError) as exc:
         raise Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {exc}") from exc
-    by_key = {result.key: result for result in results}
+    except (ValueError, AttributeError, TypeError) as exc:  # a 2xx the SDK cannot read
+        raise _unreadable(exc) from exc
+    try:
+        by_key = {result.key: result for result in results}
+    except (AttributeError, TypeError) as exc:  # `value` not a list of results
+        raise _unreadable(exc) from exc
     answered: list[tuple[dict[str, Any], Answer]] = []
     for action in actions:
         result = by_key.get(action[key_field])
@@ -167,6 +172,17 @@ async def index_batch(
         else:
             answered.append((action, None))
     return answered
+
+
+def _unreadable(exc: Exception) -> Retry:
+    """HTML from a proxy, JSON of another shape: the SDK's JSONDecodeError or AttributeError
+    would otherwise be the job's whole reason."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return Retry(
+        f"Azure AI Search answered something that is not an index result: "
+        f"{type(exc).__name__}: {first}".rstrip(": ")
+    )
 
 
 class _TooLarge(Exception):

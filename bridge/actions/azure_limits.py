@@ -87,8 +87,10 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
     if "DecodeError" in {kind.__name__ for kind in type(exc).__mro__}:
         # An answer that could not be read: over the 8 MiB read limit, cut off, not JSON.
         return Retry(f"{what} answer unreadable: {type(exc).__name__}: {message}")
-    if status is None or 200 <= status < 300:  # no answer: connection, TLS, a token endpoint
+    if status is None:  # no answer: connection, TLS, a token endpoint
         return Retry(f"{what} unreachable: {type(exc).__name__}: {message}")
+    if 200 <= status < 300:  # a success the SDK does not expect here (204 for an index batch)
+        return Retry(f"{what} answered {status}, which is no result for this request")
     reason = f"{what} answered {status}" + (f": {message}" if message else "")
     headers = getattr(response, "headers", None) or {}
     text = excerpt(_text(response))

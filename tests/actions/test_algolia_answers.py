@@ -9,6 +9,7 @@ from bridge.actions.base import PermanentFailure, Resources, Retry
 from tests.actions.harness import opened
 from tests.fakes.algolia import FakeAlgolia
 from tests.fakes.events import MakeCall, make_event
+from tests.fakes.server import Recorder
 
 
 async def test_a_429_fails_the_attempt_instead_of_sleeping_inside_it(
@@ -40,4 +41,25 @@ async def test_4xx_answers_follow_the_shared_status_rules(
         algolia.fail_next(status, {"message": "no"})
         call = make_call(AlgoliaAction, options, [make_event(action="deleted")])
         with pytest.raises(expected, match=f"Algolia answered {status}"):
+            await action.send(call)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("<html>a proxy</html>", "JSONDecodeError"),
+        ([1, 2], "ValidationError"),
+        ({}, "ValidationError"),
+    ],
+    ids=["html", "list", "no-task"],
+)
+async def test_a_2xx_the_sdk_cannot_read_retries_saying_so(
+    resources: Resources, make_call: MakeCall, body: object, why: str
+) -> None:
+    """Before: the SDK's own exception (a bare JSONDecodeError, a pydantic ValidationError)
+    was the job's whole reason, not naming Algolia."""
+    async with Recorder(200, body) as host, opened(AlgoliaAction("search", resources)) as action:
+        options = {"app_id": "APP", "api_key": "key", "index": "articles", "hosts": [host.url]}
+        call = make_call(AlgoliaAction, options, [make_event(action="deleted")])
+        with pytest.raises(Retry, match=f"Algolia answered something its SDK cannot read: {why}"):
             await action.send(call)
