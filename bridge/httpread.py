@@ -12,6 +12,7 @@ bridge.actions.httputil re-exports these names for the actions and plugins.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import email.utils
 import math
@@ -34,6 +35,9 @@ READ_LIMIT_BYTES = 8192
 # through `read()`, so the session's response class refuses more (see BoundedResponse).
 SDK_MAX_RESPONSE_BYTES = 8 << 20
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# How long the excerpt of an answer whose status has come may take: a body that trickles on
+# must not turn an answered request into a timed-out one (and a 2xx into a repeat).
+BODY_READ_S = 10.0
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -101,15 +105,19 @@ async def _read_upto(
 async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTES) -> Body:
     """The first `limit` bytes of an answer; a longer one's connection is closed, not drained.
 
-    A body that breaks off is what was read, with the reason (`Body.broken`): the status line
-    came whole, so a 404 with a bad gzip body is still a 404 (permanent), not a network error.
+    A body that breaks off, or has not ended after `BODY_READ_S`, is what was read, with the
+    reason (`Body.broken`): the status line came whole, so a 404 with a bad gzip body is still
+    a 404 (permanent), and a 200 whose body trickles on is a success, not a timeout.
     """
     chunks: list[bytes] = []
     broken = ""
     try:
-        _, complete = await _read_upto(resp, limit, chunks)
+        async with asyncio.timeout(BODY_READ_S):
+            _, complete = await _read_upto(resp, limit, chunks)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
         complete, broken = False, _why(exc)
+    except TimeoutError:  # only this one: the attempt's own timeout propagates
+        complete, broken = False, f"it had not ended after {BODY_READ_S:g} s"
     data = b"".join(chunks)[:limit]
     if not complete:
         resp.close()

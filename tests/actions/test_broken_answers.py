@@ -3,16 +3,20 @@ otherwise the job retries with a reason an operator can read (httpread.failure_r
 
 from __future__ import annotations
 
+import asyncio
 import bz2
 import zlib
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from bridge import httpread
 from bridge.actions.base import PermanentFailure, Retry
 from bridge.actions.httputil import request
 from bridge.kontent.client import DeliveryClient
 from tests.fakes.raw import RawAnswer
+from tests.fakes.server import FakeServer
 
 SHORT_404 = b"HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\nno such hook"
 BAD_GZIP_500 = b"HTTP/1.1 500 Oops\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnotgz"
@@ -117,3 +121,47 @@ async def test_the_charset_a_target_names_is_used_only_when_it_is_a_text_encodin
     assert caught.value.reason == "hook answered 500"
     assert caught.value.response.startswith(shown)
     assert len(caught.value.response) < 1000
+
+
+class Trickle(FakeServer):
+    """Answers `status` at once, then one byte of body and nothing more, never ending."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+        self.stop = asyncio.Event()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=self.status)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"q")
+        await self.stop.wait()
+        return response
+
+
+@pytest.mark.parametrize(("status", "expected"), [(200, None), (404, PermanentFailure)])
+async def test_an_answered_request_whose_body_never_ends_is_judged_by_its_status(
+    http: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    expected: type[Exception] | None,
+) -> None:
+    """Before: the excerpt's read ran into the attempt's timeout, so a 200 was a timed-out
+    Retry (the hook called again on every attempt) and a 404 was retried for days."""
+    monkeypatch.setattr(httpread, "BODY_READ_S", 0.05)
+    async with Trickle(status) as target:
+        try:
+            if expected is None:
+                result = await request(http, "POST", target.url + "/hook", what="hook")
+                response = result.response
+            else:
+                with pytest.raises(expected) as caught:
+                    await request(http, "POST", target.url + "/hook", what="hook")
+                response = caught.value.response
+        finally:
+            target.stop.set()
+    assert response == "q… (the answer broke off after 1 bytes: it had not ended after 0.05 s)"
