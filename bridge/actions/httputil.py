@@ -70,9 +70,10 @@ def classify(
         reason += f": {text or 'no body'}"
     if status == 429 or status >= 500 or status in RETRYABLE_4XX:
         raise Retry(reason, delay_s=retry_after_s(headers), status=status, response=text)
-    if 300 <= status < 400:
-        where = headers.get("Location", "?")
+    if 300 <= status < 400 and (where := headers.get("Location")):
         reason = f"{what} redirected ({status}) to {where}; configure the final URL"
+    elif 300 <= status < 400:  # 304 Not Modified, or a 3xx naming nowhere: no redirect at all
+        reason = f"{what} answered {status} without a Location"
     raise PermanentFailure(reason, status=status, response=text)
 
 

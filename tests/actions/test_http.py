@@ -197,3 +197,14 @@ def test_retry_after_that_is_no_finite_number_is_unreadable(raw: str) -> None:
     """float() reads these; before, 'inf' came back as a wait of forever (the Sync API client
     slept it inside a cycle)."""
     assert retry_after_s({"Retry-After": raw}) is None
+
+
+async def test_a_3xx_without_a_location_is_not_called_a_redirect(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    """Before: 'redirected (304) to ?; configure the final URL', for a 304 Not Modified."""
+    async with Recorder() as hook:
+        hook.fail_next(304)
+        with pytest.raises(PermanentFailure) as caught:
+            await HttpAction("n", resources).send(make_call(HttpAction, {"url": hook.url + "/"}))
+    assert caught.value.reason == "n answered 304 without a Location"
