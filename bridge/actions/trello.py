@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
-from bridge.actions.httputil import check_headers, classify, read_at_most, split_values
+from bridge.actions.httputil import check_headers, classify, read_at_most, read_prefix, split_values
 from bridge.events import Event
 
 TRELLO_API = "https://api.trello.com"
@@ -179,9 +179,10 @@ class TrelloAction(Action[TrelloOptions]):
                 async with self.resources.http.request(
                     method, url, params=query, headers=headers, allow_redirects=False
                 ) as resp:
+                    if not 200 <= resp.status < 300:  # the status decides, whatever the body
+                        classify(resp.status, resp.headers, await read_prefix(resp), what=what)
                     data = await read_at_most(resp, MAX_ANSWER_BYTES)
                     text = data.decode("utf-8", errors="replace")
-                    classify(resp.status, resp.headers, text, what=what)
         except (TimeoutError, aiohttp.ClientError) as exc:
             # aiohttp's message may hold the URL with its query: the key and token are hidden
             # by value wherever the reason is shown (they are secret options).

@@ -37,6 +37,7 @@ from bridge.httpread import (
     excerpt,
     failure_reason,
     read_at_most,
+    read_prefix,
     retry_after_s,
 )
 
@@ -198,17 +199,20 @@ class ManagementClient:
             async with self.http.request(
                 method, self.root + path, headers=headers, json=body, allow_redirects=False
             ) as resp:
-                data = await read_at_most(resp, MAX_RESPONSE_BYTES)
                 status, answer_headers = resp.status, resp.headers
+                if not 200 <= status < 300:  # the status decides, whatever the body does
+                    error = await read_prefix(resp)
+                else:
+                    data = await read_at_most(resp, MAX_RESPONSE_BYTES)
         except BodyTooLarge as exc:
             raise Retry(f"{what} answered more than {exc.max_bytes} bytes") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Retry(failure_reason(what, exc)) from None
-        text = data.decode("utf-8", errors="replace")
-        if status == 404 and missing_ok:
-            return None
         if not 200 <= status < 300:
-            _raise_for(status, answer_headers, text, what)
+            if status == 404 and missing_ok:
+                return None
+            _raise_for(status, answer_headers, error.text, what)
+        text = data.decode("utf-8", errors="replace")
         if not data.strip():
             return None
         try:

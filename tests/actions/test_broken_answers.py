@@ -15,6 +15,7 @@ from bridge import httpread
 from bridge.actions.base import PermanentFailure, Retry
 from bridge.actions.httputil import request
 from bridge.kontent.client import DeliveryClient
+from bridge.kontent.variants import ManagementClient
 from tests.fakes.raw import RawAnswer
 from tests.fakes.server import FakeServer
 
@@ -165,3 +166,17 @@ async def test_an_answered_request_whose_body_never_ends_is_judged_by_its_status
         finally:
             target.stop.set()
     assert response == "q… (the answer broke off after 1 bytes: it had not ended after 0.05 s)"
+
+
+async def test_a_management_api_error_whose_body_breaks_off_is_still_that_error(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Before: the Management API client read every answer whole first, so a 401 whose body
+    broke off was 'unreachable' and retried instead of dead."""
+    answer = b'HTTP/1.1 401 Unauthorized\r\nContent-Length: 100\r\n\r\n{"message": "bad key"'
+    async with RawAnswer(answer) as api:
+        client = ManagementClient(http, api.url, "env-1", "key-1234")
+        with pytest.raises(PermanentFailure) as caught:
+            await client.variant("item-1", "en")
+    assert caught.value.status == 401
+    assert caught.value.response.startswith('{"message": "bad key"')

@@ -16,6 +16,7 @@ from bridge.actions.trello import TrelloAction, TrelloOptions, marker
 from bridge.config import load_config
 from tests.actions.secret_harness import ITEM, shown_after
 from tests.fakes.events import MakeCall, make_event
+from tests.fakes.huge import HugeAnswer
 from tests.fakes.trello import FakeTrello
 
 pytestmark = pytest.mark.timeout(30)
@@ -215,3 +216,17 @@ async def test_key_and_token_are_hidden_in_logs_explain_and_the_admin_api(
     shown.assert_hidden(KEY, TOKEN)
     config = load_config(tmp_path / "rules.yaml")
     assert config.actions["board"].action_class.secret_options == {"key", "token"}
+
+
+async def test_an_error_answer_is_judged_by_its_status_whatever_its_body(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    """Before: a 401 whose body passed the 1 MiB read limit (or broke off) failed reading it,
+    'unreachable: BodyTooLarge', and was retried for days instead of dead at once."""
+    async with HugeAnswer(2 << 20, status=401, fill=b"invalid token ") as api:
+        options = {"key": KEY, "token": TOKEN, "api_url": api.url, "list_id": "list-todo"}
+        call = make_call(TrelloAction, options, [make_event()])
+        with pytest.raises(PermanentFailure) as caught:
+            await TrelloAction("cards", resources).send(call)
+    assert caught.value.status == 401
+    assert caught.value.response.startswith("invalid token")
