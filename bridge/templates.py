@@ -20,12 +20,15 @@ from typing import Any
 
 import jinja2
 from jinja2 import StrictUndefined, Undefined, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.nativetypes import NativeCodeGenerator
-from jinja2.sandbox import SandboxedEnvironment
 
 from bridge import redaction
 from bridge.events import Event
+from bridge.template_limits import (
+    BoundedCodeGenerator,
+    BoundedNativeCodeGenerator,
+    BoundedSandbox,
+    bounded_join,
+)
 from bridge.template_names import TemplateCheck, check_names
 
 REDACTED = redaction.REDACTED
@@ -43,44 +46,20 @@ def _native_concat(values: Iterable[Any]) -> Any:
         if isinstance(value, Undefined):
             return str(value)
         return value
-    return "".join(str(part) for part in parts)
+    return bounded_join(parts)
 
 
-# The largest text or list `*` may build and the largest integer `**` may (in bits): Jinja's
-# sandbox bounds `range` but not these, so `{{ 'x' * 10**10 }}` would take the process's memory
-# and `{{ 9 ** 9 ** 9 }}` its CPU while a worker renders a call.
-MAX_REPEATED_ITEMS = 1_000_000
-MAX_POWER_BITS = 100_000
+class _Text(BoundedSandbox):
+    code_generator_class = BoundedCodeGenerator
+    concat = staticmethod(bounded_join)
 
 
-class _BoundedSandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for sequence, count in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(sequence) * count > MAX_REPEATED_ITEMS
-                ):
-                    raise SecurityError(f"'*' would build more than {MAX_REPEATED_ITEMS} items")
-        elif (
-            isinstance(left, int)
-            and isinstance(right, int)
-            and right > 0
-            and left.bit_length() * right > MAX_POWER_BITS
-        ):
-            raise SecurityError(f"'**' would build an integer of more than {MAX_POWER_BITS} bits")
-        return super().call_binop(context, operator, left, right)
-
-
-class _SandboxedNativeEnvironment(_BoundedSandbox):
-    code_generator_class = NativeCodeGenerator
+class _SandboxedNativeEnvironment(BoundedSandbox):
+    code_generator_class = BoundedNativeCodeGenerator
     concat = staticmethod(_native_concat)
 
 
-_TEXT = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+_TEXT = _Text(undefined=StrictUndefined, autoescape=False)
 _NATIVE = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
 
 

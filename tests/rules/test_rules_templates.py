@@ -136,6 +136,59 @@ def test_what_an_expression_raises_is_a_template_error(source: str, reason: str)
     assert str(caught.value).startswith(reason)
 
 
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ 'a' | center(10**9) }}", "center: a width or count past 1000000"),
+        ("{{ 'a'.ljust(10**9) }}", "str.ljust: a width or count past 1000000"),
+        ("{{ 'a'.zfill(10**9) }}", "str.zfill: a width or count past 1000000"),
+        ("{{ 'a' | indent(10**9) }}", "indent: a width or count past 1000000"),
+        ("{{ '%0999999999d' % 1 }}", "'%': a width or precision past 1000000"),
+        ("{{ '%*d' % (10**9, 1) }}", "'%': a width or count past 1000000"),
+        ("{{ '%.*f' | format(10**9, 1.0) }}", "'%': a width or count past 1000000"),
+        ("{{ '{:>1000000000}'.format(1) }}", "str.format: a width or precision past 1000000"),
+        ("{{ '{:>{w}}'.format(1, w=10**9) }}", "str.format: a width or count past 1000000"),
+        ("{{ dict(a=1) | tojson(indent=10**9) }}", "tojson: an indent past 100"),
+        ("{{ lipsum(10**6) }}", "lipsum: a width or count past 1000000"),
+        (
+            "{{ 'a' | replace('', 'b' * 5000) | replace('', 'c' * 5000) }}",
+            "replace would build more than 10000000 characters",
+        ),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+            "the template would build more than 10000000 characters",
+        ),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+            "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}",
+            "'+' would build more than 10000000 characters",
+        ),
+        (
+            "{% set x = 'a' * 1000000 %}{% for i in range(100000) %}{{ x }}{% endfor %}",
+            "the template would build more than 10000000 characters",
+        ),
+    ],
+)
+def test_text_a_template_builds_is_bounded_before_it_is_built(source: str, reason: str) -> None:
+    # Each of these took a worker's memory (gigabytes) or its loop for minutes: the sandbox
+    # bounded only range, '*' and '**'.
+    with pytest.raises(TemplateError) as caught:
+        render_options({"text": source}, batch_context(EVENTS))
+    assert str(caught.value) == f"option 'text': {reason}"
+
+
+def test_widths_replacements_and_joins_of_ordinary_size_still_render() -> None:
+    source = (
+        "{{ '{:>4}'.format(1) }}|{{ 'a' | center(5) }}|{{ 'ab' | replace('a', 'x') }}|"
+        "{{ '%05d' % 3 }}|{{ '%-3s' | format('a') }}|{{ 'a' ~ 'b' }}|{{ 'x' | indent(2) }}|"
+        "{{ [1] | tojson(indent=2) }}|{{ 'a' + 'b' }}|{{ 'a'.rjust(3, '.') }}"
+    )
+    assert render_options({"text": source}, batch_context(EVENTS)) == {
+        "text": "   1|  a  |xb|00003|a  |ab|x|[\n  1\n]|ab|..a"
+    }
+
+
 def test_small_products_and_powers_still_render() -> None:
     rendered = render_options(
         {"a": "{{ 'ab' * 3 }}", "b": "{{ [1] * 2 }}", "c": "{{ 2 ** 10 }}", "d": "{{ 2 ** -1 }}"},

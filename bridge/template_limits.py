@@ -1,0 +1,240 @@
+"""Bounds on what a template may build while it renders, so one option cannot take a worker's
+memory (or stall its loop) for as long as it runs.
+
+Jinja's sandbox bounds `range` and nothing else. A config author (or an admin uploading rules)
+could write `{{ 'x' * 10**10 }}`, `{{ 9 ** 9 ** 9 }}`, `{{ 'a' | center(10**9) }}`,
+`{{ '%0999999999d' % 1 }}`, `{{ '{:>999999999}'.format(1) }}`, a `replace` that multiplies the
+text, a `~` or `+` doubled in a loop, or a loop that prints without end. Each is refused with a
+SecurityError (a jinja2.TemplateError: the job dies with the reason) before the text is built:
+
+- `*` builds at most MAX_REPEATED_ITEMS items and `**` at most MAX_POWER_BITS bits;
+- a width, padding, precision or count (center, ljust, rjust, zfill, expandtabs, printf `%`,
+  str.format, the `center`, `indent` and `format` filters, `lipsum`) is at most
+  MAX_REPEATED_ITEMS, and `tojson`'s indent at most MAX_JSON_INDENT;
+- text built by `+`, `~`, `replace` or `indent`, and a template's whole output, is at most
+  MAX_RENDERED_CHARS characters (a coalesced batch of a thousand events as JSON is ~2 MB).
+
+Loops that build nothing (nested loops over large lists) are bounded only by the sandbox's
+range limit: each step is cheap, but there is no step budget.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from jinja2 import filters, pass_eval_context, utils
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.nativetypes import NativeCodeGenerator
+from jinja2.nodes import Concat, EvalContext
+from jinja2.sandbox import SandboxedEnvironment
+
+MAX_REPEATED_ITEMS = 1_000_000
+MAX_POWER_BITS = 100_000
+MAX_RENDERED_CHARS = 10_000_000
+MAX_JSON_INDENT = 100
+
+# str methods whose whole-number arguments are a width: their result is at least that long.
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+# One printf conversion: flags, then a width and a precision, either of which may be `*`.
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_DIGITS = re.compile(r"\d+")
+
+
+def _refuse(message: str) -> SecurityError:
+    return SecurityError(message)
+
+
+def _wide(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > MAX_REPEATED_ITEMS
+
+
+def check_widths(values: Iterable[object], what: str) -> None:
+    if any(_wide(value) for value in values):
+        raise _refuse(f"{what}: a width or count past {MAX_REPEATED_ITEMS}")
+
+
+def check_length(length: int, what: str) -> None:
+    if length > MAX_RENDERED_CHARS:
+        raise _refuse(f"{what} would build more than {MAX_RENDERED_CHARS} characters")
+
+
+def _past_bound(digits: str) -> bool:
+    # Compared as text first: int() of thousands of digits is itself slow (and past 4300 fails).
+    return len(digits) > len(str(MAX_REPEATED_ITEMS)) or int(digits) > MAX_REPEATED_ITEMS
+
+
+def check_printf(template: str, values: object) -> None:
+    """`'%0999999999d' % 1`, `'%*d' % (10**9, 1)`: the padding is built before anything else."""
+    starred = False
+    for match in _PRINTF.finditer(template):
+        for part in match.groups():
+            if part == "*":
+                starred = True
+            elif part is not None and _past_bound(part):
+                raise _refuse(f"'%': a width or precision past {MAX_REPEATED_ITEMS}")
+    if starred:
+        given = values if isinstance(values, tuple) else (values,)
+        check_widths(given, "'%'")
+
+
+def check_format(template: str, args: Iterable[object]) -> None:
+    """`'{:>999999999}'.format(1)`; a nested `{:{w}}` takes its width from the arguments."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return  # str.format raises the same error itself
+    for _text, _name, spec, _conversion in fields:
+        if not spec:
+            continue
+        if "{" in spec:
+            check_widths(args, "str.format")
+        if any(_past_bound(digits) for digits in _DIGITS.findall(spec)):
+            raise _refuse(f"str.format: a width or precision past {MAX_REPEATED_ITEMS}")
+
+
+def check_replace(text: str, old: str, new: str, count: object = None) -> None:
+    found = len(text) + 1 if old == "" else text.count(old)
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        found = min(found, count)
+    check_length(len(text) + found * (len(new) - len(old)), "replace")
+
+
+def bounded_join(parts: Iterable[Any]) -> str:
+    """`~` (and a template's output): stops once the text passes MAX_RENDERED_CHARS."""
+    texts: list[str] = []
+    length = 0
+    for part in parts:
+        text = str(part)
+        length += len(text)
+        check_length(length, "the template")
+        texts.append(text)
+    return "".join(texts)
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """The sandbox with the bounds above on operators, str methods, filters and output."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters.update(_BOUNDED_FILTERS)
+        self.globals["lipsum"] = _lipsum
+        self.globals["bounded_join"] = bounded_join
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(sequence) * count > MAX_REPEATED_ITEMS
+                ):
+                    raise _refuse(f"'*' would build more than {MAX_REPEATED_ITEMS} items")
+        elif operator == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and right > 0
+                and left.bit_length() * right > MAX_POWER_BITS
+            ):
+                raise _refuse(f"'**' would build an integer of more than {MAX_POWER_BITS} bits")
+        elif operator == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                check_length(len(left) + len(right), "'+'")
+        elif isinstance(left, str):  # '%'
+            check_printf(left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name in _WIDTH_METHODS:
+                check_widths((*args, *kwargs.values()), f"str.{name}")
+            elif name == "replace" and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
+                check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else None)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # The sandbox swaps `'...'.format` for its own formatter when the attribute is read,
+        # so the call above never sees the str: the check wraps the swapped-in function.
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            check_format(template, (*args, *kwargs.values()))
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+
+def _concat_through_bounded_join(generator: CodeGenerator, node: Concat, frame: Frame) -> None:
+    # `~` compiles to a call of the runtime's str_join; this calls bounded_join (a global of
+    # every template of the environment) instead.
+    generator.write("environment.globals['bounded_join']((")
+    for argument in node.nodes:
+        generator.visit(argument, frame)
+        generator.write(", ")
+    generator.write("))")
+
+
+class BoundedCodeGenerator(CodeGenerator):
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        _concat_through_bounded_join(self, node, frame)
+
+
+class BoundedNativeCodeGenerator(NativeCodeGenerator):
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        _concat_through_bounded_join(self, node, frame)
+
+
+def _center(value: str, width: int = 80) -> str:
+    check_widths((width,), "center")
+    return filters.do_center(value, width)
+
+
+def _indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(s)
+    pad = len(width) if isinstance(width, str) else width
+    check_widths((pad,), "indent")
+    check_length(len(text) + pad * (text.count("\n") + 1), "indent")
+    return filters.do_indent(s, width, first, blank)
+
+
+def _format(value: str, *args: Any, **kwargs: Any) -> str:
+    check_printf(str(value), tuple(args) if args else kwargs)
+    return filters.do_format(value, *args, **kwargs)
+
+
+@pass_eval_context
+def _replace(eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None) -> str:
+    check_replace(str(s), str(old), str(new), count)
+    return filters.do_replace(eval_ctx, s, old, new, count)
+
+
+@pass_eval_context
+def _tojson(eval_ctx: EvalContext, value: Any, indent: int | None = None) -> Any:
+    if isinstance(indent, int) and indent > MAX_JSON_INDENT:
+        raise _refuse(f"tojson: an indent past {MAX_JSON_INDENT}")
+    return filters.do_tojson(eval_ctx, value, indent)
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    check_widths((n * max if isinstance(n, int) and isinstance(max, int) else 0,), "lipsum")
+    return str(utils.generate_lorem_ipsum(n, html, min, max))
+
+
+_BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
+    "center": _center,
+    "indent": _indent,
+    "format": _format,
+    "replace": _replace,
+    "tojson": _tojson,
+}
