@@ -217,7 +217,7 @@ async def _sdk(awaitable: Any, what: str, *, login: bool = False) -> Any:
         if what == "createRecord" and status in (400, 409) and any(a in detail for a in _ALREADY):
             raise _Already from None
         reason = f"Bluesky {what} answered {status}: {detail}"
-        if status == 429:
+        if status == 429 or status >= 500:  # the shared rules: Retry-After for both
             headers = dict(response.headers) if response is not None else {}
             raise Retry(
                 reason, delay_s=_rate_limit_delay(headers), status=status, response=detail

@@ -235,3 +235,16 @@ async def test_a_language_codename_that_is_no_language_tag_is_not_sent_as_langs(
         await post(action, make_call, pds, language="pt-BR")
     assert "langs" not in pds.created[0]["record"]
     assert pds.created[1]["record"]["langs"] == ["pt-BR"]
+
+
+async def test_a_server_error_waits_for_its_retry_after(
+    pds: FakeBluesky, resources: Resources, make_call: MakeCall
+) -> None:
+    """Before: only a 429's Retry-After was honoured; a 503 asking for two minutes was tried
+    again at the schedule's first step."""
+    async with opened(BlueskyAction("b", resources)) as action:
+        await action._client(BlueskyAction.Options.model_validate(options(pds)))
+        pds.fail_next(503, "Busy", {"Retry-After": "120"})
+        with pytest.raises(Retry) as retry:
+            await post(action, make_call, pds)
+    assert (retry.value.status, retry.value.delay_s) == (503, 120)
