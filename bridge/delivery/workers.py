@@ -27,7 +27,7 @@ from bridge import logformat, metrics, redaction
 from bridge.actions import endpoints
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, PermanentFailure, Retry
-from bridge.delivery import alerts, retry
+from bridge.delivery import alerts, records, retry
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
 from bridge.delivery.render import RenderError, build_call, current_inputs
@@ -306,12 +306,14 @@ class WorkerPool:
 
         def failure(error: str, *, response: str | None = None, **details: Any) -> Outcome:
             # Redacted before the store sees them: the DB, the API and alerts never hold a secret.
+            # Bounded as a response is: a reason may quote a target's answer (Algolia's message
+            # field, megabytes of it), which the log line, the alert and every view repeat.
             outcome = retry.failed(
                 batch,
                 settings,
                 started_at=started,
                 finished_at=clock.now(),
-                error=redaction.redact(error),
+                error=records.excerpt(error) or "",
                 response=redaction.redact(response) if response else response,
                 **details,
             )
