@@ -145,18 +145,18 @@ def _find_problem(value: Any, *, check_text: bool) -> str | None:
             return _too_deep()
         kind = type(current)
         if kind is dict:
-            if check_text and any(_text_problem(key) for key in current):
+            if check_text and any(text_problem(key) for key in current):
                 return _locate(value)
             items = current.values()
         elif kind is list:
             items = current
         else:
-            return _locate(value) if check_text and kind is str and _text_problem(current) else None
+            return _locate(value) if check_text and kind is str and text_problem(current) else None
         for item in items:
             kind = type(item)
             if kind is dict or kind is list:
                 stack.append((item, depth + 1))
-            elif check_text and kind is str and _text_problem(item):
+            elif check_text and kind is str and text_problem(item):
                 return _locate(value)
     return None
 
@@ -168,12 +168,12 @@ def _locate(value: Any) -> str:
     while stack:
         current, path = stack.pop()
         if isinstance(current, str):
-            if (reason := _text_problem(current)) is not None:
+            if (reason := text_problem(current)) is not None:
                 return f"'{_display(path)}': the string {reason}"
         elif isinstance(current, dict):
             for key, item in current.items():
                 item_path = path + _key_path(key)
-                if (reason := _text_problem(key)) is not None:
+                if (reason := text_problem(key)) is not None:
                     return f"'{_display(item_path)}': the key {reason}"
                 stack.append((item, item_path))
         elif isinstance(current, list):
@@ -181,7 +181,9 @@ def _locate(value: Any) -> str:
     raise AssertionError("_locate called without a text problem")  # pragma: no cover
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored (NUL) or is not Unicode text (a lone surrogate), or None; the
+    receiver's check of payloads and the config's of every string (YAML's "\\ud800" escape)."""
     if "\x00" in text:
         return "contains U+0000 (NUL), which the store cannot keep"
     if text.isascii():

@@ -18,6 +18,7 @@ import yaml
 
 from bridge.config import yaml_words
 from bridge.config.errors import ConfigIssue, Path, format_path
+from bridge.jsonsafe import text_problem
 from bridge.secretfiles import read_secret_file
 
 # `$${` is a literal `${`; `${NAME}`; `${NAME:-default}` (unset or empty); `${NAME-default}`
@@ -226,7 +227,12 @@ class _Builder:
             # whatever the conversion raises (int(), a dict lookup, a failed regex match).
             return self.unconstructed(node, path)
         if isinstance(value, str):
-            return self.interpolate(value, path)
+            text = self.interpolate(value, path)
+            # Names and options end up in the store and in every view; a YAML "\\ud800" escape
+            # (or an environment value that is not UTF-8) would make each of them fail.
+            if (problem := text_problem(text)) is not None:
+                self.doc.error(path, f"the string {problem}")
+            return text
         if value is not None and not isinstance(value, bool | int | float):
             return str(node.value)  # dates, binary, sets: keep the text, JSON has no such types
         if not getattr(node, "style", None) and value is not None:  # plain: None, or '' (libyaml)
@@ -258,6 +264,11 @@ class _Builder:
                 )
             key = str(key_node.value)
             child = (*path, key)
+            if (problem := text_problem(key)) is not None:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                issue = ConfigIssue(self.doc.file, line, col, "", f"the key {problem}")
+                self.doc.errors.append(issue)
+                continue
             if key in result:
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 first = self.doc.key_marks[child].line

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.config import ConfigError, load_config
 
 ROOT = Path(__file__).parents[2]
 PAYLOADS = ROOT / "tests/payloads"
@@ -494,17 +495,24 @@ def test_a_payload_file_that_never_ends_is_refused_at_the_body_limit(
 def test_a_file_name_holding_nul_is_a_problem_of_the_cases_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    # open() raises ValueError (embedded null byte) for both names: it was a traceback, exit 1.
+    # open() raised ValueError (embedded null byte) for both names: a traceback, exit 1. The
+    # cases file refuses NUL in any string (as the config does); a caller passing such a path
+    # to load_config gets an issue too.
     body = '  - name: nul\n    payload_file: "a\\0b.json"\n    match: []\n'
     code, _, err = bridge_test(capsys, tmp_path, cases(body))
     assert code == 2
     assert err.splitlines()[-1] == (
-        f"{tmp_path}/rules.test.yaml:5:19: tests[0].payload_file: cannot read payload file "
-        f"'{tmp_path}/a\\x00b.json': the file name holds a NUL character"
+        f"{tmp_path}/rules.test.yaml:5:19: tests[0].payload_file: "
+        "the string contains U+0000 (NUL), which the store cannot keep"
     )
     text = cases(body).replace("config: rules.yaml", 'config: "rules\\0.yaml"')
     code, _, err = bridge_test(capsys, tmp_path, text)
     assert code == 2
-    assert err.splitlines()[-1].endswith(
+    assert err.splitlines()[1].endswith(
+        ":2:9: config: the string contains U+0000 (NUL), which the store cannot keep"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(f"{tmp_path}/rules\0.yaml")
+    assert str(raised.value).endswith(
         ":1:1: cannot read the file: the file name holds a NUL character"
     )

@@ -192,3 +192,34 @@ def test_scalars_that_do_not_fit_their_type_are_issues(value: str, message: str)
 def test_a_date_that_does_not_exist_is_text_like_every_date() -> None:
     text = "version: 1\nwebhooks: [{name: 2024-02-30, path: /p, verify: false}]\n"
     assert parse_config(text).webhooks[0].name == "2024-02-30"
+
+
+def test_strings_and_keys_the_store_cannot_keep_are_issues() -> None:
+    # YAML's "\ud800" escape is a lone surrogate: a webhook or action named so was accepted, and
+    # every notification it received failed to store (UnicodeEncodeError in the driver).
+    text = (
+        'version: 1\nwebhooks: [{name: "p\\ud800", path: /p, verify: false}]\n'
+        'actions:\n  l: {type: log, message: "a\\0b"}\n  "m\\0": {type: log, message: hi}\n'
+        "rules: [{name: r, do: [l]}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    assert [(i.line, i.path, i.message) for i in raised.value.issues] == [
+        (
+            2,
+            "webhooks[0].name",
+            "the string contains a lone surrogate (U+D800), which is not Unicode text",
+        ),
+        (4, "actions.l.message", "the string contains U+0000 (NUL), which the store cannot keep"),
+        (5, "", "the key contains U+0000 (NUL), which the store cannot keep"),
+    ]
+
+
+def test_an_environment_value_that_is_not_utf8_is_an_issue() -> None:
+    text = "version: 1\nwebhooks: [{name: p, path: /p, secrets: ['${SECRET}']}]\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={"SECRET": "a\udcff"})  # os.environ's surrogateescape of b"\xff"
+    (issue,) = raised.value.issues
+    assert (
+        issue.message == "the string contains a lone surrogate (U+DCFF), which is not Unicode text"
+    )
