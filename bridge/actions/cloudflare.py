@@ -14,10 +14,11 @@ from pydantic import Field, model_validator
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Success
 from bridge.actions.httputil import (
     ApiUrlTemplate,
+    Body,
+    answered,
     api_endpoint,
     chunks,
     merged,
-    request,
 )
 from bridge.actions.used_in import Expand, expand_call
 
@@ -60,7 +61,7 @@ class CloudflareAction(Action[CloudflareOptions]):
         for kind in KINDS:
             values = merged(getattr(item.options, kind) for item in expanded.all_items)
             for batch in chunks(values, options.chunk_size):
-                result = await request(
+                result, body = await answered(
                     self.resources.http,
                     "POST",
                     url,
@@ -68,20 +69,27 @@ class CloudflareAction(Action[CloudflareOptions]):
                     headers=headers,
                     json={kind: batch},
                 )
-                _check_success(result)
+                _check_success(result, body)
             if values:
                 done.append(f"{len(values)} {kind}")
         fanout = f"; {expanded.summary()}" if expanded.summary() else ""
         return Success(status=200, response="purged " + (", ".join(done) or "nothing") + fanout)
 
 
-def _check_success(result: Success) -> None:
+def _check_success(result: Success, answer: Body) -> None:
+    """Cloudflare says `"success": false` in a 2xx too. Read from the body itself: the excerpt
+    (result.response) is cut at 500 characters, and a cut one did not parse, so a long refusal
+    read as a purge done."""
     try:
-        body = json.loads(result.response)
+        body = json.loads(answer.text)
     except ValueError:
         return
     if isinstance(body, dict) and body.get("success") is False:
-        errors = "; ".join(str(e.get("message", e)) for e in body.get("errors") or [])
+        listed = body.get("errors")
+        found = listed if isinstance(listed, list) else [listed] if listed else []
+        errors = "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in found
+        )
         raise PermanentFailure(
             f"Cloudflare refused the purge: {errors or 'success: false'}",
             status=result.status,

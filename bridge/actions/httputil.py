@@ -120,6 +120,22 @@ async def request(
 ) -> Success:
     """One request, never following redirects; network errors and timeouts become Retry,
     headers and bodies that can never be sent a PermanentFailure before anything connects."""
+    success, _ = await answered(http, method, url, what=what, headers=headers, **kwargs)
+    return success
+
+
+async def answered(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    headers: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> tuple[Success, Body]:
+    """`request`, and the start of a 2xx answer's body as read (up to READ_LIMIT_BYTES, not
+    redacted, not cut to the excerpt) for actions that must read what it says (Cloudflare's
+    `"success": false`): `Success.response` is an excerpt for the log, never JSON to parse."""
     sent = dict(headers or {})
     check_headers(sent, what=what)
     sent_requests.note(method, url, sent, kwargs)  # for the job page (bridge/actions/sent.py)
@@ -129,7 +145,7 @@ async def request(
                 method, url, headers=sent, allow_redirects=False, **kwargs
             ) as resp:
                 body = await read_prefix(resp)
-                return classify(resp.status, resp.headers, body, what=what)
+                return classify(resp.status, resp.headers, body, what=what), body
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retry(failure_reason(what, exc)) from exc
     except UnicodeEncodeError as exc:  # a str body aiohttp encodes; the same fails every time
@@ -238,6 +254,7 @@ __all__ = [
     "BodyTooLarge",
     "BoundedResponse",
     "UrlTemplate",
+    "answered",
     "api_endpoint",
     "check_headers",
     "check_origin",

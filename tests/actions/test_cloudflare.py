@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -71,3 +73,23 @@ async def test_unsuccessful_answers_fail(resources: Resources, make_call: MakeCa
 def test_needs_something_to_purge() -> None:
     with pytest.raises(ValidationError, match="at least one of"):
         CloudflareOptions.model_validate({"zone_id": "z", "token": "t"})
+
+
+@pytest.mark.parametrize(
+    ("errors", "reason"),
+    [
+        ([{"code": 1, "message": "m" * 600}], "Cloudflare refused the purge: mmmm"),
+        (["not allowed"], "Cloudflare refused the purge: not allowed"),
+    ],
+    ids=["longer-than-the-excerpt", "errors-as-strings"],
+)
+async def test_a_refusal_in_a_2xx_is_read_from_the_answer_not_its_excerpt(
+    resources: Resources, make_call: MakeCall, errors: list[object], reason: str
+) -> None:
+    """Before: a refusal over the 500-character excerpt no longer parsed and passed for a purge
+    done, and errors that were not objects raised AttributeError."""
+    refusal = json.dumps({"success": False, "errors": errors})
+    async with Recorder(body=refusal) as cf:
+        call = make_call(CloudflareAction, cf_options(cf.url, tags="x"), [make_event()])
+        with pytest.raises(PermanentFailure, match=reason):
+            await CloudflareAction("cdn", resources).send(call)
