@@ -61,12 +61,18 @@ def boolean(doc: Document, value: Any, path: Path) -> bool | None:
     return value
 
 
-def positive_int(doc: Document, value: Any, path: Path) -> int | None:
+def positive_int(doc: Document, value: Any, path: Path, *, maximum: int) -> int | None:
+    """A whole number from 1 to `maximum`: every number option has a largest sensible value,
+    and past it one would overflow what it is bound to (a 64-bit SQL LIMIT, a read size)."""
     number = value
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value) if len(value.strip()) <= len(str(maximum)) else maximum + 1
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        doc.error(path, f"expected a whole number of at least 1, got {value!r}")
+        shown = "a number" if isinstance(value, int) and value.bit_length() > 64 else repr(value)
+        doc.error(path, f"expected a whole number of at least 1, got {shown}")
+        return None
+    if number > maximum:
+        doc.error(path, f"expected a whole number from 1 to {maximum}")
         return None
     return number
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, cast
 
 from bridge.actions.base import Action
@@ -27,6 +28,11 @@ ActionTypes = Mapping[str, type[Action]]  # type: ignore[type-arg]
 
 COMMON_OPTIONS = ("debounce", "max_wait", "retry", "timeout", "ordering", "enabled", "concurrency")
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/admin")
+# Calls in flight per action: past this the process runs out of sockets long before, and a
+# larger number overflowed the claim's 64-bit SQL LIMIT (every claim failed).
+MAX_CONCURRENCY = 10_000
+# kontent.max_response_bytes: one Delivery API answer held in memory.
+MAX_READ_BYTES = 1024 * 1024 * 1024
 
 
 def webhooks(doc: Document, value: Any, path: Path) -> tuple[WebhookConfig, ...]:
@@ -114,7 +120,9 @@ def kontent(doc: Document, value: Any, path: Path) -> KontentConfig:
     }
     values: dict[str, Any] = {k: v.rstrip("/") for k, v in urls.items()}
     if "max_response_bytes" in spec:
-        limit = checks.positive_int(doc, spec["max_response_bytes"], (*path, "max_response_bytes"))
+        limit = checks.positive_int(
+            doc, spec["max_response_bytes"], (*path, "max_response_bytes"), maximum=MAX_READ_BYTES
+        )
         if limit is not None:
             values["max_response_bytes"] = limit
     return KontentConfig(environments=environments, **values)
@@ -183,7 +191,7 @@ _READERS: dict[str, tuple[str, Reader]] = {
     "max_wait": ("max_wait_s", checks.duration),
     "ordering": ("ordering", _ordering),
     "enabled": ("enabled", checks.boolean),
-    "concurrency": ("concurrency", checks.positive_int),
+    "concurrency": ("concurrency", partial(checks.positive_int, maximum=MAX_CONCURRENCY)),
 }
 
 

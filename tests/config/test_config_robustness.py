@@ -223,3 +223,38 @@ def test_an_environment_value_that_is_not_utf8_is_an_issue() -> None:
     assert (
         issue.message == "the string contains a lone surrogate (U+DCFF), which is not Unicode text"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("10001", "expected a whole number from 1 to 10000"),
+        (str(10**30), "expected a whole number from 1 to 10000"),
+        ('"99999999999999999999999"', "expected a whole number from 1 to 10000"),
+        ("-0x" + "f" * 5000, "expected a whole number of at least 1, got a number"),
+    ],
+)
+def test_concurrency_is_bounded(value: str, message: str) -> None:
+    # 10**30 loaded, and every claim of the action then raised OverflowError binding its SQL
+    # LIMIT; a negative hex integer past 4300 digits raised ValueError from repr().
+    text = (
+        "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
+        f"actions: {{l: {{type: log, message: hi, ordering: none, concurrency: {value}}}}}\n"
+        "rules: [{name: r, do: [l]}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    assert [(i.path, i.message) for i in raised.value.issues] == [
+        ("actions.l.concurrency", message)
+    ]
+    largest = text.replace(f"concurrency: {value}", "concurrency: 10000")
+    assert parse_config(largest, env={}).actions["l"].delivery.concurrency == 10000
+
+
+def test_max_response_bytes_is_bounded() -> None:
+    text = "version: 1\nkontent: {max_response_bytes: 99999999999999999999999}\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    assert [i.message for i in raised.value.issues] == [
+        "expected a whole number from 1 to 1073741824"
+    ]
