@@ -16,10 +16,11 @@ from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
 from bridge.actions.cafile import CaFile
+from bridge.templates import is_template
 
 # Control characters (HTAB aside) end or corrupt a header line; a lone surrogate is no text.
 _UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
@@ -46,6 +47,14 @@ class EmailOptions(ActionOptions):
             if isinstance(value, str)
             else value
         )
+
+    @model_validator(mode="after")
+    def _sendable(self) -> EmailOptions:
+        # Literal addresses and subjects are checked at load: each job would fail for good.
+        problems = header_problems(self, skip_templates=True)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class EmailAction(Action[EmailOptions]):
@@ -80,23 +89,29 @@ class EmailAction(Action[EmailOptions]):
 
 def check_headers(options: EmailOptions) -> None:
     """PermanentFailure naming the option whose rendered value no SMTP server can be sent."""
-    for index, address in enumerate(options.to):
-        _check_address(f"to[{index}]", address)
-    _check_address("from", options.sender)
-    if options.subject is not None and (bad := _UNSENDABLE.search(options.subject)):
-        raise PermanentFailure(
-            f"email: option 'subject' holds {bad.group()!r} at position {bad.start()} after "
-            "rendering (a line break would start another header); a retry would send the same"
-        )
+    for problem in header_problems(options, skip_templates=False):
+        raise PermanentFailure(f"email: {problem} after rendering; a retry would send the same")
 
 
-def _check_address(option: str, value: str) -> None:
-    problem = address_problem(value)
-    if problem is not None:
-        raise PermanentFailure(
-            f"email: option {option!r} is not one email address after rendering ({value!r}: "
-            f"{problem}); a retry would send the same"
+def header_problems(options: EmailOptions, *, skip_templates: bool) -> list[str]:
+    """What no SMTP server can be sent: an address that is not one mailbox, a line break in the
+    subject. At load (`skip_templates`) only literal values are known; at send, rendered ones."""
+    found: list[str] = []
+    addresses = [(f"to[{index}]", address) for index, address in enumerate(options.to)]
+    for option, value in [*addresses, ("from", options.sender)]:
+        if skip_templates and is_template(value):
+            continue
+        problem = address_problem(value)
+        if problem is not None:
+            found.append(f"option {option!r} is not one email address ({value!r}: {problem})")
+    subject = options.subject
+    checked = subject is not None and not (skip_templates and is_template(subject))
+    if checked and subject is not None and (bad := _UNSENDABLE.search(subject)):
+        found.append(
+            f"option 'subject' holds {bad.group()!r} at position {bad.start()} (a line "
+            "break would start another header)"
         )
+    return found
 
 
 def address_problem(value: str) -> str | None:

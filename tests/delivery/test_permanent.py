@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from bridge.actions.base import Call, Item, PermanentFailure, Resources
 from bridge.actions.email import EmailAction, EmailOptions, address_problem
@@ -225,7 +227,9 @@ def test_address_problems(address: str, ok: bool) -> None:
 
 def _email_call(**options: object) -> Call[EmailOptions]:
     values = {"host": "127.0.0.1", "port": 9, "from": "bridge@example.com", "to": ["a@b.example"]}
-    parsed = EmailOptions.model_validate(values | options)
+    # As rendered templates would set them: literal values like these are refused at load.
+    rendered = {("sender" if key == "from" else key): value for key, value in options.items()}
+    parsed = EmailOptions.model_validate(values).model_copy(update=rendered)
     return Call("kb-1", "mail", parsed, (Item(Event(object_type="content_item"), parsed),))
 
 
@@ -245,6 +249,27 @@ async def test_an_email_that_can_never_be_sent_is_permanent_before_connecting(
     with pytest.raises(PermanentFailure) as failure:
         await action.send(_email_call(**options))
     assert reason in failure.value.reason
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"subject": "Hi\r\nBcc: everyone@example.com"}, "option 'subject' holds '\\r'"),
+        ({"to": ["not an address"]}, "option 'to[0]' is not one email address"),
+        ({"from": "bridge@example.com\nBcc: x@y.example"}, "option 'from' is not one email"),
+    ],
+)
+def test_a_literal_email_that_can_never_be_sent_is_refused_at_load(
+    options: dict[str, object], reason: str
+) -> None:
+    # It loaded, and every job of the action then failed for good.
+    values = {"host": "127.0.0.1", "from": "bridge@example.com", "to": ["a@b.example"]}
+    with pytest.raises(ValidationError, match=re.escape(reason)):
+        EmailOptions.model_validate(values | options)
+    templated = {
+        key: "{{ event.name }}" if key != "to" else ["{{ event.name }}"] for key in options
+    }
+    EmailOptions.model_validate(values | templated)  # rendered values are checked at send
 
 
 async def test_the_header_check_agrees_with_aiohttp_on_every_ascii_character() -> None:
