@@ -7,10 +7,9 @@ sent kind by kind in chunks. A 200 whose body says `"success": false` is a failu
 
 from __future__ import annotations
 
-import json
-
 from pydantic import Field, model_validator
 
+from bridge import jsonsafe
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Success
 from bridge.actions.httputil import (
     ApiUrlTemplate,
@@ -81,7 +80,7 @@ def _check_success(result: Success, answer: Body) -> None:
     (result.response) is cut at 500 characters, and a cut one did not parse, so a long refusal
     read as a purge done."""
     try:
-        body = json.loads(answer.text)
+        body = jsonsafe.loads(answer.text.encode())
     except ValueError:
         return
     if isinstance(body, dict) and body.get("success") is False:

@@ -19,13 +19,13 @@ before Retry-After when Trello sends one; every other 4xx is permanent.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import Field, model_validator
 
+from bridge import jsonsafe
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
 from bridge.actions.httputil import check_headers, classify, read_at_most, read_prefix, split_values
@@ -188,7 +188,7 @@ class TrelloAction(Action[TrelloOptions]):
             # by value wherever the reason is shown (they are secret options).
             raise Retry(f"{what} unreachable: {type(exc).__name__}") from exc
         try:
-            answer = json.loads(text) if text.strip() else {}
+            answer = jsonsafe.loads(data) if text.strip() else {}
         except ValueError:
             raise Retry(f"{what} answered {resp.status} with no JSON") from None
         return answer if isinstance(answer, dict) else {"items": answer}

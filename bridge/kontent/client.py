@@ -17,7 +17,6 @@ An answer is read up to `max_response_bytes` (32 MiB by default) and refused abo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -25,6 +24,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bridge import jsonsafe
 from bridge.failures import PermanentFailure, Retry
 from bridge.httpread import (
     Body,
@@ -163,7 +163,7 @@ class DeliveryClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Retry(failure_reason(what, exc)) from exc
         try:
-            data = json.loads(raw)
+            data = jsonsafe.loads(raw)  # any decode failure, too deep a nesting included
         except ValueError as exc:
             raise Retry(f"{what} answered invalid JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -247,7 +247,7 @@ def _fail(what: str, status: int, headers: Mapping[str, str], body: Body, previe
 def _is_item_not_found(text: str) -> bool:
     """Kontent.ai's error object (message, request_id, error_code, specific_code), code 100."""
     try:
-        error = json.loads(text)
+        error = jsonsafe.loads(text.encode())
     except ValueError:
         return False
     if not isinstance(error, dict):

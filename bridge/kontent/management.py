@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bridge import jsonsafe
 from bridge.events import Event, Notification
 from bridge.legacy import DEFAULT_LANGUAGE, DEFAULT_LANGUAGE_ID
 
@@ -194,7 +195,7 @@ class ManagementResolver:
             async with get as response:
                 if response.status != 200:
                     raise ManagementError(f"GET {url} answered {response.status}")
-                return await response.json(content_type=None)
+                return jsonsafe.loads(await response.read())
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ManagementError(f"GET {url} failed: {str(exc) or type(exc).__name__}") from None
 

@@ -20,7 +20,6 @@ Answers are read up to `MAX_RESPONSE_BYTES`.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bridge import jsonsafe
 from bridge.failures import PermanentFailure, Retry
 from bridge.httpread import (
     RETRYABLE_4XX,
@@ -212,11 +212,10 @@ class ManagementClient:
             if status == 404 and missing_ok:
                 return None
             _raise_for(status, answer_headers, error.text, what)
-        text = data.decode("utf-8", errors="replace")
         if not data.strip():
             return None
         try:
-            return json.loads(text)
+            return jsonsafe.loads(data)  # too deep a nesting too (json.loads: RecursionError)
         except ValueError:
             raise Retry(f"{what} answered {status} with a body that is not JSON") from None
 

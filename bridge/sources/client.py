@@ -10,7 +10,6 @@ limit it is catching up under.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from bridge import jsonsafe
 from bridge.actions.httputil import excerpt, failure_reason, retry_after_s
 from bridge.delivery.clock import Clock
 
@@ -156,8 +156,10 @@ def _page(status: int, headers: Mapping[str, str], text: str, token: str | None,
     if not next_token:
         raise SyncError(f"Sync API answered {path} without an {CONTINUATION} header", status=status)
     try:
-        body = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
+        # One decoder for untrusted JSON: json.loads let a deep nesting's RecursionError out,
+        # which stopped the poller for good, and NUL or lone surrogates no store can insert.
+        body = jsonsafe.loads(text.encode()) if text.strip() else {}
+    except ValueError as exc:
         raise SyncError(f"Sync API answered {path} with invalid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise SyncError(f"Sync API answered {path} with JSON that is not an object")

@@ -180,3 +180,15 @@ async def test_a_management_api_error_whose_body_breaks_off_is_still_that_error(
             await client.variant("item-1", "en")
     assert caught.value.status == 401
     assert caught.value.response.startswith('{"message": "bad key"')
+
+
+async def test_a_delivery_api_answer_nested_too_deep_retries_saying_so(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Before: a RecursionError out of json.loads, the job's whole reason."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    async with RawAnswer(answer) as api:
+        client = DeliveryClient(http, api.url, api.url)
+        with pytest.raises(Retry, match=r"answered invalid JSON: .*nests deeper than 64 levels"):
+            await client.fetch_item("env-1", "id-1", "en", preview=False)

@@ -50,3 +50,15 @@ async def test_a_retry_after_of_days_or_forever_does_not_hold_the_source(
         with pytest.raises(SyncError, match="kept answering 429"):
             await client.init()
     assert clock.waits and max(clock.waits) <= MAX_RETRY_AFTER_S
+
+
+async def test_a_page_nested_too_deep_is_a_sync_error_not_a_crash() -> None:
+    """Before: json.loads raised RecursionError, no SyncError, which stopped the poller for
+    good ('poller stopped by an unexpected error')."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    head = b"HTTP/1.1 200 OK\r\nX-Continuation: t-2\r\nConnection: close\r\n"
+    answer = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    async with client_session() as http, RawAnswer(answer) as api:
+        client = SyncClient(http, Waits(), environment_id="env", base_url=api.url, api_key="k")
+        with pytest.raises(SyncError, match=r"invalid JSON: .*nests deeper than 64 levels"):
+            await client.sync("t-1")
