@@ -23,7 +23,8 @@ from bridge.secretfiles import read_secret_file
 
 # `$${` is a literal `${`; `${NAME}`; `${NAME:-default}` (unset or empty); `${NAME-default}`
 # (unset only).
-_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+# A `${` with no `}` after it is matched alone, to be reported rather than kept as text.
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _INNER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?", re.DOTALL)
 
 
@@ -289,6 +290,11 @@ class _Builder:
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
+            if match.group(1) is None:
+                self.doc.error(
+                    path, "'${' has no closing '}' (write ${NAME}, or $${ for a literal ${)"
+                )
+                return ""
             return self.reference(match.group(1), path)
 
         return _REFERENCE.sub(replace, text)
@@ -301,6 +307,14 @@ class _Builder:
             )
             return ""
         name, operator, default = parsed.groups()
+        if default is not None and "${" in default:
+            # `${A:-${B}}` would end at the first `}`: the value "${B}" or "a}", silently.
+            self.doc.error(
+                path,
+                f"a default cannot hold another reference ('${{{inner}}}'): nesting is not "
+                "supported (set the variable, or write the default out)",
+            )
+            return ""
         value = self.env.get(name)
         if value is None and f"{name}_FILE" in self.env:
             return self.secret_file(name, path)
@@ -309,7 +323,7 @@ class _Builder:
                 self.emptied_at(path, f"environment variable {name!r} is empty")
             return value
         if operator is not None:
-            return default
+            return default or ""
         self.doc.error(
             path,
             f"environment variable {name!r} is not set (nor is {name}_FILE), and has no default",

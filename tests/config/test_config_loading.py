@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Config, ConfigError, DeliverySettings, parse_duration
+from bridge.config import Config, ConfigError, DeliverySettings, parse_config, parse_duration
 from bridge.config.conditions import AllOf, FieldTest
 from bridge.config.operators import EQ, Operation
 
@@ -443,3 +443,38 @@ def test_checks_across_options_see_templated_values(load: Loader) -> None:
 def test_where_operators_are_read_by_the_same_table(load: Loader, where: str, message: str) -> None:
     text = minimal().replace("- name: all", f"- name: all\n    where: {where}")
     assert errors_of(load, text) == [message]
+
+
+@pytest.mark.parametrize(
+    ("written", "env", "message"),
+    [
+        # Before: the secret became the text "${B}" (or "a}") without a word.
+        (
+            "${A:-${B}}",
+            {"B": "b"},
+            "a default cannot hold another reference ('${A:-${B}'): nesting is not supported "
+            "(set the variable, or write the default out)",
+        ),
+        (
+            "${A:-${B}}",
+            {"A": "a"},
+            "a default cannot hold another reference ('${A:-${B}'): nesting is not supported "
+            "(set the variable, or write the default out)",
+        ),
+        # Before: kept as the text "${SECRET".
+        (
+            "${SECRET",
+            {"SECRET": "s"},
+            "'${' has no closing '}' (write ${NAME}, or $${ for a literal ${)",
+        ),
+    ],
+)
+def test_references_that_do_not_read_as_written_are_errors(
+    written: str, env: dict[str, str], message: str
+) -> None:
+    text = f'version: 1\nwebhooks: [{{name: p, path: /p, secrets: ["{written}"]}}]\n'
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env=env)
+    assert [i.message for i in raised.value.issues] == [message]
+    literal = text.replace(written, "$${SECRET")
+    assert parse_config(literal, env={}).webhooks[0].secrets == ("${SECRET",)
