@@ -183,7 +183,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             raise Retry(f"Algolia answered more than {exc.max_bytes} bytes") from exc
         except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:
             raise Retry(failure_reason("Algolia", exc)) from exc
-        except (ValueError, AttributeError, TypeError) as exc:
+        except (ValueError, AttributeError, TypeError, RecursionError) as exc:
             # A 2xx the SDK cannot read (HTML from a proxy, JSON of another shape: its
             # JSONDecodeError, pydantic ValidationError, AttributeError on None): say so.
             raise Retry(

@@ -156,7 +156,7 @@ async def index_batch(
         raise failure_of(exc, endpoint) from exc
     except (TimeoutError, OSError) as exc:
         raise Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {exc}") from exc
-    except (ValueError, AttributeError, TypeError) as exc:  # a 2xx the SDK cannot read
+    except (ValueError, AttributeError, TypeError, RecursionError) as exc:  # a 2xx unread
         raise _unreadable(exc) from exc
     try:
         by_key = {result.key: result for result in results}

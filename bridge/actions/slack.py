@@ -134,9 +134,11 @@ class SlackAction(Action[SlackOptions]):
             )
         except SlackApiError as exc:
             raise _api_failure(exc) from exc
-        except AttributeError as exc:  # slack-sdk's validate() calls .get on whatever came
+        except (AttributeError, RecursionError) as exc:  # validate() calls .get on anything;
+            # json.loads raises RecursionError on a deep nesting, which the SDK does not catch
             raise Retry(
-                f"Slack chat.postMessage answered something other than a JSON object ({exc})"
+                "Slack chat.postMessage answered something other than a JSON object "
+                f"({type(exc).__name__}: {exc})"
             ) from exc
         return Success(
             status=response.status_code,
