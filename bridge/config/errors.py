@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # A path into the document: ("rules", 2, "do", 0, "action").
 Path = tuple[str | int, ...]
 
+# The longest path or message an issue keeps (the longest written ones are about 400).
+MAX_ISSUE_CHARS = 1000
+
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
@@ -25,6 +28,16 @@ class ConfigIssue:
     col: int
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Messages quote what was written (`invalid duration '...'`); a value of megabytes
+        # must not make a line of megabytes in `bridge check`, a log or the admin API.
+        for name in ("path", "message"):
+            text = getattr(self, name)
+            if len(text) > MAX_ISSUE_CHARS:
+                half = MAX_ISSUE_CHARS // 2
+                cut = f"{text[:half]}... ({len(text) - 2 * half} characters) ...{text[-half:]}"
+                object.__setattr__(self, name, cut)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}: "

@@ -258,3 +258,19 @@ def test_max_response_bytes_is_bounded() -> None:
     assert [i.message for i in raised.value.issues] == [
         "expected a whole number from 1 to 1073741824"
     ]
+
+
+def test_an_issue_quoting_a_huge_value_stays_short() -> None:
+    # `timeout: <100,000 characters>` printed a line of 100 KB (the message quotes the value).
+    text = (
+        "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
+        f"actions: {{a: {{type: log, message: hi, timeout: {'x' * 100_000}}}}}\n"
+        f"? {'b' * 5000}\n: 1\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    timeout, key = raised.value.issues
+    assert timeout.message.startswith("invalid duration 'xxx")
+    assert timeout.message.endswith("xxx' (write e.g. 500ms, 30s, 10m, 1h, 3d or 1h30m)")
+    assert "... (99065 characters) ..." in timeout.message
+    assert len(timeout.message) < 1100 and len(key.path) < 1100
