@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
+from urllib.parse import urlsplit
 
 from bridge.config.document import Document
 from bridge.config.durations import parse_duration
@@ -50,6 +51,24 @@ def string(doc: Document, value: Any, path: Path, *, nonempty: bool = False) -> 
         doc.error(path, "must not be empty")
         return None
     return text
+
+
+def base_url(doc: Document, value: Any, path: Path) -> str | None:
+    """An http(s) URL with a host, without its final `/` (an API base: kontent.*_url, a
+    source's api_url). The client would fail every call on anything else, so loading does."""
+    text = string(doc, value, path, nonempty=True)
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or past 65535
+    except ValueError as exc:
+        doc.error(path, f"not a valid URL ({exc}): {text!r}")
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        doc.error(path, f"expected an http:// or https:// URL with a host, got {text!r}")
+        return None
+    return text.rstrip("/")
 
 
 def boolean(doc: Document, value: Any, path: Path) -> bool | None:

@@ -110,7 +110,7 @@ def kontent(doc: Document, value: Any, path: Path) -> KontentConfig:
         }
         environments[env_id] = EnvironmentConfig(**found)
     urls = {
-        key: checks.string(doc, spec[key], (*path, key), nonempty=True) or default
+        key: checks.base_url(doc, spec[key], (*path, key)) or default
         for key, default in (
             ("delivery_url", DEFAULT_DELIVERY_URL),
             ("preview_url", DEFAULT_PREVIEW_URL),

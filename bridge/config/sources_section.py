@@ -104,8 +104,4 @@ def _slot(doc: Document, value: Any, path: Path) -> str | None:
 def _url(doc: Document, spec: dict[str, Any], path: Path) -> str | None:
     if spec.get("api_url") is None:
         return None
-    url = checks.string(doc, spec["api_url"], path, nonempty=True)
-    if url is not None and not url.startswith(("http://", "https://")):
-        doc.error(path, f"expected an http:// or https:// URL, got {url!r}")
-        return None
-    return url.rstrip("/") if url else None
+    return checks.base_url(doc, spec["api_url"], path)

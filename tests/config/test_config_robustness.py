@@ -274,3 +274,28 @@ def test_an_issue_quoting_a_huge_value_stays_short() -> None:
     assert timeout.message.endswith("xxx' (write e.g. 500ms, 30s, 10m, 1h, 3d or 1h30m)")
     assert "... (99065 characters) ..." in timeout.message
     assert len(timeout.message) < 1100 and len(key.path) < 1100
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "expected an http:// or https:// URL with a host, got 'not a url'"),
+        ("http://", "expected an http:// or https:// URL with a host, got 'http://'"),
+        ("http://[::1", "not a valid URL (Invalid IPv6 URL): 'http://[::1'"),
+        ("http://a:99999", "not a valid URL (Port out of range 0-65535): 'http://a:99999'"),
+    ],
+)
+def test_api_base_urls_are_urls(url: str, message: str) -> None:
+    # kontent.*_url took any text and sources' api_url any text starting http://: every call
+    # of the client then failed, or raised aiohttp's InvalidURL.
+    text = (
+        "version: 1\n"
+        f"kontent: {{delivery_url: '{url}', preview_url: '{url}', management_url: '{url}'}}\n"
+        "sources: [{name: s, environment_id: 8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f, "
+        f"api_url: '{url}'}}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    assert [(i.path, i.message) for i in raised.value.issues] == [
+        (f"kontent.{key}", message) for key in ("delivery_url", "preview_url", "management_url")
+    ] + [("sources[0].api_url", message)]

@@ -64,7 +64,7 @@ def test_check_reports_every_problem_of_a_bad_sources_section(
         f"several_errors.yaml:9:11: sources[1].slot: the preview slot needs a preview_api_key (on the source or under kontent.environments['{ENV_ID}'])",
         "several_errors.yaml:10:15: sources[1].interval: must be at least 1s, got '500ms'",
         "several_errors.yaml:11:11: sources[2].name: duplicate source 'production' (first defined on line 3)",
-        "several_errors.yaml:13:14: sources[2].api_url: expected an http:// or https:// URL, got 'deliver.kontent.ai/v2'",
+        "several_errors.yaml:13:14: sources[2].api_url: expected an http:// or https:// URL with a host, got 'deliver.kontent.ai/v2'",
         "several_errors.yaml:14:5: sources[3].environment_id: required key is missing",
     ]
 
