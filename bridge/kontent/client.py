@@ -27,6 +27,7 @@ import aiohttp
 from bridge import jsonsafe
 from bridge.failures import PermanentFailure, Retry
 from bridge.httpread import (
+    RETRYABLE_4XX,
     Body,
     BodyTooLarge,
     failure_reason,
@@ -234,10 +235,17 @@ def _fail(what: str, status: int, headers: Mapping[str, str], body: Body, previe
             status=status,
             response=text,
         )
-    if status == 429 or status >= 500:
+    if status == 429 or status >= 500 or status in RETRYABLE_4XX or 200 <= status < 300:
+        # The shared rules (408/409/425 too); a 2xx other than 200 carries no listing.
         raise Retry(
             f"{what} answered {status}",
             delay_s=retry_after_s(headers),
+            status=status,
+            response=text,
+        )
+    if 300 <= status < 400 and (where := headers.get("Location")):
+        raise PermanentFailure(
+            f"{what} redirected ({status}) to {where}; check {_setting(preview)}",
             status=status,
             response=text,
         )

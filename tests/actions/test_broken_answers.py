@@ -192,3 +192,28 @@ async def test_a_delivery_api_answer_nested_too_deep_retries_saying_so(
         client = DeliveryClient(http, api.url, api.url)
         with pytest.raises(Retry, match=r"answered invalid JSON: .*nests deeper than 64 levels"):
             await client.fetch_item("env-1", "id-1", "en", preview=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected", "reason"),
+    [
+        (408, "", Retry, "answered 408"),
+        (409, "", Retry, "answered 409"),
+        (204, "", Retry, "answered 204"),
+        (302, "Location: https://elsewhere.example/x\r\n", PermanentFailure, "redirected"),
+        (410, "", PermanentFailure, "answered 410"),
+    ],
+)
+async def test_delivery_api_statuses_follow_the_shared_rules(
+    http: aiohttp.ClientSession,
+    status: int,
+    headers: str,
+    expected: type[Exception],
+    reason: str,
+) -> None:
+    """Before: a 408 or 409 (a CDN in front of the API) and a 204 killed the job at once."""
+    head = f"HTTP/1.1 {status} X\r\n{headers}Content-Length: 0\r\n\r\n"
+    async with RawAnswer(head.encode()) as api:
+        client = DeliveryClient(http, api.url, api.url)
+        with pytest.raises(expected, match=reason):
+            await client.fetch_item("env-1", "id-1", "en", preview=False)
