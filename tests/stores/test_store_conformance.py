@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
 from bridge.delivery.store import Store
@@ -95,6 +97,30 @@ async def test_enqueue_creates_jobs_without_dedupe_and_wakes_listeners(
     assert [r.job_id for r in await store.deliveries()] == [3, 2, 1]
     detail = await store.job(3)
     assert detail is not None and detail.request_id == "replay"
+
+
+@pytest.mark.timeout(30)
+async def test_enqueue_of_a_replay_sized_batch_keeps_every_column_in_order(store: Store) -> None:
+    """SQLite's insert_jobs joined seven json_each arrays the planner scanned as a cross
+    product: 50 jobs took 17 s and a replay of 5,000 hung the bridge. Now it is linear."""
+    notes = [notification(n) for n in range(1, 1001)]
+    await store.accept(notes, [], request_id="seed")
+    jobs = [
+        planned(note, f"a{n % 7}", rule=f"r{n}", inputs={"n": n})
+        for n, note in enumerate(notes, start=1)
+    ]
+
+    assert await store.enqueue(jobs, request_id="replay-big") == 1000
+
+    rows = await store.deliveries(limit=1000)
+    assert [(r.job_id, r.action, r.rule) for r in reversed(rows)] == [
+        (n, f"a{n % 7}", f"r{n}") for n in range(1, 1001)
+    ]
+    for job_id in (1, 500, 1000):
+        detail = await store.job(job_id)
+        assert detail is not None and detail.request_id == "replay-big"
+        assert detail.notification_key == f"key-{job_id}" and detail.inputs == {"n": job_id}
+        assert detail.summary == f"content_item published article 'Item {job_id}'"
 
 
 async def test_a_claim_is_leased_and_an_expired_lease_goes_to_another_worker(
