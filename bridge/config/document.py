@@ -18,6 +18,7 @@ import yaml
 
 from bridge.config import yaml_words
 from bridge.config.errors import ConfigIssue, Path, format_path
+from bridge.config.yaml_loaders import MAX_DEPTH, MAX_VALUES, DocumentTooLarge, bounded
 from bridge.jsonsafe import text_problem
 from bridge.secretfiles import read_secret_file
 
@@ -150,7 +151,7 @@ def _parse(
     text: str, file: str, env: Mapping[str, str], loader_class: type[yaml.SafeLoader]
 ) -> Document:
     doc = Document(file)
-    loader = loader_class(text)
+    loader = bounded(loader_class, text)(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -176,21 +177,6 @@ def _parse(
     finally:
         loader.dispose()
     return doc
-
-
-# Bounds on what a document may expand to. Aliases let a few hundred bytes name billions of
-# values (the "billion laughs"); a real rules file has a few thousand values at most.
-MAX_VALUES = 200_000
-MAX_DEPTH = 64
-
-
-class DocumentTooLarge(Exception):
-    """The document expands past MAX_VALUES values or MAX_DEPTH levels."""
-
-    def __init__(self, message: str, node: yaml.Node) -> None:
-        super().__init__(message)
-        self.line = node.start_mark.line + 1
-        self.column = node.start_mark.column + 1
 
 
 class _Builder:

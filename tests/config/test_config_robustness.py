@@ -299,3 +299,15 @@ def test_api_base_urls_are_urls(url: str, message: str) -> None:
     assert [(i.path, i.message) for i in raised.value.issues] == [
         (f"kontent.{key}", message) for key in ("delivery_url", "preview_url", "management_url")
     ] + [("sources[0].api_url", message)]
+
+
+def test_a_large_document_stops_composing_at_the_value_bound() -> None:
+    # libyaml composed every node before the builder counted: 20 MB of [1,1,...] took a minute
+    # and 3 GB. Past 1 MiB of text the composer counts, and stops at the 200,001st value.
+    text = "version: 1\nx: [" + "1," * 700_000 + "1]\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    (issue,) = raised.value.issues
+    assert issue.message == "the document holds more than 200000 values"
+    # The 200,001st node: the mapping, two keys, a value and the list come first.
+    assert (issue.line, issue.col) == (2, 5 + 2 * (200_001 - 5 - 1))
