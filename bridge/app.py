@@ -15,8 +15,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bridge import admin, redaction, reload
@@ -97,7 +98,11 @@ def create_app(
     app = BridgeApp(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={Exception: _internal_error, 500: _internal_error},
+        exception_handlers={
+            HTTPException: _http_error,
+            Exception: _internal_error,
+            500: _internal_error,
+        },
     )
     if role == "serve":
         app.webhooks = WebhookEndpoint(runtime)  # webhook paths skip Starlette's stack
@@ -175,6 +180,15 @@ def summary(config: Config) -> str:
         f"{len(config.webhooks)} webhook(s), {len(config.actions)} action(s), "
         f"{len(config.rules)} rule(s){sources} from {config.source}"
     )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no route has the path, or not with this method) as the
+    bridge answers everything else: the admin's form under /admin, JSON elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path == "/admin" or request.url.path.startswith("/admin/"):
+        return admin.http_error(request, exc.status_code, exc.headers)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -24,15 +24,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bridge.admin.api import api_routes
 from bridge.admin.auth import Guard
 from bridge.admin.context import AdminContext
-from bridge.admin.dashboard import dashboard_routes, overview, page
+from bridge.admin.dashboard import dashboard_routes, http_error, overview, page
 
-__all__ = ["routes"]
+__all__ = ["http_error", "routes"]
 
 
 class _Mount(Mount):
@@ -46,7 +46,7 @@ class _Mount(Mount):
 
 
 async def _off(request: Request) -> Response:
-    return PlainTextResponse("Not Found", status_code=404)
+    return http_error(request, 404, None)  # the same 404 as a path no route has
 
 
 def routes(runtime: Any, store: Any, settings: Any) -> list[BaseRoute]:

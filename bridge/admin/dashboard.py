@@ -12,7 +12,8 @@ that BRIDGE_PUBLIC_URL extends behind a reverse proxy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -103,6 +104,36 @@ def render(
     if flash is not None:  # shown once
         response.delete_cookie(views.FLASH_COOKIE, path=ROOT)
     return response
+
+
+def http_error(request: Request, status: int, headers: Mapping[str, str] | None) -> Response:
+    """Starlette's own 404 and 405 (no route has the path, or not with this method) under
+    /admin: JSON in the API, whose every answer is JSON, and the error page on the dashboard,
+    instead of Starlette's plain-text "Not Found"."""
+    message = "no such page" if status == 404 else f"{request.method} is not allowed here"
+    if request.url.path.startswith(f"{ROOT}/api/") or request.url.path == f"{ROOT}/api":
+        return safejson.SafeJSONResponse(
+            {"error": message.replace("page", "route")}, status_code=status, headers=headers
+        )
+    html = templates.get_template("error.html").render(
+        request=request,
+        root=ROOT,
+        now=time.time(),
+        relative=lambda ts: present.relative(ts, time.time()),
+        flash=None,
+        reload_state=reload.reload_state,
+        csrf=None,
+        message=message[0].upper() + message[1:] + ".",
+    )
+    return safejson.SafeHTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
+    )
 
 
 def page(ctx: AdminContext, handler: Page) -> Callable[[Request], Awaitable[Response]]:
