@@ -125,6 +125,8 @@ def unreadable(exc: OSError | ValueError) -> str:
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
 # "action 'name' option 'key': ..." (the prefix of every action option issue).
 _ACTION_NAMED = re.compile(r"action '([^']+)'")
 
@@ -241,8 +243,10 @@ class _Builder:
         return str(node.value)
 
     def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
-        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        own = {id(key) for key, _ in node.value if key.tag != _MERGE}
+        self.loader.flatten_mapping(node)  # resolves `<<: *anchor`: merged pairs come first
         result: dict[str, Any] = {}
+        merged: set[str] = set()  # keys a merge gave: the mapping's own key overrides them
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.MarkedYAMLError(
@@ -256,7 +260,12 @@ class _Builder:
                 issue = ConfigIssue(self.doc.file, line, col, "", f"the key {problem}")
                 self.doc.errors.append(issue)
                 continue
-            if key in result:
+            if key in merged and id(key_node) in own:
+                merged.discard(key)
+                self.forget(child)
+            elif key in result and key in merged:
+                continue  # an earlier merged mapping wins over a later one (YAML's merge rule)
+            elif key in result:
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 first = self.doc.key_marks[child].line
                 message = f"duplicate key {key!r} (first on line {first})"
@@ -266,8 +275,17 @@ class _Builder:
             self.doc.key_marks[child] = Mark(
                 key_node.start_mark.line + 1, key_node.start_mark.column + 1
             )
+            if id(key_node) not in own:
+                merged.add(key)
             result[key] = self.value(value_node, child)
         return result
+
+    def forget(self, path: Path) -> None:
+        """Drop what was recorded under `path` (a merged value its mapping overrides), so that
+        marks and the written text of the merged value do not stand for the new one."""
+        for recorded in (self.doc.marks, self.doc.key_marks, self.doc.plain_text, self.doc.emptied):
+            for stale in [p for p in recorded if p[: len(path)] == path]:
+                del recorded[stale]
 
     def interpolate(self, text: str, path: Path) -> str:
         if "$" not in text:

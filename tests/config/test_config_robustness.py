@@ -311,3 +311,41 @@ def test_a_large_document_stops_composing_at_the_value_bound() -> None:
     assert issue.message == "the document holds more than 200000 values"
     # The 200,001st node: the mapping, two keys, a value and the list come first.
     assert (issue.line, issue.col) == (2, 5 + 2 * (200_001 - 5 - 1))
+
+
+def test_a_mapping_overrides_what_a_merge_key_gives_it() -> None:
+    # The point of `<<: *base` is overriding some of its keys: each override was reported as
+    # "duplicate key 'message' (first on line 4)", as flatten_mapping puts merged pairs first.
+    text = (
+        "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
+        "actions:\n"
+        "  a: &base {type: log, message: hi, timeout: 5s}\n"
+        "  b:\n    <<: *base\n    message: bye\n"
+        "  other: &other {type: log, message: other, timeout: 7s}\n"
+        "  c: {<<: [*other, *base]}\n"
+        "rules: [{name: r, do: [a, b, c, other]}]\n"
+    )
+    config = parse_config(text, env={})
+    assert config.actions["b"].options == {"message": "bye"}
+    assert config.actions["b"].delivery.timeout_s == 5.0
+    # Of several merged mappings the earlier wins, as YAML's merge defines.
+    assert config.actions["c"].options == {"message": "other"}
+    assert config.actions["c"].delivery.timeout_s == 7.0
+
+
+def test_an_override_is_checked_at_its_own_line_and_own_duplicates_stay_errors() -> None:
+    head = (
+        "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
+        "actions:\n  a: &base {type: log, message: hi, timeout: 5s}\n"
+    )
+    tail = "rules: [{name: r, do: [a, b]}]\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(head + "  b: {<<: *base, timeout: bad}\n" + tail, env={})
+    assert [(i.line, i.col, i.message) for i in raised.value.issues] == [
+        (5, 27, "invalid duration 'bad' (write e.g. 500ms, 30s, 10m, 1h, 3d or 1h30m)"),
+    ]
+    with pytest.raises(ConfigError) as raised:
+        parse_config(head + "  b: {<<: *base, message: bye, message: again}\n" + tail, env={})
+    assert [(i.line, i.col, i.message) for i in raised.value.issues] == [
+        (5, 32, "duplicate key 'message' (first on line 5)"),
+    ]
