@@ -12,6 +12,7 @@ docs/configuration.md (tests/config/test_operators.py holds the two together).
 from __future__ import annotations
 
 import fnmatch
+import math
 import operator
 import re
 from collections.abc import Callable, Hashable, Iterable
@@ -270,6 +271,13 @@ class Compare(Operator):
     def parse(self, doc: Document, arg: Any, path: Path, syntax: Syntax) -> Any:
         if isinstance(arg, bool) or not isinstance(arg, int | float | str):
             doc.error(path, f"expected a number or a string, got {describe_type(arg)}")
+            return FAILED
+        if isinstance(arg, float) and math.isnan(arg):
+            # Every comparison with NaN is false: the condition could never hold.
+            doc.error(
+                path,
+                "expected a number or a string, got .nan (no value is ever compared true with it)",
+            )
             return FAILED
         return arg
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from bridge.config import ConfigError, parse_config
 from bridge.config.operators import OPERATORS, written_in
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "configuration.md"
@@ -28,3 +31,21 @@ def test_every_operator_is_in_the_documented_table() -> None:
         when, where = rows[op.name]
         assert (when != "") == ("when" in op.written_in or op.name == "eq"), op.name
         assert (where != "") == ("where" in op.written_in), op.name
+
+
+def test_a_nan_to_compare_with_is_an_error() -> None:
+    # `gt: .nan` loaded, and the rule then never matched: every comparison with NaN is false.
+    for operator in ("gt", "lt"):
+        text = (
+            "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
+            "actions: {l: {type: log, message: hi}}\n"
+            f"rules: [{{name: r, where: [{{path: $.a, {operator}: .nan}}], do: [l]}}]\n"
+        )
+        with pytest.raises(ConfigError) as raised:
+            parse_config(text, env={})
+        assert [(i.path, i.message) for i in raised.value.issues] == [
+            (
+                f"rules[0].where[0].{operator}",
+                "expected a number or a string, got .nan (no value is ever compared true with it)",
+            )
+        ]
