@@ -37,6 +37,7 @@ from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
 from bridge.delivery.store import StoreUnavailable
 from bridge.receiver import rejections
+from bridge.receiver.body import BodyError, read_body
 
 log = logging.getLogger("bridge.admin")
 
@@ -290,9 +291,14 @@ async def replay_page(request: Request, ctx: AdminContext, csrf: str) -> Respons
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded fields of a dashboard form (no multipart dependency for four fields)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    """The urlencoded fields of a dashboard form (no multipart dependency for four fields).
+
+    Read under the limit, not whole then measured: the sign-in form takes a POST from anyone,
+    and `request.body()` held all of a 400 MB body in memory before it was refused. A body
+    over the limit (or cut off) is an empty form, which the CSRF or token check refuses."""
+    try:
+        body = await read_body(request.headers, request.receive, MAX_FORM_BYTES)
+    except BodyError:
         return {}
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     # A field sent several times (checkboxes) is its values one per line: names hold no \n.

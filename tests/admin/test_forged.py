@@ -229,6 +229,30 @@ async def test_an_origin_that_is_no_url_is_403(
     assert [c for c in store.calls if c[0] != "deliveries"] == []
 
 
+async def test_a_form_larger_than_the_limit_is_not_read_whole(
+    fake_app: tuple[Starlette, FakeStore],
+) -> None:
+    """The sign-in form takes a POST from anyone: its body was read whole (400 MB held in
+    memory) before its size was checked. Now reading stops at the limit."""
+    app, store = fake_app
+    pulled: dict[str, int] = {}
+
+    async def endless(path: str) -> AsyncIterator[bytes]:
+        yield b"token=" + TOKEN.encode() + b"&csrf=x&pad="
+        for _ in range(1000):  # 64 MB, if all of it were read
+            pulled[path] = pulled.get(path, 0) + 1
+            yield b"a" * 65536
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with client_for(app) as client:
+        assert (await client.post("/admin/login", data={"token": TOKEN})).status_code == 303
+        for path in ("/admin/login", "/admin/jobs/1/retry"):
+            answer = await client.post(path, content=endless(path), headers=form)
+            assert answer.status_code in (401, 403), (path, answer.status_code)
+            assert pulled[path] <= 2, (path, pulled[path])
+    assert [c for c in store.calls if c[0] != "deliveries"] == []
+
+
 async def test_a_non_ascii_admin_token_authenticates() -> None:
     token = "jeton-ünïcødé-🔑-€"
     store = FakeStore()
