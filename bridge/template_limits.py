@@ -11,8 +11,12 @@ SecurityError (a jinja2.TemplateError: the job dies with the reason) before the 
 - a width, padding, precision or count (center, ljust, rjust, zfill, expandtabs, printf `%`,
   str.format, the `center`, `indent` and `format` filters, `lipsum`) is at most
   MAX_REPEATED_ITEMS, and `tojson`'s indent at most MAX_JSON_INDENT;
-- text built by `+`, `~`, `replace` or `indent`, and a template's whole output, is at most
-  MAX_RENDERED_CHARS characters (a coalesced batch of a thousand events as JSON is ~2 MB).
+- text built by `+`, `~`, `replace` or `indent`, a template's whole output, and any value a
+  filter, a str method, `%` or the output takes (as text: a list of a million references to one
+  long string is a terabyte of text in 8 MB), is at most MAX_RENDERED_CHARS characters (a
+  coalesced batch of 10,000 events, the most one call carries, is about 20 MB as JSON);
+- what `*` and `+` build over one render, all together, is at most MAX_BUILT_CHARS (a loop
+  appending a million-character product 100,000 times).
 
 Loops that build nothing (nested loops over large lists) are bounded only by the sandbox's
 range limit: each step is cheap, but there is no step budget.
@@ -20,6 +24,7 @@ range limit: each step is cheap, but there is no step budget.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable, Iterable
@@ -34,8 +39,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 MAX_REPEATED_ITEMS = 1_000_000
 MAX_POWER_BITS = 100_000
-MAX_RENDERED_CHARS = 10_000_000
+MAX_RENDERED_CHARS = 100_000_000
 MAX_JSON_INDENT = 100
+# What `*` and `+` may build over one render, all products together.
+MAX_BUILT_CHARS = 200_000_000
 
 # str methods whose whole-number arguments are a width: their result is at least that long.
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
@@ -103,16 +110,60 @@ def check_replace(text: str, old: str, new: str, count: object = None) -> None:
     check_length(len(text) + found * (len(new) - len(old)), "replace")
 
 
+def text_size(value: Any, budget: int = MAX_RENDERED_CHARS) -> int:
+    """About how long `value` is as text, counted up to just past `budget`.
+
+    A list can hold a million references to one string of a million characters (8 MB of
+    memory), whose text is a terabyte: str(), join, tojson or storing it as JSON would build
+    that. Every container counts, so the walk ends within `budget` steps (cycles included)."""
+    total = 0
+    stack = [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += 2 + 2 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 2 + len(item)
+            stack.extend(item)
+        else:
+            total += 24  # numbers (`**` bounds their digits), None, Undefined, objects
+    return total
+
+
+def check_text_size(values: Iterable[Any], what: str) -> None:
+    for value in values:
+        if not isinstance(value, str) and text_size(value) > MAX_RENDERED_CHARS:
+            raise _refuse(f"{what}: a value of more than {MAX_RENDERED_CHARS} characters as text")
+
+
 def bounded_join(parts: Iterable[Any]) -> str:
     """`~` (and a template's output): stops once the text passes MAX_RENDERED_CHARS."""
     texts: list[str] = []
     length = 0
     for part in parts:
+        if not isinstance(part, str):
+            check_text_size((part,), "the template")
         text = str(part)
         length += len(text)
         check_length(length, "the template")
         texts.append(text)
     return "".join(texts)
+
+
+def _sized(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that refuses arguments too large as text (most filters call str() first)."""
+
+    @functools.wraps(function)  # keeps jinja_pass_arg: the context comes first when it is set
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        given = args[1:] if getattr(function, "jinja_pass_arg", None) is not None else args
+        check_text_size((*given, *kwargs.values()), name)
+        return function(*args, **kwargs)
+
+    return filtered
 
 
 class BoundedSandbox(SandboxedEnvironment):
@@ -123,18 +174,17 @@ class BoundedSandbox(SandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters.update(_BOUNDED_FILTERS)
+        self.filters = {name: _sized(name, f) for name, f in self.filters.items()}
         self.globals["lipsum"] = _lipsum
         self.globals["bounded_join"] = bounded_join
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for sequence, count in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(sequence) * count > MAX_REPEATED_ITEMS
-                ):
-                    raise _refuse(f"'*' would build more than {MAX_REPEATED_ITEMS} items")
+                if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+                    if len(sequence) * count > MAX_REPEATED_ITEMS:
+                        raise _refuse(f"'*' would build more than {MAX_REPEATED_ITEMS} items")
+                    _charge(context, len(sequence) * count)
         elif operator == "**":
             if (
                 isinstance(left, int)
@@ -146,13 +196,16 @@ class BoundedSandbox(SandboxedEnvironment):
         elif operator == "+":
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
                 check_length(len(left) + len(right), "'+'")
+                _charge(context, len(left) + len(right))
         elif isinstance(left, str):  # '%'
+            check_text_size((right,), "'%'")
             check_printf(left, right)
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
+            check_text_size((*args, *kwargs.values()), f"str.{getattr(__obj, '__name__', '')}")
             name = getattr(__obj, "__name__", "")
             if name in _WIDTH_METHODS:
                 check_widths((*args, *kwargs.values()), f"str.{name}")
@@ -169,10 +222,20 @@ class BoundedSandbox(SandboxedEnvironment):
         template = value.__self__
 
         def checked(*args: Any, **kwargs: Any) -> str:
+            check_text_size((*args, *kwargs.values()), "str.format")
             check_format(template, (*args, *kwargs.values()))
             return wrapped(*args, **kwargs)
 
         return checked
+
+
+def _charge(context: Any, size: int) -> None:
+    """Count what one render builds with `*` and `+`: each product is bounded, but a loop of
+    100,000 steps each building a million characters would still take 100 GB."""
+    spent = getattr(context, "_bridge_built", 0) + size
+    if spent > MAX_BUILT_CHARS:
+        raise _refuse(f"the template would build more than {MAX_BUILT_CHARS} characters in all")
+    context._bridge_built = spent
 
 
 def _concat_through_bounded_join(generator: CodeGenerator, node: Concat, frame: Frame) -> None:

@@ -28,6 +28,7 @@ from bridge.template_limits import (
     BoundedNativeCodeGenerator,
     BoundedSandbox,
     bounded_join,
+    check_text_size,
 )
 from bridge.template_names import TemplateCheck, check_names
 
@@ -45,6 +46,9 @@ def _native_concat(values: Iterable[Any]) -> Any:
         value = parts[0]
         if isinstance(value, Undefined):
             return str(value)
+        # The value itself is kept (and stored as JSON): a list of a million references to one
+        # long string must not pass for small.
+        check_text_size((value,), "the template")
         return value
     return bounded_join(parts)
 

@@ -151,22 +151,45 @@ def test_what_an_expression_raises_is_a_template_error(source: str, reason: str)
         ("{{ dict(a=1) | tojson(indent=10**9) }}", "tojson: an indent past 100"),
         ("{{ lipsum(10**6) }}", "lipsum: a width or count past 1000000"),
         (
-            "{{ 'a' | replace('', 'b' * 5000) | replace('', 'c' * 5000) }}",
-            "replace would build more than 10000000 characters",
+            "{{ 'a' | replace('', 'b' * 10000) | replace('', 'c' * 20000) }}",
+            "replace would build more than 100000000 characters",
         ),
         (
             "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
             "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
-            "the template would build more than 10000000 characters",
+            "the template would build more than 100000000 characters",
         ),
         (
             "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
             "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}",
-            "'+' would build more than 10000000 characters",
+            "'+' would build more than 100000000 characters",
         ),
         (
             "{% set x = 'a' * 1000000 %}{% for i in range(100000) %}{{ x }}{% endfor %}",
-            "the template would build more than 10000000 characters",
+            "the template would build more than 100000000 characters",
+        ),
+        # A list of a million references to one string of a million characters is 8 MB of
+        # memory and a terabyte of text: storing, joining or printing it would build that.
+        (
+            "{{ ['x' * 1000000] * 1000000 }}",
+            "the template: a value of more than 100000000 characters as text",
+        ),
+        (
+            "{{ (['x' * 1000000] * 1000000) | join }}",
+            "join: a value of more than 100000000 characters as text",
+        ),
+        (
+            "{{ ','.join(['x' * 1000000] * 1000000) }}",
+            "str.join: a value of more than 100000000 characters as text",
+        ),
+        (
+            "{{ '%s' % ((['x' * 1000000] * 1000000),) }}",
+            "'%': a value of more than 100000000 characters as text",
+        ),
+        (
+            "{% set l = [] %}{% for i in range(100000) %}{% set _ = l.append('x' * 1000000) %}"
+            "{% endfor %}{{ l | length }}",
+            "the template would build more than 200000000 characters in all",
         ),
     ],
 )
