@@ -25,6 +25,9 @@ DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 8080
 DEFAULT_LOG_LEVEL = "info"
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+# Webhook bodies held at once by all connections together (bridge/receiver/body.py BodyBudget):
+# 51 bodies of the largest size, far above Kontent.ai's own concurrency.
+DEFAULT_MAX_PENDING_BODY_BYTES = 256 * 1024 * 1024
 # Slow or stalled clients (bridge/receiver/protocol.py): a request's headers must arrive within
 # the first, its body within the second; the bound on open connections defaults to one derived
 # from the process's file descriptor limit (None here).
@@ -46,6 +49,7 @@ class Settings:
     log_format: LogFormat = "json"
     log_level: str = DEFAULT_LOG_LEVEL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_pending_body_bytes: int = DEFAULT_MAX_PENDING_BODY_BYTES
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int | None = None
@@ -75,6 +79,10 @@ class Settings:
             ),
             max_body_bytes=_positive_int(
                 "BRIDGE_MAX_BODY_BYTES", get("BRIDGE_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
+            ),
+            max_pending_body_bytes=_positive_int(
+                "BRIDGE_MAX_PENDING_BODY_BYTES",
+                get("BRIDGE_MAX_PENDING_BODY_BYTES") or str(DEFAULT_MAX_PENDING_BODY_BYTES),
             ),
             header_timeout_s=_seconds("BRIDGE_HEADER_TIMEOUT_S", get("BRIDGE_HEADER_TIMEOUT_S"))
             or DEFAULT_HEADER_TIMEOUT_S,

@@ -1,4 +1,5 @@
-"""Reading a request body under a size limit, enforced while reading rather than after."""
+"""Reading a request body under a size limit, enforced while reading rather than after, and
+under a budget shared by every request of the process (`BodyBudget`)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,44 @@ class BodyError(Exception):
         self.reason = reason
 
 
+class BodyBudget:
+    """The bytes of request bodies the process holds at once, across every connection.
+
+    Each body is bounded by its own limit, and connections by BRIDGE_MAX_CONNECTIONS, but the
+    two multiply (5 MiB times 4,096 connections is 20 GiB): a reader takes its chunks from this
+    budget as they arrive and the request gives them back once its answer is made. Past the
+    budget a request gets a 503 (Kontent.ai retries it) instead of the process its memory.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        if self.held + size > self.limit_bytes:
+            raise BodyError(503, _too_busy(self.limit_bytes))
+        self.held += size
+
+    def give_back(self, size: int) -> None:
+        self.held = max(0, self.held - size)
+
+
 async def read_body(
-    headers: Mapping[str, str], receive: Receive, limit_bytes: int, timeout_s: float | None = None
+    headers: Mapping[str, str],
+    receive: Receive,
+    limit_bytes: int,
+    timeout_s: float | None = None,
+    budget: BodyBudget | None = None,
 ) -> bytes:
     """The whole body, or BodyError(413) as soon as it passes `limit_bytes`, or BodyError(408)
-    when it is not complete within `timeout_s`.
+    when it is not complete within `timeout_s`, or BodyError(503) when it would take the
+    bodies being held past the process's `budget`.
 
     A declared Content-Length over the limit is refused before a byte is read; a chunked body
     (or one that lies about its length) is refused the moment the running total passes the
-    limit, so a client cannot make the bridge buffer more than `limit_bytes`.
+    limit, so a client cannot make the bridge buffer more than `limit_bytes`. The bytes read
+    are taken from `budget`: the caller gives `len(body)` back when it is done with the body
+    (on an error, what was taken is given back here).
     """
     declared = headers.get("content-length")
     if declared is not None:
@@ -37,20 +67,33 @@ async def read_body(
     # nearly always holds the whole body (it came in the packet with the headers), so the
     # deadline (a timer) is only armed when more is to come; uvicorn's protocol
     # (receiver/protocol.py) also closes a connection whose body stalls before its first byte.
-    first, more = _chunk(await receive(), 0, limit_bytes)
-    if not more:
-        return first
-    chunks = [first]
-    total = len(first)
+    total = 0
     try:
-        async with asyncio.timeout(timeout_s):
-            while more:
-                chunk, more = _chunk(await receive(), total, limit_bytes)
-                total += len(chunk)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise BodyError(408, _too_slow(timeout_s)) from None
-    return b"".join(chunks)
+        first, more = _chunk(await receive(), 0, limit_bytes)
+        _take(budget, len(first))
+        total = len(first)
+        if not more:
+            return first
+        chunks = [first]
+        try:
+            async with asyncio.timeout(timeout_s):
+                while more:
+                    chunk, more = _chunk(await receive(), total, limit_bytes)
+                    _take(budget, len(chunk))
+                    total += len(chunk)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BodyError(408, _too_slow(timeout_s)) from None
+        return b"".join(chunks)
+    except BaseException:
+        if budget is not None:
+            budget.give_back(total)
+        raise
+
+
+def _take(budget: BodyBudget | None, size: int) -> None:
+    if budget is not None:
+        budget.take(size)
 
 
 def _chunk(message: Message, total: int, limit_bytes: int) -> tuple[bytes, bool]:
@@ -67,6 +110,13 @@ def _chunk(message: Message, total: int, limit_bytes: int) -> tuple[bytes, bool]
 
 def _too_slow(timeout_s: float | None) -> str:
     return f"the body did not arrive within {timeout_s:g} s (BRIDGE_BODY_TIMEOUT_S)"
+
+
+def _too_busy(limit_bytes: int) -> str:
+    return (
+        f"the bridge holds its limit of {limit_bytes} bytes of request bodies at once "
+        "(BRIDGE_MAX_PENDING_BODY_BYTES); try again shortly"
+    )
 
 
 def _too_large(limit_bytes: int) -> str:

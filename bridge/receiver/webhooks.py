@@ -25,7 +25,7 @@ from bridge.events import Notification, PayloadError
 from bridge.logformat import request_id_var
 from bridge.payloads import parse_body
 from bridge.receiver import rejections
-from bridge.receiver.body import BodyError, read_body
+from bridge.receiver.body import BodyBudget, BodyError, read_body
 from bridge.signatures import signatures_from, verify
 
 if TYPE_CHECKING:
@@ -96,6 +96,15 @@ def error(status: int, reason: str, request_id: str, **headers: str) -> JSONResp
     )
 
 
+def _body_error_headers(status: int) -> dict[str, str]:
+    """A stalled body closes its connection; a full body budget asks for a retry soon."""
+    if status == 408:
+        return {"Connection": "close"}
+    if status == 503:
+        return {"Retry-After": "1"}
+    return {}
+
+
 class WebhookEndpoint:
     """ASGI endpoint for `POST <webhook path>`; every failure is a JSON answer, never a 500.
 
@@ -106,6 +115,9 @@ class WebhookEndpoint:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        settings = runtime.settings
+        # At least one body of the largest size fits, whatever the two settings say.
+        self.bodies = BodyBudget(max(settings.max_pending_body_bytes, settings.max_body_bytes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(scope, receive)
@@ -139,12 +151,19 @@ class WebhookEndpoint:
         settings = self.runtime.settings
         try:
             body = await read_body(
-                headers, receive, settings.max_body_bytes, settings.body_timeout_s
+                headers, receive, settings.max_body_bytes, settings.body_timeout_s, self.bodies
             )
         except BodyError as exc:
-            closing = {"Connection": "close"} if exc.status == 408 else {}
             rejections.record(webhook.name, exc.status, exc.reason, request_id)
-            return error(exc.status, exc.reason, request_id, **closing)
+            return error(exc.status, exc.reason, request_id, **_body_error_headers(exc.status))
+        try:
+            return await self._verified(webhook, body, headers, request_id)
+        finally:
+            self.bodies.give_back(len(body))
+
+    async def _verified(
+        self, webhook: WebhookConfig, body: bytes, headers: Mapping[str, str], request_id: str
+    ) -> Response:
         # Verifying, decoding and planning a few MB takes long enough to stall every other
         # request and health check: then a worker thread does it and the loop keeps answering.
         # Small bodies, the usual case, stay inline: a thread hop costs more than they do.

@@ -9,7 +9,7 @@ import pytest
 from starlette.datastructures import Headers
 from starlette.types import Message
 
-from bridge.receiver.body import BodyError, read_body
+from bridge.receiver.body import BodyBudget, BodyError, read_body
 
 
 async def read(
@@ -18,6 +18,7 @@ async def read(
     limit: int = 1000,
     timeout_s: float | None = 0.2,
     headers: dict[str, str] | None = None,
+    budget: BodyBudget | None = None,
 ) -> bytes:
     """`messages` one by one; after the last, receive() waits as a stalled client makes it."""
     pending = iter(messages)
@@ -29,7 +30,7 @@ async def read(
         await never.wait()
         raise AssertionError("unreachable")
 
-    return await read_body(Headers(headers or {}), receive, limit, timeout_s)
+    return await read_body(Headers(headers or {}), receive, limit, timeout_s, budget)
 
 
 def chunk(body: bytes, more: bool) -> Message:
@@ -69,3 +70,35 @@ async def test_limits_and_disconnects(
     with pytest.raises(BodyError) as raised:
         await read(messages, headers=headers)
     assert raised.value.status == status
+
+
+async def test_the_budget_holds_what_is_read_until_it_is_given_back() -> None:
+    budget = BodyBudget(1000)
+    first = await read([chunk(b"x" * 300, True), chunk(b"x" * 300, False)], budget=budget)
+    assert budget.held == 600
+    with pytest.raises(BodyError) as raised:  # 600 held + 500 would pass the 1000
+        await read([chunk(b"y" * 250, True), chunk(b"y" * 250, False)], budget=budget)
+    assert raised.value.status == 503
+    assert "BRIDGE_MAX_PENDING_BODY_BYTES" in raised.value.reason
+    assert budget.held == 600  # the refused body's first chunk was given back
+    budget.give_back(len(first))
+    assert await read([chunk(b"y" * 500, False)], budget=budget) == b"y" * 500
+    assert budget.held == 500
+
+
+@pytest.mark.parametrize(
+    ("messages", "status"),
+    [
+        ([chunk(b"x" * 600, True), chunk(b"x" * 600, False)], 413),
+        ([chunk(b"x" * 600, True), {"type": "http.disconnect"}], 400),
+        ([chunk(b"x" * 600, True)], 408),
+    ],
+)
+async def test_a_body_that_fails_gives_back_what_it_took(
+    messages: list[Message], status: int
+) -> None:
+    budget = BodyBudget(10_000)
+    with pytest.raises(BodyError) as raised:
+        await read(messages, timeout_s=0.05, budget=budget)
+    assert raised.value.status == status
+    assert budget.held == 0

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bridge.signatures import sign
+from tests.admin.harness import eventually
 from tests.receiver.test_real_server import EXAMPLE, PAYLOADS, SECRET, free_port
 
 pytestmark = pytest.mark.slow
@@ -225,3 +226,32 @@ async def test_more_stalled_connections_than_file_descriptors(
     log = server.log[log_at_start:]
     assert b"Too many open files" not in log and b"out of system resource" not in log
     assert len(log) < 4096, log.decode()
+
+
+@pytest.mark.timeout(120)
+async def test_bodies_held_at_once_are_bounded_for_the_whole_process(
+    start: Start, connections: list[asyncio.StreamWriter]
+) -> None:
+    """Each body has its limit, but many connections each holding most of one would add up
+    (5 MiB times 4,096 connections): past BRIDGE_MAX_PENDING_BODY_BYTES a request is 503."""
+    server = await start(BRIDGE_MAX_BODY_BYTES="1000000", BRIDGE_MAX_PENDING_BODY_BYTES="3000000")
+    head = (
+        b"POST /webhooks/kontent HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000\r\n\r\n"
+    )
+    # 2,999,700 bytes held: a 510-byte notification no longer fits.
+    held = [await hold(server.port, head + b" " * 999_900, connections) for _ in range(3)]
+    answers: list[httpx.Response] = []
+
+    async def answered(status: int) -> bool:
+        answers.append(await signed_post(server.port, timeout_s=5))
+        return answers[-1].status_code == status
+
+    await eventually(lambda: answered(503))  # once the server has read what the three sent
+    busy = answers[-1]
+    assert busy.headers["retry-after"] == "1"
+    assert "BRIDGE_MAX_PENDING_BODY_BYTES" in busy.json()["error"]
+    for _, writer in held:
+        writer.close()
+    await eventually(lambda: answered(200))  # given back with their connections
+    assert {a.status_code for a in answers} <= {200, 503}, [a.text for a in answers]
