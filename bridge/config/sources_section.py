@@ -28,6 +28,7 @@ SLOTS = ("published", "preview")
 # Kontent.ai documents no minimum; a floor keeps a typo (`1ms`) from hammering the API.
 MIN_INTERVAL_S = 1.0
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ENVIRONMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 
 def sources(
@@ -57,6 +58,15 @@ def _source(doc: Document, value: Any, path: Path, kontent: KontentConfig) -> So
         doc.error((*path, "name"), f"use letters, digits, '-', '_' and '.', got {name!r}")
         name = None
     env_id = checks.string(doc, spec["environment_id"], (*path, "environment_id"), nonempty=True)
+    if env_id is not None and not ENVIRONMENT_ID.match(env_id):
+        # It is a segment of every Sync API URL (<api_url>/<id>/sync): '/', '?' or '..' in it
+        # would send the source's keys to another path of the API host.
+        doc.error(
+            (*path, "environment_id"),
+            f"expected an environment id (letters, digits and '-', as in "
+            f"8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f), got {env_id!r}",
+        )
+        env_id = None
     slot = _slot(doc, spec.get("slot", "published"), (*path, "slot"))
     interval = checks.duration(doc, spec.get("interval", "1m"), (*path, "interval"))
     if interval is not None and interval < MIN_INTERVAL_S:

@@ -4,12 +4,13 @@ problem of a bad one as `file:line:col: path: message`, like the rest of the con
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bridge.cli import main
-from bridge.config import load_config, parse_config
+from bridge.config import ConfigError, load_config, parse_config
 from bridge.config.model import SourceConfig
 from bridge.redaction import secrets_of
 
@@ -92,3 +93,22 @@ def test_keys_given_on_a_source_are_redacted_like_the_environment_keys() -> None
     config = parse_config(text, env=ENV)
     assert config.sources[1].preview_api_key == "own-preview-key"
     assert {"own-preview-key", "preview-key"} <= secrets_of(config)
+
+
+@pytest.mark.parametrize("env_id", ["../other", "a/b", "a?x=1", "id#frag", "a b", ".."])
+def test_an_environment_id_that_is_no_url_segment_is_an_error(env_id: str) -> None:
+    # It went into <api_url>/<id>/sync as written: '/', '?' or '..' sent the keys elsewhere.
+    text = (
+        "version: 1\n"
+        f"sources: [{{name: s, environment_id: {json.dumps(env_id)}, "
+        "secure_access_key: k}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, env={})
+    assert [(i.path, i.message) for i in raised.value.issues] == [
+        (
+            "sources[0].environment_id",
+            "expected an environment id (letters, digits and '-', as in "
+            f"8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f), got {env_id!r}",
+        )
+    ]
