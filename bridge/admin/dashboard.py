@@ -355,8 +355,14 @@ def login(ctx: AdminContext, origin: OriginPolicy) -> Callable[[Request], Awaita
     return run
 
 
-def logout(ctx: AdminContext) -> Callable[[Request], Awaitable[Response]]:
+def logout(ctx: AdminContext, origin: OriginPolicy) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
+        # Another site's form would otherwise sign the operator out (its answer deletes the
+        # cookie whether or not the request carried it): the same origin rule as every button.
+        if not origin.allows(request):
+            log.warning("admin: a sign-out from another origin was refused")
+            message = origin.refusal(request)
+            return render(request, ctx, "error.html", 403, csrf=None, message=message)
         response = RedirectResponse(_back(request, None), status_code=303)
         response.delete_cookie(COOKIE_NAME, path=ROOT)
         return response
@@ -383,7 +389,7 @@ def dashboard_routes(ctx: AdminContext, *, public_url: str | None = None) -> lis
         view("/activity", activity_page),
         view("/replay", replay_page),
         Route("/login", login(ctx, origin), methods=["GET", "POST"]),
-        Route("/logout", logout(ctx), methods=["POST"]),
+        Route("/logout", logout(ctx, origin), methods=["POST"]),
         post("/actions/{name}/reset", buttons.reset),
         post("/actions/{name}/disable", buttons.disable),
         post("/actions/{name}/enable", buttons.enable),

@@ -229,6 +229,22 @@ async def test_an_origin_that_is_no_url_is_403(
     assert [c for c in store.calls if c[0] != "deliveries"] == []
 
 
+async def test_a_sign_out_from_another_site_is_refused(
+    fake_app: tuple[Starlette, FakeStore],
+) -> None:
+    """Its answer would delete the session cookie whether or not the request carried it."""
+    app, _ = fake_app
+    async with client_for(app) as client:
+        assert (await client.post("/admin/login", data={"token": TOKEN})).status_code == 303
+        forged = await client.post("/admin/logout", headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+        assert "This form was sent from https://evil.example" in forged.text
+        assert "set-cookie" not in forged.headers
+        assert (await client.get("/admin")).status_code == 200  # still signed in
+        own = await client.post("/admin/logout", headers={"Origin": "http://bridge.test"})
+        assert own.status_code == 303 and "set-cookie" in own.headers
+
+
 async def test_a_form_larger_than_the_limit_is_not_read_whole(
     fake_app: tuple[Starlette, FakeStore],
 ) -> None:
