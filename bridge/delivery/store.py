@@ -70,6 +70,9 @@ class Store:
         self.clock = clock
         self.retention_s = retention_s  # how long notifications and finished jobs are kept
         self.migrations_applied: list[str] = []  # by the last open(), for `bridge db upgrade`
+        # set_enabled calls made through this store: a fifo sequence in this process then reads
+        # the flag again before its next call instead of waiting for its periodic re-read.
+        self.enabled_changes = 0
         self._listeners: list[Callable[[], None]] = []
         self._recorder = AttemptRecorder(connector)
         connector.listen(self._notify)
@@ -277,6 +280,12 @@ class Store:
             return True
 
         await self._write_and_notify(op)
+        self.enabled_changes += 1
+
+    async def is_enabled(self, name: str) -> bool:
+        """Whether the store lets the action deliver (`bridge disable` parks it)."""
+        found = await self.connector.read(lambda tx: tx.fetch_value("action_enabled", action=name))
+        return found is None or bool(found)
 
     async def notifications(self, *, limit: int = 50, offset: int = 0) -> list[NotificationRow]:
         found = await self.connector.read(

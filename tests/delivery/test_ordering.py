@@ -9,8 +9,9 @@ from typing import Any
 from bridge.actions.base import Call, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
+from bridge.delivery.connectors import Tx
 from bridge.delivery.store import Store
-from bridge.delivery.workers import WorkerPool
+from bridge.delivery.workers import FIFO_ENABLED_RECHECK_S, WorkerPool
 from tests.delivery.conftest import FakeRuntime, run_due
 from tests.stores.values import accept
 
@@ -130,3 +131,70 @@ async def test_an_action_disabled_in_the_config_is_not_delivered(
     await run_due(pool)
     assert runtime.instances["a"].calls == []
     assert (await store.deliveries())[0].state == "pending"
+
+
+async def test_disable_during_a_fifo_sequence_stops_it_after_the_call_in_flight(
+    store: Store, make_pool: MakePool
+) -> None:
+    """A fifo claim takes up to 64 jobs and calls them one after the other: a disable (the
+    dashboard's, the CLI's or a reload's) must hold the ones not called yet, not only the
+    next claim."""
+    pool, runtime = make_pool({"a": DeliverySettings()})
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(call: Call[Any]) -> Success:
+        started.set()
+        await release.wait()
+        return Success(status=200)
+
+    runtime.instances["a"].script = [held]
+    await accept(store, [1, 2, 3, 4, 5])
+
+    await pool.dispatch_once()
+    await started.wait()
+    await store.set_enabled("a", False)
+    release.set()
+    await pool.drain()
+    await run_due(pool)
+
+    assert names(runtime) == ["Item 1"]
+    states = {s.name: s for s in await store.action_states()}
+    assert (states["a"].enabled, states["a"].pending) == (False, 4)
+
+    await store.set_enabled("a", True)
+    for _ in range(3):
+        await run_due(pool)
+    assert names(runtime) == ["Item 1", "Item 2", "Item 3", "Item 4", "Item 5"]
+
+
+async def test_a_disable_from_another_process_stops_a_fifo_sequence_at_its_next_re_read(
+    store: Store, clock: ManualClock, make_pool: MakePool
+) -> None:
+    """`bridge disable` in another process writes only the database: the sequence reads the
+    flag again every FIFO_ENABLED_RECHECK_S."""
+    pool, runtime = make_pool({"a": DeliverySettings()})
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(call: Call[Any]) -> Success:
+        started.set()
+        await release.wait()
+        return Success(status=200)
+
+    async def ok(call: Call[Any]) -> Success:
+        return Success(status=200)
+
+    runtime.instances["a"].script = [ok, held]
+    await accept(store, [1, 2, 3, 4])
+
+    async def disable_elsewhere(tx: Tx) -> int:
+        return await tx.execute("set_enabled", action="a", enabled=False)
+
+    await pool.dispatch_once()
+    await started.wait()  # the second call, in flight
+    await store.connector.write(disable_elsewhere)
+    clock.advance(FIFO_ENABLED_RECHECK_S)
+    release.set()
+    await pool.drain()
+
+    assert names(runtime) == ["Item 1", "Item 2"]
+    assert not await store.is_enabled("a")

@@ -373,6 +373,10 @@ WHERE batch_id = :batch_id AND state IN ('retrying', 'dead');
 INSERT INTO actions (name, enabled) VALUES (:action, :enabled)
 ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled;
 
+-- name: action_enabled
+-- No row: no job was ever created for the action, nor was it ever disabled.
+SELECT enabled FROM actions WHERE name = :action;
+
 -- name: notifications
 SELECT key, webhook, received_at, request_id, summary, rules, raw
 FROM notifications ORDER BY seq DESC LIMIT :limit OFFSET :offset;
