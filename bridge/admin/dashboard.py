@@ -204,6 +204,7 @@ async def job_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
         "job.html",
         csrf=csrf,
         job=job,
+        attempts=jobview.attempt_page(job.attempts, request.query_params.get("attempts")),
         rendered=jobview.rendered_inputs(ctx, job),
         call=await jobview.call_events(ctx, mates) if len(mates) > 1 else [],
         call_size=len(mates),

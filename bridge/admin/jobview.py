@@ -20,11 +20,43 @@ from typing import Any
 
 from bridge.admin import present
 from bridge.admin.context import AdminContext
+from bridge.admin.params import whole_number
 from bridge.delivery.render import current_inputs
 from bridge.rules.templates import TemplateError, batch_context, render_options
 
 CALL_SCAN_ROWS = 1000
 CALL_SHOWN_JOBS = 50
+# A job retried for days has thousands of attempts, each with its response and request: all
+# of them on one page was megabytes of HTML and seconds of rendering. The page lists the
+# newest ATTEMPTS_SHOWN and links to older ones; the API's job still has every attempt.
+ATTEMPTS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPage:
+    attempts: list[Any]  # newest first
+    total: int
+    offset: int  # how many newer attempts come before this page
+    older: int | None  # the `attempts` offset of the next older page, if there is one
+    newer: int | None  # the `attempts` offset of the next newer page, if not the first
+
+
+def attempt_page(attempts: Any, raw_offset: str | None) -> AttemptPage:
+    """One page of a job's attempts, newest first, from the `?attempts=` offset (an offset no
+    page has, or not a number, is the first page: a hand-edited URL still shows the job)."""
+    newest_first = list(attempts)[::-1]
+    total = len(newest_first)
+    offset = whole_number(raw_offset or "") or 0
+    if offset >= total:
+        offset = 0
+    end = offset + ATTEMPTS_SHOWN
+    return AttemptPage(
+        attempts=newest_first[offset:end],
+        total=total,
+        offset=offset,
+        older=end if end < total else None,
+        newer=max(offset - ATTEMPTS_SHOWN, 0) if offset > 0 else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

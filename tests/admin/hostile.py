@@ -176,6 +176,42 @@ async def seed_postgres(dsn: str) -> list[int]:
     return [c["id"] for t, c in hostile_rows("postgres") if t == "jobs"]
 
 
+def seed_long_job(path: Path, job_id: int, attempts: int, *, delivery_id: str = "") -> None:
+    """A retrying job with `attempts` failed attempts, each with a 2 KB response and a
+    recorded request: a job retried for days, as the job page and `bridge deliveries` see it."""
+    now = 1_700_000_000.0
+    event = '{"object_type": "content_item", "action": "published", "name": "Long job"}'
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute(
+            "INSERT INTO jobs (id, action, rule, event, inputs, inputs_hash, summary, state,"
+            " created_at, due_at, attempts, failures, last_attempt_at, last_status,"
+            " last_response, last_error, batch_id) VALUES"
+            " (?, ?, ?, ?, '{}', 'h', 'Long job', 'retrying', ?, ?, ?, ?, ?, 500, ?, ?, ?)",
+            (
+                *(job_id, ACTION, RULE, event, now, now + 3600, attempts, attempts),
+                *(now + attempts, "y" * 2000, "answered 500", delivery_id or None),
+            ),
+        )
+        request = json.dumps({"method": "POST", "url": "https://hooks.example/", "body": "b"})
+        conn.executemany(
+            "INSERT INTO attempts (job_id, number, delivery_id, started_at, finished_at,"
+            " outcome, status, response, error, request) VALUES"
+            " (?, ?, ?, ?, ?, 'retry', 500, ?, ?, ?)",
+            [
+                (
+                    *(job_id, n, delivery_id or f"d{n}", now + n, now + n, "y" * 2000),
+                    *(f"answered 500 (attempt {n})", request),
+                )
+                for n in range(1, attempts + 1)
+            ],
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def hostile_app(store: Any, token: str = TOKEN) -> Starlette:
     """Only the admin routes, over `store` (or a getter for one), with a config naming the
     stored action and rule."""

@@ -1,0 +1,74 @@
+"""Rows too large to show whole: the job page of a job retried thousands of times pages its
+attempts, in a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge.admin.auth import COOKIE_NAME, Guard
+from bridge.admin.jobview import ATTEMPTS_SHOWN
+from tests.admin.hostile import TOKEN, hostile_app, seed_long_job, seeded_store
+
+pytestmark = pytest.mark.timeout(60)
+
+LONG_JOB = 5000
+ATTEMPTS = 2000
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with seeded_store(tmp_path) as (store, _ids):
+        seed_long_job(tmp_path / "bridge.db", LONG_JOB, ATTEMPTS)
+        transport = httpx.ASGITransport(app=hostile_app(store))
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://bridge.test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            cookies={COOKIE_NAME: Guard(TOKEN).new_session()},
+        ) as http:
+            yield http
+
+
+def attempt_numbers(page: str) -> list[int]:
+    shown = page[page.index('<ol class="attempts"') : page.index("</ol>")]
+    return [int(part.split("</strong>")[0]) for part in shown.split("<strong>Attempt ")[1:]]
+
+
+async def test_the_job_page_shows_the_newest_attempts_and_links_to_older_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.get(f"/admin/jobs/{LONG_JOB}")
+    assert first.status_code == 200
+    # all 2,000 attempts with their responses were 5 MB of HTML
+    assert len(first.text) < 200_000
+    assert attempt_numbers(first.text) == list(range(ATTEMPTS, ATTEMPTS - ATTEMPTS_SHOWN, -1))
+    assert f"of {ATTEMPTS}, newest first" in first.text
+    assert f'href="?attempts={ATTEMPTS_SHOWN}">Older attempts' in first.text
+    assert "Newer attempts" not in first.text
+
+    second = (await client.get(f"/admin/jobs/{LONG_JOB}?attempts={ATTEMPTS_SHOWN}")).text
+    top = ATTEMPTS - ATTEMPTS_SHOWN
+    assert attempt_numbers(second) == list(range(top, top - ATTEMPTS_SHOWN, -1))
+    assert 'href="?attempts=0">← Newer attempts' in second
+
+    last = (await client.get(f"/admin/jobs/{LONG_JOB}?attempts={ATTEMPTS - 5}")).text
+    assert attempt_numbers(last) == [5, 4, 3, 2, 1]
+    assert "Older attempts" not in last
+
+
+@pytest.mark.parametrize("odd", ["x", "-1", "99999999", "1e3", "٣"])
+async def test_an_attempts_offset_no_page_has_shows_the_first_page(
+    client: httpx.AsyncClient, odd: str
+) -> None:
+    page = await client.get(f"/admin/jobs/{LONG_JOB}", params={"attempts": odd})
+    assert page.status_code == 200
+    assert attempt_numbers(page.text)[0] == ATTEMPTS
+
+
+async def test_the_api_still_has_every_attempt(client: httpx.AsyncClient) -> None:
+    job = (await client.get(f"/admin/api/jobs/{LONG_JOB}")).json()
+    assert len(job["attempt_log"]) == ATTEMPTS
