@@ -22,6 +22,7 @@ from typing import Any, TypeAlias
 from bridge.config import checks, literals
 from bridge.config.document import Document
 from bridge.config.errors import Path, describe_type
+from bridge.config.regex_risk import backtracking_risk
 
 ValuePredicate = Callable[[Any], bool]
 FAILED: Any = object()  # an argument whose error is reported (None is a value to compare with)
@@ -309,10 +310,13 @@ def compile_regex(doc: Document, value: Any, path: Path) -> re.Pattern[str] | No
     if text is None:
         return None
     try:
-        return re.compile(text)
+        compiled = re.compile(text)
     except re.error as exc:
         doc.error(path, f"invalid regex {text!r}: {exc}")
         return None
+    if (risk := backtracking_risk(text)) is not None:
+        doc.warn(path, f"regex {text!r}: {risk}")
+    return compiled
 
 
 def compile_value(condition: ValueCondition) -> ValuePredicate:

@@ -9,6 +9,7 @@ import pytest
 
 from bridge.config import ConfigError, parse_config
 from bridge.config.operators import OPERATORS, written_in
+from bridge.config.regex_risk import backtracking_risk
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "configuration.md"
 
@@ -49,3 +50,41 @@ def test_a_nan_to_compare_with_is_an_error() -> None:
                 "expected a number or a string, got .nan (no value is ever compared true with it)",
             )
         ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "risky"),
+    [
+        ("(a+)+$", True),
+        (r"^(\w+\s?)+$", True),  # the classic: a word, an optional space, repeated
+        ("^(?:[a-z]*)*x", True),
+        ("((a+))+", True),
+        ("(x+x+)+y", True),
+        ("x|(a*)*", True),
+        ("(?=(a+)+)b", True),
+        ("^Breaking", False),
+        ("(ab*)+", False),  # each repeat must start with an a: one way to split
+        ("(a|b)+", False),
+        ("a++", False),  # possessive: never gives back
+        (r"^\d{4}-\d{2}$", False),
+    ],
+)
+def test_a_regex_that_can_backtrack_exponentially_is_found(pattern: str, risky: bool) -> None:
+    assert (backtracking_risk(pattern) is not None) == risky
+
+
+def test_a_regex_that_can_backtrack_exponentially_loads_with_a_warning_at_its_line() -> None:
+    # `(\w+\s?)+$` on 30 letters and a '!' (an item's name) took seconds in the receiver.
+    text = (
+        "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
+        "actions: {l: {type: log, message: hi}}\n"
+        "rules:\n"
+        "  - name: r\n"
+        "    when: {name: {regex: '^(\\w+\\s?)+$'}}\n"
+        "    do: [l]\n"
+    )
+    config = parse_config(text, env={})
+    (issue,) = [w for w in config.warnings if "regex" in w.path]
+    assert (issue.line, issue.path) == (6, "rules[0].when.name.regex")
+    assert "exponentially many ways" in issue.message
+    assert "(x+)+ as x+" in issue.message
