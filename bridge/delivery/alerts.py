@@ -104,8 +104,8 @@ async def after_attempt(
     store: Store, config: AlertConfig, batch: Batch, outcome: Outcome, episode: Episode
 ) -> AlertKind | None:
     """Raise the alert this attempt calls for; returns its kind when one was enqueued."""
-    if batch.action in config.alerts:
-        return None
+    if batch.action in config.alerts or not episode.recorded:
+        return None  # alert actions never alert; a late result after a takeover says nothing
     kind = alert_kind(config, outcome, episode)
     if kind is None or (not config.alerts and kind != "recovered"):
         return None  # a recovery still closes the episode, so the next one alerts afresh

@@ -211,6 +211,9 @@ class Episode:
     action: str
     failing_since: float | None
     alerted: frozenset[AlertKind] = field(default_factory=frozenset)
+    # False when the attempt did not count: its worker no longer held the jobs (its lease ran
+    # out and another worker took them over), so nothing of it was written and it alerts nothing.
+    recorded: bool = True
 
 
 @dataclass(frozen=True, slots=True)

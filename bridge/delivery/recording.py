@@ -43,7 +43,7 @@ class AttemptRecorder:
         """Record one attempt (with the group it joins); returns after its commit."""
         if self.connector.has_query("record"):
             row = await self.connector.statement("record", **params.record_params(batch, outcome))
-            return rows.episode(batch.action, row)
+            return rows.episode(batch.action, row, recorded=bool(row and row["recorded"]))
         future: asyncio.Future[Episode] = asyncio.get_running_loop().create_future()
         self._pending.append((batch, outcome, future))
         if self._writing is None:
@@ -91,6 +91,35 @@ class AttemptRecorder:
 
 
 async def _record_group(tx: Tx, attempts: Sequence[Attempt]) -> list[Episode]:
+    """Each attempt's episode, in order. An attempt whose worker no longer holds its jobs (its
+    lease ran out and another worker took them over) is written nowhere: not on the jobs, not
+    in their attempt log (its number is the other worker's), not in the action's episode."""
+    held = await _held(tx, attempts)
+    counted = [attempt for attempt, is_held in zip(attempts, held, strict=True) if is_held]
+    written = iter(await _record_held(tx, counted))
+    episodes = []
+    for (batch, _), is_held in zip(attempts, held, strict=True):
+        if is_held:
+            episodes.append(next(written))
+        else:
+            row = await tx.fetch_one("lock_episode", action=batch.action)
+            episodes.append(rows.episode(batch.action, row, recorded=False))
+    return episodes
+
+
+async def _held(tx: Tx, attempts: Sequence[Attempt]) -> list[bool]:
+    """Whether each attempt's worker still holds its batch (running, claimed by it)."""
+    ids = [job_id for batch, _ in attempts for job_id in batch.job_ids]
+    holders = {row["id"]: row["claimed_by"] for row in await tx.fetch("held_jobs", ids=ids)}
+    return [
+        any(holders.get(job_id) == batch.claimed_by for job_id in batch.job_ids)
+        for batch, _ in attempts
+    ]
+
+
+async def _record_held(tx: Tx, attempts: Sequence[Attempt]) -> list[Episode]:
+    if not attempts:
+        return []
     await tx.execute("ensure_actions", actions=sorted({batch.action for batch, _ in attempts}))
     episodes: list[Episode] = []
     for run in _runs(attempts):

@@ -31,12 +31,12 @@ def _get(row: Row | None, name: str, default: Any = None) -> Any:
     return row[name]
 
 
-def episode(action: str, row: Row | None) -> Episode:
+def episode(action: str, row: Row | None, *, recorded: bool = True) -> Episode:
     """An action's failure episode from its `(failing_since, alerted)` row (none: healthy)."""
     if row is None:
-        return Episode(action, None)
+        return Episode(action, None, recorded=recorded)
     kinds = frozenset(k for k in (row["alerted"] or "").split(",") if k)
-    return Episode(action, row["failing_since"], kinds)  # type: ignore[arg-type]
+    return Episode(action, row["failing_since"], kinds, recorded)  # type: ignore[arg-type]
 
 
 def _health(retrying: bool, last_success_at: float | None, last_dead_at: float | None) -> Health:

@@ -230,7 +230,9 @@ ORDER BY m.id;
 -- name: record
 -- One attempt of a batch in one statement (atomic on its own): the jobs (only while this worker
 -- still holds them: a late result after a takeover does not count), the attempt rows, and the
--- action's failure episode, returned as it stands afterwards.
+-- action's failure episode, returned as it stands afterwards. A late result writes no attempt
+-- row (its number is the other worker's attempt) and leaves the episode alone: `recorded`
+-- false, with the episode as it stands.
 WITH recorded AS (
     UPDATE jobs
     SET state = :state::text, attempts = attempts + 1, failures = failures + :failed::int,
@@ -250,12 +252,14 @@ attempt AS (
     SELECT job_id, number, :delivery_id::text, :started_at::float8, :finished_at::float8,
            :outcome::text, :status::int, :response::text, :error::text, :request::text
     FROM unnest(:job_ids::bigint[], :numbers::int[]) AS a (job_id, number)
+    WHERE a.job_id IN (SELECT id FROM recorded)
     ON CONFLICT (job_id, number) DO UPDATE
     SET delivery_id = excluded.delivery_id, started_at = excluded.started_at,
         finished_at = excluded.finished_at, outcome = excluded.outcome,
         status = excluded.status, response = excluded.response, error = excluded.error,
         request = excluded.request
-)
+),
+episode AS (
 UPDATE actions
 SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
                            ELSE last_success_at END,
@@ -265,8 +269,13 @@ SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
                          THEN coalesce(failing_since, :finished_at::float8) END,
     last_dead_at = CASE WHEN :state::text = 'dead' THEN :finished_at::float8
                         ELSE last_dead_at END
-WHERE name = :action
-RETURNING failing_since, alerted;
+WHERE name = :action AND EXISTS (SELECT 1 FROM recorded)
+RETURNING failing_since, alerted
+)
+SELECT failing_since, alerted, true AS recorded FROM episode
+UNION ALL
+SELECT failing_since, alerted, false FROM actions
+WHERE name = :action AND NOT EXISTS (SELECT 1 FROM recorded);
 
 -- name: lock_episode
 SELECT failing_since, alerted FROM actions WHERE name = :action FOR UPDATE;

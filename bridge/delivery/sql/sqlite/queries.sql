@@ -290,6 +290,12 @@ WHERE j.id IN (SELECT value FROM json_each(:ids)) AND j.claimed_by = :worker
   AND +j.state = 'running' AND j.lease_until = :lease_until
 ORDER BY j.id;
 
+-- name: held_jobs
+-- Which jobs of a group of finished calls are still running under a claim, and whose: an
+-- attempt counts only while its worker holds its jobs (`+state`: looked up by id).
+SELECT id, claimed_by FROM jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +state = 'running';
+
 -- name: record_jobs
 -- The attempts of one group of finished calls (Store.record), each query run once per batch
 -- (executemany) in the order they finished: the jobs (only while this worker still holds
