@@ -273,6 +273,12 @@ class WorkerPool:
         except LookupError:
             await self.store.release(batch)  # removed by a reload since the claim
             return None
+        if self.runtime.config.actions.get(batch.action) != action_config:
+            # Reloaded since the claim (a fifo sequence runs for minutes): its options, type,
+            # timeout or ordering may differ, and the lease was taken for the old timeout.
+            # Given back, the batch is claimed again at once under the config as it is now.
+            await self.store.release(batch)
+            return None
         # Log lines of this attempt carry the request that created the jobs (own task: no reset).
         logformat.request_id_var.set(batch.jobs[0].request_id if batch.jobs else None)
         logformat.delivery_id_var.set(batch.delivery_id)

@@ -12,7 +12,7 @@ from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors import Tx
 from bridge.delivery.store import Store
 from bridge.delivery.workers import FIFO_ENABLED_RECHECK_S, WorkerPool
-from tests.delivery.conftest import FakeRuntime, run_due
+from tests.delivery.conftest import FakeRuntime, make_config, run_due
 from tests.stores.values import accept
 
 MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
@@ -198,3 +198,65 @@ async def test_a_disable_from_another_process_stops_a_fifo_sequence_at_its_next_
 
     assert names(runtime) == ["Item 1", "Item 2"]
     assert not await store.is_enabled("a")
+
+
+async def test_a_reload_during_a_fifo_sequence_applies_to_its_next_call(
+    store: Store, make_pool: MakePool
+) -> None:
+    """A fifo claim of up to 64 jobs is called one after the other, minutes with a slow
+    target: a reload that changes the action (its options, URL, type) must reach the calls
+    not made yet, as docs/delivery.md promises ("the action's current options")."""
+    pool, runtime = make_pool({"a": DeliverySettings()}, options={"a": {"tag": "old"}})
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(call: Call[Any]) -> Success:
+        started.set()
+        await release.wait()
+        return Success(status=200)
+
+    runtime.instances["a"].script = [held]
+    await accept(store, [1, 2, 3])
+
+    await pool.dispatch_once()
+    await started.wait()
+    runtime.config = make_config({"a": DeliverySettings()}, options={"a": {"tag": "new"}})
+    release.set()
+    for _ in range(3):
+        await run_due(pool)
+
+    calls = [(c.items[0].event.name, c.options.tag) for _, c in runtime.instances["a"].calls]
+    assert calls == [("Item 1", "old"), ("Item 2", "new"), ("Item 3", "new")]
+    assert {r.state for r in await store.deliveries()} == {"succeeded"}
+
+
+async def test_a_timeout_raised_by_a_reload_past_the_lease_is_called_under_a_new_lease(
+    store: Store, clock: ManualClock, make_pool: MakePool
+) -> None:
+    """The lease was taken for the old timeout (2 x 60 s + 5 s): a call under the new one
+    (600 s) could outlive it, and another worker would take the job over mid-call."""
+    pool, runtime = make_pool({"a": DeliverySettings(timeout_s=60)})
+    started, release = asyncio.Event(), asyncio.Event()
+    leases: list[float] = []
+
+    async def held(call: Call[Any]) -> Success:
+        started.set()
+        await release.wait()
+        return Success(status=200)
+
+    async def lease_left(call: Call[Any]) -> Success:
+        (batch,) = pool.in_flight()
+        leases.append(batch.lease_until - clock.now())
+        return Success(status=200)
+
+    runtime.instances["a"].script = [held, lease_left, lease_left]
+    await accept(store, [1, 2, 3])
+
+    await pool.dispatch_once()
+    await started.wait()
+    runtime.config = make_config({"a": DeliverySettings(timeout_s=600)})
+    release.set()
+    for _ in range(3):
+        await run_due(pool)
+
+    assert names(runtime) == ["Item 1", "Item 2", "Item 3"]
+    assert leases and min(leases) > 600
