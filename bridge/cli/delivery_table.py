@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bridge import redaction
+from bridge.cli.common import terminal_safe
 from bridge.delivery.model import DeliveryRow
 
 EXCERPT_CHARS = 200  # a response is cut here even where the console is wider (or unbounded)
@@ -48,13 +49,13 @@ def print_deliveries(
             str(row.attempts),
             _time(row.last_attempt_at),
             "when enabled" if parked else _next(row, now),
-            row.action,
+            terminal_safe(row.action),
         )
         first = Text(_first_line(fields, id_width))
         start = id_width + 2
         first.stylize(STATE_STYLES.get(state, ""), start, start + len(state))
         console.print(first, no_wrap=True, overflow="ellipsis")
-        for detail in (_response(row), f"rule {row.rule}: {_one_line(row.summary)}"):
+        for detail in (_response(row), f"rule {terminal_safe(row.rule)}: {_one_line(row.summary)}"):
             console.print(Text(indent + detail), no_wrap=True, overflow="ellipsis")
 
 
@@ -100,5 +101,5 @@ def _time(at: float | None) -> str:
 
 
 def _one_line(text: str | None) -> str:
-    flat = " ".join(redaction.redact(text or "").split())
+    flat = terminal_safe(" ".join(redaction.redact(text or "").split()))
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"

@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import re
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -196,3 +197,27 @@ def test_on_an_80_column_terminal_the_layout_is_the_same(db: Path) -> None:
     shown = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode()).replace("\r\n", "\n")
     assert shown == EXPECTED_80
     assert "\x1b[" in b"".join(chunks).decode()  # states in colour on a terminal
+
+
+HOSTILE_ERROR = "boom \x1b[2J\x1b]0;owned\x07 \x9b31m \u202egnp.exe \x00 end"
+
+
+def test_terminal_escapes_in_stored_text_are_shown_not_acted_on(db: Path) -> None:
+    """A target's answer (or a row written by hand) holding ESC sequences, a C1 CSI, NUL or a
+    bidi override is printed as escapes: the terminal is not cleared, retitled or reordered."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE jobs SET last_error = ?, summary = ?, rule = ? WHERE id = 3",
+            (HOSTILE_ERROR, "item \u202e\x1b[31m", "r\x1b[1m"),
+        )
+    result = _bridge("deliveries", env={"BRIDGE_DB": f"sqlite:///{db}", "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e", "\x00"):
+        assert raw not in out, repr(raw)
+    lines = out.splitlines()
+    job = next(i for i, line in enumerate(lines) if line.startswith("  3  dead"))
+    assert lines[job + 1] == (
+        "     404 boom \\x1b[2J\\x1b]0;owned\\x07 \\x9b31m \\u202egnp.exe \\x00 end"
+    )
+    assert lines[job + 2] == "     rule r\\x1b[1m: item \\u202e\\x1b[31m"
