@@ -197,7 +197,7 @@ async def _latest_failure(ctx: AdminContext, action: dict[str, Any]) -> Any:
 
 async def job_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
     job = await ctx.job(request.path_params["job_id"])
-    mates = await jobview.call_jobs(ctx, job)
+    call = await jobview.call_of(ctx, job)
     return render(
         request,
         ctx,
@@ -206,8 +206,8 @@ async def job_page(request: Request, ctx: AdminContext, csrf: str) -> Response:
         job=job,
         attempts=jobview.attempt_page(job.attempts, request.query_params.get("attempts")),
         rendered=jobview.rendered_inputs(ctx, job),
-        call=await jobview.call_events(ctx, mates) if len(mates) > 1 else [],
-        call_size=len(mates),
+        call=await jobview.call_events(ctx, call.jobs) if call.size > 1 else [],
+        call_size=call.size,
         page_url=_page_url(request),
     )
 

@@ -24,7 +24,6 @@ from bridge.admin.params import whole_number
 from bridge.delivery.render import current_inputs
 from bridge.rules.templates import TemplateError, batch_context, render_options
 
-CALL_SCAN_ROWS = 1000
 CALL_SHOWN_JOBS = 50
 # A job retried for days has thousands of attempts, each with its response and request: all
 # of them on one page was megabytes of HTML and seconds of rendering. The page lists the
@@ -94,25 +93,30 @@ def rendered_inputs(ctx: AdminContext, job: Any) -> Rendered:
     return Rendered(present.redact_options(rendered, secrets), None, note)
 
 
-async def call_jobs(ctx: AdminContext, job: Any) -> list[Any]:
-    """The jobs delivered in the same call as `job` (itself included), oldest first."""
+@dataclass(frozen=True, slots=True)
+class Call:
+    size: int  # every job the call carried
+    jobs: list[Any]  # the first CALL_SHOWN_JOBS, oldest first, and the job itself
+
+
+async def call_of(ctx: AdminContext, job: Any) -> Call:
+    """The call `job` was delivered in, by its delivery id (the jobs' batch_id, indexed).
+
+    Read by that id, not by scanning the action's newest rows: a 10,000-job batch was counted
+    as the 1,000 rows scanned, and an older job of it was not among the jobs it listed."""
     delivery_id = getattr(job.row, "delivery_id", None)
     if not delivery_id:
-        return []
-    rows = await ctx.store.deliveries(action=job.row.action, limit=500)
-    mates = [r for r in rows if r.delivery_id == delivery_id]
-    offset = 500
-    while len(rows) == 500 and offset < CALL_SCAN_ROWS:
-        rows = await ctx.store.deliveries(action=job.row.action, limit=500, offset=offset)
-        mates += [r for r in rows if r.delivery_id == delivery_id]
-        offset += 500
-    return sorted(mates, key=lambda r: r.job_id)
+        return Call(0, [])
+    size, mates = await ctx.store.batch_jobs(delivery_id, limit=CALL_SHOWN_JOBS)
+    if size > 0 and all(m.job_id != job.row.job_id for m in mates):
+        mates.append(job.row)
+    return Call(size, mates)
 
 
 async def call_events(ctx: AdminContext, mates: list[Any]) -> list[tuple[Any, list[str]]]:
-    """Each job of the call with its events' summaries (the first CALL_SHOWN_JOBS)."""
+    """Each job of the call with its events' summaries."""
     shown: list[tuple[Any, list[str]]] = []
-    for mate in mates[:CALL_SHOWN_JOBS]:
+    for mate in mates:
         detail = await ctx.store.job(mate.job_id)
         events = list(detail.events) if detail is not None else []
         shown.append((mate, [present.event_summary(e) for e in events]))

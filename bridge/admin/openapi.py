@@ -143,6 +143,7 @@ _BODIES: dict[str, Any] = {
                 events=_list({"type": "string"}),
             )
         ),
+        call_size=_COUNT,
     ),
     "bulk_retry": _object(
         ("action", "state", "dry_run", "jobs", "count"),

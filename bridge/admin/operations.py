@@ -269,8 +269,8 @@ async def job_extras(ctx: AdminContext, job: Any) -> dict[str, Any]:
     """What /jobs/{id} adds to the job: the inputs the next attempt renders, each attempt's
     sent request (null: not recorded), and every job and event of its coalesced call."""
     rendered = jobview.rendered_inputs(ctx, job)
-    mates = await jobview.call_jobs(ctx, job)
-    carried = await jobview.call_events(ctx, mates) if len(mates) > 1 else []
+    call = await jobview.call_of(ctx, job)
+    carried = await jobview.call_events(ctx, call.jobs) if call.size > 1 else []
     return {
         "rendered_inputs": {
             "inputs": rendered.inputs,
@@ -282,6 +282,7 @@ async def job_extras(ctx: AdminContext, job: Any) -> dict[str, Any]:
             {"job_id": mate.job_id, "state": mate.state, "rule": mate.rule, "events": events}
             for mate, events in carried
         ],
+        "call_size": call.size if call.size > 1 else 0,
     }
 
 

@@ -312,6 +312,17 @@ class Store:
             row["rule"]: RuleStats(int(row["matched"]), row["last_matched_at"]) for row in found
         }
 
+    async def batch_jobs(self, batch_id: str, *, limit: int = 50) -> tuple[int, list[DeliveryRow]]:
+        """How many jobs went out in the call `batch_id` (a row's delivery_id), and the first
+        `limit` of them, oldest first."""
+
+        async def op(tx: Tx) -> tuple[int, list[DeliveryRow]]:
+            size = await tx.fetch_value("batch_size", batch_id=batch_id)
+            found = await tx.fetch("batch_jobs", batch_id=batch_id, limit=limit)
+            return int(size or 0), [rows.delivery_row(row) for row in found]
+
+        return await self.connector.read(op)
+
     async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]:
         found = await self.connector.read(
             lambda tx: tx.fetch("rule_matches", rule=rule, limit=limit)

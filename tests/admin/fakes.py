@@ -86,6 +86,10 @@ class FakeStore:
     async def rule_stats(self) -> dict[str, RuleStats]:
         return dict(self.stats)
 
+    async def batch_jobs(self, batch_id: str, *, limit: int = 50) -> tuple[int, list[DeliveryRow]]:
+        mates = sorted((r for r in self.rows if r.delivery_id == batch_id), key=lambda r: r.job_id)
+        return len(mates), mates[:limit]
+
     async def rule_matches(self, rule: str, *, limit: int = 50) -> list[DeliveryRow]:
         return [r for r in self.rows if r.rule == rule][:limit]
 

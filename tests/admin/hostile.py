@@ -212,6 +212,39 @@ def seed_long_job(path: Path, job_id: int, attempts: int, *, delivery_id: str = 
         conn.close()
 
 
+def seed_batch(path: Path, first_id: int, count: int, delivery_id: str) -> None:
+    """`count` failed jobs delivered as one call (one batch_id), as a debounced batch of
+    `count` events leaves them."""
+    now = 1_700_000_000.0
+    event = '{"object_type": "content_item", "action": "published", "name": "Batched"}'
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO jobs (id, action, rule, event, inputs, inputs_hash, summary, state,"
+            " created_at, due_at, attempts, failures, last_attempt_at, last_status,"
+            " last_response, last_error, batch_id) VALUES (?, ?, ?, ?, '{}', 'h', ?,"
+            " 'retrying', ?, ?, 1, 1, ?, 413, 'too large', 'answered 413', ?)",
+            [
+                (
+                    job_id,
+                    ACTION,
+                    RULE,
+                    event,
+                    f"batched {job_id}",
+                    now,
+                    now + 3600,
+                    now,
+                    delivery_id,
+                )
+                for job_id in range(first_id, first_id + count)
+            ],
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def hostile_app(store: Any, token: str = TOKEN) -> Starlette:
     """Only the admin routes, over `store` (or a getter for one), with a config naming the
     stored action and rule."""

@@ -1,5 +1,5 @@
-"""Rows too large to show whole: the job page of a job retried thousands of times pages its
-attempts, in a real SQLite store."""
+"""Rows too large to show whole, in a real SQLite store: the job page of a job retried
+thousands of times pages its attempts; a job of a large batch names the whole call."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ import pytest
 
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.admin.jobview import ATTEMPTS_SHOWN
-from tests.admin.hostile import TOKEN, hostile_app, seed_long_job, seeded_store
+from tests.admin.hostile import TOKEN, hostile_app, seed_batch, seed_long_job, seeded_store
 
 pytestmark = pytest.mark.timeout(60)
 
 LONG_JOB = 5000
 ATTEMPTS = 2000
+BATCH_FIRST = 10_000
+BATCH = 1_500  # more than the 1,000 newest rows the call was once looked for in
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with seeded_store(tmp_path) as (store, _ids):
         seed_long_job(tmp_path / "bridge.db", LONG_JOB, ATTEMPTS)
+        seed_batch(tmp_path / "bridge.db", BATCH_FIRST, BATCH, "kb-batch")
         transport = httpx.ASGITransport(app=hostile_app(store))
         async with httpx.AsyncClient(
             transport=transport,
@@ -72,3 +75,27 @@ async def test_an_attempts_offset_no_page_has_shows_the_first_page(
 async def test_the_api_still_has_every_attempt(client: httpx.AsyncClient) -> None:
     job = (await client.get(f"/admin/api/jobs/{LONG_JOB}")).json()
     assert len(job["attempt_log"]) == ATTEMPTS
+
+
+@pytest.mark.parametrize("job_id", [BATCH_FIRST, BATCH_FIRST + 700, BATCH_FIRST + BATCH - 1])
+async def test_a_job_of_a_large_batch_counts_the_whole_call_and_lists_itself(
+    client: httpx.AsyncClient, job_id: int
+) -> None:
+    page = (await client.get(f"/admin/jobs/{job_id}")).text
+    assert '<h2 id="call-title">Delivered in one call with 1,499 other jobs</h2>' in page
+    assert (
+        f'<tr class="this-job">\n      <td data-label="Job"><a href="/admin/jobs/{job_id}">' in page
+    )
+    assert "of the 1,500 are listed" in page
+
+    job = (await client.get(f"/admin/api/jobs/{job_id}")).json()
+    assert job["call_size"] == BATCH
+    listed = [mate["job_id"] for mate in job["call"]]
+    assert listed[:50] == list(range(BATCH_FIRST, BATCH_FIRST + 50))
+    assert job_id in listed and len(listed) <= 51
+
+
+async def test_a_job_delivered_alone_has_no_call(client: httpx.AsyncClient) -> None:
+    job = (await client.get(f"/admin/api/jobs/{LONG_JOB}")).json()
+    assert job["call"] == [] and job["call_size"] == 0
+    assert 'id="call-title"' not in (await client.get(f"/admin/jobs/{LONG_JOB}")).text

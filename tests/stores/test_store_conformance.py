@@ -227,6 +227,23 @@ async def test_debounce_coalesces_a_burst_into_one_batch(store: Store, clock: Ma
     assert [b.job_ids for b in (await store.claim("a", policy, worker_id="w1")).batches] == [(3,)]
 
 
+async def test_batch_jobs_counts_and_lists_the_jobs_of_one_call(
+    store: Store, clock: ManualClock
+) -> None:
+    policy = ClaimPolicy(debounce_s=5)
+    await accept(store, [1, 2, 3])
+    await accept(store, [4], actions=("b",))
+    clock.advance(5)
+    batch = (await store.claim("a", policy, worker_id="w1")).batches[0]
+    await store.record(batch, ok(clock))
+    size, rows = await store.batch_jobs(batch.delivery_id)
+    assert size == 3 and [r.job_id for r in rows] == [1, 2, 3]
+    assert {r.delivery_id for r in rows} == {batch.delivery_id}
+    size, rows = await store.batch_jobs(batch.delivery_id, limit=2)
+    assert size == 3 and [r.job_id for r in rows] == [1, 2]
+    assert await store.batch_jobs("kb-none") == (0, [])
+
+
 async def test_max_wait_closes_a_window_that_keeps_getting_events(
     store: Store, clock: ManualClock
 ) -> None:

@@ -335,6 +335,15 @@ WHERE (:action::text IS NULL OR action = :action)
 ORDER BY id DESC
 LIMIT :limit OFFSET :offset;
 
+-- name: batch_jobs
+-- The jobs delivered in one call (one batch_id), oldest first: by index jobs_batch.
+SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
+       last_response, summary, batch_id, due_at, last_error, failures
+FROM jobs WHERE batch_id = :batch_id ORDER BY id LIMIT :limit;
+
+-- name: batch_size
+SELECT count(*) FROM jobs WHERE batch_id = :batch_id;
+
 -- name: rule_matches
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures
