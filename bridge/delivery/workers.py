@@ -220,6 +220,8 @@ class WorkerPool:
                     break
                 if not await enabled.still(self.runtime.config):
                     break  # disabled since the claim: the rest is given back, parked
+                if recording.broken:
+                    break  # a success before went unrecorded: it is called again first
                 self._inflight[task] = batch
                 outcome = await self._deliver(batch, action_config, recording=recording)
                 left.pop(0)
@@ -293,7 +295,8 @@ class WorkerPool:
         else:
             if recording is not None:  # the action's episode: a failure after the successes
                 await recording.settle()
-            await self._record(batch, outcome)
+            if recording is None or not recording.broken:
+                await self._record(batch, outcome)
         _log_outcome(batch, outcome)
         metrics.attempt_finished(
             batch.action,
@@ -303,13 +306,19 @@ class WorkerPool:
         )
         return outcome
 
-    async def _record(self, batch: Batch, outcome: Outcome) -> None:
+    async def _record(self, batch: Batch, outcome: Outcome) -> bool:
+        """Record an attempt and raise its alert; False if the attempt could not be recorded."""
         try:
             episode = await self.store.record(batch, outcome)
-            await alerts.after_attempt(self.store, self.runtime.config, batch, outcome, episode)
         except StoreUnavailable as exc:
             # The lease will expire and the batch run again: at least once, never lost.
             log.error("cannot record delivery %s: %s", batch.delivery_id, exc)
+            return False
+        try:
+            await alerts.after_attempt(self.store, self.runtime.config, batch, outcome, episode)
+        except StoreUnavailable as exc:  # the attempt is recorded; only its alert is lost
+            log.error("cannot raise the alert for delivery %s: %s", batch.delivery_id, exc)
+        return True
 
     async def _attempt(self, batch: Batch, action: Action[Any], action_config: Any) -> Outcome:
         clock = self.store.clock
@@ -406,13 +415,18 @@ class _EnabledCheck:
 
 
 class _Successes:
-    """A fifo sequence's successes, recorded in groups (FIFO_RECORD_EVERY, _AFTER_S)."""
+    """A fifo sequence's successes, recorded in groups (FIFO_RECORD_EVERY, _AFTER_S).
 
-    def __init__(self, record: Callable[[Batch, Outcome], Coroutine[Any, Any, None]]) -> None:
+    `broken` once one could not be recorded: that job stays running until its lease expires
+    and is then called again, so nothing after it may be recorded (nor called) in this run,
+    or the target would get the earlier job after the later ones."""
+
+    def __init__(self, record: Callable[[Batch, Outcome], Coroutine[Any, Any, bool]]) -> None:
         self._record = record
         self._waiting: list[tuple[Batch, Outcome]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._writes: list[asyncio.Task[None]] = []
+        self._last: asyncio.Task[None] | None = None  # the latest group's write
+        self.broken = False
 
     def add(self, batch: Batch, outcome: Outcome) -> None:
         self._waiting.append((batch, outcome))
@@ -426,14 +440,30 @@ class _Successes:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for batch, outcome in self._waiting:
-            self._writes.append(asyncio.create_task(self._record(batch, outcome)))
-        self._waiting = []
+        group, self._waiting = self._waiting, []
+        if group:
+            self._last = asyncio.create_task(self._write(group, self._last))
+
+    async def _write(self, group: list[tuple[Batch, Outcome]], before: Any) -> None:
+        """After the group before it: nothing is recorded past a success that was not."""
+        if before is not None:
+            await asyncio.wait([before])
+        if self.broken:
+            return
+        done = await asyncio.gather(
+            *(self._record(batch, outcome) for batch, outcome in group), return_exceptions=True
+        )
+        for result in done:
+            if isinstance(result, BaseException):  # a bug: StoreUnavailable is a False
+                log.error("cannot record a fifo success", exc_info=result)
+        if not all(result is True for result in done):
+            self.broken = True
 
     async def settle(self) -> None:
         """Every success recorded (or given up on: its lease expires, it runs again)."""
         self._flush()
-        await asyncio.gather(*self._writes, return_exceptions=True)
+        if self._last is not None:
+            await asyncio.wait([self._last])
 
 
 def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:

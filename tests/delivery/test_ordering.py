@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from bridge.actions.base import Call, Success
 from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors import Tx
-from bridge.delivery.store import Store
+from bridge.delivery.connectors import sqlite as sqlite_connector
+from bridge.delivery.model import Batch, Episode, Outcome
+from bridge.delivery.store import Store, StoreUnavailable
 from bridge.delivery.workers import FIFO_ENABLED_RECHECK_S, WorkerPool
 from tests.delivery.conftest import FakeRuntime, make_config, run_due
 from tests.stores.values import accept
@@ -260,3 +265,63 @@ async def test_a_timeout_raised_by_a_reload_past_the_lease_is_called_under_a_new
 
     assert names(runtime) == ["Item 1", "Item 2", "Item 3"]
     assert leases and min(leases) > 600
+
+
+async def test_a_fifo_run_stops_at_a_success_it_could_not_record(
+    store: Store, clock: ManualClock, make_pool: MakePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the SQLite write lock past the busy timeout while item 1's
+    success is being recorded: item 1 stays running until its lease expires and is called
+    again. Had the run gone on, recording 2 and 3, item 1 would reach the target after them
+    (older content over newer). Nothing after it is recorded instead, the run stops, and the
+    jobs come back in order."""
+    monkeypatch.setattr(sqlite_connector, "BUSY_TIMEOUT_MS", 50)
+    pool, runtime = make_pool({"a": DeliverySettings()})
+    first_held, first_go, second_go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    unrecorded: list[int] = []
+
+    async def first(call: Call[Any]) -> Success:
+        first_held.set()
+        await first_go.wait()
+        return Success(status=200)
+
+    async def second(call: Call[Any]) -> Success:
+        await second_go.wait()
+        return Success(status=200)
+
+    runtime.instances["a"].script = [first, second]
+    await accept(store, [1, 2, 3])
+    connector = store.connector
+    assert isinstance(connector, sqlite_connector.SqliteConnector)
+    other = sqlite3.connect(connector.path, isolation_level=None)
+
+    real_record = store.record
+
+    async def record(batch: Batch, outcome: Outcome) -> Episode:
+        try:
+            return await real_record(batch, outcome)
+        except StoreUnavailable:
+            unrecorded.append(batch.job_ids[0])
+            second_go.set()  # item 2's call ends once item 1's record has failed
+            raise
+
+    monkeypatch.setattr(store, "record", record)
+    await pool.dispatch_once()
+    await first_held.wait()
+    other.execute("BEGIN IMMEDIATE")  # another process writing, longer than the busy timeout
+    first_go.set()
+    await second_go.wait()
+    other.execute("COMMIT")
+    other.close()
+    await pool.drain()
+    assert unrecorded == [1]
+
+    clock.advance(2 * 60 + 5)  # the leases expire
+    for _ in range(3):
+        await run_due(pool)
+    # Item 3 may have been called before the failure was known; then it is not recorded
+    # either. Either way the target's last calls are 1, 2, 3, in order.
+    called = names(runtime)
+    assert called[-3:] == ["Item 1", "Item 2", "Item 3"]
+    assert called[:2] == ["Item 1", "Item 2"] and called.count("Item 3") <= 2
+    assert {r.state for r in await store.deliveries()} == {"succeeded"}
