@@ -307,7 +307,8 @@ class WorkerPool:
         return outcome
 
     async def _record(self, batch: Batch, outcome: Outcome) -> bool:
-        """Record an attempt and raise its alert; False if the attempt could not be recorded."""
+        """Record an attempt and raise its alert; False if it was not recorded (the store is
+        unavailable, or this worker no longer holds the jobs: its lease ran out)."""
         try:
             episode = await self.store.record(batch, outcome)
         except StoreUnavailable as exc:
@@ -318,7 +319,7 @@ class WorkerPool:
             await alerts.after_attempt(self.store, self.runtime.config, batch, outcome, episode)
         except StoreUnavailable as exc:  # the attempt is recorded; only its alert is lost
             log.error("cannot raise the alert for delivery %s: %s", batch.delivery_id, exc)
-        return True
+        return episode.recorded
 
     async def _attempt(self, batch: Batch, action: Action[Any], action_config: Any) -> Outcome:
         clock = self.store.clock
