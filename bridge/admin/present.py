@@ -14,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from bridge import redaction
+from bridge import redaction, visible
 from bridge.actions import sent
 from bridge.admin import safejson
 
@@ -134,10 +134,11 @@ def _field(name: str, value: Any, depth: int = 0) -> Any:
 
 
 def shown(value: Any) -> Any:
-    """The dashboard's Jinja `finalize`: every printed string with secret values hidden (HTML a
-    macro already built is left alone: its own printed values went through here)."""
+    """The dashboard's Jinja `finalize`: every printed string with secret values hidden and its
+    bidi controls shown as escapes (bridge.visible), HTML a macro already built left alone (its
+    own printed values went through here)."""
     if isinstance(value, str) and not isinstance(value, Markup):
-        return redaction.redact(value)
+        return visible.bidi_visible(redaction.redact(value))
     return value
 
 

@@ -10,29 +10,6 @@ from bridge import redaction
 from bridge.config import Config, ConfigError, load_config
 from bridge.settings import DEFAULT_MAX_BODY_BYTES, Settings, SettingsError
 
-# What a terminal acts on rather than shows: C0 and C1 controls and DEL (ESC starts colour,
-# cursor moves and OSC sequences that retitle the window or write to the clipboard), the bidi
-# overrides and isolates that reorder the rest of a line (a stored 'U+202E' makes 'exe.gnp'
-# read as 'png.exe'), and lone surrogates, which stdout cannot encode (a traceback).
-_HIDDEN = (
-    *range(0x00, 0x20),
-    0x7F,
-    *range(0x80, 0xA0),
-    *(0x061C, 0x200E, 0x200F),
-    *range(0x202A, 0x202F),
-    *range(0x2066, 0x206A),
-    *range(0xD800, 0xE000),
-)
-_SHOWN_AS = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _HIDDEN}
-
-
-def terminal_safe(text: str) -> str:
-    """`text` for a terminal: every character a terminal would act on (or could not print)
-    written as its escape (`\\x1b`, `\\u202e`), so stored data shows as data and stays on its
-    line. `bridge deliveries` prints stored rows through this (explain already quotes names
-    with repr)."""
-    return text.translate(_SHOWN_AS)
-
 
 class CliError(Exception):
     """A failure a person can act on; `main` prints it on one line and exits with `code`."""

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.text import Text
 
 from bridge import redaction
-from bridge.cli.common import terminal_safe
 from bridge.delivery.model import DeliveryRow
+from bridge.visible import terminal_safe
 
 EXCERPT_CHARS = 200  # a response is cut here even where the console is wider (or unbounded)
 TIME_FORMAT = "%m-%d %H:%M:%S"  # UTC; `--json` gives the full ISO 8601 instant

@@ -135,6 +135,20 @@ async def test_every_dashboard_page_of_hostile_rows_renders(client: httpx.AsyncC
     assert failed == {}
 
 
+async def test_a_stored_bidi_override_is_shown_and_reorders_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    """The stored error holds an unclosed U+202E: printed as it is, it reversed the rest of the
+    line, the bridge's own ' (HTTP 2147483647)' after it included, on the card and the job."""
+    for path in PAGES:
+        page = (await client.get(path)).text
+        assert not set(page) & {"\u202a", "\u202b", "\u202d", "\u202e", "\u2066"}, path
+    job = (await client.get(f"/admin/jobs/{MAX_JOB_ID}")).text
+    assert "\\u202e reversed" in job
+    [cause] = re.findall(r'<p class="cause">(.*?)</p>', job)
+    assert "\\u202e reversed (HTTP " in cause
+
+
 async def test_the_payload_dialog_shows_cut_json_and_times_it_cannot_read(
     client: httpx.AsyncClient,
 ) -> None:
