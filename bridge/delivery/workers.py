@@ -174,14 +174,26 @@ class WorkerPool:
             free = policy.concurrency - busy
             if free > 0 and (busy == 0 or free >= max(1, policy.concurrency // REFILL_SHARE)):
                 wanted.append((name, action_config, policy))
+        # Each claim commits on its own (SQLite retries a failed group one by one): one that
+        # fails must not take the others' batches with it, claimed and then never started until
+        # their leases expire; with a claim that fails every round, no action would deliver.
         claims = await asyncio.gather(
             *(
                 self.store.claim(name, policy, worker_id=self.worker_id)
                 for name, _, policy in wanted
-            )
+            ),
+            return_exceptions=True,
         )
         due_times = []
-        for (_, action_config, policy), claim in zip(wanted, claims, strict=True):
+        for (name, action_config, policy), claim in zip(wanted, claims, strict=True):
+            if isinstance(claim, BaseException):
+                if not isinstance(claim, Exception):
+                    raise claim  # cancelled: the loop is stopping
+                if isinstance(claim, StoreUnavailable):
+                    log.error("cannot claim jobs of action %r: %s", name, claim)
+                else:
+                    log.error("claiming jobs of action %r failed", name, exc_info=claim)
+                continue
             if policy.ordering == "fifo" and len(claim.batches) > 1:
                 self._start_in_order(claim.batches, action_config)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,30 @@ async def test_the_pool_prunes_old_deliveries_in_the_background(
         assert (await store.prunes.get())[1] == 0
         await pool.stop()
         assert await store.deliveries() == []
+
+
+async def test_a_claim_that_fails_for_one_action_does_not_strand_the_others(
+    store: Store, make_pool: MakePool
+) -> None:
+    """The claims of one round are issued together. A row of action 'b' that no longer reads
+    (an event column that is not JSON: written by hand, by an older version) makes b's claim
+    raise on every round; a's claim, committed in the same round, must still be called, not
+    left running until its lease expires, and then claimed and left again, round after round."""
+    pool, runtime = make_pool({"a": DeliverySettings(), "b": DeliverySettings()})
+    await accept(store, [1, 2], actions=("a", "b"))
+    connector = store.connector
+    assert isinstance(connector, SqliteConnector)
+    other = sqlite3.connect(connector.path, isolation_level=None)
+    other.execute("UPDATE jobs SET event = '{not json' WHERE action = 'b' AND id < 3")
+    other.close()
+
+    for _ in range(2):
+        await pool.dispatch_once()
+        await pool.drain()
+
+    assert [call.items[0].event.name for _, call in runtime.instances["a"].calls] == [
+        "Item 1",
+        "Item 2",
+    ]
+    states = {s.name: s for s in await store.action_states()}
+    assert (states["a"].succeeded, states["b"].running) == (2, 0)
