@@ -100,7 +100,16 @@ async def _mark(
     marked = await tx.fetch(
         "mark_running", ids=ids, batch_ids=batch_ids, worker=worker_id, lease_until=lease_until
     )
-    found = {job.id: job for job in map(rows.claimed_job, marked)}
+    found = {}
+    for row in marked:
+        try:
+            job = rows.claimed_job(row)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            # Retrying cannot fix a stored row; raising would fail every claim of the action.
+            error = f"stored job cannot be read: {type(exc).__name__}: {exc}"
+            await tx.execute("kill_unreadable", id=row["id"], error=error[:1000], now=now)
+        else:
+            found[job.id] = job
     batches = []
     for unit in units:
         jobs = tuple(found[job_id] for job_id in unit.job_ids if job_id in found)

@@ -283,6 +283,15 @@ SELECT failing_since, alerted FROM actions WHERE name = :action FOR UPDATE;
 -- name: set_alerted
 UPDATE actions SET alerted = :alerted WHERE name = :action;
 
+-- name: kill_unreadable
+-- A claimed job whose stored row no longer reads (an event or inputs column that is not JSON:
+-- written by hand, by an older version): dead with the reason, kept, instead of failing its
+-- action's every claim.
+UPDATE jobs
+SET state = 'dead', claimed_by = NULL, lease_until = NULL, last_error = :error::text,
+    finished_at = :now
+WHERE id = :id AND state = 'running';
+
 -- name: release_jobs
 UPDATE jobs
 SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
