@@ -245,6 +245,63 @@ def seed_batch(path: Path, first_id: int, count: int, delivery_id: str) -> None:
         conn.close()
 
 
+SCRIPT = "</script><img src=x onerror=alert(1)>"
+SHOWN_TEXT = (
+    SCRIPT,
+    "javascript:alert(2)",
+    "{{7*7}} ${7*7}",
+    "\u202egnp.exe \u200b\u200d\ufeff e\u0301\u0301\u0301 \U0001f600\U0001f1fa\U0001f1e6",
+    "\x00 \ufffd \x1b[31mred\x1b[0m \x1b]0;title\x07",
+    "A" * 100_000,
+)
+# The reasons the bridge writes for failures of every kind, as they read in the store.
+REASONS = (
+    "rebuild-site answered 301: redirect refused (to https://evil.example/): check the url",
+    "the answer broke off after 120 of 4000 bytes",
+    "malformed answer from Slack: not JSON",
+    "answered 304 without a Location",
+    "template error in 'text': 'x' is undefined (a permanent error: fix the rule)",
+    "header 'X-Trace' holds a CR or LF: refused",
+)
+
+
+def seed_shown_text(path: Path, first_id: int) -> list[int]:
+    """Failed jobs whose every shown field holds one of SHOWN_TEXT or REASONS (as error,
+    response, summary, request id and the recorded request), dead and retrying."""
+    now = 1_700_000_000.0
+    ids: list[int] = []
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        for n, text in enumerate(SHOWN_TEXT + REASONS):
+            job_id = first_id + n
+            ids.append(job_id)
+            event = json.dumps({"object_type": "content_item", "action": "published", "name": text})
+            request = json.dumps(
+                {"method": "POST", "url": text, "headers": {"X": text}, "body": text}
+            )
+            conn.execute(
+                "INSERT INTO jobs (id, action, rule, event, inputs, inputs_hash, request_id,"
+                " summary, state, created_at, due_at, attempts, failures, last_attempt_at,"
+                " last_status, last_response, last_error) VALUES"
+                " (?, ?, ?, ?, ?, 'h', ?, ?, ?, ?, ?, 1, 1, ?, 502, ?, ?)",
+                (
+                    *(job_id, ACTION, RULE, event, json.dumps({"text": text}), text, text),
+                    *(("dead", "retrying")[n % 2], now, now + 3600, now, text, text),
+                ),
+            )
+            conn.execute(
+                "INSERT INTO attempts (job_id, number, delivery_id, started_at, finished_at,"
+                " outcome, status, response, error, request) VALUES"
+                " (?, 1, ?, ?, ?, 'retry', 502, ?, ?, ?)",
+                (job_id, f"d{job_id}", now, now, text, text, request),
+            )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return ids
+
+
 def hostile_app(store: Any, token: str = TOKEN) -> Starlette:
     """Only the admin routes, over `store` (or a getter for one), with a config naming the
     stored action and rule."""
