@@ -16,7 +16,6 @@ import asyncio
 import codecs
 import email.utils
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from bridge import redaction
+from bridge import jsonsafe, redaction
 from bridge.failures import PermanentFailure
 
 EXCERPT_CHARS = 500
@@ -38,7 +37,6 @@ RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 # How long the excerpt of an answer whose status has come may take: a body that trickles on
 # must not turn an answered request into a timed-out one (and a 2xx into a repeat).
 BODY_READ_S = 10.0
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -141,7 +139,7 @@ def decode(data: bytes, charset: str | None, *, final: bool = True) -> str:
         pass  # utf-16 without its BOM, `undefined`, ...
     if text is None:
         text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=final)
-    return _SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+    return jsonsafe.without_lone_surrogates(text)
 
 
 def _why(exc: BaseException) -> str:

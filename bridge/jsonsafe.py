@@ -181,6 +181,17 @@ def _locate(value: Any) -> str:
     raise AssertionError("_locate called without a text problem")  # pragma: no cover
 
 
+def without_lone_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (from a `\\ud800` escape, `unicode_escape`, `utf-7`) as
+    U+FFFD, so it encodes as UTF-8; two that spell a pair become the character. One encode
+    in the common case. Shared by what stores, reads and shows untrusted text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def text_problem(text: str) -> str | None:
     """Why `text` cannot be stored (NUL) or is not Unicode text (a lone surrogate), or None; the
     receiver's check of payloads and the config's of every string (YAML's "\\ud800" escape)."""

@@ -25,6 +25,8 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, JSONResponse
 
+from bridge import jsonsafe
+
 MAX_DEPTH = 64
 CUT = f"[cut: nested deeper than {MAX_DEPTH} levels]"
 # Python refuses to print integers of more than 4,300 digits (sys.int_info); 13,000 bits is
@@ -34,13 +36,8 @@ MAX_INT_BITS = 13_000
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-def text(value: str) -> str:
-    """`value` without lone surrogates (each becomes U+FFFD), so it encodes as UTF-8."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return value
+# `value` without lone surrogates (each becomes U+FFFD), so it encodes as UTF-8.
+text = jsonsafe.without_lone_surrogates
 
 
 def encode_text(value: str) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.delivery import rows
+from bridge.delivery import records, rows
 from bridge.delivery.connectors import Tx
 from bridge.delivery.model import Batch, Claim, ClaimPolicy
 from bridge.delivery.policy import Candidate, Unit, fifo_slots, plan_claim
@@ -106,8 +106,8 @@ async def _mark(
             job = rows.claimed_job(row)
         except (ValueError, TypeError, KeyError, RecursionError) as exc:
             # Retrying cannot fix a stored row; raising would fail every claim of the action.
-            error = f"stored job cannot be read: {type(exc).__name__}: {exc}"
-            await tx.execute("kill_unreadable", id=row["id"], error=error[:1000], now=now)
+            error = records.excerpt(f"stored job cannot be read: {type(exc).__name__}: {exc}")
+            await tx.execute("kill_unreadable", id=row["id"], error=error, now=now)
         else:
             found[job.id] = job
     batches = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 
 RESPONSE_EXCERPT_BYTES = 2048
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Built once: json.dumps with non-default arguments builds a new encoder on every call, and
 # encoding is a good part of what accepting a notification costs.
@@ -98,8 +96,7 @@ def storable(text: str) -> str:
     holds a lone surrogate; each becomes U+FFFD. A target's answer, and the reasons that quote
     it, may hold either: refused, the outcome would never be recorded and the job would run
     again at every lease expiry."""
-    if not text.isascii():
-        text = _SURROGATE.sub("\ufffd", text)
+    text = jsonsafe.without_lone_surrogates(text)
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
