@@ -23,6 +23,23 @@ from tests.stores.values import accept
 MakePool = Callable[..., tuple[WorkerPool, FakeRuntime]]
 
 
+class Held:
+    """A call that waits for `release`; `started` once it is in flight."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, call: Call[Any]) -> Success:
+        self.started.set()
+        await self.release.wait()
+        return Success(status=200)
+
+
+async def succeed(call: Call[Any]) -> Success:
+    return Success(status=200)
+
+
 def names(runtime: FakeRuntime, action: str = "a") -> list[str | None]:
     return [call.items[0].event.name for _, call in runtime.instances[action].calls]
 
@@ -145,20 +162,15 @@ async def test_disable_during_a_fifo_sequence_stops_it_after_the_call_in_flight(
     dashboard's, the CLI's or a reload's) must hold the ones not called yet, not only the
     next claim."""
     pool, runtime = make_pool({"a": DeliverySettings()})
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def held(call: Call[Any]) -> Success:
-        started.set()
-        await release.wait()
-        return Success(status=200)
+    held = Held()
 
     runtime.instances["a"].script = [held]
     await accept(store, [1, 2, 3, 4, 5])
 
     await pool.dispatch_once()
-    await started.wait()
+    await held.started.wait()
     await store.set_enabled("a", False)
-    release.set()
+    held.release.set()
     await pool.drain()
     await run_due(pool)
 
@@ -178,27 +190,19 @@ async def test_a_disable_from_another_process_stops_a_fifo_sequence_at_its_next_
     """`bridge disable` in another process writes only the database: the sequence reads the
     flag again every FIFO_ENABLED_RECHECK_S."""
     pool, runtime = make_pool({"a": DeliverySettings()})
-    started, release = asyncio.Event(), asyncio.Event()
+    held = Held()
 
-    async def held(call: Call[Any]) -> Success:
-        started.set()
-        await release.wait()
-        return Success(status=200)
-
-    async def ok(call: Call[Any]) -> Success:
-        return Success(status=200)
-
-    runtime.instances["a"].script = [ok, held]
+    runtime.instances["a"].script = [succeed, held]
     await accept(store, [1, 2, 3, 4])
 
     async def disable_elsewhere(tx: Tx) -> int:
         return await tx.execute("set_enabled", action="a", enabled=False)
 
     await pool.dispatch_once()
-    await started.wait()  # the second call, in flight
+    await held.started.wait()  # the second call, in flight
     await store.connector.write(disable_elsewhere)
     clock.advance(FIFO_ENABLED_RECHECK_S)
-    release.set()
+    held.release.set()
     await pool.drain()
 
     assert names(runtime) == ["Item 1", "Item 2"]
@@ -212,20 +216,15 @@ async def test_a_reload_during_a_fifo_sequence_applies_to_its_next_call(
     target: a reload that changes the action (its options, URL, type) must reach the calls
     not made yet, as docs/delivery.md promises ("the action's current options")."""
     pool, runtime = make_pool({"a": DeliverySettings()}, options={"a": {"tag": "old"}})
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def held(call: Call[Any]) -> Success:
-        started.set()
-        await release.wait()
-        return Success(status=200)
+    held = Held()
 
     runtime.instances["a"].script = [held]
     await accept(store, [1, 2, 3])
 
     await pool.dispatch_once()
-    await started.wait()
+    await held.started.wait()
     runtime.config = make_config({"a": DeliverySettings()}, options={"a": {"tag": "new"}})
-    release.set()
+    held.release.set()
     for _ in range(3):
         await run_due(pool)
 
@@ -240,13 +239,8 @@ async def test_a_timeout_raised_by_a_reload_past_the_lease_is_called_under_a_new
     """The lease was taken for the old timeout (2 x 60 s + 5 s): a call under the new one
     (600 s) could outlive it, and another worker would take the job over mid-call."""
     pool, runtime = make_pool({"a": DeliverySettings(timeout_s=60)})
-    started, release = asyncio.Event(), asyncio.Event()
+    held = Held()
     leases: list[float] = []
-
-    async def held(call: Call[Any]) -> Success:
-        started.set()
-        await release.wait()
-        return Success(status=200)
 
     async def lease_left(call: Call[Any]) -> Success:
         (batch,) = pool.in_flight()
@@ -257,9 +251,9 @@ async def test_a_timeout_raised_by_a_reload_past_the_lease_is_called_under_a_new
     await accept(store, [1, 2, 3])
 
     await pool.dispatch_once()
-    await started.wait()
+    await held.started.wait()
     runtime.config = make_config({"a": DeliverySettings(timeout_s=600)})
-    release.set()
+    held.release.set()
     for _ in range(3):
         await run_due(pool)
 
