@@ -76,10 +76,23 @@ def render(
     ctx: AdminContext,
     template: str,
     status: int = 200,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **values: Any,
 ) -> Response:
-    now = ctx.now()
+    return _page_response(request, template, status, headers, now=ctx.now(), **values)
+
+
+def _page_response(
+    request: Request,
+    template: str,
+    status: int,
+    headers: Mapping[str, str] | None,
+    *,
+    now: float,
+    **values: Any,
+) -> Response:
+    """Every dashboard page, the error pages of routes no handler has included: one set of
+    security headers."""
     flash = views.flash_of(request) if values.get("csrf") else None
     html = templates.get_template(template).render(
         request=request,
@@ -116,24 +129,9 @@ def http_error(request: Request, status: int, headers: Mapping[str, str] | None)
         return safejson.SafeJSONResponse(
             {"error": message.replace("page", "route")}, status_code=status, headers=headers
         )
-    html = templates.get_template("error.html").render(
-        request=request,
-        root=ROOT,
-        now=time.time(),
-        relative=lambda ts: present.relative(ts, time.time()),
-        flash=None,
-        reload_state=reload.reload_state,
-        csrf=None,
-        message=message[0].upper() + message[1:] + ".",
-    )
-    return safejson.SafeHTMLResponse(
-        html,
-        status_code=status,
-        headers={
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            **(headers or {}),
-        },
+    shown = message[0].upper() + message[1:] + "."
+    return _page_response(
+        request, "error.html", status, headers, now=time.time(), csrf=None, message=shown
     )
 
 

@@ -77,6 +77,9 @@ async def test_the_dashboard_answers_its_error_page(
     assert answer.status_code == status
     assert answer.headers["content-type"].startswith("text/html")
     assert "Not available" in answer.text and "<html" in answer.text
+    # The headers of every other dashboard page, the content security policy included.
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
+    assert answer.headers["referrer-policy"] == "same-origin"
 
 
 async def test_an_admin_that_is_off_answers_json_404(tmp_path: Path) -> None:
