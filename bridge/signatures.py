@@ -24,14 +24,9 @@ def _signature(body: bytes, secret: str) -> bytes:
     return base64.b64encode(hmac.digest(secret.encode("utf-8"), body, hashlib.sha256))
 
 
-def signature_from(headers: Mapping[str, str]) -> str | None:
-    """The signature a request carries, current header first; header names are case-insensitive."""
-    found = signatures_from(headers)
-    return found[0] if found else None
-
-
 def signatures_from(headers: Mapping[str, str]) -> tuple[str, ...]:
-    """Every non-empty signature header a request carries (current, then legacy).
+    """Every non-empty signature header a request carries (current, then legacy); header
+    names are case-insensitive.
 
     Kontent.ai's own verifiers disagree on which header wins when both are present: the
     webhook helper (webhook-helper-js) reads only X-Kontent-ai-Signature, the ASP.NET Core

@@ -13,7 +13,6 @@ from bridge.signatures import (
     CURRENT_HEADER,
     LEGACY_HEADER,
     sign,
-    signature_from,
     signatures_from,
     verify,
 )
@@ -78,16 +77,16 @@ def test_signature_surrounding_whitespace_is_ignored() -> None:
 
 
 def test_headers_current_first_then_legacy_case_insensitive() -> None:
-    assert signature_from({"X-Kontent-ai-Signature": "a", "X-KC-Signature": "b"}) == "a"
-    assert signature_from({"x-kc-signature": "b"}) == "b"
-    assert signature_from({"X-KONTENT-AI-SIGNATURE": "a"}) == "a"
-    assert signature_from({"content-type": "application/json"}) is None
+    assert signatures_from({"X-KC-Signature": "b", "X-Kontent-ai-Signature": "a"}) == ("a", "b")
+    assert signatures_from({"x-kc-signature": "b"}) == ("b",)
+    assert signatures_from({"X-KONTENT-AI-SIGNATURE": "a"}) == ("a",)
+    assert signatures_from({"content-type": "application/json"}) == ()
     assert (CURRENT_HEADER, LEGACY_HEADER) == ("x-kontent-ai-signature", "x-kc-signature")
 
 
 def test_legacy_header_verifies_like_the_current_one() -> None:
     headers = {"X-KC-Signature": sign(BODY, "s1")}
-    assert verify(BODY, signature_from(headers), ["s1"])
+    assert verify(BODY, signatures_from(headers), ["s1"])
 
 
 # --- Both headers at once. Kontent.ai's verifiers disagree on which one wins: webhook-helper-js
