@@ -3,7 +3,8 @@
 Webhooks only say that an item changed, so each event's item is fetched fresh from the Delivery
 API (preview slot → Preview API) and mapped to a record. A variant that is unpublished, deleted
 or no longer there is removed from the index ("no longer there" only on Kontent.ai's own answer:
-see bridge.kontent.client). A coalesced batch becomes as few `batch` requests as Algolia allows
+see bridge.kontent.client; an unpublish the API contradicts saves: search_index.fetch_current).
+A coalesced batch becomes as few `batch` requests as Algolia allows
 (up to 1,000 operations each), and the action waits for Algolia's indexing tasks so that success
 means "searchable". A record over `max_record_bytes` is shrunk to fit (record_size.py); one that
 cannot fit has its old version deleted and fails the job, so no stale record stays searchable.
@@ -41,7 +42,7 @@ from bridge.actions.search_index import (
     SearchIndexOptions,
     by_index,
     event_key,
-    fetch_item,
+    fetch_current,
     indexable,
     plan_call,
     record,
@@ -84,6 +85,7 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
     shrunk: list[str] = field(default_factory=list)  # saved, cut to fit max_record_bytes
     unfit: list[str] = field(default_factory=list)  # deleted: cannot fit; the job fails
+    kept: list[str] = field(default_factory=list)  # a delete the Delivery API contradicts
 
     def by_index(self) -> dict[str, list[dict[str, Any]]]:
         return by_index(self.operations)
@@ -128,6 +130,8 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             text += "; " + skips(plan.skipped)
         if plan.shrunk:
             text += "; " + "; ".join(plan.shrunk)
+        if plan.kept:
+            text += "; " + "; ".join(plan.kept)
         if plan.unfit:
             # Everything else was applied; the job is not green, so someone looks at it.
             raise PermanentFailure("; ".join(plan.unfit), response=text + fanout)
@@ -139,10 +143,7 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             return
         object_id = event_key("object_id", options.object_id, event)
         key = (options.index, object_id)
-        if event.action in options.delete_on:
-            plan.operations[key] = _delete(object_id)
-            return
-        fetched = await fetch_item("algolia", self.resources, event, options)
+        fetched = await fetch_current("algolia", self.resources, event, options, plan.kept)
         if fetched is None:
             plan.operations[key] = _delete(object_id)
             return

@@ -3,7 +3,8 @@
 The same work as `algolia`, against another engine: each event's item is fetched fresh from the
 Delivery API, mapped by the shared record mapping (bridge.actions.records) with Azure's naming
 rules as its parameters, and merged or uploaded; unpublished, deleted or vanished variants are
-deleted by key. Batches stay within Azure's limits (1,000 actions, 16 MB a request). What Azure
+deleted by key, once the Delivery API agrees (search_index.fetch_current).
+Batches stay within Azure's limits (1,000 actions, 16 MB a request). What Azure
 rejects per document is not left behind as a stale version: a document that cannot fit, or that
 the service refuses, has its old version deleted and fails the job; what Azure asks to retry
 (429/503 with Retry-After, per-document 409/422/503) retries the whole idempotent call.
@@ -48,7 +49,7 @@ from bridge.actions.search_index import (
     SearchIndexOptions,
     by_index,
     event_key,
-    fetch_item,
+    fetch_current,
     indexable,
     plan_call,
     record,
@@ -156,6 +157,7 @@ class Plan:
     shrunk: list[str] = field(default_factory=list)
     unfit: list[str] = field(default_factory=list)  # old document deleted; the job fails
     busy: list[str] = field(default_factory=list)  # Azure asked for a retry
+    kept: list[str] = field(default_factory=list)  # a delete the Delivery API contradicts
 
     def by_index(self) -> dict[str, list[dict[str, Any]]]:
         return by_index(self.actions)
@@ -185,7 +187,7 @@ class AzureSearchAction(Action[AzureSearchOptions]):
             return Success(response="nothing to do; " + skips(plan.skipped) + fanout)
         counts = [await self._apply(options, index, acts, plan) for index, acts in _sorted(plan)]
         text = "; ".join(counts)
-        for notes in (plan.skipped and [skips(plan.skipped)], plan.shrunk, plan.unfit):
+        for notes in (plan.skipped and [skips(plan.skipped)], plan.shrunk, plan.kept, plan.unfit):
             text += "".join(f"; {note}" for note in notes or [])
         text += fanout
         if plan.busy:
@@ -202,10 +204,7 @@ class AzureSearchAction(Action[AzureSearchOptions]):
             return
         key = _document_key(options, event)
         slot = (options.index, key)
-        if event.action in options.delete_on:
-            plan.actions[slot] = _delete(options, key)
-            return
-        fetched = await fetch_item("azure_search", self.resources, event, options)
+        fetched = await fetch_current("azure_search", self.resources, event, options, plan.kept)
         if fetched is None:
             plan.actions[slot] = _delete(options, key)
             return

@@ -87,6 +87,38 @@ async def fetch_item(
     )
 
 
+async def fetch_current(
+    action: str,
+    resources: Resources,
+    event: Event,
+    options: SearchIndexOptions,
+    kept: list[str],
+) -> dict[str, Any] | None:
+    """What the event's record must now hold: its item fresh from the Delivery API, or None
+    when the record is to be deleted.
+
+    An `unpublished` or `deleted` is checked against the Delivery API before it deletes: an
+    old unpublish can arrive after a newer publish (a replay, `bridge retry` of a dead job,
+    `ordering: none`, the Sync API's order), and deleting on its word would empty a live
+    record until the next change. While the API still has the variant, the record is saved
+    from it instead, and `kept` says so. Other actions listed in `delete_on` (a preview index
+    that drops items moving to an archive step) delete as configured: the item is still there
+    by design, so asking would only keep it. Without a `kontent:` section there is no API to
+    ask, and a delete is taken at its word, as before.
+    """
+    if event.action in options.delete_on and (
+        event.action not in DELETE_ACTIONS or resources.kontent is None
+    ):
+        return None
+    fetched = await fetch_item(action, resources, event, options)
+    if fetched is not None and event.action in options.delete_on:
+        kept.append(
+            f"{event.summary()}: {event.action}, but the Delivery API still has it (a later "
+            "change came first): saved, not deleted"
+        )
+    return fetched
+
+
 def record(
     fetched: dict[str, Any],
     key: str,

@@ -130,6 +130,7 @@ async def test_unpublished_and_missing_items_are_deleted(setup: Setup, make_call
         )
     )
     assert set(setup.algolia.indexes["articles"]) == {"a_en", "b_en"}
+    setup.delivery.unpublish(ENV, uid(1), "en")
     setup.delivery.unpublish(ENV, uid(2), "en")
     events = [
         make_event(id=uid(1), codename="a", action="unpublished"),
@@ -138,8 +139,30 @@ async def test_unpublished_and_missing_items_are_deleted(setup: Setup, make_call
     result = await setup.action.send(make_call(AlgoliaAction, setup.options, events))
     assert setup.algolia.indexes["articles"] == {}
     assert "saved 0, deleted 2" in result.response
-    delivery_paths = [r.path for r in setup.delivery.requests]
-    assert len(delivery_paths) == 3  # no fetch for the unpublished event
+    assert "not deleted" not in result.response
+
+
+async def test_an_unpublish_older_than_the_live_item_keeps_its_record(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    """An old `unpublished` delivered after a newer publish (a replay, a retried dead job,
+    `ordering: none`): the Delivery API still has the variant, so its record is saved from it
+    rather than deleted; a `delete_on` action outside unpublished/deleted deletes unasked."""
+    setup.delivery.publish(ENV, item_json("a", id=uid(1), name="Republished"))
+    stale = make_event(id=uid(1), codename="a", action="unpublished")
+    result = await setup.action.send(make_call(AlgoliaAction, setup.options, [stale]))
+    assert setup.algolia.indexes["articles"]["a_en"]["name"] == "Republished"
+    assert "saved 1, deleted 0" in result.response
+    assert "unpublished, but the Delivery API still has it" in result.response
+    fetches = len(setup.delivery.requests)
+    assert fetches == 1
+
+    archived = make_event(id=uid(1), codename="a", action="workflow_step_changed")
+    options = {**setup.options, "delete_on": ["unpublished", "workflow_step_changed"]}
+    result = await setup.action.send(make_call(AlgoliaAction, options, [archived]))
+    assert setup.algolia.indexes["articles"] == {}
+    assert "saved 0, deleted 1" in result.response
+    assert len(setup.delivery.requests) == fetches  # deleted as configured, nothing asked
 
 
 async def test_preview_events_index_preview_content(setup: Setup, make_call: MakeCall) -> None:
@@ -164,8 +187,7 @@ async def test_a_large_batch_uses_as_few_batch_requests_as_allowed(
 async def test_duplicate_events_become_one_operation_last_wins(
     setup: Setup, make_call: MakeCall
 ) -> None:
-    setup.delivery.publish(ENV, item_json("a", id=uid(1)))
-    events = [
+    events = [  # the item is gone from the Delivery API by the time the batch is sent
         make_event(id=uid(1), codename="a"),
         make_event(id=uid(1), codename="a", action="deleted"),
     ]

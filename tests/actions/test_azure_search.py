@@ -131,7 +131,8 @@ async def test_unpublished_deleted_and_vanished_items_are_deleted_by_key(
     events = [make_event(id=uid(n), codename=c) for n, c in ((1, "a"), (2, "b"), (3, "c"))]
     await setup.action.send(make_call(AzureSearchAction, setup.options, events))
     assert set(setup.index) == {"a_en", "b_en", "c_en"}
-    setup.delivery.unpublish(ENV, uid(3), "en")
+    for n in (1, 2, 3):
+        setup.delivery.unpublish(ENV, uid(n), "en")
     fetches = len(setup.delivery.requests)
     events = [
         make_event(id=uid(1), codename="a", action="unpublished"),
@@ -140,10 +141,22 @@ async def test_unpublished_deleted_and_vanished_items_are_deleted_by_key(
     ]
     result = await setup.action.send(make_call(AzureSearchAction, setup.options, events))
     assert setup.index == {}
-    assert len(setup.delivery.requests) == fetches + 1  # only the changed one was fetched
+    assert len(setup.delivery.requests) == fetches + 3  # each delete is checked first
     assert [a["@search.action"] for a in setup.azure.batches[-1]] == ["delete"] * 3
     assert setup.azure.batches[-1][0] == {"@search.action": "delete", "key": "a_en"}
     assert "merged or uploaded 0, deleted 3" in result.response
+
+
+async def test_an_unpublish_the_delivery_api_contradicts_saves_the_document(
+    setup: Setup, make_call: MakeCall
+) -> None:
+    """The item is published again by the time an old `unpublished` is delivered: the
+    document is merged from the Delivery API, not deleted, and the outcome says why."""
+    setup.delivery.publish(ENV, item_json("a", id=uid(1), name="Back again"))
+    stale = make_event(id=uid(1), codename="a", action="unpublished")
+    result = await setup.action.send(make_call(AzureSearchAction, setup.options, [stale]))
+    assert setup.index["a_en"]["name"] == "Back again"
+    assert "unpublished, but the Delivery API still has it" in result.response
 
 
 async def test_batches_keep_to_1000_actions_and_the_request_size_limit(
@@ -249,12 +262,14 @@ async def test_keys_outside_azures_alphabet_are_url_safe_base64_and_deletes_find
     await setup.action.send(make_call(AzureSearchAction, options, [event]))
     encoded = base64.urlsafe_b64encode(b"article.a/en").decode()
     assert set(setup.index) == {encoded}
+    setup.delivery.unpublish(ENV, uid(1), "en")
     await setup.action.send(
         make_call(
             AzureSearchAction, options, [make_event(id=uid(1), codename="a", action="deleted")]
         )
     )
     assert setup.index == {}
+    setup.delivery.publish(ENV, item_json("a", id=uid(1)))
     always = {**setup.options, "key_encoding": "base64"}
     await setup.action.send(make_call(AzureSearchAction, always, [event]))
     assert set(setup.index) == {base64.urlsafe_b64encode(b"a_en").decode()}
