@@ -14,6 +14,7 @@ than the depth limit).
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -80,6 +81,9 @@ def _constant(name: str) -> Any:
 _decoder = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
 
 
+_UTF8_BOM = codecs.BOM_UTF8
+
+
 def loads(body: bytes) -> Any:
     """The decoded value of a UTF-8 JSON body, or UnsafeJSON naming what is wrong and where.
 
@@ -88,7 +92,13 @@ def loads(body: bytes) -> Any:
     as a float, so a body holding a long run of digits goes to the standard decoder, as does
     every body orjson refuses: the standard decoder's reason (with line and column) is the one
     a sender reads.
+
+    A UTF-8 byte order mark before the value is skipped (RFC 8259 8.1 lets a parser ignore
+    it; .NET's serialisers write one and .NET's reader strips it). The signature is still
+    checked over the bytes as sent: this only decodes.
     """
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :]
     if not has_long_digit_run(body):
         try:
             value = orjson.loads(body)

@@ -83,7 +83,7 @@ def test_both_decoders_read_the_same_values(body: bytes) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{", b'{"a": 1,}', b"[1 2]", b'{"a": "\x01"}', b"\xef\xbb\xbf{}", b'{"a": tru}'],
+    [b"{", b'{"a": 1,}', b"[1 2]", b'{"a": "\x01"}', b"\xef\xbb\xbf\xef\xbb\xbf{}", b'{"a": tru}'],
 )
 def test_malformed_bodies_get_the_standard_decoders_reason(body: bytes) -> None:
     with pytest.raises(UnsafeJSON) as raised:
@@ -103,3 +103,12 @@ def test_malformed_bodies_get_the_standard_decoders_reason(body: bytes) -> None:
 )
 def test_long_digit_runs_are_found(body: bytes, found: bool) -> None:
     assert has_long_digit_run(body) is found
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1}', b'{"a": ' + b"9" * 30 + b"}"])
+def test_one_leading_utf8_byte_order_mark_is_skipped_by_both_decoders(body: bytes) -> None:
+    assert loads(b"\xef\xbb\xbf" + body) == loads(body)
+    with pytest.raises(UnsafeJSON, match="not valid JSON"):  # only one, and only at the start
+        loads(b"\xef\xbb\xbf\xef\xbb\xbf" + body)
+    with pytest.raises(UnsafeJSON, match="not valid JSON"):
+        loads(b" \xef\xbb\xbf" + body)

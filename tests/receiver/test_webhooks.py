@@ -279,3 +279,21 @@ async def test_readyz_names_a_store_failure_that_has_no_message(
     response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["reasons"] == ["store unreachable: no answer within 2 s"]
+
+
+async def test_a_body_with_a_utf8_byte_order_mark_is_accepted_as_the_same_notification(
+    client: httpx.AsyncClient, store: FakeStore, payload_bytes: Callable[[str], bytes]
+) -> None:
+    """A BOM before the JSON (what .NET's serialisers write) is skipped, as .NET's reader
+    skips it; the signature covers the bytes as sent, BOM included, and the notification's
+    dedupe key is the same as without it, so a redelivery without the BOM is a duplicate."""
+    plain = payload_bytes(SEED)
+    body = b"\xef\xbb\xbf" + plain
+    response = await client.post(URL, content=body, headers=signed(body))
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "duplicates": 0, "jobs": 1}
+    assert store.calls[0][0][0].events[0].codename == "this_changes_everything"
+    unsigned_bom = await client.post(URL, content=body, headers=signed(plain))
+    assert unsigned_bom.status_code == 401
+    again = await client.post(URL, content=plain, headers=signed(plain))
+    assert again.json() == {"accepted": 0, "duplicates": 1, "jobs": 0}
