@@ -103,8 +103,8 @@ async def fetch_current(
     record until the next change. While the API still has the variant, the record is saved
     from it instead, and `kept` says so. Other actions listed in `delete_on` (a preview index
     that drops items moving to an archive step) delete as configured: the item is still there
-    by design, so asking would only keep it. Without a `kontent:` section there is no API to
-    ask, and a delete is taken at its word, as before.
+    by design, so asking would only keep it. Resources without a Delivery client (a plugin's
+    or a test's; `bridge serve` always has one) take a delete at its word.
     """
     if event.action in options.delete_on and (
         event.action not in DELETE_ACTIONS or resources.kontent is None

@@ -24,6 +24,7 @@ SECRET = "long-reason-secret"
 ENV = "5f313984-9216-0158-9068-1d194f578bce"
 RULES = """\
 version: 1
+kontent: {{delivery_url: "{delivery}"}}
 webhooks:
   - {{name: production, path: /webhooks/kontent, secrets: ["{secret}"]}}
 actions:
@@ -45,8 +46,13 @@ async def test_a_megabyte_error_message_is_stored_as_an_excerpt(tmp_path: Path) 
         return bool(rows) and rows[0].attempts >= 1 and rows[0].state != "running"
 
     try:
-        async with Recorder(400, {"message": "no " * (1 << 20)}) as algolia:
-            rules = parse_config(RULES.format(secret=SECRET, url=algolia.url))
+        async with (
+            Recorder(400, {"message": "no " * (1 << 20)}) as algolia,
+            # The unpublished item is gone from the Delivery API: the record is to be deleted.
+            Recorder(200, {"items": [], "modular_content": {}}) as delivery,
+        ):
+            text = RULES.format(secret=SECRET, url=algolia.url, delivery=delivery.url)
+            rules = parse_config(text)
             app = create_app(Settings(), config=rules, store=store)
             transport = httpx.ASGITransport(app=app)
             async with (
