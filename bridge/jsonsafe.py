@@ -81,9 +81,6 @@ def _constant(name: str) -> Any:
 _decoder = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
 
 
-_UTF8_BOM = codecs.BOM_UTF8
-
-
 def loads(body: bytes) -> Any:
     """The decoded value of a UTF-8 JSON body, or UnsafeJSON naming what is wrong and where.
 
@@ -97,8 +94,7 @@ def loads(body: bytes) -> Any:
     it; .NET's serialisers write one and .NET's reader strips it). The signature is still
     checked over the bytes as sent: this only decodes.
     """
-    if body.startswith(_UTF8_BOM):
-        body = body[len(_UTF8_BOM) :]
+    body = body.removeprefix(codecs.BOM_UTF8)
     if not has_long_digit_run(body):
         try:
             value = orjson.loads(body)

@@ -4,10 +4,10 @@ Webhooks only say that an item changed, so each event's item is fetched fresh fr
 API (preview slot → Preview API) and mapped to a record. A variant that is unpublished, deleted
 or no longer there is removed from the index ("no longer there" only on Kontent.ai's own answer:
 see bridge.kontent.client; an unpublish the API contradicts saves: search_index.fetch_current).
-A coalesced batch becomes as few `batch` requests as Algolia allows
-(up to 1,000 operations each), and the action waits for Algolia's indexing tasks so that success
-means "searchable". A record over `max_record_bytes` is shrunk to fit (record_size.py); one that
-cannot fit has its old version deleted and fails the job, so no stale record stays searchable.
+A coalesced batch becomes as few `batch` requests as Algolia allows (up to 1,000 operations
+each), and the action waits for Algolia's indexing tasks so that success means "searchable".
+A record over `max_record_bytes` is shrunk to fit (record_size.py); one that cannot fit has its
+old version deleted and fails the job, so no stale record stays searchable.
 With `expand: used_in`, the items using a changed item or asset are reindexed too
 (bridge.actions.used_in); records come from bridge.actions.records, shared by search actions.
 """

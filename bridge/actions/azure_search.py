@@ -3,11 +3,11 @@
 The same work as `algolia`, against another engine: each event's item is fetched fresh from the
 Delivery API, mapped by the shared record mapping (bridge.actions.records) with Azure's naming
 rules as its parameters, and merged or uploaded; unpublished, deleted or vanished variants are
-deleted by key, once the Delivery API agrees (search_index.fetch_current).
-Batches stay within Azure's limits (1,000 actions, 16 MB a request). What Azure
-rejects per document is not left behind as a stale version: a document that cannot fit, or that
-the service refuses, has its old version deleted and fails the job; what Azure asks to retry
-(429/503 with Retry-After, per-document 409/422/503) retries the whole idempotent call.
+deleted by key, once the Delivery API agrees (search_index.fetch_current). Batches stay within
+Azure's limits (1,000 actions, 16 MB a request). What Azure rejects per document is not left
+behind as a stale version: a document that cannot fit, or that the service refuses, has its old
+version deleted and fails the job; what Azure asks to retry (429/503 with Retry-After,
+per-document 409/422/503) retries the whole idempotent call.
 
 The official `azure-search-documents` SDK comes with the `azure` install extra; it is imported
 only when the action sends, so the action type loads without it and `bridge check` names the

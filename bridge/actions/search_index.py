@@ -106,12 +106,11 @@ async def fetch_current(
     by design, so asking would only keep it. Resources without a Delivery client (a plugin's
     or a test's; `bridge serve` always has one) take a delete at its word.
     """
-    if event.action in options.delete_on and (
-        event.action not in DELETE_ACTIONS or resources.kontent is None
-    ):
+    deleting = event.action in options.delete_on
+    if deleting and (event.action not in DELETE_ACTIONS or resources.kontent is None):
         return None
     fetched = await fetch_item(action, resources, event, options)
-    if fetched is not None and event.action in options.delete_on:
+    if fetched is not None and deleting:
         kept.append(
             f"{event.summary()}: {event.action}, but the Delivery API still has it (a later "
             "change came first): saved, not deleted"

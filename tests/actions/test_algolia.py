@@ -140,6 +140,7 @@ async def test_unpublished_and_missing_items_are_deleted(setup: Setup, make_call
     assert setup.algolia.indexes["articles"] == {}
     assert "saved 0, deleted 2" in result.response
     assert "not deleted" not in result.response
+    assert len(setup.delivery.requests) == 4  # the unpublished event was checked, too
 
 
 async def test_an_unpublish_older_than_the_live_item_keeps_its_record(
