@@ -133,13 +133,30 @@ def _field(name: str, value: Any, depth: int = 0) -> Any:
     return plain(value, depth)
 
 
+# The most characters of one value a dashboard page prints. Chromium wraps an unbroken run of
+# a proportional font in time that grows with the square of its length (a 40,000-character
+# token took 25 s to re-wrap at phone width; a job whose fields held 100 KB each froze its page
+# for two minutes), and nobody reads that much in a page: the admin API returns every value whole.
+SHOWN_CHARS = 4_000
+
+
 def shown(value: Any) -> Any:
-    """The dashboard's Jinja `finalize`: every printed string with secret values hidden and its
-    bidi controls shown as escapes (bridge.visible), HTML a macro already built left alone (its
-    own printed values went through here)."""
+    """The dashboard's Jinja `finalize`: every printed string with secret values hidden, its
+    bidi controls shown as escapes (bridge.visible) and cut to SHOWN_CHARS with a note of what
+    was left out; HTML a macro already built is left alone (its own printed values went
+    through here)."""
     if isinstance(value, str) and not isinstance(value, Markup):
-        return visible.bidi_visible(redaction.redact(value))
+        return clipped(visible.bidi_visible(redaction.redact(value)))
     return value
+
+
+def clipped(text: str) -> str:
+    """`text`, or its first SHOWN_CHARS characters and how many more the API has. Redaction
+    comes first, so a cut never leaves the start of a secret in view."""
+    if len(text) <= SHOWN_CHARS:
+        return text
+    rest = len(text) - SHOWN_CHARS
+    return f"{text[:SHOWN_CHARS]} … [{rest:,} more characters: the admin API has the whole value]"
 
 
 def redact_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Rows too large to show whole, in a real SQLite store: the job page of a job retried
-thousands of times pages its attempts; a job of a large batch names the whole call."""
+thousands of times pages its attempts; a job of a large batch names the whole call; a value of
+100,000 characters is cut to what a browser can lay out, and the API keeps it whole."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bridge import redaction
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.admin.jobview import ATTEMPTS_SHOWN
-from tests.admin.hostile import TOKEN, hostile_app, seed_batch, seed_long_job, seeded_store
+from bridge.admin.present import SHOWN_CHARS, shown
+from tests.admin.hostile import (
+    SHOWN_TEXT,
+    TOKEN,
+    hostile_app,
+    seed_batch,
+    seed_long_job,
+    seed_shown_text,
+    seeded_store,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -19,6 +30,8 @@ LONG_JOB = 5000
 ATTEMPTS = 2000
 BATCH_FIRST = 10_000
 BATCH = 1_500  # more than the 1,000 newest rows the call was once looked for in
+SHOWN_FIRST = 1000
+LONG_VALUE_JOB = SHOWN_FIRST + next(n for n, text in enumerate(SHOWN_TEXT) if len(text) > 50_000)
 
 
 @pytest.fixture
@@ -26,6 +39,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with seeded_store(tmp_path) as (store, _ids):
         seed_long_job(tmp_path / "bridge.db", LONG_JOB, ATTEMPTS)
         seed_batch(tmp_path / "bridge.db", BATCH_FIRST, BATCH, "kb-batch")
+        seed_shown_text(tmp_path / "bridge.db", SHOWN_FIRST)
         transport = httpx.ASGITransport(app=hostile_app(store))
         async with httpx.AsyncClient(
             transport=transport,
@@ -99,3 +113,32 @@ async def test_a_job_delivered_alone_has_no_call(client: httpx.AsyncClient) -> N
     job = (await client.get(f"/admin/api/jobs/{LONG_JOB}")).json()
     assert job["call"] == [] and job["call_size"] == 0
     assert 'id="call-title"' not in (await client.get(f"/admin/jobs/{LONG_JOB}")).text
+
+
+async def test_a_value_of_100_000_characters_is_cut_on_the_page_and_whole_in_the_api(
+    client: httpx.AsyncClient,
+) -> None:
+    # Its summary, request id, error, response and recorded request each hold 100,000 "A"s:
+    # 1.2 MB of HTML that Chromium took two minutes to re-wrap at phone width.
+    page = await client.get(f"/admin/jobs/{LONG_VALUE_JOB}")
+    assert page.status_code == 200
+    assert len(page.text) < 200_000
+    assert "A" * SHOWN_CHARS in page.text and "A" * (SHOWN_CHARS + 1) not in page.text
+    assert "[96,000 more characters: the admin API has the whole value]" in page.text
+
+    job = (await client.get(f"/admin/api/jobs/{LONG_VALUE_JOB}")).json()
+    assert job["last_error"] == job["attempt_log"][0]["response"] == "A" * 100_000
+
+
+def test_a_cut_value_is_redacted_before_it_is_cut() -> None:
+    secret = "s3cr3t-token-value"
+    redaction.redactor.set_secrets([secret])
+    try:
+        # the secret straddles the cut: cutting first would print its first half
+        text = "x" * (SHOWN_CHARS - 5) + secret + "y" * 100
+        printed = shown(text)
+        assert "s3cr3" not in printed
+        assert printed.startswith("x" * (SHOWN_CHARS - 5) + redaction.REDACTED)
+        assert shown("short") == "short"
+    finally:
+        redaction.redactor.set_secrets([])
