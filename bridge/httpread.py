@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 import email.utils
 import math
 import time
@@ -224,13 +225,67 @@ async def _refuse_redirect(
     )
 
 
+# The methods aiohttp itself sends again after a closed pooled connection (RFC 9112 9.3.1).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Whether the request being sent went out on a pooled connection: a holder per request, set by
+# _retry_stale_connection and marked by the connector's reuse signal in the same task, so
+# concurrent requests never see each other's.
+_REUSED: contextvars.ContextVar[list[bool]] = contextvars.ContextVar("bridge_reused_connection")
+
+
+async def _note_reuse(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    holder = _REUSED.get(None)
+    if holder is not None:
+        holder[0] = True
+
+
+async def _retry_stale_connection(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Send `request` again at once, on a new connection, when the pooled connection it went
+    out on was closed without a byte of answer (ServerDisconnected, a reset).
+
+    A server closes a keep-alive connection after its idle timeout (Node and uvicorn 5 s,
+    nginx 75 s); a request written in the same few milliseconds meets the close and was never
+    read. aiohttp retries that only for idempotent methods (RFC 9112 9.3.1); for a POST the
+    job would wait a schedule step (holding a FIFO queue) and then send the same call with the
+    same delivery id anyway, so the one retry now changes when, not whether, a call repeats.
+    A new connection that fails, or a second failure, is raised as it is."""
+    if request.method in IDEMPOTENT_METHODS:  # aiohttp's own retry covers these
+        return await handler(request)
+    holder = [False]
+    token = _REUSED.set(holder)
+    try:
+        try:
+            return await handler(request)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            body = request.body
+            if (
+                not holder[0]
+                or isinstance(exc, aiohttp.ClientConnectorError)
+                or (isinstance(body, aiohttp.Payload) and body.consumed)
+            ):
+                raise
+        holder[0] = False
+        return await handler(request)
+    finally:
+        _REUSED.reset(token)
+
+
 def client_session(**kwargs: Any) -> aiohttp.ClientSession:
-    """An aiohttp session whose every read is bounded and which never follows a redirect:
-    the one the bridge and its SDKs share."""
+    """An aiohttp session whose every read is bounded, which never follows a redirect and which
+    sends a request again once when a pooled connection turns out closed: the one the bridge
+    and its SDKs share."""
     guard = aiohttp.TraceConfig()
     guard.on_request_redirect.append(_refuse_redirect)
+    guard.on_connection_reuseconn.append(_note_reuse)
     traces = [*(kwargs.pop("trace_configs", None) or ()), guard]
-    return aiohttp.ClientSession(response_class=BoundedResponse, trace_configs=traces, **kwargs)
+    return aiohttp.ClientSession(
+        response_class=BoundedResponse,
+        trace_configs=traces,
+        middlewares=(_retry_stale_connection,),
+        **kwargs,
+    )
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
