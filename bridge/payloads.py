@@ -30,6 +30,12 @@ def parse_payload(payload: Any, webhook: str | None = None) -> list[Notification
     if not isinstance(payload, dict):
         raise PayloadError(f"payload must be a JSON object, not {_json_type(payload)}")
     if "notifications" in payload:
+        if legacy := sorted({"data", "message"} & payload.keys()):
+            # Read as either format, one of the two lists of changes would be dropped unseen.
+            raise PayloadError(
+                "payload has both 'notifications' (current format) and "
+                f"{' and '.join(repr(k) for k in legacy)} (legacy format): send one format"
+            )
         return list(parse_current(payload["notifications"], webhook))
     if "message" in payload and "data" in payload:
         return list(parse_legacy(payload, webhook))

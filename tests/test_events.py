@@ -159,6 +159,12 @@ def test_empty_notifications_array_is_no_notification() -> None:
         (b"\xff\xfe{}", "body is not valid UTF-8"),
         (b"[]", "payload must be a JSON object, not an array"),
         (b'{"hello": 1}', "payload has neither 'notifications'"),
+        (
+            b'{"notifications": [], "data": {"items": [{"id": "x"}]}, "message": {}}',
+            "payload has both 'notifications' (current format) and 'data' and 'message' "
+            "(legacy format): send one format",
+        ),
+        (b'{"notifications": [], "message": {}}', "payload has both 'notifications' (current"),
         (b'{"notifications": {}}', "'notifications' must be an array, not an object"),
         (b'{"notifications": [1]}', "'notifications[0]' must be an object, not a number"),
         (b'{"notifications": [{"data": {}}]}', "'notifications[0].message' must be an object"),
