@@ -27,7 +27,7 @@ from bridge.delivery.store import StoreUnavailable
 log = logging.getLogger("bridge.admin")
 
 Renderer = Callable[..., Response]
-FormReader = Callable[[Request], Awaitable[dict[str, str]]]
+FormReader = Callable[[Request], Awaitable[dict[str, str]]]  # or raises FormRefused
 Back = Callable[[Request, str | None], str]
 
 
@@ -56,6 +56,16 @@ class Confirm:
 Verb = Callable[[AdminContext, Any, dict[str, str], bool], Awaitable[Done | Confirm]]
 
 
+class FormRefused(Exception):
+    """A form body the dashboard does not read (too large, cut off): `status` and `message`
+    make the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def button(
     ctx: AdminContext,
     verb: Verb,
@@ -71,7 +81,10 @@ def button(
         session = ctx.guard.session_of(request)
         if session is None:
             return render(request, ctx, "login.html", 401, next=request.url.path, error=None)
-        form = await form_of(request)
+        try:
+            form = await form_of(request)
+        except FormRefused as exc:
+            return render(request, ctx, "error.html", exc.status, csrf=None, message=exc.message)
         token = str(form.get(CSRF_FIELD, ""))
         if not origin.allows(request):
             log.warning("admin: a dashboard POST from another origin was refused")

@@ -294,11 +294,16 @@ async def _form(request: Request) -> dict[str, str]:
 
     Read under the limit, not whole then measured: the sign-in form takes a POST from anyone,
     and `request.body()` held all of a 400 MB body in memory before it was refused. A body
-    over the limit (or cut off) is an empty form, which the CSRF or token check refuses."""
+    over the limit (or cut off) is a FormRefused with its status (413, 400), answered as such:
+    it is not a wrong token or an out-of-date form, and no token was compared."""
     try:
         body = await read_body(request.headers, request.receive, MAX_FORM_BYTES)
-    except BodyError:
-        return {}
+    except BodyError as exc:
+        if exc.status == 413:
+            message = f"This form is larger than the dashboard reads ({MAX_FORM_BYTES:,} bytes)."
+        else:
+            message = f"This form could not be read: {exc.reason}."
+        raise buttons.FormRefused(exc.status, message) from None
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     # A field sent several times (checkboxes) is its values one per line: names hold no \n.
     return {name: "\n".join(values) for name, values in fields.items()}
@@ -321,7 +326,10 @@ def login(ctx: AdminContext, origin: OriginPolicy) -> Callable[[Request], Awaita
         if request.method == "GET":
             status = 200 if ctx.guard.session_of(request) else 401
             return render(request, ctx, "login.html", status, next="", error=None)
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except buttons.FormRefused as exc:  # not a sign-in attempt: nothing compared or counted
+            return render(request, ctx, "login.html", exc.status, next="", error=exc.message)
         target = _back(request, str(form.get("next", "")))
         client = client_of(request)
         wait_s = ctx.limiter.retry_after_s(client)

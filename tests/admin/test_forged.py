@@ -245,11 +245,12 @@ async def test_a_sign_out_from_another_site_is_refused(
         assert own.status_code == 303 and "set-cookie" in own.headers
 
 
-async def test_a_form_larger_than_the_limit_is_not_read_whole(
+async def test_a_form_larger_than_the_limit_is_not_read_whole_and_is_a_413(
     fake_app: tuple[Starlette, FakeStore],
 ) -> None:
     """The sign-in form takes a POST from anyone: its body was read whole (400 MB held in
-    memory) before its size was checked. Now reading stops at the limit."""
+    memory) before its size was checked. Now reading stops at the limit, and the answer says
+    why (it was a 401 or 403, and counted as a wrong token)."""
     app, store = fake_app
     pulled: dict[str, int] = {}
 
@@ -264,9 +265,24 @@ async def test_a_form_larger_than_the_limit_is_not_read_whole(
         assert (await client.post("/admin/login", data={"token": TOKEN})).status_code == 303
         for path in ("/admin/login", "/admin/jobs/1/retry"):
             answer = await client.post(path, content=endless(path), headers=form)
-            assert answer.status_code in (401, 403), (path, answer.status_code)
+            assert answer.status_code == 413, (path, answer.status_code)
+            assert "This form is larger than the dashboard reads (16,384 bytes)." in answer.text
             assert pulled[path] <= 2, (path, pulled[path])
+        declared = {**form, "Content-Length": str(10**9)}
+        refused = await client.post("/admin/login", content=b"token=x", headers=declared)
+        assert refused.status_code == 413
     assert [c for c in store.calls if c[0] != "deliveries"] == []
+
+
+async def test_oversized_sign_in_forms_are_not_counted_as_wrong_tokens(
+    fake_app: tuple[Starlette, FakeStore],
+) -> None:
+    app, _ = fake_app
+    padded = {"token": TOKEN, "pad": "a" * 20_000}
+    async with client_for(app, "203.0.113.9") as client:
+        for _ in range(12):
+            assert (await client.post("/admin/login", data=padded)).status_code == 413
+        assert (await client.post("/admin/login", data={"token": TOKEN})).status_code == 303
 
 
 async def test_a_non_ascii_admin_token_authenticates() -> None:
