@@ -16,10 +16,10 @@ SecurityError (a jinja2.TemplateError: the job dies with the reason) before the 
   long string is a terabyte of text in 8 MB), is at most MAX_RENDERED_CHARS characters (a
   coalesced batch of 10,000 events, the most one call carries, is about 20 MB as JSON);
 - what `*` and `+` build over one render, all together, is at most MAX_BUILT_CHARS (a loop
-  appending a million-character product 100,000 times).
-
-Loops that build nothing (nested loops over large lists) are bounded only by the sandbox's
-range limit: each step is cheap, but there is no step budget.
+  appending a million-character product 100,000 times);
+- `for` loops take at most MAX_LOOP_STEPS steps over one render, all loops together: three
+  nested loops over a payload's list of 1,000 elements build nothing, yet are a billion steps
+  (minutes of a worker's event loop) that the bounds above never see.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jinja2 import filters, pass_eval_context, utils
+from jinja2 import filters, nodes, pass_eval_context, utils
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.nodes import Concat, EvalContext
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_REPEATED_ITEMS = 1_000_000
@@ -43,6 +44,9 @@ MAX_RENDERED_CHARS = 100_000_000
 MAX_JSON_INDENT = 100
 # What `*` and `+` may build over one render, all products together.
 MAX_BUILT_CHARS = 200_000_000
+# The steps of every `for` loop of one render together: a loop over the 10,000 events of the
+# largest coalesced call, with an inner loop over 50 fields each, is half of it.
+MAX_LOOP_STEPS = 1_000_000
 
 # str methods whose whole-number arguments are a width: their result is at least that long.
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
@@ -203,6 +207,8 @@ class BoundedSandbox(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, LoopContext) and args:  # `loop(children)`: a recursive loop's level
+            args = (bounded_steps(__context, args[0]), *args[1:])
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             check_text_size((*args, *kwargs.values()), f"str.{getattr(__obj, '__name__', '')}")
@@ -248,12 +254,64 @@ def _concat_through_bounded_join(generator: CodeGenerator, node: Concat, frame: 
     generator.write("))")
 
 
+def bounded_steps(context: Any, iterable: Iterable[Any]) -> Iterator[Any]:
+    """A `for` loop's iterable, each item counted against the render's MAX_LOOP_STEPS (one
+    counter for every loop of the render, so nested loops multiply into it)."""
+    counter: list[int] | None = getattr(context, "_bridge_steps", None)
+    if counter is None:
+        counter = context._bridge_steps = [0]
+    for item in iterable:
+        counter[0] += 1
+        if counter[0] > MAX_LOOP_STEPS:
+            raise _refuse(f"the template's loops would take more than {MAX_LOOP_STEPS:,} steps")
+        yield item
+
+
+def _loops_through_bounded_steps(template: nodes.Template) -> None:
+    """Every loop's iterable becomes `bounded_steps(context, iterable)` before the template is
+    compiled, so every loop is counted, in macros too (the levels of a recursive loop, each
+    `loop(children)`, are counted where the sandbox calls `loop`). Jinja allows no
+    node types of our own: the call is made of its nodes, the function imported by name as
+    `{% from ... import %}` would (the compiler imports such names before anything else)."""
+    for loop in template.find_all(nodes.For):
+        iterable = loop.iter
+        if _is_bounded(iterable):
+            continue  # a tree compiled twice keeps one wrapper
+        loop.iter = nodes.Call(
+            nodes.ImportedName(_BOUNDED_STEPS),
+            [nodes.ContextReference(), iterable],
+            [],
+            None,
+            None,
+            lineno=iterable.lineno,
+        )
+
+
+_BOUNDED_STEPS = f"{__name__}.bounded_steps"
+
+
+def _is_bounded(iterable: nodes.Node) -> bool:
+    return (
+        isinstance(iterable, nodes.Call)
+        and isinstance(iterable.node, nodes.ImportedName)
+        and iterable.node.importname == _BOUNDED_STEPS
+    )
+
+
 class BoundedCodeGenerator(CodeGenerator):
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        _loops_through_bounded_steps(node)
+        super().visit_Template(node, frame)
+
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
         _concat_through_bounded_join(self, node, frame)
 
 
 class BoundedNativeCodeGenerator(NativeCodeGenerator):
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        _loops_through_bounded_steps(node)
+        super().visit_Template(node, frame)
+
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
         _concat_through_bounded_join(self, node, frame)
 

@@ -212,6 +212,47 @@ def test_widths_replacements_and_joins_of_ordinary_size_still_render() -> None:
     }
 
 
+NESTED = "{% for a in events %}{% for b in events %}{% for c in events %}{% endfor %}{% endfor %}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        NESTED + "{% endfor %}",  # 200 events: 8 million steps that build nothing
+        "{% for a in range(1000) %}{% for b in range(1000) %}{{ '' }}{% endfor %}{% endfor %}x",
+        "{% macro m() %}{% for b in events %}{% endfor %}{% endmacro %}"
+        "{% for a in events %}{% for c in events %}{{ m() }}{% endfor %}{% endfor %}",
+        "{% set s %}" + NESTED + "{% endfor %}{% endset %}{{ s }}",
+        "{% for a in events if a %}{% for b in events %}{% for c in events %}"
+        "{% endfor %}{% endfor %}{% endfor %}",
+        "{% for e in events recursive %}{% if loop.depth < 4 %}{{ loop(events) }}{% endif %}"
+        "{% endfor %}",
+    ],
+)
+def test_loops_have_one_step_budget_for_the_whole_render(source: str) -> None:
+    events = [Event(codename=f"e{n}") for n in range(200)]
+    with pytest.raises(TemplateError) as caught:
+        render_options({"text": source}, batch_context(events))
+    assert str(caught.value) == (
+        "option 'text': the template's loops would take more than 1,000,000 steps"
+    )
+
+
+def test_loops_within_the_budget_render_as_jinja_renders_them() -> None:
+    events = [Event(codename=f"e{n}", name=f"E{n}") for n in range(10_000)]  # the largest call
+    source = (
+        "{% for e in events %}{% if loop.last %}{{ loop.length }} {{ e.codename }}{% endif %}"
+        "{% endfor %}|{% for e in [] %}x{% else %}none{% endfor %}|"
+        "{% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}|"
+        "{% for e in events[:3] recursive %}{{ e.name }}{% endfor %}|"
+        "{% for n in range(5) if n is odd %}{{ n }}{% endfor %}"
+    )
+    options = {"text": source, "list": "{{ events | length }}"}
+    rendered = render_options(options, batch_context(events))
+    assert rendered == {"text": "10000 e9999|none|a=1|E0E1E2|13", "list": 10_000}
+    assert not check_template(source).problems
+
+
 def test_small_products_and_powers_still_render() -> None:
     rendered = render_options(
         {"a": "{{ 'ab' * 3 }}", "b": "{{ [1] * 2 }}", "c": "{{ 2 ** 10 }}", "d": "{{ 2 ** -1 }}"},
