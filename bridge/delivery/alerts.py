@@ -1,7 +1,8 @@
 """Alerts: tell the actions listed under `alerts:` when an action is in trouble, and when it is not.
 
 Three kinds, each at most once per failure episode (an episode runs from an action's first
-failure to its next success; the store keeps which kinds were sent, so restarts and several
+failure to a success after which none of its jobs is still failing, record_action in the SQL
+folders; the store keeps which kinds were sent, so restarts and several
 workers never repeat one): `failing` when an attempt fails and the action has been failing for
 `alert_failing_for_s` (1 hour), `dead` when a job gives up, `recovered` when a delivery succeeds
 after a `failing` or `dead` alert. An alert is an ordinary job for each alert action, carrying
@@ -45,8 +46,8 @@ class AlertConfig(Protocol):
 
 def alert_kind(config: AlertConfig, outcome: Outcome, episode: Episode) -> AlertKind | None:
     """Which alert this attempt calls for, if any (the store still enforces once per episode)."""
-    if outcome.state == "succeeded":
-        return "recovered" if episode.alerted else None
+    if outcome.state == "succeeded":  # recovered once no job of the action is failing
+        return "recovered" if episode.alerted and episode.failing_since is None else None
     if outcome.state == "dead":
         return "dead"
     failing_since = episode.failing_since

@@ -123,16 +123,24 @@ async def _record_held(tx: Tx, attempts: Sequence[Attempt]) -> list[Episode]:
     await tx.execute("ensure_actions", actions=sorted({batch.action for batch, _ in attempts}))
     episodes: list[Episode] = []
     for run in _runs(attempts):
-        values = [params.record_params(batch, outcome) for batch, outcome in run]
+        run_ids = [job_id for batch, _ in run for job_id in batch.job_ids]
+        values = [
+            {**params.record_params(batch, outcome), "run_ids": run_ids} for batch, outcome in run
+        ]
         for query in ("record_jobs", "record_attempts", "record_action"):
             await tx.execute_many(query, values)
         after = {}
         for action in dict.fromkeys(batch.action for batch, _ in run):
             after[action] = rows.episode(action, await tx.fetch_one("lock_episode", action=action))
         last = {batch.action: index for index, (batch, _) in enumerate(run)}
-        for index, (batch, _) in enumerate(run):
+        for index, (batch, outcome) in enumerate(run):
             episode = after[batch.action]
-            if index != last[batch.action]:  # a success with later attempts of its action
+            # A success with later attempts of its action: the episode as it stood then, which
+            # is the one after the run if it began before this success (another job was still
+            # failing), and none if it began later (at the run's closing failure).
+            if index != last[batch.action] and not (
+                episode.failing_since is not None and episode.failing_since <= outcome.finished_at
+            ):
                 episode = Episode(batch.action, None, episode.alerted)
             episodes.append(episode)
     return episodes

@@ -132,6 +132,41 @@ async def test_no_alert_before_an_hour_of_failing(
     assert await health(store) == "working"
 
 
+async def test_with_ordering_none_one_job_failing_for_hours_alerts_while_others_succeed(
+    store: Store, clock: ManualClock, make_pool: MakePool
+) -> None:
+    """Every other job's success ended the episode, so the hour never passed: no "failing"
+    alert for a job that failed for three hours, and "recovered" while it still failed."""
+    pool, runtime = make_pool(
+        {"a": DeliverySettings(ordering="none", concurrency=4), "notify": DeliverySettings()},
+        alerts=["notify"],
+    )
+    broken = {"Item 1"}
+
+    async def per_item(call: Call[Any]) -> Success:
+        if call.items[0].event.name in broken:
+            raise RuntimeError("503 Service Unavailable")
+        return Success(status=200)
+
+    runtime.instances["a"].script = [per_item] * 100
+    await accept(store, [1])
+    await run_due(pool)
+    for n, delay in enumerate((60, 120, 240, 480, 960, 1920, 3600, 3600), start=2):
+        clock.advance(delay)
+        await accept(store, [n])  # a job that succeeds, next to job 1's retry
+        await run_due(pool)
+        await run_due(pool)
+    assert [kind for kind, _, _ in alerts_sent(runtime)] == ["failing"]
+    assert await health(store) == "failing"
+
+    broken.clear()
+    clock.advance(3600)
+    await run_due(pool)
+    await run_due(pool)
+    assert [kind for kind, _, _ in alerts_sent(runtime)] == ["failing", "recovered"]
+    assert await health(store) == "working"
+
+
 async def test_the_delivery_log_filters_failures_and_active_failures(
     store: Store, clock: ManualClock, make_pool: MakePool
 ) -> None:

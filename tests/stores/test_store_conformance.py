@@ -208,6 +208,29 @@ async def test_ordering_none_claims_up_to_the_concurrency(store: Store, clock: M
     assert [b.job_ids for b in later.batches] == [(3,)]  # a failed job does not block
 
 
+async def test_with_ordering_none_an_episode_lasts_while_any_job_still_fails(
+    store: Store, clock: ManualClock
+) -> None:
+    """One job failing for hours while others succeed: each success ended the episode, so the
+    hour never passed ("failing" never went out) and "recovered" went out while it failed."""
+    await accept(store, [1, 2, 3, 4])
+    policy = ClaimPolicy(ordering="none", concurrency=10, lease_s=3600)
+    one, two, three, four = (await store.claim("a", policy, worker_id="w1")).batches
+    started = clock.now()
+    assert (await store.record(one, failed(clock, delay_s=600))).failing_since == started
+    clock.advance(10)
+    assert (await store.record(two, ok(clock))).failing_since == started  # job 1 still waits
+    clock.advance(590)
+    retried = (await store.claim("a", policy, worker_id="w1")).batches
+    assert [b.job_ids for b in retried] == [(1,)]
+    clock.advance(5)
+    # job 1 is being retried (running, with a failure behind it): still the same episode
+    assert (await store.record(three, ok(clock))).failing_since == started
+    assert (await store.record(retried[0], ok(clock))).failing_since is None  # none fails now
+    clock.advance(5)
+    assert (await store.record(four, failed(clock))).failing_since == clock.now()  # a new one
+
+
 async def test_debounce_coalesces_a_burst_into_one_batch(store: Store, clock: ManualClock) -> None:
     policy = ClaimPolicy(debounce_s=30)
     await accept(store, [1])

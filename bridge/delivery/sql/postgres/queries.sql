@@ -265,8 +265,17 @@ SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
                            ELSE last_success_at END,
     last_failure_at = CASE WHEN :failed::int = 1 THEN :finished_at::float8
                            ELSE last_failure_at END,
-    failing_since = CASE WHEN :failed::int = 1
-                         THEN coalesce(failing_since, :finished_at::float8) END,
+    -- A success ends the episode only when no other job of the action is still failing
+    -- (sqlite/queries.sql, record_action, says why).
+    failing_since = CASE
+        WHEN :failed::int = 1 THEN coalesce(failing_since, :finished_at::float8)
+        WHEN failing_since IS NULL THEN NULL
+        WHEN EXISTS (
+            SELECT 1 FROM jobs
+            WHERE action = :action AND state IN ('retrying', 'running') AND failures > 0
+              AND NOT id = ANY(:ids::bigint[])
+        ) THEN failing_since
+    END,
     last_dead_at = CASE WHEN :state::text = 'dead' THEN :finished_at::float8
                         ELSE last_dead_at END
 WHERE name = :action AND EXISTS (SELECT 1 FROM recorded)

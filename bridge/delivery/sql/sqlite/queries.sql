@@ -333,10 +333,24 @@ SELECT j.value, n.value, :delivery_id, :started_at, :finished_at, :outcome, :sta
 FROM j JOIN n ON n.key = j.key;
 
 -- name: record_action
+-- A success ends the failure episode only when no other job of the action is still failing
+-- (waiting for its retry, or being retried, since before this success): with `ordering: none`
+-- one job can fail for days while others succeed, and each success ended its episode, so
+-- "failing for 1 hour" never fired and "recovered" went out while it still failed. The jobs
+-- of the run being recorded (`run_ids`: this success and the attempts after it, already
+-- written) are not counted.
 UPDATE actions
 SET last_success_at = CASE WHEN :failed = 0 THEN :finished_at ELSE last_success_at END,
     last_failure_at = CASE WHEN :failed = 1 THEN :finished_at ELSE last_failure_at END,
-    failing_since = CASE WHEN :failed = 1 THEN coalesce(failing_since, :finished_at) END,
+    failing_since = CASE
+        WHEN :failed = 1 THEN coalesce(failing_since, :finished_at)
+        WHEN failing_since IS NULL THEN NULL
+        WHEN EXISTS (
+            SELECT 1 FROM jobs
+            WHERE action = :action AND state IN ('retrying', 'running') AND failures > 0
+              AND id NOT IN (SELECT value FROM json_each(:run_ids))
+        ) THEN failing_since
+    END,
     last_dead_at = CASE WHEN :state = 'dead' THEN :finished_at ELSE last_dead_at END
 WHERE name = :action;
 
