@@ -20,14 +20,14 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from bridge import logformat, metrics, redaction
 from bridge.actions import endpoints
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, PermanentFailure, Retry
-from bridge.delivery import alerts, records, retry
+from bridge.delivery import alerts, fifo, records, retry
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
 from bridge.delivery.render import RenderError, build_call, current_inputs
@@ -40,16 +40,6 @@ LEASE_MARGIN_S = 5.0
 # fifo: one claim takes up to this many jobs from the head (one commit), called one after the
 # other; a job after a failure, or whose lease would not outlive its attempt, is given back.
 FIFO_PREFETCH = 64
-# fifo: a sequence's successes are recorded together, once this many are waiting or the
-# oldest has waited this long: one commit for several calls instead of one each (a call takes
-# well under a millisecond on a fast target, a commit's fsync about as long). Until then a crash
-# repeats them, in order, with the same delivery ids, as it repeats any unrecorded call.
-FIFO_RECORD_EVERY = 32
-FIFO_RECORD_AFTER_S = 0.01
-# fifo: a sequence reads the action's enabled flag again this often (and at once after a
-# disable in this process), so a `bridge disable` from another process stops it within about
-# this long rather than after the rest of its claim.
-FIFO_ENABLED_RECHECK_S = 0.25
 # none: claim when at least this share of the concurrency is free, so that one claim (one
 # commit) starts several calls instead of one per finished call.
 REFILL_SHARE = 4
@@ -74,14 +64,14 @@ class DeliveryRuntime(Protocol):
 
 def claim_policy(settings: Any) -> ClaimPolicy:
     """From an action's DeliverySettings."""
-    fifo = settings.ordering == "fifo"
+    in_order = settings.ordering == "fifo"
     return ClaimPolicy(
-        ordering="fifo" if fifo else "none",
-        concurrency=1 if fifo else max(1, settings.concurrency),
+        ordering="fifo" if in_order else "none",
+        concurrency=1 if in_order else max(1, settings.concurrency),
         debounce_s=settings.debounce_s,
         max_wait_s=settings.max_wait_s,
         lease_s=2 * settings.timeout_s + LEASE_MARGIN_S,
-        prefetch=FIFO_PREFETCH if fifo else 1,
+        prefetch=FIFO_PREFETCH if in_order else 1,
     )
 
 
@@ -222,9 +212,9 @@ class WorkerPool:
         back, as they are on a stop or when a lease would not outlive the next attempt."""
         task = asyncio.current_task()
         assert task is not None
-        recording = _Successes(self._record)
+        recording = fifo.SuccessGroups(self._record)
         left = list(batches)
-        enabled = _EnabledCheck(self.store, batches[0].action)
+        enabled = fifo.EnabledCheck(self.store, batches[0].action)
         try:
             while left and not self._stopping:
                 batch = left[0]
@@ -242,7 +232,7 @@ class WorkerPool:
         finally:
             await asyncio.shield(self._settle(recording, left))
 
-    async def _settle(self, recording: _Successes, left: list[Batch]) -> None:
+    async def _settle(self, recording: fifo.SuccessGroups, left: list[Batch]) -> None:
         await recording.settle()
         with contextlib.suppress(StoreUnavailable):  # not given back: their leases expire
             await self.store.release(*left)
@@ -278,7 +268,7 @@ class WorkerPool:
         batch: Batch,
         action_config: Any,
         *,
-        recording: _Successes | None = None,
+        recording: fifo.SuccessGroups | None = None,
     ) -> Outcome | None:
         """One attempt of `batch`, recorded. With `recording` (a fifo sequence), a success
         joins the sequence's successes; anything else is recorded after them, waiting."""
@@ -398,85 +388,6 @@ class WorkerPool:
             except StoreUnavailable as exc:
                 log.error("cannot prune: %s", exc)
             await clock.sleep(self.prune_every_s)
-
-
-class _EnabledCheck:
-    """Whether a fifo sequence's action may still be called: enabled in the config as it is now
-    (a reload) and in the store (the dashboard, `bridge disable` in any process). The claim
-    found it enabled; the store's flag is read again after a disable made through this store,
-    and otherwise every FIFO_ENABLED_RECHECK_S."""
-
-    def __init__(self, store: Store, action: str) -> None:
-        self._store = store
-        self._action = action
-        self._changes = store.enabled_changes
-        self._read_at = store.clock.now()
-
-    async def still(self, config: Any) -> bool:
-        action_config = config.actions.get(self._action)
-        if action_config is None or not action_config.delivery.enabled:
-            return False
-        now = self._store.clock.now()
-        changed = self._store.enabled_changes != self._changes
-        if not changed and now - self._read_at < FIFO_ENABLED_RECHECK_S:
-            return True
-        self._changes, self._read_at = self._store.enabled_changes, now
-        try:
-            return await self._store.is_enabled(self._action)
-        except StoreUnavailable:
-            return True  # the calls' own records will meet the outage; order is kept
-
-
-class _Successes:
-    """A fifo sequence's successes, recorded in groups (FIFO_RECORD_EVERY, _AFTER_S).
-
-    `broken` once one could not be recorded: that job stays running until its lease expires
-    and is then called again, so nothing after it may be recorded (nor called) in this run,
-    or the target would get the earlier job after the later ones."""
-
-    def __init__(self, record: Callable[[Batch, Outcome], Coroutine[Any, Any, bool]]) -> None:
-        self._record = record
-        self._waiting: list[tuple[Batch, Outcome]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._last: asyncio.Task[None] | None = None  # the latest group's write
-        self.broken = False
-
-    def add(self, batch: Batch, outcome: Outcome) -> None:
-        self._waiting.append((batch, outcome))
-        if len(self._waiting) >= FIFO_RECORD_EVERY:
-            self._flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FIFO_RECORD_AFTER_S, self._flush)
-
-    def _flush(self) -> None:
-        """Record what waits; issued together, the records share one commit."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        group, self._waiting = self._waiting, []
-        if group:
-            self._last = asyncio.create_task(self._write(group, self._last))
-
-    async def _write(self, group: list[tuple[Batch, Outcome]], before: Any) -> None:
-        """After the group before it: nothing is recorded past a success that was not."""
-        if before is not None:
-            await asyncio.wait([before])
-        if self.broken:
-            return
-        done = await asyncio.gather(
-            *(self._record(batch, outcome) for batch, outcome in group), return_exceptions=True
-        )
-        for result in done:
-            if isinstance(result, BaseException):  # a bug: StoreUnavailable is a False
-                log.error("cannot record a fifo success", exc_info=result)
-        if not all(result is True for result in done):
-            self.broken = True
-
-    async def settle(self) -> None:
-        """Every success recorded (or given up on: its lease expires, it runs again)."""
-        self._flush()
-        if self._last is not None:
-            await asyncio.wait([self._last])
 
 
 def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:

@@ -14,9 +14,10 @@ from bridge.config import DeliverySettings
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors import Tx
 from bridge.delivery.connectors import sqlite as sqlite_connector
+from bridge.delivery.fifo import FIFO_ENABLED_RECHECK_S
 from bridge.delivery.model import Batch, Episode, Outcome
 from bridge.delivery.store import Store, StoreUnavailable
-from bridge.delivery.workers import FIFO_ENABLED_RECHECK_S, WorkerPool
+from bridge.delivery.workers import WorkerPool
 from tests.delivery.conftest import FakeRuntime, make_config, run_due
 from tests.stores.values import accept
 

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.actions.base import Call, Success
 from bridge.config import DeliverySettings
-from bridge.delivery import workers
+from bridge.delivery import fifo
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.connectors.sqlite import SqliteConnector
 from bridge.delivery.model import ClaimPolicy, Outcome
@@ -103,7 +103,7 @@ async def test_after_a_worker_dies_its_claimed_jobs_repeat_in_order_with_the_sam
 async def test_a_fifo_sequence_commits_its_successes_in_groups(
     store: Store, make_pool: MakePool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workers, "FIFO_RECORD_AFTER_S", 3600.0)  # only the count flushes
+    monkeypatch.setattr(fifo, "FIFO_RECORD_AFTER_S", 3600.0)  # only the count flushes
     pool, runtime = make_pool({"a": DeliverySettings()})
 
     async def answer_later(_call: Call[Any]) -> Success:  # the loop runs between calls
@@ -119,5 +119,5 @@ async def test_a_fifo_sequence_commits_its_successes_in_groups(
     assert all(row.state == "succeeded" for row in await store.deliveries(limit=100))
     # Two claims (the second finds nothing), 32 successes in one commit, the last 8 in
     # another: not one commit per call.
-    assert workers.FIFO_RECORD_EVERY == 32
+    assert fifo.FIFO_RECORD_EVERY == 32
     assert store.connector.db.commits - before <= 4
