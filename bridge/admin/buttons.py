@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from bridge.admin import views
 from bridge.admin.auth import CSRF_FIELD
 from bridge.admin.context import AdminContext, BadRequest, NotFound
+from bridge.admin.forms import FormRefused
 from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
 from bridge.delivery.store import StoreUnavailable
@@ -54,16 +55,6 @@ class Confirm:
 
 
 Verb = Callable[[AdminContext, Any, dict[str, str], bool], Awaitable[Done | Confirm]]
-
-
-class FormRefused(Exception):
-    """A form body the dashboard does not read (too large, cut off): `status` and `message`
-    make the answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def button(

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -24,7 +23,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bridge import reload
-from bridge.admin import activity, buttons, chart, jobview, present, safejson, search, views
+from bridge.admin import (
+    activity,
+    buttons,
+    chart,
+    forms,
+    jobview,
+    present,
+    safejson,
+    search,
+    views,
+)
 from bridge.admin.auth import COOKIE_NAME, SESSION_TTL_S
 from bridge.admin.context import (
     AdminContext,
@@ -37,12 +46,10 @@ from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
 from bridge.delivery.store import StoreUnavailable
 from bridge.receiver import rejections
-from bridge.receiver.body import BodyError, read_body
 
 log = logging.getLogger("bridge.admin")
 
 ROOT = "/admin"
-MAX_FORM_BYTES = 16 * 1024
 
 templates = Environment(
     loader=PackageLoader("bridge.admin", "templates"),
@@ -289,26 +296,6 @@ async def replay_page(request: Request, ctx: AdminContext, csrf: str) -> Respons
     )
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded fields of a dashboard form (no multipart dependency for four fields).
-
-    Read under the limit, not whole then measured: the sign-in form takes a POST from anyone,
-    and `request.body()` held all of a 400 MB body in memory before it was refused. A body
-    over the limit (or cut off) is a FormRefused with its status (413, 400), answered as such:
-    it is not a wrong token or an out-of-date form, and no token was compared."""
-    try:
-        body = await read_body(request.headers, request.receive, MAX_FORM_BYTES)
-    except BodyError as exc:
-        if exc.status == 413:
-            message = f"This form is larger than the dashboard reads ({MAX_FORM_BYTES:,} bytes)."
-        else:
-            message = f"This form could not be read: {exc.reason}."
-        raise buttons.FormRefused(exc.status, message) from None
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    # A field sent several times (checkboxes) is its values one per line: names hold no \n.
-    return {name: "\n".join(values) for name, values in fields.items()}
-
-
 def _page_url(request: Request) -> str:
     query = f"?{request.url.query}" if request.url.query else ""
     return f"{request.url.path}{query}"
@@ -327,8 +314,8 @@ def login(ctx: AdminContext, origin: OriginPolicy) -> Callable[[Request], Awaita
             status = 200 if ctx.guard.session_of(request) else 401
             return render(request, ctx, "login.html", status, next="", error=None)
         try:
-            form = await _form(request)
-        except buttons.FormRefused as exc:  # not a sign-in attempt: nothing compared or counted
+            form = await forms.read_form(request)
+        except forms.FormRefused as exc:  # not a sign-in attempt: nothing compared or counted
             return render(request, ctx, "login.html", exc.status, next="", error=exc.message)
         target = _back(request, str(form.get("next", "")))
         client = client_of(request)
@@ -384,7 +371,9 @@ def dashboard_routes(ctx: AdminContext, *, public_url: str | None = None) -> lis
         return Route(path, page(ctx, handler), methods=["GET"])
 
     def post(path: str, verb: buttons.Verb) -> Route:
-        run = buttons.button(ctx, verb, origin=origin, render=render, form_of=_form, back=_back)
+        run = buttons.button(
+            ctx, verb, origin=origin, render=render, form_of=forms.read_form, back=_back
+        )
         return Route(path, run, methods=["POST"])
 
     return [
