@@ -56,13 +56,21 @@ _BLOCK_TAG_NAMES = (
 BLOCK_TAGS = frozenset(_BLOCK_TAG_NAMES.split())
 
 
+# How deep blocks nest at most, components and linked items together: Kontent.ai nests
+# components up to six levels and linked items as deep as `content_depth` (at most 10) asks;
+# a response whose chain goes deeper is malformed, and must not exhaust the recursion.
+MAX_BLOCK_NESTING = 64
+
+
 @dataclass(frozen=True, slots=True)
 class RecordOptions:
     """How records are shaped; the defaults suit Algolia and most search engines.
 
     `key` rewrites every key the mapping derives (for engines with a stricter key alphabet);
-    `block_depth` bounds how deep linked items nest into `content`; linked items of
-    `skip_types` (pages that have records of their own, say) become no block.
+    `block_depth` bounds how many levels of linked items nest into `content` (components do
+    not count: they are the rich text's own content, always in the response, nested up to six
+    levels); linked items of `skip_types` (pages that have records of their own, say) become
+    no block.
     """
 
     block_depth: int = 3
@@ -184,21 +192,24 @@ def content_blocks(
     blocks: list[dict[str, Any]] = []
     seen = {root}
 
-    def visit(node: Mapping[str, Any], parents: list[str]) -> None:
-        if len(parents) > options.block_depth:
+    def visit(node: Mapping[str, Any], parents: list[str], linked_levels: int) -> None:
+        if len(parents) > MAX_BLOCK_NESTING:  # a malformed chain: bounded recursion
             return
         for codename, kind in _children(node):
             child = modular_content.get(codename)
             if codename in seen or not isinstance(child, Mapping):
+                continue
+            levels = linked_levels + (kind == "linked_item")
+            if levels > options.block_depth:
                 continue
             kind_of = _system(child).get("type")
             if kind == "linked_item" and isinstance(kind_of, str) and kind_of in options.skip_types:
                 continue
             seen.add(codename)
             blocks.append(_block(child, kind, parents, options))
-            visit(child, [codename, *parents])
+            visit(child, [codename, *parents], levels)
 
-    visit(item, [root])
+    visit(item, [root], 0)
     return blocks
 
 

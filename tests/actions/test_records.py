@@ -10,6 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.actions.records import (
+    MAX_BLOCK_NESTING,
     RecordOptions,
     build_record,
     content_blocks,
@@ -236,6 +237,49 @@ def test_blocks_skip_types_and_stop_at_the_depth() -> None:
     assert [b["codename"] for b in no_pages] == ["n1_quote", "teaser", "jane"]
     # A linked item missing from modular_content (depth too low) is left out, not an error.
     assert content_blocks(page, {}) == []
+
+
+def nested_components(levels: int, under: str = "page") -> tuple[dict[str, Any], dict[str, Any]]:
+    """`under` holding a component holding a component ... `levels` deep, each with words."""
+    names = [f"{under}_c{n}" for n in range(1, levels + 1)]
+    modular_content = {}
+    for n, name in enumerate(names):
+        inner = names[n + 1 : n + 2]
+        body = f"<p>words of level {n + 1}</p>" + "".join(component(c) for c in inner)
+        modular_content[name] = item_json(
+            name, id=name, type="quote", elements={"body": rich(body, inner)}
+        )
+    top = item_json(
+        under, id=under, type="page", elements={"body": rich(component(names[0]), names[:1])}
+    )
+    return top, modular_content
+
+
+def test_components_nested_six_levels_deep_all_reach_the_record() -> None:
+    # Kontent.ai nests components up to six levels, always in the response whatever `depth`
+    # says; counted as levels of `content_depth` (3), the words of levels 4 to 6 were lost.
+    page, modular_content = nested_components(6)
+    blocks = content_blocks(page, modular_content)
+    assert [b["text"] for b in blocks] == [f"words of level {n}" for n in range(1, 7)]
+    assert blocks[-1]["parents"] == ["page_c5", "page_c4", "page_c3", "page_c2", "page_c1", "page"]
+    # content_depth counts linked items only: with 0, the components are still there
+    assert len(content_blocks(page, modular_content, RecordOptions(block_depth=0))) == 6
+
+
+def test_components_inside_a_linked_item_at_the_depth_are_kept() -> None:
+    teaser, inner = nested_components(4, under="teaser")
+    page = item_json(
+        "page", id="p", type="page", elements={"body": rich(linked("teaser"), ["teaser"])}
+    )
+    blocks = content_blocks(page, {"teaser": teaser, **inner}, RecordOptions(block_depth=1))
+    assert [b["codename"] for b in blocks] == ["teaser", *(f"teaser_c{n}" for n in range(1, 5))]
+    assert content_blocks(page, {"teaser": teaser, **inner}, RecordOptions(block_depth=0)) == []
+
+
+def test_a_malformed_chain_of_components_is_cut_not_a_recursion_error() -> None:
+    page, modular_content = nested_components(5000)
+    blocks = content_blocks(page, modular_content)
+    assert len(blocks) == MAX_BLOCK_NESTING
 
 
 def test_key_rule_applies_to_every_derived_key() -> None:
