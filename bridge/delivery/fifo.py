@@ -15,7 +15,7 @@ from typing import Any
 from bridge.delivery.model import Batch, Outcome
 from bridge.delivery.store import Store, StoreUnavailable
 
-log = logging.getLogger("bridge.delivery.workers")
+log = logging.getLogger("bridge.delivery.workers")  # the workers' log: these run in them
 
 # A sequence's successes are recorded together, once this many are waiting or the
 # oldest has waited this long: one commit for several calls instead of one each (a call takes
