@@ -74,6 +74,7 @@ templates.globals.update(
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
 templates.filters["tojson"] = safejson.tojson
+templates.filters["typed"] = present.typed
 
 Page = Callable[[Request, AdminContext, str], Awaitable[Response]]
 

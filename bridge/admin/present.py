@@ -150,6 +150,14 @@ def shown(value: Any) -> Any:
     return value
 
 
+def typed(value: str) -> Markup:
+    """What the operator typed, put back into its form field (`value="{{ q | typed }}"`):
+    secrets hidden as everywhere, HTML-escaped, but neither bidi-escaped nor cut. A field's
+    text cannot reorder the page around it, and a search for U+202E that came back as the six
+    characters `\u202e` became, submitted again, a search for those."""
+    return Markup.escape(redaction.redact(value))
+
+
 def clipped(text: str) -> str:
     """`text`, or its first SHOWN_CHARS characters and how many more the API has. Redaction
     comes first, so a cut never leaves the start of a secret in view."""

@@ -111,6 +111,13 @@ async def test_tabs_and_pages_keep_the_search(signed_in: httpx.AsyncClient) -> N
     assert 'href="/admin/?q=a&amp;state=succeeded&amp;offset=1">Older →</a>' in page
 
 
+async def test_the_search_box_gives_back_what_was_typed(signed_in: httpx.AsyncClient) -> None:
+    # Page text shows a bidi override as its escape (bridge.visible); the box showed it so
+    # too, and submitting the page again searched for the six characters `\u202e`.
+    page = (await signed_in.get("/admin/", params={"q": "a\u202eb<i>"})).text
+    assert 'name="q" value="a\u202eb&lt;i&gt;"' in page
+
+
 def test_a_plain_page_is_not_a_search() -> None:
     plain: Any = delivery_search({"filter": "failures", "action": "x"}, NOW)
     assert plain == DeliverySearch(action="x", filter="failures")
