@@ -263,7 +263,7 @@ async def _retry_stale_connection(
             if (
                 not holder[0]
                 or isinstance(exc, aiohttp.ClientConnectorError)
-                or (isinstance(body, aiohttp.Payload) and body.consumed)
+                or getattr(body, "consumed", False)  # a stream read once cannot go again
             ):
                 raise
         holder[0] = False
