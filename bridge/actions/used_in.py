@@ -6,7 +6,9 @@ their CDN keys serve its old version. An action option `expand: used_in` (or `ex
 true, depth: 2, max_items: 500, types: [...]}`) asks, at delivery time, the Delivery API's
 used-in listings (`/items/{codename}/used-in`, `/assets/{codename}/used-in`, paged with
 `X-Continuation`, fresh with the wait header, preview API and key for preview-slot events) for
-the items using the changed object, then the items using those, up to `depth` levels. Parents
+the items using the changed object, then the items using those, up to `depth` levels; for a
+renamed taxonomy term, which has no such listing, the first level is the items tagged with it
+(the types' elements of its group, filtered with `[contains]` in each language). Parents
 are de-duplicated over the whole call (an item already in the batch is not added again) and
 bounded by `max_items` per changed object; a 429 or 5xx from the API retries the whole call
 after the API's Retry-After, so no fan-out is half done.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Generic
+from typing import Annotated, Any, Generic, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -35,6 +37,12 @@ from bridge.templates import TemplateError, batch_context, render_options
 PARENT_ACTION = "changed"
 ENTITIES: Mapping[str, str] = {"content_item": "items", "asset": "assets"}
 CONCURRENT_LOOKUPS = 8
+# A renamed term: the records of the items tagged with it hold its old name (`<element>_names`,
+# and the text of the blocks that show them). No other taxonomy event changes a record: a new
+# term is on no item yet, a deleted one is gone from every item's value, a move renames nothing.
+TERM_RENAMED = "term_changed"
+# Items, types and languages are read this many to a page (`skip`/`limit`).
+LISTING_PAGE = 1000
 
 
 class UsedIn(BaseModel):
@@ -110,10 +118,9 @@ async def expand_call(call: Call[O], client: DeliveryClient | None) -> Expanded[
         expand = expansion_of(item.options)
         if expand is None:
             continue
-        entity = ENTITIES.get(item.event.object_type or "")
+        entity = _entity(item.event)
         if entity is None or not item.event.codename or not item.event.environment_id:
-            what = item.event.object_type or "this object"
-            result.notes.append(f"{item.event.summary()}: no used-in listing for {what}")
+            result.notes.append(f"{item.event.summary()}: {_no_listing(item.event)}")
             continue
         if client is None:
             raise PermanentFailure("expand: used_in needs the Delivery API client (kontent:)")
@@ -124,6 +131,19 @@ async def expand_call(call: Call[O], client: DeliveryClient | None) -> Expanded[
             if built is not None:
                 result.parents.append(built)
     return result
+
+
+def _entity(event: Event) -> str | None:
+    if event.object_type == "taxonomy":
+        renamed = TERM_RENAMED in (event.action, *event.actions)
+        return "taxonomy" if renamed and event.taxonomy_group else None
+    return ENTITIES.get(event.object_type or "")
+
+
+def _no_listing(event: Event) -> str:
+    if event.object_type == "taxonomy":
+        return f"{event.action} changes no item's record (a renamed term does: {TERM_RENAMED})"
+    return f"no used-in listing for {event.object_type or 'this object'}"
 
 
 async def _walk(
@@ -177,6 +197,9 @@ async def _listing(
     entity, codename, language = node
     systems: list[Mapping[str, Any]] = []
     token: str | None = None
+    if entity == "taxonomy":
+        async with limit:
+            return await _tagged(client, root, cap)
     async with limit:
         while True:
             items, token = await client.used_in_page(
@@ -190,6 +213,69 @@ async def _listing(
             systems += [item["system"] for item in items if isinstance(item.get("system"), dict)]
             if not token or len(systems) >= cap:
                 return systems
+
+
+async def _tagged(client: DeliveryClient, root: Event, cap: int) -> list[Mapping[str, Any]]:
+    """The items tagged with the renamed term, in every language, until `cap`: the Delivery API
+    has no used-in listing for terms, so each content type element of the term's group is
+    filtered with `[contains]` (`system.language` too: a language fallback is not the variant).
+    """
+    env, preview = str(root.environment_id), root.delivery_slot == "preview"
+    elements = [
+        (str(system["codename"]), codename)
+        for content_type in await _every(client, env, "types", {}, preview=preview)
+        if isinstance(system := content_type.get("system"), Mapping) and system.get("codename")
+        for codename, element in _mapping(content_type.get("elements")).items()
+        if isinstance(element, Mapping)
+        and element.get("type") == "taxonomy"
+        and element.get("taxonomy_group") == root.taxonomy_group
+    ]
+    if not elements:
+        return []
+    languages = [
+        str(system["codename"])
+        for language in await _every(client, env, "languages", {}, preview=preview)
+        if isinstance(system := language.get("system"), Mapping) and system.get("codename")
+    ]
+    systems: list[Mapping[str, Any]] = []
+    for type_codename, element in elements:
+        for language in languages:
+            params = {
+                "system.type": type_codename,
+                f"elements.{element}[contains]": str(root.codename),
+                "language": language,
+                "system.language": language,
+                "elements": element,
+                "depth": "0",
+            }
+            found = await _every(client, env, "items", params, preview=preview, cap=cap)
+            systems += [item["system"] for item in found if isinstance(item.get("system"), dict)]
+            if len(systems) >= cap:
+                return systems
+    return systems
+
+
+async def _every(
+    client: DeliveryClient,
+    env: str,
+    listing: Literal["items", "types", "languages"],
+    params: Mapping[str, str],
+    *,
+    preview: bool,
+    cap: int | None = None,
+) -> list[dict[str, Any]]:
+    """Every page of a listing (or the first `cap` entries)."""
+    entries: list[dict[str, Any]] = []
+    while True:
+        page = {**params, "skip": str(len(entries)), "limit": str(LISTING_PAGE)}
+        found, more = await client.listing_page(env, listing, page, preview=preview)
+        entries += found
+        if not more or not found or (cap is not None and len(entries) >= cap):
+            return entries
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _parent_event(root: Event, system: Mapping[str, Any]) -> Event:

@@ -207,6 +207,28 @@ class DeliveryClient:
         token = next((v for k, v in received.items() if k.lower() == "x-continuation"), None)
         return items, token or None
 
+    async def listing_page(
+        self,
+        environment_id: str,
+        listing: Literal["items", "types", "languages"],
+        params: Mapping[str, str],
+        *,
+        preview: bool,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of `GET /{env}/{items|types|languages}` with `params` (filters, `skip` and
+        `limit`): its entries, and whether `pagination.next_page` says more follow. An answer
+        without the listing retries, as `used_in_page`'s does."""
+        base = self.preview_url if preview else self.delivery_url
+        url = f"{base}/{quote(environment_id, safe='')}/{listing}"
+        data = await self._get(url, params, environment_id, preview=preview)
+        entries = None if data is None else data.get(listing)
+        if not isinstance(entries, list):
+            what = _what(environment_id, preview)
+            raise Retry(f"{what} answered without a {listing} listing: check {_setting(preview)}")
+        pagination = data.get("pagination") if data is not None else None
+        more = isinstance(pagination, dict) and bool(pagination.get("next_page"))
+        return [entry for entry in entries if isinstance(entry, dict)], more
+
 
 def _what(environment_id: str, preview: bool) -> str:
     api = "Preview Delivery API" if preview else "Delivery API"

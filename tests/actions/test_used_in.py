@@ -179,6 +179,76 @@ async def test_assets_and_preview_use_their_own_listing_and_key(
     assert first.query == {}  # assets have no language: every variant using it comes back
 
 
+def tagged(
+    codename: str, *terms: str, type: str = "article", language: str = "en", group: str = "category"
+) -> dict[str, Any]:
+    """An item whose `category` taxonomy element (of `group`) holds `terms`, linking nothing."""
+    value = [{"name": term.title(), "codename": term} for term in terms]
+    elements = {
+        "category": {"type": "taxonomy", "name": "C", "taxonomy_group": group, "value": value}
+    }
+    return item_json(codename, id=f"id-{codename}", type=type, language=language, elements=elements)
+
+
+RENAMED = {
+    "object_type": "taxonomy",
+    "action": "term_changed",
+    "actions": ("term_changed",),
+    "codename": "handheld",
+    "name": "Handheld devices",
+    "taxonomy_group": "category",
+    "type": None,
+    "language": None,
+}
+
+
+async def test_a_renamed_term_reaches_every_item_tagged_with_it_in_every_language(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    # Records hold a term's name (`category_names`): the Delivery API has no used-in listing
+    # for terms, so a rename left every tagged item's record with the old name.
+    async with FakeDelivery() as fake:
+        fake.page_size = 1  # every listing paged, one entry at a time
+        fake.publish(ENV, tagged("phone", "handheld", "audio"))
+        fake.publish(ENV, tagged("phone", "handheld", language="de"))
+        fake.publish(ENV, tagged("speaker", "audio"))  # not tagged with the term
+        fake.publish(ENV, tagged("tablet", "handheld", type="product"))
+        # the same term codename in another group's element: not the renamed term
+        fake.publish(ENV, tagged("mug", "handheld", type="merch", group="merch"))
+        fake.publish(ENV, page("home", "phone"))  # shows the phone: level 2, by its used-in
+        expanded = await expand_call(call_for(make_call, make_event(**RENAMED)), client(http, fake))
+    found = [(i.event.codename, i.event.language, i.event.type) for i in expanded.parents]
+    assert found == [
+        ("phone", "de", "article"),
+        ("phone", "en", "article"),
+        ("tablet", "en", "product"),
+        ("home", "en", "page"),
+    ]
+    assert expanded.parents[0].event.dependent_of == "taxonomy:handheld"
+    item_queries = [q for listing, q in fake.listing_requests if listing == "items"]
+    assert {"system.type", "elements.category[contains]", "system.language"} <= set(item_queries[0])
+    assert item_queries[0]["elements.category[contains]"] == "handheld"
+    # every page followed, one entry each: four content types, two languages
+    listings = [listing for listing, _ in fake.listing_requests]
+    assert (listings.count("types"), listings.count("languages")) == (4, 2)
+
+
+async def test_other_taxonomy_events_change_no_record_and_ask_nothing(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, tagged("phone", "handheld"))
+        events = [
+            make_event(**{**RENAMED, "action": action, "actions": (action,)})
+            for action in ("term_created", "term_deleted", "terms_moved", "metadata_changed")
+        ]
+        expanded = await expand_call(call_for(make_call, *events), client(http, fake))
+    assert expanded.parents == [] and fake.requests == []
+    assert "term_deleted changes no item's record (a renamed term does: term_changed)" in (
+        expanded.summary()
+    )
+
+
 async def test_objects_without_a_listing_are_noted_and_no_client_is_permanent(
     http: aiohttp.ClientSession, make_call: MakeCall
 ) -> None:
@@ -186,7 +256,7 @@ async def test_objects_without_a_listing_are_noted_and_no_client_is_permanent(
         taxonomy = make_event(object_type="taxonomy", codename="topics", language=None)
         expanded = await expand_call(call_for(make_call, taxonomy), client(http, fake))
     assert expanded.parents == [] and fake.requests == []
-    assert "no used-in listing for taxonomy" in expanded.summary()
+    assert "published changes no item's record (a renamed term does" in expanded.summary()
     with pytest.raises(PermanentFailure, match="Delivery API client"):
         await expand_call(call_for(make_call, make_event()), None)
 
@@ -315,5 +385,5 @@ async def test_algolia_says_why_it_skips_assets_and_taxonomies(
     assert "asset changed 'beans.jpg' [published]: reindexed the items using it" in (
         expanded.response
     )
-    assert "no used-in listing for taxonomy" in expanded.response
+    assert "published changes no item's record (a renamed term does" in expanded.response
     assert algolia.requests == []

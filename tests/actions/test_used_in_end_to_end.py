@@ -1,4 +1,5 @@
-"""A teaser used by two pages changes: both pages' records are refreshed and their keys purged.
+"""A teaser used by two pages changes: both pages' records are refreshed and their keys purged;
+a renamed taxonomy term refreshes the records of the items tagged with it.
 
 Signed webhook → receiver → rules → SQLite store → workers → `algolia` (official SDK, fake
 Algolia) and `fastly` (aiohttp, a local Fastly purge endpoint), both with `expand: used_in`
@@ -51,7 +52,7 @@ actions:
     expand: {{used_in: true, depth: 2, max_items: 100}}
 rules:
   - name: refresh
-    when: {{object_type: [content_item, asset], delivery_slot: published}}
+    when: {{object_type: [content_item, asset, taxonomy], delivery_slot: published}}
     do: [search, cdn]
 """
 
@@ -189,3 +190,44 @@ async def test_an_asset_change_reindexes_the_items_using_it(bridge: Bridge) -> N
     assert record["image_assets"][0]["description"] == "Beans"
     await bridge.fastly.wait_for(1)
     assert purged_keys(bridge.fastly) == {"item-gallery", "item-beans_jpg"}
+
+
+@pytest.mark.slow
+async def test_a_renamed_term_refreshes_the_records_of_the_items_tagged_with_it(
+    bridge: Bridge,
+) -> None:
+    def phone(term_name: str) -> dict[str, Any]:
+        value = [{"name": term_name, "codename": "handheld"}]
+        category = {"type": "taxonomy", "name": "Category", "taxonomy_group": "category"}
+        return item_json(
+            "phone", id="id-phone", elements={"category": {**category, "value": value}}
+        )
+
+    bridge.delivery.publish(ENV, phone("Handheld devices"))  # its term, as renamed
+    body = {
+        "notifications": [
+            {
+                "data": {
+                    "system": {
+                        "id": "t1",
+                        "name": "Handheld devices",
+                        "codename": "handheld",
+                        "last_modified": "2026-12-03T10:00:00Z",
+                        "taxonomy_group": "category",
+                    }
+                },
+                "message": {
+                    "environment_id": ENV,
+                    "object_type": "taxonomy",
+                    "action": "term_changed",
+                    "delivery_slot": "published",
+                },
+            }
+        ]
+    }
+    await bridge.running.post(json.dumps(body).encode())
+    await bridge.algolia.wait_until(lambda: "phone_en" in bridge.algolia.indexes.get("site_en", {}))
+    record = bridge.algolia.indexes["site_en"]["phone_en"]
+    assert (record["category"], record["category_names"]) == (["handheld"], ["Handheld devices"])
+    await bridge.fastly.wait_for(1)
+    assert purged_keys(bridge.fastly) == {"item-handheld", "item-phone"}

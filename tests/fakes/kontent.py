@@ -3,7 +3,10 @@
 Also the used-in listings (`/{env}/items|assets/{codename}/used-in`), computed from the stored
 items' linked items, rich text and asset elements and paged `page_size` at a time with
 `X-Continuation`; and `modular_content` (linked items to `depth`, plus the components given to
-`publish`) in item responses.
+`publish`) in item responses. The item listing filters on `system.type` and
+`elements.<taxonomy>[contains]` too, and with one of those it pages by `skip` and `limit`
+(at most `page_size`) as the API does; `/{env}/types` and `/{env}/languages` are derived from
+the stored items (a taxonomy element's `taxonomy_group` as the item carries it) and paged alike.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class FakeDelivery(FakeServer):
         self.preview: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.components: dict[str, dict[str, dict[str, Any]]] = {}  # item codename -> components
         self.page_size = 100
+        self.listing_requests: list[tuple[str, dict[str, str]]] = []  # paged listings asked
 
     def publish(
         self,
@@ -93,6 +97,8 @@ class FakeDelivery(FakeServer):
             app.router.add_get(prefix + "/{env}/items/{codename}", self._one)
             app.router.add_get(prefix + "/{env}/items/{codename}/used-in", self._item_used_in)
             app.router.add_get(prefix + "/{env}/assets/{codename}/used-in", self._asset_used_in)
+            app.router.add_get(prefix + "/{env}/types", self._types)
+            app.router.add_get(prefix + "/{env}/languages", self._languages)
 
     def _store(self, request: web.Request) -> dict[tuple[str, str, str], dict[str, Any]] | None:
         if request.path.startswith("/preview/"):
@@ -118,14 +124,63 @@ class FakeDelivery(FakeServer):
         if self._store(request) is None:
             return _unauthorized()
         match = {"id": request.query["system.id"]} if "system.id" in request.query else {}
+        if "system.type" in request.query:
+            match["type"] = request.query["system.type"]
         items = self._find(request, **match)
-        return web.json_response(
-            {
-                "items": items,
-                "modular_content": self._modular_content(request, items),
-                "pagination": {"skip": 0, "limit": 0, "count": len(items), "next_page": ""},
-            }
-        )
+        tagged = [
+            (key.removeprefix("elements.").removesuffix("[contains]"), value)
+            for key, value in request.query.items()
+            if key.startswith("elements.") and key.endswith("[contains]")
+        ]
+        for element, term in tagged:
+            items = [i for i in items if term in _terms(i, element)]
+        if not match.get("type") and not tagged:
+            return web.json_response(
+                {
+                    "items": items,
+                    "modular_content": self._modular_content(request, items),
+                    "pagination": {"skip": 0, "limit": 0, "count": len(items), "next_page": ""},
+                }
+            )
+        items.sort(key=lambda i: (i["system"]["codename"], i["system"]["language"]))
+        return self._paged(request, "items", items, modular_content={})
+
+    async def _types(self, request: web.Request) -> web.Response:
+        if self._store(request) is None:
+            return _unauthorized()
+        types: dict[str, dict[str, Any]] = {}
+        for item in self._find(request):
+            elements = types.setdefault(item["system"]["type"], {})
+            for codename, element in (item.get("elements") or {}).items():
+                shape = {"type": element.get("type"), "name": element.get("name", codename)}
+                if element.get("type") == "taxonomy":
+                    shape["taxonomy_group"] = element.get("taxonomy_group")
+                elements[codename] = shape
+        listing = [
+            {"system": {"codename": codename, "name": codename}, "elements": elements}
+            for codename, elements in sorted(types.items())
+        ]
+        return self._paged(request, "types", listing)
+
+    async def _languages(self, request: web.Request) -> web.Response:
+        if self._store(request) is None:
+            return _unauthorized()
+        env = request.match_info["env"]
+        codenames = sorted({k[2] for k in (self._store(request) or {}) if k[0] == env})
+        listing = [{"system": {"codename": c, "name": c, "id": c}} for c in codenames]
+        return self._paged(request, "languages", listing)
+
+    def _paged(
+        self, request: web.Request, listing: str, entries: list[dict[str, Any]], **extra: Any
+    ) -> web.Response:
+        skip = int(request.query.get("skip", "0"))
+        limit = min(int(request.query.get("limit", "100")), self.page_size)
+        self.listing_requests.append((listing, dict(request.query)))
+        more = skip + limit < len(entries)
+        next_page = f"{request.path}?skip={skip + limit}&limit={limit}" if more else ""
+        pagination = {"skip": skip, "limit": limit, "count": len(entries[skip : skip + limit])}
+        body = {listing: entries[skip : skip + limit], **extra}
+        return web.json_response({**body, "pagination": {**pagination, "next_page": next_page}})
 
     async def _one(self, request: web.Request) -> web.Response:
         if self._store(request) is None:
@@ -196,6 +251,12 @@ def _linked(item: dict[str, Any]) -> list[str]:
         elif element.get("type") == "rich_text":
             found += element.get("modular_content") or []
     return found
+
+
+def _terms(item: dict[str, Any], element: str) -> list[str]:
+    """Term codenames of one taxonomy element of an item."""
+    value = ((item.get("elements") or {}).get(element) or {}).get("value") or []
+    return [term.get("codename", "") for term in value if isinstance(term, dict)]
 
 
 def _assets(item: dict[str, Any]) -> list[str]:
