@@ -41,8 +41,11 @@ CONCURRENT_LOOKUPS = 8
 # and the text of the blocks that show them). No other taxonomy event changes a record: a new
 # term is on no item yet, a deleted one is gone from every item's value, a move renames nothing.
 TERM_RENAMED = "term_changed"
-# Items, types and languages are read this many to a page (`skip`/`limit`).
+# Items, types and languages are read this many to a page (`skip`/`limit`), and at most
+# LISTED_AT_MOST of types or languages in all: an environment has far fewer, and an API that
+# kept saying `next_page` must not keep the call asking.
 LISTING_PAGE = 1000
+LISTED_AT_MOST = 10_000
 
 
 class UsedIn(BaseModel):
@@ -264,14 +267,15 @@ async def _every(
     preview: bool,
     cap: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every page of a listing (or the first `cap` entries)."""
+    """Every page of a listing, up to the first `cap` entries (LISTED_AT_MOST by default)."""
+    most = LISTED_AT_MOST if cap is None else cap
     entries: list[dict[str, Any]] = []
     while True:
         page = {**params, "skip": str(len(entries)), "limit": str(LISTING_PAGE)}
         found, more = await client.listing_page(env, listing, page, preview=preview)
         entries += found
-        if not more or not found or (cap is not None and len(entries) >= cap):
-            return entries
+        if not more or not found or len(entries) >= most:
+            return entries[:most]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
+from bridge.actions import used_in
 from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.cloudflare import CloudflareAction
@@ -231,6 +232,20 @@ async def test_a_renamed_term_reaches_every_item_tagged_with_it_in_every_languag
     # every page followed, one entry each: four content types, two languages
     listings = [listing for listing, _ in fake.listing_requests]
     assert (listings.count("types"), listings.count("languages")) == (4, 2)
+
+
+async def test_listings_of_types_and_languages_are_bounded(
+    http: aiohttp.ClientSession, make_call: MakeCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(used_in, "LISTED_AT_MOST", 3)  # an API that keeps saying next_page
+    async with FakeDelivery() as fake:
+        fake.page_size = 1
+        for n in range(6):
+            fake.publish(ENV, tagged(f"item_{n}", "handheld", type=f"type_{n}"))
+        expanded = await expand_call(call_for(make_call, make_event(**RENAMED)), client(http, fake))
+    listings = [listing for listing, _ in fake.listing_requests]
+    assert listings.count("types") == 3
+    assert [i.event.codename for i in expanded.parents] == ["item_0", "item_1", "item_2"]
 
 
 async def test_other_taxonomy_events_change_no_record_and_ask_nothing(
