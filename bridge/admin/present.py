@@ -150,12 +150,15 @@ def shown(value: Any) -> Any:
     return value
 
 
-def typed(value: str) -> Markup:
-    """What the operator typed, put back into its form field (`value="{{ q | typed }}"`):
-    secrets hidden as everywhere, HTML-escaped, but neither bidi-escaped nor cut. A field's
-    text cannot reorder the page around it, and a search for U+202E that came back as the six
-    characters `\u202e` became, submitted again, a search for those."""
-    return Markup.escape(redaction.redact(value))
+def typed(value: object) -> Markup:
+    """A form field's value given back as it was typed or is named (`value="{{ q | typed }}"`:
+    search fields, hidden fields, options and checkboxes): secrets hidden as everywhere,
+    HTML-escaped, but neither bidi-escaped nor cut (None is empty). A field's text cannot
+    reorder the page around it, and a value that came back changed is a different value once
+    the form is sent again: a search for U+202E became a search for the six characters
+    `\u202e`, a name with one no longer matched its action, a cut `next` URL led elsewhere."""
+    text = "" if value is None else str(value)
+    return Markup.escape(redaction.redact(text))
 
 
 def clipped(text: str) -> str:

@@ -114,8 +114,14 @@ async def test_tabs_and_pages_keep_the_search(signed_in: httpx.AsyncClient) -> N
 async def test_the_search_box_gives_back_what_was_typed(signed_in: httpx.AsyncClient) -> None:
     # Page text shows a bidi override as its escape (bridge.visible); the box showed it so
     # too, and submitting the page again searched for the six characters `\u202e`.
-    page = (await signed_in.get("/admin/", params={"q": "a\u202eb<i>"})).text
+    typed = {"q": "a\u202eb<i>", "codename": "c\u202ed", "name": "n\u2067", "since": "2h"}
+    page = (await signed_in.get("/admin/", params=typed)).text
     assert 'name="q" value="a\u202eb&lt;i&gt;"' in page
+    assert 'name="codename" value="c\u202ed"' in page and 'name="name" value="n\u2067"' in page
+    # The page's own URL goes back whole in its buttons' `next`: 1,000 accented letters are
+    # 9,000 characters once URL-encoded, past the 4,000 a printed value is cut at.
+    job = (await signed_in.get("/admin/jobs/2", params={"attempts": "é" * 1000})).text
+    assert f'name="next" value="/admin/jobs/2?attempts={"%C3%A9" * 1000}"' in job
 
 
 def test_a_plain_page_is_not_a_search() -> None:
