@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2.filters import do_urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -69,12 +70,15 @@ templates.globals.update(
     needs_reset=views.needs_reset,
     cause=views.cause,
     retryable_states=views.RETRYABLE_STATES,
-    qs=views.query_string,
+    qs=lambda query, **changes: present.typed(views.query_string(query, **changes)),
     sent_request=jobview.sent_request,
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
 templates.filters["tojson"] = safejson.tojson
 templates.filters["typed"] = present.typed
+# Links are built, not shown: cut, a long one would lead elsewhere (a name of 1,000 accented
+# letters is 9,000 characters URL-encoded); secrets are still hidden.
+templates.filters["urlencode"] = lambda value: present.typed(do_urlencode(value))
 
 Page = Callable[[Request, AdminContext, str], Awaitable[Response]]
 

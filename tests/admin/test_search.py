@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.admin.dashboard import templates
 from bridge.admin.search import DeliverySearch, delivery_search
 from bridge.delivery.model import JobDetail
 from bridge.events import Event
@@ -122,6 +123,9 @@ async def test_the_search_box_gives_back_what_was_typed(signed_in: httpx.AsyncCl
     # 9,000 characters once URL-encoded, past the 4,000 a printed value is cut at.
     job = (await signed_in.get("/admin/jobs/2", params={"attempts": "é" * 1000})).text
     assert f'name="next" value="/admin/jobs/2?attempts={"%C3%A9" * 1000}"' in job
+    # and so do the links pages build from names (at most 1,000 characters: 9,000 encoded)
+    link = templates.from_string('<a href="/r/{{ n | urlencode }}{{ qs({"rule": n}) }}">')
+    assert link.render(n="é" * 1000) == f'<a href="/r/{"%C3%A9" * 1000}?rule={"%C3%A9" * 1000}">'
 
 
 def test_a_plain_page_is_not_a_search() -> None:
