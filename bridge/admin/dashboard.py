@@ -70,15 +70,13 @@ templates.globals.update(
     needs_reset=views.needs_reset,
     cause=views.cause,
     retryable_states=views.RETRYABLE_STATES,
-    qs=lambda query, **changes: present.typed(views.query_string(query, **changes)),
+    qs=lambda query, **changes: present.typed(views.query_string(query, **changes)),  # a link
     sent_request=jobview.sent_request,
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
 templates.filters["tojson"] = safejson.tojson
 templates.filters["typed"] = present.typed
-# Links are built, not shown: cut, a long one would lead elsewhere (a name of 1,000 accented
-# letters is 9,000 characters URL-encoded); secrets are still hidden.
-templates.filters["urlencode"] = lambda value: present.typed(do_urlencode(value))
+templates.filters["urlencode"] = lambda value: present.typed(do_urlencode(value))  # a link
 
 Page = Callable[[Request, AdminContext, str], Awaitable[Response]]
 

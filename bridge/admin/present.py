@@ -156,7 +156,9 @@ def typed(value: object) -> Markup:
     HTML-escaped, but neither bidi-escaped nor cut (None is empty). A field's text cannot
     reorder the page around it, and a value that came back changed is a different value once
     the form is sent again: a search for U+202E became a search for the six characters
-    `\u202e`, a name with one no longer matched its action, a cut `next` URL led elsewhere."""
+    `\u202e`, a name with one no longer matched its action, a cut `next` URL led elsewhere.
+    Links the pages build (`urlencode`, `qs`) go through here too: a name of 1,000 accented
+    letters is 9,000 characters URL-encoded, and a cut link leads elsewhere."""
     text = "" if value is None else str(value)
     return Markup.escape(redaction.redact(text))
 
