@@ -259,11 +259,10 @@ async def _retry_stale_connection(
         try:
             return await handler(request)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            body = request.body
             if (
                 not holder[0]
                 or isinstance(exc, aiohttp.ClientConnectorError)
-                or getattr(body, "consumed", False)  # a stream read once cannot go again
+                or getattr(request.body, "consumed", False)  # a stream read once cannot go again
             ):
                 raise
         holder[0] = False
