@@ -3,272 +3,15 @@
 It states what the routes really take and answer, so that a fuzzer driven by it (the tests run
 schemathesis over it) exercises the handlers rather than only their 404s: job ids are 64-bit
 integers, names are bounded strings, every call may answer 401, 429 and 503, and the bodies
-of the 200s are described field by field (fields may be added; `null` where a stored value
-cannot be shown, see bridge/admin/safejson.py).
+of the 200s are described field by field (in bridge/admin/openapi_bodies.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bridge.admin.openapi_bodies import BODIES, ERROR
 from bridge.admin.params import MAX_ID, MAX_NAME_CHARS
-
-_TIME = {"type": ["string", "null"], "description": "ISO 8601 UTC; null: never, or unreadable"}
-_COUNT = {"type": "integer", "minimum": 0}
-_TEXT = {"type": ["string", "null"]}
-_INT = {"type": ["integer", "null"]}
-_ANY: dict[str, Any] = {}
-
-
-def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": list(required), "properties": properties}
-
-
-def _list(item: Any) -> dict[str, Any]:
-    return {"type": "array", "items": item}
-
-
-_ERROR = _object(("error",), error={"type": "string"})
-_DELIVERY = _object(
-    ("job_id", "action", "rule", "state", "attempts", "created_at"),
-    job_id={"type": "integer"},
-    action={"type": "string"},
-    rule={"type": "string"},
-    state={"type": "string"},
-    attempts={"type": "integer"},
-    created_at=_TIME,
-    last_attempt_at=_TIME,
-    last_status=_INT,
-    last_response=_TEXT,
-    summary=_TEXT,
-    delivery_id=_TEXT,
-    next_attempt_at=_TIME,
-    last_error=_TEXT,
-    failures={"type": "integer"},
-)
-_PAGE = {"items": _list(_ANY), "limit": {"type": "integer"}, "offset": {"type": "integer"}}
-_BODIES: dict[str, Any] = {
-    "actions": _object(
-        ("actions",),
-        actions=_list(
-            _object(
-                ("name", "health", "enabled", "in_config"),
-                name={"type": "string"},
-                health={"enum": ["ready", "working", "failing", "dead"]},
-                enabled={"type": "boolean"},
-                pending=_COUNT,
-                running=_COUNT,
-                failing_since=_TIME,
-                last_attempt_at=_TIME,
-                succeeded=_COUNT,
-                failed_attempts=_COUNT,
-                dead=_COUNT,
-                oldest_pending_age_s={"type": ["number", "null"]},
-                in_config={"type": "boolean"},
-                type=_TEXT,
-                options={"type": "object"},
-                latest_error={
-                    "oneOf": [
-                        {"type": "null"},
-                        _object(
-                            ("job_id", "state"),
-                            job_id={"type": "integer"},
-                            state={"type": "string"},
-                            status=_INT,
-                            error=_TEXT,
-                            cause=_TEXT,
-                            at=_TIME,
-                        ),
-                    ]
-                },
-            )
-        ),
-    ),
-    "deliveries": _object(
-        ("filter", "items", "limit", "offset"),
-        filter={"type": "string"},
-        action=_TEXT,
-        complete={"type": "boolean"},
-        **(_PAGE | {"items": _list(_DELIVERY)}),
-    ),
-    "job": _object(
-        ("job_id", "action", "inputs", "events", "attempt_log", "latest_response"),
-        **_DELIVERY["properties"],
-        notification_key=_TEXT,
-        request_id=_TEXT,
-        inputs={"type": "object"},
-        events=_list({"type": "object"}),
-        attempt_log=_list(
-            _object(
-                ("number", "outcome"),
-                number={"type": "integer"},
-                started_at=_TIME,
-                finished_at=_TIME,
-                outcome={"type": "string"},
-                status=_INT,
-                response=_TEXT,
-                error=_TEXT,
-                delivery_id=_TEXT,
-            )
-        ),
-        latest_response=_object(status=_INT, response=_TEXT, error=_TEXT, at=_TIME),
-        rendered_inputs=_object(
-            ("note",), inputs={"type": ["object", "null"]}, error=_TEXT, note={"type": "string"}
-        ),
-        requests=_list(
-            _object(
-                ("number", "request"),
-                number={"type": "integer"},
-                request={
-                    "oneOf": [
-                        {"type": "null"},
-                        _object(
-                            ("method", "url", "headers"),
-                            method={"type": "string"},
-                            url={"type": "string"},
-                            headers={"type": "object"},
-                            body=_TEXT,
-                            requests_sent=_COUNT,
-                        ),
-                    ]
-                },
-            )
-        ),
-        call=_list(
-            _object(
-                ("job_id", "state", "events"),
-                job_id={"type": "integer"},
-                state={"type": "string"},
-                rule={"type": "string"},
-                events=_list({"type": "string"}),
-            )
-        ),
-        call_size=_COUNT,
-    ),
-    "bulk_retry": _object(
-        ("action", "state", "dry_run", "jobs", "count"),
-        action={"type": "string"},
-        state={"enum": ["dead", "failing", "all"]},
-        dry_run={"type": "boolean"},
-        jobs=_list({"type": "integer"}),
-        count=_COUNT,
-        unchanged=_list({"type": "integer"}),
-        message={"type": "string"},
-    ),
-    "replay": _object(
-        ("dry_run", "notifications", "count", "per_action", "jobs", "request_id"),
-        dry_run={"type": "boolean"},
-        since=_TIME,
-        until=_TIME,
-        notifications=_COUNT,
-        count=_COUNT,
-        per_action={"type": "object", "additionalProperties": _COUNT},
-        jobs=_list(
-            _object(
-                ("action", "rule", "notification_key", "event"),
-                action={"type": "string"},
-                rule={"type": "string"},
-                notification_key={"type": "string"},
-                event={"type": "string"},
-            )
-        ),
-        request_id=_TEXT,
-    ),
-    "activity": _object(
-        ("window", "bucket_s", "actions", "rejections"),
-        window={"enum": ["1h", "6h", "24h", "3d"]},
-        since=_TIME,
-        until=_TIME,
-        bucket_s={"type": "integer"},
-        complete={"type": "boolean"},
-        actions={
-            "type": "object",
-            "additionalProperties": _list(
-                _object(
-                    ("start", "delivered", "failed", "queued"),
-                    start=_TIME,
-                    delivered=_COUNT,
-                    failed=_COUNT,
-                    queued=_COUNT,
-                )
-            ),
-        },
-        rejections=_list(
-            _object(
-                ("webhook", "counts", "latest"),
-                webhook={"type": "string"},
-                counts={"type": "object", "additionalProperties": _COUNT},
-                latest=_list(
-                    _object(
-                        ("status", "reason"),
-                        at=_TIME,
-                        status={"type": "integer"},
-                        reason=_TEXT,
-                        request_id=_TEXT,
-                    )
-                ),
-            )
-        ),
-    ),
-    "reload": _object(
-        ("loaded", "last_reload_ok", "errors"),
-        loaded={"type": "boolean"},
-        source=_TEXT,
-        last_reload_ok={"type": ["boolean", "null"]},
-        last_attempt_at=_TIME,
-        last_success_at=_TIME,
-        errors=_list(_TEXT),
-    ),
-    "retried": _object(
-        ("job_id", "retried"), job_id={"type": "integer"}, retried={"type": "boolean"}
-    ),
-    "reset": _object(("action", "reset"), action={"type": "string"}, reset={"type": "boolean"}),
-    "enabled": _object(
-        ("action", "enabled"), action={"type": "string"}, enabled={"type": "boolean"}
-    ),
-    "rules": _object(
-        ("rules",),
-        rules=_list(
-            _object(
-                ("name", "actions", "matched"),
-                name={"type": "string"},
-                actions=_list({"type": "string"}),
-                matched=_COUNT,
-                last_matched_at=_TIME,
-                stop={"type": "boolean"},
-            )
-        ),
-    ),
-    "rule": _object(
-        ("name", "actions", "matched", "matches"),
-        name={"type": "string"},
-        actions=_list({"type": "string"}),
-        matched=_COUNT,
-        last_matched_at=_TIME,
-        matches=_list(_DELIVERY),
-    ),
-    "notifications": _object(
-        ("items", "limit", "offset"),
-        **(
-            _PAGE
-            | {
-                "items": _list(
-                    _object(
-                        ("key", "received_at", "rules", "raw"),
-                        key={"type": "string"},
-                        webhook=_TEXT,
-                        received_at=_TIME,
-                        request_id=_TEXT,
-                        summary=_TEXT,
-                        rules={"type": ["array", "string", "number", "object", "null"]},
-                        raw=_ANY,
-                    )
-                )
-            }
-        ),
-    ),
-    "openapi": {"type": "object"},
-}
 
 _WHEN = "2026-12-02T01:30 (UTC unless it names a zone) or a duration back from now (2h)"
 _NAME = {
@@ -332,7 +75,7 @@ def _op(
         {"name": p, "in": "path", "required": True, "schema": _PATH[p]} for p in path
     ]
     parameters += [_query(p) for p in params]
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(_BODIES[body])}}
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(BODIES[body])}}
     if params:
         responses["400"] = {"description": "A query parameter is invalid", "content": _ERROR_JSON}
     responses["401"] = {
@@ -362,7 +105,7 @@ OPENAPI: dict[str, Any] = {
     "servers": [{"url": "/admin/api"}],
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Error": _ERROR},
+        "schemas": {"Error": ERROR},
     },
     "security": [{"bearer": []}],
     "paths": {
