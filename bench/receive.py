@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/receive.py [--rounds 5] [--seconds 5] [--connections 32]
                                       [--log-level info] [--legacy-sizes 100,1000,5000]
+                                      [--profile DIR] [--before-tree DIR]
 
 Two servers, each its own uvicorn process on 127.0.0.1:
 - bare:   a Starlette endpoint that reads the body and answers 200 (the ceiling);
@@ -373,6 +374,22 @@ def legacy_accept_times(srv: Server, sizes: list[int]) -> None:
         )
 
 
+@contextmanager
+def profiled(pid: int, out: Path) -> Iterator[None]:
+    """py-spy's collapsed stacks of `pid` (all threads) while the block runs."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--threads"]
+    spy = subprocess.Popen([*command, "--rate", "500", "-o", str(out)], stdout=subprocess.DEVNULL)
+    time.sleep(1)  # py-spy attaches before the first round
+    try:
+        yield
+    finally:
+        spy.send_signal(2)  # py-spy writes its file on SIGINT
+        spy.wait(timeout=60)
+        print(f"profile of the bridge: {out}")
+
+
 def main(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -392,6 +409,8 @@ def main(args: argparse.Namespace) -> None:
         warm = write_bodies(work / "warm.tsv", bodies_per_round, "ffffffff-0000")
         for srv in servers:
             wrk(srv, warm, WARMUP_S, args.connections)
+        if args.profile:
+            stack.enter_context(profiled(bridge.pid, Path(args.profile) / "receive.txt"))
         for round_ in range(args.rounds):
             bodies = write_bodies(work / "round.tsv", bodies_per_round, f"{round_:08x}-0000")
             for srv in servers:
@@ -423,6 +442,7 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--legacy-sizes", default="100,1000,5000")
+    parser.add_argument("--profile", help="a directory: py-spy records the bridge there")
     parser.add_argument(
         "--before-tree",
         help="also run the bridge from this source tree (e.g. `git archive` of an older commit)",
