@@ -4,14 +4,8 @@ A webhook says *that* an item changed; actions such as `algolia` need *what* it 
 carry `X-KC-Wait-For-Loading-New-Content: true` so the API answers with the content the
 notification is about, not a cached older version (seed 000). Errors are translated into the
 action contract: 429 and 5xx retry (Retry-After honoured), 401/403 are permanent and name the
-environment (never the key), and "the item is not there" is `None`.
-
-"Not there" is decided only by Kontent.ai's own answers, because it deletes search records: an
-empty item listing, or a 404 carrying Kontent.ai's error object with error code 100 ("The
-requested content item '...' was not found."). Any other 404 (an HTML page from a wrong host, an
-empty body, someone else's JSON, Kontent.ai's code 1 for a route that does not exist) and any
-200 without the listing's shape (of items, or of used-in) mean a wrong `delivery_url` or
-`preview_url`: they retry, loudly.
+environment (never the key), and "the item is not there" is `None`, decided only by
+Kontent.ai's own answers (bridge/kontent/answers.py).
 An answer is read up to `max_response_bytes` (32 MiB by default) and refused above it.
 """
 
@@ -26,23 +20,14 @@ import aiohttp
 
 from bridge import jsonsafe
 from bridge.failures import PermanentFailure, Retry
-from bridge.httpread import (
-    RETRYABLE_4XX,
-    Body,
-    BodyTooLarge,
-    failure_reason,
-    read_at_most,
-    read_prefix,
-    retry_after_s,
-)
+from bridge.httpread import BodyTooLarge, failure_reason, read_at_most, read_prefix
+from bridge.kontent.answers import api_name, check_status, one_variant, url_setting
 
 DELIVERY_URL = "https://deliver.kontent.ai"
 PREVIEW_URL = "https://preview-deliver.kontent.ai"
 WAIT_HEADER = "X-KC-Wait-For-Loading-New-Content"
 CONTINUATION_HEADER = "X-Continuation"
 MAX_RESPONSE_BYTES = 32 << 20
-# Kontent.ai's error_code for "The requested content item '...' was not found."
-ITEM_NOT_FOUND = 100
 
 
 class EnvironmentKeys(Protocol):
@@ -111,9 +96,9 @@ class DeliveryClient:
         data = await self._get(url, params, environment_id, preview=preview)
         if data is None:
             return None
-        what = _what(environment_id, preview)
+        what = api_name(environment_id, preview)
         listed = None if by == "codename" else item
-        return _one_variant(data, language, listed=listed, what=what, preview=preview)
+        return one_variant(data, language, listed=listed, what=what, preview=preview)
 
     def _headers(self, environment_id: str, *, preview: bool) -> dict[str, str]:
         headers = {WAIT_HEADER: "true", "Accept": "application/json"}
@@ -142,7 +127,7 @@ class DeliveryClient:
         received: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
         """`extra_headers` are sent too; `received`, when given, gets the answer's headers."""
-        what = _what(environment_id, preview)
+        what = api_name(environment_id, preview)
         headers = self._headers(environment_id, preview=preview) | dict(extra_headers or {})
         try:
             # No redirects: the API key must never follow a redirect to another host.
@@ -152,7 +137,7 @@ class DeliveryClient:
                 if received is not None:
                     received.update(resp.headers)
                 if resp.status != 200:
-                    _fail(what, resp.status, resp.headers, await read_prefix(resp), preview)
+                    check_status(what, resp.status, resp.headers, await read_prefix(resp), preview)
                     return None  # Kontent.ai's own "item not found"
                 raw = await read_at_most(resp, self.max_response_bytes)
         except BodyTooLarge as exc:  # before ClientError, which it is
@@ -201,8 +186,10 @@ class DeliveryClient:
         if not isinstance(listing, list):
             # As for an item: a 200 without the listing is a wrong host, not "used nowhere",
             # which would quietly leave every record that shows the object stale.
-            what = _what(environment_id, preview)
-            raise Retry(f"{what} answered 200 without a used-in listing: check {_setting(preview)}")
+            what = api_name(environment_id, preview)
+            raise Retry(
+                f"{what} answered 200 without a used-in listing: check {url_setting(preview)}"
+            )
         items = [item for item in listing if isinstance(item, dict)]
         token = next((v for k, v in received.items() if k.lower() == "x-continuation"), None)
         return items, token or None
@@ -223,129 +210,10 @@ class DeliveryClient:
         data = await self._get(url, params, environment_id, preview=preview)
         entries = None if data is None else data.get(listing)
         if not isinstance(entries, list):
-            what = _what(environment_id, preview)
-            raise Retry(f"{what} answered without a {listing} listing: check {_setting(preview)}")
+            what = api_name(environment_id, preview)
+            raise Retry(
+                f"{what} answered without a {listing} listing: check {url_setting(preview)}"
+            )
         pagination = data.get("pagination") if data is not None else None
         more = isinstance(pagination, dict) and bool(pagination.get("next_page"))
         return [entry for entry in entries if isinstance(entry, dict)], more
-
-
-def _what(environment_id: str, preview: bool) -> str:
-    api = "Preview Delivery API" if preview else "Delivery API"
-    return f"{api} (environment {environment_id})"
-
-
-def _setting(preview: bool) -> str:
-    return "kontent.preview_url" if preview else "kontent.delivery_url"
-
-
-def _fail(what: str, status: int, headers: Mapping[str, str], body: Body, preview: bool) -> None:
-    """Raise for any answer but 200, except Kontent.ai's own "content item not found"."""
-    text = body.excerpt()
-    if status == 404:
-        if body.complete and _is_item_not_found(body.text):
-            return
-        raise Retry(
-            f"{what} answered 404 without Kontent.ai's 'content item not found' error: "
-            f"check {_setting(preview)}",
-            status=status,
-            response=text,
-        )
-    if status in (401, 403):
-        raise PermanentFailure(
-            f"{what} refused access ({status}): check the key configured for this environment",
-            status=status,
-            response=text,
-        )
-    if status == 429 or status >= 500 or status in RETRYABLE_4XX or 200 <= status < 300:
-        # The shared rules (408/409/425 too); a 2xx other than 200 carries no listing.
-        raise Retry(
-            f"{what} answered {status}",
-            delay_s=retry_after_s(headers),
-            status=status,
-            response=text,
-        )
-    if 300 <= status < 400 and (where := headers.get("Location")):
-        raise PermanentFailure(
-            f"{what} redirected ({status}) to {where}; check {_setting(preview)}",
-            status=status,
-            response=text,
-        )
-    raise PermanentFailure(f"{what} answered {status}", status=status, response=text)
-
-
-def _is_item_not_found(text: str) -> bool:
-    """Kontent.ai's error object (message, request_id, error_code, specific_code), code 100."""
-    try:
-        error = jsonsafe.loads(text.encode())
-    except ValueError:
-        return False
-    if not isinstance(error, dict):
-        return False
-    code, specific = error.get("error_code"), error.get("specific_code")
-    return (
-        isinstance(error.get("message"), str)
-        and "request_id" in error
-        and isinstance(specific, int)
-        and not isinstance(code, bool)
-        and code == ITEM_NOT_FOUND
-    )
-
-
-def _one_variant(
-    data: dict[str, Any], language: str | None, *, listed: str | None, what: str, preview: bool
-) -> dict[str, Any] | None:
-    """The item of a listing filtered on `system.id == listed` (`items`, empty when there is
-    none) or, when `listed` is None, of `/items/{codename}`.
-
-    Only Kontent.ai's own shapes count: an entry that is not an item, another item than the
-    one asked for, or a `system`, `elements` or `modular_content` that is not an object is a
-    wrong host answering, so it retries; read as "not there" it would delete the record, and
-    read as content it crashed the record mapping.
-    """
-    if listed is not None:
-        items = data.get("items")
-        if not isinstance(items, list):
-            raise Retry(f"{what} answered 200 without an item listing: check {_setting(preview)}")
-        if not items:
-            return None
-        item = items[0]
-    else:
-        item = data.get("item")
-        if not isinstance(item, dict):
-            raise Retry(f"{what} answered 200 without a content item: check {_setting(preview)}")
-    linked = data.get("modular_content")
-    problem = _item_problem(item, "the item") or _linked_problem(linked)
-    if problem is None and listed is not None:
-        found = item["system"].get("id")
-        if not isinstance(found, str) or found.lower() != listed.lower():
-            problem = f"another item than {listed} (system.id {found!r})"
-    if problem:
-        raise Retry(f"{what} answered 200 with {problem}: check {_setting(preview)}")
-    system = item["system"]
-    if language and system.get("language") not in (None, language):
-        return None
-    return {"item": item, "modular_content": linked or {}}
-
-
-def _item_problem(item: Any, name: str) -> str | None:
-    """What keeps `item` from being a content item object, or None."""
-    if not isinstance(item, dict):
-        return f"{name} not an object"
-    if not isinstance(item.get("system"), dict):
-        return f"{name} without a system object"
-    if not isinstance(item.get("elements", {}), dict):
-        return f"{name}'s elements not an object"
-    return None
-
-
-def _linked_problem(linked: Any) -> str | None:
-    if not linked:  # absent, null, or empty (of whatever JSON type): no linked items
-        return None
-    if not isinstance(linked, dict):
-        return "modular_content not an object"
-    for codename, item in linked.items():
-        problem = _item_problem(item, f"modular_content[{codename!r}]")
-        if problem:
-            return problem
-    return None
