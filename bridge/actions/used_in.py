@@ -23,11 +23,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Generic, Literal
+from typing import Annotated, Any, Generic
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bridge.actions.base import ActionOptions, Call, Item, O, PermanentFailure
+from bridge.actions.used_in_taxonomy import TERM_RENAMED, tagged_items
 from bridge.events import Event
 from bridge.kontent.client import DeliveryClient
 from bridge.templates import TemplateError, batch_context, render_options
@@ -37,15 +38,6 @@ from bridge.templates import TemplateError, batch_context, render_options
 PARENT_ACTION = "changed"
 ENTITIES: Mapping[str, str] = {"content_item": "items", "asset": "assets"}
 CONCURRENT_LOOKUPS = 8
-# A renamed term: the records of the items tagged with it hold its old name (`<element>_names`,
-# and the text of the blocks that show them). No other taxonomy event changes a record: a new
-# term is on no item yet, a deleted one is gone from every item's value, a move renames nothing.
-TERM_RENAMED = "term_changed"
-# Items, types and languages are read this many to a page (`skip`/`limit`), and at most
-# LISTED_AT_MOST of types or languages in all: an environment has far fewer, and an API that
-# kept saying `next_page` must not keep the call asking.
-LISTING_PAGE = 1000
-LISTED_AT_MOST = 10_000
 
 
 class UsedIn(BaseModel):
@@ -202,7 +194,7 @@ async def _listing(
     token: str | None = None
     if entity == "taxonomy":
         async with limit:
-            return await _tagged(client, root, cap)
+            return await tagged_items(client, root, cap)
     async with limit:
         while True:
             items, token = await client.used_in_page(
@@ -216,70 +208,6 @@ async def _listing(
             systems += [item["system"] for item in items if isinstance(item.get("system"), dict)]
             if not token or len(systems) >= cap:
                 return systems
-
-
-async def _tagged(client: DeliveryClient, root: Event, cap: int) -> list[Mapping[str, Any]]:
-    """The items tagged with the renamed term, in every language, until `cap`: the Delivery API
-    has no used-in listing for terms, so each content type element of the term's group is
-    filtered with `[contains]` (`system.language` too: a language fallback is not the variant).
-    """
-    env, preview = str(root.environment_id), root.delivery_slot == "preview"
-    elements = [
-        (str(system["codename"]), codename)
-        for content_type in await _every(client, env, "types", {}, preview=preview)
-        if isinstance(system := content_type.get("system"), Mapping) and system.get("codename")
-        for codename, element in _mapping(content_type.get("elements")).items()
-        if isinstance(element, Mapping)
-        and element.get("type") == "taxonomy"
-        and element.get("taxonomy_group") == root.taxonomy_group
-    ]
-    if not elements:
-        return []
-    languages = [
-        str(system["codename"])
-        for language in await _every(client, env, "languages", {}, preview=preview)
-        if isinstance(system := language.get("system"), Mapping) and system.get("codename")
-    ]
-    systems: list[Mapping[str, Any]] = []
-    for type_codename, element in elements:
-        for language in languages:
-            params = {
-                "system.type": type_codename,
-                f"elements.{element}[contains]": str(root.codename),
-                "language": language,
-                "system.language": language,
-                "elements": element,
-                "depth": "0",
-            }
-            found = await _every(client, env, "items", params, preview=preview, cap=cap)
-            systems += [item["system"] for item in found if isinstance(item.get("system"), dict)]
-            if len(systems) >= cap:
-                return systems
-    return systems
-
-
-async def _every(
-    client: DeliveryClient,
-    env: str,
-    listing: Literal["items", "types", "languages"],
-    params: Mapping[str, str],
-    *,
-    preview: bool,
-    cap: int | None = None,
-) -> list[dict[str, Any]]:
-    """Every page of a listing, up to the first `cap` entries (LISTED_AT_MOST by default)."""
-    most = LISTED_AT_MOST if cap is None else cap
-    entries: list[dict[str, Any]] = []
-    while True:
-        page = {**params, "skip": str(len(entries)), "limit": str(LISTING_PAGE)}
-        found, more = await client.listing_page(env, listing, page, preview=preview)
-        entries += found
-        if not more or not found or len(entries) >= most:
-            return entries[:most]
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _parent_event(root: Event, system: Mapping[str, Any]) -> Event:

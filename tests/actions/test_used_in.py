@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from bridge.actions import used_in
+from bridge.actions import used_in_taxonomy
 from bridge.actions.algolia import AlgoliaAction
 from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.actions.cloudflare import CloudflareAction
@@ -237,7 +237,7 @@ async def test_a_renamed_term_reaches_every_item_tagged_with_it_in_every_languag
 async def test_listings_of_types_and_languages_are_bounded(
     http: aiohttp.ClientSession, make_call: MakeCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(used_in, "LISTED_AT_MOST", 3)  # an API that keeps saying next_page
+    monkeypatch.setattr(used_in_taxonomy, "LISTED_AT_MOST", 3)  # an API that keeps saying next_page
     async with FakeDelivery() as fake:
         fake.page_size = 1
         for n in range(6):
