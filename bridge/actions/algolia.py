@@ -3,7 +3,7 @@
 Webhooks only say that an item changed, so each event's item is fetched fresh from the Delivery
 API (preview slot → Preview API) and mapped to a record. A variant that is unpublished, deleted
 or no longer there is removed from the index ("no longer there" only on Kontent.ai's own answer:
-see bridge.kontent.client; an unpublish the API contradicts saves: search_index.fetch_current).
+see bridge.kontent.answers; an unpublish the API contradicts saves: search_index.fetch_current).
 A coalesced batch becomes as few `batch` requests as Algolia allows (up to 1,000 operations
 each), and the action waits for Algolia's indexing tasks so that success means "searchable".
 A record over `max_record_bytes` is shrunk to fit (record_size.py); one that cannot fit has its
@@ -14,6 +14,7 @@ With `expand: used_in`, the items using a changed item or asset are reindexed to
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ import aiohttp
 from algoliasearch.http.api_response import ApiResponse
 from algoliasearch.http.exceptions import AlgoliaUnreachableHostException, RequestException
 from algoliasearch.http.hosts import Host, HostsCollection
+from algoliasearch.http.retry import RetryOutcome, RetryStrategy
 from algoliasearch.http.transporter import Transporter
 from algoliasearch.search.client import SearchClient
 from algoliasearch.search.config import SearchConfig
@@ -35,7 +37,13 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.httputil import RETRYABLE_4XX, BodyTooLarge, client_session, failure_reason
+from bridge.actions.httputil import (
+    RETRYABLE_4XX,
+    BodyTooLarge,
+    client_session,
+    excerpt,
+    failure_reason,
+)
 from bridge.actions.record_size import fit_record
 from bridge.actions.search_index import (
     PER_EVENT_OPTIONS,
@@ -180,6 +188,8 @@ class AlgoliaAction(Action[AlgoliaOptions]):
                     await client.wait_for_task(index, task)
         except RequestException as exc:
             raise _failure(exc) from exc
+        except EveryHostFailed as exc:
+            raise Retry(str(exc), status=exc.status) from exc
         except BodyTooLarge as exc:  # before ClientError, which it is; a batch is safe to redo
             raise Retry(f"Algolia answered more than {exc.max_bytes} bytes") from exc
         except (TimeoutError, AlgoliaUnreachableHostException, aiohttp.ClientError) as exc:
@@ -215,18 +225,69 @@ class AlgoliaAction(Action[AlgoliaOptions]):
             await client.close()
 
 
+# What each host answered in the current request, newest last (a list per request: clients
+# are shared by concurrent calls, and the SDK's strategy object by all of them).
+_HOSTS_TRIED: ContextVar[list[tuple[str, ApiResponse[str]]] | None] = ContextVar(
+    "algolia_hosts_tried", default=None
+)
+
+
+class EveryHostFailed(AlgoliaUnreachableHostException):
+    """The SDK's "Unreachable hosts", with what each host answered: a 503 is not unreachable,
+    and the status and the answer's excerpt are what an operator needs to see."""
+
+    def __init__(self, tried: list[tuple[str, ApiResponse[str]]], correlation_id: Any) -> None:
+        said = "; ".join(_host_said(host, response) for host, response in tried)
+        super().__init__(f"every Algolia host failed: {said or 'none was tried'}", correlation_id)
+        statuses = [response.status_code for _, response in tried if response.status_code]
+        self.status: int | None = statuses[-1] if statuses else None
+
+
+class _RecordingStrategy(RetryStrategy):
+    """The SDK's host strategy, noting each answer it moves past (a timeout or a 5xx)."""
+
+    def decide(self, host: Host, response: ApiResponse[str]) -> str:
+        decision = super().decide(host, response)
+        tried = _HOSTS_TRIED.get()
+        if decision == RetryOutcome.RETRY and tried is not None:
+            tried.append((host.url, response))
+        return str(decision)
+
+
 class _Transporter(Transporter):
-    """The SDK's transporter on a session whose reads are bounded (httputil.BoundedResponse).
+    """The SDK's transporter on a session whose reads are bounded (httputil.BoundedResponse),
+    whose "Unreachable hosts" says what each host answered (EveryHostFailed).
 
     The SDK opens its own aiohttp session on first use and reads every answer whole; opening
     that session first, as the SDK would but with the bounded response class, bounds it.
     """
 
+    def __init__(self, config: SearchConfig) -> None:
+        super().__init__(config)
+        self._retry_strategy = _RecordingStrategy()
+
     async def request(self, *args: Any, **kwargs: Any) -> ApiResponse[str]:
         if self._session is None:
             connector = aiohttp.TCPConnector(use_dns_cache=False)
             self._session = client_session(connector=connector, trust_env=True)
-        return await super().request(*args, **kwargs)
+        tried: list[tuple[str, ApiResponse[str]]] = []
+        token = _HOSTS_TRIED.set(tried)
+        try:
+            return await super().request(*args, **kwargs)
+        except AlgoliaUnreachableHostException as exc:
+            raise EveryHostFailed(tried, getattr(exc, "correlation_id", None)) from exc
+        finally:
+            _HOSTS_TRIED.reset(token)
+
+
+def _host_said(host: str, response: ApiResponse[str]) -> str:
+    if response.is_timed_out_error:
+        return f"{host} timed out"
+    if response.status_code is None:
+        return f"{host} failed: {excerpt(response.error_message, 200)}"
+    text = excerpt(str(response.raw_data or ""), 200)
+    said = f"{host} answered {response.status_code} {response.error_message}".rstrip()
+    return f"{said}: {text}" if text else said
 
 
 def _first_line(exc: Exception) -> str:
