@@ -279,10 +279,12 @@ def client_session(**kwargs: Any) -> aiohttp.ClientSession:
     guard.on_request_redirect.append(_refuse_redirect)
     guard.on_connection_reuseconn.append(_note_reuse)
     traces = [*(kwargs.pop("trace_configs", None) or ()), guard]
+    # A caller's own middlewares wrap the stale-connection retry: they see its final outcome.
+    middlewares = (*(kwargs.pop("middlewares", None) or ()), _retry_stale_connection)
     return aiohttp.ClientSession(
         response_class=BoundedResponse,
         trace_configs=traces,
-        middlewares=(_retry_stale_connection,),
+        middlewares=middlewares,
         **kwargs,
     )
 

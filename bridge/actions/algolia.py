@@ -238,7 +238,8 @@ class EveryHostFailed(AlgoliaUnreachableHostException):
 
     def __init__(self, tried: list[tuple[str, ApiResponse[str]]], correlation_id: Any) -> None:
         said = "; ".join(_host_said(host, response) for host, response in tried)
-        super().__init__(f"every Algolia host failed: {said or 'none was tried'}", correlation_id)
+        message = f"every Algolia host failed: {said or 'none was tried'}"
+        super().__init__(message, correlation_id)  # type: ignore[no-untyped-call]
         statuses = [response.status_code for _, response in tried if response.status_code]
         self.status: int | None = statuses[-1] if statuses else None
 
@@ -254,9 +255,31 @@ class _RecordingStrategy(RetryStrategy):
         return str(decision)
 
 
+class HostUnreachable(TimeoutError):
+    """No connection to one host (refused, no DNS name, closed before it answered).
+
+    A TimeoutError, because that is the only error on which the SDK moves on to its next host:
+    any other ends the request, so with the first of Algolia's hosts down (the `-dsn` one, or a
+    `hosts:` entry) the others, there for exactly that, were never tried.
+    """
+
+
+async def _next_host_on_connection_error(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectionError as exc:
+        raise HostUnreachable(f"{_NO_CONNECTION}{type(exc).__name__}: {exc}") from exc
+
+
+_NO_CONNECTION = "no connection: "
+
+
 class _Transporter(Transporter):
     """The SDK's transporter on a session whose reads are bounded (httputil.BoundedResponse),
-    whose "Unreachable hosts" says what each host answered (EveryHostFailed).
+    which moves on to the next host when one cannot be reached (HostUnreachable), and whose
+    "Unreachable hosts" says what each host answered (EveryHostFailed).
 
     The SDK opens its own aiohttp session on first use and reads every answer whole; opening
     that session first, as the SDK would but with the bounded response class, bounds it.
@@ -269,7 +292,11 @@ class _Transporter(Transporter):
     async def request(self, *args: Any, **kwargs: Any) -> ApiResponse[str]:
         if self._session is None:
             connector = aiohttp.TCPConnector(use_dns_cache=False)
-            self._session = client_session(connector=connector, trust_env=True)
+            self._session = client_session(
+                connector=connector,
+                trust_env=True,
+                middlewares=(_next_host_on_connection_error,),
+            )
         tried: list[tuple[str, ApiResponse[str]]] = []
         token = _HOSTS_TRIED.set(tried)
         try:
@@ -282,7 +309,12 @@ class _Transporter(Transporter):
 
 def _host_said(host: str, response: ApiResponse[str]) -> str:
     if response.is_timed_out_error:
-        return f"{host} timed out"
+        said = response.error_message
+        return (
+            f"{host}: {excerpt(said, 200)}"
+            if said.startswith(_NO_CONNECTION)
+            else f"{host} timed out"
+        )
     if response.status_code is None:
         return f"{host} failed: {excerpt(response.error_message, 200)}"
     text = excerpt(str(response.raw_data or ""), 200)

@@ -305,8 +305,14 @@ async def test_wrong_api_key_is_permanent(setup: Setup, make_call: MakeCall) -> 
 async def test_server_errors_and_unreachable_hosts_retry(setup: Setup, make_call: MakeCall) -> None:
     setup.algolia.fail_next(500, {"message": "oops"})
     call = make_call(AlgoliaAction, setup.options, [make_event(action="deleted")])
-    with pytest.raises(Retry, match="unreachable"):  # the SDK tried its only host
+    with pytest.raises(Retry) as caught:  # the SDK tried its only host
         await setup.action.send(call)
+    # The SDK says "Unreachable hosts"; the reason says what the host answered.
+    assert caught.value.status == 500
+    assert "every Algolia host failed: 127.0.0.1 answered 500 Internal Server Error" in str(
+        caught.value
+    )
+    assert '"oops"' in str(caught.value)
     # The next attempt tries the host again (the SDK alone would skip it for 5 minutes).
     result = await setup.action.send(call)
     assert "deleted 1" in result.response
