@@ -4,7 +4,9 @@ A one-row-per-job table needs about 200 columns before the error and event colum
 enough to read; below that rich shrinks them to a few characters, which hides the cause just
 where an operator looks first. So each job gets a short first line (id, state, tries, times,
 action) and two lines of its own for the latest response or error and for the rule and event,
-each cut with an ellipsis only at the console's width.
+each cut with an ellipsis only at the console's width. The id column is as wide as the longest
+id; where that leaves the action fewer than ACTION_MIN_WIDTH columns (a 19-digit id at 80
+columns leaves it 9), the action moves to a line of its own under the state, whole.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ STATE_STYLES = {
 HEADERS = ("JOB", "STATE", "TRIES", "LAST (UTC)", "NEXT (UTC)", "ACTION")
 STATE_WIDTH = len("succeeded")
 TIME_WIDTH = len("12-31 23:59:59")
+ACTION_MIN_WIDTH = 20  # fewer left on the first line: "action <name>" gets a line of its own
 
 
 def print_deliveries(
@@ -39,38 +42,42 @@ def print_deliveries(
     """Print `rows` (newest first). Unfinished jobs of a disabled action show as parked."""
     id_width = max(len(HEADERS[0]), *(len(str(row.job_id)) for row in rows))
     indent = " " * (id_width + 2)
-    console.print(_first_line(HEADERS, id_width), style="bold", no_wrap=True, overflow="ellipsis")
+    action_width = console.width - len(_first_line((*HEADERS[:-1], ""), id_width))
+    inline_action = action_width >= ACTION_MIN_WIDTH
+    headers = HEADERS if inline_action else HEADERS[:-1]
+    console.print(_first_line(headers, id_width), style="bold", no_wrap=True, overflow="ellipsis")
     for row in rows:
         parked = row.action in parked_actions and row.state in ("pending", "retrying")
         state = "parked" if parked else row.state
+        action = terminal_safe(row.action)
         fields = (
             str(row.job_id),
             state,
             str(row.attempts),
             _time(row.last_attempt_at),
             "when enabled" if parked else _next(row, now),
-            terminal_safe(row.action),
         )
-        first = Text(_first_line(fields, id_width))
+        first = Text(_first_line((*fields, action) if inline_action else fields, id_width))
         start = id_width + 2
         first.stylize(STATE_STYLES.get(state, ""), start, start + len(state))
         console.print(first, no_wrap=True, overflow="ellipsis")
-        for detail in (_response(row), f"rule {terminal_safe(row.rule)}: {_one_line(row.summary)}"):
+        details = [] if inline_action else [f"action {action}"]
+        details += [_response(row), f"rule {terminal_safe(row.rule)}: {_one_line(row.summary)}"]
+        for detail in details:
             console.print(Text(indent + detail), no_wrap=True, overflow="ellipsis")
 
 
 def _first_line(fields: Sequence[str], id_width: int) -> str:
-    job, state, tries, last, next_, action = fields
-    return "  ".join(
-        (
-            job.rjust(id_width),
-            state.ljust(STATE_WIDTH),
-            tries.rjust(len("TRIES")),
-            last.ljust(TIME_WIDTH),
-            next_.ljust(TIME_WIDTH),
-            action,
-        )
+    """The id, state, tries and times in their columns, then the action when it is given."""
+    job, state, tries, last, next_, *action = fields
+    columns = (
+        job.rjust(id_width),
+        state.ljust(STATE_WIDTH),
+        tries.rjust(len("TRIES")),
+        last.ljust(TIME_WIDTH),
+        next_.ljust(TIME_WIDTH),
     )
+    return "  ".join((*columns, *action)) if action else "  ".join(columns).rstrip()
 
 
 def _next(row: DeliveryRow, now: float) -> str:
