@@ -44,6 +44,42 @@ async def test_concurrent_accepts_share_commits_and_all_survive_a_reopen(
     assert len(await reopened.deliveries(limit=1000)) == 200
 
 
+async def test_a_large_accept_gives_the_event_loop_turns_inside_its_transaction(
+    make_store: MakeStore,
+) -> None:
+    """One accept of 2,000 notifications and their jobs is one transaction of 4,000 rows. Its
+    statements used to run back to back on the event loop: a legacy body of 20,000 items held
+    every other request and health check for 4 s. Now other tasks run between its rows."""
+    store = await make_store()
+    conn = store.connector.db._write_conn
+    assert conn is not None
+    turns = 0
+    accepting = True
+
+    async def other_task() -> None:
+        nonlocal turns
+        while accepting:
+            turns += 1
+            await asyncio.sleep(0)
+
+    seen: list[tuple[str, int]] = []  # each statement the write connection runs, with `turns`
+    conn.set_trace_callback(lambda sql: seen.append((sql.split()[0].upper(), turns)))
+    other = asyncio.create_task(other_task())
+    notes = [notification(n) for n in range(2000)]
+    try:
+        result = await store.accept(notes, [planned(n, "a") for n in notes], request_id=None)
+    finally:
+        accepting = False
+        conn.set_trace_callback(None)
+        await other
+    assert result.accepted == 2000
+    verbs = [verb for verb, _ in seen]
+    begin, commit = verbs.index("BEGIN"), verbs.index("COMMIT")
+    inside = [count for verb, count in seen[begin + 1 : commit] if verb in {"INSERT", "UPDATE"}]
+    assert len(inside) >= 2000
+    assert inside[-1] - inside[0] >= 5  # other tasks ran between its rows, many times
+
+
 async def test_sqlite_is_in_wal_mode_with_full_sync(store: Store) -> None:
     mode = await store.connector.db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
     sync = await store.connector.db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
