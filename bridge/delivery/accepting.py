@@ -4,7 +4,7 @@ Two forms, chosen by what the dialect's SQL folder holds: PostgreSQL's `accept` 
 whole request in one statement (one round trip, dedupe included); a dialect without one is
 accepted statement by statement in one transaction (SQLite, where the statements run inside a
 group commit and cost no round trip). `Store.accept` is the caller; `insert_jobs` also serves
-replays, which create jobs without dedupe.
+replays, alerts and follow-ups, which create jobs without dedupe.
 """
 
 from __future__ import annotations
@@ -81,15 +81,25 @@ async def _step_by_step(
 
 
 async def insert_jobs(
-    tx: Tx, jobs: Sequence[PlannedJob], now: float, request_id: str | None
-) -> bool:
-    """Jobs without dedupe; True when there were any (the caller notifies)."""
+    tx: Tx,
+    jobs: Sequence[PlannedJob],
+    now: float,
+    request_id: str | None,
+    *,
+    of_stored: bool = False,
+) -> int:
+    """Jobs without dedupe; the number created (other processes are notified when any).
+
+    `of_stored`: a replay's jobs, whose keys name stored notifications: a job is created only
+    while its notification is stored, which then stays stored as long as the job (pruning.py).
+    Otherwise (alerts, follow-ups: keys of their own) every job is created."""
     if not jobs:
-        return False
+        return 0
     values = params.insert_jobs_params(jobs, now, request_id)
     actions = sorted(set(values["actions"]))
     await tx.execute("share_action_order", actions=actions)
     await tx.execute("ensure_actions", actions=actions)
-    await tx.execute("insert_jobs", **values)
-    await tx.notify()
-    return True
+    created = await tx.execute("insert_replayed_jobs" if of_stored else "insert_jobs", **values)
+    if created:
+        await tx.notify()
+    return created

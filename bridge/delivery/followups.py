@@ -56,4 +56,4 @@ class FollowUpQueue:
             fields = getattr(action_config.action_class.Options, "model_fields", {})
             inputs = {name: literal(text) for name in MESSAGE_OPTIONS if name in fields}
             jobs.append(PlannedJob(target, rule, key, event, inputs))
-        return await store.enqueue(jobs) if jobs else 0
+        return await store.enqueue_follow_ups(jobs) if jobs else 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bridge.delivery import accepting, claims, rows
+from bridge.delivery import accepting, claims, pruning, rows
 from bridge.delivery.clock import Clock, ManualClock, SystemClock
 from bridge.delivery.connectors import Connector, Tx
 from bridge.delivery.errors import StoreError, StoreUnavailable
@@ -148,14 +148,27 @@ class Store:
         return accepted
 
     async def enqueue(self, jobs: Sequence[PlannedJob], *, request_id: str | None = None) -> int:
-        """Create jobs without dedupe (replay); returns the number created."""
+        """Create the jobs of stored notifications without dedupe (a replay); the number
+        created. A job whose notification is no longer stored (pruned since the replay read
+        it) is not created, nor counted; the others' notifications stay stored while they are
+        (pruning.py)."""
+        return await self._insert(jobs, request_id, of_stored=True)
+
+    async def enqueue_follow_ups(self, jobs: Sequence[PlannedJob]) -> int:
+        """Create jobs whose keys are their own and name no stored notification (follow-ups:
+        `translate:<item>:...`); the number created."""
+        return await self._insert(jobs, None, of_stored=False)
+
+    async def _insert(
+        self, jobs: Sequence[PlannedJob], request_id: str | None, *, of_stored: bool
+    ) -> int:
         now = self.clock.now()
-
-        async def op(tx: Tx) -> bool:
-            return await accepting.insert_jobs(tx, jobs, now, request_id)
-
-        await self._write_and_notify(op)
-        return len(jobs)
+        created = await self.connector.write(
+            lambda tx: accepting.insert_jobs(tx, jobs, now, request_id, of_stored=of_stored)
+        )
+        if created:
+            self._notify()
+        return created
 
     # -- the workers ---------------------------------------------------------------------------
     async def claim(self, action: str, policy: ClaimPolicy, *, worker_id: str) -> Claim:
@@ -207,17 +220,10 @@ class Store:
     async def prune(self, *, before: float) -> int:
         """Delete finished jobs and unreferenced notifications older than `before`.
 
-        Never deletes pending, running, retrying or dead jobs, nor the notifications they need.
+        Never deletes pending, running, retrying or dead jobs, nor the notifications they need,
+        nor one whose jobs a replay is creating meanwhile (pruning.py).
         """
-
-        async def op(tx: Tx) -> int:
-            await tx.execute("prune_attempts", before=before)
-            jobs = await tx.execute("prune_jobs", before=before)
-            notes = await tx.execute("prune_notifications", before=before)
-            await tx.execute("prune_latest", before=before)
-            return jobs + notes
-
-        return await self.connector.write(op)
+        return await self.connector.write(lambda tx: pruning.prune(tx, before))
 
     # -- the CLI and the admin API -------------------------------------------------------------
     async def action_states(self, known: Sequence[str] = ()) -> list[ActionState]:

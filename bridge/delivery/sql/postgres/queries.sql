@@ -127,6 +127,24 @@ FROM unnest(:actions::text[], :rules::text[], :notification_keys::text[], :event
                            ord)
 ORDER BY ord;
 
+-- name: insert_replayed_jobs
+-- insert_jobs for a replay, whose jobs name stored notifications (pruning.py): a job is created
+-- only if its notification is stored when this statement locks it, and the lock (FOR KEY SHARE,
+-- held until COMMIT) keeps prune from deleting it meanwhile. A notification that a prune has
+-- locked to delete is waited for, then skipped once deleted: its jobs are not created.
+INSERT INTO jobs
+    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
+     created_at, due_at)
+SELECT j.action, j.rule, j.notification_key, j.event, j.inputs, j.inputs_hash,
+       :request_id::text, j.summary, 'pending', :now::float8, :now::float8
+FROM unnest(:actions::text[], :rules::text[], :notification_keys::text[], :events::text[],
+            :inputs::text[], :inputs_hashes::text[], :summaries::text[])
+     WITH ORDINALITY AS j (action, rule, notification_key, event, inputs, inputs_hash, summary,
+                           ord)
+JOIN notifications AS n ON n.key = j.notification_key
+ORDER BY j.ord
+FOR KEY SHARE OF n;
+
 -- name: share_action_order
 -- Jobs get their ids from a sequence when inserted but become visible when committed, which
 -- across replicas is not the same order. Writers of new jobs hold this lock shared (they do
@@ -314,9 +332,19 @@ DELETE FROM attempts WHERE job_id IN
 -- name: prune_jobs
 DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
 
--- name: prune_notifications
-DELETE FROM notifications
+-- name: lock_prunable_notifications
+-- The notifications prune may delete, locked until COMMIT; those a replay is inserting jobs for
+-- (insert_replayed_jobs holds them FOR KEY SHARE) are skipped, not waited for (pruning.py).
+SELECT key FROM notifications
 WHERE received_at < :before
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key)
+FOR UPDATE SKIP LOCKED;
+
+-- name: prune_notifications
+-- After lock_prunable_notifications, in a statement of its own: its snapshot is taken once the
+-- locks are held, so it sees the jobs of every replay that held one of them before.
+DELETE FROM notifications
+WHERE key = ANY(:keys::text[])
   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key);
 
 -- name: prune_latest

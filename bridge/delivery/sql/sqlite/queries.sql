@@ -51,9 +51,15 @@ DELETE FROM attempts WHERE job_id IN
 -- name: prune_jobs
 DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
 
+-- name: lock_prunable_notifications
+-- The notifications prune may delete (the write lock is held: no replay inserts meanwhile).
+SELECT key FROM notifications
+WHERE received_at < :before
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key);
+
 -- name: prune_notifications
 DELETE FROM notifications
-WHERE received_at < :before
+WHERE key IN (SELECT value FROM json_each(:keys))
   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_key = notifications.key);
 
 -- name: action_counts
@@ -188,6 +194,11 @@ WHERE object_id = :object_id AND language = :language AND slot = :slot;
 -- on `key`: joined straight, json_each has no index and the planner scanned the arrays as a
 -- cross product before filtering on `key` (about N^5 rows: 50 jobs took 17 s, a replay of
 -- 5,000 never finished and held the write lock and the event loop meanwhile).
+-- INSERT comes first: Python's sqlite3 counts the rows a statement changed only when it begins
+-- with INSERT (one that begins with WITH reports -1), and the count is what the store returns.
+INSERT INTO jobs
+    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
+     created_at, due_at)
 WITH
     r AS MATERIALIZED (SELECT key, value FROM json_each(:rules)),
     k AS MATERIALIZED (SELECT key, value FROM json_each(:notification_keys)),
@@ -195,9 +206,6 @@ WITH
     i AS MATERIALIZED (SELECT key, value FROM json_each(:inputs)),
     h AS MATERIALIZED (SELECT key, value FROM json_each(:inputs_hashes)),
     s AS MATERIALIZED (SELECT key, value FROM json_each(:summaries))
-INSERT INTO jobs
-    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
-     created_at, due_at)
 SELECT a.value, r.value, k.value, e.value, i.value, h.value, :request_id, s.value, 'pending',
        :now, :now
 FROM json_each(:actions) AS a
@@ -207,6 +215,31 @@ JOIN e ON e.key = a.key
 JOIN i ON i.key = a.key
 JOIN h ON h.key = a.key
 JOIN s ON s.key = a.key
+ORDER BY a.key;
+
+-- name: insert_replayed_jobs
+-- insert_jobs for a replay, whose jobs name stored notifications (pruning.py): a job is created
+-- only if its notification is still stored, in the write transaction that prune also needs.
+INSERT INTO jobs
+    (action, rule, notification_key, event, inputs, inputs_hash, request_id, summary, state,
+     created_at, due_at)
+WITH
+    r AS MATERIALIZED (SELECT key, value FROM json_each(:rules)),
+    k AS MATERIALIZED (SELECT key, value FROM json_each(:notification_keys)),
+    e AS MATERIALIZED (SELECT key, value FROM json_each(:events)),
+    i AS MATERIALIZED (SELECT key, value FROM json_each(:inputs)),
+    h AS MATERIALIZED (SELECT key, value FROM json_each(:inputs_hashes)),
+    s AS MATERIALIZED (SELECT key, value FROM json_each(:summaries))
+SELECT a.value, r.value, k.value, e.value, i.value, h.value, :request_id, s.value, 'pending',
+       :now, :now
+FROM json_each(:actions) AS a
+JOIN r ON r.key = a.key
+JOIN k ON k.key = a.key
+JOIN e ON e.key = a.key
+JOIN i ON i.key = a.key
+JOIN h ON h.key = a.key
+JOIN s ON s.key = a.key
+WHERE EXISTS (SELECT 1 FROM notifications AS n WHERE n.key = k.value)
 ORDER BY a.key;
 
 -- name: share_action_order
