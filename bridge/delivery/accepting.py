@@ -41,21 +41,15 @@ async def accept(
     # every other request and health check: it runs in a thread, small batches inline.
     rows = await asyncio.to_thread(encode) if large else encode()
     if connector.has_query("accept"):
-        build = functools.partial(params.accept_params, rows, jobs, now, request_id)
+        build = functools.partial(params.accept_params, rows, now, request_id)
         values = await asyncio.to_thread(build) if large else build()
         row = await connector.statement("accept", **values)
         assert row is not None
         return Accepted(row["accepted"], len(rows.notes) - row["accepted"], row["jobs"])
-    return await connector.write(lambda tx: _step_by_step(tx, rows, jobs, now, request_id))
+    return await connector.write(lambda tx: _step_by_step(tx, rows, jobs))
 
 
-async def _step_by_step(
-    tx: Tx,
-    accept: records.AcceptRows,
-    jobs: Sequence[PlannedJob],
-    now: float,
-    request_id: str | None,
-) -> Accepted:
+async def _step_by_step(tx: Tx, accept: records.AcceptRows, jobs: Sequence[PlannedJob]) -> Accepted:
     """`accept` one statement at a time, in one transaction, one notification after the other."""
     stored: dict[str, tuple[str, int]] = {}  # content key -> (stored key, copies new)
     accepted = 0
@@ -69,11 +63,10 @@ async def _step_by_step(
             first, copies = stored.get(values["content_key"], (key, 0))
             stored[values["content_key"]] = (first, copies + 1)
     fresh = []
-    for job, copy in zip(jobs, accept.occurrences, strict=True):
+    for job, copy, job_values in zip(jobs, accept.occurrences, accept.jobs, strict=True):
         found = stored.get(job.notification_key)
         if found is not None and copy <= found[1]:
-            job_values = records.job_params(job, now=now, request_id=request_id, cache=accept.cache)
-            job_values["notification_key"] = found[0]
+            job_values["notification_key"] = found[0]  # the rows are this accept's own
             fresh.append(job_values)
     if fresh:
         await tx.execute_many("insert_job", fresh)

@@ -43,20 +43,12 @@ def columns(params: Sequence[dict[str, Any]], *names: str) -> dict[str, list[Any
     return {name: [p[name] for p in params] for name in names}
 
 
-def accept_params(
-    accept: records.AcceptRows,
-    jobs: Sequence[PlannedJob],
-    now: float,
-    request_id: str | None,
-) -> dict[str, Any]:
+def accept_params(accept: records.AcceptRows, now: float, request_id: str | None) -> dict[str, Any]:
     """The columns of the one-statement `accept` query, one array per column."""
     sent, objects, checks = dedupe_plan(accept.notes)
     note = columns(sent, "content_key", "webhook", "format", "raw", "events", "rules", "summary")
-    job_params = [
-        records.job_params(job, now=now, request_id=request_id, cache=accept.cache) for job in jobs
-    ]
     job = columns(
-        job_params, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
+        accept.jobs, "action", "rule", "notification_key", "event", "inputs", "inputs_hash",
         "summary",
     )  # fmt: skip
     matches = [(key, rule) for key, matched in accept.rules.items() for rule in matched]
