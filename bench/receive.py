@@ -22,7 +22,8 @@ other work shares the cores. The goal is a ratio of at least 0.5.
 
 Then legacy bodies of 100, 1,000 and 5,000 items (each item one notification) are posted to
 the bridge one at a time, and the accept time per body and per item is printed: it must grow
-linearly with the item count (flat time per item).
+linearly with the item count (flat time per item). A thread polls /healthz meanwhile; the
+longest wait it saw is how long one body held the bridge's event loop.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -340,29 +342,61 @@ def post(srv: Server, body: bytes) -> tuple[int, bytes]:
     return answer
 
 
+@contextmanager
+def health_probe(srv: Server) -> Iterator[list[float]]:
+    """GET /healthz in a loop while the block runs: each answer's wait, in seconds. The longest
+    is how long the bridge's event loop was held (every other request waited as long)."""
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            connection = http.client.HTTPConnection(srv.host, srv.port, timeout=600)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            connection.close()
+            waits.append(time.perf_counter() - started)
+            stop.wait(0.005)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    try:
+        yield waits
+    finally:
+        stop.set()
+        thread.join()
+
+
 def legacy_accept_times(srv: Server, sizes: list[int]) -> None:
-    """Accept time of legacy bodies (median of 3 each): it must grow linearly with the items."""
+    """Accept time of legacy bodies (median of 3 each): it must grow linearly with the items.
+    Also the longest /healthz wait during the accepts: a large body must not hold the loop."""
     print("\nlegacy bodies to the bridge (median of 3 posts each, distinct bodies)")
-    print(f"{'items':>7} {'body KiB':>9} {'accept ms':>10} {'us/item':>8} {'cpu us/item':>12}")
+    print(
+        f"{'items':>7} {'body KiB':>9} {'accept ms':>10} {'us/item':>8} {'cpu us/item':>12} "
+        f"{'longest /healthz ms':>20}"
+    )
     per_item: list[float] = []
     cpu_per_item: list[float] = []
     for size in sizes:
         times, cpus = [], []
-        for attempt in range(3):
-            body = legacy_body(size, f"{size:08d}-{attempt:04d}")
-            cpu_before = cpu_seconds(srv.pid)
-            started = time.perf_counter()
-            status, answer = post(srv, body)
-            times.append(time.perf_counter() - started)
-            cpus.append(cpu_seconds(srv.pid) - cpu_before)
-            if status != 200 or json.loads(answer)["accepted"] != size:
-                raise SystemExit(f"legacy body of {size} items: {status} {answer[:200]!r}")
+        with health_probe(srv) as waits:
+            for attempt in range(3):
+                body = legacy_body(size, f"{size:08d}-{attempt:04d}")
+                cpu_before = cpu_seconds(srv.pid)
+                started = time.perf_counter()
+                status, answer = post(srv, body)
+                times.append(time.perf_counter() - started)
+                cpus.append(cpu_seconds(srv.pid) - cpu_before)
+                if status != 200 or json.loads(answer)["accepted"] != size:
+                    raise SystemExit(f"legacy body of {size} items: {status} {answer[:200]!r}")
         seconds, cpu_s = statistics.median(times), statistics.median(cpus)
         per_item.append(seconds / size)
         cpu_per_item.append(cpu_s / size)
         print(
             f"{size:>7} {len(body) / 1024:>9.0f} {seconds * 1000:>10.1f} "
-            f"{seconds / size * 1e6:>8.1f} {cpu_s / size * 1e6:>12.1f}"
+            f"{seconds / size * 1e6:>8.1f} {cpu_s / size * 1e6:>12.1f} "
+            f"{max(waits, default=0) * 1000:>20.0f}"
         )
     if len(sizes) > 1:
         growth = sizes[-1] / sizes[-2]
