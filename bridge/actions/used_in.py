@@ -7,8 +7,9 @@ true, depth: 2, max_items: 500, types: [...]}`) asks, at delivery time, the Deli
 used-in listings (`/items/{codename}/used-in`, `/assets/{codename}/used-in`, paged with
 `X-Continuation`, fresh with the wait header, preview API and key for preview-slot events) for
 the items using the changed object, then the items using those, up to `depth` levels; for a
-renamed taxonomy term, which has no such listing, the first level is the items tagged with it
-(the types' elements of its group, filtered with `[contains]` in each language). Parents
+renamed or deleted taxonomy term, which has no such listing, the first level is the items
+tagged with it (bridge/actions/used_in_taxonomy.py: for a deleted term, every item of the types
+with an element of its group). Parents
 are de-duplicated over the whole call (an item already in the batch is not added again) and
 bounded by `max_items` per changed object; a 429 or 5xx from the API retries the whole call
 after the API's Retry-After, so no fan-out is half done.
@@ -28,7 +29,7 @@ from typing import Annotated, Any, Generic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bridge.actions.base import ActionOptions, Call, Item, O, PermanentFailure
-from bridge.actions.used_in_taxonomy import TERM_RENAMED, tagged_items
+from bridge.actions.used_in_taxonomy import TERM_EVENTS, tagged_items
 from bridge.events import Event
 from bridge.kontent.client import DeliveryClient
 from bridge.templates import TemplateError, batch_context, render_options
@@ -130,14 +131,15 @@ async def expand_call(call: Call[O], client: DeliveryClient | None) -> Expanded[
 
 def _entity(event: Event) -> str | None:
     if event.object_type == "taxonomy":
-        renamed = TERM_RENAMED in (event.action, *event.actions)
-        return "taxonomy" if renamed and event.taxonomy_group else None
+        changes_records = not TERM_EVENTS.isdisjoint((event.action, *event.actions))
+        return "taxonomy" if changes_records and event.taxonomy_group else None
     return ENTITIES.get(event.object_type or "")
 
 
 def _no_listing(event: Event) -> str:
     if event.object_type == "taxonomy":
-        return f"{event.action} changes no item's record (a renamed term does: {TERM_RENAMED})"
+        changing = " and ".join(sorted(TERM_EVENTS))
+        return f"{event.action} changes no item's record (only {changing} do)"
     return f"no used-in listing for {event.object_type or 'this object'}"
 
 

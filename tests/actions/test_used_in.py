@@ -248,6 +248,32 @@ async def test_listings_of_types_and_languages_are_bounded(
     assert [i.event.codename for i in expanded.parents] == ["item_0", "item_1", "item_2"]
 
 
+async def test_a_deleted_term_refreshes_every_item_of_the_types_using_its_group(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    # The term is already gone from every item's value, so `[contains]` finds none of the items
+    # whose records still show its name: every item of the types with an element of the group
+    # is refreshed instead, in each language.
+    deleted = {**RENAMED, "action": "term_deleted", "actions": ("term_deleted",)}
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, tagged("phone", "audio"))  # had `handheld`, now only `audio`
+        fake.publish(ENV, tagged("phone", language="de"))  # had only `handheld`: now empty
+        fake.publish(ENV, tagged("tablet", type="product"))
+        fake.publish(ENV, tagged("mug", "handheld", type="merch", group="merch"))  # other group
+        fake.publish(ENV, page("home", "phone"))  # shows the phone: level 2, by its used-in
+        expanded = await expand_call(call_for(make_call, make_event(**deleted)), client(http, fake))
+    found = [(i.event.codename, i.event.language, i.event.type) for i in expanded.parents]
+    assert found == [
+        ("phone", "de", "article"),
+        ("phone", "en", "article"),
+        ("tablet", "en", "product"),
+        ("home", "en", "page"),
+    ]
+    item_queries = [q for listing, q in fake.listing_requests if listing == "items"]
+    assert not any(key.endswith("[contains]") for query in item_queries for key in query)
+    assert {query["system.type"] for query in item_queries} == {"article", "product"}
+
+
 async def test_other_taxonomy_events_change_no_record_and_ask_nothing(
     http: aiohttp.ClientSession, make_call: MakeCall
 ) -> None:
@@ -255,11 +281,11 @@ async def test_other_taxonomy_events_change_no_record_and_ask_nothing(
         fake.publish(ENV, tagged("phone", "handheld"))
         events = [
             make_event(**{**RENAMED, "action": action, "actions": (action,)})
-            for action in ("term_created", "term_deleted", "terms_moved", "metadata_changed")
+            for action in ("term_created", "terms_moved", "metadata_changed", "created", "deleted")
         ]
         expanded = await expand_call(call_for(make_call, *events), client(http, fake))
     assert expanded.parents == [] and fake.requests == []
-    assert "term_deleted changes no item's record (a renamed term does: term_changed)" in (
+    assert "terms_moved changes no item's record (only term_changed and term_deleted do)" in (
         expanded.summary()
     )
 
@@ -271,7 +297,10 @@ async def test_objects_without_a_listing_are_noted_and_no_client_is_permanent(
         taxonomy = make_event(object_type="taxonomy", codename="topics", language=None)
         expanded = await expand_call(call_for(make_call, taxonomy), client(http, fake))
     assert expanded.parents == [] and fake.requests == []
-    assert "published changes no item's record (a renamed term does" in expanded.summary()
+    assert (
+        "published changes no item's record (only term_changed and term_deleted do)"
+        in expanded.summary()
+    )
     with pytest.raises(PermanentFailure, match="Delivery API client"):
         await expand_call(call_for(make_call, make_event()), None)
 
@@ -400,5 +429,8 @@ async def test_algolia_says_why_it_skips_assets_and_taxonomies(
     assert "asset changed 'beans.jpg' [published]: reindexed the items using it" in (
         expanded.response
     )
-    assert "published changes no item's record (a renamed term does" in expanded.response
+    assert (
+        "published changes no item's record (only term_changed and term_deleted do)"
+        in expanded.response
+    )
     assert algolia.requests == []
