@@ -23,6 +23,7 @@ from bridge.admin.context import AdminContext, BadRequest, NotFound
 from bridge.admin.forms import FormRefused
 from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
+from bridge.delivery.pruning import replay_shortfall
 from bridge.delivery.store import StoreUnavailable
 
 log = logging.getLogger("bridge.admin")
@@ -240,10 +241,12 @@ async def replay_verb(
             # The range's end as the preview saw it: what arrives meanwhile is not swept in.
             fields=(("until", datetime.fromtimestamp(ask.until, UTC).isoformat()),),
         )
-    request_id = await replay.run_replay(ctx, plan)
-    log.info("admin: replay from the dashboard", extra={"jobs": len(plan.jobs)})
+    request_id, created = await replay.run_replay(ctx, plan)
+    log.info("admin: replay from the dashboard", extra={"jobs": created})
+    missing = replay_shortfall(len(plan.jobs), created)
     return Done(
-        f"Created {len(plan.jobs)} {many} ({plan.per_action()}) from {plan.notifications} "
-        f"stored notification(s); request id {request_id}.",
+        f"Created {created} {'job' if created == 1 else 'jobs'} ({plan.per_action()}) from "
+        f"{plan.notifications} stored notification(s); request id {request_id}."
+        + (f" {missing[0].upper()}{missing[1:]}." if missing else ""),
         next=f"/admin/?request_id={request_id}",
     )

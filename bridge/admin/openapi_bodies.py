@@ -170,6 +170,8 @@ BODIES: dict[str, Any] = {
             )
         ),
         request_id=_TEXT,
+        created=_COUNT,
+        not_created={"type": "string"},
     ),
     "activity": _object(
         ("window", "bucket_s", "actions", "rejections"),

@@ -19,6 +19,7 @@ from bridge.admin import activity, jobview, present, replay, views
 from bridge.admin.context import AdminContext, BadRequest, NotFound
 from bridge.admin.params import plain_name, shown
 from bridge.admin.search import _time
+from bridge.delivery.pruning import replay_shortfall
 from bridge.receiver import rejections
 
 log = logging.getLogger("bridge.admin")
@@ -208,9 +209,12 @@ async def replay_notifications(request: Request, ctx: AdminContext) -> Any:
     }
     if dry_run or not plan.jobs:
         return answer
-    request_id = await replay.run_replay(ctx, plan)
-    log.info("admin: replay", extra={"jobs": len(plan.jobs), "request_id": request_id})
-    return answer | {"request_id": request_id}
+    request_id, created = await replay.run_replay(ctx, plan)
+    log.info("admin: replay", extra={"jobs": created, "request_id": request_id})
+    answer |= {"request_id": request_id, "created": created}
+    if created < len(plan.jobs):
+        answer["not_created"] = replay_shortfall(len(plan.jobs), created)
+    return answer
 
 
 # -- deliveries over time, rejected requests, the last reload ------------------------------------

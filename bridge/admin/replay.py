@@ -105,8 +105,9 @@ async def plan_replay(ctx: AdminContext, ask: ReplayAsk) -> ReplayPlan:
     return ReplayPlan(ask, seen, jobs[:MAX_JOBS])
 
 
-async def run_replay(ctx: AdminContext, plan: ReplayPlan) -> str:
+async def run_replay(ctx: AdminContext, plan: ReplayPlan) -> tuple[str, int]:
+    """The request id of the jobs created, and how many were: fewer than planned when a prune
+    removed some of the notifications since they were read (their jobs are not created)."""
     request_id = f"replay-{uuid.uuid4().hex[:12]}"
-    if plan.jobs:
-        await ctx.store.enqueue(plan.jobs, request_id=request_id)
-    return request_id
+    created = await ctx.store.enqueue(plan.jobs, request_id=request_id) if plan.jobs else 0
+    return request_id, created

@@ -328,6 +328,7 @@ async def test_replay_previews_then_creates_only_the_chosen_actions_jobs(
 
         done = await bridge.post("/replay", {"since": "1h", "action": "rebuild-site"})
         assert done["count"] == 2 and done["request_id"].startswith("replay-")
+        assert done["created"] == 2 and "not_created" not in done
         created = await bridge.rows(request_id=done["request_id"])
         assert sorted(r["action"] for r in created) == ["rebuild-site", "rebuild-site"]
         await bridge.hook.wait_for(4)

@@ -5,6 +5,10 @@ run that lists exactly the jobs the real run creates. A real SQLite file, `bridg
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -160,3 +164,37 @@ def test_bad_targets_are_one_line_errors(
     assert replay(setup, *args) == 1
     assert capsys.readouterr().err == message + "\n"
     assert jobs(setup) == []
+
+
+def test_a_terminal_sees_a_progress_bar_and_a_pipe_only_the_result(
+    setup: tuple[str, str], tmp_path: Path
+) -> None:
+    """Days of notifications take a while to replay: a terminal shows how far it is, on stderr,
+    and the bar is gone when the result line prints; a pipe (scripts, CI) gets the result only."""
+    url, rules = setup
+    command = [sys.executable, "-m", "bridge", "replay", "--db", url, "--config", rules]
+    command += ["--since", "4h", "--dry-run"]
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+    assert piped.stdout.startswith("3 notification(s) in the last 4h: would create")
+    assert piped.stderr == ""
+
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, COLUMNS="100", TERM="xterm")
+    with subprocess.Popen(
+        command, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as proc:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert proc.wait(timeout=30) == 0
+    os.close(controller)
+    text = shown.decode(errors="replace")
+    assert "replaying stored notifications" in text
+    assert "3 notification(s) in the last 4h: would create" in text
