@@ -17,6 +17,10 @@ A published-slot delta is about what the Delivery API serves: a changed item the
 version). Taxonomy deltas do not say whether terms or metadata changed, so they are `changed`
 rather than one of the webhooks' finer `metadata_changed`/`term_*` actions.
 
+A kind the Sync API may add later (a list of deltas beside those four) passes through with the
+list's name as `object_type` and the change type as `action`, as unknown webhook object types
+do: rules can still match them.
+
 The raw notification keeps the webhook layout (`data.system`, `message`), so `where:` paths
 written for webhooks work unchanged, plus the delta's own `change_type` and `timestamp`.
 """
@@ -56,8 +60,11 @@ def notifications(
     environment_id: str,
     slot: str,
 ) -> Iterator[Notification]:
-    """One notification per delta, in the API's order: items, types, languages, taxonomies."""
-    for kind, object_type in OBJECT_TYPES.items():
+    """One notification per delta, in the API's order: items, types, languages, taxonomies,
+    then any other kind."""
+    kinds = [*OBJECT_TYPES, *(kind for kind in deltas if kind not in OBJECT_TYPES)]
+    for kind in kinds:
+        object_type = OBJECT_TYPES.get(kind, kind)
         for delta in deltas.get(kind) or []:
             yield notification(delta, kind, object_type, webhook, environment_id, slot)
 

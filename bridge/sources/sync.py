@@ -88,6 +88,7 @@ class CycleResult:
     jobs: int = 0
     initialised: bool = False
     error: str | None = None
+    reason: str | None = None  # the error's kind (answers.Reason, or store_unavailable)
 
 
 def scope_of(source: SourceConfig) -> str:
@@ -144,7 +145,7 @@ class SyncPoller:
             result = await self._cycle(source, store)
         except StoreUnavailable as exc:
             log.warning("source %r: store unavailable, will retry: %s", self.name, exc)
-            result = CycleResult(held=True, error=str(exc))
+            result = CycleResult(held=True, error=str(exc), reason="store_unavailable")
         except SyncError as exc:
             result = await self._failed(source, store, exc)
         self.failures = self.failures + 1 if result.error else 0
@@ -255,7 +256,7 @@ class SyncPoller:
         return not any(v.received_at >= happened - CLOCK_SKEW_S for v in seen)
 
     async def _failed(self, source: SourceConfig, store: Store, exc: SyncError) -> CycleResult:
-        if exc.permanent and exc.status in (400, 404):
+        if exc.reason == "token_rejected":
             # The API no longer knows the token: start again from now. Changes between the last
             # page and this moment are not seen; say so loudly.
             log.error(
@@ -269,7 +270,7 @@ class SyncPoller:
             log.error("source %r: %s", self.name, exc)
         else:
             log.warning("source %r: %s; will retry", self.name, exc)
-        return CycleResult(held=True, error=str(exc))
+        return CycleResult(held=True, error=str(exc), reason=exc.reason)
 
     def _wait_s(self, source: SourceConfig, result: CycleResult) -> float:
         if result.error is None or not result.held:

@@ -40,6 +40,8 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
 
     def response(self) -> web.Response:
+        if isinstance(self.body, bytes):  # exactly these bytes, as broken or hostile as given
+            return web.Response(status=self.status, body=self.body, headers=self.headers)
         if isinstance(self.body, dict | list):
             return web.json_response(self.body, status=self.status, headers=self.headers)
         return web.Response(status=self.status, text=str(self.body), headers=self.headers)

@@ -6,8 +6,9 @@ stands for "now"; `GET /{slot}/v2/{env}/sync` with a token answers the changes m
 token) once there is nothing new. `{slot}` is `published` or `preview`, standing for the
 Delivery and the Preview Delivery host (`api_url: <url>/preview/v2`). Keys are checked as the
 API does: the preview slot always needs the preview key; the published slot needs the secure
-access key when one is set. Unknown tokens are a 400. Scripted answers (`fail_next(429,
-headers={"Retry-After": "2"})`) come first, as in every fake.
+access key when one is set. Unknown tokens are a 400. Errors are Kontent.ai's error object
+(`error_body`: message, request_id, error_code, specific_code). Scripted answers
+(`fail_next(429, headers={"Retry-After": "2"})`) come first, as in every fake.
 
 The fake does not collapse several changes of one object into its last one, as the real API
 does; tests change an object at most once between two polls.
@@ -15,6 +16,7 @@ does; tests change an object at most once between two polls.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,16 @@ class Log:
     """The changes of one environment and slot, in order; a token is a position in it."""
 
     changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def error_body(message: str, error_code: int = 0, specific_code: int = 0) -> dict[str, Any]:
+    """Kontent.ai's error object, as its Delivery and Sync APIs answer it."""
+    return {
+        "message": message,
+        "request_id": uuid.uuid4().hex,
+        "error_code": error_code,
+        "specific_code": specific_code,
+    }
 
 
 def item_system(
@@ -99,9 +111,7 @@ class FakeSync(FakeServer):
         if wanted is None:
             return None
         if request.headers.get("Authorization") != f"Bearer {wanted}":
-            return web.json_response(
-                {"message": "Missing or invalid API key", "error_code": 4}, status=401
-            )
+            return web.json_response(error_body("Missing or invalid API key", 4), status=401)
         return None
 
     def _log(self, request: web.Request) -> Log:
@@ -122,9 +132,7 @@ class FakeSync(FakeServer):
             return refused
         position = self._position(request)
         if position is None:
-            return web.json_response(
-                {"message": "Invalid continuation token", "error_code": 100}, status=400
-            )
+            return web.json_response(error_body("Invalid continuation token", 100), status=400)
         self.syncs += 1
         log = self._log(request)
         page = log.changes[position : position + self.page_size]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,140 +16,28 @@ import pytest
 from starlette.applications import Starlette
 
 from bridge.app import create_app
-from bridge.config import Config, parse_config
+from bridge.config import parse_config
 from bridge.delivery.clock import ManualClock, SystemClock
 from bridge.delivery.opening import open_store
-from bridge.delivery.store import Store
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.signatures import sign
 from bridge.sources import Sources, SyncPoller
 from tests.fakes.server import Recorder
-from tests.fakes.sync import FakeSync, item_system
+from tests.fakes.sync import FakeSync, error_body, item_system
+from tests.sources.polling import (
+    ENV,
+    SECRET,
+    MakePoller,
+    QuickClock,
+    SignallingClock,
+    jobs_of,
+    publish,
+    rules,
+)
 from tests.stores.conftest import MakeStore
 
 pytestmark = pytest.mark.timeout(60)
-
-ENV = "8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f"
-SECRET = "webhook-secret"
-
-
-def rules(
-    sync_url: str, sink_url: str = "http://127.0.0.1:9/unused", slot: str = "published"
-) -> str:
-    return f"""\
-version: 1
-webhooks:
-  - name: production
-    path: /webhooks/kontent
-    secrets: ["{SECRET}"]
-kontent:
-  environments:
-    "{ENV}": {{preview_api_key: preview-key}}
-sources:
-  - name: prod
-    environment_id: "{ENV}"
-    slot: {slot}
-    interval: 1s
-    api_url: "{sync_url}"
-actions:
-  sink: {{type: http, url: "{sink_url}"}}
-rules:
-  - name: content
-    when: {{object_type: content_item}}
-    do: [sink]
-"""
-
-
-class QuickClock(SystemClock):
-    """Real time for the store, no waiting in the poller: records what it was asked to wait."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
-
-
-MakePoller = Callable[..., Awaitable[SyncPoller]]
-
-
-class SignallingClock(ManualClock):
-    """A ManualClock that says when someone starts waiting on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sleeping = asyncio.Event()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeping.set()  # the sleeper is registered before this coroutine first yields
-        await super().sleep(seconds)
-
-
-@pytest.fixture
-def clock() -> SignallingClock:
-    """The stores' clock for make_store (tests/stores/conftest.py), and the poller's here."""
-    return SignallingClock()
-
-
-@pytest.fixture
-async def sync_api() -> AsyncIterator[FakeSync]:
-    async with FakeSync() as fake:
-        yield fake
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bridge.db'}"
-
-
-@pytest.fixture
-def store_clock() -> ManualClock:
-    """The stores' time (lease expiry), moved by the tests."""
-    return ManualClock(start=time.time())
-
-
-@pytest.fixture
-async def make_poller(
-    sync_api: FakeSync, db_url: str, store_clock: ManualClock
-) -> AsyncIterator[MakePoller]:
-    """`await make_poller()`: a poller on a runtime of its own with the store opened anew, as
-    after a restart or on another replica (`store=` shares one)."""
-    async with AsyncExitStack() as stack:
-
-        async def make(
-            *, store: Store | None = None, config: Config | None = None, **options: Any
-        ) -> SyncPoller:
-            if store is None:
-                store = open_store(db_url, store_clock)
-                await store.open()
-                stack.push_async_callback(store.close)
-            runtime = Runtime(Settings())
-            await runtime.start(
-                config or parse_config(rules(sync_api.base_url("published")), env={}), store
-            )
-            stack.push_async_callback(runtime.aclose)
-            options.setdefault("min_request_interval_s", 0.0)
-            return SyncPoller(runtime, "prod", options.pop("clock", QuickClock()), **options)
-
-        yield make
-
-
-async def jobs_of(store: Store) -> list[tuple[str | None, str | None, str | None]]:
-    """(item id, action, webhook) of every job, oldest first."""
-    rows = await store.deliveries(limit=1000)
-    found = []
-    for row in sorted(rows, key=lambda r: r.job_id):
-        detail = await store.job(row.job_id)
-        assert detail is not None
-        event = detail.events[0]
-        found.append((event.id, event.action, event.webhook))
-    return found
-
-
-def publish(api: FakeSync, id: str, modified: str = "2026-01-08T13:54:54.3153716Z") -> None:
-    api.change(ENV, item_system(id, last_modified=modified))
 
 
 async def test_each_change_becomes_one_job_through_the_rules(
@@ -440,7 +327,7 @@ async def test_a_token_the_api_rejects_starts_a_new_synchronisation(
 ) -> None:
     poller = await make_poller()
     await poller.cycle()
-    sync_api.fail_next(400, {"message": "Invalid continuation token"})
+    sync_api.fail_next(400, error_body("Invalid continuation token", 100))
     failed = await poller.cycle()
     assert failed.error is not None
     publish(sync_api, "late")

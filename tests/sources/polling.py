@@ -1,0 +1,84 @@
+"""Shared by the source tests: the rules of a polled source, the clocks a poller is driven
+by, and reading back the jobs a poll made (fixtures built from these: conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from bridge.delivery.clock import ManualClock, SystemClock
+from bridge.delivery.store import Store
+from bridge.sources import SyncPoller
+from tests.fakes.sync import FakeSync, item_system
+
+ENV = "8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f"
+SECRET = "webhook-secret"
+
+
+def rules(
+    sync_url: str, sink_url: str = "http://127.0.0.1:9/unused", slot: str = "published"
+) -> str:
+    return f"""\
+version: 1
+webhooks:
+  - name: production
+    path: /webhooks/kontent
+    secrets: ["{SECRET}"]
+kontent:
+  environments:
+    "{ENV}": {{preview_api_key: preview-key}}
+sources:
+  - name: prod
+    environment_id: "{ENV}"
+    slot: {slot}
+    interval: 1s
+    api_url: "{sync_url}"
+actions:
+  sink: {{type: http, url: "{sink_url}"}}
+rules:
+  - name: content
+    when: {{object_type: content_item}}
+    do: [sink]
+"""
+
+
+class QuickClock(SystemClock):
+    """Real time for the store, no waiting in the poller: records what it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+MakePoller = Callable[..., Awaitable[SyncPoller]]
+
+
+class SignallingClock(ManualClock):
+    """A ManualClock that says when someone starts waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()  # the sleeper is registered before this coroutine first yields
+        await super().sleep(seconds)
+
+
+async def jobs_of(store: Store) -> list[tuple[str | None, str | None, str | None]]:
+    """(item id, action, webhook) of every job, oldest first."""
+    rows = await store.deliveries(limit=1000)
+    found = []
+    for row in sorted(rows, key=lambda r: r.job_id):
+        detail = await store.job(row.job_id)
+        assert detail is not None
+        event = detail.events[0]
+        found.append((event.id, event.action, event.webhook))
+    return found
+
+
+def publish(api: FakeSync, id: str, modified: str = "2026-01-08T13:54:54.3153716Z") -> None:
+    api.change(ENV, item_system(id, last_modified=modified))
