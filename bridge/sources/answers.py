@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bridge import jsonsafe
-from bridge.httpread import decode, excerpt
+from bridge.httpread import decode, excerpt, retry_after_s
 
 CONTINUATION = "X-Continuation"
 DELTA_KINDS = ("items", "types", "languages", "taxonomies")
@@ -46,11 +46,13 @@ class SyncError(Exception):
         reason: Reason,
         status: int | None = None,
         permanent: bool = False,
+        retry_after_s: float | None = None,
     ):
         super().__init__(message)
         self.reason: Reason = reason
         self.status = status
         self.permanent = permanent
+        self.retry_after_s = retry_after_s  # what the answer asked (Retry-After), if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ def failure(
 ) -> SyncError:
     """The SyncError a non-2xx answer stands for (a 429 is the client's to wait out)."""
     text = _excerpt(body, charset)
+    wait_s = retry_after_s(headers)
     if status in (401, 403):
         # Never the key itself: only which one is wrong.
         return SyncError(
@@ -133,6 +136,7 @@ def failure(
             f"Sync API answered {status} to {path}: {text}",
             reason="server_error",
             status=status,
+            retry_after_s=wait_s,
         )
     # A 400/404 that is not Kontent.ai's error object (a proxy's or a CDN's page) says nothing
     # about the token: dropping it would lose the changes since the last poll. Asked again.
@@ -141,6 +145,7 @@ def failure(
         f"Sync API answered {status} to {path}{who}: {text}",
         reason="refused",
         status=status,
+        retry_after_s=wait_s,
     )
 
 

@@ -6,12 +6,17 @@ well under the limits Kontent.ai documents for uncached Sync API requests (100 a
 2,000 a minute: kontent.ai/learn/docs/apis/sync-api-v2/api-limitations), and answers a 429 by
 waiting the Retry-After it names, so a bridge that polls after an outage does not trip the
 limit it is catching up under.
+
+Every wait (a request in flight, a 429's Retry-After, the spacing) ends at once when `stop` is
+set, raising Stopped: a shutdown does not wait for a 60 s timeout, nor for twenty 429s.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 
 import aiohttp
 
@@ -25,9 +30,11 @@ from bridge.httpread import (
 )
 from bridge.sources.answers import CONTINUATION, DELTA_KINDS, Page, SyncError, failure, page
 
-__all__ = ["CONTINUATION", "DELTA_KINDS", "Page", "SyncClient", "SyncError"]
+__all__ = ["CONTINUATION", "DELTA_KINDS", "Page", "Stopped", "SyncClient", "SyncError"]
 
 log = logging.getLogger("bridge.sources")
+
+T = TypeVar("T")
 
 DELIVERY_SYNC_URL = "https://deliver.kontent.ai/v2"
 PREVIEW_SYNC_URL = "https://preview-deliver.kontent.ai/v2"
@@ -42,6 +49,10 @@ REQUEST_TIMEOUT_S = 60.0
 MAX_ANSWER_BYTES = SDK_MAX_RESPONSE_BYTES
 
 
+class Stopped(Exception):
+    """The source is stopping: the request or wait in progress was abandoned."""
+
+
 class SyncClient:
     """`init()` and `sync(token)` for one environment and slot; shares the host's session."""
 
@@ -54,6 +65,7 @@ class SyncClient:
         base_url: str,
         api_key: str | None,
         min_interval_s: float = MIN_INTERVAL_S,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.http = http
         self.clock = clock
@@ -61,6 +73,7 @@ class SyncClient:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.min_interval_s = min_interval_s
+        self.stop = stop  # set: every wait ends with Stopped
         self.requests = 0  # sent, for tests and logs
         self._last_request_at: float | None = None
 
@@ -80,7 +93,9 @@ class SyncClient:
             headers["Authorization"] = f"Bearer {self.api_key}"
         for _ in range(MAX_RATE_LIMITED):
             await self._space()
-            status, answer_headers, body, charset = await self._send(method, path, headers)
+            status, answer_headers, body, charset = await self._until_stopped(
+                self._send(method, path, headers)
+            )
             if status != 429:
                 return page(status, answer_headers, body, charset, path)
             wait_s = retry_after_s(answer_headers)
@@ -91,7 +106,7 @@ class SyncClient:
             log.warning(
                 "Sync API answered 429 for %s: waiting %.1fs as Retry-After asks", path, wait_s
             )
-            await self.clock.sleep(wait_s)
+            await self._until_stopped(self.clock.sleep(wait_s))
         raise failure(429, answer_headers, body, charset, path)
 
     async def _space(self) -> None:
@@ -100,7 +115,7 @@ class SyncClient:
         if self._last_request_at is not None:
             wait_s = self._last_request_at + self.min_interval_s - now
             if wait_s > 0:
-                await self.clock.sleep(wait_s)
+                await self._until_stopped(self.clock.sleep(wait_s))
         self._last_request_at = self.clock.now()
 
     async def _send(
@@ -126,3 +141,24 @@ class SyncClient:
             ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SyncError(failure_reason("Sync API", exc), reason="unreachable") from None
+
+    async def _until_stopped(self, work: Awaitable[T]) -> T:
+        """`work`'s result, or Stopped (with `work` cancelled) as soon as `stop` is set."""
+        if self.stop is None:
+            return await work
+        if self.stop.is_set():
+            if asyncio.iscoroutine(work):
+                work.close()  # never started: no "coroutine was never awaited" warning
+            raise Stopped
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, stopper, return_exceptions=True)
+        if task.cancelled():
+            raise Stopped
+        return task.result()

@@ -7,8 +7,9 @@ or API), then fetches pages until one is empty. Each page is accepted before its
 saved: a crash in between fetches the page again, and its notifications are then recognised
 (same content key, and not newer than what is stored), so nothing is skipped or repeated.
 
-Replicas share the lease: only its holder polls; it renews the lease at every page and while it
-waits; a replica that dies leaves the lease to expire and another one resumes from the token.
+Replicas share the lease: only its holder polls; it renews the lease at every page, every third
+of a lease while a cycle runs (a request may take longer than a lease) and while it waits; a
+replica that dies leaves the lease to expire and another one resumes from the token.
 
 Reconciliation: before accepting a delta, the store is asked for every other webhook's latest
 notification about the object (same language and slot). A change whose `last_modified` is not
@@ -26,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +42,7 @@ from bridge.sources.client import (
     DELIVERY_SYNC_URL,
     MIN_INTERVAL_S,
     PREVIEW_SYNC_URL,
+    Stopped,
     SyncClient,
     SyncError,
 )
@@ -89,6 +91,8 @@ class CycleResult:
     initialised: bool = False
     error: str | None = None
     reason: str | None = None  # the error's kind (answers.Reason, or store_unavailable)
+    retry_after_s: float | None = None  # the failed answer's Retry-After
+    stopped: bool = False  # the source was stopping: the cycle gave up its request
 
 
 def scope_of(source: SourceConfig) -> str:
@@ -130,6 +134,8 @@ class SyncPoller:
         )
         self._client: SyncClient | None = None
         self._client_for: tuple[str, str | None] | None = None
+        self._stop: asyncio.Event | None = None  # run()'s: set, requests and waits end at once
+        self._renewal: asyncio.Future[bool] | None = None  # the last renewal during a cycle
         self.failures = 0  # cycles in a row that ended in an error
 
     @property
@@ -143,6 +149,8 @@ class SyncPoller:
             return CycleResult(held=False, error="source or store missing")
         try:
             result = await self._cycle(source, store)
+        except Stopped:
+            return CycleResult(held=True, stopped=True)  # the next holder asks again
         except StoreUnavailable as exc:
             log.warning("source %r: store unavailable, will retry: %s", self.name, exc)
             result = CycleResult(held=True, error=str(exc), reason="store_unavailable")
@@ -152,8 +160,10 @@ class SyncPoller:
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Cycle every `interval` while holding the lease (renewing it while waiting); without
-        the lease, try again every third of a lease, to take over soon after its holder died."""
+        """Cycle every `interval` while holding the lease (renewing it during each cycle and
+        while waiting); without the lease, try again every third of a lease, to take over soon
+        after its holder died. `stop` ends a request or wait in progress at once."""
+        self._stop = stop
         next_cycle = self.clock.now()
         holding = False
         try:
@@ -162,7 +172,7 @@ class SyncPoller:
                 if source is None or not source.enabled:
                     break
                 if not holding or self.clock.now() >= next_cycle:
-                    result = await self.cycle()
+                    result = await self._renewing(self.cycle())
                     holding = result.held
                     next_cycle = self.clock.now() + self._wait_s(source, result)
                 elif not await self._renew():
@@ -172,6 +182,25 @@ class SyncPoller:
                 await _wait(self.clock, stop, wait_s)
         finally:
             await self._release()
+
+    async def _renewing(self, cycle: Awaitable[CycleResult]) -> CycleResult:
+        """`cycle`, renewing the lease every third of a lease while it runs: one request may
+        take up to REQUEST_TIMEOUT_S and a 429 up to MAX_RETRY_AFTER_S, both longer than a
+        lease, and a lapsed lease let another replica poll the same token meanwhile."""
+        renewer = asyncio.ensure_future(self._keep_lease())
+        try:
+            return await cycle
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await self.clock.sleep(self.lease_s / 3)
+            # Shielded: the cycle's end cancels the sleep, never a write in flight (which
+            # _release waits for, so that it cannot take the lease back after the release).
+            self._renewal = asyncio.ensure_future(self._renew())
+            await asyncio.shield(self._renewal)
 
     async def _cycle(self, source: SourceConfig, store: Store) -> CycleResult:
         state = await store.claim_source(self.name, owner=self.owner, lease_s=self.lease_s)
@@ -225,7 +254,7 @@ class SyncPoller:
         fresh = [n for n in found if await self._not_delivered(store, source.webhook, n)]
         if not fresh:
             return len(found), len(found), 0, 0
-        jobs = self.runtime.engine.plan(fresh)
+        jobs = await self.runtime.engine.plan_async(fresh)
         request_id = f"sync-{self.name}-{uuid.uuid4().hex[:12]}"
         result = await store.accept(fresh, jobs, request_id=request_id)
         metrics.notifications_received([e for n in fresh for e in n.events])
@@ -270,13 +299,19 @@ class SyncPoller:
             log.error("source %r: %s", self.name, exc)
         else:
             log.warning("source %r: %s; will retry", self.name, exc)
-        return CycleResult(held=True, error=str(exc), reason=exc.reason)
+        return CycleResult(
+            held=True, error=str(exc), reason=exc.reason, retry_after_s=exc.retry_after_s
+        )
 
     def _wait_s(self, source: SourceConfig, result: CycleResult) -> float:
         if result.error is None or not result.held:
             return source.interval_s
-        # Failing: back off 1, 2, 4 ... seconds, never longer than the interval or 5 minutes.
-        return min(source.interval_s, MAX_BACKOFF_S, 2.0 ** min(self.failures - 1, 16))
+        # Failing: back off 1, 2, 4 ... seconds, never longer than the interval or 5 minutes,
+        # and never sooner than a failed answer's Retry-After asks (within the same 5 minutes).
+        backoff_s = min(source.interval_s, MAX_BACKOFF_S, 2.0 ** min(self.failures - 1, 16))
+        if result.retry_after_s is not None:
+            backoff_s = max(backoff_s, min(result.retry_after_s, MAX_BACKOFF_S))
+        return backoff_s
 
     async def _save(self, store: Store, scope: str, token: str | None) -> bool:
         held = await store.save_source(
@@ -297,6 +332,8 @@ class SyncPoller:
         return state is not None
 
     async def _release(self) -> None:
+        if self._renewal is not None:
+            await asyncio.gather(self._renewal, return_exceptions=True)
         store = self.runtime.store
         if store is None:
             return
@@ -316,6 +353,7 @@ class SyncPoller:
                 min_interval_s=self._min_request_interval_s,
             )
             self._client_for = wanted
+        self._client.stop = self._stop
         return self._client
 
     @property

@@ -8,7 +8,8 @@ Delivery and the Preview Delivery host (`api_url: <url>/preview/v2`). Keys are c
 API does: the preview slot always needs the preview key; the published slot needs the secure
 access key when one is set. Unknown tokens are a 400. Errors are Kontent.ai's error object
 (`error_body`: message, request_id, error_code, specific_code). Scripted answers
-(`fail_next(429, headers={"Retry-After": "2"})`) come first, as in every fake.
+(`fail_next(429, headers={"Retry-After": "2"})`) come first, as in every fake; `stall()` holds
+every sync request until `release()`, for shutdowns and leases mid-request.
 
 The fake does not collapse several changes of one object into its last one, as the real API
 does; tests change an object at most once between two polls.
@@ -16,6 +17,7 @@ does; tests change an object at most once between two polls.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,17 @@ class FakeSync(FakeServer):
         self.logs: dict[tuple[str, str], Log] = {}
         self.inits = 0
         self.syncs = 0
+        self.stalled = 0  # sync requests held by stall(), waiting now
+        self._released: asyncio.Event | None = None
+
+    def stall(self) -> None:
+        """Hold every sync request from now on until `release()` (none answers meanwhile)."""
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        if self._released is not None:
+            self._released.set()
+            self._released = None
 
     def base_url(self, slot: str = "published") -> str:
         return f"{self.url}/{slot}/v2"
@@ -100,6 +113,11 @@ class FakeSync(FakeServer):
         """Record a change, as Kontent.ai would once it reached the Delivery (or Preview) API."""
         delta = {"change_type": change_type, "timestamp": timestamp, "data": {"system": system}}
         self.logs.setdefault((env, slot), Log()).changes.append((kind, delta))
+
+    async def _notify(self) -> None:
+        """Wake wait_until(): a stalled request changed the fake's state before answering."""
+        async with self._received:
+            self._received.notify_all()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/{slot}/v2/{env}/sync/init", self._init)
@@ -130,6 +148,14 @@ class FakeSync(FakeServer):
         refused = self._refused(request)
         if refused is not None:
             return refused
+        if self._released is not None:
+            released = self._released
+            self.stalled += 1
+            await self._notify()
+            try:
+                await released.wait()
+            finally:
+                self.stalled -= 1
         position = self._position(request)
         if position is None:
             return web.json_response(error_body("Invalid continuation token", 100), status=400)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bridge.delivery.clock import ManualClock, SystemClock
 from bridge.delivery.store import Store
-from bridge.sources import SyncPoller
+from bridge.sources import CycleResult, SyncPoller
 from tests.fakes.sync import FakeSync, item_system
 
 ENV = "8d6f0e47-3a5b-4c1d-9e2f-0a1b2c3d4e5f"
@@ -67,6 +68,12 @@ class SignallingClock(ManualClock):
         self.sleeping.set()  # the sleeper is registered before this coroutine first yields
         await super().sleep(seconds)
 
+    async def someone_sleeps(self) -> None:
+        """Wait until a sleeper is registered and not woken or cancelled yet."""
+        while not any(not future.done() for _, _, future in self._sleepers):
+            self.sleeping.clear()
+            await self.sleeping.wait()
+
 
 async def jobs_of(store: Store) -> list[tuple[str | None, str | None, str | None]]:
     """(item id, action, webhook) of every job, oldest first."""
@@ -82,3 +89,19 @@ async def jobs_of(store: Store) -> list[tuple[str | None, str | None, str | None
 
 def publish(api: FakeSync, id: str, modified: str = "2026-01-08T13:54:54.3153716Z") -> None:
     api.change(ENV, item_system(id, last_modified=modified))
+
+
+def noting_cycles(poller: SyncPoller, monkeypatch: Any) -> asyncio.Event:
+    """Set when one of the poller's cycles has ended, and with it the lease renewal that ran
+    beside it (cancelled before this task runs on): from then on, the poller's only sleep on
+    its clock is its wait for the next cycle."""
+    cycled = asyncio.Event()
+    real_cycle = poller.cycle
+
+    async def noting_cycle() -> CycleResult:
+        result = await real_cycle()
+        cycled.set()
+        return result
+
+    monkeypatch.setattr(poller, "cycle", noting_cycle)
+    return cycled

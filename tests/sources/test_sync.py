@@ -32,6 +32,7 @@ from tests.sources.polling import (
     QuickClock,
     SignallingClock,
     jobs_of,
+    noting_cycles,
     publish,
     rules,
 )
@@ -496,11 +497,12 @@ async def test_the_holder_renews_its_lease_while_it_waits_and_gives_it_up_on_sto
         return state
 
     monkeypatch.setattr(holder_store, "claim_source", noting)
+    cycled = noting_cycles(poller, monkeypatch)
     stop = asyncio.Event()
     running = asyncio.create_task(poller.run(stop))
+    await cycled.wait()
     for _ in range(6):
-        await clock.sleeping.wait()  # the poller waits on the clock
-        clock.sleeping.clear()
+        await clock.someone_sleeps()  # the poller waits on the clock
         claimed.clear()
         clock.advance(10)
         await claimed.wait()  # the renewal
