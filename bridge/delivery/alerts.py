@@ -1,8 +1,8 @@
 """Alerts: tell the actions listed under `alerts:` when an action is in trouble, and when it is not.
 
 Three kinds, each at most once per failure episode (an episode runs from an action's first
-failure to a success after which none of its jobs is still failing: record_action in the SQL
-folders; the store keeps which kinds were sent, so restarts and several workers never repeat
+failure to a success after which none of its jobs is still failing: episodes.py; the store
+keeps which kinds were sent, so restarts and several workers never repeat
 one): `failing` when an attempt fails and the action has been failing for
 `alert_failing_for_s` (1 hour), `dead` when a job gives up, `recovered` when a delivery succeeds
 after a `failing` or `dead` alert. An alert is an ordinary job for each alert action, carrying

@@ -3,8 +3,8 @@
 A drain finishes hundreds of calls a second; recorded one by one on SQLite, each is a
 transaction of five statements run on the event loop. Here the attempts that finish while the
 previous group is being written form the next group: one transaction in which each part of the
-attempt (`record_jobs`, `record_attempts`, `record_action`) is one prepared statement run once
-per batch, in the order the calls finished.
+attempt (`record_jobs`, `record_attempts`) is one prepared statement run once per batch, in the
+order the calls finished, then each action's row is written once (`set_episode`).
 
 A dialect with a one-statement `record` (PostgreSQL) records each attempt with it: one round
 trip, atomic on its own, its row locks held for that statement only. A group transaction would
@@ -12,9 +12,7 @@ hold an attempt's job rows while it waits for the action's row, which a replica'
 while it waits for the accepts that wait for those jobs: a deadlock (seen in the replica test).
 
 Each caller gets the episode its attempt left, as if the attempts had been recorded one after
-the other: a group is written in runs that end at each failure, and the episode is read at the
-end of each run. Within a run, an action's earlier attempts are successes, which leave no
-failure behind (`failing_since` None) and never change which alerts were sent.
+the other in their order (episodes.py works it out from what the group reads first).
 """
 
 from __future__ import annotations
@@ -23,8 +21,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from bridge.delivery import params, rows
-from bridge.delivery.connectors import Connector, Tx
+from bridge.delivery import episodes, params, rows
+from bridge.delivery.connectors import Connector, Row, Tx
 from bridge.delivery.model import Batch, Episode, Outcome
 
 log = logging.getLogger(__name__)
@@ -91,69 +89,103 @@ class AttemptRecorder:
 
 
 async def _record_group(tx: Tx, attempts: Sequence[Attempt]) -> list[Episode]:
-    """Each attempt's episode, in order. An attempt whose worker no longer holds its jobs (its
-    lease ran out and another worker took them over) is written nowhere: not on the jobs, not
-    in their attempt log (its number is the other worker's), not in the action's episode."""
-    held = await _held(tx, attempts)
-    counted = [attempt for attempt, is_held in zip(attempts, held, strict=True) if is_held]
-    written = iter(await _record_held(tx, counted))
-    episodes = []
-    for (batch, _), is_held in zip(attempts, held, strict=True):
-        if is_held:
-            episodes.append(next(written))
-        else:
-            row = await tx.fetch_one("lock_episode", action=batch.action)
-            episodes.append(rows.episode(batch.action, row, recorded=False))
-    return episodes
-
-
-async def _held(tx: Tx, attempts: Sequence[Attempt]) -> list[bool]:
-    """Whether each attempt's worker still holds its batch (running, claimed by it)."""
+    """Each attempt's episode, in order (episodes.py works them out from what the group reads
+    before it writes). An attempt whose worker no longer holds its jobs (its lease ran out and
+    another worker took them over) is written nowhere: not on the jobs, not in their attempt
+    log (its number is the other worker's), not in the action's episode; it gets the episode as
+    the attempts before it left it."""
     ids = [job_id for batch, _ in attempts for job_id in batch.job_ids]
-    holders = {row["id"]: row["claimed_by"] for row in await tx.fetch("held_jobs", ids=ids)}
-    return [
-        any(holders.get(job_id) == batch.claimed_by for job_id in batch.job_ids)
+    running = await tx.fetch("held_jobs", ids=ids)
+    holders = {row["id"]: row["claimed_by"] for row in running}
+    held = [
+        tuple(j for j in batch.job_ids if holders.get(j) == batch.claimed_by)
         for batch, _ in attempts
     ]
+    steps: dict[str, list[episodes.Step]] = {}
+    for (batch, outcome), jobs in zip(attempts, held, strict=True):
+        if jobs:
+            step = episodes.Step(jobs, outcome.state, outcome.finished_at)
+            steps.setdefault(batch.action, []).append(step)
+    if steps:
+        await tx.execute("ensure_actions", actions=sorted(steps))
+    before = {
+        action: await tx.fetch_one("lock_episode", action=action)
+        for action in dict.fromkeys(batch.action for batch, _ in attempts)
+    }
+    failures = {row["id"]: row["failures"] for row in running}
+    after = {
+        action: await _failing_since_after(tx, action, _since(before[action]), done, failures)
+        for action, done in steps.items()
+    }
+    await _write_group(tx, attempts, held, steps, after)
+    return _episodes(attempts, held, before, after)
 
 
-async def _record_held(tx: Tx, attempts: Sequence[Attempt]) -> list[Episode]:
-    if not attempts:
-        return []
-    await tx.execute("ensure_actions", actions=sorted({batch.action for batch, _ in attempts}))
-    episodes: list[Episode] = []
-    for run in _runs(attempts):
-        run_ids = [job_id for batch, _ in run for job_id in batch.job_ids]
-        values = [
-            {**params.record_params(batch, outcome), "run_ids": run_ids} for batch, outcome in run
-        ]
-        for query in ("record_jobs", "record_attempts", "record_action"):
-            await tx.execute_many(query, values)
-        after = {}
-        for action in dict.fromkeys(batch.action for batch, _ in run):
-            after[action] = rows.episode(action, await tx.fetch_one("lock_episode", action=action))
-        last = {batch.action: index for index, (batch, _) in enumerate(run)}
-        for index, (batch, outcome) in enumerate(run):
-            episode = after[batch.action]
-            # A success with later attempts of its action: the episode as it stood then, which
-            # is the one after the run if it began before this success (another job was still
-            # failing), and none if it began later (at the run's closing failure).
-            if index != last[batch.action] and not (
-                episode.failing_since is not None and episode.failing_since <= outcome.finished_at
-            ):
-                episode = Episode(batch.action, None, episode.alerted)
-            episodes.append(episode)
-    return episodes
+async def _failing_since_after(
+    tx: Tx,
+    action: str,
+    since: float | None,
+    steps: Sequence[episodes.Step],
+    failures: dict[int, int],
+) -> list[float | None]:
+    elsewhere = episodes.needs_elsewhere(since, steps) and bool(
+        await tx.fetch_value(
+            "failing_elsewhere", action=action, ids=[j for step in steps for j in step.job_ids]
+        )
+    )
+    return episodes.failing_since_after(since, steps, failures, failing_elsewhere=elsewhere)
 
 
-def _runs(attempts: Sequence[Attempt]) -> list[list[Attempt]]:
-    """The attempts in order, cut after each failure."""
-    runs: list[list[Attempt]] = [[]]
-    for attempt in attempts:
-        runs[-1].append(attempt)
-        if attempt[1].state != "succeeded":
-            runs.append([])
-    return [run for run in runs if run]
+def _episodes(
+    attempts: Sequence[Attempt],
+    held: Sequence[tuple[int, ...]],
+    before: dict[str, Row | None],
+    after: dict[str, list[float | None]],
+) -> list[Episode]:
+    """Each attempt's episode: the one it left, or (not counted) the one before it left."""
+    left = {action: iter(values) for action, values in after.items()}
+    current = {action: _since(row) for action, row in before.items()}
+    found = []
+    for (batch, _), jobs in zip(attempts, held, strict=True):
+        if jobs:
+            current[batch.action] = next(left[batch.action])
+        row = before[batch.action]
+        values = {"failing_since": current[batch.action], "alerted": row and row["alerted"]}
+        found.append(rows.episode(batch.action, values, recorded=bool(jobs)))
+    return found
+
+
+async def _write_group(
+    tx: Tx,
+    attempts: Sequence[Attempt],
+    held: Sequence[tuple[int, ...]],
+    steps: dict[str, list[episodes.Step]],
+    after: dict[str, list[float | None]],
+) -> None:
+    """The jobs and attempt rows of the attempts that count, in order (each query one prepared
+    statement run once per attempt), then each action's row once."""
+    values = [
+        params.record_params(batch, outcome)
+        for (batch, outcome), jobs in zip(attempts, held, strict=True)
+        if jobs
+    ]
+    if not values:
+        return
+    for query in ("record_jobs", "record_attempts"):
+        await tx.execute_many(query, values)
+    for action, done in steps.items():
+        await tx.execute(
+            "set_episode",
+            action=action,
+            last_success_at=episodes.last_at(done, "succeeded"),
+            last_failure_at=episodes.last_at(done, "retrying", "dead"),
+            last_dead_at=episodes.last_at(done, "dead"),
+            failing_since=after[action][-1],
+        )
+
+
+def _since(row: Row | None) -> float | None:
+    return None if row is None else row["failing_since"]
 
 
 def _fail(future: asyncio.Future[Episode], exc: Exception) -> None:

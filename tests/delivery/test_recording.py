@@ -82,3 +82,34 @@ async def test_an_attempt_after_its_lease_was_taken_over_changes_no_job(tmp_path
         assert states == ["running", "succeeded"]
     finally:
         await store.close()
+
+
+async def test_a_success_while_a_retried_job_still_fails_leaves_the_episode_open(
+    tmp_path: Path,
+) -> None:
+    """Job 1 failed and is being retried when job 2 succeeds, then fails again. Recorded
+    together, the success ended the episode (job 1's attempt, written with it, was not counted
+    as still failing) and the failure began a new one: "failing for 1 hour" an hour late."""
+    found = []
+    for name in ("together", "alone"):
+        store, batches = await claimed(tmp_path, name)
+        try:
+            now = store.clock.now()
+            failed = Outcome("retrying", now, now, status=502, error="bad", due_at=now + 60)
+            await store.record(batches[0], failed)
+            store.clock.advance(60)
+            [retry] = (await store.claim("a", PARALLEL, worker_id="w")).batches
+            now = store.clock.now()
+            group = [
+                (batches[1], Outcome("succeeded", now, now, status=200)),
+                (retry, Outcome("retrying", now, now + 1, status=502, due_at=now + 120)),
+            ]
+            if name == "together":
+                episodes = list(await asyncio.gather(*(store.record(b, o) for b, o in group)))
+            else:
+                episodes = [await store.record(b, o) for b, o in group]
+            found.append((episodes, await store.action_states()))
+        finally:
+            await store.close()
+    assert found[0] == found[1]
+    assert [e.failing_since for e in found[0][0]] == [1000.0, 1000.0]

@@ -284,7 +284,7 @@ SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
     last_failure_at = CASE WHEN :failed::int = 1 THEN :finished_at::float8
                            ELSE last_failure_at END,
     -- A success ends the episode only when no other job of the action is still failing
-    -- (sqlite/queries.sql, record_action, says why).
+    -- (episodes.py says why).
     failing_since = CASE
         WHEN :failed::int = 1 THEN coalesce(failing_since, :finished_at::float8)
         WHEN failing_since IS NULL THEN NULL

@@ -335,14 +335,13 @@ ORDER BY j.id;
 -- name: held_jobs
 -- Which jobs of a group of finished calls are still running under a claim, and whose: an
 -- attempt counts only while its worker holds its jobs (`+state`: looked up by id).
-SELECT id, claimed_by FROM jobs
+SELECT id, claimed_by, failures FROM jobs
 WHERE id IN (SELECT value FROM json_each(:ids)) AND +state = 'running';
 
 -- name: record_jobs
 -- The attempts of one group of finished calls (Store.record), each query run once per batch
 -- (executemany) in the order they finished: the jobs (only while this worker still holds
--- them), the attempt rows, the action's failure episode. Then `lock_episode` reads the
--- episode as it stands afterwards.
+-- them), then the attempt rows; then `set_episode`, once per action.
 UPDATE jobs
 SET state = :state, attempts = attempts + 1, failures = failures + :failed,
     retry_index = :retry_index, first_failure_at = :first_failure_at,
@@ -365,26 +364,22 @@ SELECT j.value, n.value, :delivery_id, :started_at, :finished_at, :outcome, :sta
        :error, :request
 FROM j JOIN n ON n.key = j.key;
 
--- name: record_action
--- A success ends the failure episode only when no other job of the action is still failing
--- (waiting for its retry, or being retried, since before this success): with `ordering: none`
--- one job can fail for days while others succeed, and each success ended its episode, so
--- "failing for 1 hour" never fired and "recovered" went out while it still failed. The jobs
--- of the run being recorded (`run_ids`: this success and the attempts after it, already
--- written) are not counted.
+-- name: failing_elsewhere
+-- Whether a job of the action that the group being recorded does not hold is still failing
+-- (waiting for its retry, or being retried): a success then leaves its episode open
+-- (episodes.py).
+SELECT EXISTS (
+    SELECT 1 FROM jobs
+    WHERE action = :action AND state IN ('retrying', 'running') AND failures > 0
+      AND id NOT IN (SELECT value FROM json_each(:ids)));
+
+-- name: set_episode
+-- The action's row after a group of its attempts (episodes.py worked the episode out).
 UPDATE actions
-SET last_success_at = CASE WHEN :failed = 0 THEN :finished_at ELSE last_success_at END,
-    last_failure_at = CASE WHEN :failed = 1 THEN :finished_at ELSE last_failure_at END,
-    failing_since = CASE
-        WHEN :failed = 1 THEN coalesce(failing_since, :finished_at)
-        WHEN failing_since IS NULL THEN NULL
-        WHEN EXISTS (
-            SELECT 1 FROM jobs
-            WHERE action = :action AND state IN ('retrying', 'running') AND failures > 0
-              AND id NOT IN (SELECT value FROM json_each(:run_ids))
-        ) THEN failing_since
-    END,
-    last_dead_at = CASE WHEN :state = 'dead' THEN :finished_at ELSE last_dead_at END
+SET last_success_at = coalesce(:last_success_at, last_success_at),
+    last_failure_at = coalesce(:last_failure_at, last_failure_at),
+    failing_since = :failing_since,
+    last_dead_at = coalesce(:last_dead_at, last_dead_at)
 WHERE name = :action;
 
 -- name: lock_episode
