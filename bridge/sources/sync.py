@@ -37,7 +37,7 @@ from bridge import metrics
 from bridge.delivery.clock import Clock
 from bridge.delivery.store import Store, StoreUnavailable
 from bridge.events import Notification
-from bridge.sources import deltas
+from bridge.sources import deltas, status
 from bridge.sources.client import (
     DELIVERY_SYNC_URL,
     MIN_INTERVAL_S,
@@ -157,6 +157,7 @@ class SyncPoller:
         except SyncError as exc:
             result = await self._failed(source, store, exc)
         self.failures = self.failures + 1 if result.error else 0
+        status.cycled(self.name, result, self.failures)
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -329,11 +330,13 @@ class SyncPoller:
             state = await store.claim_source(self.name, owner=self.owner, lease_s=self.lease_s)
         except StoreUnavailable:
             return False
+        status.lease(self.name, held=state is not None)
         return state is not None
 
     async def _release(self) -> None:
         if self._renewal is not None:
             await asyncio.gather(self._renewal, return_exceptions=True)
+        status.lease(self.name, held=False)
         store = self.runtime.store
         if store is None:
             return
