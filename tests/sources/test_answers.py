@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from bridge.actions.httputil import client_session
+from bridge.config import parse_config
 from bridge.delivery.clock import SystemClock
 from bridge.httpread import SDK_MAX_RESPONSE_BYTES
 from bridge.sources.client import SyncClient, SyncError
 from tests.fakes.huge import HugeAnswer
 from tests.fakes.sync import FakeSync, error_body, item_system
-from tests.sources.polling import ENV, MakePoller, jobs_of, publish
+from tests.sources.polling import ENV, MakePoller, jobs_of, publish, rules
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -158,3 +159,21 @@ def test_the_fake_speaks_the_sdk_fixture_shapes() -> None:
     assert {"id", "codename", "language", "type", "collection", "last_modified"} <= set(
         delta["data"]["system"]
     )
+
+
+async def test_pages_of_hundreds_of_deltas_are_followed_to_the_empty_one(
+    make_poller: MakePoller,
+) -> None:
+    """Kontent.ai pages at 100 deltas of a kind (Kontent.Ai.Sync's MaxItemsPerEntityType):
+    250 changes are three full-size pages and the empty one, each delta one notification."""
+    async with FakeSync(page_size=100) as api:
+        text = rules(api.base_url())
+        poller = await make_poller(config=parse_config(text, env={}))
+        await poller.cycle()
+        for n in range(250):
+            publish(api, f"item-{n:03d}")
+        result = await poller.cycle()
+    assert (result.pages, result.deltas, result.accepted, result.jobs) == (4, 250, 250, 250)
+    store = poller.runtime.store
+    assert store is not None
+    assert [job[0] for job in await jobs_of(store)] == [f"item-{n:03d}" for n in range(250)]
