@@ -20,6 +20,12 @@ from bridge.httpread import RETRYABLE_4XX, Body, retry_after_s
 
 # Kontent.ai's error_code for "The requested content item '...' was not found."
 ITEM_NOT_FOUND = 100
+# The Delivery API's "this answer is stale": a more recent version exists but is not served yet.
+STALE_CONTENT = "X-Stale-Content"
+# How soon a stale answer is asked again when the API says nothing (Retry-After): its cache
+# catches up within seconds, and the schedule's first step (a minute) would delay every search
+# record and purge that long.
+STALE_RETRY_S = 10.0
 
 
 def api_name(environment_id: str, preview: bool) -> str:
@@ -68,6 +74,22 @@ def check_status(
             response=text,
         )
     raise PermanentFailure(f"{what} answered {status}", status=status, response=text)
+
+
+def check_fresh(what: str, headers: Mapping[str, str]) -> None:
+    """Retry a 200 that says it is stale (`X-Stale-Content: 1`).
+
+    The bridge asks with `X-KC-Wait-For-Loading-New-Content`, so the API should wait for the
+    new version; when it answers stale anyway, a record or purge built from that answer would
+    hold the version before the change that triggered it, and report success.
+    """
+    if headers.get(STALE_CONTENT, "").strip() == "1":
+        raise Retry(
+            f"{what} answered with stale content ({STALE_CONTENT}: 1): the newer version is not "
+            "served yet",
+            delay_s=retry_after_s(headers) or STALE_RETRY_S,
+            status=200,
+        )
 
 
 def _is_item_not_found(text: str) -> bool:

@@ -2,7 +2,8 @@
 
 A webhook says *that* an item changed; actions such as `algolia` need *what* it is now. Requests
 carry `X-KC-Wait-For-Loading-New-Content: true` so the API answers with the content the
-notification is about, not a cached older version (seed 000). Errors are translated into the
+notification is about, not a cached older version (seed 000), and an answer it still marks
+`X-Stale-Content: 1` retries (answers.check_fresh). Errors are translated into the
 action contract: 429 and 5xx retry (Retry-After honoured), 401/403 are permanent and name the
 environment (never the key), and "the item is not there" is `None`, decided only by
 Kontent.ai's own answers (bridge/kontent/answers.py).
@@ -21,7 +22,13 @@ import aiohttp
 from bridge import jsonsafe
 from bridge.failures import PermanentFailure, Retry
 from bridge.httpread import BodyTooLarge, failure_reason, read_at_most, read_prefix
-from bridge.kontent.answers import api_name, check_status, one_variant, url_setting
+from bridge.kontent.answers import (
+    api_name,
+    check_fresh,
+    check_status,
+    one_variant,
+    url_setting,
+)
 
 DELIVERY_URL = "https://deliver.kontent.ai"
 PREVIEW_URL = "https://preview-deliver.kontent.ai"
@@ -139,6 +146,7 @@ class DeliveryClient:
                 if resp.status != 200:
                     check_status(what, resp.status, resp.headers, await read_prefix(resp), preview)
                     return None  # Kontent.ai's own "item not found"
+                check_fresh(what, resp.headers)
                 raw = await read_at_most(resp, self.max_response_bytes)
         except BodyTooLarge as exc:  # before ClientError, which it is
             size = f" ({exc.declared_bytes} bytes)" if exc.declared_bytes is not None else ""

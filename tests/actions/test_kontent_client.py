@@ -95,6 +95,24 @@ async def test_429_retries_after_the_servers_delay(http: aiohttp.ClientSession) 
     assert caught.value.status == 429
 
 
+async def test_an_answer_marked_stale_retries_soon_instead_of_serving_the_old_version(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Kontent.ai marks an answer whose newer version is not served yet `X-Stale-Content: 1`.
+    Built into a record or a purge, it held the version before the change, reported success."""
+    old = item_json("hello", id=ID, language="en", name="Before the change")
+    async with FakeDelivery() as fake:
+        fake.publish(ENV, item_json("hello", id=ID, language="en", name="After the change"))
+        fake.fail_next(200, {"items": [old], "modular_content": {}}, {"X-Stale-Content": "1"})
+        kontent = client(http, fake)
+        with pytest.raises(Retry) as caught:
+            await kontent.fetch_item(ENV, ID, "en", preview=False)
+        assert "stale content (X-Stale-Content: 1)" in caught.value.reason
+        assert caught.value.delay_s == 10  # its cache catches up in seconds, not a minute
+        fresh = await kontent.fetch_item(ENV, ID, "en", preview=False)
+    assert fresh is not None and fresh["item"]["system"]["name"] == "After the change"
+
+
 async def test_5xx_retries(http: aiohttp.ClientSession) -> None:
     async with FakeDelivery() as fake:
         fake.fail_next(503, "down")
