@@ -22,10 +22,6 @@ from bridge.httpread import RETRYABLE_4XX, Body, retry_after_s
 ITEM_NOT_FOUND = 100
 # The Delivery API's "this answer is stale": a more recent version exists but is not served yet.
 STALE_CONTENT = "X-Stale-Content"
-# How soon a stale answer is asked again when the API says nothing (Retry-After): its cache
-# catches up within seconds, and the schedule's first step (a minute) would delay every search
-# record and purge that long.
-STALE_RETRY_S = 10.0
 
 
 def api_name(environment_id: str, preview: bool) -> str:
@@ -87,7 +83,7 @@ def check_fresh(what: str, headers: Mapping[str, str]) -> None:
         raise Retry(
             f"{what} answered with stale content ({STALE_CONTENT}: 1): the newer version is not "
             "served yet",
-            delay_s=retry_after_s(headers) or STALE_RETRY_S,
+            delay_s=retry_after_s(headers),
             status=200,
         )
 
