@@ -40,9 +40,10 @@ RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 BODY_READ_S = 10.0
 
 
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """A bounded part of a response for the delivery log, secrets hidden before the cut."""
-    text = redaction.redact(text).strip()
+def excerpt(text: str, limit: int = EXCERPT_CHARS, *, whole: bool = True) -> str:
+    """A bounded part of a response for the delivery log, secrets hidden before the cut (and,
+    when `text` is not `whole` but the start of a longer answer, one that the read cut off)."""
+    text = (redaction.redact(text) if whole else redaction.redactor.redact_prefix(text)).strip()
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
@@ -60,7 +61,7 @@ class Body:
 
     def excerpt(self, limit: int = EXCERPT_CHARS) -> str:
         if self.broken:
-            text = excerpt(self.text, limit)
+            text = excerpt(self.text, limit, whole=False)
             note = f"(the answer broke off after {self.read_bytes} bytes: {self.broken})"
             return f"{text}… {note}" if text else note
         if self.complete:
@@ -69,7 +70,8 @@ class Body:
             size = f"{self.declared_bytes} bytes"
         else:
             size = f"more than {self.read_bytes} bytes"
-        text = redaction.redact(self.text).strip()  # before the cut: no half secret left
+        # Before the cut, and with the end of what was read, which may hold half a secret.
+        text = redaction.redactor.redact_prefix(self.text).strip()
         return text[:limit] + f"… ({size}; only the first {self.read_bytes} read)"
 
 

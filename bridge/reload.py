@@ -129,13 +129,15 @@ class Reloader:
             self.state.last_attempt_at = now
             try:
                 config = await asyncio.to_thread(self.loader, self.path)
+                # Learnt before the new actions can run, and added to the secrets known so
+                # far: calls the old actions began may still answer with a rotated-out token.
+                redaction.redactor.learn(redaction.secrets_of(config, self.extra_secrets))
                 await self.runtime.swap(config)
             except Exception as exc:
                 self._rejected(exc, reason, now)
                 return False
             if seen is not None:
                 self._loaded_digest = seen[2]
-            redaction.redactor.set_secrets(redaction.secrets_of(config, self.extra_secrets))
             self.state.loaded = True
             self.state.ok = True
             self.state.last_success_at = now

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
@@ -140,27 +140,9 @@ async def _on_done(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _param
 
 def redact_url(url: str) -> str:
     """A URL with its user info and its credential-named query values (`access_token=`,
-    `api_key=`) hidden, and configured secret values anywhere in it."""
-    return redaction.redact(_without_credentials(url))
-
-
-@functools.lru_cache(maxsize=1024)
-def _without_credentials(url: str) -> str:
-    """The parsing part of `redact_url`, cached: an action calls the same few URLs again and
-    again (the configured secrets, which a reload changes, are hidden after, uncached)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if any(_secret_key(k) for k, _ in pairs):  # else the query stays as written
-        query = urlencode(
-            [(k, redaction.REDACTED if _secret_key(k) else v) for k, v in pairs],
-            safe="*",
-        )
-        parts = parts._replace(query=query)
-    return urlunsplit(parts)
+    `api_key=`, `code=`) hidden, and configured secret values anywhere in it: the one policy's
+    (bridge.redaction, bridge.secret_urls), which hides them in every text."""
+    return redaction.redact(url)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -215,14 +197,17 @@ def _body(kwargs: Mapping[str, Any]) -> str | None:
 
 def _sent_body(data: bytes, truncated: bool) -> str:
     """A body as sent on the wire: JSON and form bodies with credential-named keys hidden (as
-    `_body` does for httputil's), anything else as text; configured secrets hidden either way."""
+    `_body` does for httputil's), anything else as text; configured secrets hidden either way
+    (a secret the first BODY_BYTES cut off included)."""
     text = data.decode("utf-8", "replace")
     if not truncated:
         try:
             text = json.dumps(_hidden(json.loads(text)), ensure_ascii=False)
         except ValueError:
             text = _form(text)
-    text = _cut(redaction.redact(text))
+        text = _cut(redaction.redact(text))
+    else:
+        text = _cut(redaction.redactor.redact_prefix(text))
     return text + (" … (more not kept)" if truncated and len(text) < BODY_CHARS else "")
 
 

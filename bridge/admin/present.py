@@ -15,7 +15,6 @@ from typing import Any
 from markupsafe import Markup
 
 from bridge import redaction, visible
-from bridge.actions import sent
 from bridge.admin import safejson
 
 HEALTH_LABELS: Mapping[str, str] = {
@@ -176,21 +175,9 @@ def redact_options(options: Mapping[str, Any], secret_names: Iterable[str] = ())
     """Options or inputs with bridge.redaction's one policy applied (as explain and the logs):
     `secret_names` and credential-named keys at any depth hidden, secret values in strings too."""
     # Cut to safejson's depth first: stored inputs may nest deeper than the recursion limit.
-    shown: dict[str, Any] = _urls_redacted(
-        plain(redaction.redact_value(safejson.clean(options), secret_names))
-    )
+    # URLs' user info and credential query values are the policy's too (bridge.secret_urls).
+    shown: dict[str, Any] = plain(redaction.redact_value(safejson.clean(options), secret_names))
     return shown
-
-
-def _urls_redacted(value: Any) -> Any:
-    """URLs in options with their credential-named query values hidden (`?access_token=`)."""
-    if isinstance(value, str):
-        return sent.redact_url(value) if value.startswith(("http://", "https://")) else value
-    if isinstance(value, dict):
-        return {k: _urls_redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_urls_redacted(v) for v in value]
-    return value
 
 
 def action_options(action_config: Any) -> dict[str, Any]:

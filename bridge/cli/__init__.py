@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bridge import __version__
+from bridge import __version__, redaction
 from bridge.cli import config_commands, rule_tests, server_commands, signing_commands
 from bridge.cli.common import CliError
 
@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # An error may quote what it could not use (a config option, a database URL): hidden
+        # as every output is (bridge.redaction), also before any config has taught its secrets.
+        print(f"error: {redaction.redact(str(exc))}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130

@@ -62,5 +62,5 @@ def test_a_url_without_credential_parameters_is_kept_as_written() -> None:
         "https://x.example/a?q=a%20b&page=2"
     )
     assert sent.redact_url("https://x.example/a?q=a%20b&token=t-1") == (
-        "https://x.example/a?q=a+b&token=***"
+        "https://x.example/a?q=a%20b&token=***"
     )
