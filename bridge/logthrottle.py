@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# Loggers whose messages repeat once per connection or request (their children too).
-THROTTLED_LOGGERS = ("asyncio", "uvicorn", "bridge.receiver")
+# Loggers whose messages repeat once per connection or request (their children too); the rules
+# engine's warns once per event whose regex was given up, and crafted texts come by the batch.
+THROTTLED_LOGGERS = ("asyncio", "uvicorn", "bridge.receiver", "bridge.rules")
 WINDOW_S = 10.0
 BURST = 5
 

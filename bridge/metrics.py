@@ -144,6 +144,13 @@ class Metrics:
         self.action_enabled = Gauge(
             "bridge_action_enabled", "1 when the action is enabled.", ["action"], registry=r
         )
+        self.regex_timeouts = Counter(
+            "bridge_regex_timeouts",
+            "Regex conditions given up on (out of time, or a value too long to search), by rule: "
+            "the rule did not run for that event.",
+            ["rule"],
+            registry=r,
+        )
         self.reload_success = Gauge(
             "bridge_config_last_reload_successful",
             "1 when the last configuration (re)load succeeded, 0 when it was rejected.",
@@ -242,6 +249,11 @@ def attempt_finished(action: str, outcome: Outcome, seconds: float, *, jobs: int
         m.attempt_failures.labels(action).inc()
     if outcome in FINAL_ATTEMPT_STATES:
         m.jobs_finished.labels(action, outcome).inc(jobs)
+
+
+def regex_timed_out(rule: str) -> None:
+    """A rule did not run for an event: one of its regexes was given up (bridge/rules/engine)."""
+    _current.regex_timeouts.labels(rule).inc()
 
 
 def config_reloaded(ok: bool, at: float | None = None) -> None:

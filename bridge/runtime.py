@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bridge import metrics
 from bridge.actions.base import Action, Resources
 from bridge.actions.httputil import client_session
 from bridge.delivery.followups import FollowUpQueue
@@ -168,7 +169,7 @@ class Runtime:
 def _engine_for(config: Config) -> RuleEngine:
     from bridge.rules import RuleEngine  # resolved lazily by bridge.rules itself
 
-    return RuleEngine(config)
+    return RuleEngine(config, on_regex_timeout=metrics.regex_timed_out)
 
 
 async def _close_actions(snapshot: Snapshot) -> None:

@@ -33,6 +33,16 @@ def test_a_flood_of_one_message_passes_a_burst_per_window_then_a_count() -> None
     assert next_window.getMessage() == f"{accept_error} [2043 like it dropped before this one]"
 
 
+def test_the_rules_engines_warnings_are_limited_too() -> None:
+    # It warns once per event whose regex was given up, and crafted names come by the batch.
+    limiter = RateLimitFilter(window_s=10, burst=2, clock=Clock())
+    gave_up = "rule %r did not run for an event: %s"
+    passed = [
+        limiter.filter(record("bridge.rules", gave_up, logging.WARNING, "r", "x")) for _ in range(4)
+    ]
+    assert passed == [True, True, False, False]
+
+
 def test_messages_are_counted_apart_by_format_string_not_arguments() -> None:
     limiter = RateLimitFilter(window_s=10, burst=1, clock=Clock())
     refused = "refused a connection: %d connections are open"

@@ -23,6 +23,7 @@ from bridge.config import checks, literals
 from bridge.config.document import Document
 from bridge.config.errors import Path, describe_type
 from bridge.config.regex_risk import backtracking_risk
+from bridge.config.timed_regex import PatternError, RuleRegex, compile_pattern
 
 ValuePredicate = Callable[[Any], bool]
 FAILED: Any = object()  # an argument whose error is reported (None is a value to compare with)
@@ -216,6 +217,8 @@ class Glob(Operator):
 
 
 class Regex(Operator):
+    """A match anywhere in a text (`re.search`), bounded in time: RegexTimeout when given up."""
+
     name = "regex"
     written_in = frozenset({"when", "where"})
 
@@ -225,7 +228,7 @@ class Regex(Operator):
 
     def predicate(self, arg: Any) -> ValuePredicate:
         search = arg.search
-        return lambda value: isinstance(value, str) and search(value) is not None
+        return lambda value: isinstance(value, str) and search(value)
 
     def describe(self, arg: Any, negate: bool) -> str:
         return f"does{_no(negate)} match regex {arg.pattern!r}"
@@ -234,10 +237,10 @@ class Regex(Operator):
         return f"regex {arg.pattern!r}"
 
     def candidates(self, arg: Any) -> frozenset[Hashable] | None:
-        return literals.regex_texts(arg)
+        return literals.regex_texts(arg.parsed)
 
     def prefixes(self, arg: Any) -> frozenset[str] | None:
-        prefix = literals.regex_prefix(arg)
+        prefix = literals.regex_prefix(arg.parsed)
         return None if prefix is None else frozenset([prefix])
 
 
@@ -305,13 +308,13 @@ def written_in(syntax: str) -> dict[str, Operator]:
     return {op.name: op for op in OPERATORS if syntax in op.written_in}
 
 
-def compile_regex(doc: Document, value: Any, path: Path) -> re.Pattern[str] | None:
+def compile_regex(doc: Document, value: Any, path: Path) -> RuleRegex | None:
     text = checks.string(doc, value, path)
     if text is None:
         return None
     try:
-        compiled = re.compile(text)
-    except re.error as exc:
+        compiled = compile_pattern(text)
+    except PatternError as exc:
         doc.error(path, f"invalid regex {text!r}: {exc}")
         return None
     if (risk := backtracking_risk(text)) is not None:

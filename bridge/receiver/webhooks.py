@@ -209,12 +209,7 @@ class WebhookEndpoint:
             # Nothing to keep, so nothing to lose: answer at once without touching the store.
             return _accepted(0, 0, 0, request_id)
         notifications = await self.runtime.resolver.resolve(notifications)  # legacy ids
-        engine = self.runtime.engine
-        jobs = (
-            await asyncio.to_thread(engine.plan, notifications)
-            if large
-            else engine.plan(notifications)
-        )
+        jobs = await self.runtime.engine.plan_async(notifications, large=large)
         store = self.runtime.store
         try:
             if store is None:

@@ -1,18 +1,33 @@
-"""The rules engine: notifications in, planned jobs out, in rule order, honouring `stop`."""
+"""The rules engine: notifications in, planned jobs out, in rule order, honouring `stop`.
+
+A regex condition given up on (bridge/config/timed_regex.py) fails its rule for that event; the
+notification is still accepted and stored (`bridge replay` runs it again once the regex is
+fixed), and `plan` says so in a warning naming the rule and the condition, never the text.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bridge.config.model import Config, DoItem, Rule
+from bridge.config.timed_regex import MATCH_TIMEOUT_S, RegexBudgetSpent, RegexTimeout, budget
 from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 from bridge.rules.explain import DoExplanation, EventExplanation, RuleExplanation
 from bridge.rules.index import RuleIndex
-from bridge.rules.matchers import Predicate, compile_when, compile_wheres, why_not
+from bridge.rules.matchers import Predicate, compile_when, compile_wheres, gave_up, why_not
 from bridge.rules.paths import Found
 from bridge.templates import TemplateError, batch_context, redact, render_options
+
+log = logging.getLogger("bridge.rules")
+
+# The regex time a plan may take on the event loop (one match's bound): past it, `plan_async`
+# plans again in a worker thread, where the `regex` engine lets the loop run while it matches.
+INLINE_REGEX_BUDGET_S = MATCH_TIMEOUT_S
+Timeouts = list[tuple[int, RegexTimeout]]  # positions of rules whose regex was given up, and how
 
 
 class RuleEngine:
@@ -22,8 +37,15 @@ class RuleEngine:
     against, and the reference the index is tested against.
     """
 
-    def __init__(self, config: Config, *, indexed: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        indexed: bool = True,
+        on_regex_timeout: Callable[[str], None] | None = None,  # gets the rule's name
+    ) -> None:
         self.config = config
+        self._on_regex_timeout = on_regex_timeout
         self.rules: tuple[Rule, ...] = config.rules
         self._index = RuleIndex.build(self.rules) if indexed else None
         exact = self._index.exact if self._index is not None else set()
@@ -41,9 +63,9 @@ class RuleEngine:
 
     def matching(self, event: Event) -> list[Rule]:
         """The rules that run for `event`, in order, stopping after a matching `stop: true`."""
-        return [self.rules[position] for position in self._matching(event)]
+        return [self.rules[position] for position in self._matching(event, [])]
 
-    def _matching(self, event: Event) -> list[int]:
+    def _matching(self, event: Event, timeouts: Timeouts) -> list[int]:
         found: Found = {}  # the `where` paths read for this event, shared by index and rules
         candidates: Iterable[int] = (
             self._index.candidates(event, found) if self._index is not None else self._everything
@@ -53,27 +75,72 @@ class RuleEngine:
         for position in candidates:
             when = whens[position]
             if when is not None:
-                if not when(event):
-                    continue
-                where = wheres[position]
-                if where is not None and not where(event.raw, found):
+                try:
+                    if not when(event):
+                        continue
+                    where = wheres[position]
+                    if where is not None and not where(event.raw, found):
+                        continue
+                except RegexTimeout as exc:
+                    timeouts.append((position, exc))
                     continue
             matched.append(position)
             if stops[position]:
                 break
         return matched
 
-    def plan(self, notifications: Sequence[Notification]) -> list[PlannedJob]:
-        """One job per (matching rule, do item, event); `inputs` stay unrendered."""
+    def plan(
+        self, notifications: Sequence[Notification], *, regex_budget_s: float | None = None
+    ) -> list[PlannedJob]:
+        """One job per (matching rule, do item, event); `inputs` stay unrendered.
+
+        With `regex_budget_s`, RegexBudgetSpent once the regexes have taken that long in all;
+        nothing is reported then, as the caller plans again."""
+        timeouts: Timeouts = []
+        if regex_budget_s is None:
+            jobs = self._plan(notifications, timeouts)
+        else:
+            with budget(regex_budget_s):
+                jobs = self._plan(notifications, timeouts)
+        if timeouts:
+            self._report(timeouts)
+        return jobs
+
+    async def plan_async(
+        self, notifications: Sequence[Notification], *, large: bool = False
+    ) -> list[PlannedJob]:
+        """`plan`, holding the event loop for little: inline (a thread hop costs more than a
+        small plan), or in a worker thread for a `large` body or once the regexes of the inline
+        attempt take INLINE_REGEX_BUDGET_S, so crafted texts cost the loop one match's bound."""
+        if not large:
+            try:
+                return self.plan(notifications, regex_budget_s=INLINE_REGEX_BUDGET_S)
+            except RegexBudgetSpent:
+                pass
+        return await asyncio.to_thread(self.plan, notifications)
+
+    def _plan(self, notifications: Sequence[Notification], timeouts: Timeouts) -> list[PlannedJob]:
         jobs: list[PlannedJob] = []
         calls = self._calls
         for notification in notifications:
             key = notification.key
             for event in notification.events:
-                for position in self._matching(event):
+                for position in self._matching(event, timeouts):
                     for action, rule, inputs in calls[position]:
                         jobs.append(PlannedJob(action, rule, key, event, inputs))
         return jobs
+
+    def _report(self, timeouts: Timeouts) -> None:
+        for position, timeout in timeouts:
+            rule = self.rules[position]
+            log.warning(
+                "rule %r did not run for an event: %s (the notification is stored: bridge replay "
+                "plans it again once the regex is fixed)",
+                rule.name,
+                gave_up(rule, timeout),
+            )
+            if self._on_regex_timeout is not None:
+                self._on_regex_timeout(rule.name)
 
     def explain(self, notification: Notification) -> list[EventExplanation]:
         """For each event, each rule: matched (with rendered, redacted inputs) or why not."""

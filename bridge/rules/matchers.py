@@ -2,7 +2,10 @@
 
 `compile_rule` builds closures once per rule from the operator table (bridge/config/operators);
 `why_not` walks the same conditions slowly and says which one failed first, in words:
-`when.type: 'article' is not one of ['blog_post']`.
+`when.type: 'article' is not one of ['blog_post']`. A regex whose match is given up
+(bridge/config/timed_regex.py) raises RegexTimeout out of the predicates: a rule whose evaluation
+reaches it does not run for that event, whatever `not` or `any:` surround it (its answer is not
+known), and `gave_up` says where it is written.
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ from typing import Any
 
 from bridge.config.conditions import AnyOf, FieldTest, NotWhen, When, WhereTest
 from bridge.config.model import Rule
-from bridge.config.operators import Both, compile_value, describe, exact_values, show
+from bridge.config.operators import (
+    Both,
+    Operation,
+    ValueCondition,
+    compile_value,
+    describe,
+    exact_values,
+    show,
+)
+from bridge.config.timed_regex import RegexTimeout, RuleRegex
 from bridge.events import Event
 from bridge.rules.paths import Found, reader
 
@@ -131,7 +143,53 @@ def compile_where(test: WhereTest) -> WherePredicate:
 
 
 def why_not(rule: Rule, event: Event) -> str | None:
-    """None when the rule matches the event, else the first condition that failed, in words."""
+    """None when the rule matches the event, else the first condition that failed, in words.
+
+    The planning predicates decide, so a regex given up on fails the rule here exactly when it
+    does in planning; the walk only finds the words."""
+    try:
+        wheres = compile_wheres(rule)
+        if compile_when(rule.when)(event) and (wheres is None or wheres(event.raw, {})):
+            return None
+        return _first_failure(rule, event)
+    except RegexTimeout as exc:
+        return f"{gave_up(rule, exc)}; a rule does not run when its regex is given up"
+
+
+def gave_up(rule: Rule, timeout: RegexTimeout) -> str:
+    """`when.name: regex '(a|aa)+$' gave up after 50 ms on a value of 41 characters`."""
+    return f"{_written_at(rule, timeout.regex)}: {timeout.words()}"
+
+
+def _written_at(rule: Rule, target: RuleRegex) -> str:
+    """Where the condition holding `target` is written: `when.name`, `where[0] ($.a.b)`."""
+    for path, conditions in _value_conditions(rule.when):
+        if any(_holds(condition, target) for condition in conditions):
+            return path
+    for test in rule.where:
+        if any(_holds(operation, target) for operation in test.operations):
+            return f"{test.path} ({test.jsonpath})"
+    return "when"
+
+
+def _value_conditions(when: When) -> list[tuple[str, list[ValueCondition]]]:
+    if isinstance(when, FieldTest):
+        return [(when.path, [when.condition])]
+    if isinstance(when, NotWhen):
+        return _value_conditions(when.item)
+    return [found for item in when.items for found in _value_conditions(item)]
+
+
+def _holds(condition: ValueCondition, target: RuleRegex) -> bool:
+    if isinstance(condition, Operation):
+        argument = condition.argument
+        if isinstance(argument, Operation | Both):  # `not:` holds a condition
+            return _holds(argument, target)
+        return argument is target
+    return any(_holds(c, target) for c in condition.conditions)
+
+
+def _first_failure(rule: Rule, event: Event) -> str | None:
     failure = _why_not_when(rule.when, event)
     if failure is not None:
         return failure

@@ -33,6 +33,8 @@ EXPECTED: list[str] = [
     "missing_required_option.yaml:11:9: rules[1].do[0]: action 'notify-team' option 'text': required, but neither the action nor 'with:' sets it",
     "missing_version.yaml:1:1: version: required key is missing (add 'version: 1')",
     "not_a_mapping.yaml:1:1: expected a mapping, got a list",
+    "regex_fuzzy_brace.yaml:7:45: rules[0].where[0].regex: invalid regex '{draft}': '{' at position 0 is literal text for Python's re but starts a fuzzy-matching constraint for the regex engine that runs rules' regexes: write \\{ for a literal brace",
+    "regex_posix_class.yaml:7:25: rules[0].when.codename.regex: invalid regex '^item_[[:digit:]]+$': '[:' at position 7 is literal text in a set for Python's re but a POSIX class such as [:digit:] for the regex engine that runs rules' regexes: write \\[ for a literal bracket",
     "rule_without_do.yaml:3:5: rules[0].do: required key is missing",
     "secret_file_unreadable.yaml:6:9: webhooks[0].secrets[0]: cannot read KONTENT_WEBHOOK_SECRET_FILE '/nonexistent/secret': No such file or directory",
     (

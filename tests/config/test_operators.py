@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config import ConfigError, parse_config
 from bridge.config.operators import OPERATORS, written_in
-from bridge.config.regex_risk import backtracking_risk
+from bridge.config.regex_risk import backtracking_risk, match_ways
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "configuration.md"
 
@@ -73,8 +73,33 @@ def test_a_regex_that_can_backtrack_exponentially_is_found(pattern: str, risky: 
     assert (backtracking_risk(pattern) is not None) == risky
 
 
+@pytest.mark.parametrize(
+    ("pattern", "ways"),
+    [
+        ("^Breaking", 1),
+        ("news$", 1),
+        ("(?i)^break", 1),
+        ("^(news|blog)$", 2),
+        ("^(news|blog|press)-(de|en)$", 6),
+        (r"\bword\b", 1),
+        ("(?<=#)tag", 1),
+        (r"(ab)\1", 1),
+        ("(a|b)(c|d)(e|f)", 1),  # character sets: one way each
+        ("(ab|cd)" * 10, 1024),
+        ("(ab|cd)" * 11, None),  # past MAX_WAYS
+        ("^Break.*", None),
+        ("a{3}", None),
+        ("a++", None),
+        ("(a|aa)+$", None),
+    ],
+)
+def test_the_ways_a_regex_that_repeats_nothing_can_go(pattern: str, ways: int | None) -> None:
+    assert match_ways(pattern) == ways
+
+
 def test_a_regex_that_can_backtrack_exponentially_loads_with_a_warning_at_its_line() -> None:
-    # `(\w+\s?)+$` on 30 letters and a '!' (an item's name) took seconds in the receiver.
+    # `(\w+\s?)+$` on 30 letters and a '!' (an item's name) took seconds in the receiver on re;
+    # a match now gives up after 50 ms, and the warning says what that costs.
     text = (
         "version: 1\nwebhooks: [{name: p, path: /p, verify: false}]\n"
         "actions: {l: {type: log, message: hi}}\n"
@@ -86,5 +111,6 @@ def test_a_regex_that_can_backtrack_exponentially_loads_with_a_warning_at_its_li
     config = parse_config(text, env={})
     (issue,) = [w for w in config.warnings if "regex" in w.path]
     assert (issue.line, issue.path) == (6, "rules[0].when.name.regex")
-    assert "exponentially many ways" in issue.message
+    assert "tries very many ways to split it" in issue.message
+    assert "more than the 50 ms a match may, and then the rule does not run" in issue.message
     assert "(x+)+ as x+" in issue.message

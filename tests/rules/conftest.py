@@ -38,9 +38,12 @@ NotificationFactory = Callable[..., Notification]
 
 @pytest.fixture
 def make_engine() -> EngineFactory:
-    """`make_engine(rules_yaml, actions=...)`: the rules section is all most tests need."""
+    """`make_engine(rules_yaml, actions=...)`: the rules section is all most tests need; other
+    keywords go to RuleEngine."""
 
-    def make(rules: str, *, actions: str | None = None, indexed: bool = True) -> RuleEngine:
+    def make(
+        rules: str, *, actions: str | None = None, indexed: bool = True, **options: Any
+    ) -> RuleEngine:
         actions = actions or "a: {type: notify}\nb: {type: notify}\nc: {type: notify}"
         text = (
             "version: 1\nactions:\n"
@@ -49,7 +52,7 @@ def make_engine() -> EngineFactory:
             + textwrap.indent(textwrap.dedent(rules), "  ")
         )
         config = parse_config(text, "rules.yaml", {}, types=TYPES)
-        return RuleEngine(config, indexed=indexed)
+        return RuleEngine(config, indexed=indexed, **options)
 
     return make
 
