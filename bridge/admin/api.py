@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bridge.admin import operations, present, search
+from bridge.admin import operations, present, search, sourceview
 from bridge.admin.auth import bearer_credentials
 from bridge.admin.context import (
     AdminContext,
@@ -194,6 +194,7 @@ def api_routes(ctx: AdminContext) -> list[BaseRoute]:
         route("/actions/{name}/retry", operations.retry_action_jobs, "POST"),
         route("/activity", operations.show_activity),
         route("/reload", operations.show_reload),
+        route("/sources", sourceview.list_sources),
         route("/replay", operations.replay_notifications, "POST"),
         route("/deliveries", list_deliveries),
         route("/jobs/{job_id}", show_job),

@@ -33,6 +33,7 @@ from bridge.admin import (
     present,
     safejson,
     search,
+    sourceview,
     views,
 )
 from bridge.admin.auth import COOKIE_NAME, SESSION_TTL_S
@@ -66,6 +67,7 @@ templates.globals.update(
     names=present.names,
     event_summary=present.event_summary,
     health_labels=present.HEALTH_LABELS,
+    source_labels=sourceview.STATE_LABELS,
     displayed_health=views.displayed_health,
     needs_reset=views.needs_reset,
     cause=views.cause,
@@ -89,6 +91,8 @@ def render(
     headers: Mapping[str, str] | None = None,
     **values: Any,
 ) -> Response:
+    # Every signed-in page carries the banner of the sources failing here (base.html).
+    values.setdefault("failing_sources", sourceview.failing(ctx))
     return _page_response(request, template, status, headers, now=ctx.now(), **values)
 
 
@@ -189,6 +193,8 @@ async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
         states=search.STATES,
         filter=wanted.filter,
         action=action,
+        sources=sourceview.source_views(ctx),
+        process=sourceview.this_process(),
         limit=limit,
         offset=offset,
         page_url=_page_url(request),

@@ -175,6 +175,13 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/reload": {"get": _op("The last config reload and its errors", "reload")},
+        "/sources": {
+            "get": _op(
+                "Each configured Sync API source as this process sees it (per process): lease, "
+                "last success, last failure and its cause, failures in a row, deltas",
+                "sources",
+            )
+        },
         "/jobs/{job_id}": {"get": _op("A job with all its attempts", "job", path=("job_id",))},
         "/jobs/{job_id}/retry": {"post": _op("Run a job again now", "retried", path=("job_id",))},
         "/rules": {"get": _op("Rules with their match counts", "rules")},

@@ -218,6 +218,35 @@ BODIES: dict[str, Any] = {
         last_success_at=_TIME,
         errors=_list(_TEXT),
     ),
+    "sources": _object(
+        ("process", "sources"),
+        process=_object(("host", "pid"), host=_TEXT, pid={"type": "integer"}),
+        sources=_list(
+            _object(
+                ("name", "state", "lease", "consecutive_failures", "deltas", "errors"),
+                name={"type": "string"},
+                environment_id={"type": "string"},
+                slot={"enum": ["published", "preview"]},
+                interval_s={"type": "number"},
+                enabled={"type": "boolean"},
+                api_url=_TEXT,
+                state={"enum": ["working", "failing", "starting", "idle"]},
+                note={"type": "string"},
+                lease=_object(("held_here",), held_here={"type": "boolean"}, owner=_TEXT),
+                last_success_at=_TIME,
+                last_failure_at=_TIME,
+                last_failure={
+                    "oneOf": [
+                        {"type": "null"},
+                        _object(("at", "reason", "message"), at=_TIME, reason=_TEXT, message=_TEXT),
+                    ]
+                },
+                consecutive_failures=_COUNT,
+                deltas=_object(("accepted", "skipped"), accepted=_COUNT, skipped=_COUNT),
+                errors={"type": "object", "additionalProperties": _COUNT},
+            )
+        ),
+    ),
     "retried": _object(
         ("job_id", "retried"), job_id={"type": "integer"}, retried={"type": "boolean"}
     ),

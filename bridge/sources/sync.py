@@ -157,7 +157,7 @@ class SyncPoller:
         except SyncError as exc:
             result = await self._failed(source, store, exc)
         self.failures = self.failures + 1 if result.error else 0
-        status.cycled(self.name, result, self.failures)
+        status.cycled(self.name, result, self.failures, owner=self.owner)
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -207,6 +207,7 @@ class SyncPoller:
         state = await store.claim_source(self.name, owner=self.owner, lease_s=self.lease_s)
         if state is None:
             return CycleResult(held=False)
+        status.lease(self.name, held=True, owner=self.owner)  # polling here from now on
         client = self._client_of(source)
         scope, token, initialised = scope_of(source), state.token, False
         if token is None or state.scope != scope:
@@ -330,13 +331,13 @@ class SyncPoller:
             state = await store.claim_source(self.name, owner=self.owner, lease_s=self.lease_s)
         except StoreUnavailable:
             return False
-        status.lease(self.name, held=state is not None)
+        status.lease(self.name, held=state is not None, owner=self.owner)
         return state is not None
 
     async def _release(self) -> None:
         if self._renewal is not None:
             await asyncio.gather(self._renewal, return_exceptions=True)
-        status.lease(self.name, held=False)
+        status.lease(self.name, held=False, owner=self.owner)
         store = self.runtime.store
         if store is None:
             return

@@ -108,12 +108,14 @@ async def running_bridge(
     admin_token: str | None = None,
     retry: str = "200ms",
     public_url: str | None = None,
+    extra_config: str = "",
 ) -> AsyncIterator[Bridge]:
-    """The bridge (`serve` role, workers on) on 127.0.0.1 with a free port, and its target."""
+    """The bridge (`serve` role, workers on) on 127.0.0.1 with a free port, and its target.
+    `extra_config` is YAML appended to the rules (top-level keys: `sources:`, ...)."""
     target = Target()
     await target.start()
     config = tmp_path / "rules.yaml"
-    config.write_text(rules(target.url, retry))
+    config.write_text(rules(target.url, retry) + extra_config)
     settings = Settings(
         config=config,
         db=f"sqlite:///{tmp_path}/bridge.db",

@@ -220,6 +220,7 @@ async def test_openapi_lists_every_route(api: httpx.AsyncClient) -> None:
         "/activity",
         "/deliveries",
         "/reload",
+        "/sources",
         "/replay",
         "/jobs/{job_id}",
         "/jobs/{job_id}/retry",

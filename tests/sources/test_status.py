@@ -15,6 +15,7 @@ from bridge.config import parse_config
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.opening import open_store
 from bridge.settings import Settings
+from bridge.sources import status
 from tests.fakes.sync import FakeSync, error_body
 from tests.sources.polling import ENV, MakePoller, publish, rules
 
@@ -127,3 +128,50 @@ async def test_an_unreachable_api_is_a_failed_poll_that_says_why(
     assert again.error is not None and again.held  # asked again, next time, as the same holder
     assert poller.failures == 2
     assert SECURE_KEY not in caplog.text
+
+
+async def test_the_snapshot_reads_as_the_metrics_do_with_the_last_failure_in_words(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    """What the admin shows (status.snapshot) is written by the same calls as /metrics."""
+    text = rules(sync_api.base_url()).replace(
+        "{preview_api_key: preview-key}",
+        f"{{preview_api_key: preview-key, secure_access_key: {SECURE_KEY}}}",
+    )
+    poller = await make_poller(config=parse_config(text, env={}))
+    assert status.snapshot() == {}  # nothing polled yet: nothing to show
+    await poller.cycle()
+    publish(sync_api, "a")
+    await poller.cycle()
+    sync_api.secure_key = "the-right-one"
+    await poller.cycle()
+    await poller.cycle()
+    seen = status.snapshot()["prod"]
+    scraped = metrics.current().exposition().decode()
+    assert seen.lease_held and seen.owner == poller.owner
+    assert seen.consecutive_failures == 2
+    assert sample(scraped, "bridge_source_consecutive_failures", source="prod") == 2
+    assert seen.last_success_at == sample(
+        scraped, "bridge_source_last_success_timestamp_seconds", source="prod"
+    )
+    assert seen.last_failure_at == sample(
+        scraped, "bridge_source_last_failure_timestamp_seconds", source="prod"
+    )
+    assert seen.errors == {"unauthorized": 2} and (seen.accepted, seen.skipped) == (1, 0)
+    assert seen.last_failure_reason == "unauthorized"
+    assert seen.last_failure_message is not None
+    assert "secure_access_key" in seen.last_failure_message
+    assert SECURE_KEY not in seen.last_failure_message
+
+    sync_api.secure_key = None
+    await poller.cycle()
+    seen = status.snapshot()["prod"]
+    assert seen.consecutive_failures == 0 and seen.last_failure_reason == "unauthorized"
+
+
+def test_a_failure_message_is_redacted_then_cut_to_a_bounded_length() -> None:
+    long = "Sync API answered 502 to sync: " + "<b>" * 40_000
+    kept = status.message(long)
+    assert len(kept) <= status.MESSAGE_CHARS + 30
+    assert kept.endswith(f"… ({len(long):,} characters)")
+    assert status.message("  short  ") == "short"
