@@ -1,6 +1,6 @@
 """Store values to the parameters of the bigger named queries: one array per column.
 
-A whole request (`accept`) or a whole batch's attempt (`record`) is one query with arrays, so
+A whole request (`accept`) or a group of attempts (`record_batch`) is one query with arrays, so
 that it is one statement (PostgreSQL: one round trip) whatever its size.
 """
 
@@ -160,3 +160,24 @@ def record_params(batch: Batch, outcome: Outcome) -> dict[str, Any]:
         "outcome": lifecycle.attempt_outcome(outcome.state),
         "request": outcome.request,  # what the attempt sent (JSON), migration 0004
     }
+
+
+RECORD_COLUMNS = {  # record_batch's array: record_params' value
+    "workers": "worker", "states": "state", "failed": "failed", "retry_indexes": "retry_index",
+    "first_failures": "first_failure_at", "due_ats": "due_at", "started_ats": "started_at",
+    "finished_ats": "finished_at", "statuses": "status", "responses": "response",
+    "errors": "error", "delivery_ids": "delivery_id", "outcomes": "outcome",
+    "requests": "request",
+}  # fmt: skip
+
+
+def record_batch_params(action: str, attempts: Sequence[tuple[Batch, Outcome]]) -> dict[str, Any]:
+    """The `record_batch` query's arrays for attempts of one action, in order: one element per
+    attempt, and one per job of each, with its attempt's ordinal (1-based)."""
+    values = [record_params(batch, outcome) for batch, outcome in attempts]
+    found: dict[str, Any] = {name: [v[key] for v in values] for name, key in RECORD_COLUMNS.items()}
+    found["action"] = action
+    found["job_attempts"] = [n for n, v in enumerate(values, 1) for _ in v["job_ids"]]
+    found["job_ids"] = [job_id for v in values for job_id in v["job_ids"]]
+    found["numbers"] = [number for v in values for number in v["numbers"]]
+    return found

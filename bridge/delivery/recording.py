@@ -1,18 +1,25 @@
 """Recording attempts in groups: calls that finish together share one write.
 
-A drain finishes hundreds of calls a second; recorded one by one on SQLite, each is a
-transaction of five statements run on the event loop. Here the attempts that finish while the
-previous group is being written form the next group: one transaction in which each part of the
-attempt (`record_jobs`, `record_attempts`) is one prepared statement run once per batch, in the
-order the calls finished, then each action's row is written once (`set_episode`).
+A drain finishes hundreds of calls a second; recorded one by one, each is a transaction of its
+own (SQLite: five statements run on the event loop; PostgreSQL: a round trip and a commit).
+Here the attempts that finish while the previous group is being written form the next group,
+written in the order the calls finished:
 
-A dialect with a one-statement `record` (PostgreSQL) records each attempt with it: one round
-trip, atomic on its own, its row locks held for that statement only. A group transaction would
-hold an attempt's job rows while it waits for the action's row, which a replica's claim holds
-while it waits for the accepts that wait for those jobs: a deadlock (seen in the replica test).
+* SQLite: one transaction in which each part of the attempt (`record_jobs`, `record_attempts`)
+  is one prepared statement run once per batch, then each action's row is written once
+  (`set_episode`).
+* PostgreSQL: one `record_batch` statement per action of the group (one round trip each,
+  atomic on its own; the actions' statements at once, on connections of their own). Never one
+  transaction for several actions: it would hold one action's rows while it waits for
+  another's, which a replica's claim holds while it waits for the accepts that wait for the
+  first (a deadlock, seen in the replica test).
 
 Each caller gets the episode its attempt left, as if the attempts had been recorded one after
-the other in their order (episodes.py works it out from what the group reads first).
+the other in their order (episodes.py; PostgreSQL's statement works it out the same way).
+
+A group that cannot be written is written again one attempt at a time, so that one attempt the
+database refuses does not take the others down; on PostgreSQL only the attempts of the action
+whose statement failed are (the other actions' are committed).
 """
 
 from __future__ import annotations
@@ -29,19 +36,18 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP = 500
 Attempt = tuple[Batch, Outcome]
+Pending = tuple[Batch, Outcome, "asyncio.Future[Episode]"]
 
 
 class AttemptRecorder:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
-        self._pending: list[tuple[Batch, Outcome, asyncio.Future[Episode]]] = []
+        self._pending: list[Pending] = []
         self._writing: asyncio.Task[None] | None = None
+        self._by_statement = connector.has_query("record_batch")
 
     async def record(self, batch: Batch, outcome: Outcome) -> Episode:
         """Record one attempt (with the group it joins); returns after its commit."""
-        if self.connector.has_query("record"):
-            row = await self.connector.statement("record", **params.record_params(batch, outcome))
-            return rows.episode(batch.action, row, recorded=bool(row and row["recorded"]))
         future: asyncio.Future[Episode] = asyncio.get_running_loop().create_future()
         self._pending.append((batch, outcome, future))
         if self._writing is None:
@@ -52,25 +58,37 @@ class AttemptRecorder:
         try:
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-                attempts = [(batch, outcome) for batch, outcome, _ in group]
-                futures = [future for _, _, future in group]
-                try:
-                    episodes = await self._write(attempts)
-                except Exception as exc:
-                    if len(group) == 1:
-                        _fail(futures[0], exc)
-                        continue
-                    # One attempt that cannot be written must not take the others down.
-                    log.warning("recording %d attempts together failed (%s)", len(group), exc)
-                    await self._write_one_by_one(attempts, futures)
-                    continue
-                for future, episode in zip(futures, episodes, strict=True):
-                    if not future.done():
-                        future.set_result(episode)
+                await asyncio.gather(*(self._write_part(part) for part in self._parts(group)))
         finally:
             self._writing = None
             if self._pending:  # cancelled mid-way: the queue keeps moving
                 self._writing = asyncio.create_task(self._write_groups())
+
+    def _parts(self, group: list[Pending]) -> list[list[Pending]]:
+        """What is written as one: the whole group (SQLite), or each action's attempts."""
+        if not self._by_statement:
+            return [group]
+        by_action: dict[str, list[Pending]] = {}
+        for pending in group:
+            by_action.setdefault(pending[0].action, []).append(pending)
+        return list(by_action.values())
+
+    async def _write_part(self, part: list[Pending]) -> None:
+        attempts = [(batch, outcome) for batch, outcome, _ in part]
+        futures = [future for _, _, future in part]
+        try:
+            episodes = await self._write(attempts)
+        except Exception as exc:
+            if len(part) == 1:
+                _fail(futures[0], exc)
+                return
+            # One attempt that cannot be written must not take the others down.
+            log.warning("recording %d attempts together failed (%s)", len(part), exc)
+            await self._write_one_by_one(attempts, futures)
+            return
+        for future, episode in zip(futures, episodes, strict=True):
+            if not future.done():
+                future.set_result(episode)
 
     async def _write_one_by_one(
         self, attempts: Sequence[Attempt], futures: Sequence[asyncio.Future[Episode]]
@@ -85,6 +103,16 @@ class AttemptRecorder:
                     future.set_result(episode)
 
     async def _write(self, attempts: Sequence[Attempt]) -> list[Episode]:
+        if self._by_statement:  # attempts of one action (_parts)
+            action = attempts[0][0].action
+            values = params.record_batch_params(action, attempts)
+            row = await self.connector.statement("record_batch", **values)
+            assert row is not None
+            alerted = row["alerted"]
+            return [
+                rows.episode(action, {"failing_since": since, "alerted": alerted}, recorded=counted)
+                for since, counted in zip(row["failing_since"], row["recorded"], strict=True)
+            ]
         return await self.connector.write(lambda tx: _record_group(tx, attempts))
 
 

@@ -15,8 +15,8 @@ Usage (`open_store` is in opening.py):
 
 Two operations have a one-statement form where a dialect can say it in one statement: `accept`
 (PostgreSQL's `accept` query: a whole request in one round trip, dedupe included: accepting.py)
-and `record` (PostgreSQL; on SQLite, attempts that finish together are written together:
-recording.py).
+and `record` (attempts that finish together are written together, on PostgreSQL in one
+`record_batch` statement per action: recording.py).
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ async def test_a_success_while_a_retried_job_still_fails_leaves_the_episode_open
             now = store.clock.now()
             failed = Outcome("retrying", now, now, status=502, error="bad", due_at=now + 60)
             await store.record(batches[0], failed)
+            assert isinstance(store.clock, ManualClock)
             store.clock.advance(60)
             [retry] = (await store.claim("a", PARALLEL, worker_id="w")).batches
             now = store.clock.now()

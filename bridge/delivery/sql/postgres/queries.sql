@@ -245,64 +245,141 @@ SELECT m.*, n.raw
 FROM marked m LEFT JOIN notifications n ON n.key = m.notification_key
 ORDER BY m.id;
 
--- name: record
--- One attempt of a batch in one statement (atomic on its own): the jobs (only while this worker
--- still holds them: a late result after a takeover does not count), the attempt rows, and the
--- action's failure episode, returned as it stands afterwards. A late result writes no attempt
--- row (its number is the other worker's attempt) and leaves the episode alone: `recorded`
--- false, with the episode as it stands.
-WITH recorded AS (
+-- name: record_batch
+-- A group of attempts of one action in one statement (one round trip, atomic on its own), with
+-- what recording them one after the other in their order gives (recording.py): the jobs (only
+-- while the attempt's worker still holds them: a late result after a takeover does not count),
+-- the attempt rows, and the action's failure episode. One row: per attempt, in order, the
+-- episode it left (`failing_since`) and whether it counted (`recorded`), and `alerted`. A late
+-- result writes no attempt row (its number is the other worker's attempt) and leaves the
+-- episode alone: it gets the episode as the attempts before it left it.
+-- `locked` takes the action's row first (the InitPlan in `recorded`), before any job row:
+-- a statement never holds job rows while it waits for the action's row, and another replica's
+-- record of the same action, committed meanwhile, is read as it now stands.
+WITH a AS (
+    SELECT *
+    FROM unnest(:workers::text[], :states::text[], :failed::int[], :retry_indexes::int[],
+                :first_failures::float8[], :due_ats::float8[], :started_ats::float8[],
+                :finished_ats::float8[], :statuses::int[], :responses::text[],
+                :errors::text[], :delivery_ids::text[], :outcomes::text[], :requests::text[])
+         WITH ORDINALITY AS a (worker, state, failed, retry_index, first_failure_at, due_at,
+                               started_at, finished_at, status, response, error, delivery_id,
+                               outcome, request, ord)
+),
+j AS (
+    SELECT * FROM unnest(:job_attempts::bigint[], :job_ids::bigint[], :numbers::int[])
+                  AS j (ord, id, number)
+),
+locked AS (
+    SELECT failing_since, alerted FROM actions WHERE name = :action FOR UPDATE
+),
+recorded AS (
     UPDATE jobs
-    SET state = :state::text, attempts = attempts + 1, failures = failures + :failed::int,
-        retry_index = :retry_index, first_failure_at = :first_failure_at::float8,
-        due_at = coalesce(:due_at::float8, due_at), last_attempt_at = :finished_at::float8,
-        last_status = :status::int, last_response = :response::text, last_error = :error::text,
+    SET state = a.state, attempts = jobs.attempts + 1, failures = jobs.failures + a.failed,
+        retry_index = a.retry_index, first_failure_at = a.first_failure_at,
+        due_at = coalesce(a.due_at, jobs.due_at), last_attempt_at = a.finished_at,
+        last_status = a.status, last_response = a.response, last_error = a.error,
         claimed_by = NULL, lease_until = NULL,
-        finished_at = CASE WHEN :state::text IN ('succeeded', 'dead')
-                           THEN :finished_at::float8 END
-    WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker
-    RETURNING id
+        finished_at = CASE WHEN a.state IN ('succeeded', 'dead') THEN a.finished_at END
+    FROM j JOIN a ON a.ord = j.ord
+    WHERE jobs.id = ANY(:job_ids::bigint[]) AND jobs.id = j.id AND jobs.state = 'running'
+      AND jobs.claimed_by = a.worker AND (SELECT count(*) FROM locked) >= 0
+    RETURNING jobs.id, j.ord, j.number, jobs.failures - a.failed > 0 AS failing_before,
+              jobs.state = 'retrying' AS failing_after
 ),
 attempt AS (
     INSERT INTO attempts
         (job_id, number, delivery_id, started_at, finished_at, outcome, status, response, error,
          request)
-    SELECT job_id, number, :delivery_id::text, :started_at::float8, :finished_at::float8,
-           :outcome::text, :status::int, :response::text, :error::text, :request::text
-    FROM unnest(:job_ids::bigint[], :numbers::int[]) AS a (job_id, number)
-    WHERE a.job_id IN (SELECT id FROM recorded)
+    SELECT r.id, r.number, a.delivery_id, a.started_at, a.finished_at, a.outcome, a.status,
+           a.response, a.error, a.request
+    FROM recorded AS r JOIN a ON a.ord = r.ord
     ON CONFLICT (job_id, number) DO UPDATE
     SET delivery_id = excluded.delivery_id, started_at = excluded.started_at,
         finished_at = excluded.finished_at, outcome = excluded.outcome,
         status = excluded.status, response = excluded.response, error = excluded.error,
         request = excluded.request
 ),
+counted AS (
+    -- Each attempt that counted, with how many of its jobs were failing before it (being
+    -- retried, failures behind them) and after it (waiting for their retry).
+    SELECT a.ord, a.failed, a.state, a.finished_at,
+           count(*) FILTER (WHERE r.failing_before) AS failing_before,
+           count(*) FILTER (WHERE r.failing_after) AS failing_after
+    FROM a JOIN recorded AS r ON r.ord = a.ord
+    GROUP BY a.ord, a.failed, a.state, a.finished_at
+),
+elsewhere AS (
+    -- A job of the action that no attempt of the group holds, still failing (as it stands).
+    SELECT EXISTS (
+        SELECT 1 FROM jobs AS s
+        WHERE s.action = :action AND s.state IN ('retrying', 'running') AND s.failures > 0
+          AND s.id NOT IN (SELECT id FROM recorded)) AS failing
+),
+steps AS (
+    -- Whether each attempt that counted ends the episode (episodes.py, which SQLite runs, says
+    -- how): a success does unless another job of the action is still failing then: elsewhere,
+    -- or among the group's jobs (those of the attempts before it as they left them, those of
+    -- the attempts after it as they were). A success that meets no open episode (none before
+    -- the group, no failure before it in the group) needs no lookup: it leaves none.
+    SELECT ord, failed, state, finished_at,
+           CASE
+               WHEN failed = 1 THEN false
+               WHEN (SELECT failing_since FROM locked) IS NULL
+                    AND NOT coalesce(bool_or(failed = 1) OVER before_it, false) THEN true
+               ELSE coalesce(sum(failing_after) OVER before_it, 0)
+                    + coalesce(sum(failing_before) OVER after_it, 0) = 0
+                    AND NOT (SELECT failing FROM elsewhere)
+           END AS ends
+    FROM counted
+    WINDOW before_it AS (ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+           after_it AS (ORDER BY ord ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+),
+runs AS (
+    -- Cut at each attempt that ends the episode: within a run, the episode is the one before
+    -- the group (the first run only) or else the one its first failure opened.
+    SELECT ord, failed, state, finished_at,
+           count(*) FILTER (WHERE ends) OVER (ORDER BY ord) AS ended
+    FROM steps
+),
+opened AS (
+    SELECT ord, failed, state, finished_at, ended,
+           min(ord) FILTER (WHERE failed = 1) OVER (PARTITION BY ended ORDER BY ord)
+               AS first_failure
+    FROM runs
+),
+episodes AS (
+    SELECT o.ord, o.failed, o.state, o.finished_at,
+           CASE WHEN o.ended = 0
+                THEN coalesce((SELECT failing_since FROM locked), f.finished_at)
+                ELSE f.finished_at END AS failing_since
+    FROM opened AS o LEFT JOIN a AS f ON f.ord = o.first_failure
+),
 episode AS (
-UPDATE actions
-SET last_success_at = CASE WHEN :failed::int = 0 THEN :finished_at::float8
-                           ELSE last_success_at END,
-    last_failure_at = CASE WHEN :failed::int = 1 THEN :finished_at::float8
-                           ELSE last_failure_at END,
-    -- A success ends the episode only when no other job of the action is still failing
-    -- (episodes.py says why).
-    failing_since = CASE
-        WHEN :failed::int = 1 THEN coalesce(failing_since, :finished_at::float8)
-        WHEN failing_since IS NULL THEN NULL
-        WHEN EXISTS (
-            SELECT 1 FROM jobs
-            WHERE action = :action AND state IN ('retrying', 'running') AND failures > 0
-              AND NOT id = ANY(:ids::bigint[])
-        ) THEN failing_since
-    END,
-    last_dead_at = CASE WHEN :state::text = 'dead' THEN :finished_at::float8
-                        ELSE last_dead_at END
-WHERE name = :action AND EXISTS (SELECT 1 FROM recorded)
-RETURNING failing_since, alerted
+    UPDATE actions
+    SET last_success_at = coalesce((SELECT finished_at FROM episodes WHERE failed = 0
+                                    ORDER BY ord DESC LIMIT 1), last_success_at),
+        last_failure_at = coalesce((SELECT finished_at FROM episodes WHERE failed = 1
+                                    ORDER BY ord DESC LIMIT 1), last_failure_at),
+        failing_since = (SELECT failing_since FROM episodes ORDER BY ord DESC LIMIT 1),
+        last_dead_at = coalesce((SELECT finished_at FROM episodes WHERE state = 'dead'
+                                 ORDER BY ord DESC LIMIT 1), last_dead_at)
+    WHERE name = :action AND EXISTS (SELECT 1 FROM episodes)
+),
+answers AS (
+    -- An attempt that did not count gets the episode as the one before it left it.
+    SELECT ord, recorded,
+           CASE WHEN seen = 0 THEN (SELECT failing_since FROM locked)
+                ELSE first_value(failing_since) OVER (PARTITION BY seen ORDER BY ord)
+           END AS failing_since
+    FROM (SELECT a.ord, e.ord IS NOT NULL AS recorded, e.failing_since,
+                 count(e.ord) OVER (ORDER BY a.ord) AS seen
+          FROM a LEFT JOIN episodes AS e ON e.ord = a.ord) AS o
 )
-SELECT failing_since, alerted, true AS recorded FROM episode
-UNION ALL
-SELECT failing_since, alerted, false FROM actions
-WHERE name = :action AND NOT EXISTS (SELECT 1 FROM recorded);
+SELECT array_agg(failing_since ORDER BY ord) AS failing_since,
+       array_agg(recorded ORDER BY ord) AS recorded,
+       (SELECT alerted FROM locked) AS alerted
+FROM answers;
 
 -- name: lock_episode
 SELECT failing_since, alerted FROM actions WHERE name = :action FOR UPDATE;
