@@ -223,11 +223,13 @@ async def test_a_group_is_one_write_per_action_on_postgresql_and_one_on_sqlite(
         assert sorted(writes.statements) == ["record_batch a", "record_batch b"]
 
 
+# PostgreSQL only: SQLite writes a group in one transaction, so all of it is written again.
+@pytest.mark.parametrize(
+    "store_kind", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_postgresql_writes_again_one_by_one_only_the_action_whose_statement_failed(
-    pair: Callable[[], Awaitable[Pair]], monkeypatch: pytest.MonkeyPatch, store_kind: str
+    pair: Callable[[], Awaitable[Pair]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if store_kind == "sqlite":
-        pytest.skip("SQLite writes a group in one transaction: all of it is written again")
     grouped, _ = await pair()
     batches = await history(grouped, [])
     steps = [("a", 1, "succeeded"), ("b", 7, "succeeded"), ("a", 2, "succeeded")]
