@@ -161,14 +161,13 @@ def main(args: argparse.Namespace) -> None:
         sink.terminate()
         sink.wait()
     print(f"\n{args.calls} POSTs, {args.concurrency} in flight, median of {args.rounds} rounds")
-    raw_cpu = statistics.median(cpu for _, cpu in results.get("raw", [(0, 1.0)]))
+    raw = results.get("raw")
+    raw_cpu = statistics.median(cpu for _, cpu in raw) if raw else None
     for name, rounds in results.items():
         rate = statistics.median(r for r, _ in rounds)
         cpu_us = statistics.median(c for _, c in rounds)
-        print(
-            f"{name:<8} {rate:>8.0f} calls/s {cpu_us:>7.1f} us/call (CPU)  "
-            f"x{cpu_us / raw_cpu:.1f} raw's CPU"
-        )
+        against = f"  x{cpu_us / raw_cpu:.1f} raw's CPU" if raw_cpu else ""
+        print(f"{name:<8} {rate:>8.0f} calls/s {cpu_us:>7.1f} us/call (CPU){against}")
 
 
 if __name__ == "__main__":
