@@ -23,7 +23,7 @@ from bridge.admin.context import AdminContext, BadRequest, NotFound
 from bridge.admin.forms import FormRefused
 from bridge.admin.origin import OriginPolicy
 from bridge.admin.params import shown
-from bridge.delivery.pruning import replay_shortfall
+from bridge.delivery.replaying import shortfall
 from bridge.delivery.store import StoreUnavailable
 
 log = logging.getLogger("bridge.admin")
@@ -243,7 +243,7 @@ async def replay_verb(
         )
     request_id, created = await replay.run_replay(ctx, plan)
     log.info("admin: replay from the dashboard", extra={"jobs": created})
-    missing = replay_shortfall(len(plan.jobs), created)
+    missing = shortfall(len(plan.jobs), created)
     return Done(
         f"Created {created} {'job' if created == 1 else 'jobs'} ({plan.per_action()}) from "
         f"{plan.notifications} stored notification(s); request id {request_id}."

@@ -19,7 +19,7 @@ from bridge.admin import activity, jobview, present, replay, views
 from bridge.admin.context import AdminContext, BadRequest, NotFound
 from bridge.admin.params import plain_name, shown
 from bridge.admin.search import _time
-from bridge.delivery.pruning import replay_shortfall
+from bridge.delivery.replaying import shortfall
 from bridge.receiver import rejections
 
 log = logging.getLogger("bridge.admin")
@@ -213,7 +213,7 @@ async def replay_notifications(request: Request, ctx: AdminContext) -> Any:
     log.info("admin: replay", extra={"jobs": created, "request_id": request_id})
     answer |= {"request_id": request_id, "created": created}
     if created < len(plan.jobs):
-        answer["not_created"] = replay_shortfall(len(plan.jobs), created)
+        answer["not_created"] = shortfall(len(plan.jobs), created)
     return answer
 
 

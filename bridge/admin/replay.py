@@ -17,6 +17,7 @@ from typing import Any
 from bridge.admin.context import AdminContext, BadRequest
 from bridge.admin.params import plain_name, shown
 from bridge.admin.search import _time
+from bridge.delivery.replaying import replay_batches
 
 MAX_JOBS = 5000
 SHOWN_JOBS = 200
@@ -29,6 +30,11 @@ class ReplayAsk:
     key: str | None
     actions: frozenset[str]
     rules: frozenset[str]
+
+    def keeps(self, job: Any) -> bool:  # a PlannedJob of the chosen actions and rules
+        if self.actions and job.action not in self.actions:
+            return False
+        return not self.rules or job.rule in self.rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +87,15 @@ async def plan_replay(ctx: AdminContext, ask: ReplayAsk) -> ReplayPlan:
     if config is None:
         raise LookupError("no configuration is loaded")
     engine = RuleEngine(config)
-    store = ctx.store
     jobs: list[Any] = []
-    seen, after = 0, 0
-    while len(jobs) < MAX_JOBS and (
-        batch := await store.stored_notifications(since=ask.since, after_seq=after)
-    ):
-        after = batch[-1].seq
-        chosen = [
-            s.notification
-            for s in batch
-            if s.received_at <= ask.until and (ask.key is None or s.notification.key == ask.key)
-        ]
-        seen += len(chosen)
-        for job in engine.plan(chosen) if chosen else ():
-            if ask.actions and job.action not in ask.actions:
-                continue
-            if ask.rules and job.rule not in ask.rules:
-                continue
-            jobs.append(job)
-        if batch[-1].received_at > ask.until:
+    seen = 0
+    batches = replay_batches(
+        ctx.store, engine, since=ask.since, until=ask.until, key=ask.key, keeps=ask.keeps
+    )
+    async for part in batches:
+        seen += part.notifications
+        jobs += part.jobs
+        if len(jobs) >= MAX_JOBS:
             break
     return ReplayPlan(ask, seen, jobs[:MAX_JOBS])
 

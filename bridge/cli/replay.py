@@ -21,7 +21,7 @@ from typing import Any
 
 from bridge.cli.common import CliError, load
 from bridge.cli.progress import progress
-from bridge.delivery.pruning import replay_shortfall
+from bridge.delivery.replaying import replay_batches, shortfall
 from bridge.delivery.store import Store
 from bridge.plan import PlannedJob
 
@@ -154,29 +154,23 @@ async def replay(store: Store, engine: Any, aim: Target, args: argparse.Namespac
     request_id = f"replay-{uuid.uuid4().hex[:12]}"
     counts: dict[str, int] = {}
     shown: list[str] = []
-    after, seen, planned, created = 0, 0, 0, 0
+    seen, planned, created = 0, 0, 0
     # Counted from `since` to now: an upper bound when --until ends the range sooner.
     stored = await store.count_notifications(since=since)
     with progress("replaying stored notifications", stored) as advance:
-        while batch := await store.stored_notifications(since=since, after_seq=after):
-            advance(len(batch))
-            after = batch[-1].seq
-            chosen = [
-                s.notification
-                for s in batch
-                if s.received_at <= until and (aim.key is None or s.notification.key == aim.key)
-            ]
-            seen += len(chosen)
-            jobs = [job for job in engine.plan(chosen) if aim.keeps(job)] if chosen else []
-            for job in jobs:
+        batches = replay_batches(
+            store, engine, since=since, until=until, key=aim.key, keeps=aim.keeps
+        )
+        async for part in batches:
+            advance(part.read)
+            seen += part.notifications
+            for job in part.jobs:
                 counts[job.action] = counts.get(job.action, 0) + 1
                 if len(shown) < SHOWN_JOBS:
                     shown.append(_line(job))
-            if jobs and not args.dry_run:
-                planned += len(jobs)
-                created += await store.enqueue(jobs, request_id=request_id)
-            if batch[-1].received_at > until:
-                break
+            if part.jobs and not args.dry_run:
+                planned += len(part.jobs)
+                created += await store.enqueue(part.jobs, request_id=request_id)
     if aim.key is not None and seen == 0:
         raise CliError(f"no stored notification {aim.key!r} in that range")
     total = sum(counts.values())
@@ -184,8 +178,8 @@ async def replay(store: Store, engine: Any, aim: Target, args: argparse.Namespac
     verb = "would create" if args.dry_run else "created"
     done = total if args.dry_run else created
     lines = [f"{seen} notification(s) {_describe(args)}: {verb} {done} job(s) ({per_action})"]
-    if shortfall := replay_shortfall(planned, created):
-        lines.append(shortfall)
+    if missing := shortfall(planned, created):
+        lines.append(missing)
     if args.dry_run:
         lines += shown
         if total > len(shown):

@@ -37,11 +37,3 @@ async def prune(tx: Tx, before: float) -> int:
     notes = await tx.execute("prune_notifications", keys=keys) if keys else 0
     await tx.execute("prune_latest", before=before)
     return jobs + notes
-
-
-def replay_shortfall(planned: int, created: int) -> str:
-    """What a replay that created fewer jobs than it planned says of the others ("" if none)."""
-    missing = planned - created
-    if missing <= 0:
-        return ""
-    return f"{missing} not created: their notifications were pruned (retention) since being read"

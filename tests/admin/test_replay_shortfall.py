@@ -13,7 +13,7 @@ from bridge.admin import replay
 from bridge.admin.context import AdminContext
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.opening import open_store
-from bridge.delivery.pruning import replay_shortfall
+from bridge.delivery.replaying import shortfall
 from tests.stores.values import notification, planned
 
 
@@ -33,7 +33,7 @@ async def test_jobs_of_pruned_notifications_are_not_counted_as_created(tmp_path:
         request_id, created = await replay.run_replay(ctx, plan)
         assert request_id.startswith("replay-") and created == 0
         assert await store.deliveries(limit=10) == []
-    assert replay_shortfall(3, 0) == (
+    assert shortfall(3, 0) == (
         "3 not created: their notifications were pruned (retention) since being read"
     )
-    assert replay_shortfall(3, 3) == ""
+    assert shortfall(3, 3) == ""
