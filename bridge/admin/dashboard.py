@@ -193,7 +193,7 @@ async def overview(request: Request, ctx: AdminContext, csrf: str) -> Response:
         states=search.STATES,
         filter=wanted.filter,
         action=action,
-        sources=sourceview.source_views(ctx),
+        sources=sourceview.source_views(ctx, await sourceview.leases(ctx)),
         process=sourceview.this_process(),
         limit=limit,
         offset=offset,

@@ -232,7 +232,9 @@ BODIES: dict[str, Any] = {
                 api_url=_TEXT,
                 state={"enum": ["working", "failing", "starting", "idle"]},
                 note={"type": "string"},
-                lease=_object(("held_here",), held_here={"type": "boolean"}, owner=_TEXT),
+                lease=_object(
+                    ("held_here",), held_here={"type": "boolean"}, owner=_TEXT, until=_TIME
+                ),
                 last_success_at=_TIME,
                 last_failure_at=_TIME,
                 last_failure={

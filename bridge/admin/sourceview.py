@@ -3,8 +3,8 @@ banner, and GET /admin/api/sources.
 
 The readings are bridge.sources.status's (the same as /metrics), kept in memory per process:
 only the replica holding a source's lease polls it, so each replica shows its own, and the
-page says which process it is (host and pid). The store does not say which other replica holds
-a lease, so a replica that does not poll a source says only that it does not.
+page says which process it is (host and pid). A replica that does not poll a source names the
+one that does, from the store's leases (`Store.source_leases`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from starlette.requests import Request
 
 from bridge.admin import present
 from bridge.admin.context import AdminContext
+from bridge.delivery.errors import StoreUnavailable
+from bridge.delivery.model import SourceLease
 from bridge.sources import status
 
 State = Literal["working", "failing", "starting", "idle"]
@@ -43,6 +45,8 @@ class SourceView:
     state: State
     note: str
     seen: status.SourceStatus
+    holder: str | None = None  # the lease's owner in the store (this process or another)
+    held_until: float | None = None
 
     @property
     def failed_polls(self) -> int:
@@ -74,14 +78,28 @@ def configured(ctx: AdminContext) -> list[Any]:
     return list(getattr(config, "sources", None) or ()) if config is not None else []
 
 
-def source_views(ctx: AdminContext) -> list[SourceView]:
-    """The config's sources, in its order (one a reload removed is no longer shown)."""
+async def leases(ctx: AdminContext) -> Mapping[str, SourceLease]:
+    """Who holds each source's lease now; none known while the store cannot answer."""
+    if not configured(ctx):
+        return {}
+    try:
+        return dict(await ctx.store.source_leases())
+    except (StoreUnavailable, LookupError):
+        return {}
+
+
+def source_views(
+    ctx: AdminContext, held: Mapping[str, SourceLease] | None = None
+) -> list[SourceView]:
+    """The config's sources, in its order (one a reload removed is no longer shown); `held`:
+    the store's leases, to name the replica polling a source this process does not."""
     seen = status.snapshot()
     views = []
     for source in configured(ctx):
         name = str(source.name)
         reading = seen.get(name) or status.SourceStatus(name)
-        state, note = state_of(source, reading)
+        lease = (held or {}).get(name)
+        state, note = state_of(source, reading, lease)
         views.append(
             SourceView(
                 name=name,
@@ -93,20 +111,26 @@ def source_views(ctx: AdminContext) -> list[SourceView]:
                 state=state,
                 note=note,
                 seen=reading,
+                holder=lease.owner if lease is not None else None,
+                held_until=lease.expires_at if lease is not None else None,
             )
         )
     return views
 
 
-def state_of(source: Any, seen: status.SourceStatus) -> tuple[State, str]:
+def state_of(
+    source: Any, seen: status.SourceStatus, lease: SourceLease | None = None
+) -> tuple[State, str]:
     """The badge and its reason: failing only while this process holds the lease and its polls
     fail; a replica without the lease is "not polling here", whatever it saw before."""
     if not source.enabled:
         return "idle", "Disabled in the config: no replica polls it."
     if not seen.lease_held:
+        if lease is not None and lease.owner != seen.owner:
+            return "idle", f"Another replica holds its lease and polls it: {lease.owner}."
         if seen.owner is None:
             return "idle", "This process has not polled it yet (it starts within seconds)."
-        return "idle", "Another replica holds its lease, or none does right now."
+        return "idle", "No replica holds its lease right now: one takes it within seconds."
     if seen.consecutive_failures > 0:
         n = seen.consecutive_failures
         polls = f"{n} poll{'s' if n != 1 else ''}"
@@ -126,7 +150,7 @@ async def list_sources(request: Request, ctx: AdminContext) -> Any:
     process = this_process()
     return {
         "process": {"host": present.plain(process.host), "pid": process.pid},
-        "sources": [source_json(v) for v in source_views(ctx)],
+        "sources": [source_json(v) for v in source_views(ctx, await leases(ctx))],
     }
 
 
@@ -148,7 +172,11 @@ def source_json(view: SourceView) -> dict[str, Any]:
         "api_url": present.plain(view.api_url),
         "state": view.state,
         "note": view.note,
-        "lease": {"held_here": seen.lease_held, "owner": seen.owner if seen.lease_held else None},
+        "lease": {
+            "held_here": seen.lease_held,
+            "owner": present.plain(view.holder or (seen.owner if seen.lease_held else None)),
+            "until": present.iso(view.held_until),
+        },
         "last_success_at": present.iso(seen.last_success_at),
         "last_failure_at": present.iso(seen.last_failure_at),
         "last_failure": last_failure,

@@ -217,6 +217,14 @@ class Episode:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceLease:
+    """Who polls a source now: the lease's owner (a replica's `host:pid:id`) and its end."""
+
+    owner: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class SourceState:
     """A polled source's saved position, handed to the replica that holds its lease.
 

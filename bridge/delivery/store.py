@@ -44,6 +44,7 @@ from bridge.delivery.model import (
     Outcome,
     RuleStats,
     SeriesBucket,
+    SourceLease,
     SourceState,
     StoredNotification,
 )
@@ -363,6 +364,14 @@ class Store:
         """Give the lease up (a clean stop), so another replica takes over at once."""
         values = {"source": name, "owner": owner}
         await self.connector.write(lambda tx: tx.execute("release_source", **values))
+
+    async def source_leases(self) -> dict[str, SourceLease]:
+        """The sources whose lease some replica holds now, by name."""
+        now = self.clock.now()
+        found = await self.connector.read(lambda tx: tx.fetch("source_leases", now=now))
+        return {
+            row["name"]: SourceLease(row["owner"], float(row["lease_expires_at"])) for row in found
+        }
 
     async def object_versions(
         self, object_id: str, language: str | None, slot: str | None

@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -127,7 +129,8 @@ class SyncPoller:
         self.runtime = runtime
         self.name = name
         self.clock = clock
-        self.owner = owner or f"{uuid.uuid4().hex[:12]}"
+        # host:pid:id, as a worker's id: another replica's Sources card names who polls.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_s = lease_s
         self._min_request_interval_s = (
             MIN_INTERVAL_S if min_request_interval_s is None else min_request_interval_s

@@ -166,12 +166,13 @@ async def test_a_source_another_replica_holds_is_not_polled_here_and_says_so(
         async with signed_in(bridge) as browser:
             page = (await browser.get("/admin")).text
     assert found["state"] == "idle"
-    assert found["lease"] == {"held_here": False, "owner": None}
+    assert found["lease"]["held_here"] is False and found["lease"]["owner"] == "other-replica"
+    assert found["note"] == "Another replica holds its lease and polls it: other-replica."
     assert found["last_success_at"] is None and found["last_failure"] is None
     assert sync_api.syncs == 0 and sync_api.inits == 0  # it never polled
     card = card_of(page, "prod")
     assert 'data-state="idle"' in card and "Not polling here" in card
-    assert "Another replica holds its lease" in card
+    assert "Another replica holds its lease and polls it: other-replica." in card
     assert 'id="sources-banner"' not in page
 
 

@@ -4,7 +4,7 @@ lets one replica poll a source at a time (run on SQLite and PostgreSQL, see conf
 from __future__ import annotations
 
 from bridge.delivery.clock import ManualClock
-from bridge.delivery.model import ObjectVersion, SourceState
+from bridge.delivery.model import ObjectVersion, SourceLease, SourceState
 from bridge.events import Event, Notification
 from tests.stores.conftest import MakeStore
 
@@ -47,6 +47,20 @@ async def test_a_released_lease_is_free_at_once_and_sources_are_separate(
     await one.release_source("preview", owner="a")  # not a's: no effect
     assert await two.claim_source("prod", owner="b", lease_s=300) is not None
     assert await one.claim_source("preview", owner="a", lease_s=300) is None
+
+
+async def test_every_replica_reads_who_holds_each_lease_until_it_runs_out(
+    make_store: MakeStore, clock: ManualClock
+) -> None:
+    one, two = await make_store(), await make_store()
+    assert await two.source_leases() == {}
+    assert await one.claim_source("prod", owner="host-a:7:1f2e3d", lease_s=30) is not None
+    assert await one.claim_source("preview", owner="host-a:7:1f2e3d", lease_s=300) is not None
+    await one.release_source("preview", owner="host-a:7:1f2e3d")
+    now = clock.now()
+    assert await two.source_leases() == {"prod": SourceLease("host-a:7:1f2e3d", now + 30)}
+    clock.advance(31)  # expired: nobody polls it until a replica takes it again
+    assert await two.source_leases() == {}
 
 
 async def test_object_versions_lists_each_webhooks_latest_about_an_object(

@@ -183,6 +183,11 @@ WHERE name = :source AND owner = :owner;
 UPDATE source_state SET owner = NULL, lease_expires_at = NULL
 WHERE name = :source AND owner = :owner;
 
+-- name: source_leases
+-- Which owner holds each source's lease now (the admin's Sources cards, on every replica).
+SELECT name, owner, lease_expires_at FROM source_state
+WHERE owner IS NOT NULL AND lease_expires_at >= :now;
+
 -- name: object_versions
 -- The Sync API source: each webhook's latest notification about one object.
 SELECT webhook, last_modified, received_at FROM object_latest
