@@ -78,28 +78,29 @@ def configured(ctx: AdminContext) -> list[Any]:
     return list(getattr(config, "sources", None) or ()) if config is not None else []
 
 
-async def leases(ctx: AdminContext) -> Mapping[str, SourceLease]:
-    """Who holds each source's lease now; none known while the store cannot answer."""
+async def leases(ctx: AdminContext) -> Mapping[str, SourceLease] | None:
+    """Who holds each source's lease now; None while the store cannot answer."""
     if not configured(ctx):
         return {}
     try:
         return dict(await ctx.store.source_leases())
     except (StoreUnavailable, LookupError):
-        return {}
+        return None
 
 
 def source_views(
     ctx: AdminContext, held: Mapping[str, SourceLease] | None = None
 ) -> list[SourceView]:
     """The config's sources, in its order (one a reload removed is no longer shown); `held`:
-    the store's leases, to name the replica polling a source this process does not."""
+    the store's leases, to name the replica polling a source this process does not (None:
+    not known; the banner, which shows only this process's failures, needs none)."""
     seen = status.snapshot()
     views = []
     for source in configured(ctx):
         name = str(source.name)
         reading = seen.get(name) or status.SourceStatus(name)
         lease = (held or {}).get(name)
-        state, note = state_of(source, reading, lease)
+        state, note = state_of(source, reading, lease, leases_known=held is not None)
         views.append(
             SourceView(
                 name=name,
@@ -119,7 +120,11 @@ def source_views(
 
 
 def state_of(
-    source: Any, seen: status.SourceStatus, lease: SourceLease | None = None
+    source: Any,
+    seen: status.SourceStatus,
+    lease: SourceLease | None = None,
+    *,
+    leases_known: bool = True,
 ) -> tuple[State, str]:
     """The badge and its reason: failing only while this process holds the lease and its polls
     fail; a replica without the lease is "not polling here", whatever it saw before."""
@@ -130,6 +135,8 @@ def state_of(
             return "idle", f"Another replica holds its lease and polls it: {lease.owner}."
         if seen.owner is None:
             return "idle", "This process has not polled it yet (it starts within seconds)."
+        if not leases_known:
+            return "idle", "Another replica holds its lease, or none does (the store cannot say)."
         return "idle", "No replica holds its lease right now: one takes it within seconds."
     if seen.consecutive_failures > 0:
         n = seen.consecutive_failures

@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -18,9 +19,12 @@ import jsonschema_rs  # schemathesis's validator: the same check as tests/admin/
 import pytest
 
 from bridge import metrics
+from bridge.admin import sourceview
 from bridge.admin.openapi_bodies import BODIES
 from bridge.delivery.clock import SystemClock
+from bridge.delivery.model import SourceLease
 from bridge.delivery.opening import open_store
+from bridge.sources import status
 from tests.admin.harness import Bridge, eventually, running_bridge
 from tests.admin.sourcing import (
     ENV,
@@ -220,3 +224,19 @@ async def test_a_first_poll_in_flight_is_starting_and_a_disabled_source_polls_no
     paused_card = card_of(page, "paused")
     assert "Not polling here" in paused_card and ">disabled</span>" in paused_card
     assert 'id="sources-banner"' not in page
+
+
+def test_without_the_stores_leases_a_replica_does_not_claim_that_nobody_polls() -> None:
+    source = SimpleNamespace(enabled=True)
+    seen = status.SourceStatus("prod", lease_held=False, owner="host-b:9:abcdef")
+    other = SourceLease("host-a:7:1f2e3d", 1e12)
+    assert sourceview.state_of(source, seen, other) == (
+        "idle",
+        "Another replica holds its lease and polls it: host-a:7:1f2e3d.",
+    )
+    assert sourceview.state_of(source, seen)[1] == (
+        "No replica holds its lease right now: one takes it within seconds."
+    )
+    assert sourceview.state_of(source, seen, leases_known=False)[1] == (
+        "Another replica holds its lease, or none does (the store cannot say)."
+    )
