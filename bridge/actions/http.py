@@ -9,6 +9,7 @@ handled. Status rules live in `httputil.classify`.
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
@@ -29,6 +30,17 @@ class HttpOptions(ActionOptions):
     def _one_body(self) -> HttpOptions:
         if self.payload is not None and self.body is not None:
             raise ValueError("give either json or body, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> HttpOptions:
+        # aiohttp refuses to send both, on every attempt: say so when the config loads.
+        has_header = any(name.lower() == "authorization" for name in self.headers)
+        if has_header and "@" in urlsplit(self.url).netloc:
+            raise ValueError(
+                "an Authorization header and credentials in the url (user:password@) cannot "
+                "both be sent: keep one"
+            )
         return self
 
 

@@ -139,17 +139,25 @@ async def answered(
     sent = dict(headers or {})
     check_headers(sent, what=what)
     sent_requests.note(method, url, sent, kwargs)  # for the job page (bridge/actions/sent.py)
+    answer_came = False
     try:
         with sent_requests.noted_by_caller():
             async with http.request(
                 method, url, headers=sent, allow_redirects=False, **kwargs
             ) as resp:
+                answer_came = True
                 body = await read_prefix(resp)
                 return classify(resp.status, resp.headers, body, what=what), body
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retry(failure_reason(what, exc)) from exc
     except UnicodeEncodeError as exc:  # a str body aiohttp encodes; the same fails every time
         raise PermanentFailure(f"{what}: the request body cannot be encoded: {exc}") from exc
+    except ValueError as exc:
+        if answer_came:  # not the request's doing: a bug, retried as any other
+            raise
+        # aiohttp refused to build the request (an Authorization header beside credentials in
+        # the URL, a malformed URL): the same request is refused on every retry.
+        raise PermanentFailure(f"{what}: the request cannot be sent: {exc}") from exc
 
 
 def client_session(**kwargs: Any) -> aiohttp.ClientSession:

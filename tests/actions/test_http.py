@@ -14,7 +14,7 @@ from bridge.actions.fastly import FastlyAction
 from bridge.actions.github import GithubDispatchAction
 from bridge.actions.gitlab import GitlabTriggerAction
 from bridge.actions.http import HttpAction, HttpOptions
-from bridge.actions.httputil import retry_after_s
+from bridge.actions.httputil import answered, retry_after_s
 from bridge.actions.slack import SlackAction
 from bridge.actions.varnish import VarnishAction
 from tests.fakes.events import MakeCall, make_event
@@ -63,6 +63,27 @@ async def test_text_body(resources: Resources, make_call: MakeCall) -> None:
 def test_json_and_body_together_are_refused() -> None:
     with pytest.raises(ValidationError, match="either json or body"):
         HttpOptions.model_validate({"url": "https://x.test/", "json": {}, "body": "b"})
+
+
+def test_an_authorization_header_beside_url_credentials_is_refused_at_load() -> None:
+    """aiohttp refuses to send both, so every attempt failed with a ValueError that was
+    retried for three days, holding a FIFO queue."""
+    with pytest.raises(ValidationError, match="cannot both be sent: keep one"):
+        HttpOptions.model_validate(
+            {"url": "https://user:pw@x.test/hook", "headers": {"authorization": "Bearer t"}}
+        )
+    HttpOptions.model_validate({"url": "https://user:pw@x.test/hook"})  # one of them: fine
+
+
+async def test_a_request_aiohttp_refuses_to_build_is_permanent(resources: Resources) -> None:
+    """What the options cannot see (a plugin's headers, say) fails at once, not on a schedule."""
+    async with Recorder() as hook:
+        url = hook.url.replace("http://", "http://user:pw@") + "/x"
+        with pytest.raises(PermanentFailure, match="the request cannot be sent: Cannot combine"):
+            await answered(
+                resources.http, "POST", url, what="notify", headers={"Authorization": "Bearer t"}
+            )
+    assert hook.requests == []
 
 
 @pytest.mark.parametrize(
