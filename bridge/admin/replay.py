@@ -31,11 +31,6 @@ class ReplayAsk:
     actions: frozenset[str]
     rules: frozenset[str]
 
-    def keeps(self, job: Any) -> bool:  # a PlannedJob of the chosen actions and rules
-        if self.actions and job.action not in self.actions:
-            return False
-        return not self.rules or job.rule in self.rules
-
 
 @dataclass(frozen=True, slots=True)
 class ReplayPlan:
@@ -90,7 +85,13 @@ async def plan_replay(ctx: AdminContext, ask: ReplayAsk) -> ReplayPlan:
     jobs: list[Any] = []
     seen = 0
     batches = replay_batches(
-        ctx.store, engine, since=ask.since, until=ask.until, key=ask.key, keeps=ask.keeps
+        ctx.store,
+        engine,
+        since=ask.since,
+        until=ask.until,
+        key=ask.key,
+        actions=ask.actions,
+        rules=ask.rules,
     )
     async for part in batches:
         seen += part.notifications

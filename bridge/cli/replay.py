@@ -67,11 +67,6 @@ class Target:
     rules: frozenset[str]
     key: str | None
 
-    def keeps(self, job: PlannedJob) -> bool:
-        if self.actions and job.action not in self.actions:
-            return False
-        return not self.rules or job.rule in self.rules
-
 
 def when(option: str, raw: str | None) -> Callable[[float], float] | None:
     """A --since/--until value as a function of now: a duration back, or an absolute time."""
@@ -159,7 +154,13 @@ async def replay(store: Store, engine: Any, aim: Target, args: argparse.Namespac
     stored = await store.count_notifications(since=since)
     with progress("replaying stored notifications", stored) as advance:
         batches = replay_batches(
-            store, engine, since=since, until=until, key=aim.key, keeps=aim.keeps
+            store,
+            engine,
+            since=since,
+            until=until,
+            key=aim.key,
+            actions=aim.actions,
+            rules=aim.rules,
         )
         async for part in batches:
             advance(part.read)

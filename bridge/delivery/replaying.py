@@ -9,7 +9,7 @@ says so in the words all three callers print.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,10 +36,11 @@ async def replay_batches(
     since: float,
     until: float,
     key: str | None = None,
-    keeps: Callable[[PlannedJob], bool] | None = None,
+    actions: frozenset[str] = frozenset(),
+    rules: frozenset[str] = frozenset(),
 ) -> AsyncIterator[ReplayBatch]:
     """The stored notifications received in [since, until] (only `key`'s, when given), planned
-    again batch by batch, oldest first."""
+    again batch by batch, oldest first; only the jobs of `actions` and `rules` (empty: all)."""
     after = 0
     while batch := await store.stored_notifications(since=since, after_seq=after):
         after = batch[-1].seq
@@ -48,9 +49,11 @@ async def replay_batches(
             for stored in batch
             if stored.received_at <= until and (key is None or stored.notification.key == key)
         ]
-        jobs = planner.plan(chosen) if chosen else []
-        if keeps is not None:
-            jobs = [job for job in jobs if keeps(job)]
+        jobs = [
+            job
+            for job in (planner.plan(chosen) if chosen else [])
+            if (not actions or job.action in actions) and (not rules or job.rule in rules)
+        ]
         yield ReplayBatch(len(batch), len(chosen), jobs)
         if batch[-1].received_at > until:
             return

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from bridge import admin
+from bridge import admin, metrics
 from tests.admin.fakes import FakeStore, fake_config, row, state
+from tests.fakes.sync import FakeSync
 
 TOKEN = "admin-token-0123456789"
 
@@ -95,3 +96,17 @@ def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
     assert match, "no CSRF field on the page"
     return match.group(1)
+
+
+# -- the sources' tests (tests/admin/sourcing.py) ----------------------------------------------
+@pytest.fixture
+def fresh_metrics() -> metrics.Metrics:
+    """The sources' readings live with the metrics registry: a test using this starts from none."""
+    return metrics.reset()
+
+
+@pytest.fixture
+async def sync_api() -> AsyncIterator[FakeSync]:
+    """The local Sync API a bridge's sources poll."""
+    async with FakeSync() as fake:
+        yield fake

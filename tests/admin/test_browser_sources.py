@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from bridge import metrics
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.opening import open_store
 from tests.admin.browsing import DESKTOP, PHONE, chromium, overflowing, shot, sign_in
@@ -31,7 +30,11 @@ from tests.fakes.sync import FakeSync, item_system
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("fresh_metrics"),
+]
 
 PREVIEW_ENV = "0c4f9a2e-7b1d-4e3a-9f8c-5d6e7f8a9b0c"
 
@@ -52,17 +55,6 @@ def three_sources(sync_url: str, preview_url: str) -> str:
     api_url: "{sync_url}"
 """
     )
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> metrics.Metrics:
-    return metrics.reset()
-
-
-@pytest.fixture
-async def sync_api() -> AsyncIterator[FakeSync]:
-    async with FakeSync() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import httpx
 import jsonschema_rs  # schemathesis's validator: the same check as tests/admin/test_fuzz.py
 import pytest
 
-from bridge import metrics
 from bridge.admin import sourceview
 from bridge.admin.openapi_bodies import BODIES
 from bridge.delivery.clock import SystemClock
@@ -36,19 +35,7 @@ from tests.admin.sourcing import (
 )
 from tests.fakes.sync import FakeSync, item_system
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> metrics.Metrics:
-    """The readings live with the registry: each test starts from none."""
-    return metrics.reset()
-
-
-@pytest.fixture
-async def sync_api() -> AsyncIterator[FakeSync]:
-    async with FakeSync() as fake:
-        yield fake
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fresh_metrics")]
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ dashboard (escaped, bidi controls shown, bounded) and in the API, and never show
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bridge import metrics
 from bridge.sources import CycleResult, status
 from tests.admin.harness import Bridge, eventually
 from tests.admin.sourcing import (
@@ -25,21 +23,10 @@ from tests.admin.sourcing import (
 )
 from tests.fakes.sync import FakeSync
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fresh_metrics")]
 
 # A page with one source card (and its banner) is some 20 KB: a 100 KB message made it larger.
 PAGE_LIMIT_BYTES = 60_000
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> metrics.Metrics:
-    return metrics.reset()
-
-
-@pytest.fixture
-async def sync_api() -> AsyncIterator[FakeSync]:
-    async with FakeSync() as fake:
-        yield fake
 
 
 async def sources_answer(bridge: Bridge) -> httpx.Response:

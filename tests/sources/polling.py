@@ -91,6 +91,20 @@ def publish(api: FakeSync, id: str, modified: str = "2026-01-08T13:54:54.3153716
     api.change(ENV, item_system(id, last_modified=modified))
 
 
+def noting_claims(store: Store, monkeypatch: Any) -> asyncio.Event:
+    """Set each time `store` takes or renews a lease (cleared by the test)."""
+    claimed = asyncio.Event()
+    real_claim = store.claim_source
+
+    async def noting(*args: Any, **kwargs: Any) -> Any:
+        state = await real_claim(*args, **kwargs)
+        claimed.set()
+        return state
+
+    monkeypatch.setattr(store, "claim_source", noting)
+    return claimed
+
+
 def noting_cycles(poller: SyncPoller, monkeypatch: Any) -> asyncio.Event:
     """Set when one of the poller's cycles has ended, and with it the lease renewal that ran
     beside it (cancelled before this task runs on): from then on, the poller's only sleep on

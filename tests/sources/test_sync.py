@@ -32,6 +32,7 @@ from tests.sources.polling import (
     QuickClock,
     SignallingClock,
     jobs_of,
+    noting_claims,
     noting_cycles,
     publish,
     rules,
@@ -488,15 +489,7 @@ async def test_the_holder_renews_its_lease_while_it_waits_and_gives_it_up_on_sto
         rules(sync_api.base_url()).replace("interval: 1s", "interval: 5m"), env={}
     )
     poller = await make_poller(store=holder_store, config=config, clock=clock)
-    claimed = asyncio.Event()
-    real_claim = holder_store.claim_source
-
-    async def noting(*args: Any, **kwargs: Any) -> Any:
-        state = await real_claim(*args, **kwargs)
-        claimed.set()
-        return state
-
-    monkeypatch.setattr(holder_store, "claim_source", noting)
+    claimed = noting_claims(holder_store, monkeypatch)
     cycled = noting_cycles(poller, monkeypatch)
     stop = asyncio.Event()
     running = asyncio.create_task(poller.run(stop))

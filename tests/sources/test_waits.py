@@ -6,33 +6,23 @@ the fake one, whose `stall()` holds sync requests unanswered."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from bridge.delivery.clock import SystemClock
-from bridge.delivery.store import Store
 from tests.fakes.sync import FakeSync, error_body
-from tests.sources.polling import MakePoller, SignallingClock, noting_cycles, publish
+from tests.sources.polling import (
+    MakePoller,
+    SignallingClock,
+    noting_claims,
+    noting_cycles,
+    publish,
+)
 from tests.stores.conftest import MakeStore
 
 pytestmark = pytest.mark.timeout(60)
 
 PROMPTLY_S = 5.0  # a stopped poller ends within this (the request timeout is 60 s)
-
-
-def noting_claims(store: Store, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Set each time `store` takes or renews a lease (cleared by the test)."""
-    claimed = asyncio.Event()
-    real_claim = store.claim_source
-
-    async def noting(*args: Any, **kwargs: Any) -> Any:
-        state = await real_claim(*args, **kwargs)
-        claimed.set()
-        return state
-
-    monkeypatch.setattr(store, "claim_source", noting)
-    return claimed
 
 
 async def test_a_stop_mid_request_ends_the_poller_at_once_and_frees_the_lease(
