@@ -160,17 +160,24 @@ async def one_round(
     }
     log = (work / f"bridge-{ordering}.log").open("w")
     command = [sys.executable, "-m", "bridge", "serve", "--config", str(config)]
-    if args.profile:  # py-spy's collapsed stacks of the bridge, one file per mode
-        out = Path(args.profile) / f"{ordering}.txt"
-        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        command = [py_spy, "record", "-r", "250", "--format", "raw", "-o", str(out), "--", *command]
     bridge = subprocess.Popen(  # noqa: ASYNC220 (started once, before the timing)
         command,
         env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    spy = None
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_http(f"{base}/healthz")
+        if args.profile:  # py-spy's collapsed stacks of the bridge, one file per mode and round
+            # Attached to the running bridge, so the CPU figures stay the bridge's own.
+            out = Path(args.profile) / f"{ordering}-{bridge.pid}.txt"
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            spy = subprocess.Popen(  # noqa: ASYNC220 (started before the timing)
+                [py_spy, "record", "--pid", str(bridge.pid), "--threads", "-r", "250",
+                 "--format", "raw", "-o", str(out)],
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(1)  # py-spy attaches before the action is enabled
         async with aiohttp.ClientSession() as session:
             await session.post(f"{sink}/reset")
             headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -195,7 +202,10 @@ async def one_round(
             span = max(last - first, 1e-9)
             return args.jobs / total, (args.jobs - 1) / span, bool(state["in_order"]), cpu_us
     finally:
-        bridge.send_signal(2 if args.profile else 15)  # py-spy writes its file on SIGINT
+        if spy is not None:
+            spy.send_signal(2)  # py-spy writes its file on SIGINT
+            spy.wait(timeout=60)
+        bridge.send_signal(15)
         bridge.wait(timeout=30)
         log.close()
 
@@ -228,6 +238,9 @@ def main() -> int:
     parser.add_argument("--profile", help="a directory: py-spy records the bridge there")
     parser.add_argument("--threads", action="store_true", help="print CPU per bridge thread")
     args = parser.parse_args()
+    if args.profile:  # absolute: the bridge runs in each round's temporary directory
+        args.profile = str(Path(args.profile).resolve())
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bridge-drain-") as tmp:
         work = Path(tmp)
         sink_port = free_port()
