@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from bridge import logformat, metrics, redaction
-from bridge.actions import endpoints
-from bridge.actions import sent as sent_requests
-from bridge.actions.base import Action, PermanentFailure, Retry
-from bridge.delivery import alerts, fifo, records, retry
+from bridge import logformat, metrics
+from bridge.actions.base import Action
+from bridge.delivery import alerts, attempting, fifo
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import Batch, ClaimPolicy, Outcome
-from bridge.delivery.render import RenderError, build_call, current_inputs
 from bridge.delivery.store import Store, StoreUnavailable
 
 log = logging.getLogger("bridge.delivery.workers")
@@ -287,7 +283,9 @@ class WorkerPool:
         logformat.request_id_var.set(batch.jobs[0].request_id if batch.jobs else None)
         logformat.delivery_id_var.set(batch.delivery_id)
         try:
-            outcome = await self._attempt(batch, action, action_config)
+            outcome = await attempting.attempt(
+                batch, action, action_config, self.runtime.config, self.store.clock
+            )
         except asyncio.CancelledError:
             with contextlib.suppress(StoreUnavailable):
                 await asyncio.shield(self.store.release(batch))
@@ -299,7 +297,7 @@ class WorkerPool:
                 await recording.settle()
             if recording is None or not recording.broken:
                 await self._record(batch, outcome)
-        _log_outcome(batch, outcome)
+        attempting.log_outcome(batch, outcome)
         metrics.attempt_finished(
             batch.action,
             outcome.state,
@@ -323,60 +321,6 @@ class WorkerPool:
             log.error("cannot raise the alert for delivery %s: %s", batch.delivery_id, exc)
         return episode.recorded
 
-    async def _attempt(self, batch: Batch, action: Action[Any], action_config: Any) -> Outcome:
-        clock = self.store.clock
-        settings = action_config.delivery
-        started = clock.now()
-        sent = sent_requests.Recorder()  # what the call sends (httputil.request, SDK sessions)
-
-        def failure(error: str, *, response: str | None = None, **details: Any) -> Outcome:
-            # Redacted before the store sees them: the DB, the API and alerts never hold a secret.
-            # Bounded as a response is: a reason may quote a target's answer (Algolia's message
-            # field, megabytes of it), which the log line, the alert and every view repeat.
-            outcome = retry.failed(
-                batch,
-                settings,
-                started_at=started,
-                finished_at=clock.now(),
-                error=records.excerpt(error) or "",
-                response=redaction.redact(response) if response else response,
-                **details,
-            )
-            return _with_request(outcome, sent)
-
-        try:
-            # The rule's `with:` as the config says now: a fixed template rescues its jobs.
-            inputs = current_inputs(self.runtime.config, batch.jobs[0])
-            model = action_config.action_class.Options
-            call = build_call(batch, action_config.options, model, inputs)
-        except RenderError as exc:
-            return failure(str(exc), permanent=True)
-        try:
-            endpoints.check_call(call, action_config.action_class)  # before anything connects
-            async with asyncio.timeout(settings.timeout_s):
-                with sent_requests.recording(sent):
-                    result = await action.send(call)
-        except PermanentFailure as exc:
-            return failure(exc.reason, status=exc.status, response=exc.response, permanent=True)
-        except Retry as exc:
-            return failure(
-                exc.reason, status=exc.status, response=exc.response, retry_after_s=exc.delay_s
-            )
-        except TimeoutError:
-            return failure(f"timed out after {settings.timeout_s:g}s")
-        except UnicodeEncodeError as exc:  # the same text fails the same way on every retry
-            return failure(f"cannot encode what would be sent: {exc}", permanent=True)
-        except Exception as exc:  # an action may fail in any way; the job is retried
-            return failure(f"{type(exc).__name__}: {exc}")
-        outcome = retry.succeeded(
-            batch,
-            started_at=started,
-            finished_at=clock.now(),
-            status=result.status,
-            response=redaction.redact(result.response),
-        )
-        return _with_request(outcome, sent)
-
     # -- retention -----------------------------------------------------------------------------
     async def _prune_loop(self) -> None:
         clock = self.store.clock
@@ -388,25 +332,3 @@ class WorkerPool:
             except StoreUnavailable as exc:
                 log.error("cannot prune: %s", exc)
             await clock.sleep(self.prune_every_s)
-
-
-def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:
-    """The outcome with the request the call sent, when one was recorded (actions/sent.py)."""
-    return dataclasses.replace(outcome, request=sent.as_json()) if sent.count else outcome
-
-
-def _log_outcome(batch: Batch, outcome: Outcome) -> None:
-    extra: Mapping[str, Any] = {"delivery_id": batch.delivery_id, "action": batch.action}
-    if outcome.state == "succeeded":
-        log.info("delivered %s (%d event(s))", batch.delivery_id, len(batch.jobs), extra=extra)
-    elif outcome.state == "retrying":
-        log.warning(
-            "delivery %s failed (attempt %d): %s; next attempt in %.0fs",
-            batch.delivery_id,
-            batch.attempt,
-            outcome.error,
-            (outcome.due_at or outcome.finished_at) - outcome.finished_at,
-            extra=extra,
-        )
-    else:
-        log.error("delivery %s is dead: %s", batch.delivery_id, outcome.error, extra=extra)
