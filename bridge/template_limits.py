@@ -145,10 +145,13 @@ def check_text_size(values: Iterable[Any], what: str) -> None:
 
 
 def bounded_join(parts: Iterable[Any]) -> str:
-    """`~` (and a template's output): stops once the text passes MAX_RENDERED_CHARS."""
+    """`~` (and a template's output): stops once the text passes MAX_RENDERED_CHARS. None joins
+    as nothing, as a text template prints it (`'item-' ~ event.codename` is never `item-None`)."""
     texts: list[str] = []
     length = 0
     for part in parts:
+        if part is None:
+            continue
         if not isinstance(part, str):
             check_text_size((part,), "the template")
         text = str(part)

@@ -5,7 +5,9 @@ batch) and `notification` (the last event's raw notification). A string that is 
 expression, `"{{ events | map(attribute='codename') | list }}"`, renders to the expression's own
 value (a list here) instead of its text, so options typed as lists or numbers can be templated.
 Unlike jinja2.nativetypes we never `literal_eval` text: `"{{ event.codename }}"` with codename
-`"2024"` stays the string "2024".
+`"2024"` stays the string "2024". A null (a field that exists but is None, such as a legacy
+workflow event's codename) is a real None from such a one-expression string (JSON null in a
+body), and prints as nothing in text: `item-{{ event.codename }}` is `item-`, not `item-None`.
 
 A leaf module (events and redaction below it): config uses it to check syntax at load, delivery,
 rules and the actions that expand calls to render. Outside bridge.rules so that config, which the
@@ -53,6 +55,12 @@ def _native_concat(values: Iterable[Any]) -> Any:
     return bounded_join(parts)
 
 
+def _null_as_empty(value: Any) -> Any:
+    """What a text template prints for `{{ value }}`: nothing for None. An Undefined passes
+    through, so printing it still raises (StrictUndefined)."""
+    return "" if value is None else value
+
+
 class _Text(BoundedSandbox):
     code_generator_class = BoundedCodeGenerator
     concat = staticmethod(bounded_join)
@@ -63,7 +71,8 @@ class _SandboxedNativeEnvironment(BoundedSandbox):
     concat = staticmethod(_native_concat)
 
 
-_TEXT = _Text(undefined=StrictUndefined, autoescape=False)
+# Only text output is finalized: a one-expression template keeps its value, None included.
+_TEXT = _Text(undefined=StrictUndefined, autoescape=False, finalize=_null_as_empty)
 _NATIVE = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
 
 

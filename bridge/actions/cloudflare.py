@@ -2,7 +2,8 @@
 
 Cloudflare takes one kind per request and at most 100 values per request on every plan
 (Enterprise: 500, set `chunk_size`), so values are merged over the batch, de-duplicated, and
-sent kind by kind in chunks. A 200 whose body says `"success": false` is a failure too.
+sent kind by kind in chunks. A 200 whose body says `"success": false` is a failure too. A value
+that renders empty (or None) is dropped; when none is left nothing is sent and the job succeeds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, S
 from bridge.actions.httputil import (
     ApiUrlTemplate,
     Body,
+    Values,
     answered,
     api_endpoint,
     chunks,
@@ -21,8 +23,8 @@ from bridge.actions.httputil import (
 )
 from bridge.actions.used_in import Expand, expand_call
 
-Values = list[str] | str | None
 KINDS = ("tags", "files", "prefixes", "hosts")
+NOTHING_TO_PURGE = "nothing to purge: every tag, file, prefix and host rendered empty"
 
 
 class CloudflareOptions(ActionOptions):
@@ -38,7 +40,9 @@ class CloudflareOptions(ActionOptions):
 
     @model_validator(mode="after")
     def _something_to_purge(self) -> CloudflareOptions:
-        if all(getattr(self, kind) is None for kind in KINDS):
+        # Given, not non-null: `tags: "{{ event.codename }}"` renders None for an event without
+        # a codename, which is nothing to purge (a success), not an invalid configuration.
+        if not self.model_fields_set & set(KINDS):
             raise ValueError("give at least one of tags, files, prefixes, hosts")
         return self
 
@@ -72,7 +76,9 @@ class CloudflareAction(Action[CloudflareOptions]):
             if values:
                 done.append(f"{len(values)} {kind}")
         fanout = f"; {expanded.summary()}" if expanded.summary() else ""
-        return Success(status=200, response="purged " + (", ".join(done) or "nothing") + fanout)
+        if not done:
+            return Success(response=NOTHING_TO_PURGE + fanout)
+        return Success(status=200, response="purged " + ", ".join(done) + fanout)
 
 
 def _check_success(result: Success, answer: Body) -> None:

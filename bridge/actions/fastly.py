@@ -2,7 +2,8 @@
 
 Keys come from a template over each event (`article-{{ event.codename }}`); a coalesced batch
 merges them without duplicates and purges at most 256 per request (Fastly's limit for
-`POST /service/{id}/purge`). `soft: true` marks content stale instead of evicting it.
+`POST /service/{id}/purge`). `soft: true` marks content stale instead of evicting it. A key
+that renders empty (or None) is dropped; when none is left nothing is sent and the job succeeds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pydantic import Field
 from bridge.actions.base import Action, ActionOptions, Call, Success
 from bridge.actions.httputil import (
     ApiUrlTemplate,
+    Values,
     api_endpoint,
     chunks,
     merged,
@@ -20,12 +22,13 @@ from bridge.actions.httputil import (
 from bridge.actions.used_in import Expand, expand_call
 
 KEYS_PER_REQUEST = 256
+NOTHING_TO_PURGE = "nothing to purge: every key rendered empty"
 
 
 class FastlyOptions(ActionOptions):
     service_id: str = Field(pattern=r"^[A-Za-z0-9]+$")
     token: str
-    keys: list[str] | str
+    keys: Values
     soft: bool = False
     api_url: ApiUrlTemplate = "https://api.fastly.com"
     expand: Expand = None
@@ -44,7 +47,7 @@ class FastlyAction(Action[FastlyOptions]):
         keys = merged(item.options.keys for item in expanded.all_items) or merged([options.keys])
         fanout = f"; {expanded.summary()}" if expanded.summary() else ""
         if not keys:
-            return Success(response="no surrogate keys to purge" + fanout)
+            return Success(response=NOTHING_TO_PURGE + fanout)
         headers = {"Fastly-Key": options.token, "Accept": "application/json"}
         if options.soft:
             headers["Fastly-Soft-Purge"] = "1"

@@ -201,10 +201,17 @@ def check_origin(template: str, rendered: str, *, option: str = "url") -> None:
 static_prefix = endpoints.static_prefix
 
 
-def split_values(values: Iterable[str] | str | None) -> list[str]:
+# Keys, tags or URLs as an option holds them after rendering. A one-expression template of a
+# null field (`"{{ event.codename }}"` for a legacy workflow event) renders None, not text, and
+# may render a list holding None: both stand for no value, as text that renders empty does.
+Values = list[str | None] | str | None
+
+
+def split_values(values: Iterable[str | None] | str | None) -> list[str]:
     """Keys, tags or URLs from one string or a list; whitespace separates several in one string.
 
     A template can then produce several values with a loop. Order is kept; duplicates dropped.
+    What rendered empty (blank text, None) is dropped: no target is sent an empty key or URL.
     """
     if values is None:
         return []
@@ -212,12 +219,14 @@ def split_values(values: Iterable[str] | str | None) -> list[str]:
         values = [values]
     seen: dict[str, None] = {}
     for value in values:
+        if value is None:
+            continue
         for part in str(value).split():
             seen.setdefault(part, None)
     return list(seen)
 
 
-def merged(per_item: Iterable[Iterable[str] | str | None]) -> list[str]:
+def merged(per_item: Iterable[Values]) -> list[str]:
     """Values of every event of a coalesced batch, merged in order without duplicates."""
     seen: dict[str, None] = {}
     for values in per_item:
@@ -262,6 +271,7 @@ __all__ = [
     "BodyTooLarge",
     "BoundedResponse",
     "UrlTemplate",
+    "Values",
     "answered",
     "api_endpoint",
     "check_headers",

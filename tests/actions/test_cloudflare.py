@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
-from bridge.actions.cloudflare import CloudflareAction, CloudflareOptions
-from tests.fakes.events import MakeCall, make_event
+from bridge.actions.cloudflare import NOTHING_TO_PURGE, CloudflareAction, CloudflareOptions
+from tests.fakes.events import MakeCall, make_event, rendered_call
 from tests.fakes.server import Recorder
 
 OK = '{"success": true, "errors": [], "messages": [], "result": {"id": "p1"}}'
@@ -93,3 +93,31 @@ async def test_a_refusal_in_a_2xx_is_read_from_the_answer_not_its_excerpt(
         call = make_call(CloudflareAction, cf_options(cf.url, tags="x"), [make_event()])
         with pytest.raises(PermanentFailure, match=reason):
             await CloudflareAction("cdn", resources).send(call)
+
+
+async def test_values_that_render_empty_are_not_sent(resources: Resources) -> None:
+    """Before: tags rendering None failed the 'at least one of' check after rendering (the job
+    died), and a None inside a list failed validation."""
+    options = cf_options(
+        "http://placeholder",
+        tags="{{ event.codename }}",
+        files=[
+            "{{ event.codename }}",
+            "{% if event.codename %}https://x.test/{{ event.codename }}{% endif %}",
+        ],
+    )
+    async with Recorder() as cf:
+        options["api_url"] = cf.url
+        events = [make_event(codename=None), make_event(codename="hello")]
+        result = await CloudflareAction("cdn", resources).send(
+            rendered_call(CloudflareAction, options, events)
+        )
+        assert [r.json() for r in cf.requests] == [
+            {"tags": ["hello"]},
+            {"files": ["hello", "https://x.test/hello"]},
+        ]
+        alone = rendered_call(CloudflareAction, options, [make_event(codename=None)])
+        nothing = await CloudflareAction("cdn", resources).send(alone)
+    assert len(cf.requests) == 2
+    assert result.response == "purged 1 tags, 2 files"
+    assert nothing.status is None and nothing.response == NOTHING_TO_PURGE

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.actions.base import PermanentFailure, Resources, Retry
-from bridge.actions.fastly import FastlyAction
-from tests.fakes.events import MakeCall, make_event
+from bridge.actions.fastly import NOTHING_TO_PURGE, FastlyAction
+from tests.fakes.events import MakeCall, make_event, rendered_call
 from tests.fakes.server import Recorder
 
 
@@ -58,3 +58,24 @@ async def test_bad_token_is_permanent_and_server_errors_retry(
                 make_call(FastlyAction, fastly_options(fastly.url))
             )
     assert caught.value.delay_s == 4
+
+
+# A legacy workflow event has no codename: its keys render None (one expression) or empty text.
+EMPTY_KEYS = ["{{ event.codename }}", "{% if event.codename %}item-{{ event.codename }}{% endif %}"]
+
+
+async def test_keys_that_render_empty_are_not_sent(resources: Resources) -> None:
+    """Before: a None key failed validation (the job died) and text keys rendered `None`."""
+    async with Recorder() as fastly:
+        options = fastly_options(fastly.url, keys=EMPTY_KEYS)
+        events = [make_event(codename=None), make_event(codename="hello")]
+        result = await FastlyAction("cdn", resources).send(
+            rendered_call(FastlyAction, options, events)
+        )
+        assert [r.json() for r in fastly.requests] == [{"surrogate_keys": ["hello", "item-hello"]}]
+
+        alone = rendered_call(FastlyAction, options, [make_event(codename=None)])
+        nothing = await FastlyAction("cdn", resources).send(alone)
+    assert len(fastly.requests) == 1  # nothing sent for the event without a codename
+    assert "purged 2 key(s)" in result.response
+    assert nothing.status is None and nothing.response == NOTHING_TO_PURGE

@@ -7,8 +7,8 @@ import aiohttp
 import pytest
 
 from bridge.actions.base import PermanentFailure, Resources
-from bridge.actions.varnish import VarnishAction
-from tests.fakes.events import MakeCall, make_event
+from bridge.actions.varnish import NOTHING_TO_PURGE, VarnishAction
+from tests.fakes.events import MakeCall, make_event, rendered_call
 from tests.fakes.server import Recorder
 from tests.fakes.varnish import Origin, RealVarnish, varnishd
 
@@ -122,3 +122,27 @@ async def test_requests_go_to_the_cache_with_merged_values(
         ("PURGE", "/", {}, cache.url.removeprefix("http://")),
     ]
     assert cache.requests[-1].headers["X-Purge-Keys"] == "k-a shared k-b"
+
+
+async def test_urls_bans_and_tags_that_render_empty_are_not_sent(resources: Resources) -> None:
+    """Before: a None failed validation (the job died). Requests go to a recorder: nothing here
+    needs a cache, only what would be sent to one (aiohttp's server refuses BAN, so the batch
+    that sends has no ban)."""
+    purge_urls = [
+        "{{ event.codename }}",
+        "{% if event.codename %}/a/{{ event.codename }}{% endif %}",
+    ]
+    ban = "{% if event.codename %}obj.http.x-codename == {{ event.codename }}{% endif %}"
+    async with Recorder() as cache:
+        options = {"url": cache.url, "purge_urls": purge_urls, "xkey": "{{ event.codename }}"}
+        alone = rendered_call(VarnishAction, options | {"ban": ban}, [make_event(codename=None)])
+        nothing = await VarnishAction("cdn", resources).send(alone)
+        assert cache.requests == []
+        both = rendered_call(
+            VarnishAction, options, [make_event(codename=None), make_event(codename="c")]
+        )
+        result = await VarnishAction("cdn", resources).send(both)
+    assert nothing.status is None and nothing.response == NOTHING_TO_PURGE
+    sent = [(r.method, r.path, r.headers.get("xkey-purge")) for r in cache.requests]
+    assert sent == [("PURGE", "/c", None), ("PURGE", "/a/c", None), ("PURGE", "/", "c")]
+    assert result.response == "purged 2 URL(s), 0 ban(s), 1 xkey(s)"

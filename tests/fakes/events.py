@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bridge.actions.base import Call
+from bridge.actions.base import Action, Call
+from bridge.delivery.model import Batch, ClaimedJob
+from bridge.delivery.render import build_call
 from bridge.events import Event
 
 MakeCall = Callable[..., Call[Any]]
@@ -27,3 +29,15 @@ def make_event(**fields: Any) -> Event:
     }
     values.update(fields)
     return Event(**values)
+
+
+def rendered_call(
+    action: type[Action[Any]], options: dict[str, Any], events: list[Event]
+) -> Call[Any]:
+    """The Call a worker builds for `events` claimed together: `options` (templates included)
+    rendered per event and over the batch, then validated, by bridge.delivery.render."""
+    jobs = tuple(
+        ClaimedJob(n, "under-test", "rule", None, event, {}, 0, 0, None, 0.0, None)
+        for n, event in enumerate(events, 1)
+    )
+    return build_call(Batch("dlv-1", "under-test", jobs, "worker", 0.0), options, action.Options)

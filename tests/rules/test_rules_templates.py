@@ -67,6 +67,34 @@ def test_a_single_expression_renders_to_its_native_value() -> None:
     }
 
 
+def test_a_null_prints_as_nothing_in_text_and_stays_null_as_a_single_expression() -> None:
+    # A legacy workflow event has no codename: a purge key `item-{{ event.codename }}` was
+    # `item-None`, and a body's text held "None".
+    context = batch_context([Event(codename=None, name="Legacy", format="legacy")])
+    rendered = render_options(
+        {
+            "key": "item-{{ event.codename }}",
+            "joined": "{{ 'item-' ~ event.codename }}",
+            "looped": "{% for e in events %}[{{ e.codename }}]{% endfor %}",
+            "json": {
+                "codename": "{{ event.codename }}",
+                "all": "{{ events | map(attribute='codename') | list }}",
+            },
+        },
+        context,
+    )
+    assert rendered == {
+        "key": "item-",
+        "joined": "item-",
+        "looped": "[]",
+        "json": {"codename": None, "all": [None]},  # JSON null in a body, not "None"
+    }
+    with pytest.raises(TemplateError, match="'nothing' is undefined"):
+        render_options({"key": "item-{{ nothing }}"}, context)
+    with pytest.raises(TemplateError, match="'nothing' is undefined"):
+        render_options({"key": "{{ event.codename ~ nothing }}"}, context)
+
+
 def test_statements_and_filters_work() -> None:
     text = "{% for e in events %}{{ e.codename | upper }}{{ ',' if not loop.last }}{% endfor %}"
     assert render_options({"t": text}, batch_context(EVENTS)) == {"t": "ONE,TWO"}
