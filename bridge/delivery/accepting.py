@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 from bridge.delivery import params, records
 from bridge.delivery.connectors import Connector, Tx
@@ -53,9 +54,12 @@ async def _step_by_step(tx: Tx, accept: records.AcceptRows, jobs: Sequence[Plann
     """`accept` one statement at a time, in one transaction, one notification after the other."""
     stored: dict[str, tuple[str, int]] = {}  # content key -> (stored key, copies new)
     accepted = 0
+    repeated = await _repeated_runs(tx, accept.notes)
     for values in accept.notes:
-        about_object = values["object_id"] is not None
-        if about_object and not await tx.execute("upsert_latest", **values):
+        obj = records.note_object(values)
+        if obj in repeated:
+            continue  # the request that made the object's latest, again: a redelivery
+        if obj is not None and not await tx.execute("upsert_latest", **values):
             continue  # repeats the object's latest: a redelivery
         key = await tx.fetch_value("insert_notification", **values)
         if key is not None:
@@ -71,6 +75,21 @@ async def _step_by_step(tx: Tx, accept: records.AcceptRows, jobs: Sequence[Plann
     if fresh:
         await tx.execute_many("insert_job", fresh)
     return Accepted(accepted, len(accept.notes) - accepted, len(fresh))
+
+
+async def _repeated_runs(tx: Tx, notes: Sequence[dict[str, Any]]) -> set[records.ObjectKey]:
+    """The objects whose notifications in this request repeat the run of the request that
+    made their latest (records.mark_runs), read before any of them is written."""
+    checked: set[records.ObjectKey] = set()
+    repeated: set[records.ObjectKey] = set()
+    for values in notes:
+        obj = records.note_object(values)
+        if obj is None or values["object_run"] is None or obj in checked:
+            continue
+        checked.add(obj)
+        if await tx.fetch_value("repeats_latest_run", **values) is not None:
+            repeated.add(obj)
+    return repeated
 
 
 async def insert_jobs(

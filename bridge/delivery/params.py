@@ -66,6 +66,7 @@ def accept_params(accept: records.AcceptRows, now: float, request_id: str | None
         "obj_slots": [o[0][3] for o in objects],
         "obj_keys": [o[1]["content_key"] for o in objects],
         "obj_modified": [o[1]["last_modified"] for o in objects],
+        "obj_runs": [o[1]["object_run"] for o in objects],
         "webhooks": note["webhook"],
         "formats": note["format"],
         "raws": note["raw"],
@@ -114,15 +115,10 @@ def dedupe_plan(
     sent: list[dict[str, Any]] = []
     chains: dict[records.ObjectKey, list[int]] = {}  # object -> positions in `sent`
     for params in notes:
-        if params["object_id"] is None:
+        obj = records.note_object(params)
+        if obj is None:
             sent.append(params)
             continue
-        obj = (
-            params["object_webhook"],
-            params["object_id"],
-            params["object_language"],
-            params["object_slot"],
-        )
         chain = chains.setdefault(obj, [])
         if chain and sent[chain[-1]]["content_key"] == params["content_key"]:
             continue

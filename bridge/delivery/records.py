@@ -183,6 +183,7 @@ def notification_params(
         "object_language": obj[2] if obj else None,
         "object_slot": obj[3] if obj else None,
         "last_modified": notification.events[0].last_modified if obj else None,
+        "object_run": None,  # set by accept_rows when the request holds several for the object
         "webhook": notification.webhook,
         "format": notification.format,
         "received_at": now,
@@ -221,7 +222,46 @@ def accept_rows(
         for n in notifications
     ]
     job_rows = [job_params(job, now=now, request_id=request_id, cache=cache) for job in jobs]
+    mark_runs(notes)
     return AcceptRows(notes, rules, cache, job_occurrences(notifications, jobs), job_rows)
+
+
+def note_object(values: Mapping[str, Any]) -> ObjectKey | None:
+    """The object a notification row is about (`notification_params`' values), or None."""
+    if values["object_id"] is None:
+        return None
+    return (
+        values["object_webhook"],
+        values["object_id"],
+        values["object_language"],
+        values["object_slot"],
+    )
+
+
+def mark_runs(notes: Sequence[dict[str, Any]]) -> None:
+    """`object_run` of each row about an object the request names more than once: a hash of
+    the object's content keys in request order (one repeating the one before it left out, as a
+    redelivery within the request). `object_latest.run` keeps it, so that when Kontent.ai
+    retries the whole request, the object's earlier notifications in it are recognised too,
+    and not only the one that became its latest (migration 0006)."""
+    chains: dict[ObjectKey, list[str]] = {}
+    for values in notes:
+        obj = note_object(values)
+        if obj is not None:
+            chain = chains.setdefault(obj, [])
+            if not chain or chain[-1] != values["content_key"]:
+                chain.append(values["content_key"])
+    runs = {obj: run_key(chain) for obj, chain in chains.items() if len(chain) > 1}
+    if runs:
+        for values in notes:
+            obj = note_object(values)
+            if obj is not None:
+                values["object_run"] = runs.get(obj)
+
+
+def run_key(content_keys: Sequence[str]) -> str:
+    """One value for a sequence of content keys (legacy keys run to 2 KiB: hashed, not joined)."""
+    return hashlib.sha256("\n".join(content_keys).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def job_occurrences(notifications: Sequence[Notification], jobs: Sequence[PlannedJob]) -> list[int]:

@@ -113,6 +113,41 @@ async def test_within_one_request_each_notification_counts_against_the_one_befor
     assert len(stored) == 8 and len({n.key for n in stored}) == 8
 
 
+async def test_a_retried_request_with_several_notifications_about_one_object_is_a_redelivery(
+    store: Store,
+) -> None:
+    """Kontent.ai batches notifications, and one item's edit and workflow move often share a
+    request. A retry of that request repeated the edit, which was not the item's latest, so it
+    was accepted again each time (and the move after it too): every job ran again."""
+    edit = item("changed", slot="preview")
+    moved = item("workflow_step_changed", slot="preview", language="english")
+    moved = replace_system(moved, workflow_step="review")
+    assert await send(store, edit, moved) == (2, 0, 2)
+    assert await send(store, edit, moved) == (0, 2, 0)  # was (2, 0, 2): every retry ran again
+    assert await send(store, edit, edit, moved) == (0, 3, 0)  # the same run, one repeated
+    assert await send(store, moved) == (0, 1, 0)  # still the latest
+
+    # publish, unpublish, publish in one request, retried: recognised, as one of them would be.
+    publish, unpublish = item("published"), item("unpublished")
+    assert await send(store, publish, unpublish, publish) == (3, 0, 3)
+    assert await send(store, publish, unpublish, publish) == (0, 3, 0)
+    # A run ending in the latest (publish) that is not the last request again is new.
+    assert await send(store, unpublish, publish) == (2, 0, 2)
+    assert await send(store, unpublish, publish) == (0, 2, 0)
+    # A single notification makes the latest a run of one: the pair is new again.
+    assert await send(store, unpublish) == (1, 0, 1)
+    assert await send(store, publish, unpublish) == (2, 0, 2)
+    assert len(await store.deliveries(limit=100)) == 10
+
+
+def replace_system(notification: Notification, **system: str) -> Notification:
+    """The notification with `data.system` fields changed, reparsed (its own content key)."""
+    [raw] = [dict(notification.raw)]
+    raw["data"] = {"system": {**raw["data"]["system"], **system}}
+    [changed] = parse_payload({"notifications": [raw]}, notification.webhook)
+    return changed
+
+
 async def test_objects_are_told_apart_by_language_slot_and_webhook(store: Store) -> None:
     base = item("published")
     others = [

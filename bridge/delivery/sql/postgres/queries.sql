@@ -11,8 +11,10 @@
 --   object's latest (the upsert changes no row then). The upsert locks the object's row, so two
 --   replicas receiving one notification at once agree: the second sees the first's row;
 -- * `prior`: the first of several for one object: new unless it repeats the latest as it was
---   when the statement began; `new`: a later one (it differs from the one before it).
--- Each object's last notification in the request becomes its latest.
+--   when the statement began; `new`: a later one (it differs from the one before it). Neither
+--   is new when the object's notifications in the request repeat the run of the request that
+--   made its latest (`redelivered`: Kontent.ai retried that request; migration 0006).
+-- Each object's last notification in the request becomes its latest, with the request's run.
 WITH ordered AS (
     SELECT count(pg_advisory_xact_lock_shared(hashtextextended('bridge.jobs:' || action, 0)))
         AS locks
@@ -21,20 +23,30 @@ WITH ordered AS (
 objects AS (
     SELECT *
     FROM unnest(:obj_webhooks::text[], :obj_ids::text[], :obj_languages::text[],
-                :obj_slots::text[], :obj_keys::text[], :obj_modified::text[])
+                :obj_slots::text[], :obj_keys::text[], :obj_modified::text[],
+                :obj_runs::text[])
          WITH ORDINALITY AS o (webhook, object_id, language, slot, content_key, last_modified,
-                               ord)
+                               run, ord)
+),
+redelivered AS (
+    -- Read in the statement's snapshot, before `latest` writes: the run as it was.
+    SELECT o.ord
+    FROM objects AS o JOIN object_latest AS l USING (webhook, object_id, language, slot)
+    WHERE o.run IS NOT NULL AND l.run = o.run
 ),
 latest AS (
+    -- A run that is not a redelivery accepts something, even when its last notification
+    -- repeats the latest (publish, unpublish, publish): the row then takes the new run.
     INSERT INTO object_latest
-        (webhook, object_id, language, slot, content_key, last_modified, received_at)
-    SELECT webhook, object_id, language, slot, content_key, last_modified, :now::float8
+        (webhook, object_id, language, slot, content_key, last_modified, received_at, run)
+    SELECT webhook, object_id, language, slot, content_key, last_modified, :now::float8, run
     FROM objects
     ORDER BY ord
     ON CONFLICT (webhook, object_id, language, slot) DO UPDATE
     SET content_key = excluded.content_key, last_modified = excluded.last_modified,
-        received_at = excluded.received_at
+        received_at = excluded.received_at, run = excluded.run
     WHERE object_latest.content_key <> excluded.content_key
+       OR (excluded.run IS NOT NULL AND object_latest.run IS DISTINCT FROM excluded.run)
     RETURNING webhook, object_id, language, slot
 ),
 changed AS (
@@ -49,9 +61,11 @@ candidates AS (
                     :note_objects::bigint[], :note_checks::text[], :note_copies::int[])
              WITH ORDINALITY AS n (content_key, webhook, format, raw, events, rules, summary,
                                    obj, check_, nth, ord)
-        WHERE n.check_ IN ('key', 'new')
+        WHERE n.check_ = 'key'
+           OR (n.check_ = 'new' AND n.obj NOT IN (SELECT ord FROM redelivered))
            OR (n.check_ = 'latest' AND n.obj IN (SELECT ord FROM changed))
-           OR (n.check_ = 'prior' AND n.content_key IS DISTINCT FROM (
+           OR (n.check_ = 'prior' AND n.obj NOT IN (SELECT ord FROM redelivered)
+               AND n.content_key IS DISTINCT FROM (
                    SELECT l.content_key FROM object_latest AS l JOIN objects AS o
                        USING (webhook, object_id, language, slot)
                    WHERE o.ord = n.obj))

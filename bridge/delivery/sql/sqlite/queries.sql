@@ -1,14 +1,21 @@
 -- name: upsert_latest
 -- A notification about an object: new unless it repeats the object's latest (then no row
--- changes: rowcount 0); a new one becomes the latest.
+-- changes: rowcount 0); a new one becomes the latest, with the request's run for the object.
 INSERT INTO object_latest
-    (webhook, object_id, language, slot, content_key, last_modified, received_at)
+    (webhook, object_id, language, slot, content_key, last_modified, received_at, run)
 VALUES (:object_webhook, :object_id, :object_language, :object_slot, :content_key,
-        :last_modified, :received_at)
+        :last_modified, :received_at, :object_run)
 ON CONFLICT (webhook, object_id, language, slot) DO UPDATE
 SET content_key = excluded.content_key, last_modified = excluded.last_modified,
-    received_at = excluded.received_at
+    received_at = excluded.received_at, run = excluded.run
 WHERE object_latest.content_key <> excluded.content_key;
+
+-- name: repeats_latest_run
+-- Whether a request's notifications about an object repeat, in order, those of the request
+-- that made its latest (a retry of that request): then each of them is a redelivery.
+SELECT 1 FROM object_latest
+WHERE webhook = :object_webhook AND object_id = :object_id AND language = :object_language
+  AND slot = :object_slot AND run = :object_run;
 
 -- name: insert_notification
 -- Stored under its content key (a notification without an object: ignored when that key is

@@ -18,7 +18,9 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_received_at ON notifications (received_at);
 
 -- The latest notification accepted per object and webhook ('' for a null part): a notification
--- about an object is a redelivery only if it repeats this one (migration 0002).
+-- about an object is a redelivery only if it repeats this one (migration 0002). `run`: a hash
+-- of the object's content keys in the request that made this its latest, when there were
+-- several; a retry of that request repeats them all (migration 0006).
 CREATE TABLE object_latest (
     webhook TEXT NOT NULL,
     object_id TEXT NOT NULL,
@@ -27,6 +29,7 @@ CREATE TABLE object_latest (
     content_key TEXT NOT NULL,
     last_modified TEXT,
     received_at REAL NOT NULL,
+    run TEXT,
     PRIMARY KEY (webhook, object_id, language, slot)
 );
 CREATE INDEX object_latest_object ON object_latest (object_id, language, slot);
