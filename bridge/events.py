@@ -124,13 +124,20 @@ MATCHABLE_FIELDS = tuple(f.name for f in fields(Event) if f.name not in ("raw", 
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """One notification as Kontent.ai delivers and retries it; `key` recognises redeliveries."""
+    """One notification as Kontent.ai delivers and retries it; `key` recognises redeliveries.
+
+    `sent_language` is the event's language as the payload named it, once the receiver has
+    resolved it to a codename (legacy workflow payloads name it by id: bridge/kontent/
+    management.py); None while the event's own language is the one sent. Redeliveries are
+    recognised by what was sent, whether or not the Management API answered this time.
+    """
 
     key: str
     webhook: str | None
     format: Format
     raw: Mapping[str, Any]
     events: tuple[Event, ...]
+    sent_language: str | None = None
 
 
 def parse_current(notifications: Any, webhook: str | None) -> Iterator[Notification]:

@@ -240,6 +240,29 @@ async def test_the_receiver_resolves_before_planning(
         assert fake.listings() == 1
 
 
+async def test_a_redelivery_is_recognised_whether_or_not_the_lookup_worked_either_time(
+    payload_bytes: Callable[[str], bytes], sqlite_store: Store
+) -> None:
+    """The object's latest was keyed by the resolved language: a retry whose lookup went
+    otherwise (a cold cache after a restart, a slow Management API) named another object, so
+    it was accepted again and every job ran twice."""
+    payload = json.loads(payload_bytes(WORKFLOW_FIXTURE))
+    async with FakeManagement(KEY) as fake:
+        fake.environments[ENV] = _environment()
+        for message_id, keys in (("resolved-first", (KEY, "")), ("ids-first", ("", KEY))):
+            payload["message"]["id"] = message_id
+            body = json.dumps(payload).encode()
+            answers = [
+                (await _post_through_the_receiver(sqlite_store, fake, key, body)).json()
+                for key in keys
+            ]
+            assert answers[1] == {"accepted": 0, "duplicates": 1, "jobs": 0}, answers
+    # One stored each, its events as the first delivery resolved them (or not).
+    notes = await sqlite_store.notifications()
+    assert len(notes) == 2
+    assert sorted("(en-US)" in n.summary for n in notes) == [False, True]
+
+
 def test_check_notes_a_missing_management_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

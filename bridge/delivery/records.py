@@ -162,7 +162,10 @@ def object_key(notification: Notification) -> ObjectKey | None:
     event = notification.events[0]
     if event.id is None:
         return None
-    return (notification.webhook or "", event.id, event.language or "", event.delivery_slot or "")
+    # The language as sent, not as resolved: a redelivery whose id lookup went otherwise than
+    # the first delivery's is still the same object (legacy workflow payloads).
+    language = event.language if notification.sent_language is None else notification.sent_language
+    return (notification.webhook or "", event.id, language or "", event.delivery_slot or "")
 
 
 def notification_params(

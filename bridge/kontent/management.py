@@ -89,6 +89,14 @@ class _Entry:
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
 
+def _sent_language(notification: Notification) -> str | None:
+    """The language the payload named (an id, or `default` for the all-zero one), kept for the
+    store's dedupe: an object's latest must not depend on whether this lookup worked."""
+    if notification.sent_language is not None or not notification.events:
+        return notification.sent_language
+    return notification.events[0].language
+
+
 def needs_resolving(event: Event) -> bool:
     """A legacy event still naming something by id (a GUID where a codename belongs)."""
     if event.format != "legacy" or not event.environment_id:
@@ -131,7 +139,9 @@ class ManagementResolver:
         for notification in notifications:
             events = [await self._resolve_event(settings, e) for e in notification.events]
             if any(new is not old for new, old in zip(events, notification.events, strict=True)):
-                notification = dataclasses.replace(notification, events=tuple(events))
+                notification = dataclasses.replace(
+                    notification, events=tuple(events), sent_language=_sent_language(notification)
+                )
             result.append(notification)
         return result
 
