@@ -44,8 +44,8 @@ def _add_deliveries(subparsers: Any) -> None:
         help="the delivery log: newest first, with attempts and the latest response",
         description="List jobs of the last 3 days (and every unfinished or dead one), newest "
         "first, three lines each: state, attempts, latest and next attempt (UTC) and action; the "
-        "latest status with the error or response; the rule and the event. Parked jobs (of a "
-        "disabled action) show as parked.",
+        "latest status with the error and what came back; the rule and the event. Parked jobs "
+        "(of a disabled action) show as parked.",
     )
     _db_option(deliveries)
     deliveries.add_argument("--action", metavar="NAME", help="only this action's jobs")

@@ -3,10 +3,10 @@
 A one-row-per-job table needs about 200 columns before the error and event columns are wide
 enough to read; below that rich shrinks them to a few characters, which hides the cause just
 where an operator looks first. So each job gets a short first line (id, state, tries, times,
-action) and two lines of its own for the latest response or error and for the rule and event,
-each cut with an ellipsis only at the console's width. The id column is as wide as the longest
-id; where that leaves the action fewer than ACTION_MIN_WIDTH columns (a 19-digit id at 80
-columns leaves it 9), the action moves to a line of its own under the state, whole.
+action) and two lines of its own for the latest error with what came back and for the rule and
+event, each cut with an ellipsis only at the console's width. The id column is as wide as the
+longest id; where that leaves the action fewer than ACTION_MIN_WIDTH columns (a 19-digit id at
+80 columns leaves it 9), the action moves to a line of its own under the state, whole.
 """
 
 from __future__ import annotations
@@ -87,12 +87,19 @@ def _next(row: DeliveryRow, now: float) -> str:
 
 
 def _response(row: DeliveryRow) -> str:
-    """The cause first: a failed job's error (or, when the error only repeats the status, the
-    body that came with it), else the latest response; the status before it."""
+    """The cause first: a failed job's error, then the body that came back with it (`hook
+    answered 500` alone hides the target's own words), else the latest response; the status
+    before it. An error that only repeats the status, or already quotes the body, is not shown
+    twice."""
     status = "" if row.last_status is None else str(row.last_status)
     error = _one_line(row.last_error) if row.state != "succeeded" else ""
     body = _one_line(row.last_response)
-    text = body if error in ("", f"HTTP {status}") and body else error or body
+    if error in ("", f"HTTP {status}") or not body:
+        text = body if body else error
+    elif body.removesuffix("…") in error:
+        text = error
+    else:
+        text = _cut(f"{error}: {body}")
     if not status:
         return text or "no response yet"
     return f"{status} {text}".rstrip()
@@ -108,5 +115,8 @@ def _time(at: float | None) -> str:
 
 
 def _one_line(text: str | None) -> str:
-    flat = terminal_safe(" ".join(redaction.redact(text or "").split()))
+    return _cut(terminal_safe(" ".join(redaction.redact(text or "").split())))
+
+
+def _cut(flat: str) -> str:
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"

@@ -77,3 +77,45 @@ def test_a_wide_console_keeps_a_19_digit_ids_action_on_the_first_line() -> None:
         first
         == f"9223372036854775807  succeeded      1  01-02 03:04:05  -               {LONG_ACTION}"
     )
+
+
+def failed(error: str | None, status: int | None, response: str | None) -> DeliveryRow:
+    return DeliveryRow(
+        job_id=2,
+        action="crm",
+        rule="products",
+        state="retrying",
+        attempts=1,
+        created_at=T,
+        last_attempt_at=T,
+        last_status=status,
+        last_response=response,
+        summary="content_item published article 'Launch'",
+        last_error=error,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "response", "shown"),
+    [
+        # The http action's own words, then what the target said: the cause at a glance.
+        (
+            "crm answered 500",
+            500,
+            '{"error": "database is down"}',
+            '500 crm answered 500: {"error": "database is down"}',
+        ),
+        ("crm answered 429", 429, "slow down", "429 crm answered 429: slow down"),
+        # An error that only repeats the status gives way to the body; one quoting it stays.
+        ("HTTP 502", 502, "bad gateway", "502 bad gateway"),
+        ("Slack answered 500: no_service", 500, "no_service", "500 Slack answered 500: no_service"),
+        # Nothing came back: the error alone.
+        ("timed out after 5s", None, None, "timed out after 5s"),
+        ("crm answered 500", 500, "", "500 crm answered 500"),
+    ],
+)
+def test_a_failed_job_shows_its_error_and_the_body_that_came_back(
+    error: str, status: int | None, response: str | None, shown: str
+) -> None:
+    lines = rendered(failed(error, status, response), width=200).splitlines()
+    assert lines[2] == "     " + shown
