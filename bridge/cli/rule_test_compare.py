@@ -82,9 +82,21 @@ def restricted(expected: Any, got: Any) -> Any:
     return got
 
 
+def aligned(expected: Any, got: Any) -> Any:
+    """`got` with its keys in `expected`'s order (at every depth), the keys only it has after
+    them: an action renders its options in its own order, and a diff of two orders shows keys
+    that are equal as removed on one side and added on the other."""
+    if isinstance(expected, Mapping) and isinstance(got, Mapping):
+        keys = [key for key in expected if key in got] + [key for key in got if key not in expected]
+        return {key: aligned(expected.get(key), got[key]) for key in keys}
+    if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
+        return [aligned(e, g) for e, g in zip(expected, got, strict=True)]
+    return got
+
+
 def diff(expected: Any, got: Any) -> list[str]:
-    """A unified diff of the two values dumped as YAML."""
-    return diff_lines(dump(expected), dump(got))
+    """A unified diff of the two values dumped as YAML, `got` in `expected`'s key order."""
+    return diff_lines(dump(expected), dump(aligned(expected, got)))
 
 
 def diff_lines(before: list[str], after: list[str]) -> list[str]:

@@ -192,16 +192,51 @@ def test_partial_inputs_ignore_keys_not_given_and_exact_ones_do_not(
         "  inputs: rule 'tell-the-hook' action 'hook': the inputs differ (exact)\n"
         "    --- expected\n"
         "    +++ got\n"
-        "    +url: https://example.com/hook\n"
-        "    +headers: '***'\n"
         "     json:\n"
-        "    +  id: 32022d85-ee58-4655-9016-e130c375820a\n"
         "       name: This changes everything!\n"
+        "    +  id: 32022d85-ee58-4655-9016-e130c375820a\n"
         "    +  year: '2024'\n"
         "    +  tags:\n"
         "    +  - a\n"
         "    +  - b\n"
+        "    +url: https://example.com/hook\n"
+        "    +headers: '***'\n"
     ) in out
+
+
+def test_an_exact_diff_follows_the_cases_key_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The case writes the keys in its own order; the action renders them in another. Keys that
+    are equal are context lines, not removed on one side and added on the other."""
+    check = f"""\
+  - name: one value wrong
+    payload_file: {PUBLISHED}
+    inputs:
+      - action: hook
+        exact:
+          json: {{tags: [a, b], year: "2024", name: Something else,
+                 id: 32022d85-ee58-4655-9016-e130c375820a}}
+          headers: {{Authorization: Bearer hook-token-123}}
+          url: https://example.com/hook
+"""
+    code, out, _ = bridge_test(capsys, tmp_path, cases(check))
+    assert code == 1
+    assert out.split("\n\n")[1].splitlines()[1:] == [
+        "  inputs: rule 'tell-the-hook' action 'hook': the inputs differ (exact)",
+        "    --- expected",
+        "    +++ got",
+        "     json:",
+        "       tags:",
+        "       - a",
+        "       - b",
+        "       year: '2024'",
+        "    -  name: Something else",
+        "    +  name: This changes everything!",
+        "       id: 32022d85-ee58-4655-9016-e130c375820a",
+        "     headers: '***'",
+        "     url: https://example.com/hook",
+    ]
 
 
 def test_a_partial_diff_shows_only_the_keys_given(
