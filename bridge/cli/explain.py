@@ -35,7 +35,8 @@ def explain(config: Config, body: bytes, *, webhook: str | None, as_json: bool) 
     except PayloadError as exc:
         raise CliError(f"payload is not a Kontent.ai notification: {exc}") from None
     engine = RuleEngine(config)
-    explained = [(n, engine.explain(n)) for n in notifications]
+    with engine.one_plan():  # the payload's regexes share one budget, as when it is received
+        explained = [(n, engine.explain(n)) for n in notifications]
     if as_json:
         print(json.dumps(_as_json(name, explained), indent=2, ensure_ascii=False))
     else:

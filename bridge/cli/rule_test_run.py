@@ -63,10 +63,11 @@ def run_case(engine: RuleEngine, case: Case) -> CaseResult:
     events = case.events
     matched: list[str] = []
     calls: list[_Call] = []
-    for position, event in enumerate(events):
-        for rule in engine.matching(event):
-            matched.append(rule.name)
-            calls += [_call(engine, position, event, rule.name, item) for item in rule.do]
+    with engine.one_plan():  # the case's regexes share one budget, as a received payload's do
+        for position, event in enumerate(events):
+            for rule in engine.matching(event):
+                matched.append(rule.name)
+                calls += [_call(engine, position, event, rule.name, item) for item in rule.do]
     failures: list[Failure] = []
     if case.match is not None and list(case.match) != matched:
         failures.append(_match_failure(engine, case, matched))
@@ -108,7 +109,8 @@ def _match_failure(engine: RuleEngine, case: Case, matched: list[str]) -> Failur
     expected = list(case.match or ())
     detail = compare.diff_lines(expected, matched)
     missing = [name for name in expected if name not in matched]
-    explained = [e for n in case.notifications for e in engine.explain(n)]
+    with engine.one_plan():
+        explained = [e for n in case.notifications for e in engine.explain(n)]
     if case.event is not None:
         explained = [explained[case.event]]
     for position, explanation in enumerate(explained):

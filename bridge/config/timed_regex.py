@@ -20,6 +20,14 @@ longer than MAX_TEXT_CHARS is not searched at all. Either way the match is given
 says so, and the rules engine fails the rule for that event and reports it. A pattern that repeats
 nothing (`^Breaking`, `news$`) takes a bounded number of steps per character; below UNTIMED_STEPS
 it runs without the clock, which costs more than such a search.
+
+One match's bound is not enough: a signed legacy body of 800 crafted items cost 800 bounds (a
+given-up match runs about 80 ms of wall time on a 2-core VM), a minute of a worker thread, past
+the 60 s the sender waits, and the sender's retry of the same body (a duplicate) cost it again.
+So the matches of one plan (`plan_budget`: one request, one page of a replay, one payload
+explained, one `bridge test` case) share PLAN_REGEX_BUDGET_S, spent by every match that was given
+up and every one slower than SLOW_MATCH_S; once it is spent, every further match of that plan is
+given up at once (RegexTimeout with `unrun`), as a timeout is.
 """
 
 from __future__ import annotations
@@ -28,8 +36,8 @@ import re
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 import regex
@@ -45,6 +53,16 @@ MAX_TEXT_CHARS = 10_000
 # twice a match, which cost more than `^Breaking` on a name (4 us against 1 us on a 2-core VM).
 # About 1 ms at most (a 64-way pattern on 10,000 characters: 24 million steps, 100 ms).
 UNTIMED_STEPS = 200_000
+# What the slow matches of one plan may take in all before the rest of the plan's matches are
+# given up unrun: 20 bounds of 50 ms (a dozen given-up matches, each running past its bound
+# in wall time). Honest texts never reach one bound, so only crafted ones
+# spend it; and a request that costs at most about a second more stays far inside the 60 s a
+# sender waits, so a batch of crafted values is answered, not timed out and sent again.
+PLAN_REGEX_BUDGET_S = 1.0
+# A match slower than this spends the plan's budget, whether or not it was given up: otherwise
+# values crafted to take 49 ms each would cost as many bounds as the batch holds. The slowest
+# honest search measured, `.*x$` on 10,000 characters, took 50 us; a name takes 2 to 3 us.
+SLOW_MATCH_S = 0.001
 
 
 class PatternError(ValueError):
@@ -54,10 +72,11 @@ class PatternError(ValueError):
 class RegexTimeout(Exception):
     """A match given up: it ran out of time, or its text was too long to search in time."""
 
-    def __init__(self, rule_regex: RuleRegex, length: int) -> None:
+    def __init__(self, rule_regex: RuleRegex, length: int, *, unrun: bool = False) -> None:
         super().__init__(rule_regex.pattern, length)
         self.regex = rule_regex
         self.length = length
+        self.unrun = unrun  # not run: the plan's slow matches had spent PLAN_REGEX_BUDGET_S
 
     @property
     def too_long(self) -> bool:
@@ -65,6 +84,12 @@ class RegexTimeout(Exception):
 
     def words(self) -> str:
         """What happened, without the text (it is the payload's)."""
+        if self.unrun:
+            return (
+                f"regex {self.regex.pattern!r} was given up without running on a value of "
+                f"{self.length:,} characters: the slow regex matches of the same batch had "
+                f"already taken {PLAN_REGEX_BUDGET_S:g} s, all it allows"
+            )
         if self.too_long:
             return (
                 f"regex {self.regex.pattern!r} was not run on a value of {self.length:,} "
@@ -96,6 +121,12 @@ class RuleRegex:
         """Whether the pattern is found in `text`; RegexTimeout when the match is given up."""
         if len(text) > MAX_TEXT_CHARS:
             raise RegexTimeout(self, len(text))
+        plan = _plan.get()
+        if plan is not None:
+            return plan.search(self, text)
+        return self._search(text)
+
+    def _search(self, text: str) -> bool:
         clocked = self.clocked(len(text))
         spending = _budget.get()
         if spending is not None:
@@ -162,6 +193,60 @@ class _Spending:
 
 
 _budget: ContextVar[_Spending | None] = ContextVar("regex_budget", default=None)
+
+
+@dataclass(slots=True)
+class PlanBudget:
+    """What one plan's slow matches have left of PLAN_REGEX_BUDGET_S, and how many matches were
+    given up unrun once it was spent."""
+
+    left_s: float = PLAN_REGEX_BUDGET_S
+    given_up: int = 0
+
+    def search(self, rule_regex: RuleRegex, text: str) -> bool:
+        if self.left_s <= 0:
+            self.given_up += 1
+            raise RegexTimeout(rule_regex, len(text), unrun=True)
+        if not rule_regex.clocked(len(text)):  # about 1 ms at most (UNTIMED_STEPS): not timed
+            return rule_regex._search(text)
+        started = time.perf_counter()
+        try:
+            return rule_regex._search(text)
+        finally:
+            took = time.perf_counter() - started
+            if took > SLOW_MATCH_S:  # a match given up took MATCH_TIMEOUT_S
+                self.left_s -= took
+
+
+_plan: ContextVar[PlanBudget | None] = ContextVar("regex_plan_budget", default=None)
+
+
+class _PlanScope:
+    """`with plan_budget() as plan`; a class, not @contextmanager: it wraps every `plan`, and a
+    generator context costs 3 us, more than planning a small notification."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: Token[PlanBudget | None] | None = None
+
+    def __enter__(self) -> PlanBudget:
+        outer = _plan.get()
+        if outer is not None:
+            return outer
+        plan = PlanBudget()
+        self._token = _plan.set(plan)
+        return plan
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _plan.reset(self._token)
+
+
+def plan_budget() -> AbstractContextManager[PlanBudget]:
+    """Inside, the matches of this thread or task are one plan's: they share PLAN_REGEX_BUDGET_S.
+    Nested, the outer plan's budget is the one shared (a payload explained as a whole)."""
+    return _PlanScope()
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 A regex condition given up on (bridge/config/timed_regex.py) fails its rule for that event; the
 notification is still accepted and stored (`bridge replay` runs it again once the regex is
-fixed), and `plan` says so in a warning naming the rule and the condition, never the text.
+fixed), and `plan` says so in a warning naming the rule and the condition, never the text. Each
+`plan`, `explain` and `matching` is one plan's regex budget (timed_regex.plan_budget): past it,
+the matches left are given up unrun, and `plan` warns once with how many.
 """
 
 from __future__ import annotations
@@ -10,15 +12,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from bridge.config.model import Config, DoItem, Rule
-from bridge.config.timed_regex import MATCH_TIMEOUT_S, RegexBudgetSpent, RegexTimeout, budget
+from bridge.config.timed_regex import (
+    MATCH_TIMEOUT_S,
+    PLAN_REGEX_BUDGET_S,
+    RegexBudgetSpent,
+    RegexTimeout,
+    budget,
+    plan_budget,
+)
 from bridge.events import Event, Notification
 from bridge.plan import PlannedJob
 from bridge.rules.explain import DoExplanation, EventExplanation, RuleExplanation
 from bridge.rules.index import RuleIndex
-from bridge.rules.matchers import Predicate, compile_when, compile_wheres, gave_up, why_not
+from bridge.rules.matchers import (
+    Predicate,
+    compile_when,
+    compile_wheres,
+    gave_up,
+    has_regex,
+    why_not,
+)
 from bridge.rules.paths import Found
 from bridge.templates import TemplateError, batch_context, redact, render_options
 
@@ -60,10 +77,18 @@ class RuleEngine:
             tuple((item.action, rule.name, item.inputs) for item in rule.do) for rule in self.rules
         ]
         self._everything = range(len(self.rules))
+        # Without a regex no match can take long: `plan` then skips the budgets (1 us a call).
+        self._regexes = any(has_regex(rule) for rule in self.rules)
+
+    def one_plan(self) -> AbstractContextManager[object]:
+        """Inside, the calls of `matching` and `explain` share one plan's regex budget, as the
+        events of one request do in `plan` (`bridge explain` of a payload, a `bridge test` case)."""
+        return plan_budget()
 
     def matching(self, event: Event) -> list[Rule]:
         """The rules that run for `event`, in order, stopping after a matching `stop: true`."""
-        return [self.rules[position] for position in self._matching(event, [])]
+        with plan_budget():
+            return [self.rules[position] for position in self._matching(event, [])]
 
     def _matching(self, event: Event, timeouts: Timeouts) -> list[int]:
         found: Found = {}  # the `where` paths read for this event, shared by index and rules
@@ -97,11 +122,14 @@ class RuleEngine:
         With `regex_budget_s`, RegexBudgetSpent once the regexes have taken that long in all;
         nothing is reported then, as the caller plans again."""
         timeouts: Timeouts = []
-        if regex_budget_s is None:
-            jobs = self._plan(notifications, timeouts)
-        else:
-            with budget(regex_budget_s):
+        if not self._regexes:
+            return self._plan(notifications, timeouts)
+        with plan_budget():
+            if regex_budget_s is None:
                 jobs = self._plan(notifications, timeouts)
+            else:
+                with budget(regex_budget_s):
+                    jobs = self._plan(notifications, timeouts)
         if timeouts:
             self._report(timeouts)
         return jobs
@@ -131,20 +159,37 @@ class RuleEngine:
         return jobs
 
     def _report(self, timeouts: Timeouts) -> None:
+        unrun: dict[int, int] = {}  # rule's position -> matches given up unrun (budget spent)
         for position, timeout in timeouts:
             rule = self.rules[position]
+            if self._on_regex_timeout is not None:
+                self._on_regex_timeout(rule.name)
+            if timeout.unrun:
+                unrun[position] = unrun.get(position, 0) + 1
+                continue
             log.warning(
                 "rule %r did not run for an event: %s (the notification is stored: bridge replay "
                 "plans it again once the regex is fixed)",
                 rule.name,
                 gave_up(rule, timeout),
             )
-            if self._on_regex_timeout is not None:
-                self._on_regex_timeout(rule.name)
+        if unrun:
+            rules = ", ".join(
+                f"{self.rules[position].name!r} ({unrun[position]})" for position in sorted(unrun)
+            )
+            log.warning(
+                "%d regex match(es) given up without running: the slow regex matches of the same "
+                "batch had already taken %g s, all one batch may take; rules %s did not run for "
+                "those events (the notifications are stored: bridge replay plans them again)",
+                sum(unrun.values()),
+                PLAN_REGEX_BUDGET_S,
+                rules,
+            )
 
     def explain(self, notification: Notification) -> list[EventExplanation]:
         """For each event, each rule: matched (with rendered, redacted inputs) or why not."""
-        return [self._explain_event(event) for event in notification.events]
+        with plan_budget():
+            return [self._explain_event(event) for event in notification.events]
 
     def _explain_event(self, event: Event) -> EventExplanation:
         results: list[RuleExplanation] = []

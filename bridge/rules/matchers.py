@@ -161,6 +161,13 @@ def gave_up(rule: Rule, timeout: RegexTimeout) -> str:
     return f"{_written_at(rule, timeout.regex)}: {timeout.words()}"
 
 
+def has_regex(rule: Rule) -> bool:
+    """Whether any condition of `rule` is a regex (its evaluation can time out)."""
+    conditions = [c for _path, found in _value_conditions(rule.when) for c in found]
+    conditions += [operation for test in rule.where for operation in test.operations]
+    return any(_holds(condition, None) for condition in conditions)
+
+
 def _written_at(rule: Rule, target: RuleRegex) -> str:
     """Where the condition holding `target` is written: `when.name`, `where[0] ($.a.b)`."""
     for path, conditions in _value_conditions(rule.when):
@@ -180,12 +187,13 @@ def _value_conditions(when: When) -> list[tuple[str, list[ValueCondition]]]:
     return [found for item in when.items for found in _value_conditions(item)]
 
 
-def _holds(condition: ValueCondition, target: RuleRegex) -> bool:
+def _holds(condition: ValueCondition, target: RuleRegex | None) -> bool:
+    """Whether `condition` holds `target`, or (None) any regex at all."""
     if isinstance(condition, Operation):
         argument = condition.argument
         if isinstance(argument, Operation | Both):  # `not:` holds a condition
             return _holds(argument, target)
-        return argument is target
+        return argument is target if target is not None else isinstance(argument, RuleRegex)
     return any(_holds(c, target) for c in condition.conditions)
 
 

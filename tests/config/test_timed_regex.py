@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from bridge.config.regex_risk import backtracking_risk
 from bridge.config.timed_regex import (
     MAX_TEXT_CHARS,
+    PLAN_REGEX_BUDGET_S,
+    SLOW_MATCH_S,
     UNTIMED_STEPS,
     PatternError,
     RegexBudgetSpent,
     RegexTimeout,
     budget,
     compile_pattern,
+    plan_budget,
 )
 
 # Catastrophic on a backtracking engine, and not the shape regex_risk looks for. On `re` the
@@ -172,6 +175,37 @@ def test_a_budget_is_shared_by_the_searches_inside_it() -> None:
     with budget(0.0), pytest.raises(RegexBudgetSpent):
         ordinary.search("Breaking")
     assert ordinary.search("Breaking") is True  # outside a budget, only the match's own bound
+
+
+@pytest.mark.timeout(30)
+def test_once_a_plans_slow_matches_spent_its_budget_every_further_match_is_given_up() -> None:
+    ordinary, crafted = compile_pattern("^Break.*"), compile_pattern("(a|aa)+$")
+    with plan_budget() as plan:
+        assert ordinary.search("Breaking") is True
+        assert plan.left_s == PLAN_REGEX_BUDGET_S  # an honest match spends nothing
+        assert crafted.search("a" * 18 + "!") is False  # slow, not given up: it spends
+        assert plan.left_s < PLAN_REGEX_BUDGET_S - SLOW_MATCH_S
+        timeouts = 0
+        while plan.left_s > 0:
+            with pytest.raises(RegexTimeout) as given_up:
+                crafted.search("a" * 40 + "!")
+            assert not given_up.value.unrun
+            timeouts += 1
+        assert timeouts <= PLAN_REGEX_BUDGET_S / 0.05
+        for regex in (crafted, ordinary):  # given up at once, whatever the pattern
+            with pytest.raises(RegexTimeout) as given_up:
+                regex.search("Breaking")
+            assert given_up.value.unrun and given_up.value.length == 8
+        assert plan.given_up == 2
+        with plan_budget() as nested:  # one payload explained as a whole shares one budget
+            assert nested is plan
+    assert given_up.value.words() == (
+        "regex '^Break.*' was given up without running on a value of 8 characters: the slow "
+        "regex matches of the same batch had already taken 1 s, all it allows"
+    )
+    assert ordinary.search("Breaking") is True  # the next plan, or none, starts afresh
+    with plan_budget() as fresh:
+        assert fresh is not plan and fresh.left_s == PLAN_REGEX_BUDGET_S
 
 
 def test_a_too_long_value_under_a_budget_is_not_a_spent_budget() -> None:

@@ -3,11 +3,16 @@ operator is told (a warning without the text, the engine's callback, `explain`).
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from bridge.cli import main
+from bridge.config.timed_regex import MATCH_TIMEOUT_S, PLAN_REGEX_BUDGET_S
 from bridge.events import Notification
 from bridge.payloads import parse_payload
 from bridge.rules import RuleEngine
@@ -196,3 +201,99 @@ async def test_a_large_body_is_planned_off_the_loop_with_the_bound_on_each_match
     )
     assert await engine.plan_async(batch(2), large=True) == []
     assert reports == ["r", "r"]
+
+
+# 150 crafted values cost 150 bounds before (12 s measured, 7.5 s at the very least); now the
+# plan's budget and a little (the last timeout's overrun, the rest of the work, a shared VM).
+CRAFTED_ITEMS = 150
+WITHIN_BUDGET_S = PLAN_REGEX_BUDGET_S + 2.0
+UNRUN = (
+    "regex '(a|aa)+$' was given up without running on a value of 41 characters: the slow regex "
+    "matches of the same batch had already taken 1 s, all it allows"
+)
+
+
+@pytest.mark.timeout(60)
+async def test_a_batch_of_crafted_values_costs_one_budget_not_a_bound_each(
+    make_engine: EngineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    reported: list[str] = []
+    engine = make_engine(
+        "- {name: r, when: {name: {regex: '(a|aa)+$'}}, do: [a]}\n"
+        "- {name: q, where: [{path: $.data.system.type, regex: 'page.*'}], do: [a]}\n"
+        "- {name: all, do: [b]}\n",
+        on_regex_timeout=reported.append,
+    )
+    started = time.perf_counter()
+    jobs = await engine.plan_async(batch(CRAFTED_ITEMS))  # as the receiver plans a request
+    took = time.perf_counter() - started
+
+    assert took < WITHIN_BUDGET_S, f"{took:.1f} s for {CRAFTED_ITEMS} crafted values"
+    assert [job.rule for job in jobs] == ["all"] * CRAFTED_ITEMS
+    # Every match given up is counted (bridge_regex_timeouts_total), run or not: for each event
+    # the rule 'r' timed out or was given up, and once the budget was spent 'q' was given up too.
+    messages = [r.getMessage() for r in caplog.records if r.name == "bridge.rules"]
+    timed_out = [m for m in messages if "gave up after 50 ms" in m]
+    assert 0 < len(timed_out) <= PLAN_REGEX_BUDGET_S / MATCH_TIMEOUT_S
+    unrun_r = CRAFTED_ITEMS - len(timed_out)
+    unrun_q = reported.count("q")
+    assert reported.count("r") == CRAFTED_ITEMS and unrun_q > 0
+    assert len(reported) == CRAFTED_ITEMS + unrun_q
+    [summary] = [m for m in messages if "without running" in m]  # one warning for the plan
+    assert summary == (
+        f"{unrun_r + unrun_q} regex match(es) given up without running: the slow regex matches "
+        f"of the same batch had already taken 1 s, all one batch may take; rules 'r' "
+        f"({unrun_r}), 'q' ({unrun_q}) did not run for those events (the notifications are "
+        "stored: bridge replay plans them again)"
+    )
+    assert len(messages) == len(timed_out) + 1
+    assert not any("aaaa" in message for message in messages)  # the text is the payload's
+
+    # The next request has a budget of its own.
+    reported.clear()
+    assert [job.rule for job in engine.plan(batch(1))] == ["all"]
+    assert reported == ["r"]
+
+
+@pytest.mark.timeout(60)
+def test_explain_of_a_batch_reports_a_match_given_up_unrun_as_a_timeout(
+    make_engine: EngineFactory,
+) -> None:
+    engine = make_engine("- {name: r, when: {name: {regex: '(a|aa)+$'}}, do: [a]}\n")
+    started = time.perf_counter()
+    with engine.one_plan():  # as `bridge explain` and `bridge test` explain a payload
+        explained = [e for n in batch(CRAFTED_ITEMS) for e in engine.explain(n)]
+    took = time.perf_counter() - started
+
+    assert took < WITHIN_BUDGET_S, f"{took:.1f} s for {CRAFTED_ITEMS} crafted values"
+    reasons = [explanation.rules[0].reason for explanation in explained]
+    assert reasons[0] == (
+        "when.name: regex '(a|aa)+$' gave up after 50 ms on a value of 41 characters; a rule "
+        "does not run when its regex is given up"
+    )
+    assert reasons[-1] == f"when.name: {UNRUN}; a rule does not run when its regex is given up"
+    assert all(explanation.rules[0].outcome == "failed" for explanation in explained)
+
+
+@pytest.mark.timeout(60)
+def test_bridge_explain_of_a_crafted_payload_takes_one_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI explains the payload's notifications (one event each here) as one plan."""
+    config = tmp_path / "rules.yaml"
+    config.write_text(
+        "version: 1\nactions: {a: {type: log}}\n"
+        "rules: [{name: r, when: {name: {regex: '(a|aa)+$'}}, do: [a]}]\n"
+    )
+    items = [current_notification(name=CRAFTED, id=f"item-{i}") for i in range(CRAFTED_ITEMS)]
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"notifications": items}))
+    started = time.perf_counter()
+    assert main(["explain", "--json", str(config), str(payload)]) == 0
+    took = time.perf_counter() - started
+
+    assert took < WITHIN_BUDGET_S, f"{took:.1f} s for {CRAFTED_ITEMS} crafted values"
+    explained = json.loads(capsys.readouterr().out)
+    reasons = [n["events"][0]["rules"][0]["reason"] for n in explained["notifications"]]
+    assert len(reasons) == CRAFTED_ITEMS and explained["jobs"] == 0
+    assert reasons[-1] == f"when.name: {UNRUN}; a rule does not run when its regex is given up"
