@@ -26,6 +26,7 @@ from bridge.delivery.store import Store
 from bridge.plan import PlannedJob
 
 SHOWN_JOBS = 50
+USAGE = 2  # the exit code of a command line that cannot be used, as argparse's own errors
 
 
 def add_arguments(replay: argparse.ArgumentParser) -> None:
@@ -79,7 +80,7 @@ def when(option: str, raw: str | None) -> Callable[[float], float] | None:
         seconds = parse_duration(raw)
         return lambda now: now - seconds
     except DurationTooLong as exc:
-        raise CliError(f"{option}: {exc}, got {raw!r}") from None
+        raise CliError(f"{option}: {exc}, got {raw!r}", USAGE) from None
     except ValueError:
         pass
     try:
@@ -87,7 +88,8 @@ def when(option: str, raw: str | None) -> Callable[[float], float] | None:
     except ValueError:
         raise CliError(
             f"{option}: expected a duration such as 2h or a UTC time such as 2026-12-02T01:30, "
-            f"got {raw!r}"
+            f"got {raw!r}",
+            USAGE,
         ) from None
     stamp = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
     return lambda now: stamp
@@ -102,12 +104,18 @@ def _checked(option: str, chosen: list[str], known: list[str], what: str) -> fro
     return frozenset(chosen)
 
 
-def target(args: argparse.Namespace, config: Any) -> Target:
+def usable(args: argparse.Namespace) -> tuple[Callable[[float], float] | None, ...]:
+    """The range the command line asks for, or its error (exit 2), before any file is read."""
     if args.since is None and args.notification is None:
-        raise CliError("--since is required unless --notification names one notification")
+        raise CliError("--since is required unless --notification names one notification", USAGE)
+    return when("--since", args.since), when("--until", args.until)
+
+
+def target(args: argparse.Namespace, config: Any) -> Target:
+    since, until = usable(args)
     return Target(
-        since=when("--since", args.since),
-        until=when("--until", args.until),
+        since=since,
+        until=until,
         actions=_checked("--action", args.action, list(config.actions), "action"),
         rules=_checked("--rule", args.rule, [r.name for r in config.rules], "rule"),
         key=args.notification,
@@ -145,7 +153,7 @@ async def replay(store: Store, engine: Any, aim: Target, args: argparse.Namespac
     since = aim.since(now) if aim.since else now - store.retention_s
     until = aim.until(now) if aim.until else now
     if since > until:
-        raise CliError("--since must be before --until")
+        raise CliError("--since must be before --until", USAGE)
     request_id = f"replay-{uuid.uuid4().hex[:12]}"
     counts: dict[str, int] = {}
     shown: list[str] = []
@@ -193,6 +201,7 @@ async def replay(store: Store, engine: Any, aim: Target, args: argparse.Namespac
 def run(args: argparse.Namespace, with_store: Callable[..., str]) -> int:
     from bridge.rules import RuleEngine
 
+    usable(args)
     config = load(args.config or os.environ.get("BRIDGE_CONFIG") or "rules.yaml")
     aim = target(args, config)
     engine = RuleEngine(config)

@@ -134,23 +134,27 @@ def test_a_time_range_and_every_matching_action_without_targets(
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
         (
             ("--action", "audit-lgo", "--since", "1h"),
+            1,
             "error: --action: the config has no action 'audit-lgo' (did you mean 'audit-log'?)",
         ),
-        (("--rule", "nope", "--since", "1h"), "error: --rule: the config has no rule 'nope'"),
-        ((), "error: --since is required unless --notification names one notification"),
-        (("--since", "1h", "--until", "2h"), "error: --since must be before --until"),
-        (("--notification", "key-404"), "error: no stored notification 'key-404' in that range"),
+        (("--rule", "nope", "--since", "1h"), 1, "error: --rule: the config has no rule 'nope'"),
+        (("--notification", "key-404"), 1, "error: no stored notification 'key-404' in that range"),
+        # A command line that cannot be used exits 2, as the README's exit codes say.
+        ((), 2, "error: --since is required unless --notification names one notification"),
+        (("--since", "1h", "--until", "2h"), 2, "error: --since must be before --until"),
         (
             ("--since", "yesterday"),
+            2,
             "error: --since: expected a duration such as 2h or a UTC time such as "
             "2026-12-02T01:30, got 'yesterday'",
         ),
         (
             ("--since", "99999999999d"),
+            2,
             "error: --since: a duration can be at most 3650d (ten years), got '99999999999d'",
         ),
     ],
@@ -159,11 +163,25 @@ def test_bad_targets_are_one_line_errors(
     setup: tuple[str, str],
     capsys: pytest.CaptureFixture[str],
     args: tuple[str, ...],
+    code: int,
     message: str,
 ) -> None:
-    assert replay(setup, *args) == 1
+    assert replay(setup, *args) == code
     assert capsys.readouterr().err == message + "\n"
     assert jobs(setup) == []
+
+
+def test_the_command_line_is_judged_before_the_rules_file_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bridge replay` alone, where there is no rules.yaml: what is missing is --since."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
+    code = main(["replay", "--db", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert (code, capsys.readouterr().err) == (
+        2,
+        "error: --since is required unless --notification names one notification\n",
+    )
 
 
 def test_a_terminal_sees_a_progress_bar_and_a_pipe_only_the_result(
