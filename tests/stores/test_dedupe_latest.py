@@ -8,6 +8,7 @@ slot, webhook). Publish, unpublish, then a publish identical to the first is thr
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from bridge.delivery.clock import ManualClock
@@ -138,6 +139,30 @@ async def test_a_retried_request_with_several_notifications_about_one_object_is_
     assert await send(store, unpublish) == (1, 0, 1)
     assert await send(store, publish, unpublish) == (2, 0, 2)
     assert len(await store.deliveries(limit=100)) == 10
+
+
+async def test_a_retry_of_the_last_request_is_all_duplicates_whatever_it_holds(
+    store: Store,
+) -> None:
+    """Seeded random requests over two objects and three actions, each sometimes retried as
+    Kontent.ai retries (the request it sent last, again): every retry is all duplicates."""
+    rng = random.Random(20261204)
+    alphabet = [
+        item(action, item_id=f"0000000{n}-ee58-4655-9016-e130c375820a")
+        for n in (1, 2)
+        for action in ("published", "unpublished", "metadata_changed")
+    ]
+    last: list[Notification] = []
+    retries = 0
+    for _ in range(150):
+        retry = bool(last) and rng.random() < 0.35
+        request = last if retry else [rng.choice(alphabet) for _ in range(rng.randint(1, 5))]
+        accepted, duplicates, jobs = await send(store, *request)
+        if retry:
+            retries += 1
+            assert (accepted, duplicates, jobs) == (0, len(request), 0), request
+        last = request
+    assert retries > 30
 
 
 def replace_system(notification: Notification, **system: str) -> Notification:
