@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from bridge import redaction
 from bridge.config import Config, ConfigError, load_config
@@ -17,6 +18,27 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+EXAMPLES_HEADING = "examples:"
+
+
+def examples(*lines: str) -> dict[str, Any]:
+    """`add_parser` keywords for a command's help to end with `lines` as written, one a line
+    (argparse reflows an epilog into one paragraph); the description is reflowed as before."""
+    return {
+        "epilog": "\n".join((EXAMPLES_HEADING, *(f"  {line}" for line in lines))),
+        "formatter_class": ExamplesFormatter,
+    }
+
+
+class ExamplesFormatter(argparse.HelpFormatter):
+    """Reflows a description to the terminal's width, and prints the examples epilog as is."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith(EXAMPLES_HEADING):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 class PayloadTooLarge(OSError):

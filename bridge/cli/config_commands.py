@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bridge.cli.common import load, read_payload
+from bridge.cli.common import examples, load, read_payload
 
 # A legacy webhook can always be sent Management API (workflow) triggers, whose payloads carry ids.
 MANAGEMENT_KEY_NOTE = (
@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
         help="validate a rules file and print every error at once",
         description="Load CONFIG as `bridge serve` would. Prints 'OK: ...' and any warnings, "
         "or every error as file:line:col: path: message and exits 1.",
+        **examples("bridge check rules.yaml", "bridge check rules.yaml && bridge serve"),
     )
     check.add_argument("config", metavar="CONFIG", help="the rules file, e.g. rules.yaml")
     check.set_defaults(func=run_check)
@@ -33,6 +34,11 @@ def register(subparsers: Any) -> None:
         description="Parse PAYLOAD as webhook WEBHOOK would, and show for each event each rule "
         "that matched or the first condition that failed, with the rendered action inputs "
         "(secrets redacted). Nothing is stored or sent.",
+        **examples(
+            "bridge explain rules.yaml payload.json",
+            "bridge explain --webhook staging rules.yaml payload.json",
+            "bridge explain --json rules.yaml - < payload.json",
+        ),
     )
     explain.add_argument("config", metavar="CONFIG", help="the rules file")
     explain.add_argument("payload", metavar="PAYLOAD", help="a JSON file, or - for stdin")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from bridge.admin import params, present
-from bridge.cli.common import CliError, load
+from bridge.cli.common import CliError, examples, load
 from bridge.cli.delivery_table import print_deliveries
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import DeliveryRow, LogFilter
@@ -29,6 +29,7 @@ from bridge.settings import SettingsError, database_url
 
 T = TypeVar("T")
 DEFAULT_DB = "sqlite:///data/bridge.db"
+ACTION_HELP = "the action's name, as rules.yaml and `bridge deliveries` give it"
 
 
 def register(subparsers: Any) -> None:
@@ -46,6 +47,11 @@ def _add_deliveries(subparsers: Any) -> None:
         "first, three lines each: state, attempts, latest and next attempt (UTC) and action; the "
         "latest status with the error and what came back; the rule and the event. Parked jobs "
         "(of a disabled action) show as parked.",
+        **examples(
+            "bridge deliveries --active-failures",
+            "bridge deliveries --action content-team --limit 10",
+            "bridge deliveries --failures --json",
+        ),
     )
     _db_option(deliveries)
     deliveries.add_argument("--action", metavar="NAME", help="only this action's jobs")
@@ -70,9 +76,15 @@ def _add_job_commands(subparsers: Any) -> None:
         help="retry a failing or dead job now",
         description="Make job JOB (and the jobs coalesced with it) due now, restarting its "
         "retry schedule. Works for failing (retrying) and dead jobs.",
+        **examples("bridge retry 42"),
     )
     _db_option(retry)
-    retry.add_argument("job", metavar="JOB", type=_positive_int, help="the job id")
+    retry.add_argument(
+        "job",
+        metavar="JOB",
+        type=_positive_int,
+        help="the job id: the JOB column of `bridge deliveries` (job 42 is kb-42 in the log)",
+    )
     retry.set_defaults(func=run_retry)
 
     reset = subparsers.add_parser(
@@ -80,22 +92,37 @@ def _add_job_commands(subparsers: Any) -> None:
         help="retry an action's oldest failed job now and restart its retry schedule",
         description="Like Kontent.ai's webhook reset: the oldest failing or dead job of ACTION "
         "is retried at once and its schedule starts over at the first delay.",
+        **examples("bridge reset content-team"),
     )
     _db_option(reset)
-    reset.add_argument("action", metavar="ACTION")
+    reset.add_argument("action", metavar="ACTION", help=ACTION_HELP)
     reset.set_defaults(func=run_reset)
 
-    for name, enabled in (("disable", False), ("enable", True)):
+    switches = (
+        (
+            "disable",
+            False,
+            "park an action's jobs (kept, not deleted)",
+            "Park ACTION: its pending jobs and the new ones are kept, not run, until `bridge "
+            "enable ACTION` resumes them in creation order. Nothing is deleted.",
+        ),
+        (
+            "enable",
+            True,
+            "resume a disabled action's jobs, in order",
+            "Resume the jobs `bridge disable ACTION` parked, in creation order. An action with "
+            "`enabled: false` in the rules file stays parked until the file changes.",
+        ),
+    )
+    for name, enabled, summary, description in switches:
         parser = subparsers.add_parser(
             name,
-            help="park an action's jobs (kept, not deleted)"
-            if not enabled
-            else "resume a disabled action's jobs, in order",
-            description="Disabled actions keep their pending jobs and new ones are parked too; "
-            "enabling resumes them in creation order. Nothing is deleted.",
+            help=summary,
+            description=description,
+            **examples(f"bridge {name} content-team"),
         )
         _db_option(parser)
-        parser.add_argument("action", metavar="ACTION")
+        parser.add_argument("action", metavar="ACTION", help=ACTION_HELP)
         parser.set_defaults(func=run_set_enabled, enabled=enabled)
 
 
@@ -109,6 +136,11 @@ def _add_replay(subparsers: Any) -> None:
         "the current rules again and create new jobs for the matches, only for the chosen "
         "--action/--rule when given (redelivery dedupe is bypassed). --dry-run lists the jobs "
         "it would create.",
+        **examples(
+            "bridge replay --since 2h --dry-run",
+            "bridge replay --since 2026-12-02T01:30 --until 2026-12-02T03:00 --action search",
+            "bridge replay --notification KEY --rule announce-articles",
+        ),
     )
     _db_option(replay)
     replay_command.add_arguments(replay)
@@ -116,13 +148,19 @@ def _add_replay(subparsers: Any) -> None:
 
 
 def _add_db(subparsers: Any) -> None:
-    db = subparsers.add_parser("db", help="database maintenance", description="Database tasks.")
+    db = subparsers.add_parser(
+        "db",
+        help="database maintenance",
+        description="Database tasks.",
+        **examples("bridge db upgrade"),
+    )
     db_commands = db.add_subparsers(dest="db_command", metavar="TASK", title="tasks")
     db_commands.required = True
     upgrade = db_commands.add_parser(
         "upgrade",
         help="apply pending schema migrations",
         description="Create the database if needed and apply pending migrations.",
+        **examples("bridge db upgrade", "bridge db upgrade --db postgresql://bridge@db/bridge"),
     )
     _db_option(upgrade)
     upgrade.set_defaults(func=run_upgrade)

@@ -54,7 +54,9 @@ def add_arguments(replay: argparse.ArgumentParser) -> None:
     replay.add_argument(
         "--notification", metavar="KEY", help="only this stored notification (its key)"
     )
-    replay.add_argument("--config", metavar="FILE", help="rules file (default: BRIDGE_CONFIG)")
+    replay.add_argument(
+        "--config", metavar="FILE", help="rules file (default: $BRIDGE_CONFIG or rules.yaml)"
+    )
     replay.add_argument(
         "--dry-run", action="store_true", help="list the jobs it would create, create none"
     )

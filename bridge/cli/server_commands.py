@@ -11,7 +11,7 @@ import uvicorn
 
 from bridge import eventloop
 from bridge.app import Role
-from bridge.cli.common import CliError, load, settings_from_env
+from bridge.cli.common import CliError, examples, load, settings_from_env
 from bridge.config import Config
 from bridge.delivery.opening import open_store
 from bridge.delivery.store import StoreError
@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
         help="receive webhooks and deliver actions (receiver and workers in one process)",
         description="Run the receiver, the admin API and the workers. Settings come from "
         "BRIDGE_* variables; these options override them.",
+        **examples(
+            "bridge serve --config rules.yaml",
+            "BRIDGE_ADMIN_TOKEN_FILE=/run/secrets/admin bridge serve --port 9000",
+            "BRIDGE_DB=postgresql://bridge@db/bridge bridge serve --no-workers",
+        ),
     )
     _server_options(serve)
     serve.add_argument(
@@ -42,6 +47,7 @@ def register(subparsers: Any) -> None:
         help="deliver stored jobs only (no webhook routes; /healthz, /readyz and /metrics)",
         description="Run the workers only, for replicas sharing a PostgreSQL store. It still "
         "listens on BRIDGE_PORT for /healthz, /readyz and /metrics.",
+        **examples("BRIDGE_DB=postgresql://bridge@db/bridge bridge worker --port 8081"),
     )
     _server_options(worker)
     worker.set_defaults(func=run_serve, role="worker", workers=True)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bridge.actions.httputil import header_problem
-from bridge.cli.common import CliError, read_payload
+from bridge.cli.common import CliError, examples, read_payload
 from bridge.signatures import sign
 
 SECRET_ENV = "KONTENT_WEBHOOK_SECRET"
@@ -39,6 +39,10 @@ def register(subparsers: Any) -> None:
         f"{CURRENT_HEADER} (or {LEGACY_HEADER}). The payload is signed in its CRLF form "
         "(every run of line breaks made one CRLF), as Kontent.ai's own helpers verify it; "
         "--raw signs the file's bytes as they are.",
+        **examples(
+            "bridge sign --secret change-me payload.json",
+            f"{SECRET_ENV}=change-me bridge sign - < payload.json",
+        ),
     )
     _secret_option(sign_parser)
     _raw_option(sign_parser)
@@ -52,6 +56,12 @@ def register(subparsers: Any) -> None:
         "CRLF form of the file (every run of line breaks made one CRLF), which the bridge and "
         "Kontent.ai's own helpers both verify; --raw sends the file's bytes as they are. "
         "Prints the status and the body; exits 1 unless the answer is 2xx.",
+        **examples(
+            "bridge send http://localhost:8080/webhooks/kontent payload.json --secret change-me",
+            "bridge send --legacy http://localhost:8080/webhooks/kontent legacy.json",
+            "bridge send --header request-id:test-1 http://localhost:8080/webhooks/kontent "
+            "payload.json",
+        ),
     )
     send.add_argument("url", metavar="URL", help="e.g. http://localhost:8080/webhooks/kontent")
     send.add_argument("payload", metavar="PAYLOAD", help="a JSON file, or - for stdin")
