@@ -165,10 +165,7 @@ def _parse(
             return doc
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        if exc.context:
-            problem = f"{exc.context}: {problem}"
-        doc.errors.append(ConfigIssue(file, line, col, "", f"YAML syntax error: {problem}"))
+        doc.errors.append(ConfigIssue(file, line, col, "", f"YAML syntax error: {_syntax(exc)}"))
     except yaml.YAMLError as exc:
         doc.errors.append(ConfigIssue(file, 1, 1, "", f"YAML error: {exc}"))
     except DocumentTooLarge as exc:
@@ -179,6 +176,25 @@ def _parse(
     finally:
         loader.dispose()
     return doc
+
+
+# A flow collection's closing bracket, by the parser's context for it.
+_CLOSERS = {"while parsing a flow mapping": "}", "while parsing a flow sequence": "]"}
+
+
+def _syntax(exc: yaml.MarkedYAMLError) -> str:
+    """The parser's words, with the line where what it was reading began: an unclosed `{` or
+    quote is reported where the parser gave up, often the next line, which looks fine."""
+    problem = exc.problem or "invalid YAML"
+    if not exc.context:
+        return problem
+    context, opened, failed = exc.context, exc.context_mark, exc.problem_mark
+    if opened is not None and failed is not None and opened.line != failed.line:
+        context += f" that starts at line {opened.line + 1}, column {opened.column + 1}"
+    closer = _CLOSERS.get(exc.context)
+    if closer is not None and problem.startswith(f"expected ',' or '{closer}'"):
+        problem += f": is its closing '{closer}' missing?"
+    return f"{context}: {problem}"
 
 
 class _Builder:

@@ -134,10 +134,33 @@ def test_each_indentation_case_is_one_pyyaml_would_word_as_a_parser(text: str) -
 
 
 def test_other_syntax_errors_keep_the_parser_words() -> None:
+    """Where the parser gave up (line 3) looks fine; the line the `{` opened on is named too."""
     doc = parse_document("version: 1\nactions: {audit: {type: log}\nrules: []\n", "rules.yaml", {})
     assert [str(issue) for issue in doc.errors] == [
-        "rules.yaml:3:1: YAML syntax error: while parsing a flow mapping: expected ',' or '}', but got '<scalar>'"
+        "rules.yaml:3:1: YAML syntax error: while parsing a flow mapping that starts at line 2, column 10: expected ',' or '}', but got '<scalar>': is its closing '}' missing?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "version: 1\nrules: [a, b\nactions: {}\n",
+            "rules.yaml:3:8: YAML syntax error: while parsing a flow sequence that starts at line 2, column 8: expected ',' or ']', but got ':': is its closing ']' missing?",
+        ),
+        (
+            'version: 1\nactions:\n  a: {type: log, message: "hello}\n  b: {type: log}\n',
+            "rules.yaml:5:1: YAML syntax error: while scanning a quoted scalar that starts at line 3, column 27: found unexpected end of stream",
+        ),
+        # On one line, the column says it all.
+        (
+            "version: 1\nactions: {a: {type: log, message: [x, y}}\n",
+            "rules.yaml:2:40: YAML syntax error: while parsing a flow sequence: expected ',' or ']', but got '}': is its closing ']' missing?",
+        ),
+    ],
+)
+def test_an_unclosed_bracket_or_quote_names_the_line_it_opened_on(text: str, expected: str) -> None:
+    assert [str(issue) for issue in parse_document(text, "rules.yaml", {}).errors] == [expected]
 
 
 def test_a_child_of_a_line_ending_with_a_colon_is_not_called_misindented() -> None:

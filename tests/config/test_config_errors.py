@@ -71,7 +71,7 @@ EXPECTED: list[str] = [
     "with_option_type.yaml:8:23: rules[0].do[0].with.count: action 'notify-team' option 'count': Input should be a valid integer",
     "with_template_syntax.yaml:9:17: rules[0].do[0].with.text: action 'notify-team' option 'text': template syntax error: Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be closed is 'if'. (template line 1)",
     "with_unknown_option.yaml:8:16: rules[0].do[0].with.txt: action 'notify-team' option 'txt': unknown option (did you mean 'text'?)",
-    "yaml_syntax.yaml:4:1: YAML syntax error: while parsing a flow mapping: expected ',' or '}', but got '<scalar>'",
+    "yaml_syntax.yaml:4:1: YAML syntax error: while parsing a flow mapping that starts at line 3, column 16: expected ',' or '}', but got '<scalar>': is its closing '}' missing?",
     "yaml_tab_indent.yaml:3:1: YAML indentation: this line is indented with a tab: YAML indents with spaces only (use spaces)",
     "zero_timeout.yaml:3:12: defaults.timeout: must be longer than zero, got '0s'",
 ]
