@@ -149,10 +149,15 @@ def shown_event(fields_json: Any, raw_json: Any) -> Event:
 
 # (webhook, object id, language, delivery slot), '' for a null part: what `object_latest` keys.
 ObjectKey = tuple[str, str, str, str]
+# The most an object's key may hold, in UTF-8 bytes: PostgreSQL refuses index entries over 2,704
+# bytes (object_latest's primary key holds all four parts), and a refused insert failed the whole
+# accept. Kontent.ai's ids are GUIDs and its codenames at most 60 characters.
+MAX_OBJECT_KEY_BYTES = 2000
 
 
 def object_key(notification: Notification) -> ObjectKey | None:
-    """The one object a notification is about, or None (no id: dedupe by content key alone).
+    """The one object a notification is about, or None (no id, or a key too long to index:
+    dedupe by content key alone).
 
     Kontent.ai delivers in order and a retry repeats what it sent last, so a notification about
     an object is a redelivery only if it repeats the latest one received for that object.
@@ -165,7 +170,14 @@ def object_key(notification: Notification) -> ObjectKey | None:
     # The language as sent, not as resolved: a redelivery whose id lookup went otherwise than
     # the first delivery's is still the same object (legacy workflow payloads).
     language = event.language if notification.sent_language is None else notification.sent_language
-    return (notification.webhook or "", event.id, language or "", event.delivery_slot or "")
+    key = (notification.webhook or "", event.id, language or "", event.delivery_slot or "")
+    if sum(map(len, key)) * 4 > MAX_OBJECT_KEY_BYTES and (
+        sum(len(part.encode("utf-8", "surrogatepass")) for part in key) > MAX_OBJECT_KEY_BYTES
+    ):
+        # No store could index it: such a notification (from a Sync API answer, which nothing
+        # else bounds; webhooks refuse it with a 400) is deduped by its content key alone.
+        return None
+    return key
 
 
 def notification_params(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -159,6 +160,26 @@ async def test_a_page_fetched_again_after_a_crash_is_not_delivered_twice(
     result = await again.cycle()
     assert result.deltas == 2 and result.skipped == 2 and result.jobs == 0
     assert [job[0] for job in await jobs_of(store)] == ["a", "b"]
+
+
+async def test_a_delta_whose_id_no_index_holds_does_not_stall_the_source(
+    make_poller: MakePoller, sync_api: FakeSync, make_store: MakeStore
+) -> None:
+    """An id of 6,000 bytes (no Kontent.ai id is one; a proxy's or a broken answer's) made
+    PostgreSQL refuse the object's index entry: every poll failed on that page, so nothing
+    after it was ever delivered. It is kept, deduped by its content key alone, and the
+    source moves on."""
+    store = await make_store()
+    poller = await make_poller(store=store)
+    await poller.cycle()
+    huge = random.Random(6).randbytes(3000).hex()  # 6,000 characters that do not compress
+    publish(sync_api, huge)
+    publish(sync_api, "after")
+    result = await poller.cycle()
+    assert (result.deltas, result.accepted, result.jobs) == (2, 2, 2)
+    assert [job[0] for job in await jobs_of(store)] == [huge, "after"]
+    again = await poller.cycle()
+    assert (again.pages, again.deltas, again.jobs) == (1, 0, 0)
 
 
 async def test_an_unpublish_keeping_the_last_modified_of_the_publish_is_delivered(
