@@ -361,6 +361,47 @@ def test_an_element_named_like_a_derived_field_is_shadowed_with_or_without_block
     assert mapped["body"].startswith("Basic formatted text")
 
 
+def test_the_sdk_fixtures_movie_maps_every_element_kind(
+    payload_bytes: Callable[[str], bytes],
+) -> None:
+    """delivery-sdk-js's fake-warrior response (tests/payloads/official/README.md): inserted
+    items, links and a component in one rich text, the same items in a linked-items element, a
+    date with a display time zone, an asset with a rendition, a taxonomy and a URL slug."""
+    data = json.loads(payload_bytes("official/delivery_movie_components_links.json"))
+    record = build_record(data["item"], data["modular_content"])
+    component = "ec9813f6_194d_018f_e20c_36855fb6e600"
+    assert [(b["codename"], b["kind"], b["parents"], b["text"]) for b in record["content"]] == [
+        ("tom_hardy", "linked_item", ["warrior"], "Tom Hardy tom_hardy.jpg"),
+        ("joel_edgerton", "linked_item", ["warrior"], "Joel Edgerton joel_edgerton.jpg"),
+        (component, "component", ["warrior"], "Jennifer Morrison"),
+    ]
+    assert record["content_codenames"] == ["tom_hardy", "joel_edgerton", component]
+    # A link's text stays in the words; inserted items and images are no words of the plot.
+    assert (
+        "See more in profile of Joel Edgerton and Tom Hardy And here are some images:"
+        in (record["plot"])
+    )
+    assert record["plot"].endswith("Also, why not include content component in the mix?")
+    # The value is UTC whatever the display time zone (Europe/London) says.
+    assert (record["released"], record["released_timestamp"]) == (
+        "2011-09-09T00:00:00Z",
+        1315526400,
+    )
+    assert record["stars"] == ["tom_hardy", "joel_edgerton"]
+    assert (record["releasecategory"], record["releasecategory_names"]) == (
+        ["global_release", "us_only"],
+        ["Global release", "US only"],
+    )
+    assert (record["category"], record["seoname"], record["length"]) == (
+        ["action", "drama"],
+        "warrior",
+        151,
+    )
+    [poster] = record["poster_assets"]
+    assert poster["name"] == "warrior.jpg" and record["poster"] == [poster["url"]]
+    assert record["last_modified_timestamp"] == 1567680675  # seven fractional digits
+
+
 def test_strict_fill_refuses_a_null_value_as_it_refuses_a_missing_name() -> None:
     namespace = {"id": "1", "codename": None, "language": "default"}
     for template in ("{codename}_{language}", "{codename}", "{absent}_{language}"):
