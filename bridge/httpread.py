@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import contextvars
 import email.utils
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +117,7 @@ async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTE
         async with asyncio.timeout(BODY_READ_S):
             _, complete = await _read_upto(resp, limit, chunks)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        complete, broken = False, _why(exc)
+        complete, broken = False, answer_problem(exc)
     except TimeoutError:  # only this one: the attempt's own timeout propagates
         complete, broken = False, f"it had not ended after {BODY_READ_S:g} s"
     data = b"".join(chunks)[:limit]
@@ -145,7 +146,7 @@ def decode(data: bytes, charset: str | None, *, final: bool = True) -> str:
     return jsonsafe.without_lone_surrogates(text)
 
 
-def _why(exc: BaseException) -> str:
+def answer_problem(exc: BaseException) -> str:
     """aiohttp's own words for a malformed answer, without the `400, message=` it puts first
     (its parser's code, not the target's status), on one line."""
     for error in (exc, exc.__cause__):
@@ -159,11 +160,11 @@ def failure_reason(what: str, exc: BaseException) -> str:
     """A job's reason for a request that got no usable answer (each a Retry): a malformed
     answer is not 'unreachable', and aiohttp's parser's `400` is not the target's status."""
     if isinstance(exc, aiohttp.ClientPayloadError):  # a body cut off, bad gzip, a bad chunk
-        return f"{what}: the answer broke off: {_why(exc)}"
+        return f"{what}: the answer broke off: {answer_problem(exc)}"
     if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
         exc.__cause__, aiohttp.http_exceptions.HttpProcessingError
     ):
-        return f"{what} sent an answer that is not valid HTTP: {_why(exc)}"
+        return f"{what} sent an answer that is not valid HTTP: {answer_problem(exc)}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return f"{what} closed the connection without answering"
     return f"{what} unreachable: {type(exc).__name__}: {exc}"
@@ -273,6 +274,31 @@ async def _retry_stale_connection(
         _REUSED.reset(token)
 
 
+# The status of each answer whose head arrived while `answer_heads()` is open in this task.
+_HEADS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("bridge_answer_heads")
+
+
+@contextlib.contextmanager
+def answer_heads() -> Iterator[list[int]]:
+    """Inside, the status of every answer whose status line and headers arrived, in order: an
+    SDK reads the body itself and may fail doing so (cut off, not JSON), and its caller must
+    still know that the target answered, and how (a 2xx that posted a message, say)."""
+    heads: list[int] = []
+    token = _HEADS.set(heads)
+    try:
+        yield heads
+    finally:
+        _HEADS.reset(token)
+
+
+async def _note_head(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+) -> None:
+    heads = _HEADS.get(None)
+    if heads is not None:
+        heads.append(params.response.status)
+
+
 def client_session(**kwargs: Any) -> aiohttp.ClientSession:
     """An aiohttp session whose every read is bounded, which never follows a redirect and which
     sends a request again once when a pooled connection turns out closed: the one the bridge
@@ -280,6 +306,7 @@ def client_session(**kwargs: Any) -> aiohttp.ClientSession:
     guard = aiohttp.TraceConfig()
     guard.on_request_redirect.append(_refuse_redirect)
     guard.on_connection_reuseconn.append(_note_reuse)
+    guard.on_request_end.append(_note_head)
     traces = [*(kwargs.pop("trace_configs", None) or ()), guard]
     # A caller's own middlewares wrap the stale-connection retry: they see its final outcome.
     middlewares = (*(kwargs.pop("middlewares", None) or ()), _retry_stale_connection)

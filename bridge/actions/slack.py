@@ -4,6 +4,10 @@ Built on the official slack-sdk async clients over the host's HTTP session. A co
 posts one message (its `text` is rendered over the whole batch). Slack answers errors by name;
 names that mean "this configuration cannot work" (a revoked token, a missing channel) are
 permanent, so the delivery stops at once with the reason instead of retrying for days.
+
+A 2xx whose body cannot be read (cut off, too large) or is not Slack's answer (not JSON, not a
+JSON object holding `ok`) is a success with a note saying so: Slack took the message, and a
+retry would post it twice. A readable answer (`"ok": false` in a 200) is judged as always.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, R
 from bridge.actions.httputil import (
     BodyTooLarge,
     UrlTemplate,
+    answer_heads,
+    answer_problem,
     check_headers,
     check_templated_origins,
     classify,
@@ -98,24 +104,31 @@ class SlackAction(Action[SlackOptions]):
             check_headers({"Authorization": f"Bearer {options.token}"}, what=self.name)
         text = options.text if options.text is not None else _summary(call)
         blocks = _blocks(options.blocks)
-        try:
-            if options.webhook_url:
-                return await self._webhook(options, text, blocks)
-            return await self._post(options, text, blocks)
-        except BodyTooLarge as exc:
-            # The session bounds what the SDK reads. Not retried: the answer came after the
-            # request, so the message may be posted already, and a retry would post it twice.
-            raise PermanentFailure(
-                f"{self.name}: Slack answered more than {exc.max_bytes} bytes; the message may "
-                "have been posted, so it is not sent again"
-            ) from exc
-        except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
-            if isinstance(exc, SlackApiError):
-                raise
-            raise Retry(failure_reason(f"{self.name}: Slack", exc)) from exc
+        with answer_heads() as heads:  # the status, when the SDK fails reading what follows it
+            try:
+                if options.webhook_url:
+                    return await self._webhook(options, text, blocks)
+                return await self._post(options, text, blocks, heads)
+            except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
+                if isinstance(exc, SlackApiError):
+                    raise
+                if (posted := _posted(heads, exc)) is not None:
+                    return posted
+                if isinstance(exc, BodyTooLarge):
+                    # The session bounds what the SDK reads. Not retried: the answer came after
+                    # the request, so the message may be posted, and a retry would post it twice.
+                    raise PermanentFailure(
+                        f"{self.name}: Slack answered more than {exc.max_bytes} bytes; the "
+                        "message may have been posted, so it is not sent again"
+                    ) from exc
+                raise Retry(failure_reason(f"{self.name}: Slack", exc)) from exc
 
     async def _post(
-        self, options: SlackOptions, text: str, blocks: list[dict[str, Any]] | None
+        self,
+        options: SlackOptions,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        heads: list[int],
     ) -> Success:
         client = AsyncWebClient(
             token=options.token,
@@ -133,9 +146,13 @@ class SlackAction(Action[SlackOptions]):
                 channel=str(options.channel), text=text, blocks=blocks, **extra
             )
         except SlackApiError as exc:
+            if not _slack_answer(exc) and (posted := _posted(heads, exc)) is not None:
+                return posted
             raise _api_failure(exc) from exc
         except (AttributeError, RecursionError) as exc:  # validate() calls .get on anything;
             # json.loads raises RecursionError on a deep nesting, which the SDK does not catch
+            if (posted := _posted(heads, exc)) is not None:
+                return posted
             raise Retry(
                 "Slack chat.postMessage answered something other than a JSON object "
                 f"({type(exc).__name__}: {exc})"
@@ -161,6 +178,40 @@ class SlackAction(Action[SlackOptions]):
             what="Slack webhook",
             body_in_reason=True,
         )
+
+
+def _slack_answer(exc: SlackApiError) -> bool:
+    """Whether Slack's answer was read: a JSON object holding `ok` (its `error` says why not)."""
+    data = getattr(exc.response, "data", None)
+    return isinstance(data, dict) and "ok" in data
+
+
+def _posted(heads: list[int], exc: BaseException) -> Success | None:
+    """A success when Slack answered 2xx and only what came after the status failed."""
+    if not heads or not 200 <= heads[-1] < 300:
+        return None
+    return Success(
+        status=heads[-1],
+        response=(
+            f"accepted: Slack answered {heads[-1]}, but {_unread(exc)}; taken as posted, since "
+            "sending it again could post the message twice"
+        ),
+    )
+
+
+def _unread(exc: BaseException) -> str:
+    """Why a 2xx answer could not be read, in words (never its text: it may be a proxy's)."""
+    if isinstance(exc, BodyTooLarge):
+        return f"its answer is larger than the {exc.max_bytes} bytes read"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"its answer broke off ({answer_problem(exc).rstrip('.')})"
+    if isinstance(exc, TimeoutError):
+        return "its answer did not end in time"
+    if isinstance(exc, RecursionError):
+        return "its answer nests too deeply to parse"
+    if isinstance(exc, SlackApiError | AttributeError):
+        return "its answer is not a Slack answer (a JSON object holding ok)"
+    return f"reading its answer failed ({type(exc).__name__})"
 
 
 def _api_failure(exc: SlackApiError) -> Retry | PermanentFailure:

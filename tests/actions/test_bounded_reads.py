@@ -127,8 +127,9 @@ async def test_delivery_answers_up_to_the_maximum_are_read_over_it_refused(
 @pytest.mark.parametrize(
     ("mode", "kind", "reason"),
     [
-        ("slack", "PermanentFailure", "Slack answered more than 8388608 bytes"),
-        ("slack_webhook", "PermanentFailure", "Slack answered more than 8388608 bytes"),
+        # A 2xx Slack answer too large to read: the message was posted (a retry posts it twice).
+        ("slack", "Success", "its answer is larger than the 8388608 bytes read"),
+        ("slack_webhook", "Success", "its answer is larger than the 8388608 bytes read"),
         ("algolia", "Retry", "Algolia answered more than 8388608 bytes"),
     ],
 )
@@ -144,7 +145,7 @@ async def test_sdk_reads_are_bounded_by_the_shared_session(
         result = await probe(mode, target.url)
         await asyncio.wait_for(target.finished.wait(), timeout=30)
     assert result["kind"] == kind, result
-    assert reason in result["reason"]
+    assert reason in (result["stored"] if kind == "Success" else result["reason"])
     assert result["peak_delta_bytes"] < SDK_MAX_RESPONSE_BYTES + PEAK_LIMIT_BYTES, result
     assert target.sent_bytes < SDK_MAX_RESPONSE_BYTES + 64 * MiB
 

@@ -174,14 +174,12 @@ async def test_the_sdk_request_is_recorded_with_the_token_hidden(
 @pytest.mark.parametrize(
     ("status", "body", "headers", "expected", "reason"),
     [
-        (200, [1, 2], {}, Retry, "answered something other than a JSON object"),
-        (200, "plain words", {}, Retry, "answered something other than a JSON object"),
         (401, "nope", {}, PermanentFailure, "chat.postMessage answered 401"),
         (408, "slow", {}, Retry, "chat.postMessage answered 408"),
         (404, {"ok": False, "error": "unknown_method"}, {}, PermanentFailure, "unknown_method"),
         (503, "busy", {"Retry-After": "120"}, Retry, "chat.postMessage answered 503"),
     ],
-    ids=["json-list", "text-200", "text-401", "text-408", "unknown-method-404", "503"],
+    ids=["text-401", "text-408", "unknown-method-404", "503"],
 )
 async def test_an_answer_that_is_no_slack_error_is_judged_by_its_http_status(
     resources: Resources,
@@ -192,8 +190,9 @@ async def test_an_answer_that_is_no_slack_error_is_judged_by_its_http_status(
     expected: type[Exception],
     reason: str,
 ) -> None:
-    """A proxy's page, a bare 401 or a JSON list in front of Slack: the shared status rules
-    (httputil.classify) decide, instead of an AttributeError retried for days."""
+    """A proxy's page or a bare 401 in front of Slack: the shared status rules
+    (httputil.classify) decide, instead of an AttributeError retried for days (a 2xx that is
+    no Slack answer is a message posted: the test below)."""
     async with FakeSlack() as slack:
         slack.fail_next(status, body, headers)
         with pytest.raises(expected, match=reason) as caught:
@@ -218,3 +217,72 @@ async def test_incoming_webhook_answers_follow_the_shared_status_rules(
         else:
             with pytest.raises(expected, match=f"Slack webhook answered {status}: why"):
                 await SlackAction("hook", resources).send(call)
+
+
+CUT = {"cut": True}  # `{"ok": true, "chan` and the connection closed, 100 bytes short
+UNREADABLE_2XX = [
+    (CUT, "its answer broke off (Not enough data to satisfy content length header"),
+    ({"body": b"<<garbage", "content_type": "application/json"}, "is not a Slack answer"),
+    ({"body": b"<html>Welcome</html>", "content_type": "text/html"}, "is not a Slack answer"),
+    ({"body": b"plain words", "content_type": "text/plain"}, "is not a Slack answer"),
+    ({"body": b"", "content_type": "text/plain"}, "is not a Slack answer"),
+    ({"body": b"[1, 2]", "content_type": "application/json"}, "is not a Slack answer"),
+    ({"body": b"[" * 100_000, "content_type": "application/json"}, "nests too deeply to parse"),
+]
+UNREADABLE_IDS = ["cut-off", "not-json", "html", "text", "empty", "json-list", "too-deep"]
+
+
+@pytest.mark.parametrize(("broken", "why"), UNREADABLE_2XX, ids=UNREADABLE_IDS)
+async def test_a_2xx_whose_answer_cannot_be_read_is_a_message_posted_once(
+    resources: Resources, make_call: MakeCall, broken: dict[str, Any], why: str
+) -> None:
+    """Before: each retried, and the retry posted the message a second time."""
+    async with FakeSlack() as slack:
+        slack.broken_next(**broken)
+        result = await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+    assert len(slack.messages) == 1
+    assert result.status == 200
+    assert result.response.startswith("accepted: Slack answered 200, but ")
+    assert why in result.response
+    assert result.response.endswith(
+        "; taken as posted, since sending it again could post the message twice"
+    )
+
+
+async def test_a_readable_answer_is_judged_as_before_and_a_5xx_cut_off_still_retries(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    async with FakeSlack() as slack:
+        slack.broken_next(b'{"ok": false, "error": "channel_not_found"}')  # a 200, read whole
+        with pytest.raises(PermanentFailure, match="channel_not_found"):
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+        slack.broken_next(b'{"ok": false, "error": "internal_error"}')
+        with pytest.raises(Retry, match="internal_error"):
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+        slack.broken_next(b'{"ok": false, "err', cut=True, status=500)  # the status decides
+        with pytest.raises(Retry, match="the answer broke off"):
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+
+
+@pytest.mark.parametrize(
+    ("broken", "response"),
+    [
+        (
+            CUT,
+            "accepted: Slack answered 200, but its answer broke off (Not enough data to satisfy "
+            "content length header (received 18 of 118 bytes)); taken as posted, since sending "
+            "it again could post the message twice",
+        ),
+        ({"body": b"<html>Welcome</html>", "content_type": "text/html"}, "<html>Welcome</html>"),
+    ],
+    ids=["cut-off", "html"],
+)
+async def test_an_incoming_webhook_2xx_whose_answer_cannot_be_read_was_posted_once(
+    resources: Resources, make_call: MakeCall, broken: dict[str, Any], response: str
+) -> None:
+    async with FakeSlack() as slack:
+        slack.broken_next(**broken)
+        call = make_call(SlackAction, {"webhook_url": slack.webhook_url, "text": "hi"})
+        result = await SlackAction("hook", resources).send(call)
+    assert slack.webhook_messages == [{"text": "hi"}]
+    assert (result.status, result.response) == (200, response)
