@@ -10,7 +10,7 @@ import pytest
 from bridge.admin.auth import COOKIE_NAME, Guard
 from bridge.delivery.model import NotificationRow, RuleStats
 from tests.admin.conftest import TOKEN, csrf_of
-from tests.admin.fakes import NOW, FakeStore
+from tests.admin.fakes import NOW, FakeStore, row
 
 
 async def test_sign_in_sets_a_strict_httponly_cookie_without_the_token(
@@ -67,6 +67,25 @@ async def test_the_overview_shows_badges_counts_filters_and_responses(
     assert "xoxb-very-secret" not in html
     table = html[html.index('id="deliveries-title"') :]  # cards name the failing job first
     assert table.index("#3") < table.index("#2") < table.index("#1")  # newest first
+
+
+async def test_a_retrying_row_says_when_it_runs_again(
+    signed_in: httpx.AsyncClient, store: FakeStore
+) -> None:
+    """The cause and the schedule in the same row: no need to open the job to see when."""
+    store.rows = [
+        row(4, "rebuild-site", "retrying", next_attempt_at=NOW + 125, last_status=429),
+        row(5, "rebuild-site", "retrying", next_attempt_at=NOW - 30, last_status=500),
+        row(6, "rebuild-site", "dead", next_attempt_at=None, last_status=400),
+    ]
+    html = (await signed_in.get("/admin")).text
+    rows = {n: html[html.index(f'data-job="{n}"') :].split("</tr>")[0] for n in (4, 5, 6)}
+    assert (
+        '<span class="next-attempt">next attempt <time datetime="2023-11-14T22:15:25Z" '
+        'title="2023-11-14 22:15:25 UTC">in 2 min</time></span>'
+    ) in rows[4]
+    assert ">due now</time>" in rows[5]  # claimed as soon as a worker is free
+    assert "next attempt" not in rows[6]
 
 
 async def test_filters_and_action_reach_the_store(
