@@ -22,7 +22,7 @@ from bridge.admin import params, present
 from bridge.cli.common import CliError, examples, load
 from bridge.cli.delivery_table import print_deliveries
 from bridge.delivery.clock import SystemClock
-from bridge.delivery.model import DeliveryRow, LogFilter
+from bridge.delivery.model import ActionState, DeliveryRow, LogFilter
 from bridge.delivery.opening import open_store, sqlite_path
 from bridge.delivery.store import Store, StoreError
 from bridge.settings import SettingsError, database_url
@@ -174,19 +174,23 @@ def run_deliveries(args: argparse.Namespace) -> int:
         "failures" if args.failures else "active_failures" if args.active_failures else "all"
     )
 
-    async def read(store: Store) -> tuple[list[DeliveryRow], set[str], float]:
+    async def read(store: Store) -> tuple[list[DeliveryRow], list[ActionState], float]:
         rows = await store.deliveries(action=args.action, filter=which, limit=args.limit)
-        disabled = {state.name for state in await store.action_states() if not state.enabled}
-        return rows, disabled, store.clock.now()
+        return rows, await store.action_states(), store.clock.now()
 
-    rows, disabled, now = _with_store(args, read)
+    rows, states, now = _with_store(args, read)
+    disabled = {state.name for state in states if not state.enabled}
     # Loading the config (when there is one) also teaches the redactor its secrets.
-    off_in_config = {n for n, a in _config_actions().items() if not a.delivery.enabled}
+    configured = _config_actions()
+    off_in_config = {n for n, a in configured.items() if not a.delivery.enabled}
     if args.json:
         # The admin API's form: `*_at` as ISO 8601 UTC, secrets redacted.
         print(json.dumps([present.plain(row) for row in rows], indent=2))
+    elif not rows and args.action:
+        known = [state.name for state in states] + list(configured)
+        print(f"no deliveries for action {args.action!r}" + _unknown(args.action, known))
     elif not rows:
-        print("no deliveries" + (f" for action {args.action!r}" if args.action else ""))
+        print("no deliveries")
     else:
         print_deliveries(_console(), rows, parked_actions=disabled | off_in_config, now=now)
     return 0
@@ -316,6 +320,15 @@ def _config_actions() -> dict[str, Any]:
         return dict(load(path).actions)
     except CliError:
         return {}
+
+
+def _unknown(name: str, known: list[str]) -> str:
+    """`: no action has that name (did you mean ...?)` for a name neither the store nor the
+    config knows (an empty list is most likely a typo), else nothing."""
+    if name in known:
+        return ""
+    close = difflib.get_close_matches(name, known, n=1)
+    return ": no action has that name" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 async def _known_action(store: Store, name: str) -> None:

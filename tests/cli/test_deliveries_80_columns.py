@@ -221,3 +221,16 @@ def test_terminal_escapes_in_stored_text_are_shown_not_acted_on(db: Path) -> Non
         "     404 boom \\x1b[2J\\x1b]0;owned\\x07 \\x9b31m \\u202egnp.exe \\x00 end"
     )
     assert lines[job + 2] == "     rule r\\x1b[1m: item \\u202e\\x1b[31m"
+
+
+def test_an_action_nobody_knows_is_named_as_a_likely_typo(db: Path) -> None:
+    """An empty list for `--action content-tem` looked like a healthy action with no jobs."""
+    env = {"BRIDGE_DB": f"sqlite:///{db}"}
+    typo = _bridge("deliveries", "--action", "content-tem", env=env)
+    assert (typo.returncode, typo.stdout) == (
+        0,
+        "no deliveries for action 'content-tem': no action has that name "
+        "(did you mean 'content-team'?)\n",
+    )
+    known = _bridge("deliveries", "--action", "publishing-log", "--failures", env=env)
+    assert (known.returncode, known.stdout) == (0, "no deliveries for action 'publishing-log'\n")
