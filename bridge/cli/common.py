@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from bridge import redaction
 from bridge.config import Config, ConfigError, load_config
-from bridge.settings import DEFAULT_MAX_BODY_BYTES, Settings, SettingsError
+from bridge.settings import DEFAULT_CONFIG, DEFAULT_MAX_BODY_BYTES, Settings, SettingsError
 
 
 class CliError(Exception):
@@ -74,6 +75,19 @@ def settings_from_env() -> Settings:
         return Settings.from_env()
     except SettingsError as exc:
         raise CliError(str(exc)) from None
+
+
+def load_rules(option: str | None) -> Config:
+    """The rules file named by --config, else by BRIDGE_CONFIG (as Settings reads it), else
+    rules.yaml here: that default missing is said as such, with how to name the file, rather
+    than as a file that cannot be read at line 1."""
+    named = option or (os.environ.get("BRIDGE_CONFIG") or "").strip()
+    if not named and not Path(DEFAULT_CONFIG).exists():
+        raise CliError(
+            f"no {DEFAULT_CONFIG} in {Path.cwd()}, the rules file used when none is named: "
+            "pass --config FILE or set BRIDGE_CONFIG"
+        )
+    return load(named or DEFAULT_CONFIG)
 
 
 def load(path: str | Path, *, error_code: int = 1) -> Config:

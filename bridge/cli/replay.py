@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.cli.common import CliError, load
+from bridge.cli.common import CliError, load_rules
 from bridge.cli.progress import progress
 from bridge.delivery.replaying import replay_batches, shortfall
 from bridge.delivery.store import Store
@@ -204,7 +203,7 @@ def run(args: argparse.Namespace, with_store: Callable[..., str]) -> int:
     from bridge.rules import RuleEngine
 
     usable(args)
-    config = load(args.config or os.environ.get("BRIDGE_CONFIG") or "rules.yaml")
+    config = load_rules(args.config)
     aim = target(args, config)
     engine = RuleEngine(config)
     print(with_store(args, lambda store: replay(store, engine, aim, args)))

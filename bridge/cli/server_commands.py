@@ -11,7 +11,7 @@ import uvicorn
 
 from bridge import eventloop
 from bridge.app import Role
-from bridge.cli.common import CliError, examples, load, settings_from_env
+from bridge.cli.common import CliError, examples, load_rules, settings_from_env
 from bridge.config import Config
 from bridge.delivery.opening import open_store
 from bridge.delivery.store import StoreError
@@ -70,7 +70,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if not 0 <= settings.port <= 65535:
         raise CliError(f"--port {settings.port} is out of range (0-65535)", code=2)
     setup_logging(settings)
-    config = load(settings.config)
+    config = load_rules(args.config)  # the file settings.config names
     return eventloop.run(_serve(settings, config, args.role, workers=args.workers))
 
 

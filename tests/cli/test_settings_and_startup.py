@@ -121,6 +121,27 @@ def test_a_bad_bridge_retention_is_one_line(tmp_path: Path, command: list[str]) 
     assert (result.returncode, result.stderr) == (1, RETENTION)
 
 
+@pytest.mark.parametrize(
+    "command", [["serve"], ["worker"], ["replay", "--since", "1h", "--db", "sqlite:///b.db"]]
+)
+def test_no_rules_yaml_where_none_is_named_says_how_to_name_one(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A first `bridge serve` in an empty directory: the default file is missing, not broken."""
+    (tmp_path / "b.db").touch()
+    result = _bridge(*command, env={}, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: no rules.yaml in {tmp_path}, the rules file used when none is named: "
+        "pass --config FILE or set BRIDGE_CONFIG\n",
+    )
+    named = _bridge(*command, env={"BRIDGE_CONFIG": "mine.yaml"}, cwd=tmp_path)
+    assert named.stderr == (
+        "error: mine.yaml: 1 error(s):\n"
+        "mine.yaml:1:1: cannot read the file: No such file or directory\n"
+    )
+
+
 # -- start-up lines ----------------------------------------------------------------------------
 
 CONFIG = """\
