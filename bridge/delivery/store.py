@@ -255,6 +255,10 @@ class Store(StoreViews, SourceLeases):
         found = await self.connector.read(lambda tx: tx.fetch_value("action_enabled", action=name))
         return found is None or bool(found)
 
+    async def probe_read(self) -> None:
+        """One cheap read; StoreUnavailable when the database cannot be reached (/readyz)."""
+        await self.connector.read(lambda tx: tx.fetch_value("probe_read"))
+
     async def probe_write(self) -> None:
         """Commit a write that changes nothing; StoreUnavailable when the store refuses writes
         (read-only file or database, full disk, no write lock), as /readyz must know."""

@@ -129,26 +129,36 @@ class StoreViews:
     async def delivery_series(
         self, *, since: float, until: float, bucket_s: float
     ) -> dict[str, list[SeriesBucket]]:
-        """Per action with any activity, one bucket per `bucket_s` from `since` to `until`."""
+        """Per action with any activity, one bucket per `bucket_s` from `since` to `until`:
+        jobs delivered in it, failed attempts started in it, and jobs waiting at its end (or
+        now, for the current bucket; a bucket that starts later counts nothing)."""
         count = max(1, int((until - since) // bucket_s))
         window = {"since": since, "until": until, "bucket_s": bucket_s}
+        now = self.clock.now()
 
-        async def op(tx: Tx) -> list[tuple[str, list[Any]]]:
-            queued = {"since": since, "bucket_s": bucket_s, "buckets": count}
-            queued["now"] = self.clock.now()
-            return [
-                ("delivered", await tx.fetch("series_delivered", **window)),
-                ("failed", await tx.fetch("series_failed", **window)),
-                ("queued", await tx.fetch("series_queued", **queued)),
-            ]
+        async def op(tx: Tx) -> tuple[list[Any], list[Any], list[Any]]:
+            changes = {"since": since, "bucket_s": bucket_s, "now": now}
+            return (
+                await tx.fetch("series_delivered", **window),
+                await tx.fetch("series_failed", **window),
+                await tx.fetch("series_queue_changes", **changes),
+            )
 
+        delivered, failed, queue_changes = await self.connector.read(op)
         counts: dict[str, list[dict[str, int]]] = {}
-        for kind, found in await self.connector.read(op):
+
+        def put(action: str, index: int, kind: str, n: int) -> None:
+            if 0 <= index < count and n:
+                buckets = counts.setdefault(action, [{} for _ in range(count)])
+                buckets[index][kind] = n
+
+        for kind, found in (("delivered", delivered), ("failed", failed)):
             for row in found:
-                index = int(row["bucket"])
-                if 0 <= index < count:
-                    buckets = counts.setdefault(row["action"], [{} for _ in range(count)])
-                    buckets[index][kind] = int(row["n"])
+                put(row["action"], int(row["bucket"]), kind, int(row["n"]))
+        for action, waiting in _queue_depths(queue_changes, count).items():
+            for index, n in enumerate(waiting):
+                if since + index * bucket_s <= now:
+                    put(action, index, "queued", n)
         return {
             action: [SeriesBucket(since + i * bucket_s, **b) for i, b in enumerate(buckets)]
             for action, buckets in sorted(counts.items())
@@ -162,3 +172,25 @@ class StoreViews:
         values = {"object_id": object_id, "language": language or "", "slot": slot or ""}
         found = await self.connector.read(lambda tx: tx.fetch("object_versions", **values))
         return [ObjectVersion(r["webhook"], r["last_modified"], r["received_at"]) for r in found]
+
+
+def _queue_depths(changes: list[Any], count: int) -> dict[str, list[int]]:
+    """Jobs waiting at each bucket's end, per action, from `series_queue_changes` rows: those
+    waiting at the start (bucket -1), plus those created, less those finished, up to the end."""
+    joined: dict[str, list[int]] = {}
+    left: dict[str, list[int]] = {}
+    for row in changes:
+        index = int(row["bucket"]) + 1  # bucket -1 (waiting at the start) is position 0
+        if 0 <= index <= count:
+            joined.setdefault(row["action"], [0] * (count + 1))[index] += int(row["joined"])
+            left.setdefault(row["action"], [0] * (count + 1))[index] += int(row["left"])
+    depths = {}
+    for action in joined.keys() | left.keys():
+        waiting, running = [], 0
+        ins, outs = joined.get(action, [0] * (count + 1)), left.get(action, [0] * (count + 1))
+        for position in range(count + 1):
+            running += ins[position] - outs[position]
+            if position:
+                waiting.append(running)
+        depths[action] = waiting
+    return depths

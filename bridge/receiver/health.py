@@ -74,8 +74,9 @@ class WriteProbe:
 
 
 async def _probe(store: Store) -> None:
-    """The cheapest read every store has; it fails when the database cannot be reached."""
-    await store.action_states()
+    """The cheapest read every store has (one row, whatever the number of jobs); it fails when
+    the database cannot be reached."""
+    await store.probe_read()
 
 
 def _reason(exc: BaseException) -> str:

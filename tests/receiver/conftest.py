@@ -79,7 +79,7 @@ class FakeStore:
         default_factory=list
     )
     keys: set[str] = field(default_factory=set)
-    ping_error: Exception | None = None  # what action_states() (the readiness probe) raises
+    ping_error: Exception | None = None  # what probe_read() (the readiness probe) raises
 
     async def accept(
         self,
@@ -104,6 +104,12 @@ class FakeStore:
         if self.ping_error is not None:
             raise self.ping_error
         return []
+
+    async def probe_read(self) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("database is locked")
+        if self.ping_error is not None:
+            raise self.ping_error
 
     async def probe_write(self) -> None:
         if self.unavailable:

@@ -3,6 +3,7 @@ searched in SQL, and deliveries, failed attempts and queue depth per action per 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import pytest
@@ -173,3 +174,49 @@ async def test_bulk_retry_restarts_exactly_the_listed_failed_jobs(
     assert rows[1].next_attempt_at == now and rows[2].next_attempt_at == now
     claimed = await store.claim("a", ClaimPolicy(), worker_id="w")
     assert [b.job_ids for b in claimed.batches] == [(1,)]  # due at once
+
+
+async def test_the_queue_depth_agrees_with_counting_every_job_at_every_bucket_end(
+    store: Store, clock: ManualClock
+) -> None:
+    """The queue series reads only the jobs that can be waiting in the window and adds their
+    changes up (views.py); counted the plain way instead, job by job at each bucket's end, it
+    says the same, on bucket ends exactly, before the window, after it and after now."""
+    rng = random.Random(7)
+    start = clock.now()
+    bucket_s = 600.0
+    plan = []  # (job number, created offset, finished offset or None, final state)
+    for n in range(40):
+        created = rng.choice([rng.uniform(0, 9000), rng.randrange(0, 16) * bucket_s])
+        finished = created + rng.choice([rng.uniform(1, 4000), bucket_s, 2 * bucket_s])
+        state = rng.choice(["succeeded", "dead", "retrying", "pending"])
+        plan.append((n, created, None if state in ("retrying", "pending") else finished, state))
+    creations = [(created, 0, n) for n, created, _, _ in plan]
+    ends = [(finished or created + 1, 1, n) for n, created, finished, s in plan if s != "pending"]
+    steps = sorted(creations + ends)
+    states = {n: state for n, _, _, state in plan}
+    for offset, kind, n in steps:
+        clock.advance(start + offset - clock.now())
+        action = f"act-{n:02d}"
+        if kind == 0:
+            item = note(100 + n, f"Item {n}", f"item_{n}")
+            await store.accept([item], [PlannedJob(action, "r", item.key, item.events[0], {})],
+                               request_id=None)  # fmt: skip
+            continue
+        claim = await store.claim(action, ClaimPolicy(ordering="none"), worker_id="w")
+        (batch,) = claim.batches
+        now = clock.now()
+        due = now + 86400 if states[n] == "retrying" else None
+        await store.record(batch, Outcome(states[n], now, now, status=500, due_at=due))
+    clock.advance(start + 7000 - clock.now())  # now: inside the window, not on a bucket end
+    now = clock.now()
+    since = start + 1200  # jobs created before the window count as waiting at its start
+    series = await store.delivery_series(since=since, until=since + 16 * bucket_s, bucket_s=600)
+    for n, created, finished, _ in plan:
+        expected = []
+        for index in range(16):
+            end = min(since + (index + 1) * bucket_s, now)
+            counted = since + index * bucket_s <= now and start + created <= end
+            expected.append(int(counted and (finished is None or start + finished > end)))
+        shown = [b.queued for b in series.get(f"act-{n:02d}", [])] or [0] * 16
+        assert shown == expected, (n, created, finished)

@@ -446,16 +446,39 @@ WHERE received_at < :before
   AND content_key NOT IN (SELECT content_key FROM notifications WHERE received_at < :before);
 
 -- name: action_counts
-SELECT action,
-       count(*) FILTER (WHERE state = 'pending') AS pending,
-       count(*) FILTER (WHERE state = 'running') AS running,
-       count(*) FILTER (WHERE state = 'retrying') AS retrying,
-       count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
-       count(*) FILTER (WHERE state = 'dead') AS dead,
-       coalesce(sum(failures), 0) AS failed_attempts,
-       max(last_attempt_at) AS last_attempt_at,
-       min(created_at) FILTER (WHERE state IN ('pending', 'retrying')) AS oldest_pending_at
-FROM jobs GROUP BY action;
+-- Per action, from indexes, never a pass over every job's row (at a million jobs that took
+-- seconds, and /metrics, the overview and `bridge status` read this): jobs by state from the
+-- queue index; the oldest waiting job and retries running from the unfinished jobs; failed
+-- attempts from the jobs that ever failed (jobs_failed); the last attempt from the action's row.
+WITH states AS (
+    SELECT action, state, count(*) AS n FROM jobs GROUP BY action, state
+),
+unfinished AS (
+    SELECT action,
+           min(created_at) FILTER (WHERE state IN ('pending', 'retrying')) AS oldest_pending_at,
+           count(*) FILTER (WHERE state = 'running' AND failures > 0) AS retries_running
+    FROM jobs WHERE state IN ('pending', 'running', 'retrying') GROUP BY action
+),
+failed AS (
+    SELECT action, sum(failures) AS failed_attempts FROM jobs WHERE failures > 0 GROUP BY action
+),
+counts AS (
+    SELECT action,
+           coalesce(sum(n) FILTER (WHERE state = 'pending'), 0) AS pending,
+           coalesce(sum(n) FILTER (WHERE state = 'running'), 0) AS running,
+           coalesce(sum(n) FILTER (WHERE state = 'retrying'), 0) AS retrying,
+           coalesce(sum(n) FILTER (WHERE state = 'succeeded'), 0) AS succeeded,
+           coalesce(sum(n) FILTER (WHERE state = 'dead'), 0) AS dead
+    FROM states GROUP BY action
+)
+SELECT c.action, c.pending, c.running, c.retrying, c.succeeded, c.dead,
+       coalesce(f.failed_attempts, 0) AS failed_attempts,
+       greatest(a.last_success_at, a.last_failure_at) AS last_attempt_at,
+       u.oldest_pending_at, coalesce(u.retries_running, 0) AS retries_running
+FROM counts AS c
+LEFT JOIN unfinished AS u ON u.action = c.action
+LEFT JOIN failed AS f ON f.action = c.action
+LEFT JOIN actions AS a ON a.name = c.action;
 
 -- name: actions
 SELECT name, enabled, last_success_at, failing_since, last_dead_at FROM actions ORDER BY name;
@@ -485,6 +508,11 @@ SELECT count(*) FROM jobs WHERE batch_id = :batch_id;
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures
 FROM jobs WHERE rule = :rule ORDER BY id DESC LIMIT :limit;
+
+-- name: probe_read
+-- /readyz: the cheapest read that reaches the database (one row of a small table); never a
+-- count over jobs, which at a million of them took longer than the probe's timeout.
+SELECT version FROM schema_version ORDER BY version DESC LIMIT 1;
 
 -- name: probe_write
 -- /readyz: a real write (the newest migration's row rewritten as it is), committed like any other.
@@ -628,18 +656,36 @@ WHERE a.outcome <> 'succeeded' AND a.started_at >= :since::float8
   AND a.started_at < :until::float8
 GROUP BY j.action, bucket;
 
--- name: series_queued
--- Jobs waiting at each bucket's end (or now, for the current bucket): created by then and not
--- yet succeeded or dead by then. Buckets that start after :now count nothing.
-WITH ends AS (
-    SELECT b AS bucket, least(:since::float8 + (b + 1) * :bucket_s::float8, :now::float8) AS at
-    FROM generate_series(0, :buckets::int - 1) AS b
-    WHERE :since::float8 + b * :bucket_s::float8 <= :now::float8
+-- name: series_queue_changes
+-- The queue's changes per action and bucket, for views.py to add up: `joined` jobs created in
+-- the bucket (bucket -1: created by :since, still waiting then), `left` jobs that succeeded or
+-- died in it. Only the jobs that can be waiting at some bucket's end are read: the unfinished
+-- ones and those finished after :since, both from jobs_finished_at (every state is named so the
+-- index serves both), never every job (the join of buckets and jobs this replaced grew with
+-- both). A job counts as waiting at a bucket's end `e` (the bucket's end, or :now) when
+-- created_at <= e < finished_at: bucket k holds the times in
+-- (:since + k * :bucket_s, :since + (k + 1) * :bucket_s], so a time on an end is in the bucket
+-- it ends.
+WITH waiting AS (
+    SELECT action, created_at, finished_at FROM jobs
+    WHERE state IN ('pending', 'running', 'retrying', 'succeeded', 'dead')
+      AND finished_at IS NULL AND created_at <= :now::float8
+    UNION ALL
+    SELECT action, created_at, finished_at FROM jobs
+    WHERE state IN ('pending', 'running', 'retrying', 'succeeded', 'dead')
+      AND finished_at > :since::float8 AND created_at <= :now::float8
+),
+changes AS (
+    SELECT action, (created_at - :since::float8) / :bucket_s::float8 AS x, 1 AS joined,
+           0 AS left_
+    FROM waiting
+    UNION ALL
+    SELECT action, (finished_at - :since::float8) / :bucket_s::float8 AS x, 0, 1 FROM waiting
+    WHERE finished_at <= :now::float8
 )
-SELECT j.action, e.bucket, count(*) AS n
-FROM ends AS e JOIN jobs AS j
-  ON j.created_at <= e.at AND (j.finished_at IS NULL OR j.finished_at > e.at)
-GROUP BY j.action, e.bucket;
+SELECT action, CASE WHEN x <= 0 THEN -1 ELSE ceil(x)::int - 1 END AS bucket,
+       sum(joined)::bigint AS joined, sum(left_)::bigint AS left
+FROM changes GROUP BY action, 2;
 
 -- name: restart_jobs
 -- Bulk retry: the listed jobs that are retrying or dead, with the jobs delivered in one call

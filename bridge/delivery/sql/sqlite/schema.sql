@@ -64,7 +64,8 @@ CREATE INDEX jobs_queue ON jobs (action, state, id);
 CREATE INDEX jobs_batch ON jobs (batch_id);
 CREATE INDEX jobs_notification ON jobs (notification_key);
 CREATE INDEX jobs_rule ON jobs (rule, id);
-CREATE INDEX jobs_finished_at ON jobs (state, finished_at);
+CREATE INDEX jobs_finished_at ON jobs (state, finished_at, action, created_at);
+CREATE INDEX jobs_failed ON jobs (action, failures) WHERE failures > 0;
 
 CREATE TABLE attempts (
     job_id INTEGER NOT NULL,
@@ -79,6 +80,7 @@ CREATE TABLE attempts (
     request TEXT,
     PRIMARY KEY (job_id, number)
 );
+CREATE INDEX attempts_failed_started ON attempts (started_at) WHERE outcome <> 'succeeded';
 
 CREATE TABLE actions (
     name TEXT PRIMARY KEY,
