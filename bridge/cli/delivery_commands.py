@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from bridge.admin import params, present
+from bridge.admin.search import DeliverySearch
 from bridge.cli.common import CliError, examples, load
 from bridge.cli.delivery_table import print_deliveries
 from bridge.delivery.clock import SystemClock
@@ -51,6 +52,7 @@ def _add_deliveries(subparsers: Any) -> None:
             "bridge deliveries --active-failures",
             "bridge deliveries --action content-team --limit 10",
             "bridge deliveries --failures --json",
+            "bridge deliveries --request-id replay-3f2a9c1d0b7e",
         ),
     )
     _db_option(deliveries)
@@ -59,6 +61,12 @@ def _add_deliveries(subparsers: Any) -> None:
     which.add_argument("--failures", action="store_true", help="jobs that failed at any attempt")
     which.add_argument(
         "--active-failures", action="store_true", help="jobs whose latest attempt failed"
+    )
+    deliveries.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="only the jobs one request created: its request_id in the log, or the replay-... "
+        "id `bridge replay` prints",
     )
     deliveries.add_argument(
         "--json",
@@ -175,7 +183,12 @@ def run_deliveries(args: argparse.Namespace) -> int:
     )
 
     async def read(store: Store) -> tuple[list[DeliveryRow], list[ActionState], float]:
-        rows = await store.deliveries(action=args.action, filter=which, limit=args.limit)
+        if args.request_id is None:
+            rows = await store.deliveries(action=args.action, filter=which, limit=args.limit)
+        else:
+            # The admin API's ?request_id= (the dashboard's search): the same query.
+            search = DeliverySearch(action=args.action, filter=which, request_id=args.request_id)
+            rows = await store.search_deliveries(search, limit=args.limit)
         return rows, await store.action_states(), store.clock.now()
 
     rows, states, now = _with_store(args, read)
@@ -190,7 +203,7 @@ def run_deliveries(args: argparse.Namespace) -> int:
         known = [state.name for state in states] + list(configured)
         print(f"no deliveries for action {args.action!r}" + _unknown(args.action, known))
     elif not rows:
-        print("no deliveries")
+        print("no deliveries" + (f" for request {args.request_id!r}" if args.request_id else ""))
     else:
         print_deliveries(_console(), rows, parked_actions=disabled | off_in_config, now=now)
     return 0

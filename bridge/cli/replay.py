@@ -5,7 +5,7 @@ Without targets it recreates the jobs of every matching action, as before. `--ac
 notification's, `--since`/`--until` bound the time range. `--dry-run` lists each job it would
 create (action, rule, notification, event) and creates none, so an operator sees exactly what
 the real run will do. Every job created shares one request id, `replay-...`, printed at the end,
-by which `bridge deliveries` and the admin API's `/deliveries?request_id=` find them.
+by which `bridge deliveries --request-id` and the admin API's `/deliveries?request_id=` find them.
 """
 
 from __future__ import annotations

@@ -234,3 +234,15 @@ def test_an_action_nobody_knows_is_named_as_a_likely_typo(db: Path) -> None:
     )
     known = _bridge("deliveries", "--action", "publishing-log", "--failures", env=env)
     assert (known.returncode, known.stdout) == (0, "no deliveries for action 'publishing-log'\n")
+
+
+def test_the_jobs_of_one_request_as_bridge_replay_prints_its_id(db: Path) -> None:
+    """`bridge replay` ends with `request id replay-...`; that id finds its jobs here."""
+    env = {"BRIDGE_DB": f"sqlite:///{db}", "COLUMNS": "80"}
+    one = _bridge("deliveries", "--request-id", "req-2", env=env)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout == "\n".join(EXPECTED_80.splitlines()[:4]) + "\n"
+    failing = _bridge("deliveries", "--request-id", "req-1", "--active-failures", "--json", env=env)
+    assert [row["job_id"] for row in json.loads(failing.stdout)] == [3, 2]
+    none = _bridge("deliveries", "--request-id", "replay-0", env=env)
+    assert (none.returncode, none.stdout) == (0, "no deliveries for request 'replay-0'\n")
