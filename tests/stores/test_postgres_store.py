@@ -4,7 +4,9 @@ migrations under a lock, the schema file, and driver errors translated at the bo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -323,3 +325,146 @@ async def test_a_store_with_every_connection_busy_is_unavailable_not_hanging(
         for conn in held:
             await pool.release(conn)
     await accept(store, [1])  # and it recovers once connections are free
+
+
+async def _deadlock_table(url: str) -> None:
+    """Two rows to lock in opposite orders; this database's sessions detect a deadlock after
+    100 ms (the server's default second would make the test slow, not different)."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        await admin.execute("INSERT INTO scratch VALUES (1, 0), (2, 0)")
+        database = await admin.fetchval("SELECT current_database()")
+        await admin.execute(f"ALTER DATABASE \"{database}\" SET deadlock_timeout = '100ms'")
+    finally:
+        await admin.close()
+
+
+async def _rows(url: str) -> dict[int, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return {row["id"]: row["n"] for row in await conn.fetch("SELECT id, n FROM scratch")}
+    finally:
+        await conn.close()
+
+
+async def _hold_row_one(url: str) -> tuple[asyncpg.Connection, asyncpg.transaction.Transaction]:
+    """Another writer: row 1 locked in an open transaction. Its deadlock_timeout is longer
+    than the store's, so the store's transaction is the one PostgreSQL picks as the victim."""
+    other = await asyncpg.connect(url)
+    await other.execute("SET deadlock_timeout = '10s'")
+    transaction = other.transaction()
+    await transaction.start()
+    await other.execute("UPDATE scratch SET n = n + 1 WHERE id = 1")
+    return other, transaction
+
+
+@pytest.mark.timeout(30)
+async def test_a_write_that_deadlocks_is_run_again_and_commits(
+    fresh_postgres: Fresh, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the deadlock's victim left the store as StoreUnavailable (a 503, a failed
+    record). Now the connector rolls it back and runs the whole transaction again."""
+    caplog.set_level(logging.INFO, logger="bridge.delivery.connectors.postgres")
+    url = fresh_postgres()
+    await _deadlock_table(url)
+    connector = PostgresConnector(url)
+    await connector.open()
+    other, transaction = await _hold_row_one(url)
+    runs: list[str] = []
+    holds_row_two = asyncio.Event()
+
+    async def op(tx: Any) -> int:  # row 2, then row 1: the other writer's opposite order
+        runs.append("run")
+        await tx.conn.execute("UPDATE scratch SET n = n + 10 WHERE id = 2")
+        holds_row_two.set()
+        await tx.conn.execute("UPDATE scratch SET n = n + 10 WHERE id = 1")
+        return len(runs)
+
+    try:
+        writing = asyncio.ensure_future(connector.write(op))
+        await asyncio.wait_for(holds_row_two.wait(), timeout=5)
+        # Waits for the store's row 2 while the store waits for row 1: PostgreSQL aborts the
+        # store's transaction (40P01), which releases row 2, and this update goes through.
+        await other.execute("UPDATE scratch SET n = n + 1 WHERE id = 2")
+        await transaction.commit()
+        assert await asyncio.wait_for(writing, timeout=10) == 2  # the second run committed
+    finally:
+        await other.close()
+        await connector.close()
+    assert runs == ["run", "run"]
+    assert await _rows(url) == {1: 11, 2: 11}  # the other writer's 1 and the store's 10, once
+    assert [r.getMessage() for r in caplog.records if "rolled a write back" in r.getMessage()] == [
+        "PostgreSQL rolled a write back (DeadlockDetectedError [40P01]); running it again (1 of 3)"
+    ]
+
+
+@pytest.mark.timeout(30)
+async def test_a_statement_that_deadlocks_is_run_again(fresh_postgres: Fresh) -> None:
+    """`statement` (accept, record_batch) is one statement without BEGIN: run again whole."""
+    from bridge.delivery.connectors.postgres import on_connection
+
+    url = fresh_postgres()
+    await _deadlock_table(url)
+    connector = PostgresConnector(url)
+    await connector.open()
+    other, transaction = await _hold_row_one(url)
+    runs: list[str] = []
+    # One statement locking row 2, then row 1.
+    both = (
+        "DO $$ BEGIN UPDATE scratch SET n = n + 10 WHERE id = 2; "
+        "UPDATE scratch SET n = n + 10 WHERE id = 1; END $$"
+    )
+
+    async def statement(conn: asyncpg.Connection) -> str:
+        runs.append("run")
+        return str(await conn.execute(both))
+
+    try:
+        writing = asyncio.ensure_future(on_connection(connector.pool, statement, rerun=True))
+        # The statement holds row 2 once it waits for row 1. PostgreSQL tells nobody when a
+        # backend starts waiting for a lock, so there is no event to await: its state is read
+        # (in this test's database: other sessions share the server).
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while not await other.fetchval(waiting):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        await other.execute("UPDATE scratch SET n = n + 1 WHERE id = 2")
+        await transaction.commit()
+        assert await asyncio.wait_for(writing, timeout=10) == "DO"
+    finally:
+        await other.close()
+        await connector.close()
+    assert runs == ["run", "run"]
+    assert await _rows(url) == {1: 11, 2: 11}
+
+
+async def test_conflicts_are_run_again_a_few_times_and_other_errors_never(
+    fresh_postgres: Fresh,
+) -> None:
+    from bridge.delivery.connectors.postgres import RERUNS
+
+    connector = PostgresConnector(fresh_postgres())
+    await connector.open()
+    runs: list[str] = []
+
+    async def conflicting(tx: Any) -> None:
+        runs.append("run")
+        raise asyncpg.exceptions.SerializationError("could not serialize access")
+
+    async def wrong(tx: Any) -> None:
+        runs.append("run")
+        await tx.conn.execute("SELECT * FROM no_such_table")
+
+    try:
+        with pytest.raises(StoreUnavailable, match=r"SerializationError \[40001\]"):
+            await connector.write(conflicting)
+        assert len(runs) == 1 + RERUNS
+        runs.clear()
+        with pytest.raises(StoreUnavailable, match=r"UndefinedTableError \[42P01\]"):
+            await connector.write(wrong)
+        assert runs == ["run"]
+    finally:
+        await connector.close()

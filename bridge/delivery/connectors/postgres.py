@@ -3,6 +3,12 @@
 Only this module knows asyncpg; the SQL itself lives in `sql/postgres/`.
 Every driver error (asyncpg's, a refused or dropped connection, a connect timeout) becomes
 `StoreUnavailable` here, so the receiver answers 503 and workers back off, as with SQLite.
+
+Except a deadlock (40P01) or a serialization failure (40001) of a write: PostgreSQL rolled the
+whole transaction back and asks for it to be run again, so `write` and `statement` run it again
+from its start, up to RERUNS times, before translating (two writers locking rows in opposite
+orders, a prune racing a very late redelivery's accept say, make one of them the victim). A
+`write`'s op is run again whole: it must be a function of what it reads in its transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -35,6 +42,12 @@ ACQUIRE_TIMEOUT_S = 10.0  # all pooled connections busy this long: unavailable (
 STATEMENT_TIMEOUT_S = 60.0  # a database that stops answering is unavailable, not a hang
 POOL_MAX_SIZE = 10
 LISTEN_RETRY_S = 1.0
+# deadlock_detected, serialization_failure: the transaction was rolled back, run it again.
+RERUN_SQLSTATES = frozenset({"40P01", "40001"})
+RERUNS = 3  # a write runs at most 1 + RERUNS times; a fourth conflict in a row is unavailable
+# Before rerun n, n times this, jittered by half: the two writers of a deadlock do not meet
+# again in step, and a request waits a few ms, not the second PostgreSQL took to detect it.
+RERUN_BACKOFF_S = 0.004
 
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
@@ -244,23 +257,57 @@ class Listener:
                 break
 
 
+async def rerun_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()`, run again after a deadlock or serialization failure (RERUN_SQLSTATES), at
+    most RERUNS times; any other error, or the last conflict, is raised as it came."""
+    for rerun in range(1, RERUNS + 1):
+        try:
+            return await attempt()
+        except asyncpg.PostgresError as exc:
+            code = getattr(exc, "sqlstate", None)
+            if code not in RERUN_SQLSTATES:
+                raise
+            log.info(
+                "PostgreSQL rolled a write back (%s [%s]); running it again (%d of %d)",
+                type(exc).__name__,
+                code,
+                rerun,
+                RERUNS,
+            )
+        await asyncio.sleep(RERUN_BACKOFF_S * rerun * random.uniform(0.5, 1.5))
+    return await attempt()
+
+
 async def in_transaction(
     pool: asyncpg.Pool | None, op: Callable[[asyncpg.Connection], Awaitable[T]]
 ) -> T:
-    """Run `op` in one transaction on a pooled connection; returns after COMMIT."""
+    """Run `op` in one transaction on a pooled connection; returns after COMMIT. A deadlock or
+    serialization failure rolls it back and runs `op` again, in a new transaction."""
     if pool is None:
         raise StoreUnavailable("PostgreSQL store is not open")
-    async with translated(), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-        return await op(conn)
+
+    async def attempt(conn: Connection) -> T:
+        async with conn.transaction():
+            return await op(conn)
+
+    async with translated(), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+        return await rerun_on_conflict(lambda: attempt(conn))
 
 
 async def on_connection(
-    pool: asyncpg.Pool | None, op: Callable[[asyncpg.Connection], Awaitable[T]]
+    pool: asyncpg.Pool | None,
+    op: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    rerun: bool = False,
 ) -> T:
-    """Run a read-only `op` on a pooled connection (each statement sees committed data)."""
+    """Run `op` on a pooled connection, without BEGIN (each statement sees committed data, and
+    is a transaction of its own). `rerun`: `op` is one statement, run again after a deadlock or
+    serialization failure (a read-only op has neither)."""
     if pool is None:
         raise StoreUnavailable("PostgreSQL store is not open")
     async with translated(), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+        if rerun:
+            return await rerun_on_conflict(lambda: op(conn))
         return await op(conn)
 
 
@@ -349,8 +396,11 @@ class PostgresConnector:
         return await on_connection(self.pool, lambda conn: op(self.tx(conn)))
 
     async def statement(self, name: str, **params: Any) -> Row | None:
-        """Without BEGIN/COMMIT: one statement is atomic on its own, one round trip."""
-        return await on_connection(self.pool, lambda conn: self.tx(conn).fetch_one(name, **params))
+        """Without BEGIN/COMMIT: one statement is atomic on its own, one round trip (and run
+        again whole after a deadlock: `accept`, `record_batch`)."""
+        return await on_connection(
+            self.pool, lambda conn: self.tx(conn).fetch_one(name, **params), rerun=True
+        )
 
     def has_query(self, name: str) -> bool:
         return name in queries.queries("postgres")
