@@ -71,6 +71,7 @@ templates.globals.update(
     displayed_health=views.displayed_health,
     needs_reset=views.needs_reset,
     cause=views.cause,
+    answered=views.answered,
     retryable_states=views.RETRYABLE_STATES,
     qs=lambda query, **changes: present.typed(views.query_string(query, **changes)),  # a link
     sent_request=jobview.sent_request,

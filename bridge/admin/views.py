@@ -17,6 +17,7 @@ FLASH_COOKIE = "bridge_flash"
 FLASH_MAX_CHARS = 600
 FLASH_TTL_S = 60
 RETRYABLE_STATES = ("retrying", "dead")
+ANSWER_CHARS = 160  # of a response, under the cause in a delivery row; the dialog has it whole
 
 
 def displayed_health(action: Mapping[str, Any]) -> str:
@@ -51,6 +52,18 @@ def cause(row: Any) -> str | None:
     if isinstance(status, int) and not 200 <= status < 300:
         return f"HTTP {status}"
     return None
+
+
+def answered(row: Any) -> str | None:
+    """What the target said back to a failed job, on one line of at most ANSWER_CHARS: shown
+    under the cause in a delivery row (`crm answered 500` then `{"error": "database is down"}`),
+    so that the reason is seen without opening the response. None when the cause quotes it."""
+    if getattr(row, "state", None) == "succeeded":
+        return None
+    body = _text(getattr(row, "last_response", None))
+    if body is None or body in (cause(row) or ""):
+        return None
+    return body if len(body) <= ANSWER_CHARS else body[: ANSWER_CHARS - 1] + "…"
 
 
 def _text(value: object) -> str | None:

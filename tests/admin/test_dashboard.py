@@ -88,6 +88,25 @@ async def test_a_retrying_row_says_when_it_runs_again(
     assert "next attempt" not in rows[6]
 
 
+async def test_a_failed_row_shows_what_came_back_under_its_cause(
+    signed_in: httpx.AsyncClient, store: FakeStore
+) -> None:
+    """`crm answered 500` alone hid the target's reason behind the response button."""
+    store.rows = [
+        row(4, "crm", "retrying", last_status=500, last_error="crm answered 500",
+            last_response="database is down " * 20),
+        row(5, "crm", "dead", last_status=500, last_error="Slack answered 500: no_service",
+            last_response="no_service"),
+        row(6, "crm", "succeeded", last_status=200, last_response="ok"),
+    ]  # fmt: skip
+    html = (await signed_in.get("/admin")).text
+    rows = {n: html[html.index(f'data-job="{n}"') :].split("</tr>")[0] for n in (4, 5, 6)}
+    said = ("database is down " * 20)[:159] + "…"
+    assert f'<p class="cause">crm answered 500</p><p class="answered">{said}</p>' in rows[4]
+    assert 'class="answered"' not in rows[5]  # the cause already quotes it
+    assert 'class="answered"' not in rows[6]
+
+
 async def test_filters_and_action_reach_the_store(
     signed_in: httpx.AsyncClient, store: FakeStore
 ) -> None:
