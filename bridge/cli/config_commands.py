@@ -31,9 +31,9 @@ def register(subparsers: Any) -> None:
     explain = subparsers.add_parser(
         "explain",
         help="dry run: which rules a payload matches and what each action would receive",
-        description="Parse PAYLOAD as webhook WEBHOOK would, and show for each event each rule "
-        "that matched or the first condition that failed, with the rendered action inputs "
-        "(secrets redacted). Nothing is stored or sent.",
+        description="Parse PAYLOAD as the webhook --webhook NAME (or the first) would, and show "
+        "for each event each rule that matched or the first condition that failed, with the "
+        "rendered action inputs (secrets redacted). Nothing is stored or sent.",
         **examples(
             "bridge explain rules.yaml payload.json",
             "bridge explain --webhook staging rules.yaml payload.json",

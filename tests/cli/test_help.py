@@ -104,3 +104,17 @@ def test_examples_keep_their_lines_and_descriptions_still_wrap(
     description = text.split("\n\n")[1]
     assert len(description.splitlines()) > 1
     assert max(len(line) for line in description.splitlines()) <= 80
+
+
+# Capitals that are words, not placeholders a reader should look for in the usage line.
+ABBREVIATIONS = {"API", "CRLF", "HMAC", "JSON", "POST", "UTC"}
+
+
+@pytest.mark.parametrize(("path", "parser"), COMMANDS, ids=IDS)
+def test_a_description_names_only_placeholders_its_usage_has(
+    path: tuple[str, ...], parser: argparse.ArgumentParser
+) -> None:
+    """`explain` said "as webhook WEBHOOK would" where its usage line says `--webhook NAME`."""
+    placeholders = {action.metavar or action.dest.upper() for action in parser._actions}
+    capitals = set(re.findall(r"\b[A-Z]{3,}\b", parser.description or ""))
+    assert capitals - placeholders - ABBREVIATIONS == set()
