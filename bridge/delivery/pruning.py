@@ -36,4 +36,5 @@ async def prune(tx: Tx, before: float) -> int:
     keys = [row["key"] for row in await tx.fetch("lock_prunable_notifications", before=before)]
     notes = await tx.execute("prune_notifications", keys=keys) if keys else 0
     await tx.execute("prune_latest", before=before)
+    await tx.execute("prune_rule_stats", before=before)
     return jobs + notes

@@ -87,7 +87,10 @@ class StoreViews:
         return int(count)
 
     async def rule_stats(self) -> dict[str, RuleStats]:
-        found = await self.connector.read(lambda tx: tx.fetch("rule_stats"))
+        """Per rule, the notifications it matched within the retention (counted per hour as
+        they are accepted: a replay's jobs add none) and the time of the last."""
+        since_hour = int((self.clock.now() - self.retention_s) // 3600)
+        found = await self.connector.read(lambda tx: tx.fetch("rule_stats", since_hour=since_hour))
         return {
             row["rule"]: RuleStats(int(row["matched"]), row["last_matched_at"]) for row in found
         }

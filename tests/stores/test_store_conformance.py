@@ -432,6 +432,22 @@ async def test_rule_stats_and_matches(store: Store, clock: ManualClock) -> None:
     assert await store.rule_matches("none") == []
 
 
+async def test_rule_stats_count_the_retention_window_once_per_notification(
+    store: Store, clock: ManualClock
+) -> None:
+    """Counted per hour as notifications are accepted: matches older than the retention drop
+    out (and their hours go with the prune), a redelivery or a replay's jobs add nothing."""
+    await accept(store, [1, 2], rule="articles")
+    clock.advance(store.retention_s + 2 * 3600)
+    await accept(store, [3], actions=("a", "b"), rule="articles")
+    await accept(store, [3], rule="articles")  # a redelivery
+    await store.enqueue([planned(notification(3), "c", rule="articles")])  # a replay
+    stats = await store.rule_stats()
+    assert (stats["articles"].matched, stats["articles"].last_matched_at) == (1, clock.now())
+    await store.prune(before=clock.now() - store.retention_s)
+    assert (await store.rule_stats())["articles"].matched == 1
+
+
 async def test_alerts_are_raised_once_per_episode(store: Store, clock: ManualClock) -> None:
     await accept(store, [1])
     await store.record(await claim_one(store), failed(clock))

@@ -115,12 +115,13 @@ new_jobs AS (
     RETURNING id
 ),
 matched AS (
-    INSERT INTO rule_stats (rule, shard, matched, last_matched_at)
-    SELECT rule, pg_backend_pid() % 16, count(*), :now::float8
+    INSERT INTO rule_stats (rule, hour, shard, matched, last_matched_at)
+    SELECT rule, floor(:now::float8 / 3600)::bigint, pg_backend_pid() % 16, count(*),
+           :now::float8
     FROM unnest(:match_keys::text[], :match_rules::text[]) AS m (key, rule)
     WHERE m.key IN (SELECT content_key FROM new_notes)
     GROUP BY rule ORDER BY rule
-    ON CONFLICT (rule, shard) DO UPDATE
+    ON CONFLICT (rule, hour, shard) DO UPDATE
     SET matched = rule_stats.matched + excluded.matched,
         last_matched_at = excluded.last_matched_at
 )
@@ -420,6 +421,10 @@ WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND claimed_by = :worker;
 DELETE FROM attempts WHERE job_id IN
     (SELECT id FROM jobs WHERE state = 'succeeded' AND finished_at < :before);
 
+-- name: prune_rule_stats
+-- The rule counts of hours that ended before `before` (their matches are past the retention).
+DELETE FROM rule_stats WHERE hour < floor(:before::float8 / 3600)::bigint;
+
 -- name: prune_jobs
 DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
 
@@ -574,8 +579,9 @@ ORDER BY seq LIMIT :limit;
 SELECT count(*) FROM notifications WHERE received_at >= :since;
 
 -- name: rule_stats
+-- Notifications each rule matched in the hours within the retention (`:since_hour` on).
 SELECT rule, sum(matched)::bigint AS matched, max(last_matched_at) AS last_matched_at
-FROM rule_stats GROUP BY rule ORDER BY rule;
+FROM rule_stats WHERE hour >= :since_hour GROUP BY rule ORDER BY rule;
 
 -- name: claim_source
 -- Sync API sources (bridge/sources): the lease is taken when free, expired or already ours.

@@ -94,14 +94,15 @@ CREATE TABLE actions (
     alerted TEXT NOT NULL DEFAULT ''
 );
 
--- Rule counters are sharded by connection so concurrent accepts never wait on one row lock;
--- readers sum the shards.
+-- Rule match counts per hour (migration 0008), sharded by connection so concurrent accepts
+-- never wait on one row lock; readers sum the shards of the hours within the retention.
 CREATE TABLE rule_stats (
     rule TEXT NOT NULL,
+    hour BIGINT NOT NULL,
     shard INTEGER NOT NULL,
     matched BIGINT NOT NULL DEFAULT 0,
     last_matched_at DOUBLE PRECISION,
-    PRIMARY KEY (rule, shard)
+    PRIMARY KEY (rule, hour, shard)
 );
 
 -- Sync API sources (migration 0003): continuation token and the polling lease per source.

@@ -55,6 +55,17 @@ UPDATE actions SET alerted = :alerted WHERE name = :action;
 DELETE FROM attempts WHERE job_id IN
     (SELECT id FROM jobs WHERE state = 'succeeded' AND finished_at < :before);
 
+-- name: prune_rule_stats
+-- The rule counts of hours that ended before `before` (their matches are past the retention).
+DELETE FROM rule_stats WHERE hour < CAST(:before / 3600 AS INTEGER);
+
+-- name: count_rule_matches
+-- A request's accepted notifications, counted per rule that matched them, in the hour of `now`.
+INSERT INTO rule_stats (rule, hour, matched, last_matched_at)
+VALUES (:rule, CAST(:now / 3600 AS INTEGER), :matched, :now)
+ON CONFLICT (rule, hour) DO UPDATE
+SET matched = matched + excluded.matched, last_matched_at = excluded.last_matched_at;
+
 -- name: prune_jobs
 DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
 
@@ -444,10 +455,9 @@ SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND claimed_by = :worker;
 
 -- name: rule_stats
--- Matches within the retention period (and every unfinished or dead job): jobs are the record.
-SELECT rule, count(DISTINCT coalesce(notification_key, id)) AS matched,
-       max(created_at) AS last_matched_at
-FROM jobs GROUP BY rule ORDER BY rule;
+-- Notifications each rule matched in the hours within the retention (`:since_hour` on).
+SELECT rule, sum(matched) AS matched, max(last_matched_at) AS last_matched_at
+FROM rule_stats WHERE hour >= :since_hour GROUP BY rule ORDER BY rule;
 
 -- == issue 12 (operator views: search, series) ============================================
 -- name: search_deliveries

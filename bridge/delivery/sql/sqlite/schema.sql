@@ -92,6 +92,16 @@ CREATE TABLE actions (
     alerted TEXT NOT NULL DEFAULT ''
 );
 
+-- Rule match counts per hour (migration 0008): the accept adds to them; the rules page sums the
+-- hours within the retention, and the prune deletes older ones.
+CREATE TABLE rule_stats (
+    rule TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    matched INTEGER NOT NULL DEFAULT 0,
+    last_matched_at REAL,
+    PRIMARY KEY (rule, hour)
+);
+
 -- Sync API sources (migration 0003): continuation token and the polling lease per source.
 CREATE TABLE source_state (
     name TEXT PRIMARY KEY,
