@@ -274,6 +274,7 @@ class Store(StoreViews, SourceLeases):
         restarted: list[int] = []
 
         async def op(tx: Tx) -> bool:
+            restarted.clear()  # a transaction run again (a PostgreSQL deadlock) starts afresh
             found = await tx.fetch("restart_jobs", ids=list(job_ids), now=now)
             restarted.extend(sorted(int(row["id"]) for row in found))
             return bool(found)
