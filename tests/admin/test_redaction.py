@@ -167,7 +167,10 @@ async def test_echoed_secrets_reach_neither_the_api_the_dashboard_nor_the_databa
     sent = [r.headers.get("Authorization", "") for r in echo.requests]
     assert f"Bearer {HTTP_BEARER}" in sent and f"Bearer {SLACK_TOKEN}" in sent  # they did go out
     stored = {row["action"]: row["last_response"] or "" for row in rows}
-    assert all("***" in response for response in stored.values()), stored  # echoes were kept
+    # The echoes were kept, with the secrets hidden; Slack's echo is no Slack answer, so that
+    # 200 is a message posted with a note instead (actions.md, Slack), and keeps no echo at all.
+    assert stored.pop("team").startswith("accepted: Slack answered 200, but"), stored
+    assert all("***" in response for response in stored.values()), stored
     assert "headers" in stored["hook"] and stored["dispatch"]
     database = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("bridge.db*")))  # noqa: ASYNC240
     assert b"Idempotency-Key" in database  # the echo is in the file, only without secrets
