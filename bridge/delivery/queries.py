@@ -26,14 +26,34 @@ def _sql_dir(dialect: str) -> resources.abc.Traversable:
 
 
 def parse_queries(text: str) -> dict[str, str]:
-    """Split `-- name: x` blocks; a duplicate name is an error, not a silent override."""
+    """Split `-- name: x` blocks; a duplicate name is an error, not a silent override.
+
+    A block may also declare variants of itself, `-- variant: y: <text> -> <replacement>`: query
+    `y` is the block with the first `<text>` replaced, so two queries that differ in one
+    condition (one a planner can serve from another index) are written once."""
     queries: dict[str, str] = {}
     parts = NAME_HEADER.split(text)
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        if name in queries:
-            raise ValueError(f"query {name!r} is defined twice")
-        queries[name] = body.strip().rstrip(";")
+        sql = body.strip().rstrip(";")
+        for query, text in [(name, sql), *_variants(name, sql)]:
+            if query in queries:
+                raise ValueError(f"query {query!r} is defined twice")
+            queries[query] = text
     return queries
+
+
+VARIANT_HEADER = re.compile(r"^--\s*variant:\s*(\w+):\s*(.+?)\s+->\s+(.+?)\s*$", re.MULTILINE)
+
+
+def _variants(name: str, sql: str) -> list[tuple[str, str]]:
+    """The variants `sql` declares, each as (name, text); the headers are left out of both."""
+    body = VARIANT_HEADER.sub("", sql)
+    found = []
+    for variant, old, new in VARIANT_HEADER.findall(sql):
+        if old not in body:
+            raise ValueError(f"query {name!r}: variant {variant!r} replaces {old!r}, not in it")
+        found.append((variant, body.replace(old, new, 1)))
+    return found
 
 
 @cache

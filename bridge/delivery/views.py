@@ -53,7 +53,8 @@ class StoreViews:
         since = self.clock.now() - self.retention_s
         values: dict[str, Any] = {"action": action, "filter": filter, "limit": limit}
         values |= {"offset": offset, "since": since}
-        found = await self.connector.read(lambda tx: tx.fetch("deliveries", **values))
+        query = "deliveries" if filter == "all" else "failed_deliveries"
+        found = await self.connector.read(lambda tx: tx.fetch(query, **values))
         return [rows.delivery_row(row) for row in found]
 
     async def job(self, job_id: int) -> JobDetail | None:
@@ -126,7 +127,10 @@ class StoreViews:
         values |= {key: getattr(search, key, None) for key in ("state", "since", "until")}
         values |= {"filter": getattr(search, "filter", None) or "all", "limit": limit}
         values |= {"offset": offset, "retained": self.clock.now() - self.retention_s}
-        found = await self.connector.read(lambda tx: tx.fetch("search_deliveries", **values))
+        # The failures filters read the jobs that ever failed alone (a partial index): the
+        # general query walks every job newest first, and failures may be rare.
+        query = "search_deliveries" if values["filter"] == "all" else "search_failed_deliveries"
+        found = await self.connector.read(lambda tx: tx.fetch(query, **values))
         return [rows.delivery_row(row) for row in found]
 
     async def delivery_series(

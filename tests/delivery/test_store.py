@@ -165,6 +165,21 @@ def test_duplicate_query_names_are_an_error() -> None:
         queries.parse_queries("-- name: x\nSELECT 1;\n-- name: x\nSELECT 2;\n")
 
 
+def test_a_query_declares_variants_that_differ_in_one_condition() -> None:
+    found = queries.parse_queries(
+        "-- name: listed\n-- variant: failed: (:all OR failures > 0) -> failures > 0\n"
+        "SELECT id FROM jobs WHERE (:all OR failures > 0) ORDER BY id;\n"
+    )
+    assert "WHERE (:all OR failures > 0) ORDER BY id" in found["listed"]
+    assert found["failed"].strip() == "SELECT id FROM jobs WHERE failures > 0 ORDER BY id"
+    with pytest.raises(ValueError, match="variant 'x' replaces 'nothing', not in it"):
+        queries.parse_queries("-- name: q\n-- variant: x: nothing -> else\nSELECT 1;\n")
+    with pytest.raises(ValueError, match="'listed' is defined twice"):
+        queries.parse_queries(
+            "-- name: q\n-- variant: listed: 1 -> 2\nSELECT 1;\n-- name: listed\nSELECT 3;"
+        )
+
+
 async def test_a_failing_write_does_not_undo_the_writes_committed_with_it(
     store: Store,
 ) -> None:

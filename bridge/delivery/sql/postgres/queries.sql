@@ -489,14 +489,16 @@ LEFT JOIN actions AS a ON a.name = c.action;
 SELECT name, enabled, last_success_at, failing_since, last_dead_at FROM actions ORDER BY name;
 
 -- name: deliveries
+-- With a failures filter, `failed_deliveries`: the same over the partial index of the jobs
+-- that ever failed (this one walks every job newest first, and failures may be rare).
+-- variant: failed_deliveries: (:filter = 'all' OR failures > 0) -> failures > 0
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures
 FROM jobs
 WHERE (:action::text IS NULL OR action = :action)
   AND (created_at >= :since OR state <> 'succeeded')
-  AND (:filter = 'all'
-       OR (:filter = 'failures' AND failures > 0)
-       OR (:filter = 'active_failures' AND failures > 0 AND state <> 'succeeded'))
+  AND (:filter = 'all' OR failures > 0)
+  AND (:filter <> 'active_failures' OR state <> 'succeeded')
 ORDER BY id DESC
 LIMIT :limit OFFSET :offset;
 
@@ -618,14 +620,15 @@ WHERE object_id = :object_id AND language = :language AND slot = :slot;
 -- The delivery log searched: every condition is optional (NULL: not asked). Text is matched
 -- case-insensitively: codename and item id whole, name part of it, q part of any of them (and
 -- of the summary and request id); request id, rule and state exactly.
+-- With a failures filter, `search_failed_deliveries`: over the jobs that ever failed alone.
+-- variant: search_failed_deliveries: (:filter::text = 'all' OR failures > 0) -> failures > 0
 SELECT id, action, rule, state, attempts, created_at, last_attempt_at, last_status,
        last_response, summary, batch_id, due_at, last_error, failures
 FROM jobs
 WHERE (:action::text IS NULL OR action = :action::text)
   AND (created_at >= :retained::float8 OR state <> 'succeeded')
-  AND (:filter::text = 'all'
-       OR (:filter::text = 'failures' AND failures > 0)
-       OR (:filter::text = 'active_failures' AND failures > 0 AND state <> 'succeeded'))
+  AND (:filter::text = 'all' OR failures > 0)
+  AND (:filter::text <> 'active_failures' OR state <> 'succeeded')
   AND (:rule::text IS NULL OR rule = :rule::text)
   AND (:state::text IS NULL OR state = :state::text)
   AND (:since::float8 IS NULL OR created_at >= :since::float8)

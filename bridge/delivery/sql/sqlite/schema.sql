@@ -65,7 +65,7 @@ CREATE INDEX jobs_batch ON jobs (batch_id);
 CREATE INDEX jobs_notification ON jobs (notification_key);
 CREATE INDEX jobs_rule ON jobs (rule, id);
 CREATE INDEX jobs_finished_at ON jobs (state, finished_at, action, created_at);
-CREATE INDEX jobs_failed ON jobs (action, failures) WHERE failures > 0;
+CREATE INDEX jobs_failed ON jobs (id, action, failures) WHERE failures > 0;
 
 CREATE TABLE attempts (
     job_id INTEGER NOT NULL,
