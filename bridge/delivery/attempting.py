@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from bridge import redaction
@@ -91,7 +90,12 @@ def _with_request(outcome: Outcome, sent: sent_requests.Recorder) -> Outcome:
 
 def log_outcome(batch: Batch, outcome: Outcome) -> None:
     """The attempt's one line: delivered (info), failed and retried (warning), dead (error)."""
-    extra: Mapping[str, Any] = {"delivery_id": batch.delivery_id, "action": batch.action}
+    extra: dict[str, Any] = {"delivery_id": batch.delivery_id, "action": batch.action}
+    if outcome.state != "succeeded":  # what came back, for a log read without the dashboard
+        if outcome.status is not None:
+            extra["status"] = outcome.status
+        if outcome.response:
+            extra["response"] = outcome.response[:200]
     if outcome.state == "succeeded":
         log.info("delivered %s (%d event(s))", batch.delivery_id, len(batch.jobs), extra=extra)
     elif outcome.state == "retrying":

@@ -70,7 +70,9 @@ def failed(
     delay = max(scheduled, min(retry_after_s or 0.0, settings.max_retry_after_s))
     due_at = finished_at + delay
     dead = permanent or finished_at + scheduled - first > settings.give_up_after_s
-    if dead and not permanent:
+    if permanent:  # said in the reason itself, so every view shows why nothing follows
+        error = f"{error} (permanent: not retried)"
+    elif dead:
         error = f"{error} (gave up after {failures} failed attempt(s))"
     return Outcome(
         state="dead" if dead else "retrying",

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 TOKEN = "operations-admin-token-0123456789"
 SECRET = "operations-webhook-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SLACK_ERROR = "Slack chat.postMessage failed: channel_not_found"
+SLACK_ERROR = "Slack chat.postMessage failed: channel_not_found (permanent: not retried)"
 
 
 def rules(slack: FakeSlack, hook_url: str, debounce: str | None = None) -> str:

@@ -69,5 +69,6 @@ async def test_a_megabyte_error_message_is_stored_as_an_excerpt(tmp_path: Path) 
     assert rows[0].state == "dead"
     error = rows[0].last_error or ""
     assert error.startswith("Algolia answered 400: no no")
-    assert len(error.encode()) <= RESPONSE_EXCERPT_BYTES + 16
+    assert error.endswith(" [...] (permanent: not retried)")
+    assert len(error.encode()) <= RESPONSE_EXCERPT_BYTES + len(" [...] (permanent: not retried)")
     assert job is not None and len((job.attempts[0].error or "").encode()) == len(error.encode())

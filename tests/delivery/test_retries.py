@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
 from bridge.config import DeliverySettings
@@ -74,18 +77,23 @@ async def test_a_longer_retry_after_is_honoured_and_a_shorter_one_is_not(
 
 
 async def test_a_permanent_failure_is_dead_at_once_and_kept(
-    store: Store, make_pool: MakePool
+    store: Store, make_pool: MakePool, caplog: pytest.LogCaptureFixture
 ) -> None:
     pool, runtime = make_pool({"a": DeliverySettings()})
-    runtime.instances["a"].script = [PermanentFailure("channel_not_found", status=404)]
+    failure = PermanentFailure("channel_not_found", status=404, response='{"ok":false}')
+    runtime.instances["a"].script = [failure]
     await accept(store, [1])
 
-    await run_due(pool)
+    with caplog.at_level(logging.ERROR, logger="bridge.delivery.workers"):
+        await run_due(pool)
+
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("delivery kb-1 is dead")]
+    assert (getattr(line, "status", None), getattr(line, "response", None)) == (404, '{"ok":false}')
 
     job = await store.job(1)
     assert job is not None
     assert (job.state, job.row.attempts, job.last_status) == ("dead", 1, 404)
-    assert job.last_error == "channel_not_found"
+    assert job.last_error == "channel_not_found (permanent: not retried)"
     assert [r.job_id for r in await store.deliveries(filter="active_failures")] == [1]
 
 
