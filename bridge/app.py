@@ -43,6 +43,11 @@ log = logging.getLogger("bridge.app")
 Role = Literal["serve", "worker"]
 
 
+def role_label(role: str, workers: bool) -> str:
+    """How the log names what a process runs: `serve`, `worker`, `serve, receive only`."""
+    return role if workers else f"{role}, receive only"
+
+
 def create_app(
     settings: Settings,
     *,
@@ -85,8 +90,9 @@ def create_app(
                 stop_workers = await start_workers(runtime)
                 stack.push_async_callback(stop_workers)  # runs first: workers stop first
             app.state.runtime = runtime
-            mode = role if workers else f"{role}, receive only"
-            log.info("bridge ready (%s): %s", mode, summary(loaded))
+            # Not "ready" yet: the server binds its socket after the start-up (serve's
+            # `_serve` says "ready" once it listens; a port in use fails after this line).
+            log.info("bridge started (%s): %s", role_label(role, workers), summary(loaded))
             # Start-up objects (config, imported modules, SDK clients) live for the whole
             # process: moving them out of the collector's reach keeps full collections short,
             # which cut the webhook p99 from ~85 ms to ~20 ms in bench/receive.py.

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import socket
 from typing import Any
 
 import uvicorn
 
 from bridge import eventloop
-from bridge.app import Role
+from bridge.app import Role, role_label
 from bridge.cli.common import CliError, examples, load_rules, settings_from_env
 from bridge.config import Config
 from bridge.delivery.opening import open_store
@@ -86,7 +87,7 @@ async def _serve(settings: Settings, config: Config, role: Role, *, workers: boo
     try:
         app = create_app(settings, role=role, config=config, store=store, workers=workers)
         # Deadlines, a connection bound and a throttled log (bridge/receiver/serving.py).
-        server = uvicorn.Server(uvicorn_config(app, settings))
+        server = _Server(uvicorn_config(app, settings), role_label(role, workers))
         with contextlib.suppress(SystemExit):  # uvicorn exits when its socket or lifespan fails
             await server.serve()
         if not server.started:
@@ -94,3 +95,20 @@ async def _serve(settings: Settings, config: Config, role: Role, *, workers: boo
         return 0
     finally:
         await store.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which logs that the bridge is ready once its socket is bound: a port
+    in use fails after the application's start-up, which must not have said "ready" then."""
+
+    def __init__(self, config: uvicorn.Config, label: str) -> None:
+        super().__init__(config)
+        self.label = label
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return
+        bound = [sock.getsockname() for s in self.servers for sock in (s.sockets or ())]
+        host, port = bound[0][:2] if bound else (self.config.host, self.config.port)
+        log.info("bridge ready (%s): listening on %s:%s", self.label, host, port)

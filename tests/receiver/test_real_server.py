@@ -223,3 +223,23 @@ async def test_receive_only_replica_stores_jobs_for_a_worker(tmp_path: Path) -> 
             if process is not None and process.returncode is None:
                 process.terminate()
                 await process.wait()
+
+
+async def test_a_port_in_use_never_reads_ready(tmp_path: Path) -> None:
+    """The start-up runs before uvicorn binds its socket: 'ready' waits for the socket, so a
+    port already taken shows the start-up, the bind error and no 'ready' line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = os.environ | {"BRIDGE_DB": f"sqlite:///{tmp_path}/b.db", "BRIDGE_PORT": str(port)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "serve", "--config", str(EXAMPLE),
+            "--host", "127.0.0.1",
+            env=env, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT_S)
+    log = err.decode(errors="replace")
+    assert process.returncode != 0, log
+    assert "bridge started (serve)" in log and "the bridge did not start" in log, log
+    assert "bridge ready" not in log, log
