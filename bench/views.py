@@ -126,12 +126,13 @@ async def postgres_fill(dsn: str, name: str, jobs: int, now: float) -> tuple[str
         pass  # migrations
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f"CREATE TEMP TABLE numbers AS SELECT generate_series(1, {jobs}) AS i")
+        numbers = f"SELECT generate_series(1, {jobs})::bigint AS i"
+        await conn.execute(f"CREATE TEMP TABLE numbers AS {numbers}")
         sql = JOBS_SQL.replace(":now", f"{now}::float8").replace(":n", str(jobs))
         await conn.execute(sql.replace(":spread", f"{RETENTION_S / jobs}::float8"))
         await conn.execute(
-            "INSERT INTO actions (name, last_success_at) SELECT DISTINCT action, $1 FROM jobs "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO actions (name, last_success_at) "
+            "SELECT DISTINCT action, $1::float8 FROM jobs ON CONFLICT DO NOTHING",
             now,
         )
         await conn.execute("VACUUM ANALYZE jobs")
