@@ -146,6 +146,8 @@ class SlackAction(Action[SlackOptions]):
                 channel=str(options.channel), text=text, blocks=blocks, **extra
             )
         except SlackApiError as exc:
+            if (posted := _posted_anyway(exc)) is not None:
+                return posted
             if not _slack_answer(exc) and (posted := _posted(heads, exc)) is not None:
                 return posted
             raise _api_failure(exc) from exc
@@ -178,6 +180,19 @@ class SlackAction(Action[SlackOptions]):
             what="Slack webhook",
             body_in_reason=True,
         )
+
+
+def _posted_anyway(exc: SlackApiError) -> Success | None:
+    """A success when Slack's own answer says `"ok": true` in a 2xx other than 200: the SDK
+    raises for any status but 200, and a retry would post the message twice."""
+    response = exc.response
+    data = getattr(response, "data", None)
+    status = getattr(response, "status_code", None)
+    if not (isinstance(data, dict) and data.get("ok") is True and isinstance(status, int)):
+        return None
+    if not 200 <= status < 300:
+        return None
+    return Success(status=status, response=f"posted to {data.get('channel')} ts={data.get('ts')}")
 
 
 def _slack_answer(exc: SlackApiError) -> bool:

@@ -45,7 +45,8 @@ class TrelloOptions(ActionOptions):
     board_id: str | None = None  # narrows the marker search to one board
     name: str | None = None  # default: the item's name
     description: str = ""
-    labels: list[str] | str | None = None  # label ids (a string may hold several, spaced)
+    # label ids (a string may hold several, spaced); one that renders empty or None is dropped
+    labels: list[str | None] | str | None = None
     due: str | None = None  # ISO 8601 date or time; empty text clears it
     text: str | None = None  # comment: the comment's text
     # move/comment when no card carries the item's marker: create it in list_id, succeed
@@ -156,8 +157,9 @@ class TrelloAction(Action[TrelloOptions]):
             "name": options.name or event.name or str(event.id),
             "desc": f"{description}\n\n{mark}" if description else mark,
         }
-        if options.labels is not None:
-            fields["idLabels"] = ",".join(split_values(options.labels))
+        labels = split_values(options.labels)
+        if labels:  # none left (all rendered empty): the card's labels are left as they are
+            fields["idLabels"] = ",".join(labels)
         if options.due is not None:
             fields["due"] = options.due
         return fields

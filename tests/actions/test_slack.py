@@ -249,6 +249,17 @@ async def test_a_2xx_whose_answer_cannot_be_read_is_a_message_posted_once(
     )
 
 
+async def test_slacks_ok_in_another_2xx_is_a_message_posted_once(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    """slack-sdk raises for any status but 200; a 201 saying ok was retried, a second post."""
+    async with FakeSlack() as slack:
+        slack.broken_next(b'{"ok": true, "channel": "C1", "ts": "1.2"}', status=201)
+        result = await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+    assert len(slack.messages) == 1
+    assert (result.status, result.response) == (201, "posted to C1 ts=1.2")
+
+
 async def test_a_readable_answer_is_judged_as_before_and_a_5xx_cut_off_still_retries(
     resources: Resources, make_call: MakeCall
 ) -> None:

@@ -230,3 +230,18 @@ async def test_an_error_answer_is_judged_by_its_status_whatever_its_body(
             await TrelloAction("cards", resources).send(call)
     assert caught.value.status == 401
     assert caught.value.response.startswith("invalid token")
+
+
+async def test_labels_that_render_empty_are_dropped_and_none_left_sends_no_labels(
+    trello: FakeTrello, resources: Resources, make_call: MakeCall
+) -> None:
+    """A label template rendering None failed validation (the job died); one rendering blank
+    sent `idLabels=` and cleared the card's labels. Empty ones are dropped now."""
+    action = TrelloAction("t", resources)
+    await run(action, make_call, trello, labels=[None, "", "label-a"])
+    assert trello.cards["card0001"]["idLabels"] == ["label-a"]
+    trello.requests.clear()
+    await run(action, make_call, trello, labels=[None, " "])
+    update = next(r for r in trello.requests if r.method == "PUT")
+    assert "idLabels" not in update.query
+    assert trello.cards["card0001"]["idLabels"] == ["label-a"]  # left as they were
