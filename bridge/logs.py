@@ -15,6 +15,7 @@ def setup_logging(settings: Settings) -> None:
     """One root handler in BRIDGE_LOG_FORMAT at BRIDGE_LOG_LEVEL; uvicorn's records join it."""
     handler = configure(settings.log_format, settings.log_level)
     handler.addFilter(_drop_color_message)
+    handler.addFilter(_server_logger_name)
     for name in _UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()
@@ -27,3 +28,13 @@ def _drop_color_message(record: logging.LogRecord) -> bool:
     """uvicorn attaches an ANSI-coloured copy of its message; our formats have their own."""
     record.__dict__.pop("color_message", None)
     return True
+
+
+def _server_logger_name(record: logging.LogRecord) -> bool:
+    """uvicorn logs its server's own lines ("Started server process", "Uvicorn running on")
+    under `uvicorn.error`, whatever their level: named `uvicorn` in both formats, an INFO line
+    no longer reads as an error (logthrottle watches `uvicorn` and its children alike)."""
+    if record.name == "uvicorn.error":
+        record.name = "uvicorn"
+    return True
+

@@ -230,3 +230,26 @@ def test_json_hides_credential_named_extras_and_secrets_in_ids_and_names() -> No
     assert entry["headers"] == {"Authorization": "***", "accept": "json"}
     assert entry["count"] == 3 and "note" not in entry
     assert list(entry)[:5] == ["ts", "level", "logger", "message", "request_id"]
+
+
+def test_uvicorns_server_lines_are_named_uvicorn_not_uvicorn_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn logs 'Uvicorn running on ...' under `uvicorn.error`: an INFO line that read like
+    an error in both formats."""
+    from bridge.logs import setup_logging
+    from bridge.settings import Settings
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    try:
+        setup_logging(Settings(log_format="json", log_level="info"))
+        logging.getLogger("uvicorn.error").info("Uvicorn running on http://127.0.0.1:8080")
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert (line["logger"], line["level"]) == ("uvicorn", "info")
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "_bridge_handler", False):
+                root.removeHandler(handler)
+        root.handlers[:0] = [h for h in before[0] if h not in root.handlers]
+        root.setLevel(before[1])
