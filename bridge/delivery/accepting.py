@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.delivery import params, records
@@ -74,24 +74,7 @@ async def _step_by_step(tx: Tx, accept: records.AcceptRows, jobs: Sequence[Plann
             fresh.append(job_values)
     if fresh:
         await tx.execute_many("insert_job", fresh)
-    matched = _matches_per_rule(stored, accept.rules)
-    if matched:
-        now = accept.notes[0]["received_at"]
-        counts = [{"rule": rule, "matched": n, "now": now} for rule, n in matched.items()]
-        await tx.execute_many("count_rule_matches", counts)
     return Accepted(accepted, len(accept.notes) - accepted, len(fresh))
-
-
-def _matches_per_rule(
-    accepted: Mapping[str, object], rules: Mapping[str, Sequence[str]]
-) -> dict[str, int]:
-    """How many of the accepted notifications (by content key) each rule matched, as
-    PostgreSQL's `accept` counts them (its `matched` part): each notification once per rule."""
-    counts: dict[str, int] = {}
-    for key in accepted:
-        for rule in rules.get(key, ()):
-            counts[rule] = counts.get(rule, 0) + 1
-    return counts
 
 
 async def _repeated_runs(tx: Tx, notes: Sequence[dict[str, Any]]) -> set[records.ObjectKey]:

@@ -59,13 +59,6 @@ DELETE FROM attempts WHERE job_id IN
 -- The rule counts of hours that ended before `before` (their matches are past the retention).
 DELETE FROM rule_stats WHERE hour < CAST(:before / 3600 AS INTEGER);
 
--- name: count_rule_matches
--- A request's accepted notifications, counted per rule that matched them, in the hour of `now`.
-INSERT INTO rule_stats (rule, hour, matched, last_matched_at)
-VALUES (:rule, CAST(:now / 3600 AS INTEGER), :matched, :now)
-ON CONFLICT (rule, hour) DO UPDATE
-SET matched = matched + excluded.matched, last_matched_at = excluded.last_matched_at;
-
 -- name: prune_jobs
 DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < :before;
 

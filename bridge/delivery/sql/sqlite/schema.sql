@@ -92,7 +92,7 @@ CREATE TABLE actions (
     alerted TEXT NOT NULL DEFAULT ''
 );
 
--- Rule match counts per hour (migration 0008): the accept adds to them; the rules page sums the
+-- Rule match counts per hour (migration 0008): a stored notification adds one per rule it matched (the trigger); the rules page sums the
 -- hours within the retention, and the prune deletes older ones.
 CREATE TABLE rule_stats (
     rule TEXT NOT NULL,
@@ -101,6 +101,14 @@ CREATE TABLE rule_stats (
     last_matched_at REAL,
     PRIMARY KEY (rule, hour)
 );
+CREATE TRIGGER notifications_count_rule_matches AFTER INSERT ON notifications
+BEGIN
+    INSERT INTO rule_stats (rule, hour, matched, last_matched_at)
+    SELECT value, CAST(NEW.received_at / 3600 AS INTEGER), 1, NEW.received_at
+    FROM json_each(CASE WHEN json_valid(NEW.rules) THEN NEW.rules ELSE '[]' END) WHERE true
+    ON CONFLICT (rule, hour) DO UPDATE
+    SET matched = matched + 1, last_matched_at = excluded.last_matched_at;
+END;
 
 -- Sync API sources (migration 0003): continuation token and the polling lease per source.
 CREATE TABLE source_state (
