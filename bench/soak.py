@@ -1,8 +1,10 @@
 """Soak: receive and deliver at once for minutes; memory, view latency and losses over time.
 
     .venv/bin/python bench/soak.py [--minutes 3] [--connections 8] [--sample-s 10]
+                                   [--db postgresql://postgres@127.0.0.1/soak]
 
-One `bridge serve` (SQLite, workers on, admin token) with 100 rules; every notification
+One `bridge serve` (SQLite, or the PostgreSQL database `--db` names, emptied first; workers
+on, admin token) with 100 rules; every notification
 matches two actions: `sink` (http to bench/sink.py, `ordering: none, concurrency: 16`) and
 `down` (http to a port where nothing listens: every attempt fails and is scheduled again, so
 retrying jobs pile up as they would behind a dead target). wrk posts distinct signed bodies for
@@ -109,7 +111,28 @@ def sink_count(port: int) -> int:
         return int(json.loads(response.read())["count"])
 
 
+def fresh_postgres(url: str) -> None:
+    """Drop and create the database `url` names, so a run starts from an empty store."""
+    import asyncio
+
+    import asyncpg
+
+    base, name = url.rsplit("/", 1)
+
+    async def make() -> None:
+        conn = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(make())
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.db:
+        fresh_postgres(args.db)
     sink_port, down_port, port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         work = Path(tmp)
@@ -120,7 +143,7 @@ def main(args: argparse.Namespace) -> int:
         (work / "rules.yaml").write_text(rules_yaml(sink_port, down_port))
         env = dict(os.environ) | {
             "BRIDGE_CONFIG": str(work / "rules.yaml"),
-            "BRIDGE_DB": f"sqlite:///{work}/soak.db",
+            "BRIDGE_DB": args.db or f"sqlite:///{work}/soak.db",
             "BRIDGE_HOST": "127.0.0.1",
             "BRIDGE_PORT": str(port),
             "BRIDGE_ADMIN_TOKEN": TOKEN,
@@ -193,4 +216,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--max-rate", type=int, default=4000, help="bodies written per second of the run"
     )
+    parser.add_argument("--db", help="a PostgreSQL URL (its database is dropped and made anew)")
     raise SystemExit(main(parser.parse_args()))

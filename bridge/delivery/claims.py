@@ -18,14 +18,14 @@ from bridge.delivery.policy import Candidate, Unit, fifo_slots, plan_claim
 
 
 async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: float) -> Claim:
-    lock = await tx.fetch_one("begin_claim", action=action, now=now)
+    in_order = policy.ordering == "fifo"
+    lock = await tx.fetch_one("begin_claim", action=action, now=now, in_order=in_order)
     if lock is None:  # no job was ever created for it, or another replica is claiming it now
         return Claim()
     if not lock["enabled"]:
         return Claim()
     running = int(await tx.fetch_value("count_running", action=action))
-    fifo = policy.ordering == "fifo"
-    slots = fifo_slots(policy, running) if fifo else policy.concurrency - running
+    slots = fifo_slots(policy, running) if in_order else policy.concurrency - running
     if slots <= 0:
         return Claim()
     later: float | None = None

@@ -71,6 +71,9 @@ class Store(StoreViews, SourceLeases):
         # set_enabled calls made through this store: a fifo sequence in this process then reads
         # the flag again before its next call instead of waiting for its periodic re-read.
         self.enabled_changes = 0
+        # Writes through this store that may put an earlier job back at a queue's head (a retry,
+        # a reset, a release, an enable): the workers then claim an action whose head waited.
+        self.queue_changes = 0
         self._listeners: list[Callable[[], None]] = []
         self._recorder = AttemptRecorder(connector)
         connector.listen(self._notify)
@@ -120,6 +123,7 @@ class Store(StoreViews, SourceLeases):
 
         changed = await self.connector.write(with_notify)
         if changed:
+            self.queue_changes += 1
             self._notify()
         return changed
 
@@ -142,6 +146,7 @@ class Store(StoreViews, SourceLeases):
             self.connector, notifications, jobs, now=self.clock.now(), request_id=request_id
         )
         if accepted.jobs:
+            self.connector.wake_others()  # after the commit: NOTIFY in it serialized commits
             self._notify()
         return accepted
 

@@ -320,3 +320,35 @@ async def test_a_fifo_run_stops_at_a_success_it_could_not_record(
     assert called[-3:] == ["Item 1", "Item 2", "Item 3"]
     assert called[:2] == ["Item 1", "Item 2"] and called.count("Item 3") <= 2
     assert {r.state for r in await store.deliveries()} == {"succeeded"}
+
+
+async def test_a_fifo_head_waiting_for_its_retry_is_not_claimed_at_every_wake_up(
+    store: Store, clock: ManualClock, make_pool: MakePool
+) -> None:
+    """Every finished call wakes the dispatcher; a fifo action whose head waits for its retry
+    was claimed each time, taking the order lock every accept for it waits behind (PostgreSQL,
+    bench/soak.py). It is claimed again at its head's due time, after `poll_s`, or at once after
+    a retry through the store."""
+    pool, runtime = make_pool({"down": DeliverySettings(), "busy": DeliverySettings()})
+    runtime.instances["down"].script = [RuntimeError("target down")] * 10
+    await accept(store, [1, 2], actions=("down",))
+    await run_due(pool)  # down's head fails: retrying, due later
+    claimed: list[str] = []
+    claim = store.claim
+
+    async def counting(action: str, *args: Any, **kwargs: Any) -> Any:
+        claimed.append(action)
+        return await claim(action, *args, **kwargs)
+
+    store.claim = counting  # type: ignore[method-assign]
+    for n in range(10, 15):  # five wake-ups while down's head waits
+        await accept(store, [n], actions=("busy",))
+        await run_due(pool)
+    assert claimed.count("down") == 1  # the first round learns the due time; then it waits
+    clock.advance(pool.poll_s)
+    await run_due(pool)
+    assert claimed.count("down") == 2  # after poll_s: another process may have asked a retry
+    assert await store.retry_job(1)
+    await run_due(pool)
+    assert claimed.count("down") == 3
+    assert len(runtime.instances["down"].calls) == 2  # the retry ran at once

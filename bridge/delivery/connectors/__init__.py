@@ -3,7 +3,8 @@
 A connector knows its driver and nothing about jobs (procrastinate's connector is the model):
 it runs the named queries of `sql/<dialect>/queries.sql` with keyword parameters, inside a
 transaction (`write`) or on a connection that sees committed data (`read`), applies the
-dialect's migrations, wakes other processes (`notify` in a transaction, `listen` for theirs),
+dialect's migrations, wakes other processes (`notify` in a transaction or `wake_others` after
+one, `listen` for theirs),
 and translates every driver error into `StoreUnavailable`. A third database is one module
 here plus one SQL folder.
 
@@ -71,6 +72,11 @@ class Connector(Protocol):
 
     def listen(self, callback: Callable[[], None]) -> None:
         """Call `callback` (in the event loop) when another process notified (jobs are due)."""
+        ...
+
+    def wake_others(self) -> None:
+        """After a commit that made jobs due: wake the other processes' listeners soon, in a
+        notification of its own (wake-ups that come while one is on its way share the next)."""
         ...
 
 

@@ -358,6 +358,8 @@ class PostgresConnector:
         self._callbacks: list[Callable[[], None]] = []
         # NOTIFY payload: this process's own notifications were delivered locally at commit.
         self.sender = uuid.uuid4().hex
+        self._waking: asyncio.Task[None] | None = None
+        self._wake_again = False
 
     async def open(self) -> None:
         try:
@@ -372,6 +374,10 @@ class PostgresConnector:
             raise
 
     async def close(self) -> None:
+        waking, self._waking = self._waking, None
+        if waking is not None:
+            waking.cancel()
+            await asyncio.gather(waking, return_exceptions=True)
         listener, self._listener = self._listener, None
         pool, self.pool = self.pool, None
         if listener is not None:
@@ -407,6 +413,28 @@ class PostgresConnector:
 
     def listen(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
+
+    def wake_others(self) -> None:
+        """NOTIFY in a statement of its own, after the accept's commit. PostgreSQL serializes
+        the commits of transactions that NOTIFY (a lock on the notification queue, held through
+        the commit's WAL flush): NOTIFY inside every accept made them commit one at a time, and
+        the receive rate followed (bench/soak.py). A lone NOTIFY writes no WAL, so the lock is
+        brief; accepts that commit while one is on its way share the next."""
+        if self._waking is not None and not self._waking.done():
+            self._wake_again = True
+            return
+        self._waking = asyncio.create_task(self._send_wake_ups())
+
+    async def _send_wake_ups(self) -> None:
+        while True:
+            self._wake_again = False
+            try:
+                await on_connection(self.pool, lambda conn: self.tx(conn).notify())
+            except StoreUnavailable as exc:  # the other processes poll: a second, not lost
+                log.warning("could not wake the other processes: %s", exc)
+                return
+            if not self._wake_again:
+                return
 
     def _notified(self) -> None:
         for callback in self._callbacks:

@@ -429,6 +429,9 @@ class SqliteConnector:
     def listen(self, callback: Callable[[], None]) -> None:
         """Nothing to listen to: a `bridge worker` beside `bridge serve` polls the file."""
 
+    def wake_others(self) -> None:
+        """Nothing to wake: other processes on the file poll it."""
+
 
 def _with_connection(path: str, op: Callable[[sqlite3.Connection], list[str]]) -> list[str]:
     conn = connect(path)

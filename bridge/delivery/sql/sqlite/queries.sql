@@ -300,8 +300,9 @@ SELECT count(*) FROM json_each(:actions);
 INSERT OR IGNORE INTO actions (name) SELECT DISTINCT value FROM json_each(:actions);
 
 -- name: begin_claim
--- The write lock is the claim lock. Expired leases given back; the action's row, made if
--- needed, says whether it is enabled.
+-- The write lock is the claim lock, and the order lock too (`:in_order`, PostgreSQL's: no
+-- insert commits meanwhile). Expired leases given back; the action's row, made if needed,
+-- says whether it is enabled.
 INSERT OR IGNORE INTO actions (name) VALUES (:action);
 UPDATE jobs
 SET state = CASE WHEN failures > 0 THEN 'retrying' ELSE 'pending' END,
