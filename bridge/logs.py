@@ -37,4 +37,3 @@ def _server_logger_name(record: logging.LogRecord) -> bool:
     if record.name == "uvicorn.error":
         record.name = "uvicorn"
     return True
-
