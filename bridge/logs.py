@@ -15,11 +15,14 @@ def setup_logging(settings: Settings) -> None:
     """One root handler in BRIDGE_LOG_FORMAT at BRIDGE_LOG_LEVEL; uvicorn's records join it."""
     handler = configure(settings.log_format, settings.log_level)
     handler.addFilter(_drop_color_message)
-    handler.addFilter(_server_logger_name)
     for name in _UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # On the logger, not the handler: only uvicorn's own lines pay for it, not one per webhook.
+    server = logging.getLogger("uvicorn.error")
+    if _server_logger_name not in server.filters:
+        server.addFilter(_server_logger_name)
     # One line per request is the access log's job elsewhere; ours logs what it accepted.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from bridge.admin import params, present
 from bridge.admin.search import DeliverySearch
 from bridge.cli.common import CliError, examples, load
 from bridge.cli.delivery_table import print_deliveries
+from bridge.config.errors import did_you_mean
 from bridge.delivery.clock import SystemClock
 from bridge.delivery.model import ActionState, DeliveryRow, LogFilter
 from bridge.delivery.opening import open_store, sqlite_path
@@ -340,8 +340,7 @@ def _unknown(name: str, known: list[str]) -> str:
     config knows (an empty list is most likely a typo), else nothing."""
     if name in known:
         return ""
-    close = difflib.get_close_matches(name, known, n=1)
-    return ": no action has that name" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return ": no action has that name" + did_you_mean(name, known)
 
 
 async def _known_action(store: Store, name: str) -> None:
@@ -352,6 +351,4 @@ async def _known_action(store: Store, name: str) -> None:
     names += list(_config_actions())
     if name in names:
         return
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise CliError(f"unknown action {name!r}{hint}")
+    raise CliError(f"unknown action {name!r}{did_you_mean(name, names)}")

@@ -5,6 +5,7 @@ values of model.py (rows.py). `Store` (store.py) has them as methods; the writes
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -184,20 +185,10 @@ class StoreViews:
 def _queue_depths(changes: list[Any], count: int) -> dict[str, list[int]]:
     """Jobs waiting at each bucket's end, per action, from `series_queue_changes` rows: those
     waiting at the start (bucket -1), plus those created, less those finished, up to the end."""
-    joined: dict[str, list[int]] = {}
-    left: dict[str, list[int]] = {}
+    net: dict[str, list[int]] = {}  # per action: position 0 the start, then each bucket
     for row in changes:
-        index = int(row["bucket"]) + 1  # bucket -1 (waiting at the start) is position 0
+        index = int(row["bucket"]) + 1
         if 0 <= index <= count:
-            joined.setdefault(row["action"], [0] * (count + 1))[index] += int(row["joined"])
-            left.setdefault(row["action"], [0] * (count + 1))[index] += int(row["left"])
-    depths = {}
-    for action in joined.keys() | left.keys():
-        waiting, running = [], 0
-        ins, outs = joined.get(action, [0] * (count + 1)), left.get(action, [0] * (count + 1))
-        for position in range(count + 1):
-            running += ins[position] - outs[position]
-            if position:
-                waiting.append(running)
-        depths[action] = waiting
-    return depths
+            deltas = net.setdefault(row["action"], [0] * (count + 1))
+            deltas[index] += int(row["joined"]) - int(row["left"])
+    return {action: list(itertools.accumulate(deltas))[1:] for action, deltas in net.items()}
