@@ -11,7 +11,6 @@ by which `bridge deliveries --request-id` and the admin API's `/deliveries?reque
 from __future__ import annotations
 
 import argparse
-import difflib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from bridge.cli.common import CliError, load_rules
 from bridge.cli.progress import progress
+from bridge.config.errors import did_you_mean
 from bridge.delivery.replaying import replay_batches, shortfall
 from bridge.delivery.store import Store
 from bridge.plan import PlannedJob
@@ -99,8 +99,7 @@ def when(option: str, raw: str | None) -> Callable[[float], float] | None:
 def _checked(option: str, chosen: list[str], known: list[str], what: str) -> frozenset[str]:
     for name in chosen:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, known)
             raise CliError(f"{option}: the config has no {what} {name!r}{hint}")
     return frozenset(chosen)
 
