@@ -11,6 +11,9 @@ import asyncio
 import random
 from typing import Any
 
+import asyncpg
+import pytest
+
 from bridge.delivery.clock import ManualClock
 from bridge.delivery.model import Accepted, Batch, ClaimPolicy, Outcome
 from bridge.delivery.store import Store
@@ -306,3 +309,48 @@ async def test_replay_of_a_republish_finds_each_stored_copy(store: Store) -> Non
     batches = [await run_head(store) for _ in range(3)]
     assert [b.jobs[0].notification_key for b in batches] == keys
     assert [b.jobs[0].event.raw for b in batches] == [publish.raw, unpublish.raw, publish.raw]
+
+
+# PostgreSQL only: SQLite's writers take turns (one write lock for the file), so two replicas
+# never decide one request at the same instant there.
+@pytest.mark.parametrize(
+    "store_kind", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_two_replicas_accepting_one_request_about_an_object_at_once_store_it_once(
+    make_store: MakeStore, store_url: str
+) -> None:
+    """Kontent.ai retries a request that timed out while a load balancer still had it on one
+    replica, and sends the retry to another. Each replica's accept decided against the table as
+    it stood when its statement began, so both accepted the notifications after the object's
+    first in the request: those were stored, and their jobs ran, twice."""
+    first, second = await make_store(), await make_store()
+    publish, unpublish = item("published"), item("unpublished")
+    assert await send(first, publish) == (1, 0, 1)
+    # Unpublished and published again: the publish is stored a second time, under a key of its
+    # own (the content key and a sequence number), as the object went back to an earlier state.
+    request = [unpublish, publish]
+
+    blocker = await asyncpg.connect(store_url)
+    try:
+        # Hold the object's row, so that both statements take their snapshot, then wait for it.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("SELECT 1 FROM object_latest FOR UPDATE")
+        both = asyncio.gather(send(first, *request), send(second, *request))
+        for _ in range(200):
+            waiting = await blocker.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 2
+        await transaction.commit()
+        results = await both
+    finally:
+        await blocker.close()
+
+    assert sorted(results) == [(0, 2, 0), (2, 0, 2)]  # was (1, 1, 1) and (2, 0, 2)
+    assert len(await first.notifications(limit=100)) == 3
+    assert len(await first.deliveries(limit=100)) == 3

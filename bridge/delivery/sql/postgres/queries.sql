@@ -14,7 +14,10 @@
 -- * `prior`: the first of several for one object: new unless it repeats the latest as it was
 --   when the statement began; `new`: a later one (it differs from the one before it). Neither
 --   is new when the object's notifications in the request repeat the run of the request that
---   made its latest (`redelivered`: Kontent.ai retried that request; migration 0006).
+--   made its latest (Kontent.ai retried that request; migration 0006). That is decided by the
+--   upsert, not by the snapshot: it changes the object's row only for a run the row does not
+--   hold yet, and it waits for a replica writing the same row, so of two replicas accepting
+--   one retried request at once, the second finds the first's run and accepts none of it.
 -- Each object's last notification in the request becomes its latest, with the request's run.
 WITH ordered AS (
     SELECT count(pg_advisory_xact_lock_shared(hashtextextended('bridge.jobs:' || action, 0)))
@@ -28,12 +31,6 @@ objects AS (
                 :obj_runs::text[])
          WITH ORDINALITY AS o (webhook, object_id, language, slot, content_key, last_modified,
                                run, ord)
-),
-redelivered AS (
-    -- Read in the statement's snapshot, before `latest` writes: the run as it was.
-    SELECT o.ord
-    FROM objects AS o JOIN object_latest AS l USING (webhook, object_id, language, slot)
-    WHERE o.run IS NOT NULL AND l.run = o.run
 ),
 latest AS (
     -- A run that is not a redelivery accepts something, even when its last notification
@@ -63,9 +60,8 @@ candidates AS (
              WITH ORDINALITY AS n (content_key, webhook, format, raw, events, rules, summary,
                                    obj, check_, nth, ord)
         WHERE n.check_ = 'key'
-           OR (n.check_ = 'new' AND n.obj NOT IN (SELECT ord FROM redelivered))
-           OR (n.check_ = 'latest' AND n.obj IN (SELECT ord FROM changed))
-           OR (n.check_ = 'prior' AND n.obj NOT IN (SELECT ord FROM redelivered)
+           OR (n.check_ IN ('latest', 'new') AND n.obj IN (SELECT ord FROM changed))
+           OR (n.check_ = 'prior' AND n.obj IN (SELECT ord FROM changed)
                AND n.content_key IS DISTINCT FROM (
                    SELECT l.content_key FROM object_latest AS l JOIN objects AS o
                        USING (webhook, object_id, language, slot)
