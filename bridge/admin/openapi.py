@@ -2,8 +2,8 @@
 
 It states what the routes really take and answer, so that a fuzzer driven by it (the tests run
 schemathesis over it) exercises the handlers rather than only their 404s: job ids are 64-bit
-integers, names are bounded strings, every call may answer 401, 429 and 503, and the bodies
-of the 200s are described field by field (in bridge/admin/openapi_bodies.py).
+integers (or `kb-<id>`, the delivery id), names are bounded strings, every call may answer 401,
+429 and 503, and the bodies of the 200s are described field by field (in openapi_bodies.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ _NAME = {
     "pattern": "^[^\\x00-\\x1f\\x7f]+$",
 }
 _PATH: dict[str, Any] = {
-    "job_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
+    # A job id, or the delivery id logs and the dashboard name its call by (`kb-42`: params.job_id).
+    "job_id": {
+        "anyOf": [
+            {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
+            {"type": "string", "pattern": "^[kK][bB]-[0-9]{1,19}$"},
+        ]
+    },
     "name": _NAME,
 }
 _QUERY: dict[str, Any] = {

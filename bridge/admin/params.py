@@ -4,9 +4,16 @@
 `+5`, `str.isdigit()` says yes to `²` which `int()` then refuses, and a 20-digit id overflows
 the stores' 64-bit integer columns. One parser, ASCII digits only and a bounded length, serves
 every route that takes an id or a number, so a job id either names a row or is a 404.
+
+A job id is the one place where more than digits is taken: logs, alerts and the dashboard name
+a call by its delivery id `kb-42` (its first job's id), so `job_id` reads `42` and `kb-42`
+alike, the prefix in any case, for the admin routes and the CLI (which first trims the blanks
+a pasted value brings; in a URL path ` 1` stays no job).
 """
 
 from __future__ import annotations
+
+from bridge.delivery.policy import DELIVERY_ID_PREFIX
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER and PostgreSQL BIGINT
 MAX_ID_DIGITS = len(str(MAX_ID))  # 19
@@ -23,8 +30,13 @@ def whole_number(raw: str, *, maximum: int = MAX_ID) -> int | None:
 
 
 def job_id(raw: str) -> int | None:
-    """A job id from a path (`None`: no job can have this id, the route answers 404)."""
-    value = whole_number(raw)
+    """A job id as users type it: `42`, or the delivery id `kb-42` / `KB-42` that logs and the
+    dashboard show (`None`: no job can have this id; a route answers 404, the CLI a usage
+    error)."""
+    text = raw
+    if text[: len(DELIVERY_ID_PREFIX)].lower() == DELIVERY_ID_PREFIX:
+        text = text[len(DELIVERY_ID_PREFIX) :]
+    value = whole_number(text)
     return value if value is not None and value > 0 else None
 
 

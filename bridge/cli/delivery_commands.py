@@ -84,14 +84,15 @@ def _add_job_commands(subparsers: Any) -> None:
         help="retry a failing or dead job now",
         description="Make job JOB (and the jobs coalesced with it) due now, restarting its "
         "retry schedule. Works for failing (retrying) and dead jobs.",
-        **examples("bridge retry 42"),
+        **examples("bridge retry 42", "bridge retry kb-42"),
     )
     _db_option(retry)
     retry.add_argument(
         "job",
         metavar="JOB",
-        type=_positive_int,
-        help="the job id: the JOB column of `bridge deliveries` (job 42 is kb-42 in the log)",
+        type=_job_id,
+        help="the job id: the JOB column of `bridge deliveries`, or the delivery id the log and "
+        "the dashboard name (job 42 is kb-42)",
     )
     retry.set_defaults(func=run_retry)
 
@@ -283,6 +284,18 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help=f"database URL (default: BRIDGE_DB, the file BRIDGE_DB_FILE names, or {DEFAULT_DB})",
     )
+
+
+def _job_id(text: str) -> int:
+    # The admin routes' parser: `42` or `kb-42` (any case), at most the stores' 64-bit maximum;
+    # the blanks around a pasted id are trimmed here (a URL path keeps ` 1` as no job).
+    value = params.job_id(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a job id: a whole number from 1 to {params.MAX_ID}, or kb-N as the log "
+            f"names it, got {text[:40]!r}"
+        )
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -38,9 +38,14 @@ class ClaimPlan:
     next_due_at: float | None = None
 
 
+# A call's delivery id is this prefix and its first job's id: `kb-42` is job 42's call, which is
+# why every command and admin route that takes a job id also takes `kb-42` (admin/params.py).
+DELIVERY_ID_PREFIX = "kb-"
+
+
 def delivery_id(first_job_id: int) -> str:
     """Stable across retries: the batch is named after its first job, which is in no other."""
-    return f"kb-{first_job_id}"
+    return f"{DELIVERY_ID_PREFIX}{first_job_id}"
 
 
 def plan_claim(

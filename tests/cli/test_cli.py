@@ -479,6 +479,8 @@ def test_explain_refuses_a_payload_past_the_body_limit(
         ("retry", "9223372036854775808"),
         ("retry", "٣"),
         ("retry", "0"),
+        ("retry", "kb-0"),
+        ("retry", "kb-٣"),
         ("deliveries", "--limit", "99999999999999999999999"),
         ("deliveries", "--limit", "1_000"),
     ],
@@ -491,9 +493,9 @@ def test_ids_and_limits_past_the_stores_integers_are_usage_errors(
     assert run(capsys, "db", "upgrade", "--db", db)[0] == 0
     code, _out, err = run(capsys, *argv, "--db", db)
     assert code == 2
-    assert err.splitlines()[-1].endswith(
-        f"expected a whole number from 1 to 9223372036854775807, got {argv[-1]!r}"
-    )
+    number = "a whole number from 1 to 9223372036854775807"
+    expected = f"a job id: {number}, or kb-N as the log names it" if argv[0] == "retry" else number
+    assert err.splitlines()[-1].endswith(f"expected {expected}, got {argv[-1]!r}")
     assert run(capsys, "retry", "9223372036854775807", "--db", db)[2] == (
         "error: no job 9223372036854775807\n"
     )

@@ -142,6 +142,18 @@ def test_retry_reset_disable_enable(db: Path, capsys: pytest.CaptureFixture[str]
     assert with_store(db, lambda s: s.action_states())[0].enabled is True
 
 
+@pytest.mark.parametrize("typed", ["kb-3", "KB-3", " kb-3 ", "3\n"])
+def test_retry_takes_the_delivery_id_the_log_names(
+    db: Path, capsys: pytest.CaptureFixture[str], typed: str
+) -> None:
+    """`bridge retry kb-3` was a usage error although the log says `delivery kb-3 failed`."""
+    detail = with_store(db, lambda s: s.job(3))
+    assert detail is not None and detail.attempts[-1].delivery_id == "kb-3"
+    assert main(["retry", typed, "--db", f"sqlite:///{db}"]) == 0
+    assert "job 3 (team-log) will be retried now" in capsys.readouterr().out
+    assert with_store(db, lambda s: s.job(3)).state == "retrying"  # type: ignore[union-attr]
+
+
 def test_replay_creates_new_jobs_from_stored_notifications(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
