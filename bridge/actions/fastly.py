@@ -3,7 +3,9 @@
 Keys come from a template over each event (`article-{{ event.codename }}`); a coalesced batch
 merges them without duplicates and purges at most 256 per request (Fastly's limit for
 `POST /service/{id}/purge`). `soft: true` marks content stale instead of evicting it. A key
-that renders empty (or None) is dropped; when none is left nothing is sent and the job succeeds.
+that renders empty (or None) is dropped; when none is left nothing is sent and the job succeeds
+(the keys the options render over the whole batch are not a fallback: an event whose keys are
+empty has nothing to purge).
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class FastlyAction(Action[FastlyOptions]):
     async def send(self, call: Call[FastlyOptions]) -> Success:
         options = call.options
         expanded = await expand_call(call, self.resources.kontent)
-        keys = merged(item.options.keys for item in expanded.all_items) or merged([options.keys])
+        # Each event's own keys, as cloudflare and varnish take theirs: never the keys rendered
+        # over the whole batch, which were purged only when every event's keys were empty.
+        keys = merged(item.options.keys for item in expanded.all_items)
         fanout = f"; {expanded.summary()}" if expanded.summary() else ""
         if not keys:
             return Success(response=NOTHING_TO_PURGE + fanout)

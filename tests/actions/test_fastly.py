@@ -79,3 +79,28 @@ async def test_keys_that_render_empty_are_not_sent(resources: Resources) -> None
     assert len(fastly.requests) == 1  # nothing sent for the event without a codename
     assert "purged 2 key(s)" in result.response
     assert nothing.status is None and nothing.response == NOTHING_TO_PURGE
+
+
+# Rendered over the whole batch (`events`) this names a key; rendered for one event it is empty.
+BATCH_ONLY = "{% if events | length > 1 %}listing-{{ events | length }}{% endif %}"
+
+
+async def test_keys_are_the_events_own_never_the_batch_rendering(resources: Resources) -> None:
+    """Before: when every event's keys rendered empty, the keys rendered over the batch were
+    purged instead (`listing-2` here), but never when one event had a key of its own: whether a
+    key was purged depended on the other events. Now keys are always the events' own, as the
+    cloudflare and varnish purges take theirs."""
+    options = fastly_options("", keys=["{{ event.codename }}", BATCH_ONLY])
+    async with Recorder() as fastly:
+        options["api_url"] = fastly.url
+        empty = [make_event(codename=None), make_event(codename=None)]
+        nothing = await FastlyAction("cdn", resources).send(
+            rendered_call(FastlyAction, options, empty)
+        )
+        mixed = [make_event(codename=None), make_event(codename="hello")]
+        purged = await FastlyAction("cdn", resources).send(
+            rendered_call(FastlyAction, options, mixed)
+        )
+    assert [r.json() for r in fastly.requests] == [{"surrogate_keys": ["hello"]}]
+    assert nothing.status is None and nothing.response == NOTHING_TO_PURGE
+    assert "purged 1 key(s)" in purged.response
