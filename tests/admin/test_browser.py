@@ -112,6 +112,11 @@ async def test_an_operator_sees_a_failure_reads_the_response_and_resets(
     await expect(dialog).to_be_visible()
     await expect(dialog.locator("pre")).to_contain_text("upstream build service unavailable")
     await expect(dialog).to_contain_text("HTTP 502")
+    # The cause sits inside the dialog's padding, lined up with the body below it.
+    cause, body = dialog.locator(".dialog-cause"), dialog.locator("pre")
+    cause_box, body_box = await cause.bounding_box(), await body.bounding_box()
+    assert cause_box is not None and body_box is not None
+    assert abs(cause_box["x"] - body_box["x"]) < 1, (cause_box, body_box)
     await dialog.locator("button.copy").click()
     await expect(dialog.locator("button.copy")).to_have_attribute("data-copied", "")
     ARTIFACTS.mkdir(exist_ok=True)
