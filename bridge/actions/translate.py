@@ -17,12 +17,16 @@ the call that finished the last language, so a repeated notification changes not
 The `deepl` SDK is synchronous (requests): its calls run in a worker thread, and its own retry
 loop is turned off (`deepl.http_client.max_network_retries = 0`) so that 429 and 5xx answers
 come back to the bridge's schedule instead of sleeping in a thread the job's timeout cannot stop.
+The SDK's exceptions keep no header of the answer, so a transport adapter on the translator's
+`requests` session notes each answer's Retry-After (per thread: a call runs in one) and the
+Retry raised for a 429 or 5xx carries it, for the bridge's one retry policy to honour.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +43,7 @@ from bridge.actions.base import (
     Retry,
     Success,
 )
-from bridge.actions.httputil import RETRYABLE_4XX
+from bridge.actions.httputil import RETRYABLE_4XX, retry_after_s
 from bridge.events import Event
 from bridge.kontent.management import MANAGEMENT_URL
 from bridge.kontent.variants import ManagementClient, TypeElement, WorkflowSteps
@@ -259,9 +263,11 @@ class TranslateAction(Action[TranslateOptions]):
         deepl.http_client.max_network_retries = 0  # the bridge's schedule retries (see above)
         key = (options.deepl_auth_key, options.deepl_server_url)
         if key not in self._translators:
-            self._translators[key] = deepl.Translator(
+            translator = deepl.Translator(
                 options.deepl_auth_key, server_url=options.deepl_server_url
             )
+            _note_retry_after(translator)
+            self._translators[key] = translator
         return self._translators[key]
 
     def _client(self, options: TranslateOptions, environment_id: str) -> ManagementClient:
@@ -278,10 +284,35 @@ class TranslateAction(Action[TranslateOptions]):
         return ManagementClient(self.resources.http, base_url, environment_id, key)
 
 
+# The Retry-After of the last DeepL answer this thread read (a `_translate` runs in one thread,
+# and `requests` builds the response in the thread that sent the request).
+_answered = threading.local()
+
+
+def _note_retry_after(translator: Any) -> None:
+    """Mount a transport adapter on the translator's `requests` session (the SDK's
+    HttpClient._session; it prepares requests itself, so session hooks never run) that notes
+    each answer's Retry-After for `_translate`. Without that session, delays stay None."""
+    session = getattr(getattr(translator, "_client", None), "_session", None)
+    if session is None or not hasattr(session, "mount"):
+        return
+    from requests.adapters import HTTPAdapter
+
+    class NotingAdapter(HTTPAdapter):
+        def build_response(self, req: Any, resp: Any) -> Any:
+            response = super().build_response(req, resp)
+            _answered.retry_after_s = retry_after_s(response.headers)
+            return response
+
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, NotingAdapter())
+
+
 def _translate(
     translator: Any, texts: list[str], options: TranslateOptions, target: str, html: bool
 ) -> list[str]:
     deepl = _deepl()
+    _answered.retry_after_s = None
     try:
         results = translator.translate_text(
             texts,
@@ -293,7 +324,8 @@ def _translate(
     except deepl.QuotaExceededException as exc:
         raise Retry(f"DeepL quota exceeded: {exc}", delay_s=QUOTA_RETRY_S, status=456) from None
     except deepl.TooManyRequestsException as exc:
-        raise Retry(f"DeepL rate limit: {exc}", status=429) from None
+        wait_s = _answered.retry_after_s
+        raise Retry(f"DeepL rate limit: {exc}", delay_s=wait_s, status=429) from None
     except deepl.AuthorizationException as exc:
         raise PermanentFailure(f"DeepL refused the key: {exc}", status=403) from None
     except deepl.ConnectionException as exc:
@@ -302,7 +334,8 @@ def _translate(
         status = exc.http_status_code
         if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
             raise PermanentFailure(f"DeepL: {exc}", status=status) from None
-        raise Retry(f"DeepL: {exc}", status=status) from None
+        wait_s = _answered.retry_after_s if status is not None else None
+        raise Retry(f"DeepL: {exc}", delay_s=wait_s, status=status) from None
     return [result.text for result in results]
 
 

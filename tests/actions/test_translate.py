@@ -306,6 +306,31 @@ async def test_deepl_quota_is_a_long_retry_and_rate_limit_a_retry(world: World) 
     assert len(world.deepl.requests) == 2 + 1 + 2  # the SDK did not retry by itself
 
 
+async def test_deepl_retry_after_is_the_delay_of_the_retry(world: World) -> None:
+    """Before: the SDK keeps no header of DeepL's answer, so a 429 or 503 with Retry-After: 120
+    retried on the schedule (a minute), into the same limit. Both languages meet the limit
+    here; the job waits the longest Retry-After asked."""
+    world.deepl.rate_limit_next(retry_after_s=120)
+    world.deepl.fail_next(503, {"message": "Service unavailable"}, {"Retry-After": "45"})
+    with pytest.raises(Retry) as limited:
+        await world.run()
+    assert limited.value.delay_s == 120.0
+    assert "DeepL rate limit" in limited.value.reason and "failed: de-DE, fr-FR" in (
+        limited.value.reason
+    )
+
+    world.deepl.fail_next(503, {"message": "Service unavailable"}, {"Retry-After": "45"})
+    with pytest.raises(Retry) as unavailable:
+        await world.run()
+    assert unavailable.value.delay_s == 45.0  # the other language went through: its 200 says none
+
+    world.deepl.rate_limit_next(retry_after_s=30)  # the delay is this answer's, not a stale one
+    world.deepl.fail_next(429, {"message": "Too many requests"})
+    with pytest.raises(Retry) as without:
+        await world.run()
+    assert without.value.delay_s == 30.0
+
+
 async def test_a_wrong_deepl_key_is_permanent(world: World) -> None:
     world.deepl.key = "another-key"
     with pytest.raises(PermanentFailure, match="DeepL refused the key"):
