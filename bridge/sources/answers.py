@@ -28,6 +28,7 @@ DELTA_KINDS = ("items", "types", "languages", "taxonomies")
 Reason = Literal[
     "unauthorized",  # 401/403: the key
     "token_rejected",  # Kontent.ai no longer knows the continuation token
+    "token_repeated",  # a page answered a token the poll already had: the sync does not move
     "rate_limited",  # 429 after every allowed wait
     "server_error",  # 5xx
     "refused",  # another 3xx/4xx, or one that is not Kontent.ai's own

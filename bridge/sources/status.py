@@ -80,8 +80,8 @@ class SourceMetrics:
         )
         self.errors = Counter(
             "bridge_source_errors",
-            "Failed polls by reason: unauthorized, token_rejected, rate_limited, server_error, "
-            "refused, unreachable, bad_answer, store_unavailable.",
+            "Failed polls by reason: unauthorized, token_rejected, token_repeated, rate_limited, "
+            "server_error, refused, unreachable, bad_answer, store_unavailable.",
             ["source", "reason"],
             registry=r,
         )

@@ -5,7 +5,12 @@ A cycle takes the source's lease in the store, resumes from the stored continuat
 initialises a synchronisation when there is none, or it was made for another environment, slot
 or API), then fetches pages until one is empty. Each page is accepted before its token is
 saved: a crash in between fetches the page again, and its notifications are then recognised
-(same content key, and not newer than what is stored), so nothing is skipped or repeated.
+(same content key, and not newer than what is stored), so nothing is skipped or repeated. A
+page with deltas whose token the poll already had (the one it was asked with, or an earlier
+one) would be fetched again and again: the poll stops there as failed (`token_repeated`).
+A token Kontent.ai rejects (`token_rejected`: it expired, or the environment was reset) is
+dropped and the next poll initialises a new synchronisation; the failure's message says so and
+from when changes were not polled.
 
 Replicas share the lease: only its holder polls; it renews the lease at every page, every third
 of a lease while a cycle runs (a request may take longer than a lease) and while it waits; a
@@ -31,6 +36,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
@@ -220,6 +226,8 @@ class SyncPoller:
                 return CycleResult(held=False, initialised=True)
         totals = [0, 0, 0, 0, 0]  # pages, deltas, skipped, accepted, jobs
         held = True
+        tokens = {token}  # every token this poll was answered (a repeat would go round again)
+        repeated: str | None = None
         for _ in range(MAX_PAGES_PER_CYCLE):
             page = await client.sync(token)
             totals[0] += 1
@@ -227,10 +235,19 @@ class SyncPoller:
                 counts = await self._ingest(source, store, page.deltas)
                 totals[1:] = [a + b for a, b in zip(totals[1:], counts, strict=True)]
             held = await self._save(store, scope, page.token)
+            if not page.empty and page.token in tokens:
+                repeated = _repeated(page.token == token, totals[0], len(tokens))
+                break
+            tokens.add(page.token)
             token = page.token
             if page.empty or not held:
                 break
         pages, found, skipped, accepted, jobs = totals
+        if repeated is not None:
+            log.error("source %r: %s", self.name, repeated)
+            return CycleResult(
+                held, pages, found, skipped, accepted, jobs, initialised, repeated, "token_repeated"
+            )
         if found:
             log.info(
                 "source %r: %d change(s) in %d page(s): %d accepted, %d already delivered, "
@@ -290,22 +307,20 @@ class SyncPoller:
         return not any(v.received_at >= happened - CLOCK_SKEW_S for v in seen)
 
     async def _failed(self, source: SourceConfig, store: Store, exc: SyncError) -> CycleResult:
+        error = str(exc)
         if exc.reason == "token_rejected":
-            # The API no longer knows the token: start again from now. Changes between the last
-            # page and this moment are not seen; say so loudly.
-            log.error(
-                "source %r: %s; starting a new synchronisation (changes since the last "
-                "successful poll may be missed)",
-                self.name,
-                exc,
-            )
+            # The API no longer knows the token: the only way on is a new synchronisation
+            # (sync/init), as at the start. Changes between the last page and the new init are
+            # not polled: the message, which the card, the banner and the admin API keep, says so.
+            error = f"{error}; {_resynchronising(status.current().state(self.name))}"
+            log.error("source %r: %s", self.name, error)
             await self._save(store, scope_of(source), None)
         elif exc.permanent:
             log.error("source %r: %s", self.name, exc)
         else:
             log.warning("source %r: %s; will retry", self.name, exc)
         return CycleResult(
-            held=True, error=str(exc), reason=exc.reason, retry_after_s=exc.retry_after_s
+            held=True, error=error, reason=exc.reason, retry_after_s=exc.retry_after_s
         )
 
     def _wait_s(self, source: SourceConfig, result: CycleResult) -> float:
@@ -366,6 +381,34 @@ class SyncPoller:
     @property
     def requests(self) -> int:
         return self._client.requests if self._client is not None else 0
+
+
+def _repeated(same: bool, page: int, tokens: int) -> str:
+    """Why a poll stopped at a page whose token it already had."""
+    which = (
+        "the continuation token it was asked with"
+        if same
+        else f"a continuation token it answered earlier in this poll ({tokens} seen)"
+    )
+    return (
+        f"Sync API answered page {page}, which held changes, with {which}: the synchronisation "
+        "does not move on (following it fetches the same pages again); the page's changes were "
+        "accepted, the poll stops here and is retried with backoff"
+    )
+
+
+def _resynchronising(seen: status.SourceStatus) -> str:
+    """What a rejected token means for the operator: the recovery, and which changes it loses."""
+    if seen.last_success_at is None:
+        since = "since the token was last saved (no poll succeeded in this process)"
+    else:
+        at = datetime.fromtimestamp(seen.last_success_at, UTC).isoformat(timespec="seconds")
+        since = f"since the last successful poll at {at.replace('+00:00', 'Z')}"
+    return (
+        "Kontent.ai no longer knows the continuation token (it expired, or the environment was "
+        "reset): a new synchronisation (sync/init) starts at the next poll, and changes made "
+        f"{since} until then are not polled (a webhook, where configured, still delivers them)"
+    )
 
 
 async def _wait(clock: Clock, stop: asyncio.Event, seconds: float) -> None:

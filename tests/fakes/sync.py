@@ -9,7 +9,8 @@ API does: the preview slot always needs the preview key; the published slot need
 access key when one is set. Unknown tokens are a 400. Errors are Kontent.ai's error object
 (`error_body`: message, request_id, error_code, specific_code). Scripted answers
 (`fail_next(429, headers={"Retry-After": "2"})`) come first, as in every fake; `stall()` holds
-every sync request until `release()`, for shutdowns and leases mid-request.
+every sync request until `release()`, for shutdowns and leases mid-request; `stuck = True`
+answers every page with the token it was asked with (an API that does not move on).
 
 The fake does not collapse several changes of one object into its last one, as the real API
 does; tests change an object at most once between two polls.
@@ -86,6 +87,7 @@ class FakeSync(FakeServer):
         self.inits = 0
         self.syncs = 0
         self.stalled = 0  # sync requests held by stall(), waiting now
+        self.stuck = False  # every page answers the token it was asked with
         self._released: asyncio.Event | None = None
 
     def stall(self) -> None:
@@ -162,7 +164,8 @@ class FakeSync(FakeServer):
         self.syncs += 1
         log = self._log(request)
         page = log.changes[position : position + self.page_size]
-        return _answer(page, self._token(request, position + len(page)))
+        after = position if self.stuck else position + len(page)
+        return _answer(page, self._token(request, after))
 
     def _token(self, request: web.Request, position: int) -> str:
         return f"{request.match_info['slot']}:{request.match_info['env']}:{position}"
@@ -170,7 +173,9 @@ class FakeSync(FakeServer):
     def _position(self, request: web.Request) -> int | None:
         token = request.headers.get("X-Continuation", "")
         prefix = self._token(request, 0)[:-1]
-        rest = token.removeprefix(prefix)
+        # `<position>~<tag>` is another token for the same position (the real API's tokens are
+        # opaque; a scripted page uses one to move on without moving past a change).
+        rest = token.removeprefix(prefix).split("~", 1)[0]
         if not token.startswith(prefix) or not rest.isdigit():
             return None
         position = int(rest)

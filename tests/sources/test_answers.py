@@ -115,7 +115,8 @@ async def test_a_delta_kind_the_api_adds_later_passes_through_and_paging_goes_on
         "data": {"system": {"id": "asset-1", "name": "Logo", "codename": "logo"}},
     }
     body = {"items": [], "types": [], "languages": [], "taxonomies": [], "assets": [asset]}
-    sync_api.fail_next(200, body, {"X-Continuation": position(sync_api, 0)})
+    # A new token for the position before "a" (the one asked with would be a repeat).
+    sync_api.fail_next(200, body, {"X-Continuation": position(sync_api, 0) + "~assets"})
     result = await poller.cycle()
     # The scripted page, then a's page, then the empty one.
     assert (result.pages, result.deltas, result.accepted, result.jobs) == (3, 2, 2, 1)

@@ -23,7 +23,7 @@ from bridge.delivery.opening import open_store
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.signatures import sign
-from bridge.sources import Sources, SyncPoller
+from bridge.sources import Sources, SyncPoller, status
 from tests.fakes.server import Recorder
 from tests.fakes.sync import FakeSync, error_body, item_system
 from tests.sources.polling import (
@@ -352,10 +352,65 @@ async def test_a_token_the_api_rejects_starts_a_new_synchronisation(
     await poller.cycle()
     sync_api.fail_next(400, error_body("Invalid continuation token", 100))
     failed = await poller.cycle()
-    assert failed.error is not None
+    assert failed.error is not None and failed.reason == "token_rejected"
+    # What the card, the banner and /admin/api/sources show: why, the recovery, what is lost.
+    assert "Kontent.ai no longer knows the continuation token" in failed.error
+    assert "a new synchronisation (sync/init) starts at the next poll" in failed.error
+    assert "changes made since the last successful poll at 20" in failed.error
     publish(sync_api, "late")
     fresh = await poller.cycle()
     assert fresh.initialised and sync_api.inits == 2
+    seen = status.snapshot()["prod"]
+    assert seen.last_failure_reason == "token_rejected"  # kept after the recovery
+    assert "new synchronisation" in (seen.last_failure_message or "")
+
+
+async def test_a_token_the_api_answers_again_stops_the_poll(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    """Before: an API answering a page with the token it was asked with was asked again, up to
+    10,000 times a poll (the same page each time), and the poll then counted as a success."""
+    poller = await make_poller()
+    await poller.cycle()
+    publish(sync_api, "a")
+    publish(sync_api, "b")
+    sync_api.stuck = True
+    requests = sync_api.syncs
+    stuck = await poller.cycle()
+    assert sync_api.syncs - requests == 1
+    assert stuck.reason == "token_repeated" and stuck.error is not None
+    assert "with the continuation token it was asked with" in stuck.error
+    assert (stuck.deltas, stuck.accepted) == (2, 2)  # the page's changes are delivered once
+    again = await poller.cycle()
+    assert again.reason == "token_repeated" and sync_api.syncs - requests == 2
+    assert (again.skipped, again.accepted) == (2, 0)
+    assert status.snapshot()["prod"].consecutive_failures == 2  # the source is failing
+
+    sync_api.stuck = False  # the API moves on again: the poll continues from the stored token
+    publish(sync_api, "c")
+    moving = await poller.cycle()
+    assert moving.error is None
+    assert [job[0] for job in await jobs_of(poller.runtime.store)] == ["a", "b", "c"]  # type: ignore[arg-type]
+
+
+async def test_tokens_that_go_round_in_a_circle_stop_the_poll(
+    make_poller: MakePoller, sync_api: FakeSync
+) -> None:
+    """A -> B -> A: each page moves, but back to where the poll began."""
+    poller = await make_poller()
+    await poller.cycle()
+    start = f"published:{ENV}:0"
+    delta = {
+        "change_type": "changed",
+        "timestamp": "2026-01-08T13:55:00.1234567Z",
+        "data": {"system": item_system("a")},
+    }
+    body = {"items": [delta], "types": [], "languages": [], "taxonomies": []}
+    sync_api.fail_next(200, body, {"X-Continuation": "somewhere-else"})
+    sync_api.fail_next(200, body, {"X-Continuation": start})
+    circled = await poller.cycle()
+    assert circled.reason == "token_repeated" and circled.pages == 2
+    assert circled.error is not None and "page 2" in circled.error
 
 
 # -- reconciliation: webhooks first, the sync catches up ---------------------------------------
