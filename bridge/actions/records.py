@@ -6,7 +6,9 @@ key alphabet) are parameters. What a record holds beyond each element's plain va
 
 - taxonomy and multiple-choice elements: codenames (stable facet values) and, beside them in
   `<element>_names`, the names people search for;
-- asset elements: URLs, and in `<element>_assets` each asset's name, description and URL;
+- asset elements: URLs, and in `<element>_assets` each asset's name, description, URL and media
+  type; with `asset_details`, also its size, width, height and renditions (opt-in: a typed index
+  refuses a document holding fields it does not declare);
 - dates (`date_time` elements, `last_modified`): also as Unix seconds in `<name>_timestamp`,
   because search engines sort and filter on numbers;
 - rich text: words as written (inline tags such as `<b>` add no separator, block tags do);
@@ -48,6 +50,11 @@ DERIVED_FIELDS = ("last_modified_timestamp", "content", "content_codenames")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
 MISSING = object()
 ASSET_FIELDS = ("name", "description", "url", "type")
+# What `asset_details` may add to `<element>_assets`, as the Delivery API names them; renditions
+# become a list (`RENDITION_FIELDS`, one entry per preset) instead of the API's object keyed by
+# preset codename, so that a typed index can declare them.
+ASSET_DETAILS = ("size", "width", "height", "renditions")
+RENDITION_FIELDS = ("preset", "url", "width", "height", "query", "rendition_id", "preset_id")
 # Elements whose start or end separates words; every other tag (b, i, a, span, sub, ...) is inline.
 _BLOCK_TAG_NAMES = (
     "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
@@ -70,12 +77,14 @@ class RecordOptions:
     `block_depth` bounds how many levels of linked items nest into `content` (components do
     not count: they are the rich text's own content, always in the response, nested up to six
     levels); linked items of `skip_types` (pages that have records of their own, say) become
-    no block.
+    no block; `asset_details` are the `ASSET_DETAILS` that `<element>_assets` holds beside
+    `ASSET_FIELDS`.
     """
 
     block_depth: int = 3
     skip_types: frozenset[str] = frozenset()
     key: Callable[[str], str] = field(default=lambda name: name)
+    asset_details: tuple[str, ...] = ()
 
 
 DEFAULT_OPTIONS = RecordOptions()
@@ -145,13 +154,40 @@ def element_fields(
     if kind in ("multiple_choice", "taxonomy"):
         fields[options.key(f"{name}_names")] = [choice.get("name") for choice in _dicts(value)]
     elif kind == "asset":
-        fields[options.key(f"{name}_assets")] = [
-            {options.key(k): asset.get(k) for k in ASSET_FIELDS if k in asset}
-            for asset in _dicts(value)
-        ]
+        fields[options.key(f"{name}_assets")] = [_asset(a, options) for a in _dicts(value)]
     elif kind == "date_time":
         fields[options.key(f"{name}_timestamp")] = timestamp(value)
     return fields
+
+
+def _asset(asset: Mapping[str, Any], options: RecordOptions) -> dict[str, Any]:
+    """The asset's fields; each detail asked for is always written (null, or no renditions),
+    so every document of a typed index has the same fields."""
+    fields = {k: asset.get(k) for k in ASSET_FIELDS if k in asset}
+    for name in options.asset_details:
+        fields[name] = _renditions(asset, options) if name == "renditions" else asset.get(name)
+    return {options.key(k): v for k, v in fields.items()}
+
+
+def _renditions(asset: Mapping[str, Any], options: RecordOptions) -> list[dict[str, Any]]:
+    """The API's `{preset codename: rendition}` as a list, each with the URL that applies it
+    (the asset URL with the rendition's query, as Kontent.ai's SDKs build it)."""
+    renditions = asset.get("renditions")
+    if not isinstance(renditions, Mapping):
+        return []
+    url = asset.get("url")
+    found = []
+    for preset, rendition in renditions.items():
+        if not isinstance(rendition, Mapping):
+            continue
+        entry = {k: rendition.get(k) for k in RENDITION_FIELDS[2:]}
+        query = rendition.get("query")
+        applied = url
+        if isinstance(url, str) and isinstance(query, str) and query:
+            applied = f"{url}{'&' if '?' in url else '?'}{query}"
+        entry = {"preset": str(preset), "url": applied} | entry
+        found.append({options.key(k): v for k, v in entry.items()})
+    return found
 
 
 def flatten(item: Mapping[str, Any], options: RecordOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
@@ -186,31 +222,67 @@ def content_blocks(
     modular_content: Mapping[str, Any],
     options: RecordOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, Any]]:
-    """Linked items and components, depth first; each codename once (its first place wins)."""
+    """Linked items and components, each codename once, at its nearest place; depth first.
+
+    An item reachable along several paths is placed where it has the fewest linked-item levels
+    (the first such place in element order among equals): placed under an earlier sibling that
+    also links it, one level deeper, its own linked items at the last level were cut off by
+    `block_depth` though the page links it directly, and `parents` named the longer chain.
+    """
     root = _system(item).get("codename")
     root = root if isinstance(root, str) else ""
+    places = _places(root, item, modular_content, options)
     blocks: list[dict[str, Any]] = []
-    seen = {root}
 
-    def visit(node: Mapping[str, Any], parents: list[str], linked_levels: int) -> None:
+    def visit(node: Mapping[str, Any], parents: list[str]) -> None:
         if len(parents) > MAX_BLOCK_NESTING:  # a malformed chain: bounded recursion
             return
         for codename, kind in _children(node):
-            child = modular_content.get(codename)
-            if codename in seen or not isinstance(child, Mapping):
+            if places.get(codename) != (parents[0], kind):
                 continue
-            levels = linked_levels + (kind == "linked_item")
-            if levels > options.block_depth:
+            del places[codename]  # listed twice by its parent: one block
+            child = modular_content[codename]
+            blocks.append(_block(child, kind, parents, options))
+            visit(child, [codename, *parents])
+
+    visit(item, [root])
+    return blocks
+
+
+def _places(
+    root: str,
+    item: Mapping[str, Any],
+    modular_content: Mapping[str, Any],
+    options: RecordOptions,
+) -> dict[str, tuple[str, str]]:
+    """Each block's codename -> (its parent's codename, its kind) at its nearest place.
+
+    Depth first, in element order, moving a codename only when a path with fewer linked-item
+    levels reaches it; its levels only decrease, so each item is walked at most
+    `block_depth + 1` times, and a cycle ends.
+    """
+    levels = {root: 0}
+    places: dict[str, tuple[str, str]] = {}
+
+    def visit(codename: str, node: Mapping[str, Any], nesting: int) -> None:
+        if nesting > MAX_BLOCK_NESTING:  # a malformed chain: bounded recursion
+            return
+        for child_codename, kind in _children(node):
+            child = modular_content.get(child_codename)
+            if not isinstance(child, Mapping):
+                continue
+            level = levels[codename] + (kind == "linked_item")
+            if level > options.block_depth or level >= levels.get(child_codename, level + 1):
                 continue
             kind_of = _system(child).get("type")
             if kind == "linked_item" and isinstance(kind_of, str) and kind_of in options.skip_types:
                 continue
-            seen.add(codename)
-            blocks.append(_block(child, kind, parents, options))
-            visit(child, [codename, *parents], levels)
+            levels[child_codename] = level
+            places[child_codename] = (codename, kind)
+            visit(child_codename, child, nesting + 1)
 
-    visit(item, [root], 0)
-    return blocks
+    visit(root, item, 1)
+    return places
 
 
 def default_record(
@@ -235,7 +307,7 @@ def record_namespace(
     """What `{path}` templates see: the default record, plus `system`, `elements`, `item`."""
     return build_record(item, modular_content, options) | {
         "system": _system(item),
-        "elements": flatten(item),
+        "elements": flatten(item, RecordOptions(asset_details=options.asset_details)),
         "item": item,
         "modular_content": modular_content or {},
     }

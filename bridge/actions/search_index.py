@@ -5,14 +5,17 @@ words an outcome uses for what was skipped. Each engine keeps its own naming rul
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from bridge.actions.base import ActionOptions, Call, PermanentFailure, Resources
 from bridge.actions.records import (
+    ASSET_DETAILS,
+    ASSET_FIELDS,
     MISSING,
     RecordOptions,
     default_record,
@@ -32,6 +35,39 @@ PER_EVENT_OPTIONS = frozenset(
 )
 
 
+def _asset_details(value: Any) -> Any:
+    """`asset_details`: false (the default), true (every detail), one name, or a list of names."""
+    if value is None or value is False:
+        return []
+    if value is True:
+        return list(ASSET_DETAILS)
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list):
+        return value  # the list type refuses it with its own message
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(
+                f"asset_details lists names ({', '.join(ASSET_DETAILS)}), not {name!r}"
+            )
+        if name in ASSET_FIELDS:
+            raise ValueError(
+                f"{name!r} is always in <element>_assets; asset_details adds "
+                f"{', '.join(ASSET_DETAILS)}"
+            )
+        if name not in ASSET_DETAILS:
+            close = difflib.get_close_matches(name, ASSET_DETAILS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{name!r} is not an asset detail{hint}; choose from {', '.join(ASSET_DETAILS)}, "
+                "or true for all of them"
+            )
+    # In ASSET_DETAILS order, each once: the document's shape does not depend on how it is typed.
+    return [name for name in ASSET_DETAILS if name in names]
+
+
+AssetDetails = Annotated[list[str], BeforeValidator(_asset_details)]
+
+
 class SearchIndexOptions(ActionOptions):
     record: dict[str, Any] | None = None
     depth: int = Field(default=1, ge=0, le=10)
@@ -40,6 +76,7 @@ class SearchIndexOptions(ActionOptions):
     expand: Expand = None
     content_depth: int = Field(default=3, ge=0, le=10)
     content_skip_types: list[str] = Field(default_factory=list)
+    asset_details: AssetDetails = Field(default_factory=list)
 
 
 async def plan_call(
@@ -129,7 +166,9 @@ def record(
     """The record for a fetched item: the `record:` mapping, or the default record."""
     item, linked = fetched["item"], fetched.get("modular_content") or {}
     shape = RecordOptions(
-        block_depth=options.content_depth, skip_types=frozenset(options.content_skip_types)
+        block_depth=options.content_depth,
+        skip_types=frozenset(options.content_skip_types),
+        asset_details=tuple(options.asset_details),
     )
     if field_name is not None:
         shape = replace(shape, key=field_name)

@@ -159,9 +159,15 @@ class DeliveryClient:
         try:
             data = jsonsafe.loads(raw)  # any decode failure, too deep a nesting included
         except ValueError as exc:
-            raise Retry(f"{what} answered invalid JSON: {exc}") from exc
+            # A sign-in page or a proxy's HTML at the configured URL, as often as a broken answer.
+            raise Retry(
+                f"{what} answered 200 with something that is not JSON ({exc}): "
+                f"check {url_setting(preview)}"
+            ) from exc
         if not isinstance(data, dict):
-            raise Retry(f"{what} answered JSON that is not an object")
+            raise Retry(
+                f"{what} answered 200 with JSON that is not an object: check {url_setting(preview)}"
+            )
         return data
 
     async def used_in_page(

@@ -272,7 +272,7 @@ async def test_an_oversized_record_is_shrunk_to_fit_longest_text_first(
     assert record["codename"] == "big"
     assert record["text"].startswith("xxxx") and record["text"].endswith("…")
     assert 9_000 < len(record["text"]) < 10_000  # cut just enough, not emptied
-    assert "big_en shrunk to fit (text truncated;" in result.response
+    assert "big_en shrunk to fit (text cut to " in result.response
     assert "big_en shrunk" in caplog.text
 
 

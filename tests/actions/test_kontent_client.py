@@ -227,7 +227,9 @@ async def test_the_sdks_circular_linked_items_answer_is_fetched_and_mapped_once_
     record = build_record(got["item"], got["modular_content"])
     assert [(b["codename"], b["parents"]) for b in record["content"]] == [
         ("on_roasts", ["coffee_processing_techniques"]),
-        ("which_brewing_fits_you_", ["on_roasts", "coffee_processing_techniques"]),
+        # The item links it too: its nearest place (the first place, depth first, was under
+        # on_roasts, one level deeper).
+        ("which_brewing_fits_you_", ["coffee_processing_techniques"]),
     ]
 
 

@@ -10,6 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.actions.records import (
+    ASSET_DETAILS,
     MAX_BLOCK_NESTING,
     RecordOptions,
     build_record,
@@ -87,6 +88,72 @@ def test_assets_carry_names_descriptions_and_urls() -> None:
             "type": "image/jpeg",
         }
     ]
+
+
+def _official(payload_bytes: Callable[[str], bytes], name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(payload_bytes(f"official/{name}"))
+    return data
+
+
+def test_asset_details_add_size_pixels_and_renditions_as_a_list(
+    payload_bytes: Callable[[str], bytes],
+) -> None:
+    """delivery-sdk-js's asset-rendition fixture: a rendition keyed `default`, one keyed
+    `mobile`, an asset without renditions."""
+    item = _official(payload_bytes, "delivery_asset_renditions.json")["item"]
+    plain = build_record(item)
+    assert plain["assetWithRenditionInDefaultPreset_assets"][0].keys() == {
+        "name", "description", "url", "type"
+    }  # fmt: skip
+    record = build_record(item, options=RecordOptions(asset_details=ASSET_DETAILS))
+    [default] = record["assetWithRenditionInDefaultPreset_assets"]
+    url = default["url"]
+    query = "w=1280&h=1024&fit=clip&rect=2396,169,1280,1024"
+    assert default == {
+        "name": "sources.jpg",
+        "description": "Description of what the asset represents.",
+        "url": url,
+        "type": "image/jpeg",
+        "size": 45376,
+        "width": 640,
+        "height": 457,
+        "renditions": [
+            {
+                "preset": "default",
+                "url": f"{url}?{query}",  # as the SDK's element mapper builds it
+                "width": 1280,
+                "height": 1024,
+                "query": query,
+                "rendition_id": "b447ca6c-8020-4e8f-be57-1d110721e535",
+                "preset_id": "a6d98cd5-8b2c-4e50-99c9-15192bce2490",
+            }
+        ],
+    }
+    [mobile] = record["assetWithRenditionInMobilePreset_assets"]
+    assert [r["preset"] for r in mobile["renditions"]] == ["mobile"]
+    [without] = record["assetWithoutRendition_assets"]
+    assert without["renditions"] == []  # the same fields in every record
+    only = build_record(item, options=RecordOptions(asset_details=("width", "height")))
+    assert only["assetWithoutRendition_assets"][0].keys() == {
+        "name", "description", "url", "type", "width", "height"
+    }  # fmt: skip
+
+
+def test_asset_details_follow_the_key_rule_and_reach_templates(
+    payload_bytes: Callable[[str], bytes],
+) -> None:
+    item = _official(payload_bytes, "delivery_asset_renditions.json")["item"]
+    options = RecordOptions(asset_details=("renditions",), key=lambda name: name.upper())
+    record = build_record(item, options=options)
+    [asset] = record["ASSETWITHRENDITIONINDEFAULTPRESET_ASSETS"]
+    assert asset["RENDITIONS"][0]["PRESET"] == "default"
+    mapping = {
+        "thumb": "{assetWithRenditionInMobilePreset_assets.0.renditions.0.url}",
+        "raw": "{elements.assetWithRenditionInMobilePreset_assets.0.renditions.0.width}",
+    }
+    mapped = mapped_record(item, "k", mapping, options=RecordOptions(asset_details=("renditions",)))
+    assert mapped["thumb"].endswith("/sources.jpg?w=1280&h=1024&fit=clip&rect=2396,169,1280,1024")
+    assert mapped["raw"] == 1280
 
 
 def test_dates_are_also_unix_seconds() -> None:
@@ -237,6 +304,42 @@ def test_blocks_skip_types_and_stop_at_the_depth() -> None:
     assert [b["codename"] for b in no_pages] == ["n1_quote", "teaser", "jane"]
     # A linked item missing from modular_content (depth too low) is left out, not an error.
     assert content_blocks(page, {}) == []
+
+
+def test_an_item_linked_twice_is_placed_where_it_is_nearest() -> None:
+    """Before: the first place depth first won, so an author the page links directly but a
+    teaser before it links too sat one level deeper, under the teaser, and the author's own
+    linked item (the photo credit) fell past `block_depth` and out of the record."""
+
+    def links(*codenames: str) -> dict[str, Any]:
+        return {"l": {"type": "modular_content", "name": "L", "value": list(codenames)}}
+
+    page = item_json("page", id="1", type="page", elements=links("teaser", "author"))
+    modular_content = {
+        "teaser": item_json("teaser", id="2", type="teaser", elements=links("author")),
+        "author": item_json("author", id="3", type="author", elements=links("credit")),
+        "credit": item_json("credit", id="4", type="credit"),
+    }
+    blocks = content_blocks(page, modular_content, RecordOptions(block_depth=2))
+    assert [(b["codename"], b["parents"]) for b in blocks] == [
+        ("teaser", ["page"]),
+        ("author", ["page"]),
+        ("credit", ["author", "page"]),
+    ]
+
+
+def test_the_sdk_fixtures_home_page_places_each_item_at_its_shortest_chain(
+    payload_bytes: Callable[[str], bytes],
+) -> None:
+    """delivery-sdk-net's home.json: the page links twelve items, `on_roasts` among them, and
+    `on_roasts` links `coffee_processing_techniques`, which the page links too, later."""
+    data = _official(payload_bytes, "delivery_home_linked_items.json")
+    record = build_record(data["item"], data["modular_content"])
+    assert len(record["content"]) == 12
+    assert all(block["parents"] == ["home"] for block in record["content"])  # all linked here
+    linked = [c for e in data["item"]["elements"].values() if e["type"] == "modular_content"
+              for c in e["value"]]  # fmt: skip
+    assert record["content_codenames"] == linked  # in the page's element order
 
 
 def nested_components(levels: int, under: str = "page") -> tuple[dict[str, Any], dict[str, Any]]:

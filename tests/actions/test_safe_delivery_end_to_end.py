@@ -23,6 +23,7 @@ from tests.actions import harness
 from tests.actions.harness import signed
 from tests.admin.harness import eventually
 from tests.fakes.algolia import FakeAlgolia
+from tests.fakes.azure_search import FakeAzureSearch
 from tests.fakes.huge import HugeAnswer
 from tests.fakes.server import Recorder
 
@@ -104,6 +105,29 @@ async def test_a_wrong_delivery_url_keeps_the_record_and_the_job_failing_loudly(
     assert row.state == "retrying"
     assert row.last_status == 404
     assert "without Kontent.ai's 'content item not found' error" in (row.last_error or "")
+    assert "check kontent.delivery_url" in (row.last_error or "")
+
+
+async def test_a_wrong_delivery_url_keeps_the_azure_document_and_the_job_failing_loudly(
+    tmp_path: Path,
+) -> None:
+    """As for Algolia: a proxy's HTML 200 at the configured URL is no item listing, so the
+    document stays and the job retries naming the setting, instead of emptying the index."""
+    async with (
+        Recorder(200, "<html><body>Sign in</body></html>") as wrong,
+        FakeAzureSearch() as azure,
+    ):
+        azure.indexes["articles"] = {"hello_en": {"key": "hello_en", "title": "kept"}}
+        search = (
+            f"{{type: azure_search, endpoint: '{azure.url}', api_key: admin-key, index: articles}}"
+        )
+        async with bridge(tmp_path, rules("search", search, delivery=wrong.url)) as store:
+            await wrong.wait_for(1)
+            row = await first_attempt(store)
+    assert azure.indexes["articles"] == {"hello_en": {"key": "hello_en", "title": "kept"}}
+    assert azure.batches == []
+    assert row.state == "retrying"
+    assert "answered 200 with something that is not JSON" in (row.last_error or "")
     assert "check kontent.delivery_url" in (row.last_error or "")
 
 

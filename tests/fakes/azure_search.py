@@ -6,6 +6,9 @@
 over `max_request_bytes`, 400 for the whole request over 1,000 actions or for a field name that
 is not a valid Azure field name, and per document (207) for an invalid key or a term longer
 than 32,766 UTF-8 bytes in a `filterable` field. `busy_keys` answer 503 per document once.
+With `fields` (an index definition's `fields`, as Azure's REST API takes them), the index is
+typed as the service's are: a property it does not declare, at any depth of a complex field, or
+a value of another type than declared, is a 400 for the whole request, with the service's text.
 `fail_next()` (429/503 with Retry-After) comes from FakeServer. With `ssl_context`, it serves
 HTTPS (bearer tokens are only sent over TLS).
 
@@ -41,6 +44,7 @@ class FakeAzureSearch(FakeServer):
         max_request_bytes: int = 16_000_000,
         ssl_context: ssl.SSLContext | None = None,
         identity_header: str = "identity-header-secret",
+        fields: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -50,6 +54,7 @@ class FakeAzureSearch(FakeServer):
         self.max_request_bytes = max_request_bytes
         self.ssl_context = ssl_context
         self.identity_header = identity_header
+        self.fields = fields
         self.tokens: set[str] = set()
         self.busy_keys: set[str] = set()
         self.batches: list[list[dict[str, Any]]] = []  # accepted requests' actions
@@ -100,6 +105,11 @@ class FakeAzureSearch(FakeServer):
                         "exist on type 'search.documentFields'. Make sure to only use property "
                         "names that are defined by the type.",
                     )
+        for action in actions:
+            document = {k: v for k, v in action.items() if k != "@search.action"}
+            problem = self.fields is not None and _typed(document, self.fields, "documentFields")
+            if problem:
+                return _error(400, f"The request is invalid. Details: {problem}")
         index = self.indexes[name]
         results = [self._apply(index, action) for action in actions]
         self.batches.append(actions)
@@ -152,6 +162,47 @@ class FakeAzureSearch(FakeServer):
                 "token_type": "Bearer",
             }
         )
+
+
+_EDM = {
+    "Edm.String": (str,),
+    "Edm.Int32": (int,),
+    "Edm.Int64": (int,),
+    "Edm.Double": (int, float),
+    "Edm.Boolean": (bool,),
+    "Edm.DateTimeOffset": (str,),
+    "Edm.ComplexType": (dict,),
+}
+
+
+def _typed(document: dict[str, Any], fields: list[dict[str, Any]], type_name: str) -> str | None:
+    """What the service says of the first property `fields` does not declare or type, or None."""
+    declared = {field["name"]: field for field in fields}
+    for name, value in document.items():
+        field = declared.get(name)
+        if field is None:
+            return (
+                f"The property '{name}' does not exist on type 'search.{type_name}'. Make sure "
+                "to only use property names that are defined by the type."
+            )
+        kind: str = field["type"]
+        collection = kind.startswith("Collection(")
+        element = kind.removeprefix("Collection(").removesuffix(")")
+        values = value if collection and isinstance(value, list) else [value]
+        if collection and not isinstance(value, list | None):
+            return f"Cannot convert a value to target type '{kind}' because of conflict"
+        for one in values:
+            if one is None:
+                continue
+            if not isinstance(one, _EDM[element]) or (
+                isinstance(one, bool) and element != "Edm.Boolean"
+            ):
+                return f"Cannot convert the literal '{one}' to the expected type '{element}'."
+            if element == "Edm.ComplexType":
+                problem = _typed(one, field["fields"], f"complex.{name}")
+                if problem:
+                    return problem
+    return None
 
 
 def _valid_field(name: str) -> bool:
