@@ -4,6 +4,11 @@ A legacy body is one message about many objects (`{"data": {"items", "taxonomies
 Each object becomes its own Notification holding only its own slice of the body, its `type` and
 `operation` are mapped by Kontent.ai's migration table, and content items listed because
 something they depend on changed are marked with `dependent_of` (docs/kontent.md).
+
+Dedupe keys are `legacy:<webhook>:<message id>:...`: like a current-format key (a hash of the
+webhook and the content), one names the webhook it came to, so the same message to two
+webhooks is two notifications, not a redelivery (before, a derived event or an item without an
+id, deduped by its key alone, was taken for one when a second webhook received the message).
 """
 
 from __future__ import annotations
@@ -63,6 +68,12 @@ DEFAULT_LANGUAGE_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_LANGUAGE = "default"
 
 
+def key_webhook(webhook: str | None) -> str:
+    """The webhook's part of a legacy dedupe key: `%` and `:` percent-encoded, so that the key's
+    parts stay apart whatever the name (migration 0009 writes the same with SQL `replace`)."""
+    return (webhook or "").replace("%", "%25").replace(":", "%3A")
+
+
 def parse_legacy(payload: dict[str, Any], webhook: str | None) -> Iterator[Notification]:
     """One notification per listed object, each holding only its own slice of the body.
 
@@ -85,7 +96,7 @@ def parse_legacy(payload: dict[str, Any], webhook: str | None) -> Iterator[Notif
         webhook=webhook,
     )
     message_id = _text(message, "id", "message") or content_key(webhook, payload)
-    prefix = f"legacy:{message_id}"
+    prefix = f"legacy:{key_webhook(webhook)}:{message_id}"
     parents, dependents = _legacy_objects(data, legacy_type)
     if not parents and not dependents:
         # A message about no object still happened (language settings, say): keep it.

@@ -308,8 +308,11 @@ def test_legacy_publish_is_one_notification_per_variant(
     )
     assert [n.events[0].language for n in notifications] == ["en-US", "es-ES"]
     assert [n.key for n in notifications] == [
-        "legacy:e5e29f8a-4b62-4fba-9b6e-4e3e2d9d7c6a:e113e464-bba0-4aa4-a84f-41a46ce8e8ad:en-US",
-        "legacy:e5e29f8a-4b62-4fba-9b6e-4e3e2d9d7c6a:e113e464-bba0-4aa4-a84f-41a46ce8e8ad:es-ES",
+        # legacy:<webhook>:<message id>:<item id>:<language>
+        "legacy:production:e5e29f8a-4b62-4fba-9b6e-4e3e2d9d7c6a"
+        ":e113e464-bba0-4aa4-a84f-41a46ce8e8ad:en-US",
+        "legacy:production:e5e29f8a-4b62-4fba-9b6e-4e3e2d9d7c6a"
+        ":e113e464-bba0-4aa4-a84f-41a46ce8e8ad:es-ES",
     ]
     event = notifications[0].events[0]
     assert (event.object_type, event.action, event.delivery_slot) == (
@@ -356,9 +359,11 @@ def test_legacy_asset(payload_bytes: Callable[[str], bytes]) -> None:
     ]
     assert items[0].actions == ("changed", "metadata_changed")
     assert [n.key for n in notifications] == [
-        "legacy:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:asset:",
-        "legacy:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:ad2db98c-f4fe-5ce7-bd99-488b6b61d280:default",
-        "legacy:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:32022d85-ee58-4655-9016-e130c375820a:default",
+        "legacy:production:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c:asset:",
+        "legacy:production:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"
+        ":ad2db98c-f4fe-5ce7-bd99-488b6b61d280:default",
+        "legacy:production:c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"
+        ":32022d85-ee58-4655-9016-e130c375820a:default",
     ]
 
 

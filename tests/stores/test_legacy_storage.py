@@ -53,7 +53,7 @@ def legacy_body(message_id: str, count: int) -> bytes:
 
 async def stored_bytes(store_kind: str, store_url: str, message_id: str) -> int:
     """Bytes of the notification rows (raw + events) and job rows of one legacy message."""
-    pattern = f"legacy:{message_id}:%"
+    pattern = f"legacy:production:{message_id}:%"
     if store_kind == "sqlite":
         conn = sqlite3.connect(sqlite_path(store_url))
         try:
