@@ -153,7 +153,13 @@ def _parse(
     text: str, file: str, env: Mapping[str, str], loader_class: type[yaml.SafeLoader]
 ) -> Document:
     doc = Document(file)
-    loader = bounded(loader_class, text)(text)
+    try:
+        # The pure-Python reader checks every character as it is built: outside the `try`, a
+        # NUL or U+FFFE in the file was a traceback from `bridge check` instead of an issue.
+        loader = bounded(loader_class, text)(text)
+    except yaml.reader.ReaderError as exc:
+        doc.errors.append(_unreadable_character(file, text, exc))
+        return doc
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -166,6 +172,8 @@ def _parse(
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         doc.errors.append(ConfigIssue(file, line, col, "", f"YAML syntax error: {_syntax(exc)}"))
+    except yaml.reader.ReaderError as exc:
+        doc.errors.append(_unreadable_character(file, text, exc))
     except yaml.YAMLError as exc:
         doc.errors.append(ConfigIssue(file, 1, 1, "", f"YAML error: {exc}"))
     except DocumentTooLarge as exc:
@@ -176,6 +184,18 @@ def _parse(
     finally:
         loader.dispose()
     return doc
+
+
+def _unreadable_character(file: str, text: str, exc: yaml.reader.ReaderError) -> ConfigIssue:
+    """A character YAML does not allow in a file (a control character, U+FFFE), at its line and
+    column: the reader only knows its offset in the text."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    col = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else 0
+    return ConfigIssue(
+        file, line, col, "", f"YAML does not allow the character U+{char:04X} in a file"
+    )
 
 
 # A flow collection's closing bracket, by the parser's context for it.

@@ -137,6 +137,26 @@ def test_aliases_a_real_file_uses_still_load() -> None:
     assert config.actions["a"].delivery.debounce_s == config.actions["b"].delivery.debounce_s == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "place", "char"),
+    [
+        ("version: 1\n\x00\n", (2, 1), "U+0000"),
+        ('version: 1\nx: "a\x01b"\n', (2, 6), "U+0001"),
+        ("version: 1\n# \ufffe\n", (2, 3), "U+FFFE"),
+        ("version: 1\n" + "# pad\n" * 20_000 + "x: \x7f\n", (20_002, 4), "U+007F"),
+    ],
+)
+def test_a_character_yaml_refuses_is_an_issue_at_its_place(
+    text: str, place: tuple[int, int], char: str
+) -> None:
+    # The pure-Python reader refuses it while it is built: that was a ReaderError traceback.
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text)
+    (issue,) = raised.value.issues
+    assert (issue.line, issue.col) == place
+    assert issue.message == f"YAML does not allow the character {char} in a file"
+
+
 @pytest.mark.parametrize("depth", [65, 5_000, 100_000])
 def test_deep_nesting_is_an_error_not_a_crash(depth: int) -> None:
     text = "version: 1\nx: " + "[" * depth + "]" * depth + "\n"
