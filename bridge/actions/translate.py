@@ -1,7 +1,8 @@
 """`translate`: the translation round trip, Kontent.ai -> DeepL -> Kontent.ai, then a report.
 
 When an item reaches a workflow step (a rule on `workflow_step_changed`), the source language
-variant is read through the Management API, its text and rich-text elements go to DeepL through
+variant is read through the Management API, its text and rich-text elements (those of its
+snippets and of the components in its rich text too: translate_elements.py) go to DeepL through
 the official `deepl` SDK (rich text with `tag_handling="html"`, so links, `<object>` component
 and item tags and their data-* attributes come back unchanged), each target language variant is
 upserted and moved to the configured workflow step, and the actions of `report_to` get one
@@ -44,11 +45,11 @@ from bridge.actions.base import (
     Success,
 )
 from bridge.actions.httputil import RETRYABLE_4XX, retry_after_s
+from bridge.actions.translate_elements import Schema, Texts, collect
 from bridge.events import Event
 from bridge.kontent.management import MANAGEMENT_URL
 from bridge.kontent.variants import ManagementClient, TypeElement, WorkflowSteps
 
-TRANSLATABLE = frozenset({"text", "rich_text"})
 DEEPL_MAX_TEXTS = 50  # texts per /v2/translate request (DeepL's documented limit)
 QUOTA_RETRY_S = 3600.0
 DEFAULT_REPORT = "Translated '{item}' to {languages}"
@@ -92,8 +93,7 @@ class Outcome:
 class Source:
     version: str
     language: str
-    plain: list[tuple[str, str]]  # (codename, value) of text elements
-    rich: list[tuple[str, str, list[Any]]]  # (codename, html, components)
+    texts: Texts  # the elements to write, and the texts in them to translate
     marker_id: str | None  # the marker element's id in this type, if configured and present
 
 
@@ -161,29 +161,28 @@ class TranslateAction(Action[TranslateOptions]):
         version = str(variant.get("last_modified") or "")
         if not version:
             raise Retry(f"the {language!r} variant of item {event.id} has no last_modified")
-        elements = await client.type_elements(str(event.type))
-        by_id = {e.id: e for e in elements}
-        by_codename = {e.codename: e for e in elements}
-        plain: list[tuple[str, str]] = []
-        rich: list[tuple[str, str, list[Any]]] = []
-        for value in variant.get("elements") or []:
-            element = _element_of(value, by_id, by_codename)
-            if element is None or not _wanted(element, options):
-                continue
-            text = value.get("value")
-            if not isinstance(text, str):
-                continue
-            if element.kind == "rich_text":
-                rich.append((element.codename, text, list(value.get("components") or [])))
-            else:
-                plain.append((element.codename, text))
-        marker = by_codename.get(options.marker_element or "")
+        schema = Schema(client)
+        by_id = await schema.item_type(str(event.type))
+        marker = next((e for e in by_id.values() if e.codename == options.marker_element), None)
         if options.marker_element and (marker is None or marker.kind != "text"):
             raise PermanentFailure(
                 f"marker_element {options.marker_element!r} is not a text element of type "
                 f"{event.type!r}: add it to the type, or remove the option"
             )
-        return Source(version, language, plain, rich, marker.id if marker else None)
+
+        def wanted(element: TypeElement) -> bool:
+            return _wanted(element, schema.snippet_of.get(element.id), options)
+
+        texts = await collect(variant, by_id, schema, wanted, options.marker_element)
+        if texts.too_deep:
+            self.resources.logger.warning(
+                "%s: item %s: %d component(s) nested deeper than Kontent.ai allows were written "
+                "back untranslated",
+                self.name,
+                event.id,
+                texts.too_deep,
+            )
+        return Source(version, language, texts, marker.id if marker else None)
 
     async def _language(
         self,
@@ -203,16 +202,9 @@ class TranslateAction(Action[TranslateOptions]):
                 return "moved"
             return "already"
         code = options.languages[language]
-        plain = await self._deepl(options, [v for _, v in source.plain], code, html=False)
-        rich = await self._deepl(options, [v for _, v, _ in source.rich], code, html=True)
-        elements: list[dict[str, Any]] = [
-            {"element": {"codename": name}, "value": value}
-            for (name, _), value in zip(source.plain, plain, strict=True)
-        ]
-        for (name, _, components), value in zip(source.rich, rich, strict=True):
-            elements.append(
-                {"element": {"codename": name}, "value": value, "components": components}
-            )
+        plain = await self._deepl(options, source.texts.texts(html=False), code, html=False)
+        rich = await self._deepl(options, source.texts.texts(html=True), code, html=True)
+        elements = source.texts.translated(plain, rich)
         if options.marker_element and source.marker_id:
             marker = f"{source.language}@{source.version}"
             elements.append({"element": {"codename": options.marker_element}, "value": marker})
@@ -350,19 +342,15 @@ def _deepl() -> Any:
     return deepl
 
 
-def _element_of(
-    value: Any, by_id: dict[str, TypeElement], by_codename: dict[str, TypeElement]
-) -> TypeElement | None:
-    ref = value.get("element") if isinstance(value, dict) else None
-    if not isinstance(ref, dict):
-        return None
-    return by_id.get(str(ref.get("id"))) or by_codename.get(str(ref.get("codename")))
-
-
-def _wanted(element: TypeElement, options: TranslateOptions) -> bool:
-    if element.kind not in TRANSLATABLE or element.codename == options.marker_element:
+def _wanted(element: TypeElement, snippet: str | None, options: TranslateOptions) -> bool:
+    """`elements` names an element of the type, or the snippet element a snippet's stands for;
+    everything inside a chosen rich text's components goes with it."""
+    if element.codename == options.marker_element:
         return False
-    return options.elements is None or element.codename in options.elements
+    chosen = options.elements
+    return (
+        chosen is None or element.codename in chosen or (snippet is not None and snippet in chosen)
+    )
 
 
 def _is_done(target: dict[str, Any], source: Source, options: TranslateOptions) -> bool:

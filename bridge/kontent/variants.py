@@ -3,7 +3,10 @@
 There is no official Python SDK for the Management API, so these are the documented REST
 endpoints over the host's shared aiohttp session:
 
-- `GET  /projects/{env}/types/codename/{type}`: a type's elements (ids, codenames, kinds)
+- `GET  /projects/{env}/types/codename/{type}` or `/types/{id}`: a type's elements (ids,
+  codenames, kinds; a `snippet` element names its snippet by id)
+- `GET  /projects/{env}/snippets/{id}`: a content type snippet's elements (codenames
+  `<snippet>__<element>`), which variants list with their own ids
 - `GET  /projects/{env}/workflows`: the workflows and their steps (ids, codenames)
 - `GET  /projects/{env}/items/{item}/variants/codename/{language}`: the latest variant
 - `PUT  /projects/{env}/items/{item}/variants/codename/{language}`: upsert its elements
@@ -102,7 +105,8 @@ def limiter_for(base_url: str, environment_id: str) -> RateLimiter:
 class TypeElement:
     id: str
     codename: str
-    kind: str  # "text", "rich_text", "number", ...
+    kind: str  # "text", "rich_text", "number", "snippet", ...
+    snippet_id: str | None = None  # kind "snippet": the snippet whose elements it stands for
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +139,23 @@ class ManagementClient:
         self.limiter = limiter or limiter_for(base_url, environment_id)
 
     async def type_elements(self, type_codename: str) -> list[TypeElement]:
-        found = await self._call("GET", f"/types/codename/{_q(type_codename)}")
+        return await self._elements(
+            f"/types/codename/{_q(type_codename)}", f"type {type_codename!r}"
+        )
+
+    async def type_elements_by_id(self, type_id: str) -> list[TypeElement]:
+        """A component's type (components name their type by id)."""
+        return await self._elements(f"/types/{_q(type_id)}", f"type {type_id}")
+
+    async def snippet_elements(self, snippet_id: str) -> list[TypeElement]:
+        return await self._elements(f"/snippets/{_q(snippet_id)}", f"snippet {snippet_id}")
+
+    async def _elements(self, path: str, what: str) -> list[TypeElement]:
+        found = await self._call("GET", path)
         elements = found.get("elements") if isinstance(found, dict) else None
         if not isinstance(elements, list):
-            raise Retry(f"Management API: type {type_codename!r} has no 'elements' array")
-        return [
-            TypeElement(str(e["id"]), str(e.get("codename") or ""), str(e.get("type") or ""))
-            for e in elements
-            if isinstance(e, dict) and e.get("id")
-        ]
+            raise Retry(f"Management API: {what} has no 'elements' array")
+        return [_type_element(e) for e in elements if isinstance(e, dict) and e.get("id")]
 
     async def workflows(self) -> WorkflowSteps:
         listing = await self._call("GET", "/workflows")
@@ -226,6 +238,17 @@ def _raise_for(status: int, headers: Mapping[str, str], text: str, what: str) ->
     if status == 429 or status >= 500 or status in RETRYABLE_4XX:
         raise Retry(reason, delay_s=retry_after_s(headers), status=status, response=detail)
     raise PermanentFailure(reason, status=status, response=detail)
+
+
+def _type_element(found: dict[str, Any]) -> TypeElement:
+    snippet = found.get("snippet")
+    snippet_id = snippet.get("id") if isinstance(snippet, dict) else None
+    return TypeElement(
+        str(found["id"]),
+        str(found.get("codename") or ""),
+        str(found.get("type") or ""),
+        str(snippet_id) if snippet_id else None,
+    )
 
 
 def _q(value: str) -> str:

@@ -36,11 +36,21 @@ BODY = (
     'data-id="c9f1b0a2-0000-4000-8000-000000000001"></object>'
     '<p>Also <a data-item-id="22222222-2222-2222-2222-222222222222" href="">this one</a></p>'
 )
+# A component as the Management API lists it: its type and elements by id.
+CALLOUT = {
+    "id": "f4cb13df-d61d-572e-8f3b-3afe7e3a7ea1",
+    "codename": "callout",
+    "elements": [
+        {"id": "0b9173d6-1c94-5fb0-a010-86eef9013fd4", "codename": "note", "type": "text"},
+    ],
+}
 COMPONENTS = [
     {
         "id": "c9f1b0a2-0000-4000-8000-000000000001",
-        "type": {"codename": "callout"},
-        "elements": [{"element": {"codename": "note"}, "value": "Kept"}],
+        "type": {"id": CALLOUT["id"]},
+        "elements": [
+            {"element": {"id": "0b9173d6-1c94-5fb0-a010-86eef9013fd4"}, "value": "Mind the step"}
+        ],
     }
 ]
 
@@ -120,6 +130,7 @@ class World:
 async def world(http: aiohttp.ClientSession, make_call: MakeCall) -> AsyncIterator[World]:
     async with FakeDeepL(DEEPL_KEY) as deepl, FakeManagement(MAPI_KEY) as mapi:
         mapi.environments[ENV] = environment()
+        mapi.put_type(ENV, CALLOUT)
         mapi.add_type(
             ENV,
             "article",
@@ -157,12 +168,12 @@ async def test_each_language_is_translated_written_moved_and_reported_once(world
     response = await world.run()
 
     assert response == f"item {ITEM}; translated: de-DE, fr-FR"
-    # Two DeepL requests per language: plain text, then rich text as HTML.
+    # Two DeepL requests per language: plain text (the component's too), then rich text as HTML.
     plain = [b for b in world.deepl.translations if "tag_handling" not in b]
     rich = [b for b in world.deepl.translations if b.get("tag_handling") == "html"]
     assert [(b["text"], b["target_lang"], b["source_lang"]) for b in plain] == [
-        (["Hello world"], "DE", "EN"),
-        (["Hello world"], "FR", "EN"),
+        (["Hello world", "Mind the step"], "DE", "EN"),
+        (["Hello world", "Mind the step"], "FR", "EN"),
     ]
     assert [b["text"] for b in rich] == [[BODY], [BODY]]
     for lang, code in (("de-DE", "DE"), ("fr-FR", "FR")):
@@ -179,7 +190,11 @@ async def test_each_language_is_translated_written_moved_and_reported_once(world
         assert world.mapi.step_of(ENV, ITEM, lang) == "review_translation"
     [upsert_de, _] = world.mapi.upserts
     rich_entry = next(e for e in upsert_de[2]["elements"] if e["element"]["codename"] == "body")
-    assert rich_entry["components"] == COMPONENTS
+    [component] = rich_entry["components"]
+    assert component["id"] == COMPONENTS[0]["id"] and component["type"] == COMPONENTS[0]["type"]
+    assert component["elements"] == [
+        {"element": {"id": "0b9173d6-1c94-5fb0-a010-86eef9013fd4"}, "value": "[DE] Mind the step"}
+    ]
     assert world.mapi.moves == [
         (ITEM, "de-DE", "default", "review_translation"),
         (ITEM, "fr-FR", "default", "review_translation"),

@@ -28,7 +28,7 @@ from bridge.config import load_config
 from bridge.settings import Settings
 from tests.actions import harness
 from tests.actions.harness import admin_bridge, captured_log, explain_json, item_system, signed
-from tests.actions.test_translate import BODY, COMPONENTS, ENV, ITEM, environment
+from tests.actions.test_translate import BODY, CALLOUT, COMPONENTS, ENV, ITEM, environment
 from tests.admin.harness import eventually
 from tests.fakes.deepl import FakeDeepL
 from tests.fakes.management import FakeManagement
@@ -145,6 +145,7 @@ async def bridge(
             FakeSlack(SLACK_TOKEN) as slack,
         ):
             mapi.environments[ENV] = environment()
+            mapi.put_type(ENV, CALLOUT)
             mapi.add_type(
                 ENV,
                 "article",
@@ -174,12 +175,12 @@ async def test_workflow_step_to_translate_round_trip_and_a_repeat_changes_nothin
     assert (await bridge.post(notification()))["jobs"] == 1
     await bridge.slack.wait_until(lambda: len(bridge.slack.messages) == 1)
 
-    # DeepL got the item's text: the title as text, the body as HTML, for each language.
+    # DeepL got the item's text: the title and the body's component as text, the body as HTML.
     sent = [(b["target_lang"], b["text"], b.get("tag_handling")) for b in bridge.deepl.translations]
     assert sent == [
-        ("DE", ["Hello world"], None),
+        ("DE", ["Hello world", "Mind the step"], None),
         ("DE", [BODY], "html"),
-        ("FR", ["Hello world"], None),
+        ("FR", ["Hello world", "Mind the step"], None),
         ("FR", [BODY], "html"),
     ]
     # Two variants written and moved to the configured step.

@@ -3,7 +3,10 @@
 Variants: `GET|PUT /v2/projects/{env}/items/{item}/variants/codename/{language}` (read the
 latest variant, upsert elements by codename) and `PUT .../change-workflow`, answered in the
 documented shapes (elements by id, the workflow as workflow and step ids). Types:
-`GET /v2/projects/{env}/types/codename/{type}`.
+`GET /v2/projects/{env}/types/codename/{type}` and `/types/{id}`; snippets:
+`GET /v2/projects/{env}/snippets/{id}` (a type's `snippet` element stands for the snippet's
+elements, which variants list by their own ids). An upsert's rich-text components are checked
+as the API checks them: each names a known type by id and only that type's elements.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class FakeManagement(FakeServer):
         # Content: types[(env, codename)], item_types[(env, item id)] = type codename,
         # variants[(env, item id, language codename)] = the variant object.
         self.types: dict[tuple[str, str], dict[str, Any]] = {}
+        self.snippets: dict[tuple[str, str], dict[str, Any]] = {}  # (env, snippet id)
         self.item_types: dict[tuple[str, str], str] = {}
         self.variants: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.upserts: list[tuple[str, str, dict[str, Any]]] = []  # (item, language, body)
@@ -96,6 +100,8 @@ class FakeManagement(FakeServer):
         app.router.add_get("/v2/projects/{env}/workflows", self._workflows)
         app.router.add_get("/v2/projects/{env}/languages", self._languages)
         app.router.add_get("/v2/projects/{env}/types/codename/{type}", self._type)
+        app.router.add_get("/v2/projects/{env}/types/{id}", self._type_by_id)
+        app.router.add_get("/v2/projects/{env}/snippets/{id}", self._snippet)
         variant = "/v2/projects/{env}/items/{item}/variants/codename/{language}"
         app.router.add_get(variant, self._get_variant)
         app.router.add_put(variant, self._upsert_variant)
@@ -112,6 +118,13 @@ class FakeManagement(FakeServer):
                 for name, kind in elements.items()
             ],
         }
+
+    def put_type(self, env: str, found: dict[str, Any]) -> None:
+        """A content type object as the API answers it (ids and codenames its own)."""
+        self.types[(env, found["codename"])] = found
+
+    def put_snippet(self, env: str, found: dict[str, Any]) -> None:
+        self.snippets[(env, found["id"])] = found
 
     def add_variant(
         self,
@@ -136,7 +149,8 @@ class FakeManagement(FakeServer):
             "elements": [],
         }
         self.variants[(env, item, language)] = variant
-        self._set_elements(env, type_codename, variant, values)
+        if (problem := self._set_elements(env, type_codename, variant, values)) is not None:
+            raise ValueError(problem)  # a test's set-up the API would refuse
         return variant
 
     def value(self, env: str, item: str, language: str, element: str) -> Any:
@@ -169,7 +183,7 @@ class FakeManagement(FakeServer):
         self, env: str, type_codename: str, variant: dict[str, Any], values: dict[str, Any]
     ) -> str | None:
         """Replace the given elements (by codename); the problem, if an element is unknown."""
-        known = {e["codename"]: e for e in self.types[(env, type_codename)]["elements"]}
+        known = {e["codename"]: e for e in self._elements(env, self.types[(env, type_codename)])}
         current = {v["element"]["id"]: v for v in variant["elements"]}
         for codename, value in values.items():
             element = known.get(codename)
@@ -178,11 +192,39 @@ class FakeManagement(FakeServer):
             entry = {"element": {"id": element["id"]}, "value": value}
             if element["type"] == "rich_text":
                 if isinstance(value, dict):
+                    if problem := self._components_problem(env, value.get("components")):
+                        return problem
                     entry = {"element": {"id": element["id"]}, **value}
                 else:
                     entry["components"] = []
             current[element["id"]] = entry
         variant["elements"] = list(current.values())
+        return None
+
+    def _elements(self, env: str, found: dict[str, Any]) -> list[dict[str, Any]]:
+        """A type's elements with each `snippet` element expanded into the snippet's."""
+        out = []
+        for element in found["elements"]:
+            if element["type"] == "snippet":
+                out.extend(self.snippets[(env, element["snippet"]["id"])]["elements"])
+            else:
+                out.append(element)
+        return out
+
+    def _components_problem(self, env: str, components: Any) -> str | None:
+        for component in components or []:
+            type_id = (component.get("type") or {}).get("id")
+            found = next(
+                (t for (e, _), t in self.types.items() if e == env and t["id"] == type_id), None
+            )
+            if not component.get("id") or found is None:
+                return f"The component {component.get('id')!r} has no valid content type."
+            ids = {e["id"] for e in self._elements(env, found)}
+            for value in component.get("elements", []):
+                if value["element"].get("id") not in ids:
+                    return f"The element {value['element']!r} is not in the component's type."
+                if problem := self._components_problem(env, value.get("components")):
+                    return problem
         return None
 
     def _now(self) -> str:
@@ -196,6 +238,23 @@ class FakeManagement(FakeServer):
         found = self.types.get((request.match_info["env"], request.match_info["type"]))
         if found is None:
             return _error(404, 107, "The requested content type was not found.")
+        return web.json_response(found)
+
+    async def _type_by_id(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        env, type_id = request.match_info["env"], request.match_info["id"]
+        for (found_env, _), found in self.types.items():
+            if found_env == env and found["id"] == type_id:
+                return web.json_response(found)
+        return _error(404, 107, "The requested content type was not found.")
+
+    async def _snippet(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        found = self.snippets.get((request.match_info["env"], request.match_info["id"]))
+        if found is None:
+            return _error(404, 108, "The requested content type snippet was not found.")
         return web.json_response(found)
 
     async def _get_variant(self, request: web.Request) -> web.Response:
