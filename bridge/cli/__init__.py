@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bridge import __version__, redaction
 from bridge.cli import config_commands, rule_tests, server_commands, signing_commands
-from bridge.cli.common import CliError
+from bridge.cli.common import CliError, undecodable
 
 EPILOG = """\
 exit codes: 0 success, 1 the command failed, 2 bad command line.
@@ -47,9 +47,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that name files: any bytes the operating system takes are a name (Python keeps the
+# ones that are not UTF-8 as surrogate escapes, and open() gives them back). Every other argument
+# is text that is compared, stored, sent or hashed as UTF-8.
+FILE_ARGUMENTS = frozenset({"cases", "config", "db", "payload"})
+
+
+def not_text(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 (argparse's usage error, from the command's own parser) at the first argument that
+    is not UTF-8 text: a byte such as 0xff in `--action`, `--request-id` or `--secret` reached the
+    store's query or the HMAC as a surrogate escape, and each raised UnicodeEncodeError."""
+    for name, value in vars(args).items():
+        if name in FILE_ARGUMENTS:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (problem := undecodable(text)) is not None:
+                command, label = _argument(parser, args, name)
+                command.error(f"argument {label}: {problem}")
+
+
+def _argument(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str
+) -> tuple[argparse.ArgumentParser, str]:
+    """The parser of the command that was run, and the name its errors give argument `dest`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                return _argument(chosen, args, dest)
+    for action in parser._actions:
+        if action.dest == dest:
+            metavar = action.metavar if isinstance(action.metavar, str) else dest
+            return parser, "/".join(action.option_strings) or metavar
+    return parser, dest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    not_text(parser, args)
     try:
         code: int = args.func(args)
     except CliError as exc:

@@ -99,3 +99,14 @@ def load(path: str | Path, *, error_code: int = 1) -> Config:
     # What a command prints or logs (explain's inputs, a delivery's response) hides its secrets.
     redaction.redactor.set_secrets(redaction.secrets_of(config))
     return config
+
+
+def undecodable(text: str) -> str | None:
+    """Why `text` (an argument or an environment value) is not UTF-8 text, or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = ord(text[exc.start])
+        byte = f" (byte 0x{char - 0xDC00:02x})" if 0xDC80 <= char <= 0xDCFF else ""
+        return f"is not UTF-8 text{byte}"
+    return None

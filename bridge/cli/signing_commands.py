@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bridge.actions.httputil import header_problem
-from bridge.cli.common import CliError, examples, read_payload
+from bridge.cli.common import CliError, examples, read_payload, undecodable
 from bridge.signatures import sign
 
 SECRET_ENV = "KONTENT_WEBHOOK_SECRET"
@@ -115,6 +115,8 @@ def _secret(args: argparse.Namespace) -> str:
     secret = args.secret if args.secret is not None else os.environ.get(SECRET_ENV)
     if not secret:
         raise CliError(f"no secret: pass --secret or set {SECRET_ENV}", code=2)
+    if (problem := undecodable(secret)) is not None:  # --secret's own is a usage error already
+        raise CliError(f"{SECRET_ENV} {problem}", code=2)
     return str(secret)
 
 
