@@ -344,8 +344,9 @@ def _deepl() -> Any:
 
 def _wanted(element: TypeElement, snippet: str | None, options: TranslateOptions) -> bool:
     """`elements` names an element of the type, or the snippet element a snippet's stands for;
-    everything inside a chosen rich text's components goes with it."""
-    if element.codename == options.marker_element:
+    everything inside a chosen rich text's components goes with it. A non-localizable element
+    is never written: its value is the default language's in every variant."""
+    if element.codename == options.marker_element or not element.localizable:
         return False
     chosen = options.elements
     return (

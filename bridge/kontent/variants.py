@@ -107,6 +107,8 @@ class TypeElement:
     codename: str
     kind: str  # "text", "rich_text", "number", "snippet", ...
     snippet_id: str | None = None  # kind "snippet": the snippet whose elements it stands for
+    # `is_non_localizable`: one value shared by every language, edited in the default one only.
+    localizable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,7 @@ def _type_element(found: dict[str, Any]) -> TypeElement:
         str(found.get("codename") or ""),
         str(found.get("type") or ""),
         str(snippet_id) if snippet_id else None,
+        found.get("is_non_localizable") is not True,
     )
 
 

@@ -397,3 +397,21 @@ async def test_the_fake_refuses_a_component_that_lost_its_type_or_names_a_foreig
         with pytest.raises(PermanentFailure, match="answered 400"):
             await client.upsert_variant(ITEM, "de-DE", [entry])
     assert world.mapi.upserts == []
+
+
+async def test_non_localizable_elements_are_left_to_the_default_language(world: World) -> None:
+    """A non-localizable element holds one value for every language, edited in the default
+    language only: the API refuses it in another variant's upsert, so the whole language
+    failed (permanently) although its other elements could be translated."""
+    for found in world.mapi.types.values():
+        if found["codename"] == "article":
+            found["elements"][0]["is_non_localizable"] = True  # title
+    world.mapi.snippets[(ENV, METADATA["id"])]["elements"][0]["is_non_localizable"] = True
+    world.source(copy.deepcopy(COMPONENTS))
+
+    assert await world.run(languages={"de-DE": "DE"}) == f"item {ITEM}; translated: de-DE"
+
+    assert world.sent("DE", html=False) == [["Tip", "How long to roast"]]
+    put = world.put("de-DE")
+    assert "title" not in put and "metadata__meta_title" not in put
+    assert put["metadata__meta_description"]["value"] == "[DE] How long to roast"

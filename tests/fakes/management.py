@@ -175,6 +175,20 @@ class FakeManagement(FakeServer):
                 return str(found["id"])
         return codename
 
+    def _is_default(self, env: str, codename: str) -> bool:
+        """The environment's default language (with no languages set up: `default`)."""
+        languages = self.environments.get(env, ([], []))[1]
+        if not languages:
+            return codename == "default"
+        return any(l["codename"] == codename and l["is_default"] for l in languages)
+
+    def _non_localizable(self, env: str, type_codename: str, values: dict[str, Any]) -> str | None:
+        """The first element of `values` the type marks `is_non_localizable`."""
+        for element in self._elements(env, self.types[(env, type_codename)]):
+            if element.get("is_non_localizable") and element["codename"] in values:
+                return str(element["codename"])
+        return None
+
     def _first_step(self, env: str) -> str:
         flows = self.environments.get(env, ([], []))[0]
         return str(flows[0]["steps"][0]["id"]) if flows and flows[0]["steps"] else DEFAULT_ID
@@ -280,6 +294,11 @@ class FakeManagement(FakeServer):
                 values[codename] = {"value": entry["value"], "components": entry["components"]}
             else:
                 values[codename] = entry["value"]
+        if not self._is_default(env, language) and (
+            shared := self._non_localizable(env, type_codename, values)
+        ):
+            # The API's answer for a shared value written outside the default language.
+            return _error(400, 5, f"The element '{shared}' is non-localizable.")
         variant = self.variants.get(key)
         if variant is None:
             variant = self.add_variant(env, item, language, type_codename, {})
