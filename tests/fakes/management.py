@@ -180,7 +180,7 @@ class FakeManagement(FakeServer):
         languages = self.environments.get(env, ([], []))[1]
         if not languages:
             return codename == "default"
-        return any(l["codename"] == codename and l["is_default"] for l in languages)
+        return any(found["codename"] == codename and found["is_default"] for found in languages)
 
     def _non_localizable(self, env: str, type_codename: str, values: dict[str, Any]) -> str | None:
         """The first element of `values` the type marks `is_non_localizable`."""
