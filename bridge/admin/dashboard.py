@@ -77,7 +77,8 @@ templates.globals.update(
     sent_request=jobview.sent_request,
 )
 # Stored payloads may hold NaN, lone surrogates or deep nesting: Jinja's own tojson breaks.
-templates.filters["tojson"] = safejson.tojson
+# Redacted and cut as every printed string is (its Markup skips `finalize`).
+templates.filters["tojson"] = present.shown_json
 templates.filters["typed"] = present.typed
 templates.filters["urlencode"] = lambda value: present.typed(do_urlencode(value))  # a link
 

@@ -129,6 +129,12 @@ def _field(name: str, value: Any, depth: int = 0) -> Any:
         and not isinstance(value, bool)
     ):
         return iso(value)
+    if name == "raw" and isinstance(value, Mapping | list):
+        # A stored payload (a notification's, an event's) is the sender's data: its
+        # credential-named keys are hidden as the dashboard and explain hide them. The store's
+        # own fields (`notification_key`) are not redacted by name.
+        cut = safejson.clean(value, depth)  # cut to MAX_DEPTH first: redact_value recurses
+        return plain(redaction.redact_value(cut), depth)
     return plain(value, depth)
 
 
@@ -149,6 +155,35 @@ def shown(value: Any) -> Any:
     return value
 
 
+# The most characters of one JSON block a page prints (a notification's payload, a recorded
+# request body): a Kontent.ai notification is about 1,500 characters indented, and a page of 50
+# payloads of 5 MB each was 250 MB of HTML.
+SHOWN_JSON_CHARS = 32_000
+
+
+def shown_json(value: Any, indent: int | None = None) -> Markup:
+    """The dashboard's `tojson`: stored data as HTML-safe JSON under the policy `shown` applies
+    to printed strings. Its Markup skips `finalize`, so a payload's dialog printed the admin
+    token, URL credentials and credential-named keys, and every string and the block whole.
+    Here the redaction policy applies (by name and by value), each string and key is cut to
+    SHOWN_CHARS and the block to SHOWN_JSON_CHARS, each cut saying what the API has."""
+    cleaned = safejson.clean(value)  # cut to MAX_DEPTH first: the walks below recurse
+    data = _clipped_leaves(redaction.redact_value(cleaned))
+    text = str(safejson.tojson(data, indent=indent))
+    if len(text) > SHOWN_JSON_CHARS:
+        # The JSON escapes every <, >, & and ': a cut anywhere is still plain text.
+        text = clipped_to(text, SHOWN_JSON_CHARS)
+    return Markup(text)
+
+
+def _clipped_leaves(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {clipped(str(k)): _clipped_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clipped_leaves(v) for v in value]
+    return clipped(value) if isinstance(value, str) else value
+
+
 def typed(value: object) -> Markup:
     """A form field's value given back as it was typed or is named (`value="{{ q | typed }}"`:
     search fields, hidden fields, options and checkboxes): secrets hidden as everywhere,
@@ -165,10 +200,14 @@ def typed(value: object) -> Markup:
 def clipped(text: str) -> str:
     """`text`, or its first SHOWN_CHARS characters and how many more the API has. Redaction
     comes first, so a cut never leaves the start of a secret in view."""
-    if len(text) <= SHOWN_CHARS:
+    return clipped_to(text, SHOWN_CHARS)
+
+
+def clipped_to(text: str, limit: int) -> str:
+    if len(text) <= limit:
         return text
-    rest = len(text) - SHOWN_CHARS
-    return f"{text[:SHOWN_CHARS]} … [{rest:,} more characters: the admin API has the whole value]"
+    rest = len(text) - limit
+    return f"{text[:limit]} … [{rest:,} more characters: the admin API has the whole value]"
 
 
 def redact_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:

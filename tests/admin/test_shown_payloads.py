@@ -1,0 +1,85 @@
+"""Payloads a sender had accepted, as the dashboard's dialogs and the admin API show them: under
+the one redaction policy and cut like every other printed value.
+
+A real bridge (uvicorn, SQLite, the webhook route) receives them; the dashboard's `tojson`
+printed them whole and unredacted, since its Markup skips the templates' `finalize`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge.admin import present
+from bridge.admin.auth import COOKIE_NAME, Guard
+from tests.admin.harness import WEBHOOK_PATH, running_bridge, signed
+
+pytestmark = pytest.mark.timeout(60)
+
+TOKEN = "admin-token-for-shown-payloads"
+SEED = Path(__file__).parents[1] / "payloads/current/content_item_published_published.json"
+URL_PASSWORD = "hunter2hunter2"
+NAMED_SECRET = "a-value-under-a-credential-key"
+
+
+def _notification(item_id: str, **system: Any) -> bytes:
+    body = json.loads(SEED.read_text())
+    body["notifications"][0]["data"]["system"].update(id=item_id, **system)
+    return json.dumps(body).encode()
+
+
+LEAKY = _notification(
+    "leaky",
+    name=f"by {TOKEN} at https://bob:{URL_PASSWORD}@example.com/?api_key=k3yk3yk3y",
+    token=NAMED_SECRET,
+)
+# 4 MB of 4,000-character strings (each under the cut of one value) and a 1 MB name.
+WIDE = _notification("wide", parts=["w" * 4_000] * 1_000)
+LONG = _notification("long", name="n" * 1_000_000)
+
+
+async def test_payload_dialogs_and_the_api_hide_secrets_and_pages_stay_small(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_bridge(tmp_path, admin_token=TOKEN) as bridge,
+        httpx.AsyncClient(base_url=bridge.url, timeout=30) as client,
+    ):
+        for body in (LEAKY, WIDE, LONG):
+            answer = await client.post(WEBHOOK_PATH, content=body, headers=signed(body))
+            assert answer.status_code == 200, answer.text
+        page = await client.get(
+            "/admin/notifications", cookies={COOKIE_NAME: Guard(TOKEN).new_session()}
+        )
+        api = await client.get(
+            "/admin/api/notifications", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    assert page.status_code == api.status_code == 200
+
+    dialogs = re.findall(r'<pre class="response-body">(.*?)</pre>', page.text, re.S)
+    assert len(dialogs) == 3
+    for secret in (TOKEN, URL_PASSWORD, "k3yk3yk3y", NAMED_SECRET):
+        assert secret not in page.text
+        assert secret not in api.text
+    assert '"token": "***"' in page.text
+    leaky = next(n for n in api.json()["items"] if n["raw"]["data"]["system"]["id"] == "leaky")
+    assert leaky["raw"]["data"]["system"]["token"] == "***"
+
+    # Each dialog holds at most SHOWN_JSON_CHARS and says the API has the rest; was 5 MB.
+    assert len(page.text) < 3 * present.SHOWN_JSON_CHARS + 50_000
+    assert all(len(d) < present.SHOWN_JSON_CHARS + 200 for d in dialogs)
+    assert sum("the admin API has the whole value]" in d for d in dialogs) == 2
+    assert "n" * (present.SHOWN_CHARS + 1) not in page.text
+    # ...and the API keeps the values whole.
+    names = {n["raw"]["data"]["system"]["name"] for n in api.json()["items"]}
+    assert "n" * 1_000_000 in names
+
+
+def test_a_cut_dialog_is_still_html_safe() -> None:
+    shown = present.shown_json({"a": "</pre><script>x</script>&'" * 2_000}, indent=2)
+    assert "<" not in shown and ">" not in shown and "&" not in shown.replace("&amp;", "")
