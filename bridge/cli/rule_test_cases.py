@@ -75,9 +75,7 @@ def read_cases(file: str, config_file: str | None) -> Cases:
         raise _broken(doc)
     top = checks.mapping(doc, doc.data if doc.data is not None else {}, (), allowed=TOP_LEVEL)
     top = top or {}
-    if top.get("version") != 1:
-        found = f"unsupported version {top['version']!r} (this bridge reads version 1)"
-        doc.error(("version",), found if "version" in top else "required key is missing")
+    checks.version(doc, top)  # a missing version was a KeyError traceback
     base = FilePath(file).parent
     config_file = config_file or _config_key(doc, top, base)
     if config_file is None or doc.errors:

@@ -35,6 +35,18 @@ def mapping(
     return value
 
 
+def version(doc: Document, top: Any, *, required: bool = True) -> None:
+    """`version: 1`, the one version this bridge reads: the integer 1, not `true` or `1.0`
+    (both equal 1 in Python and were read as version 1)."""
+    if "version" not in top:
+        if required:
+            doc.error(("version",), "required key is missing (add 'version: 1')")
+    elif type(top["version"]) is not int or top["version"] != 1:
+        doc.error(
+            ("version",), f"unsupported version {top['version']!r} (this bridge reads version 1)"
+        )
+
+
 def sequence(doc: Document, value: Any, path: Path) -> list[Any] | None:
     if not isinstance(value, list):
         doc.error(path, f"expected a list, got {describe_type(value)}")

@@ -54,14 +54,7 @@ def _build(doc: Document, source: FilePath, types: Mapping[str, type] | None) ->
     known_types = dict(registry.action_types() if types is None else types)
     top = checks.mapping(doc, doc.data if doc.data is not None else {}, (), allowed=TOP_LEVEL)
     top = top or {}
-    if top.get("version") != 1:
-        if "version" in top:
-            doc.error(
-                ("version",),
-                f"unsupported version {top['version']!r} (this bridge reads version 1)",
-            )
-        elif isinstance(doc.data, dict) or doc.data is None:
-            doc.error(("version",), "required key is missing (add 'version: 1')")
+    checks.version(doc, top, required=isinstance(doc.data, dict) or doc.data is None)
     webhooks = sections.webhooks(doc, top.get("webhooks", []), ("webhooks",))
     kontent = sections.kontent(doc, top.get("kontent", {}), ("kontent",))
     sources = parse_sources(doc, top.get("sources", []), ("sources",), kontent)

@@ -448,6 +448,25 @@ tests:
     )
 
 
+@pytest.mark.parametrize(
+    ("first_line", "expected"),
+    [
+        ("", "2:1: version: required key is missing (add 'version: 1')"),
+        ("version: true", "1:10: version: unsupported version True (this bridge reads version 1)"),
+        ("version: 1.0", "1:10: version: unsupported version 1.0 (this bridge reads version 1)"),
+    ],
+)
+def test_a_cases_file_needs_version_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, first_line: str, expected: str
+) -> None:
+    # Without `version:` the message quoting it raised KeyError (a traceback, exit 1); `true` and
+    # `1.0` equal 1 in Python and were read as version 1.
+    text = cases(PUBLISHED_CASE).replace("version: 1\n", first_line + "\n", 1)
+    code, out, err = bridge_test(capsys, tmp_path, text)
+    file = tmp_path / "rules.test.yaml"
+    assert (code, out, err) == (2, "", f"error: {file}: 1 error(s):\n{file}:{expected}\n")
+
+
 def test_a_broken_config_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "typo.yaml").write_text(
         CONFIG.replace("do: [audit]\n    stop", "do: [audti]\n    stop")

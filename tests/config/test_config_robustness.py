@@ -157,6 +157,15 @@ def test_a_character_yaml_refuses_is_an_issue_at_its_place(
     assert issue.message == f"YAML does not allow the character {char} in a file"
 
 
+@pytest.mark.parametrize("value", ["true", "1.0", "'1'"])
+def test_only_the_integer_1_is_version_1(value: str) -> None:
+    # `true` and `1.0` equal 1 in Python: both loaded as version 1.
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"version: {value}\n")
+    (issue,) = raised.value.issues
+    assert issue.message.startswith("unsupported version ")
+
+
 @pytest.mark.parametrize("depth", [65, 5_000, 100_000])
 def test_deep_nesting_is_an_error_not_a_crash(depth: int) -> None:
     text = "version: 1\nx: " + "[" * depth + "]" * depth + "\n"
