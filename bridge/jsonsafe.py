@@ -110,12 +110,15 @@ def _strict_loads(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnsafeJSON(f"body is not valid UTF-8 (byte {exc.start})") from None
+        raise UnsafeJSON(
+            _other_encoding(body) or f"body is not valid UTF-8 (byte {exc.start})"
+        ) from None
     try:
         value = _decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise UnsafeJSON(
-            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            _other_encoding(body)
+            or f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except _Refused as exc:
         raise UnsafeJSON(f"body is not accepted JSON: {exc}") from None
@@ -123,6 +126,16 @@ def _strict_loads(body: bytes) -> Any:
         raise UnsafeJSON(_too_deep()) from None
     _check_decoded(value, body, risky_text=_RISKY_ESCAPE.search(text) is not None)
     return value
+
+
+def _other_encoding(body: bytes) -> str | None:
+    """The reason for a body that is JSON in UTF-16 or UTF-32 (told by its byte order mark or
+    its zero bytes, RFC 4627 section 3), which read as UTF-8 was `not valid UTF-8 (byte 0)` or
+    `Expecting value at line 1 column 1`, neither naming the problem. Only on the failure path."""
+    encoding = json.detect_encoding(body)
+    if not encoding.startswith(("utf-16", "utf-32")):
+        return None
+    return f"body is {encoding.upper()}, not UTF-8: JSON is sent as UTF-8 (RFC 8259)"
 
 
 def _check_decoded(value: Any, body: bytes, *, risky_text: bool) -> None:

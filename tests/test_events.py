@@ -156,7 +156,8 @@ def test_empty_notifications_array_is_no_notification() -> None:
     ("body", "reason"),
     [
         (b"{not json", "body is not valid JSON"),
-        (b"\xff\xfe{}", "body is not valid UTF-8"),
+        (b"\xff{}", "body is not valid UTF-8"),
+        (b"\xff\xfe{}", "body is UTF-16, not UTF-8"),  # a UTF-16 byte order mark
         (b"[]", "payload must be a JSON object, not an array"),
         (b'{"hello": 1}', "payload has neither 'notifications'"),
         (

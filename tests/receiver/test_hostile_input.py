@@ -175,3 +175,32 @@ async def test_legacy_message_id_too_long_to_index(
     await assert_refused(
         client, sqlite_store, body, "notification 0 of the legacy payload: its message id"
     )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named"),
+    [
+        ("utf-16", "UTF-16"),  # with a byte order mark: was "not valid UTF-8 (byte 0)"
+        ("utf-16-le", "UTF-16-LE"),  # without: was "Expecting property name ... column 2"
+        ("utf-16-be", "UTF-16-BE"),
+        ("utf-32", "UTF-32"),
+        ("utf-32-le", "UTF-32-LE"),
+    ],
+)
+async def test_json_in_utf16_or_utf32_is_named_as_such(
+    client: httpx.AsyncClient,
+    sqlite_store: Store,
+    payload_bytes: Callable[[str], bytes],
+    encoding: str,
+    named: str,
+) -> None:
+    body = payload_bytes(SEED).decode().encode(encoding)
+    await assert_refused(client, sqlite_store, body, f"body is {named}, not UTF-8")
+
+
+async def test_a_utf8_byte_order_mark_is_still_accepted(
+    client: httpx.AsyncClient, sqlite_store: Store, payload_bytes: Callable[[str], bytes]
+) -> None:
+    response = await post(client, b"\xef\xbb\xbf" + payload_bytes(SEED))
+    assert response.status_code == 200, response.text
+    assert len(await sqlite_store.notifications()) == 1
