@@ -11,11 +11,17 @@ key alphabet) are parameters. What a record holds beyond each element's plain va
   refuses a document holding fields it does not declare);
 - dates (`date_time` elements, `last_modified`): also as Unix seconds in `<name>_timestamp`,
   because search engines sort and filter on numbers;
-- rich text: words as written (inline tags such as `<b>` add no separator, block tags do);
+- rich text: words as written (inline tags such as `<b>` add no separator, block tags do), and
+  each inline image's alt text where the image is (screen readers read it, image search indexes
+  it): the `<img>`'s `alt`, or the asset's description from the element's `images` map;
 - linked items and rich-text components, from the response's `modular_content`: one block each
   in `content` with its codename, kind, text and `parents` (the chain of codenames from the
   direct parent up to the record's item), and every codename in `content_codenames`, so that the
-  records using an item can be found with one facet filter and refreshed.
+  records using an item can be found with one facet filter and refreshed. A block's text is
+  what the page shows of the item (`item_text`);
+- an element of a type Kontent.ai may add later: its value as text (a string as it is, anything
+  else as its JSON text), so that its field has one type, the one a typed index can declare
+  without knowing the type, whatever values come.
 
 Placeholders are `{name}` or `{dotted.path}` (single braces): the delivery engine renders Jinja
 `{{ ... }}` before the action runs, and it cannot know the fetched content; single-brace
@@ -24,6 +30,8 @@ placeholders pass through Jinja untouched and are filled here, against the fresh
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +69,11 @@ _BLOCK_TAG_NAMES = (
     "header hr li main nav object ol p pre section table tbody td tfoot th thead tr ul"
 )
 BLOCK_TAGS = frozenset(_BLOCK_TAG_NAMES.split())
+# The element types of the Delivery API; any other is written as text (`unknown_value`).
+KNOWN_KINDS = frozenset(
+    ("text", "rich_text", "number", "multiple_choice", "taxonomy", "asset", "modular_content",
+     "subpages", "date_time", "url_slug", "custom")
+)  # fmt: skip
 
 
 # How deep blocks nest at most, components and linked items together: Kontent.ai nests
@@ -91,15 +104,27 @@ DEFAULT_OPTIONS = RecordOptions()
 
 
 class _Text(HTMLParser):
-    """Collects text; block elements end a word, inline ones do not."""
+    """Collects text; block elements end a word, inline ones do not; an image gives its alt."""
 
-    def __init__(self) -> None:
+    def __init__(self, images: Mapping[str, Any]) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.images = images
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in BLOCK_TAGS:
             self.parts.append(" ")
+        elif tag == "img":
+            self.parts.append(f" {self._alt(dict(attrs))} ")
+
+    def _alt(self, attrs: Mapping[str, str | None]) -> str:
+        """The `alt` the page shows; when empty, the asset's description from `images`."""
+        alt = attrs.get("alt") or ""
+        if alt.strip():
+            return alt
+        image = self.images.get(attrs.get("data-image-id") or attrs.get("data-asset-id") or "")
+        description = image.get("description") if isinstance(image, Mapping) else None
+        return description if isinstance(description, str) else ""
 
     def handle_endtag(self, tag: str) -> None:
         if tag in BLOCK_TAGS:
@@ -109,25 +134,78 @@ class _Text(HTMLParser):
         self.parts.append(data)
 
 
-def strip_tags(html: str) -> str:
-    """Rich text as plain words: tags dropped, whitespace collapsed, words kept whole."""
-    parser = _Text()
+def strip_tags(html: str, images: Any = None) -> str:
+    """Rich text as plain words: tags dropped, whitespace collapsed, words kept whole, each
+    `<img>` as its alt text (or, when that is empty, its description in `images`, the rich
+    text element's map of image id to `{image_id, description, url, ...}`)."""
+    parser = _Text(images if isinstance(images, Mapping) else {})
     parser.feed(html)
     parser.close()
     return " ".join("".join(parser.parts).split())
 
 
-def timestamp(value: Any) -> int | None:
-    """An ISO 8601 date as Unix seconds (UTC when the text names no zone), or None."""
+def rich_text_words(element: Mapping[str, Any]) -> str:
+    return strip_tags(_html(element.get("value")), element.get("images"))
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 date (UTC when the text names no zone), or None."""
     if not isinstance(value, str) or not value:
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def timestamp(value: Any) -> int | None:
+    """An ISO 8601 date as Unix seconds (UTC when the text names no zone), or None."""
+    moment = _moment(value)
+    return None if moment is None else int(moment.timestamp())
+
+
+def date_text(value: Any) -> str:
+    """A date element's day as words, `2014-11-07`: the day of the API's UTC value, as the
+    record's `<element>` and `<element>_timestamp` have it ("" when none)."""
+    moment = _moment(value)
+    try:
+        return "" if moment is None else moment.astimezone(UTC).date().isoformat()
+    except OverflowError:  # 0001-01-01T00:00:00+01:00: before the first UTC day
+        return ""
+
+
+def number_text(value: Any) -> str:
+    """A number element's value as a page writes it: `99`, `4.5`, `10` for 10.0 ("" when none)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**4000 else ""  # Python's int-to-text limit
+    if not math.isfinite(value):
+        return ""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
+def unknown_value(value: Any) -> str | None:
+    """An element of an unknown type: a string as it is, null as null, anything else as its
+    compact JSON text (null when it has none: NaN)."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def _json_data(text: str) -> bool:
+    """A JSON object or array (what a colour picker, map or product picker stores): data, not
+    the words of a page."""
+    if not text.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except (ValueError, RecursionError):
+        return False
 
 
 def element_value(element: Mapping[str, Any]) -> Any:
@@ -135,13 +213,15 @@ def element_value(element: Mapping[str, Any]) -> Any:
     kind = element.get("type")
     value = element.get("value")
     if kind == "rich_text":
-        return strip_tags(_html(value))
+        return rich_text_words(element)
     if kind in ("multiple_choice", "taxonomy"):
         return [choice.get("codename") for choice in _dicts(value)]
     if kind == "asset":
         return [asset.get("url") for asset in _dicts(value)]
     if kind in ("modular_content", "subpages"):
         return _codenames(value)
+    if kind not in KNOWN_KINDS:
+        return unknown_value(value)
     return value  # text, url_slug, custom (strings), number, date_time (ISO string or null)
 
 
@@ -387,20 +467,33 @@ def _block(
 
 
 def item_text(item: Mapping[str, Any]) -> str:
-    """The words of an item: text, rich text, term names, asset names and descriptions."""
+    """What a page shows of an item, in element order: text, rich text (with its images' alt
+    text), numbers, dates, term names, asset names and descriptions, and the text of custom
+    elements and of elements of an unknown type. Not URL slugs (an address, not words), not a
+    JSON object or array (a custom element's data), not linked items (blocks of their own)."""
     words: list[str] = []
     for element in _elements(item).values():
-        kind, value = element.get("type"), element.get("value")
-        if kind == "text" and isinstance(value, str):
-            words.append(value)
-        elif kind == "rich_text":
-            words.append(strip_tags(_html(value)))
-        elif kind in ("multiple_choice", "taxonomy"):
-            words += [str(choice.get("name") or "") for choice in _dicts(value)]
-        elif kind == "asset":
-            for asset in _dicts(value):
-                words += [str(asset.get("name") or ""), str(asset.get("description") or "")]
+        words += _words(element)
     return " ".join(" ".join(words).split())
+
+
+def _words(element: Mapping[str, Any]) -> list[str]:
+    kind, value = element.get("type"), element.get("value")
+    if kind == "rich_text":
+        return [rich_text_words(element)]
+    if kind in ("multiple_choice", "taxonomy"):
+        return [str(choice.get("name") or "") for choice in _dicts(value)]
+    if kind == "asset":
+        return [str(a.get(k) or "") for a in _dicts(value) for k in ("name", "description")]
+    if kind == "number":
+        return [number_text(value)]
+    if kind == "date_time":
+        return [date_text(value)]
+    if kind == "text":
+        return [value] if isinstance(value, str) else []
+    if kind == "custom" or kind not in KNOWN_KINDS:
+        return [value] if isinstance(value, str) and not _json_data(value) else []
+    return []  # url_slug, modular_content, subpages
 
 
 COMPONENT = re.compile(r"<object\b[^>]*>", re.I)

@@ -2,8 +2,9 @@
 names each source) through the record mapping and through both search actions.
 
 A record must be complete: every element of the item under its (engine's) name, every linked
-item and component the answer carries within `content_depth` as a block, the words of each block
-in its text, and the same record whether built here or saved by the action through the SDK.
+item and component the answer carries within `content_depth` as a block, what a page shows of
+each block in its text (words, numbers, dates, custom text, images' alt text; no URL slugs, no
+custom JSON), and the same record whether built here or saved by the action through the SDK.
 """
 
 from __future__ import annotations
@@ -111,24 +112,78 @@ def words(item: dict[str, Any]) -> bool:
     )
 
 
+def described(
+    item: dict[str, Any], modular_content: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answer with a description on every rich-text image, as the Delivery API gives it
+    for an asset that has one (the fixtures' assets have none): in the element's `images` map,
+    and on every other image in the `<img>`'s `alt` too."""
+    item, modular_content = json.loads(json.dumps([item, modular_content]))
+    n = 0
+    for node in (item, *modular_content.values()):
+        for element in node["elements"].values():
+            if element["type"] != "rich_text":
+                continue
+            for image_id, image in (element.get("images") or {}).items():
+                n += 1
+                image["description"] = f"Picture {n} of {node['system']['codename']}"
+                if n % 2:
+                    tag = f'data-image-id="{image_id}" alt=""'
+                    alt = f'data-image-id="{image_id}" alt="{image["description"]}"'
+                    element["value"] = element["value"].replace(tag, alt)
+    return item, modular_content
+
+
+def shown(node: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(phrases a page shows of `node`, which its text must hold; values no text may hold as
+    words): an oracle of its own, from the Delivery API's documented element shapes."""
+    held: list[str] = []
+    never: list[str] = []
+    for element in node["elements"].values():
+        kind, value = element["type"], element["value"]
+        if kind == "number" and value is not None:
+            held.append(str(int(value)) if float(value).is_integer() else str(value))
+        elif kind == "date_time" and value:
+            held.append(value[:10])  # the day of the UTC value, as its ISO text starts
+        elif kind == "rich_text":
+            for image_id, image in (element.get("images") or {}).items():
+                if image.get("description") and f'data-image-id="{image_id}"' in value:
+                    held.append(image["description"])
+        elif kind == "url_slug" and value:
+            never.append(value)
+        elif kind == "custom" and value:
+            (never if value.lstrip().startswith("{") else held).append(value)
+    return held, never
+
+
 @pytest.mark.parametrize("engine", list(ENGINES))
 @pytest.mark.parametrize(("name", "item", "modular_content"), ANSWERS, ids=IDS)
 @pytest.mark.parametrize("content_depth", [1, 3])
+@pytest.mark.parametrize("images", ["as-given", "described"])
 def test_every_record_is_complete(
     name: str,
     item: dict[str, Any],
     modular_content: dict[str, Any],
     engine: str,
     content_depth: int,
+    images: str,
 ) -> None:
     key = ENGINES[engine]
+    if images == "described":
+        item, modular_content = described(item, modular_content)
     record = build_record(item, modular_content, RecordOptions(content_depth, key=key))
     json.dumps(record, allow_nan=False)
     for element_name, element in item["elements"].items():
         if element_name not in SYSTEM_FIELDS + DERIVED_FIELDS:
             assert key(element_name) in record, element_name
-        if element["type"] not in KINDS:  # the SDK's `ufo`: the value as the API gave it
-            assert record[key(element_name)] == element["value"]
+        value = element["value"]
+        if element["type"] not in KINDS:  # the SDK's `ufo`: its value as text, one field type
+            compact = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            text = value if value is None or isinstance(value, str) else compact
+            assert record[key(element_name)] == text
+        if element["type"] == "rich_text" and element_name not in SYSTEM_FIELDS + DERIVED_FIELDS:
+            held, _ = shown({"elements": {element_name: element}})
+            assert all(phrase in record[key(element_name)] for phrase in held), held
         if element["type"] == "asset":
             assets = record[key(f"{element_name}_assets")]
             assert [a[key("name")] for a in assets] == [a["name"] for a in element["value"]]
@@ -145,6 +200,10 @@ def test_every_record_is_complete(
         assert block[key("parents")][-1] == item["system"]["codename"]
         if words(modular_content[codename]):
             assert block[key("text")], f"{codename}: a block without its words"
+        held, never = shown(modular_content[codename])
+        text = block[key("text")]
+        assert [p for p in held if p not in text] == [], f"{codename}: shown, not in its text"
+        assert [v for v in never if v in text.split()] == [], f"{codename}: not words"
     if engine == "azure":
         assert not [n for n in field_names(record) if field_name_problem(n)]
 
@@ -364,3 +423,50 @@ def test_asset_details_are_checked_when_the_config_loads(value: str, message: st
 def test_asset_details_take_true_one_name_or_a_list(value: Any, details: list[str]) -> None:
     options = {"app_id": "A", "api_key": "k", "index": "i", "asset_details": value}
     assert AlgoliaAction.Options.model_validate(options).asset_details == details
+
+
+# --- an element type the bridge does not know, against a typed index ---------------------------
+
+
+async def test_an_unknown_element_never_fails_a_typed_azure_batch(
+    http: aiohttp.ClientSession, make_call: MakeCall
+) -> None:
+    """delivery-sdk-js's `ufo` element with the values a new element type could have, in one
+    batch with the custom-elements item, to an index declaring `ufo` as `Edm.String` (what its
+    fixture value, "simple text", asks for). Passing a number or an object through as the API
+    gave it made Azure refuse the whole request (400), so no document of the batch was saved."""
+    ufo = json.loads((OFFICIAL / "delivery_unknown_element.json").read_bytes())["items"][0]
+    custom = json.loads((OFFICIAL / "delivery_custom_elements.json").read_bytes())["items"][0]
+    values: list[Any] = ["simple text", 42, 2.5, True, {"lat": 50.08, "lng": 14.42}, ["a"], None]
+    items = []
+    for value in values:
+        item = json.loads(json.dumps(ufo))
+        item["elements"]["ufo"]["value"] = value
+        items.append(item)
+    fields: list[dict[str, Any]] = [{"name": "key", "type": "Edm.String", "key": True}]
+    fields += [{"name": name, "type": "Edm.String"} for name in SYSTEM_FIELDS]
+    fields.append({"name": "last_modified_timestamp", "type": "Edm.Int64"})
+    fields += [
+        {"name": name, "type": "Edm.String"}
+        for name in ("ufo", "rich", "color", "markdown", "simple_text")
+    ]
+    batch = []
+    async with FixtureDelivery() as fixture:
+        for n, item in enumerate([*items, custom]):
+            fixture.add(env(n), item, {})
+            system = item["system"]
+            batch.append(make_event(environment_id=env(n), id=system["id"], language="default"))
+        resources = Resources(http=http, kontent=DeliveryClient(http, fixture.url))
+        async with (
+            FakeAzureSearch(fields=fields) as azure,
+            opened(AzureSearchAction("search", resources)) as action,
+        ):
+            options = {"endpoint": azure.url, "api_key": azure.api_key, "index": "articles"}
+            options["key"] = "{environment_id}_{id}"
+            outcome = await action.send(make_call(AzureSearchAction, options, batch))
+    assert outcome.response == "index articles: merged or uploaded 8, deleted 0"
+    saved = azure.indexes["articles"]
+    assert [saved[f"{env(n)}_{ufo['system']['id']}"]["ufo"] for n in range(len(values))] == [
+        "simple text", "42", "2.5", "true", '{"lat":50.08,"lng":14.42}', '["a"]', None
+    ]  # fmt: skip
+    assert saved[f"{env(len(values))}_{custom['system']['id']}"]["markdown"] == "**Super value**"
