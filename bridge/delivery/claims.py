@@ -37,7 +37,16 @@ async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: f
             ahead = plan_claim(summary, policy, running, now)
             if not ahead.units:
                 return Claim((), ahead.next_due_at)
-        found = await tx.fetch("claim_candidates", action=action, limit=policy.max_batch)
+        if in_order:
+            found = await tx.fetch("claim_candidates", action=action, limit=policy.max_batch)
+        else:
+            found = await tx.fetch(
+                "claim_candidates_unordered",
+                action=action,
+                limit=policy.max_batch,
+                batches=slots,
+                now=now,
+            )
         candidates = [_candidate(row) for row in found]
     plan = plan_claim(candidates, policy, running, now)
     batches = await _mark(tx, action, plan.units, worker_id, now, policy) if plan.units else []

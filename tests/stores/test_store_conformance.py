@@ -500,6 +500,32 @@ async def test_a_window_larger_than_max_batch_is_delivered_in_slices(
     assert (await claim_one(store, policy)).job_ids == (3,)
 
 
+async def test_a_full_retried_batch_not_yet_due_holds_nothing_back_without_order(
+    store: Store, clock: ManualClock
+) -> None:
+    """`ordering: none` with debounce: the oldest retried batch, as large as `max_batch` and
+    not due for an hour, filled the claim's candidates (the first `max_batch` waiting jobs by
+    id), so a later batch that was due, and every new window, waited for it: one poisoned
+    batch slowed the whole action to one call an hour."""
+    policy = ClaimPolicy(ordering="none", concurrency=4, debounce_s=5, max_batch=2)
+    await accept(store, [1, 2])
+    clock.advance(5)
+    poisoned = await claim_one(store, policy)
+    await store.record(poisoned, failed(clock, delay_s=3600))
+    await accept(store, [3, 4])
+    clock.advance(5)
+    flaky = await claim_one(store, policy)
+    assert flaky.job_ids == (3, 4)
+    await store.record(flaky, failed(clock, delay_s=60))
+    await accept(store, [5])
+    clock.advance(60)
+
+    claim = await store.claim("a", policy, worker_id="w1")
+
+    assert sorted(b.job_ids for b in claim.batches) == [(3, 4), (5,)]  # was () until t + 1 h
+    assert claim.next_due_at is None or claim.next_due_at > clock.now()
+
+
 async def test_probe_write_commits_and_changes_nothing(store: Store) -> None:
     """The readiness write probe goes through the store's write path on both databases."""
     await accept(store, [1, 2])

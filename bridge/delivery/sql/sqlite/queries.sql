@@ -314,12 +314,34 @@ SELECT enabled FROM actions WHERE name = :action;
 SELECT count(*) FROM jobs WHERE action = :action AND state = 'running';
 
 -- name: claim_candidates
--- Every waiting job of a debounced action: its windows are decided on all of them.
+-- The first `limit` waiting jobs of a debounced fifo action, in order: the head decides.
 SELECT id, batch_id, inputs_hash, created_at, due_at
 FROM jobs
 WHERE action = :action AND state IN ('pending', 'retrying')
 ORDER BY id
 LIMIT :limit;
+
+-- name: claim_candidates_unordered
+-- A debounced action without order: the first `limit` jobs of its windows (jobs in no batch
+-- yet), and every job of the `batches` oldest batches due now (retried or given back). Read
+-- apart, so that a batch not due, as large as `limit`, hides neither a due one nor a window.
+-- `+batch_id`: by jobs_queue, not jobs_batch (whose NULL entries are every other job).
+SELECT id, batch_id, inputs_hash, created_at, due_at FROM (
+    SELECT id, batch_id, inputs_hash, created_at, due_at FROM jobs
+    WHERE action = :action AND state IN ('pending', 'retrying') AND +batch_id IS NULL
+    ORDER BY id
+    LIMIT :limit
+) AS windows
+UNION ALL
+SELECT id, batch_id, inputs_hash, created_at, due_at FROM jobs
+WHERE action = :action AND state IN ('pending', 'retrying') AND batch_id IN (
+    SELECT batch_id FROM jobs
+    WHERE action = :action AND state IN ('pending', 'retrying') AND batch_id IS NOT NULL
+      AND due_at <= :now
+    GROUP BY batch_id
+    ORDER BY min(id)
+    LIMIT :batches)
+ORDER BY id;
 
 -- name: claim_head
 -- Without debounce only the first `limit` waiting jobs matter (fifo: the head, due or not;
