@@ -62,7 +62,7 @@ def print_deliveries(
         first.stylize(STATE_STYLES.get(state, ""), start, start + len(state))
         console.print(first, no_wrap=True, overflow="ellipsis")
         details = [] if inline_action else [f"action {action}"]
-        details += [_response(row), f"rule {terminal_safe(row.rule)}: {_one_line(row.summary)}"]
+        details += [_response(row), f"rule {terminal_safe(row.rule)}: {one_line(row.summary)}"]
         for detail in details:
             console.print(Text(indent + detail), no_wrap=True, overflow="ellipsis")
 
@@ -92,8 +92,8 @@ def _response(row: DeliveryRow) -> str:
     before it. An error that only repeats the status, or already quotes the body, is not shown
     twice."""
     status = "" if row.last_status is None else str(row.last_status)
-    error = _one_line(row.last_error) if row.state != "succeeded" else ""
-    body = _one_line(row.last_response)
+    error = one_line(row.last_error) if row.state != "succeeded" else ""
+    body = one_line(row.last_response)
     if error in ("", f"HTTP {status}") or not body:
         text = body if body else error
     elif body.removesuffix("…") in error:
@@ -114,7 +114,9 @@ def _time(at: float | None) -> str:
         return "?"
 
 
-def _one_line(text: str | None) -> str:
+def one_line(text: str | None) -> str:
+    """Stored text as one terminal line: redacted, escaped, cut at EXCERPT_CHARS (also for
+    `bridge replay --dry-run`'s event summaries)."""
     return _cut(terminal_safe(" ".join(redaction.redact(text or "").split())))
 
 

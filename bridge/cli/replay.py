@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.cli.common import CliError, load_rules
+from bridge.cli.delivery_table import one_line
 from bridge.cli.progress import progress
 from bridge.config.errors import did_you_mean
 from bridge.delivery.replaying import replay_batches, shortfall
@@ -145,6 +146,9 @@ def _line(job: PlannedJob) -> str:
         event = job.event.summary()
     except Exception:  # a stored event of any shape still gets a line
         event = "(an event that cannot be summarised)"
+    # As `bridge deliveries` prints it: a stored name printed 4.9 MB lines, its URL credentials
+    # and the secrets the config knows unredacted.
+    event = one_line(event)
     return f"  {job.action} <- {job.rule}: {event} [notification {job.notification_key}]"
 
 
