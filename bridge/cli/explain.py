@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from bridge import redaction
 from bridge.cli.common import CliError
 from bridge.config import Config
 from bridge.events import Notification, PayloadError
@@ -38,7 +39,9 @@ def explain(config: Config, body: bytes, *, webhook: str | None, as_json: bool) 
     with engine.one_plan():  # the payload's regexes share one budget, as when it is received
         explained = [(n, engine.explain(n)) for n in notifications]
     if as_json:
-        print(json.dumps(_as_json(name, explained), indent=2, ensure_ascii=False))
+        # Redacted as the text is: the payload's own values (an event name holding a URL with
+        # user info, a configured secret) were printed as they were; the inputs already were.
+        print(redaction.redact(json.dumps(_as_json(name, explained), indent=2, ensure_ascii=False)))
     else:
         _print_text(name, explained)
     return 0
@@ -72,7 +75,7 @@ def _print_text(
     for _notification, events in explained:
         for event in events:
             total += event.jobs
-            console.print(_styled(event.to_text()))
+            console.print(_styled(redaction.redact(event.to_text())))
     if not explained:
         console.print("no notifications in the payload")
     console.print(f"{total} job(s) would be created (webhook {webhook!r}); nothing was sent.")

@@ -1,6 +1,7 @@
 """`bridge replay --dry-run` over notifications a sender had accepted: each job's line is
 redacted, escaped and cut as `bridge deliveries` prints the same event. A real SQLite file, the
-receiver's own parser, `bridge`'s own command line."""
+receiver's own parser, `bridge`'s own command line. And `bridge explain` on such a payload:
+redacted like every other output."""
 
 from __future__ import annotations
 
@@ -82,3 +83,22 @@ def test_a_dry_run_prints_each_event_as_bridge_deliveries_does(
     # The 1 MB name was a 1 MB line; the event is cut where bridge deliveries cuts it.
     assert max(len(line) for line in lines) < EXCERPT_CHARS + 200
     assert any("nnn…" in line for line in lines)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_explain_redacts_the_payloads_own_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    # The event's name was printed as it was (its summary, and in --json its fields).
+    (tmp_path / "rules.yaml").write_text(RULES)
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(_body("leaky", NAMES["leaky"]))
+    argv = ["explain", str(tmp_path / "rules.yaml"), str(payload)]
+    code = main(argv + (["--json"] if as_json else []))
+    out = capsys.readouterr().out
+    assert code == 0
+    for secret in (SECRET, "hunter2hunter2", "k3yk3yk3y"):
+        assert secret not in out
+    assert "https://***@example.com/?api_key=***" in out
+    if as_json:
+        assert json.loads(out)["jobs"] == 1
