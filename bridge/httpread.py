@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bridge import jsonsafe, redaction
+from bridge import jsonsafe, netproblems, redaction
 from bridge.failures import PermanentFailure
 
 EXCERPT_CHARS = 500
@@ -107,19 +107,21 @@ async def _read_upto(
 async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTES) -> Body:
     """The first `limit` bytes of an answer; a longer one's connection is closed, not drained.
 
-    A body that breaks off, or has not ended after `BODY_READ_S`, is what was read, with the
+    A body that breaks off, or has not ended after `BODY_READ_S` (or 90% of what the attempt
+    has left, netproblems.body_wait_s), is what was read, with the
     reason (`Body.broken`): the status line came whole, so a 404 with a bad gzip body is still
     a 404 (permanent), and a 200 whose body trickles on is a success, not a timeout.
     """
     chunks: list[bytes] = []
     broken = ""
+    wait_s = netproblems.body_wait_s(BODY_READ_S)  # within the attempt's own timeout
     try:
-        async with asyncio.timeout(BODY_READ_S):
+        async with asyncio.timeout(wait_s):
             _, complete = await _read_upto(resp, limit, chunks)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
         complete, broken = False, answer_problem(exc)
     except TimeoutError:  # only this one: the attempt's own timeout propagates
-        complete, broken = False, f"it had not ended after {BODY_READ_S:g} s"
+        complete, broken = False, f"it had not ended after {wait_s:.3g} s"
     data = b"".join(chunks)[:limit]
     if not complete:
         resp.close()
@@ -156,9 +158,13 @@ def answer_problem(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def failure_reason(what: str, exc: BaseException) -> str:
+def failure_reason(
+    what: str, exc: BaseException, *, host: str | None = None, quote_error: bool = True
+) -> str:
     """A job's reason for a request that got no usable answer (each a Retry): a malformed
-    answer is not 'unreachable', and aiohttp's parser's `400` is not the target's status."""
+    answer is not 'unreachable', and aiohttp's parser's `400` is not the target's status; a
+    connection that failed says why in words (bridge.netproblems), naming host and port only.
+    `quote_error=False` for a client whose messages hold the URL with its query (Trello's)."""
     if isinstance(exc, aiohttp.ClientPayloadError):  # a body cut off, bad gzip, a bad chunk
         return f"{what}: the answer broke off: {answer_problem(exc)}"
     if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
@@ -167,6 +173,12 @@ def failure_reason(what: str, exc: BaseException) -> str:
         return f"{what} sent an answer that is not valid HTTP: {answer_problem(exc)}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return f"{what} closed the connection without answering"
+    if (said := netproblems.no_answer(what, exc, host=host)) is not None:
+        return said
+    if isinstance(exc, TimeoutError):  # aiohttp's own timeouts (the session's, an SDK's)
+        return f"{what} timed out: {netproblems.stalled() or 'no answer in time'}"
+    if not quote_error:
+        return f"{what} unreachable: {type(exc).__name__}"
     return f"{what} unreachable: {type(exc).__name__}: {exc}"
 
 
@@ -222,8 +234,8 @@ async def _refuse_redirect(
     response.close()
     # The origin only: a hook's path is its credential.
     raise RedirectRefused(
-        f"{params.url.origin()} redirected ({response.status}) to {where}; redirects are not "
-        "followed (they could carry credentials to another host): configure the final URL",
+        f"{params.url.origin()} redirected ({response.status}); redirects are not followed "
+        f"(they could carry credentials to another host): configure the final URL: {where}",
         status=response.status,
     )
 
@@ -297,6 +309,20 @@ async def _note_head(
     heads = _HEADS.get(None)
     if heads is not None:
         heads.append(params.response.status)
+    netproblems.note("answered", status=params.response.status)
+
+
+async def _note_start(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+) -> None:
+    netproblems.note("connecting", url=params.url)
+
+
+def _phase(phase: str) -> Any:
+    async def hook(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        netproblems.note(phase)
+
+    return hook
 
 
 def client_session(**kwargs: Any) -> aiohttp.ClientSession:
@@ -307,6 +333,11 @@ def client_session(**kwargs: Any) -> aiohttp.ClientSession:
     guard.on_request_redirect.append(_refuse_redirect)
     guard.on_connection_reuseconn.append(_note_reuse)
     guard.on_request_end.append(_note_head)
+    # How far each request got, for an attempt that runs out of time (netproblems.progress).
+    guard.on_request_start.append(_note_start)
+    guard.on_dns_resolvehost_start.append(_phase("resolving"))
+    guard.on_dns_resolvehost_end.append(_phase("connecting"))
+    guard.on_request_headers_sent.append(_phase("sent"))
     traces = [*(kwargs.pop("trace_configs", None) or ()), guard]
     # A caller's own middlewares wrap the stale-connection retry: they see its final outcome.
     middlewares = (*(kwargs.pop("middlewares", None) or ()), _retry_stale_connection)

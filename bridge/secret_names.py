@@ -38,6 +38,9 @@ SECRET_WORDS = frozenset(
 )
 # Words that mark a credential as a key's last word (`api_key`, `X-Api-Key`, `json.key`).
 SECRET_LAST_WORDS = frozenset({"key", "auth"})
+# Names that end in a credential word but hold none: the `Idempotency-Key` every HTTP action
+# sends is the delivery id (kb-42), which the job page must show to be matched at the target.
+NOT_SECRET_NAMES = frozenset({("idempotency", "key")})
 # Words naming the user half of a user/password pair (HTTP basic auth, SMTP login).
 USER_WORDS = frozenset({"user", "username", "login"})
 # Query parameters that are credentials in URLs only: Azure Functions' `?code=`, Azure SAS and
@@ -59,6 +62,8 @@ def is_secret_key(key: object) -> bool:
     if not isinstance(key, str):
         return False
     words = key_words(key)
+    if tuple(words) in NOT_SECRET_NAMES:
+        return False
     return bool(words) and (words[-1] in SECRET_LAST_WORDS or any(w in SECRET_WORDS for w in words))
 
 

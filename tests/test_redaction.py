@@ -156,3 +156,15 @@ def test_a_reload_adds_secrets_and_forgets_none() -> None:
 def test_the_trie_pattern_picks_the_longest_secret_at_a_position() -> None:
     redactor = Redactor(["abcd", "abcdef", "abcdxyz", "bcde"])
     assert redactor.redact("abcdefg abcdxy abcdxyz bcdef") == "***g ***xy *** ***f"
+
+
+def test_the_idempotency_key_header_is_shown_since_it_is_the_delivery_id() -> None:
+    """Before: the job page showed `Idempotency-Key: ***` (its last word is `key`), so the
+    request an operator matches at the target by its delivery id (kb-42) hid that id."""
+    from bridge.secret_names import is_secret_key
+
+    assert not is_secret_key("Idempotency-Key")
+    assert not is_secret_key("idempotency_key")
+    assert is_secret_key("X-Api-Key") and is_secret_key("Idempotency-Token")
+    shown = redaction.redact_value({"Idempotency-Key": "kb-42", "X-Api-Key": "abcdef123456"})
+    assert shown == {"Idempotency-Key": "kb-42", "X-Api-Key": "***"}

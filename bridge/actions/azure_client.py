@@ -11,11 +11,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from bridge.actions.azure_limits import failure_of
 from bridge.actions.base import Retry
+from bridge.httpread import failure_reason
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureKeyCredential
@@ -155,7 +157,9 @@ async def index_batch(
     except AzureError as exc:
         raise failure_of(exc, endpoint) from exc
     except (TimeoutError, OSError) as exc:
-        raise Retry(f"Azure AI Search unreachable: {type(exc).__name__}: {exc}") from exc
+        raise Retry(
+            failure_reason("Azure AI Search", exc, host=urlsplit(endpoint).hostname)
+        ) from exc
     except (ValueError, AttributeError, TypeError, RecursionError) as exc:  # a 2xx unread
         raise _unreadable(exc) from exc
     try:

@@ -12,9 +12,11 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from bridge.actions.base import PermanentFailure, Retry
 from bridge.actions.httputil import RETRYABLE_4XX, excerpt, retry_after_s
+from bridge.netproblems import no_answer
 
 FIELD_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 KEY_RULE = re.compile(r"[A-Za-z0-9=-][A-Za-z0-9_=-]{0,1023}")
@@ -88,6 +90,8 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
         # An answer that could not be read: over the 8 MiB read limit, cut off, not JSON.
         return Retry(f"{what} answer unreadable: {type(exc).__name__}: {message}")
     if status is None:  # no answer: connection, TLS, a token endpoint
+        if (said := no_answer(what, exc, host=urlsplit(url or endpoint).hostname)) is not None:
+            return Retry(said)
         return Retry(f"{what} unreachable: {type(exc).__name__}: {message}")
     if 200 <= status < 300:  # a success the SDK does not expect here (204 for an index batch)
         return Retry(f"{what} answered {status}, which is no result for this request")
@@ -98,7 +102,7 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
         return Retry(reason, delay_s=_delay_s(headers), status=status, response=text)
     if 300 <= status < 400:  # not followed (azure_client: permit_redirects=False), as classify
         where = headers.get("Location") or "?"
-        reason = f"{what} redirected ({status}) to {where}; configure the final URL"
+        reason = f"{what} redirected ({status}); configure the final URL: {where}"
     elif what != "Azure AI Search":
         reason += " (check the identity: credential, client_id)"
     elif status in (401, 403):

@@ -41,6 +41,7 @@ from bridge.actions.base import (
 from bridge.actions.httputil import excerpt, retry_after_s
 from bridge.actions.social import download_image, post_each
 from bridge.events import Event
+from bridge.netproblems import no_answer
 
 BLUESKY_URL = "https://bsky.social"
 POST_COLLECTION = "app.bsky.feed.post"
@@ -211,6 +212,8 @@ async def _sdk(awaitable: Any, what: str, *, login: bool = False) -> Any:
         status = response.status_code if response is not None else None
         detail = _detail(exc)
         if status is None:
+            if (said := no_answer(f"Bluesky {what}", exc)) is not None:
+                raise Retry(said) from None
             raise Retry(f"Bluesky {what} unreachable: {type(exc).__name__} {exc}") from None
         if what == "getRecord" and status in (400, 404) and "RecordNotFound" in detail:
             raise _NotFound from None

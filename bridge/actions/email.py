@@ -18,6 +18,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 from pydantic import Field, field_validator, model_validator
 
+from bridge import netproblems
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
 from bridge.actions.cafile import CaFile
 from bridge.templates import is_template
@@ -80,7 +81,7 @@ class EmailAction(Action[EmailOptions]):
                 cert_bundle=options.ca_file,
             )
         except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc, options) from exc
         refused = f"; refused: {', '.join(sorted(errors))}" if errors else ""
         return Success(
             response=f"sent to {len(options.to) - len(errors)} recipient(s): {reply}{refused}"
@@ -134,19 +135,34 @@ def address_problem(value: str) -> str | None:
     return None
 
 
-def _failure(exc: Exception) -> Retry | PermanentFailure:
+def _failure(exc: Exception, options: EmailOptions) -> Retry | PermanentFailure:
     """SMTP's own rule: 5xx answers (and a refused login) are permanent, the rest retries."""
+    target = f"{options.host}:{options.port}"
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return PermanentFailure(f"SMTP login refused: {exc.code} {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return PermanentFailure(f"SMTP server does not support: {exc}")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [e.code for e in exc.recipients]
-        return _by_code(codes, f"SMTP refused every recipient: {exc}")
+        each = "; ".join(f"{e.recipient}: {e.code} {e.message}" for e in exc.recipients)
+        return _by_code(codes, f"SMTP refused every recipient: {each}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _by_code([exc.code], f"SMTP answered {exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPException) and "AUTH extension" in str(exc):
+        if options.starttls is False and not options.tls:
+            return PermanentFailure(
+                f"SMTP server {target} offers no login (AUTH) on a plain connection, and "
+                "starttls: false keeps it plain: remove it (or use tls: true on port 465)"
+            )
+        return PermanentFailure(f"SMTP server {target} offers no login (AUTH): {exc}")
     if isinstance(exc, aiosmtplib.SMTPException) and "not supported" in str(exc):
         return PermanentFailure(f"SMTP server: {exc}")  # STARTTLS or AUTH asked, not offered
+    if problem := netproblems.connection_problem(exc, host=options.host, port=options.port):
+        return Retry(
+            f"SMTP server: {problem}" if "TLS" in problem else f"SMTP server unreachable: {problem}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return Retry(f"SMTP server {target} did not answer in time: {exc or 'timed out'}")
     return Retry(f"SMTP server unreachable: {type(exc).__name__}: {exc}")
 
 

@@ -16,6 +16,8 @@ actions and plugins: `read_prefix`, `excerpt`, `retry_after_s`, ...).
 
 from __future__ import annotations
 
+import contextlib
+import html
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
@@ -23,7 +25,7 @@ from typing import Annotated, Any
 import aiohttp
 from pydantic import AfterValidator, ValidationInfo
 
-from bridge import httpread
+from bridge import httpread, jsonsafe, redaction
 from bridge.actions import endpoints
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Call, PermanentFailure, Retry, Success
@@ -49,6 +51,9 @@ from bridge.httpread import (
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
+# The most of an error answer's own words that a reason quotes (the whole answer is beside it).
+ANSWER_SAYS_CHARS = 160
+_TITLE = re.compile(r"<(title|h1)[^>]*>([^<]{1,500})</\1", re.IGNORECASE)
 
 
 def classify(
@@ -70,13 +75,63 @@ def classify(
     reason = f"{what} answered {status}"
     if body_in_reason:
         reason += f": {text or 'no body'}"
+    elif said := answer_says(
+        body.text if isinstance(body, Body) else body,
+        whole=not isinstance(body, Body) or body.complete,
+    ):
+        reason += f": {said}"
     if status == 429 or status >= 500 or status in RETRYABLE_4XX:
-        raise Retry(reason, delay_s=retry_after_s(headers), status=status, response=text)
+        delay_s = retry_after_s(headers)
+        if delay_s is not None:  # why the next attempt is later than the schedule's
+            reason += f" (Retry-After: {delay_s:.0f} s)"
+        raise Retry(reason, delay_s=delay_s, status=status, response=text)
     if 300 <= status < 400 and (where := headers.get("Location")):
-        reason = f"{what} redirected ({status}) to {where}; configure the final URL"
+        # The Location last: a URL's query runs to the end of the text (redaction hides its
+        # token values up to a space, and would take a `;` after it with them).
+        reason = f"{what} redirected ({status}); configure the final URL: {where}"
     elif 300 <= status < 400:  # 304 Not Modified, or a 3xx naming nowhere: no redirect at all
         reason = f"{what} answered {status} without a Location"
     raise PermanentFailure(reason, status=status, response=text)
+
+
+def answer_says(text: str, limit: int = ANSWER_SAYS_CHARS, *, whole: bool = True) -> str:
+    """The cause an error answer names, for the reason every view shows: a JSON error's
+    message (`error`, `error_description`, `message`, `detail`, `title`, `errors[0]`), an HTML
+    page's title, or a short one-line text; '' when it names none. Redacted and bounded (as
+    the start of a longer text when not `whole`: the cut may have split a secret)."""
+    text = text.strip()
+    said = ""
+    if text[:1] in "{[":
+        with contextlib.suppress(ValueError, RecursionError):
+            said = _json_says(jsonsafe.loads(text.encode()))
+    elif text[:1] == "<":
+        found = _TITLE.search(text[:READ_LIMIT_BYTES])
+        said = html.unescape(found.group(2)) if found else ""
+    elif "\n" not in text and len(text) <= limit:
+        said = text
+    said = " ".join(said.split())
+    if not said.isprintable() or "\ufffd" in said:  # binary, or text in an unknown encoding
+        return ""
+    said = redaction.redact(said) if whole else redaction.redactor.redact_prefix(said).strip()
+    return said if len(said) <= limit else said[:limit] + "…"
+
+
+def _json_says(data: Any) -> str:
+    if isinstance(data, list):
+        return _json_says(data[0]) if data else ""
+    if not isinstance(data, dict):
+        return data if isinstance(data, str) else ""
+    error = data.get("error")
+    if isinstance(error, dict | list):  # {"error": {"code": ..., "message": ...}}
+        return _json_says(error)
+    parts = [
+        data[key]
+        for key in ("error", "code", "error_description", "message", "detail", "title")
+        if isinstance(data.get(key), str) and data[key].strip()
+    ]
+    if not parts and isinstance(data.get("errors"), list):
+        return _json_says(data["errors"])
+    return ": ".join(dict.fromkeys(parts))
 
 
 def header_problem(name: str, value: str) -> str | None:

@@ -39,6 +39,7 @@ from bridge.actions.base import (
 from bridge.actions.httputil import excerpt
 from bridge.actions.social import download_image, post_each
 from bridge.events import Event
+from bridge.netproblems import no_answer
 
 MAX_IMAGE_BYTES = 16 << 20  # Mastodon's default image limit (16 MB)
 SEARCH_LIMIT = 40  # statuses per page, the API's maximum
@@ -198,6 +199,8 @@ async def _sdk(function: Any, *args: Any, what: str, **kwargs: Any) -> Any:
             raise PermanentFailure(
                 f"Mastodon {what}: the instance redirected; configure its final URL"
             ) from None
+        if (said := no_answer(f"Mastodon {what}", exc)) is not None:
+            raise Retry(said) from None
         raise Retry(f"Mastodon {what} unreachable: {excerpt(str(exc))}") from None
     except sdk.MastodonAPIError as exc:
         status = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None

@@ -12,6 +12,7 @@ retry would post it twice. A readable answer (`"ok": false` in a 200) is judged 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -241,7 +242,9 @@ def _api_failure(exc: SlackApiError) -> Retry | PermanentFailure:
     error = data.get("error") if isinstance(data, dict) else None
     if not data or not str(data).strip():  # unread ({} for HTML): the SDK's message says why
         data = str(exc).splitlines()[0] if str(exc) else ""
-    detail = excerpt(str(data))
+    # Slack's answer as the JSON it was (str() of the parsed dict would read as Python).
+    shown = data if not isinstance(data, dict | list) else json.dumps(data, ensure_ascii=False)
+    detail = excerpt(str(shown))
     reason = f"Slack chat.postMessage failed: {error}"
     if status == 429 or error == "ratelimited":
         return Retry(reason, delay_s=retry_after_s(headers), status=status, response=detail)

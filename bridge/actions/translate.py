@@ -49,6 +49,7 @@ from bridge.actions.translate_elements import Schema, Texts, collect
 from bridge.events import Event
 from bridge.kontent.management import MANAGEMENT_URL
 from bridge.kontent.variants import ManagementClient, TypeElement, WorkflowSteps
+from bridge.netproblems import no_answer
 
 DEEPL_MAX_TEXTS = 50  # texts per /v2/translate request (DeepL's documented limit)
 QUOTA_RETRY_S = 3600.0
@@ -321,7 +322,7 @@ def _translate(
     except deepl.AuthorizationException as exc:
         raise PermanentFailure(f"DeepL refused the key: {exc}", status=403) from None
     except deepl.ConnectionException as exc:
-        raise Retry(f"DeepL unreachable: {exc}") from None
+        raise Retry(no_answer("DeepL", exc) or f"DeepL unreachable: {exc}") from None
     except deepl.DeepLException as exc:
         status = exc.http_status_code
         if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:

@@ -28,7 +28,14 @@ from pydantic import Field, model_validator
 from bridge import jsonsafe
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, ActionOptions, Call, PermanentFailure, Retry, Success
-from bridge.actions.httputil import check_headers, classify, read_at_most, read_prefix, split_values
+from bridge.actions.httputil import (
+    check_headers,
+    classify,
+    failure_reason,
+    read_at_most,
+    read_prefix,
+    split_values,
+)
 from bridge.events import Event
 
 TRELLO_API = "https://api.trello.com"
@@ -188,7 +195,7 @@ class TrelloAction(Action[TrelloOptions]):
         except (TimeoutError, aiohttp.ClientError) as exc:
             # aiohttp's message may hold the URL with its query: the key and token are hidden
             # by value wherever the reason is shown (they are secret options).
-            raise Retry(f"{what} unreachable: {type(exc).__name__}") from exc
+            raise Retry(failure_reason(what, exc, quote_error=False)) from exc
         try:
             answer = jsonsafe.loads(data) if text.strip() else {}
         except ValueError:

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from bridge import redaction
+from bridge import netproblems, redaction
 from bridge.actions import endpoints
 from bridge.actions import sent as sent_requests
 from bridge.actions.base import Action, PermanentFailure, Retry
@@ -56,10 +56,11 @@ async def attempt(
         call = build_call(batch, action_config.options, model, inputs)
     except RenderError as exc:
         return failure(str(exc), permanent=True)
+    seen: netproblems.Progress | None = None
     try:
         endpoints.check_call(call, action_config.action_class)  # before anything connects
         async with asyncio.timeout(settings.timeout_s):
-            with sent_requests.recording(sent):
+            with sent_requests.recording(sent), netproblems.progress(settings.timeout_s) as seen:
                 result = await action.send(call)
     except PermanentFailure as exc:
         return failure(exc.reason, status=exc.status, response=exc.response, permanent=True)
@@ -67,8 +68,12 @@ async def attempt(
         return failure(
             exc.reason, status=exc.status, response=exc.response, retry_after_s=exc.delay_s
         )
-    except TimeoutError:
-        return failure(f"timed out after {settings.timeout_s:g}s")
+    except TimeoutError:  # where it stalled: connecting, no answer, an answer that never ended
+        stalled = seen.stalled() if seen is not None else ""
+        return failure(
+            f"timed out after {settings.timeout_s:g}s" + (f": {stalled}" if stalled else ""),
+            status=seen.status if seen is not None else None,
+        )
     except UnicodeEncodeError as exc:  # the same text fails the same way on every retry
         return failure(f"cannot encode what would be sent: {exc}", permanent=True)
     except Exception as exc:  # an action may fail in any way; the job is retried

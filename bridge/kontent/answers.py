@@ -65,7 +65,7 @@ def check_status(
         )
     if 300 <= status < 400 and (where := headers.get("Location")):
         raise PermanentFailure(
-            f"{what} redirected ({status}) to {where}; check {url_setting(preview)}",
+            f"{what} redirected ({status}); check {url_setting(preview)}: it points at {where}",
             status=status,
             response=text,
         )

@@ -539,7 +539,9 @@ async def test_a_managed_identity_token_goes_to_the_service_over_verified_tls(
             await action.send(make_call(AzureSearchAction, options, [make_event(action="deleted")]))
             async with opened(AzureSearchAction("search", Resources(http=http))) as untrusted:
                 without = {k: v for k, v in options.items() if k != "ca_file"}
-                with pytest.raises(Retry, match="unreachable"):  # the self-made CA is not trusted
+                # The self-made CA is not trusted, and the reason says so in words.
+                untrusted_ca = r"TLS certificate of 127\.0\.0\.1 rejected: unable"
+                with pytest.raises(Retry, match=untrusted_ca):
                     await untrusted.send(
                         make_call(AzureSearchAction, without, [make_event(action="deleted")])
                     )
