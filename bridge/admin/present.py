@@ -109,7 +109,7 @@ def plain(value: Any, depth: int = 0) -> Any:
     if hasattr(value, "model_dump"):
         return plain(value.model_dump(), depth)
     if isinstance(value, Mapping):
-        return {safejson.key(k): _field(str(k), v, depth + 1) for k, v in value.items()}
+        return {_key(k): _field(str(k), v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, bytes):
@@ -120,6 +120,11 @@ def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, int | float | bool) or value is None:
         return safejson.scalar(value)
     return safejson.text(redaction.redact(str(value)))
+
+
+def _key(key: Any) -> str:
+    """A mapping key as the API shows it: a stored payload's key may hold a secret value too."""
+    return safejson.text(redaction.redact(safejson.key(key)))
 
 
 def _field(name: str, value: Any, depth: int = 0) -> Any:
@@ -178,7 +183,8 @@ def shown_json(value: Any, indent: int | None = None) -> Markup:
 
 def _clipped_leaves(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {clipped(str(k)): _clipped_leaves(v) for k, v in value.items()}
+        # Keys too: redact_value hides values by their key, and a key may be the secret itself.
+        return {clipped(redaction.redact(str(k))): _clipped_leaves(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_clipped_leaves(v) for v in value]
     return clipped(value) if isinstance(value, str) else value

@@ -14,7 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bridge import redaction
 from bridge.admin import present
 from bridge.admin.auth import COOKIE_NAME, Guard
 from tests.admin.harness import WEBHOOK_PATH, running_bridge, signed
@@ -37,6 +40,7 @@ LEAKY = _notification(
     "leaky",
     name=f"by {TOKEN} at https://bob:{URL_PASSWORD}@example.com/?api_key=k3yk3yk3y",
     token=NAMED_SECRET,
+    keyed={f"key-{TOKEN}": 1},  # a secret as a key: shown as it was stored
 )
 # 4 MB of 4,000-character strings (each under the cut of one value) and a 1 MB name.
 WIDE = _notification("wide", parts=["w" * 4_000] * 1_000)
@@ -83,3 +87,34 @@ async def test_payload_dialogs_and_the_api_hide_secrets_and_pages_stay_small(
 def test_a_cut_dialog_is_still_html_safe() -> None:
     shown = present.shown_json({"a": "</pre><script>x</script>&'" * 2_000}, indent=2)
     assert "<" not in shown and ">" not in shown and "&" not in shown.replace("&amp;", "")
+
+
+SECRET_VALUE = "configured-secret-value-0042"
+# Text that may hold the secret, markup, bidi controls, lone surrogates and long runs.
+_texts = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from([SECRET_VALUE, f"x{SECRET_VALUE}y", "</pre><b>&'\"", "\u202e", "\ud800"]),
+    st.integers(min_value=1, max_value=12_000).map(lambda n: "w" * n),
+)
+_payloads = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _texts,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(_texts | st.sampled_from(["token", "api_key"]), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(value=_payloads)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+def test_any_stored_value_is_shown_safe_bounded_and_redacted(value: Any) -> None:
+    redaction.redactor.set_secrets([SECRET_VALUE])
+    try:
+        shown = str(present.shown_json(value, indent=2))
+    finally:
+        redaction.redactor.set_secrets([])
+    assert SECRET_VALUE not in shown
+    assert not set("<>&") & set(shown)  # HTML-safe wherever it was cut
+    assert len(shown) <= present.SHOWN_JSON_CHARS + 100
+    shown.encode("utf-8")  # no lone surrogate left
