@@ -21,6 +21,7 @@ import aiohttp
 
 from bridge.actions.httputil import header_problem
 from bridge.cli.common import CliError, examples, read_payload, undecodable
+from bridge.httpread import Body, read_prefix
 from bridge.signatures import sign
 
 SECRET_ENV = "KONTENT_WEBHOOK_SECRET"
@@ -174,9 +175,23 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, st
             aiohttp.ClientSession(timeout=timeout) as session,
             session.post(url, data=body, headers=headers) as response,
         ):
-            return response.status, await response.text(errors="replace")
+            # At most READ_LIMIT_BYTES, as every answer the bridge reads: a 600 MB answer was
+            # read and printed whole (1.3 GB of memory). A bridge answers in a few dozen bytes.
+            answer = await read_prefix(response)
+            return response.status, _shown_answer(answer)
     except aiohttp.InvalidURL:  # what _check_url lets through: a port past 65535
         raise CliError(f"not a valid URL: {url}", code=2) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise CliError(f"could not reach {url}: {reason}") from None
+
+
+def _shown_answer(answer: Body) -> str:
+    if answer.broken:
+        note = f"the answer broke off after {answer.read_bytes} bytes: {answer.broken}"
+        return f"{answer.text}\n({note})"
+    if answer.complete:
+        return answer.text
+    return (
+        f"{answer.text}\n(the answer is longer: only its first {answer.read_bytes} bytes were read)"
+    )
