@@ -123,6 +123,7 @@ async def read_prefix(resp: aiohttp.ClientResponse, limit: int = READ_LIMIT_BYTE
     except TimeoutError:  # only this one: the attempt's own timeout propagates
         complete, broken = False, f"it had not ended after {wait_s:.3g} s"
     data = b"".join(chunks)[:limit]
+    netproblems.note("done")  # what follows is no longer this request's doing
     if not complete:
         resp.close()
     return Body(
@@ -193,6 +194,7 @@ async def read_at_most(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
         resp.close()
         raise BodyTooLarge(max_bytes, declared)
     chunks, complete = await _read_upto(resp, max_bytes)
+    netproblems.note("done")
     if not complete:
         chunks.clear()
         resp.close()
@@ -318,6 +320,15 @@ async def _note_start(
     netproblems.note("connecting", url=params.url)
 
 
+async def _note_failed(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestExceptionParams
+) -> None:
+    """A request that failed is over, unless the attempt's timeout is what stopped it: then
+    where it was is the timeout's reason."""
+    if not isinstance(params.exception, asyncio.CancelledError | TimeoutError):
+        netproblems.note("done")
+
+
 def _phase(phase: str) -> Any:
     async def hook(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
         netproblems.note(phase)
@@ -338,6 +349,7 @@ def client_session(**kwargs: Any) -> aiohttp.ClientSession:
     guard.on_dns_resolvehost_start.append(_phase("resolving"))
     guard.on_dns_resolvehost_end.append(_phase("connecting"))
     guard.on_request_headers_sent.append(_phase("sent"))
+    guard.on_request_exception.append(_note_failed)
     traces = [*(kwargs.pop("trace_configs", None) or ()), guard]
     # A caller's own middlewares wrap the stale-connection retry: they see its final outcome.
     middlewares = (*(kwargs.pop("middlewares", None) or ()), _retry_stale_connection)

@@ -39,7 +39,7 @@ def connection_problem(
     `host` and `port` name the target when the exception does not (SMTP, an SDK's client)."""
     if host is None:
         host, port = _address(exc)
-    target = f"{host}:{port}" if host and port else host or "the target"
+    target = f"{host}:{port}" if host and port else host or "the server"
     for error in _chain(exc):
         if isinstance(error, aiohttp.ClientConnectorCertificateError):
             return _certificate(target, error.certificate_error)
@@ -102,12 +102,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _address(exc: BaseException) -> tuple[str | None, int | None]:
-    for error in _chain(exc):
+    for error in _chain(exc):  # not the progress: an SDK on another client sends past it
         if isinstance(error, aiohttp.ClientConnectorError):
             return error.host, error.port
-    seen = _PROGRESS.get(None)
-    if seen is not None and seen.host:
-        return seen.host, seen.port
     return None, None
 
 
@@ -141,13 +138,13 @@ class Progress:
 
     host: str | None = None
     port: int | None = None
-    phase: str = ""  # resolving, connecting, sent, answered
+    phase: str = ""  # resolving, connecting, sent, answered; done once read (or failed)
     status: int | None = None
     deadline: float | None = None  # the attempt's end, on the event loop's clock
 
     def stalled(self) -> str:
         """Where a timed-out attempt was waiting, as the end of its reason ('' when unknown)."""
-        target = f"{self.host}:{self.port}" if self.host else "the target"
+        target = f"{self.host}:{self.port}" if self.host else "the server"
         if self.phase == "resolving":
             return f"resolving {self.host} (DNS) did not finish"
         if self.phase == "connecting":

@@ -8,6 +8,7 @@ action sends. docs/operations.md, "What a failure says", lists the same reasons.
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -284,4 +285,32 @@ async def test_a_refused_smtp_port_names_host_and_port(
     assert caught.value.reason == (
         f"SMTP server unreachable: 127.0.0.1:{port} refused the connection (nothing listens "
         "on that port)"
+    )
+
+
+async def test_what_an_earlier_request_did_is_not_blamed_for_a_later_failure(
+    http: aiohttp.ClientSession, certs: Certificates
+) -> None:
+    """An SDK on another client (Bluesky's httpx, Mastodon's requests) fails after an image
+    was fetched through the bridge's session: the image's host and its finished answer must not
+    be what the reason names (before: 'answered 200, but the rest of its answer did not come'
+    for a timeout, and the image host's name on a certificate error)."""
+    import asyncio
+
+    from bridge import netproblems
+
+    async with (
+        Misbehaving("answer") as image,
+        Misbehaving("answer", tls=(certs.self_signed, certs.self_signed_key)) as api,
+    ):
+        with netproblems.progress(timeout_s=5.0) as seen:
+            await request(http, "GET", image.url + "/image.png", what="image")
+            assert seen.stalled() == ""  # the answer was read: nothing is waiting on it
+            port = int(api.url.rsplit(":", 1)[1])
+            with pytest.raises(ssl.SSLCertVerificationError) as caught:
+                await asyncio.open_connection("127.0.0.1", port, ssl=trusting(certs.ca))
+            said = netproblems.no_answer("Bluesky createRecord", caught.value)
+    assert said == (
+        "Bluesky createRecord: TLS certificate of the server rejected: self-signed certificate "
+        "(issued by no CA the bridge trusts)"
     )
