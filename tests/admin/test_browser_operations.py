@@ -86,12 +86,11 @@ async def test_the_cause_is_on_the_card_and_the_row_and_reset_says_what_it_did(
     card = page.locator('.action[data-action="rebuild-site"]')
     await expect(card.get_by_role("button", name="Reset")).to_have_count(0)  # nothing to reset
     await failing_first_job(bridge, page, 1)
-    await expect(card.locator("p.cause")).to_have_text("rebuild-site answered 502")
+    cause = "rebuild-site answered 502: upstream build service unavailable (test)"
+    await expect(card.locator("p.cause")).to_have_text(cause)
     await expect(card.locator(".cause-label")).to_contain_text("Latest error · job #1")
     row = page.locator('table.deliveries tr[data-job="1"]')
-    await expect(row.locator("td.response-cell > p.cause")).to_have_text(
-        "rebuild-site answered 502"
-    )
+    await expect(row.locator("td.response-cell > p.cause")).to_have_text(cause)
     await both_sizes(page, "ops-cause")
 
     bridge.target.failing = False
@@ -149,7 +148,9 @@ async def test_retry_all_failed_previews_then_retries_and_says_how_many(
     await expect(page.locator("h1")).to_have_text("Retry 1 job of rebuild-site?")
     preview = page.locator("table.preview tbody tr")
     await expect(preview).to_have_count(1)
-    await expect(preview.first.locator("td.cause")).to_have_text("rebuild-site answered 502")
+    await expect(preview.first.locator("td.cause")).to_have_text(
+        "rebuild-site answered 502: upstream build service unavailable (test)"
+    )
     await both_sizes(page, "ops-bulk-retry-preview")
     bridge.target.failing = False
     await page.get_by_role("button", name="Retry 1 job").click()
