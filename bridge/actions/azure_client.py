@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bridge.actions.azure_limits import failure_of
+from bridge.actions.azure_limits import failure_of, service_message
 from bridge.actions.base import Retry
 from bridge.httpread import failure_reason
 
@@ -128,13 +128,70 @@ class AzureClients:
                 await closing()
 
 
+# Requests one batch may take to find the documents a whole-request 400 is about (halving).
+MAX_ISOLATION_REQUESTS = 32
+NOT_SENT = (
+    "not sent: its batch held a document Azure AI Search refuses, and finding which took all "
+    f"{MAX_ISOLATION_REQUESTS} requests one attempt allows; sent again on the retry"
+)
+
+
 async def index_batch(
     client: SearchClient, actions: list[dict[str, Any]], key_field: str, endpoint: str
 ) -> list[tuple[dict[str, Any], Answer]]:
     """Send `actions` (`@search.action` plus the document); each comes back with its answer.
 
     A 413 halves the batch and sends each half; a lone action answered 413 is (413, ...).
+
+    A 400 for the whole request (a value of another type than its field declares, a property
+    the index lacks) names no document, and one such document kept every other one of the
+    batch out of the index for good. The batch is then halved, and each half that is refused
+    halved again, down to the documents refused on their own, each answered (400, ...); the
+    rest is saved. When nothing at all goes through (an index whose fields are wrong for every
+    document), the first refusal is the batch's failure, as before, and no document is
+    answered refused (the action deletes the old version of a refused one). Halving takes at
+    most MAX_ISOLATION_REQUESTS requests; documents it had no request left for are answered
+    (503, NOT_SENT): busy, retried.
     """
+    try:
+        return await _send(client, actions, key_field, endpoint)
+    except _Refused as refused:
+        if len(actions) > 1:
+            budget = [MAX_ISOLATION_REQUESTS]
+            answers = await _isolate(client, actions, key_field, endpoint, budget)
+            if any(answer is None for _, answer in answers):
+                return answers
+        raise failure_of(refused.error, endpoint) from refused.error
+
+
+async def _isolate(
+    client: SearchClient,
+    actions: list[dict[str, Any]],
+    key_field: str,
+    endpoint: str,
+    budget: list[int],
+) -> list[tuple[dict[str, Any], Answer]]:
+    half = len(actions) // 2
+    answers: list[tuple[dict[str, Any], Answer]] = []
+    for part in (actions[:half], actions[half:]):
+        if budget[0] <= 0:
+            answers += [(action, (503, NOT_SENT)) for action in part]
+            continue
+        budget[0] -= 1
+        try:
+            answers += await _send(client, part, key_field, endpoint)
+        except _Refused as refused:
+            if len(part) == 1:
+                answers.append((part[0], (400, service_message(refused.error))))
+            else:
+                answers += await _isolate(client, part, key_field, endpoint, budget)
+    return answers
+
+
+async def _send(
+    client: SearchClient, actions: list[dict[str, Any]], key_field: str, endpoint: str
+) -> list[tuple[dict[str, Any], Answer]]:
+    """One request (or, after a 413, one per half); `_Refused` for a whole-request 400."""
     from azure.core.exceptions import AzureError
     from azure.search.documents import IndexDocumentsBatch
 
@@ -155,6 +212,8 @@ async def index_batch(
         first = await index_batch(client, actions[:half], key_field, endpoint)
         return first + await index_batch(client, actions[half:], key_field, endpoint)
     except AzureError as exc:
+        if getattr(exc, "status_code", None) == 400 and _from_service(exc, endpoint):
+            raise _Refused(exc) from exc
         raise failure_of(exc, endpoint) from exc
     except (TimeoutError, OSError) as exc:
         raise Retry(
@@ -187,6 +246,21 @@ def _unreadable(exc: Exception) -> Retry:
         f"Azure AI Search answered something that is not an index result: "
         f"{type(exc).__name__}: {first}".rstrip(": ")
     )
+
+
+class _Refused(Exception):
+    """The service answered 400 to the whole request (kept: `error`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _from_service(exc: Exception, endpoint: str) -> bool:
+    """The answer came from the index, not from the credential's token endpoint."""
+    response = getattr(exc, "response", None)
+    url = str(getattr(getattr(response, "request", None), "url", "") or "")
+    return not url or url.startswith(endpoint)
 
 
 class _TooLarge(Exception):

@@ -79,7 +79,7 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
     """
     status: int | None = getattr(exc, "status_code", None)
     response = getattr(exc, "response", None)
-    message = _message(exc)
+    message = service_message(exc)
     url = str(getattr(getattr(response, "request", None), "url", "") or "")
     what = "Azure AI Search"
     if response is not None and not url.startswith(endpoint):
@@ -112,7 +112,7 @@ def failure_of(exc: Exception, endpoint: str) -> Retry | PermanentFailure:
     return PermanentFailure(reason, status=status, response=text)
 
 
-def _message(exc: Exception) -> str:
+def service_message(exc: Exception) -> str:
     """The first line of the SDK's message, without its `(code)` prefix when the code is none."""
     text = str(getattr(exc, "message", None) or exc or "").strip()
     first = text.splitlines()[0] if text else ""

@@ -25,7 +25,13 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from bridge.actions.azure_client import AzureClients, Connection, index_batch, sdk_installed
+from bridge.actions.azure_client import (
+    NOT_SENT,
+    AzureClients,
+    Connection,
+    index_batch,
+    sdk_installed,
+)
 from bridge.actions.azure_limits import (
     KEY_RULE,
     azure_field_name,
@@ -157,6 +163,7 @@ class Plan:
     shrunk: list[str] = field(default_factory=list)
     unfit: list[str] = field(default_factory=list)  # old document deleted; the job fails
     busy: list[str] = field(default_factory=list)  # Azure asked for a retry
+    unsent: list[str] = field(default_factory=list)  # keys halving had no request left for
     kept: list[str] = field(default_factory=list)  # a delete the Delivery API contradicts
 
     def by_index(self) -> dict[str, list[dict[str, Any]]]:
@@ -190,9 +197,12 @@ class AzureSearchAction(Action[AzureSearchOptions]):
         for notes in (plan.skipped and [skips(plan.skipped)], plan.shrunk, plan.kept, plan.unfit):
             text += "".join(f"; {note}" for note in notes or [])
         text += fanout
-        if plan.busy:
+        if plan.busy or plan.unsent:
             # Everything else was applied; resending the whole call is safe (idempotent).
-            raise Retry("Azure AI Search asked to retry " + ", ".join(plan.busy), response=text)
+            reasons = ["Azure AI Search asked to retry " + ", ".join(plan.busy)] * bool(plan.busy)
+            if plan.unsent:
+                reasons.append(f"{len(plan.unsent)} document(s) {NOT_SENT}")
+            raise Retry("; ".join(reasons), response=text)
         if plan.unfit:
             raise PermanentFailure("; ".join(plan.unfit), response=text)
         return Success(response=text)
@@ -243,7 +253,9 @@ class AzureSearchAction(Action[AzureSearchOptions]):
                     deleted += kind == "delete"
                     continue
                 status, message = result
-                if status in (409, 422, 503):
+                if message == NOT_SENT:
+                    plan.unsent.append(key)
+                elif status in (409, 422, 503):
                     plan.busy.append(f"{key} ({status}: {message})")
                 elif kind == "delete":
                     plan.unfit.append(f"{key}: delete refused ({status}: {message})")
