@@ -38,6 +38,8 @@ from bridge.actions.httputil import (
 
 SLACK_API = "https://slack.com/api/"
 MAX_SUMMARY_LINES = 40
+# Values a `blocks` option may write out (Slack takes 50 blocks; a large message is ~2,000).
+MAX_BLOCK_VALUES = 10_000
 
 # chat.postMessage error names for which a retry cannot succeed.
 PERMANENT_ERRORS = frozenset(
@@ -269,11 +271,45 @@ def _blocks(value: list[dict[str, Any]] | str | None) -> list[dict[str, Any]] | 
         parsed = yaml.safe_load(value)
     except yaml.YAMLError as exc:
         raise PermanentFailure(f"blocks is not valid YAML/JSON: {exc}") from exc
+    except RecursionError:
+        raise PermanentFailure("blocks is nested too deep for YAML/JSON") from None
     if parsed is None:
         return None
+    if _expanded_size(parsed) > MAX_BLOCK_VALUES:
+        # The template renders event data into YAML: anchors and aliases in an item's name
+        # parse to shared lists, which the SDK would write out whole (9**9 values from 400 bytes).
+        raise PermanentFailure(
+            f"blocks expands to more than {MAX_BLOCK_VALUES} values "
+            "(YAML aliases (*name) nested inside each other?)"
+        )
     if not (isinstance(parsed, list) and all(isinstance(b, dict) for b in parsed)):
         raise PermanentFailure("blocks must be a list of Block Kit objects")
     return parsed
+
+
+def _expanded_size(value: Any) -> int:
+    """How many values `value` holds written out, each shared list or mapping counted at every
+    place it is used; counted once per object (so shared ones cost nothing) and iteratively."""
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()  # lists and mappings whose children are being counted
+    pending: list[tuple[Any, bool]] = [(value, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if id(node) in sizes:
+            continue
+        if not isinstance(node, dict | list):
+            sizes[id(node)] = 1
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_BLOCK_VALUES + 1)
+            continue
+        if id(node) in entered:  # `&a [*a]`: a list inside itself never ends written out
+            return MAX_BLOCK_VALUES + 1
+        entered.add(id(node))
+        pending.append((node, True))
+        pending.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(value)]
 
 
 def _summary(call: Call[SlackOptions]) -> str:

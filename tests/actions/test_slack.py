@@ -137,6 +137,34 @@ async def test_invalid_blocks_are_permanent(resources: Resources, make_call: Mak
     assert slack.messages == []
 
 
+def alias_bomb(levels: int) -> str:
+    """Block Kit objects whose YAML aliases nest: a few hundred bytes, 9**levels values."""
+    lines = ["- {type: section, l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]}"]
+    for n in range(1, levels):
+        lines.append(f"- {{type: section, l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]}}")
+    return "\n".join(lines) + "\n"
+
+
+async def test_blocks_whose_yaml_aliases_expand_past_a_bound_are_permanent(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    """`blocks` renders event data into YAML: an item name holding anchors and aliases (an
+    alias bomb) parsed to a few shared lists, which the SDK then wrote out whole (9**6 values
+    here, 9**9 from 400 bytes), in memory and to Slack."""
+    async with FakeSlack() as slack:
+        call = make_call(SlackAction, bot(slack, blocks=alias_bomb(6)))
+        with pytest.raises(PermanentFailure, match="expands to more than 10000 values"):
+            await SlackAction("team", resources).send(call)
+        call = make_call(SlackAction, bot(slack, blocks="- &a {type: section, a: [*a]}"))
+        with pytest.raises(PermanentFailure, match="expands to more than"):
+            await SlackAction("team", resources).send(call)  # a list inside itself
+        deep = "[" * 5_000 + "]" * 5_000  # past the YAML parser's recursion
+        call = make_call(SlackAction, bot(slack, blocks=deep))
+        with pytest.raises(PermanentFailure, match="blocks"):
+            await SlackAction("team", resources).send(call)
+    assert slack.messages == []
+
+
 @pytest.mark.parametrize(
     "options",
     [
