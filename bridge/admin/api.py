@@ -170,6 +170,14 @@ async def list_notifications(request: Request, ctx: AdminContext) -> Any:
     return present.page(rows, limit, offset)
 
 
+async def show_notification(request: Request, ctx: AdminContext) -> Any:
+    key: str = request.path_params["key"]
+    row = await ctx.store.notification(key)
+    if row is None:
+        raise NotFound(f"no stored notification with the key {shown(key)}")
+    return present.plain(row)
+
+
 async def openapi(request: Request, ctx: AdminContext) -> Any:
     return OPENAPI
 
@@ -202,4 +210,5 @@ def api_routes(ctx: AdminContext) -> list[BaseRoute]:
         route("/rules", list_rules),
         route("/rules/{name}", show_rule),
         route("/notifications", list_notifications),
+        route("/notifications/{key}", show_notification),
     ]

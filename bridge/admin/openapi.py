@@ -29,6 +29,8 @@ _PATH: dict[str, Any] = {
         ]
     },
     "name": _NAME,
+    # A stored notification's key (a hash, `legacy:...`, or either with `:<seq>`).
+    "key": {"type": "string", "minLength": 1, "maxLength": 4096},
 }
 _QUERY: dict[str, Any] = {
     "filter": {"type": "string", "enum": ["all", "failures", "active_failures"]},
@@ -198,10 +200,14 @@ OPENAPI: dict[str, Any] = {
         },
         "/notifications": {
             "get": _op(
-                "Recent notifications with the rules they matched",
+                "Recent notifications with the rules they matched (a payload over 64,000 "
+                "characters is left out: raw null, raw_chars its length)",
                 "notifications",
                 params=("limit", "offset"),
             )
+        },
+        "/notifications/{key}": {
+            "get": _op("One stored notification, its payload whole", "notification", path=("key",))
         },
     },
 }

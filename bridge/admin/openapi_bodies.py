@@ -25,6 +25,17 @@ def _list(item: Any) -> dict[str, Any]:
 
 
 ERROR = _object(("error",), error={"type": "string"})
+_NOTIFICATION = _object(
+    ("key", "received_at", "rules", "raw", "raw_chars"),
+    key={"type": "string"},
+    webhook=_TEXT,
+    received_at=_TIME,
+    request_id=_TEXT,
+    summary=_TEXT,
+    rules={"type": ["array", "string", "number", "object", "null"]},
+    raw=_ANY,  # null on a page of them when longer than a page holds (raw_chars: its length)
+    raw_chars=_COUNT,
+)
 _DELIVERY = _object(
     ("job_id", "action", "rule", "state", "attempts", "created_at"),
     job_id={"type": "integer"},
@@ -279,23 +290,8 @@ BODIES: dict[str, Any] = {
     ),
     "notifications": _object(
         ("items", "limit", "offset"),
-        **(
-            _PAGE
-            | {
-                "items": _list(
-                    _object(
-                        ("key", "received_at", "rules", "raw"),
-                        key={"type": "string"},
-                        webhook=_TEXT,
-                        received_at=_TIME,
-                        request_id=_TEXT,
-                        summary=_TEXT,
-                        rules={"type": ["array", "string", "number", "object", "null"]},
-                        raw=_ANY,
-                    )
-                )
-            }
-        ),
+        **(_PAGE | {"items": _list(_NOTIFICATION)}),
     ),
+    "notification": _NOTIFICATION,
     "openapi": {"type": "object"},
 }

@@ -104,7 +104,8 @@ class NotificationRow:
     request_id: str | None
     summary: str
     rules: list[str]
-    raw: Mapping[str, Any]
+    raw: Mapping[str, Any] | None  # None: left out of a page, too long (raw_chars)
+    raw_chars: int = 0
 
 
 @dataclass(frozen=True, slots=True)

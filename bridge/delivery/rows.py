@@ -162,7 +162,8 @@ def notification_row(row: Row) -> NotificationRow:
         row["request_id"],
         row["summary"],
         records.shown_json(row["rules"]),
-        records.shown_mapping(row["raw"]),
+        None if row["raw"] is None else records.shown_mapping(row["raw"]),
+        row["raw_chars"] or 0,
     )
 
 

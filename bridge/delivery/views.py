@@ -24,6 +24,11 @@ from bridge.delivery.model import (
     StoredNotification,
 )
 
+# A page of stored notifications (the dashboard's, the admin API's, up to 500 rows) holds
+# payloads up to this many characters: a signed body may be 5 MiB, and 500 of them made one
+# page 2.5 GB.
+PAGE_RAW_CHARS = 64_000
+
 
 class StoreViews:
     """Read views over `connector` (mixed into Store, which sets the three attributes)."""
@@ -70,10 +75,18 @@ class StoreViews:
         return await self.connector.read(op)
 
     async def notifications(self, *, limit: int = 50, offset: int = 0) -> list[NotificationRow]:
+        """Newest first; a payload over PAGE_RAW_CHARS is left out (`notification` has it)."""
         found = await self.connector.read(
-            lambda tx: tx.fetch("notifications", limit=limit, offset=offset)
+            lambda tx: tx.fetch(
+                "notifications", limit=limit, offset=offset, raw_chars=PAGE_RAW_CHARS
+            )
         )
         return [rows.notification_row(row) for row in found]
+
+    async def notification(self, key: str) -> NotificationRow | None:
+        """One stored notification, its payload whole."""
+        row = await self.connector.read(lambda tx: tx.fetch_one("notification", key=key))
+        return None if row is None else rows.notification_row(row)
 
     async def stored_notifications(
         self, *, since: float, after_seq: int = 0, limit: int = 500

@@ -83,6 +83,9 @@ class FakeStore:
     async def notifications(self, *, limit: int = 50, offset: int = 0) -> list[NotificationRow]:
         return self.notes[offset : offset + limit]
 
+    async def notification(self, key: str) -> NotificationRow | None:
+        return next((n for n in self.notes if n.key == key), None)
+
     async def rule_stats(self) -> dict[str, RuleStats]:
         return dict(self.stats)
 

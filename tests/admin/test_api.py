@@ -191,8 +191,10 @@ async def test_notifications_list_the_rules_they_matched(
     from bridge.delivery.model import NotificationRow
 
     store.notes = [
-        NotificationRow("k1", "production", 1_700_000_000.0, "req-1", "a", ["announce"], {"x": 1}),
-        NotificationRow("k2", "production", 1_699_999_000.0, "req-0", "b", [], {"x": 2}),
+        NotificationRow(
+            "k1", "production", 1_700_000_000.0, "req-1", "a", ["announce"], {"x": 1}, 7
+        ),
+        NotificationRow("k2", "production", 1_699_999_000.0, "req-0", "b", [], None, 70_000),
     ]
     body = (await api.get("/admin/api/notifications", params={"limit": 1})).json()
     assert body["limit"] == 1
@@ -205,8 +207,15 @@ async def test_notifications_list_the_rules_they_matched(
             "summary": "a",
             "rules": ["announce"],
             "raw": {"x": 1},
+            "raw_chars": 7,
         }
     ]
+    second = (await api.get("/admin/api/notifications", params={"offset": 1})).json()["items"]
+    assert (second[0]["raw"], second[0]["raw_chars"]) == (None, 70_000)  # left out of a page
+    one = (await api.get("/admin/api/notifications/k1")).json()
+    assert (one["key"], one["raw"]) == ("k1", {"x": 1})
+    missing = await api.get("/admin/api/notifications/nope")
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
 
 
 async def test_openapi_lists_every_route(api: httpx.AsyncClient) -> None:
@@ -227,6 +236,7 @@ async def test_openapi_lists_every_route(api: httpx.AsyncClient) -> None:
         "/rules",
         "/rules/{name}",
         "/notifications",
+        "/notifications/{key}",
         "/openapi.json",
     }
 

@@ -42,9 +42,11 @@ LEAKY = _notification(
     token=NAMED_SECRET,
     keyed={f"key-{TOKEN}": 1},  # a secret as a key: shown as it was stored
 )
-# 4 MB of 4,000-character strings (each under the cut of one value) and a 1 MB name.
+# 4 MB of 4,000-character strings (each under the cut of one value) and a 1 MB name: longer than
+# a page of notifications holds (views.PAGE_RAW_CHARS). MEDIUM fits a page, not a dialog.
 WIDE = _notification("wide", parts=["w" * 4_000] * 1_000)
 LONG = _notification("long", name="n" * 1_000_000)
+MEDIUM = _notification("medium", parts=["m" * 4_000] * 12, name="m" * 5_000)
 
 
 async def test_payload_dialogs_and_the_api_hide_secrets_and_pages_stay_small(
@@ -54,34 +56,39 @@ async def test_payload_dialogs_and_the_api_hide_secrets_and_pages_stay_small(
         running_bridge(tmp_path, admin_token=TOKEN) as bridge,
         httpx.AsyncClient(base_url=bridge.url, timeout=30) as client,
     ):
-        for body in (LEAKY, WIDE, LONG):
+        for body in (LEAKY, WIDE, LONG, MEDIUM):
             answer = await client.post(WEBHOOK_PATH, content=body, headers=signed(body))
             assert answer.status_code == 200, answer.text
         page = await client.get(
             "/admin/notifications", cookies={COOKIE_NAME: Guard(TOKEN).new_session()}
         )
-        api = await client.get(
-            "/admin/api/notifications", headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-    assert page.status_code == api.status_code == 200
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        api = await client.get("/admin/api/notifications", headers=auth)
+        long_key = next(n["key"] for n in api.json()["items"] if n["raw_chars"] > 1_000_000)
+        one = await client.get(f"/admin/api/notifications/{long_key}", headers=auth)
+    assert page.status_code == api.status_code == one.status_code == 200
 
     dialogs = re.findall(r'<pre class="response-body">(.*?)</pre>', page.text, re.S)
-    assert len(dialogs) == 3
+    assert len(dialogs) == 4
     for secret in (TOKEN, URL_PASSWORD, "k3yk3yk3y", NAMED_SECRET):
         assert secret not in page.text
         assert secret not in api.text
     assert '"token": "***"' in page.text
-    leaky = next(n for n in api.json()["items"] if n["raw"]["data"]["system"]["id"] == "leaky")
+    items = api.json()["items"]
+    leaky = next(n for n in items if n["raw"] and n["raw"]["data"]["system"]["id"] == "leaky")
     assert leaky["raw"]["data"]["system"]["token"] == "***"
 
-    # Each dialog holds at most SHOWN_JSON_CHARS and says the API has the rest; was 5 MB.
-    assert len(page.text) < 3 * present.SHOWN_JSON_CHARS + 50_000
+    # The two payloads longer than a page holds are left out of it, in the dialogs and the
+    # API's page alike, saying how long they are; the one that fits a page is cut in its
+    # dialog at SHOWN_JSON_CHARS, saying the API has the rest. The page was 5 MB.
+    assert len(page.text) < 2 * present.SHOWN_JSON_CHARS + 50_000
     assert all(len(d) < present.SHOWN_JSON_CHARS + 200 for d in dialogs)
-    assert sum("the admin API has the whole value]" in d for d in dialogs) == 2
+    assert sum("(left out of this page)" in d for d in dialogs) == 2
+    assert sum("the admin API has the whole value]" in d for d in dialogs) == 1
     assert "n" * (present.SHOWN_CHARS + 1) not in page.text
-    # ...and the API keeps the values whole.
-    names = {n["raw"]["data"]["system"]["name"] for n in api.json()["items"]}
-    assert "n" * 1_000_000 in names
+    assert sorted(n["raw_chars"] > 64_000 for n in items if n["raw"] is None) == [True, True]
+    # ...and the API's one notification keeps the values whole.
+    assert one.json()["raw"]["data"]["system"]["name"] == "n" * 1_000_000
 
 
 def test_a_cut_dialog_is_still_html_safe() -> None:

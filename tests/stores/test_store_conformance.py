@@ -526,6 +526,31 @@ async def test_a_full_retried_batch_not_yet_due_holds_nothing_back_without_order
     assert claim.next_due_at is None or claim.next_due_at > clock.now()
 
 
+async def test_a_page_of_notifications_leaves_out_payloads_too_long_for_it(store: Store) -> None:
+    """A signed body may be 5 MiB: a page of 500 such notifications (the dashboard's and the
+    admin API's) read 2.5 GB. A page holds payloads up to PAGE_RAW_CHARS; `notification(key)`
+    reads one whole."""
+    from bridge.delivery.views import PAGE_RAW_CHARS
+    from bridge.payloads import parse_payload
+
+    name = "Long " * 40_000  # 200,000 characters
+    body = {
+        "data": {"system": {"id": "item-long", "name": name, "type": "article"}},
+        "message": {"object_type": "content_item", "action": "published"},
+    }
+    [long] = parse_payload({"notifications": [body]}, "production")
+    await store.accept([long, notification(1)], [], request_id="req")
+
+    page = await store.notifications()
+    assert [n.key for n in page] == [notification(1).key, long.key]
+    assert page[0].raw is not None and page[0].raw_chars < PAGE_RAW_CHARS
+    assert page[1].raw is None and page[1].raw_chars > 200_000
+    whole = await store.notification(long.key)
+    assert whole is not None and whole.raw is not None
+    assert whole.raw["data"]["system"]["name"] == name and whole.raw_chars == page[1].raw_chars
+    assert await store.notification("no-such-key") is None
+
+
 async def test_probe_write_commits_and_changes_nothing(store: Store) -> None:
     """The readiness write probe goes through the store's write path on both databases."""
     await accept(store, [1, 2])

@@ -196,8 +196,16 @@ ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled;
 SELECT enabled FROM actions WHERE name = :action;
 
 -- name: notifications
-SELECT key, webhook, received_at, request_id, summary, rules, raw
+-- Newest first. A payload longer than :raw_chars characters is left out of the page (raw NULL;
+-- raw_chars says how long it is, and `notification` reads it whole), so that a page holds at
+-- most its rows times that, not 5 MiB a row (summaries are cut when stored).
+SELECT key, webhook, received_at, request_id, summary, rules,
+       CASE WHEN length(raw) <= :raw_chars THEN raw END AS raw, length(raw) AS raw_chars
 FROM notifications ORDER BY seq DESC LIMIT :limit OFFSET :offset;
+
+-- name: notification
+SELECT key, webhook, received_at, request_id, summary, rules, raw, length(raw) AS raw_chars
+FROM notifications WHERE key = :key;
 
 -- name: stored_notifications
 SELECT seq, received_at, key, webhook, format, raw, events
