@@ -40,7 +40,10 @@ _QUERY: dict[str, Any] = {
     "q": {
         "type": "string",
         "maxLength": 200,
-        "description": "any of name, codename, item id, request id, summary (case-insensitive)",
+        "description": (
+            "any of name, codename, item id, request id, summary (case-insensitive); a "
+            "delivery id (kb-42): the jobs of that call"
+        ),
     },
     "codename": {"type": "string", "maxLength": 200},
     "name": {"type": "string", "maxLength": 200, "description": "part of the item's name"},
