@@ -253,9 +253,8 @@ def _api_failure(exc: SlackApiError) -> Retry | PermanentFailure:
     if error in PERMANENT_ERRORS:
         return PermanentFailure(reason, status=status, response=detail)
     if status is not None and not 200 <= status < 300:
-        what = "Slack chat.postMessage" + (f" ({error})" if error else "")
-        try:
-            classify(status, headers, detail, what=what)
+        try:  # the reason quotes Slack's `error` from the answer itself (classify)
+            classify(status, headers, detail, what="Slack chat.postMessage")
         except (Retry, PermanentFailure) as failure:
             return failure
     if error is None:

@@ -325,3 +325,15 @@ async def test_an_incoming_webhook_2xx_whose_answer_cannot_be_read_was_posted_on
         result = await SlackAction("hook", resources).send(call)
     assert slack.webhook_messages == [{"text": "hi"}]
     assert (result.status, result.response) == (200, response)
+
+
+async def test_an_error_answer_names_slacks_error_once(
+    resources: Resources, make_call: MakeCall
+) -> None:
+    """A Slack error outside the known permanent ones, with a non-2xx status: the reason read
+    `Slack chat.postMessage (two_factor_setup_required) answered 403: two_factor_setup_required`."""
+    async with FakeSlack() as slack:
+        slack.fail_next(403, {"ok": False, "error": "two_factor_setup_required"})
+        with pytest.raises(PermanentFailure) as caught:
+            await SlackAction("team", resources).send(make_call(SlackAction, bot(slack)))
+    assert caught.value.reason == ("Slack chat.postMessage answered 403: two_factor_setup_required")
