@@ -20,7 +20,8 @@ from bridge.delivery.policy import Candidate, Unit, fifo_slots, plan_claim
 async def claim(tx: Tx, action: str, policy: ClaimPolicy, worker_id: str, now: float) -> Claim:
     in_order = policy.ordering == "fifo"
     lock = await tx.fetch_one("begin_claim", action=action, now=now, in_order=in_order)
-    if lock is None:  # no job was ever created for it, or another replica is claiming it now
+    if lock is None:  # no job was ever created for it, another replica is claiming it now,
+        # or (PostgreSQL, fifo) a call of it is in flight under a live lease
         return Claim()
     if not lock["enabled"]:
         return Claim()

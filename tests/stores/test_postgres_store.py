@@ -264,6 +264,48 @@ async def test_fifo_head_waits_for_a_smaller_job_id_still_being_committed(
     assert [b.job_ids for b in claim.batches] == [(2,)]
 
 
+async def test_a_fifo_action_called_by_another_replica_is_skipped_without_its_locks(
+    replicas: tuple[str, MakeReplica], clock: ManualClock
+) -> None:
+    """While replica one calls a fifo action's head, replica two's claim of it (at every
+    wake-up, every accept's NOTIFY) took the order lock exclusively before finding the head
+    leased: it waited for every accept still committing, and every new accept for the action
+    queued behind it. Three replicas receiving 80/s delivered the fifo action at 20-50 calls/s.
+    Now it returns at once, claiming nothing, and accepts go on."""
+    from bridge.delivery.accepting import insert_jobs
+    from tests.stores.values import notification, planned
+
+    url, replica = replicas
+    one, two = await replica(), await replica()
+    await accept(one, [1, 2])
+    policy = ClaimPolicy(lease_s=30, prefetch=64)
+    head = (await one.claim("a", policy, worker_id="one")).batches  # one calls them in order
+    assert [b.job_ids for b in head] == [(1,), (2,)]
+    slow = await asyncpg.connect(url)  # an accept still committing: the order lock, shared
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        assert isinstance(one.connector, PostgresConnector)
+        job_3 = [planned(notification(3), "a")]
+        await insert_jobs(one.connector.tx(slow), job_3, clock.now(), None)
+
+        claim = await asyncio.wait_for(two.claim("a", policy, worker_id="two"), timeout=2)
+        assert claim.batches == ()
+        await asyncio.wait_for(accept(one, [4]), timeout=2)  # not queued behind a claim
+        await transaction.commit()
+    finally:
+        await slow.close()
+    for batch in head:
+        await one.record(batch, Outcome("succeeded", clock.now(), clock.now()))
+    taken = (await two.claim("a", policy, worker_id="two")).batches
+    assert [b.job_ids for b in taken] == [(3,), (4,)]  # then the next head, in order
+    clock.advance(31)  # two died: once its lease ran out, one takes its jobs over
+    retaken = (await one.claim("a", policy, worker_id="one")).batches
+    assert [(b.job_ids, b.delivery_id) for b in retaken] == [
+        (b.job_ids, b.delivery_id) for b in taken
+    ]
+
+
 async def test_every_named_query_prepares(fresh_postgres: Fresh) -> None:
     """Parsed and typed by the server, also the ones no other test happens to run."""
     from bridge.delivery.connectors.postgres import bind
