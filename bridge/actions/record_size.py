@@ -107,14 +107,7 @@ def _cut_texts(
 
     cap = MIN_TEXT_CHARS
     if json_size(capped(cap)) <= max_bytes:  # then find the longest cap that still fits
-        low, high = cap, longest - 1
-        while low < high:
-            middle = (low + high + 1) // 2
-            if json_size(capped(middle)) <= max_bytes:
-                low = middle
-            else:
-                high = middle - 1
-        cap = low
+        cap = _largest(cap, longest - 1, lambda n: json_size(capped(n)) <= max_bytes)
     work = capped(cap)
     changes = []
     for name, value in free.items():
@@ -182,10 +175,16 @@ def _prefix(value: Any, budget: int) -> list[Any] | None:
 
 def _longest(length: int, prefix: Callable[[int], Sequence[Any]], budget: int) -> int:
     """The largest n < length whose prefix(n) fits in budget (0 when none does)."""
-    low, high = 0, length - 1  # a prefix as long as the value would not have shrunk it
+    # A prefix as long as the value would not have shrunk it: at most length - 1.
+    return _largest(0, length - 1, lambda n: json_size(prefix(n)) <= budget)
+
+
+def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in (low, high] that fits, by bisection, else `low` (once `fits` fails
+    for some n it fails for every larger one)."""
     while low < high:
         middle = (low + high + 1) // 2
-        if json_size(prefix(middle)) <= budget:
+        if fits(middle):
             low = middle
         else:
             high = middle - 1
