@@ -16,12 +16,14 @@ rules engine reads, never imports the rules package (no import cycle: pyproject'
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import SecurityError
 
 from bridge import redaction
 from bridge.events import Event
@@ -31,10 +33,13 @@ from bridge.template_limits import (
     BoundedSandbox,
     bounded_join,
     check_text_size,
+    time_budget,
 )
 from bridge.template_names import TemplateCheck, check_names
 
 REDACTED = redaction.REDACTED
+# The bits of the largest integer Python writes as text (4,300 digits by default).
+_MAX_WRITTEN_BITS = int(sys.get_int_max_str_digits() * 3.3219)
 
 
 class TemplateError(Exception):
@@ -51,6 +56,13 @@ def _native_concat(values: Iterable[Any]) -> Any:
         # The value itself is kept (and stored as JSON): a list of a million references to one
         # long string must not pass for small.
         check_text_size((value,), "the template")
+        if isinstance(value, int) and value.bit_length() > _MAX_WRITTEN_BITS:
+            # `{{ 10**4300 * 10**4300 }}`: Python writes no integer of more than 4,300 digits,
+            # so neither JSON nor any target could ever take it.
+            raise SecurityError(
+                f"the template renders an integer of more than {sys.get_int_max_str_digits()} "
+                "digits, which cannot be written as text or JSON"
+            )
         return value
     return bounded_join(parts)
 
@@ -151,8 +163,10 @@ def render(source: str, context: Mapping[str, Any]) -> Any:
 
 
 def render_options(options: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
-    """Every string rendered, recursively through dicts and lists; other values left alone."""
-    return {key: _render_value(value, context, (key,)) for key, value in options.items()}
+    """Every string rendered, recursively through dicts and lists; other values left alone.
+    All of them share one CPU time budget (template_limits.MAX_RENDER_CPU_S)."""
+    with time_budget():
+        return {key: _render_value(value, context, (key,)) for key, value in options.items()}
 
 
 def _render_value(value: Any, context: Mapping[str, Any], path: tuple[str | int, ...]) -> Any:
