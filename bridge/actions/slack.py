@@ -35,6 +35,7 @@ from bridge.actions.httputil import (
     failure_reason,
     retry_after_s,
 )
+from bridge.templates import TemplateError, batch_context, is_template, render_options
 
 SLACK_API = "https://slack.com/api/"
 MAX_SUMMARY_LINES = 40
@@ -106,7 +107,7 @@ class SlackAction(Action[SlackOptions]):
         if options.token:  # sent as a header by the SDK: a CR/LF there can never be sent
             check_headers({"Authorization": f"Bearer {options.token}"}, what=self.name)
         text = options.text if options.text is not None else _summary(call)
-        blocks = _blocks(options.blocks)
+        blocks = _blocks(_written_blocks(call), options.blocks)
         with answer_heads() as heads:  # the status, when the SDK fails reading what follows it
             try:
                 if options.webhook_url:
@@ -262,8 +263,34 @@ def _api_failure(exc: SlackApiError) -> Retry | PermanentFailure:
     return Retry(reason, status=status, response=detail)
 
 
-def _blocks(value: list[dict[str, Any]] | str | None) -> list[dict[str, Any]] | None:
+def _written_blocks(call: Call[SlackOptions]) -> Any:
+    """A `blocks` template that is YAML as written (`text: "*{{ event.name }}*"`): parsed first,
+    then each of its strings rendered on its own, so what event data holds is only ever a
+    string's text. Rendered first and parsed after, an item named `The "best" coffee` was not
+    valid YAML (the job died), and one named `x"}` plus a line `- {type: image, image_url: ...}`
+    added a block of its choosing. None when the template is no YAML list of mappings before
+    rendering (a `{% for %}` writing the blocks): that one is rendered as text, then parsed."""
+    template = call.templates.get("blocks")
+    if not (isinstance(template, str) and is_template(template)):
+        return None
+    try:
+        written = yaml.safe_load(template)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    if not (isinstance(written, list) and all(isinstance(b, dict) for b in written)):
+        return None
+    if _expanded_size(written) > MAX_BLOCK_VALUES:
+        return None  # the text path says why
+    try:
+        return render_options({"blocks": written}, batch_context(call.events))["blocks"]
+    except TemplateError as exc:
+        raise PermanentFailure(f"cannot render options: {exc}") from None
+
+
+def _blocks(written: Any, value: list[dict[str, Any]] | str | None) -> list[dict[str, Any]] | None:
     """Blocks written in YAML, or a template that renders YAML/JSON; bad blocks are permanent."""
+    if written is not None:
+        value = written
     if value is None or isinstance(value, list):
         return value
     try:
