@@ -26,7 +26,7 @@ from bridge import logformat, metrics
 from bridge.actions.base import Action
 from bridge.delivery import alerts, attempting, fifo
 from bridge.delivery.clock import SystemClock
-from bridge.delivery.model import Batch, Claim, ClaimPolicy, Outcome
+from bridge.delivery.model import Batch, Claim, ClaimPolicy, Episode, Outcome
 from bridge.delivery.store import Store, StoreUnavailable
 
 log = logging.getLogger("bridge.delivery.workers")
@@ -40,6 +40,11 @@ FIFO_PREFETCH = 64
 # commit) starts several calls instead of one per finished call.
 REFILL_SHARE = 4
 DEFAULT_GRACE_S = 10.0
+# An outcome that meets an unavailable store (PostgreSQL restarting, the SQLite write lock held
+# past its busy timeout) is recorded again this often while the batch's lease lasts. Given up at
+# once, a call that succeeded during a database restart held its fifo action for the rest of
+# the lease (2 x timeout + 5 s: 125 s by default) and was then called again.
+RECORD_RETRY_S = 0.5
 DISPATCH_TASK = "bridge-dispatch"
 
 
@@ -333,7 +338,7 @@ class WorkerPool:
         """Record an attempt and raise its alert; False if it was not recorded (the store is
         unavailable, or this worker no longer holds the jobs: its lease ran out)."""
         try:
-            episode = await self.store.record(batch, outcome)
+            episode = await self._record_while_leased(batch, outcome)
         except StoreUnavailable as exc:
             # The lease will expire and the batch run again: at least once, never lost.
             log.error("cannot record delivery %s: %s", batch.delivery_id, exc)
@@ -343,6 +348,26 @@ class WorkerPool:
         except StoreUnavailable as exc:  # the attempt is recorded; only its alert is lost
             log.error("cannot raise the alert for delivery %s: %s", batch.delivery_id, exc)
         return episode.recorded
+
+    async def _record_while_leased(self, batch: Batch, outcome: Outcome) -> Episode:
+        """`store.record`, tried again every RECORD_RETRY_S while the store is unavailable and
+        the batch's lease lasts (until then no other worker takes the jobs over, so the outcome
+        still counts). A record that committed but whose answer was lost finds its jobs no
+        longer running when tried again: it does not count a second time."""
+        clock = self.store.clock
+        while True:
+            try:
+                return await self.store.record(batch, outcome)
+            except StoreUnavailable as exc:
+                if clock.now() + RECORD_RETRY_S >= batch.lease_until:
+                    raise
+                log.warning(
+                    "cannot record delivery %s yet: %s; trying again in %.1fs",
+                    batch.delivery_id,
+                    exc,
+                    RECORD_RETRY_S,
+                )
+            await asyncio.sleep(RECORD_RETRY_S)
 
     # -- retention -----------------------------------------------------------------------------
     async def _prune_loop(self) -> None:

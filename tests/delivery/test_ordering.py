@@ -266,10 +266,11 @@ async def test_a_fifo_run_stops_at_a_success_it_could_not_record(
     store: Store, clock: ManualClock, make_pool: MakePool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process holds the SQLite write lock past the busy timeout while item 1's
-    success is being recorded: item 1 stays running until its lease expires and is called
-    again. Had the run gone on, recording 2 and 3, item 1 would reach the target after them
-    (older content over newer). Nothing after it is recorded instead, the run stops, and the
-    jobs come back in order."""
+    success is being recorded, and item 1's lease runs out before the store is writable again
+    (until then the record is tried again: test_store_outage.py): item 1 stays running until
+    its lease expires and is called again. Had the run gone on, recording 2 and 3, item 1
+    would reach the target after them (older content over newer). Nothing after it is
+    recorded instead, the run stops, and the jobs come back in order."""
     monkeypatch.setattr(sqlite_connector, "BUSY_TIMEOUT_MS", 50)
     pool, runtime = make_pool({"a": DeliverySettings()})
     first_held, first_go, second_go = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -297,6 +298,7 @@ async def test_a_fifo_run_stops_at_a_success_it_could_not_record(
             return await real_record(batch, outcome)
         except StoreUnavailable:
             unrecorded.append(batch.job_ids[0])
+            clock.advance(2 * 60 + 5)  # the leases expire: the record is not tried again
             second_go.set()  # item 2's call ends once item 1's record has failed
             raise
 
@@ -311,7 +313,6 @@ async def test_a_fifo_run_stops_at_a_success_it_could_not_record(
     await pool.drain()
     assert unrecorded == [1]
 
-    clock.advance(2 * 60 + 5)  # the leases expire
     for _ in range(3):
         await run_due(pool)
     # Item 3 may have been called before the failure was known; then it is not recorded
