@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge.delivery.followups import literal
 from bridge.delivery.model import AlertKind, Batch, Episode, Outcome
 from bridge.delivery.store import Store
 from bridge.events import Event
@@ -94,7 +95,10 @@ def alert_jobs(
         if action_config is None:
             continue
         fields = getattr(action_config.action_class.Options, "model_fields", {})
-        values = {"text": text, "message": text, "subject": subject}
+        # Inputs are templates when the worker renders them, and the message quotes a failure
+        # reason (a target's answer, an item's name): escaped, as follow-ups are, so that a
+        # `{{ 7*7 }}` in it prints as written and a `{% endif %}` does not kill the alert.
+        values = {"text": literal(text), "message": literal(text), "subject": literal(subject)}
         inputs = {name: values[name] for name in MESSAGE_OPTIONS if name in fields}
         key = f"alert:{batch.action}:{kind}:{outcome.finished_at}"
         jobs.append(PlannedJob(target, ALERT_RULE, key, event, inputs))
