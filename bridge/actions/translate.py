@@ -54,6 +54,7 @@ from bridge.netproblems import no_answer
 DEEPL_MAX_TEXTS = 50  # texts per /v2/translate request (DeepL's documented limit)
 QUOTA_RETRY_S = 3600.0
 DEFAULT_REPORT = "Translated '{item}' to {languages}"
+_REPORT_FIELD = re.compile(r"\{(item|languages)\}")
 
 
 class TranslateOptions(ActionOptions):
@@ -223,9 +224,9 @@ class TranslateAction(Action[TranslateOptions]):
         if follow_ups is None:
             self.resources.logger.warning("%s: no store for report_to; report skipped", self.name)
             return
-        text = options.report_text.replace("{item}", event.name or str(event.id)).replace(
-            "{languages}", ", ".join(languages)
-        )
+        # One pass: an item named `{languages}` is that name in the report, not the languages.
+        values = {"item": event.name or str(event.id), "languages": ", ".join(languages)}
+        text = _REPORT_FIELD.sub(lambda found: values[found.group(1)], options.report_text)
         await follow_ups.enqueue(
             options.report_to,
             text=text,

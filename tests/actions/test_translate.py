@@ -491,3 +491,18 @@ async def test_deepl_4xx_answers_follow_the_shared_status_rules(
     world.deepl.fail_next(status, {"message": "not now"})
     with pytest.raises(expected, match="not now"):
         await world.run()
+
+
+async def test_an_item_named_like_a_report_field_is_reported_by_its_name(world: World) -> None:
+    # The report was filled field after field: `{item}` put the name in, and `{languages}` in
+    # the name became the languages ("Translated 'de-DE, fr-FR' to de-DE, fr-FR").
+    event = make_event(
+        action="workflow_step_changed",
+        workflow_step="translate",
+        delivery_slot="preview",
+        name="{languages} {item}",
+    )
+    await world.action.send(world.make_call(TranslateAction, world.options(), [event]))
+    assert [r["text"] for r in world.reports.sent] == [
+        "Translated '{languages} {item}' to de-DE, fr-FR"
+    ]
