@@ -17,7 +17,7 @@ rules engine reads, never imports the rules package (no import cycle: pyproject'
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -86,6 +86,53 @@ class _SandboxedNativeEnvironment(BoundedSandbox):
 # Only text output is finalized: a one-expression template keeps its value, None included.
 _TEXT = _Text(undefined=StrictUndefined, autoescape=False, finalize=_null_as_empty)
 _NATIVE = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+# Marks a `{` that a template printed (event data), so that an action filling `{path}`
+# placeholders after rendering (search records, keys) leaves it as text: NUL, which no stored
+# notification holds (bridge.jsonsafe refuses it).
+PRINTED_BRACE = "\x00{"
+
+
+def escape_printed(value: Any) -> Any:
+    """`value` with every `{` inside its strings marked PRINTED_BRACE."""
+    if isinstance(value, str):
+        return value.replace("{", PRINTED_BRACE)
+    if isinstance(value, Mapping):
+        return {k: escape_printed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [escape_printed(v) for v in value]
+    return value
+
+
+def _printed_text(value: Any) -> Any:
+    if value is None or isinstance(value, Undefined):
+        return _null_as_empty(value)  # an Undefined still raises where it is printed
+    if not isinstance(value, str):
+        check_text_size((value,), "the template")
+    return str(value).replace("{", PRINTED_BRACE)
+
+
+class _MarkedNative(_SandboxedNativeEnvironment):
+    concat = staticmethod(lambda values: escape_printed(_native_concat(values)))
+
+
+_TEXT_MARKED = _Text(undefined=StrictUndefined, autoescape=False, finalize=_printed_text)
+_NATIVE_MARKED = _MarkedNative(undefined=StrictUndefined, autoescape=False)
+
+
+@lru_cache(maxsize=1024)
+def _compile_marked(source: str) -> jinja2.Template:
+    native = compile_template(source).environment is _NATIVE
+    return (_NATIVE_MARKED if native else _TEXT_MARKED).from_string(source)
+
+
+def render_marking_printed(value: Any, context: Mapping[str, Any], option: str) -> Any:
+    """`value` rendered as render_options renders it, every `{` that a template printed marked
+    PRINTED_BRACE: for options whose text the action then fills (`{elements.title}`), so that
+    an item named `{elements.internal_notes}` is that name, not that element."""
+    with time_budget():
+        return _render_value(value, context, (option,), _compile_marked)
 
 
 def is_template(value: object) -> bool:
@@ -169,10 +216,15 @@ def render_options(options: Mapping[str, Any], context: Mapping[str, Any]) -> di
         return {key: _render_value(value, context, (key,)) for key, value in options.items()}
 
 
-def _render_value(value: Any, context: Mapping[str, Any], path: tuple[str | int, ...]) -> Any:
+def _render_value(
+    value: Any,
+    context: Mapping[str, Any],
+    path: tuple[str | int, ...],
+    compiled: Callable[[str], jinja2.Template] = compile_template,
+) -> Any:
     if isinstance(value, str):
         try:
-            return render(value, context)
+            return compiled(value).render(context) if is_template(value) else value
         except jinja2.TemplateError as exc:
             raise TemplateError(f"option {_dotted(path)!r}: {_reason(exc)}") from None
         except RecursionError:  # a macro calling itself, or nesting too deep to compile
@@ -183,9 +235,9 @@ def _render_value(value: Any, context: Mapping[str, Any], path: tuple[str | int,
             # not a crash of the call.
             raise TemplateError(f"option {_dotted(path)!r}: {type(exc).__name__}: {exc}") from None
     if isinstance(value, Mapping):
-        return {k: _render_value(v, context, (*path, k)) for k, v in value.items()}
+        return {k: _render_value(v, context, (*path, k), compiled) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_render_value(v, context, (*path, i)) for i, v in enumerate(value)]
+        return [_render_value(v, context, (*path, i), compiled) for i, v in enumerate(value)]
     return value
 
 

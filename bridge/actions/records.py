@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+from bridge.templates import PRINTED_BRACE
+
 SYSTEM_FIELDS = (
     "id",
     "name",
@@ -55,7 +57,8 @@ SYSTEM_FIELDS = (
 # records without blocks and vanish (replaced by the block list) in records with them, so one
 # field changed type between records, which a typed index (Azure AI Search) refuses.
 DERIVED_FIELDS = ("last_modified_timestamp", "content", "content_codenames")
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
+# A `{` a template printed (PRINTED_BRACE: event data, an item's name) starts no placeholder.
+PLACEHOLDER = re.compile(r"(?<!\x00)\{([A-Za-z_][\w.-]*)\}")
 MISSING = object()
 ASSET_FIELDS = ("name", "description", "url", "type")
 # What `asset_details` may add to `<element>_assets`, as the Delivery API names them; renditions
@@ -423,6 +426,8 @@ def fill(template: Any, namespace: Mapping[str, Any], *, strict: bool = False) -
         return {k: fill(v, namespace, strict=strict) for k, v in template.items()}
     if not isinstance(template, str):
         return template
+    if PRINTED_BRACE in template:  # text only: what a template printed is never a placeholder
+        return PLACEHOLDER.sub(_filler(namespace, strict), template).replace(PRINTED_BRACE, "{")
     alone = PLACEHOLDER.fullmatch(template)
     if alone:
         value = lookup(namespace, alone.group(1))
@@ -432,6 +437,10 @@ def fill(template: Any, namespace: Mapping[str, Any], *, strict: bool = False) -
             return None
         return value
 
+    return PLACEHOLDER.sub(_filler(namespace, strict), template)
+
+
+def _filler(namespace: Mapping[str, Any], strict: bool) -> Callable[[re.Match[str]], str]:
     def text(match: re.Match[str]) -> str:
         value = lookup(namespace, match.group(1))
         if value is MISSING or value is None:
@@ -442,7 +451,7 @@ def fill(template: Any, namespace: Mapping[str, Any], *, strict: bool = False) -
             return ", ".join(str(v) for v in value)
         return str(value)
 
-    return PLACEHOLDER.sub(text, template)
+    return text
 
 
 def lookup(namespace: Mapping[str, Any], path: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, Field
 
-from bridge.actions.base import ActionOptions, Call, PermanentFailure, Resources
+from bridge.actions.base import ActionOptions, Call, Item, PermanentFailure, Resources
 from bridge.actions.records import (
     ASSET_DETAILS,
     ASSET_FIELDS,
@@ -25,6 +25,7 @@ from bridge.actions.records import (
 )
 from bridge.actions.used_in import Expand, expand_call
 from bridge.events import Event
+from bridge.templates import TemplateError, batch_context, render_marking_printed, template_sources
 
 DELETE_ACTIONS = ("unpublished", "deleted")
 
@@ -91,9 +92,30 @@ async def plan_call(
         if position in expanded.expanded and item.event.object_type != "content_item":
             skipped.append(f"{item.event.summary()}: reindexed the items using it")
             continue
-        await plan_one(item.event, item.options)
+        await plan_one(item.event, _marked(call, item))
     skipped += expanded.notes
     return f"; {expanded.summary()}" if expanded.lookups else ""
+
+
+# Options the action fills with `{path}` placeholders after Jinja rendered them.
+FILLED_OPTIONS = ("record", "object_id", "key")
+
+
+def _marked(call: Call[OptionsT], item: Item[OptionsT]) -> OptionsT:
+    """The item's options with its templated `{path}` options rendered again, every `{` a
+    template printed marked (templates.PRINTED_BRACE) so that filling leaves it as text: an
+    item named `{elements.internal_notes}` put that element into `title: "{{ event.name }}"`."""
+    options = item.options
+    changes = {}
+    for name in FILLED_OPTIONS:
+        written = call.templates.get(name)
+        if name not in type(options).model_fields or not any(template_sources(written)):
+            continue
+        try:
+            changes[name] = render_marking_printed(written, batch_context([item.event]), name)
+        except TemplateError as exc:  # it rendered once; the same again, bar the time budget
+            raise PermanentFailure(f"cannot render options: {exc}") from None
+    return options.model_copy(update=changes) if changes else options
 
 
 def by_index(writes: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -14,7 +14,7 @@ from bridge.actions.base import PermanentFailure, Resources, Retry
 from bridge.kontent.client import DeliveryClient, Keys
 from bridge.payloads import parse_body
 from tests.fakes.algolia import FakeAlgolia
-from tests.fakes.events import MakeCall, make_event
+from tests.fakes.events import MakeCall, make_event, rendered_call
 from tests.fakes.kontent import FakeDelivery, item_json
 from tests.fakes.server import Recorder
 
@@ -422,3 +422,28 @@ async def test_the_sdk_requests_are_recorded_with_the_api_key_hidden(
     assert shown["headers"]["x-algolia-api-key"] == "***"
     # the Delivery API read, the batch and both polls; the batch was noted on the way
     assert shown["requests_sent"] == 4
+
+
+async def test_what_a_template_prints_into_record_is_never_a_placeholder(setup: Setup) -> None:
+    """Jinja renders first, then `{path}` fills: an item named `{elements.body.value}` put the
+    body (any element, one the mapping leaves out included) into a public record's title."""
+    name = "{elements.body.value} {type}"
+    setup.delivery.publish(ENV, item_json("hello", id=uid(1), elements=ELEMENTS))
+    options = {
+        **setup.options,
+        "object_id": "{{ event.name | replace(' ', '_') }}-{id}",
+        "record": {
+            "title": "{{ event.name }} ({title})",
+            "names": "{{ [event.name, event.codename] }}",
+            "url": "/{{ event.language }}/{elements.slug}",
+        },
+    }
+    call = rendered_call(AlgoliaAction, options, [make_event(id=uid(1), name=name)])
+    await setup.action.send(call)
+    object_id = f"{{elements.body.value}}_{{type}}-{uid(1)}"
+    assert setup.algolia.indexes["articles"][object_id] == {
+        "objectID": object_id,
+        "title": f"{name} (Hello world)",
+        "names": [name, "hello_world"],
+        "url": "/en/hello-world",
+    }
