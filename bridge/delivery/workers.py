@@ -98,6 +98,8 @@ class WorkerPool:
         # fifo actions whose head waits for its retry: not claimed again before this time.
         self._head_waits: dict[str, float] = {}
         self._queue_changes = 0
+        # actions with an outcome waiting for the store to be back (_record_while_leased)
+        self._store_waits: dict[str, int] = {}
 
     @property
     def store(self) -> Store:
@@ -242,6 +244,10 @@ class WorkerPool:
         try:
             while left and not self._stopping:
                 batch = left[0]
+                if batch.action in self._store_waits:
+                    # A success waits for the store: call nothing more until it is recorded
+                    # (or given up on, and then called again first).
+                    await recording.settle()
                 if self.store.clock.now() + action_config.delivery.timeout_s >= batch.lease_until:
                     break
                 if not await enabled.still(self.runtime.config):
@@ -354,20 +360,32 @@ class WorkerPool:
         the batch's lease lasts (until then no other worker takes the jobs over, so the outcome
         still counts). A record that committed but whose answer was lost finds its jobs no
         longer running when tried again: it does not count a second time."""
-        clock = self.store.clock
-        while True:
-            try:
-                return await self.store.record(batch, outcome)
-            except StoreUnavailable as exc:
-                if clock.now() + RECORD_RETRY_S >= batch.lease_until:
-                    raise
-                log.warning(
-                    "cannot record delivery %s yet: %s; trying again in %.1fs",
-                    batch.delivery_id,
-                    exc,
-                    RECORD_RETRY_S,
-                )
-            await asyncio.sleep(RECORD_RETRY_S)
+        clock, waits = self.store.clock, self._store_waits
+        try:
+            return await self.store.record(batch, outcome)
+        except StoreUnavailable as exc:
+            if clock.now() + RECORD_RETRY_S >= batch.lease_until:
+                raise
+            first = exc
+        waits[batch.action] = waits.get(batch.action, 0) + 1  # a fifo run waits for it
+        try:
+            log.warning(
+                "cannot record delivery %s yet: %s; trying again every %.1fs while its lease lasts",
+                batch.delivery_id,
+                first,
+                RECORD_RETRY_S,
+            )
+            while True:
+                await asyncio.sleep(RECORD_RETRY_S)
+                try:
+                    return await self.store.record(batch, outcome)
+                except StoreUnavailable:
+                    if clock.now() + RECORD_RETRY_S >= batch.lease_until:
+                        raise
+        finally:
+            waits[batch.action] -= 1
+            if not waits[batch.action]:
+                del waits[batch.action]
 
     # -- retention -----------------------------------------------------------------------------
     async def _prune_loop(self) -> None:

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timeout(60)]
 OUTAGE_S = 1.5
 
 
-async def outage(name: str) -> None:
+async def outage(name: str, over: asyncio.Event) -> None:
     """No connection to database `name` for OUTAGE_S; the open ones are cut."""
     admin = await asyncpg.connect(postgres_dsn())
     try:
@@ -39,6 +39,7 @@ async def outage(name: str) -> None:
         )
         await asyncio.sleep(OUTAGE_S)
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        over.set()
     finally:
         await admin.close()
 
@@ -49,7 +50,10 @@ async def test_a_success_recorded_during_a_database_outage_is_recorded_when_it_i
     """A fifo action's first call succeeds while the database goes away. Its record failed
     and was given up at once: the job stayed running until its lease expired (125 s with the
     default 60 s timeout), holding the action's later jobs, and was then called again. Now
-    it is recorded once the database is back, and the queue goes on: three calls, once each."""
+    it is recorded once the database is back, and the queue goes on: three calls, once each.
+    The run calls nothing more while a success waits for the database (item 3 waits; item 2
+    was in flight when item 1's record met the outage): had the outage outlasted the lease,
+    every call made meanwhile would have been made again."""
     url = fresh_postgres()
     clock = ManualClock()  # leases never run out by themselves: only the outage can fail it
     store = open_store(url, clock)
@@ -60,13 +64,23 @@ async def test_a_success_recorded_during_a_database_outage_is_recorded_when_it_i
     runtime.instances["a"] = action
     pool = WorkerPool(runtime, worker_id="w1", poll_s=0.05, grace_s=1.0)
     down: list[asyncio.Task[None]] = []
+    over = asyncio.Event()
+    third_after_outage: list[bool] = []
 
     async def first(call: Call[Any]) -> Success:
-        down.append(asyncio.create_task(outage(url.rsplit("/", 1)[1])))
+        down.append(asyncio.create_task(outage(url.rsplit("/", 1)[1], over)))
         await asyncio.sleep(0.2)  # the sessions are cut: the record meets the outage
         return Success(status=200)
 
-    action.script = [first]
+    async def second(call: Call[Any]) -> Success:
+        await asyncio.sleep(0.3)  # item 1's record (10 ms after its success) fails meanwhile
+        return Success(status=200)
+
+    async def third(call: Call[Any]) -> Success:
+        third_after_outage.append(over.is_set())
+        return Success(status=200)
+
+    action.script = [first, second, third]
     try:
         await accept(store, [1, 2, 3])
         await pool.dispatch_once()
@@ -82,6 +96,7 @@ async def test_a_success_recorded_during_a_database_outage_is_recorded_when_it_i
 
     names = [call.events[0].name for _, call in action.calls]
     assert names == ["Item 1", "Item 2", "Item 3"]
+    assert third_after_outage == [True]
     assert sorted((r.job_id, r.state, r.attempts) for r in rows) == [
         (1, "succeeded", 1),
         (2, "succeeded", 1),
