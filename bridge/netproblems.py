@@ -72,10 +72,12 @@ def connection_problem(
     return None
 
 
-def no_answer(what: str, exc: BaseException, *, host: str | None = None) -> str | None:
+def no_answer(
+    what: str, exc: BaseException, *, host: str | None = None, port: int | None = None
+) -> str | None:
     """A job's reason for a connection that failed (`what` names the target), or None: `what
     unreachable: ...` when it could not be reached, `what: ...` when TLS refused it."""
-    problem = connection_problem(exc, host=host)
+    problem = connection_problem(exc, host=host, port=port)
     if problem is None:
         return None
     return f"{what}: {problem}" if "TLS" in problem else f"{what} unreachable: {problem}"

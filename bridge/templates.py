@@ -202,11 +202,15 @@ def batch_context(events: Sequence[Event]) -> dict[str, Any]:
     }
 
 
-def render(source: str, context: Mapping[str, Any]) -> Any:
+def render(
+    source: str,
+    context: Mapping[str, Any],
+    compiled: Callable[[str], jinja2.Template] = compile_template,
+) -> Any:
     """Render one string; raises jinja2 errors (render_options names the option)."""
     if not is_template(source):
         return source
-    return compile_template(source).render(context)
+    return compiled(source).render(context)
 
 
 def render_options(options: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,7 +228,7 @@ def _render_value(
 ) -> Any:
     if isinstance(value, str):
         try:
-            return compiled(value).render(context) if is_template(value) else value
+            return render(value, context, compiled)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"option {_dotted(path)!r}: {_reason(exc)}") from None
         except RecursionError:  # a macro calling itself, or nesting too deep to compile

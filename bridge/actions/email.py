@@ -157,10 +157,8 @@ def _failure(exc: Exception, options: EmailOptions) -> Retry | PermanentFailure:
         return PermanentFailure(f"SMTP server {target} offers no login (AUTH): {exc}")
     if isinstance(exc, aiosmtplib.SMTPException) and "not supported" in str(exc):
         return PermanentFailure(f"SMTP server: {exc}")  # STARTTLS or AUTH asked, not offered
-    if problem := netproblems.connection_problem(exc, host=options.host, port=options.port):
-        return Retry(
-            f"SMTP server: {problem}" if "TLS" in problem else f"SMTP server unreachable: {problem}"
-        )
+    if said := netproblems.no_answer("SMTP server", exc, host=options.host, port=options.port):
+        return Retry(said)
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
         return Retry(f"SMTP server {target} did not answer in time: {exc or 'timed out'}")
     return Retry(f"SMTP server unreachable: {type(exc).__name__}: {exc}")

@@ -58,7 +58,7 @@ SYSTEM_FIELDS = (
 # field changed type between records, which a typed index (Azure AI Search) refuses.
 DERIVED_FIELDS = ("last_modified_timestamp", "content", "content_codenames")
 # A `{` a template printed (PRINTED_BRACE: event data, an item's name) starts no placeholder.
-PLACEHOLDER = re.compile(r"(?<!\x00)\{([A-Za-z_][\w.-]*)\}")
+PLACEHOLDER = re.compile(rf"(?<!{re.escape(PRINTED_BRACE[:-1])})\{{([A-Za-z_][\w.-]*)\}}")
 MISSING = object()
 ASSET_FIELDS = ("name", "description", "url", "type")
 # What `asset_details` may add to `<element>_assets`, as the Delivery API names them; renditions

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.admin.context import FILTERS, AdminContext, BadRequest
-from bridge.admin.params import plain_name, shown
+from bridge.admin.params import job_id, plain_name, shown
 from bridge.config.durations import parse_duration
 from bridge.delivery.policy import DELIVERY_ID_PREFIX, delivery_id
 
@@ -127,8 +127,8 @@ async def search_deliveries(
     ctx: AdminContext, search: DeliverySearch, *, limit: int, offset: int
 ) -> SearchPage:
     store = ctx.store
-    if (call := _delivery_id(search.q)) is not None:
-        rows = [row for row in await _delivery(ctx, call) if _row_matches(search, row)]
+    if (first_job := _delivery_job(search.q)) is not None:
+        rows = [row for row in await _delivery(ctx, first_job) if _row_matches(search, row)]
         rows = [row for row in rows if search.action is None or row.action == search.action]
         return SearchPage(rows[offset : offset + limit], True)
     if not search.narrowed:
@@ -155,23 +155,23 @@ async def search_deliveries(
     return SearchPage(found[offset : offset + limit], len(found) >= offset + limit)
 
 
-def _delivery_id(q: str | None) -> str | None:
-    """`q` when it is a call's delivery id as a target saw it (`Idempotency-Key: kb-42`), in
-    the form the store keeps (`kb-42`), else None."""
+def _delivery_job(q: str | None) -> int | None:
+    """The first job of the call `q` names when it is a delivery id as a target saw it
+    (`Idempotency-Key: kb-42`), else None: a bare number is searched as text."""
     text = (q or "").strip()
-    prefix, number = text[: len(DELIVERY_ID_PREFIX)], text[len(DELIVERY_ID_PREFIX) :]
-    if prefix.lower() != DELIVERY_ID_PREFIX or not (number.isascii() and number.isdigit()):
+    if text[: len(DELIVERY_ID_PREFIX)].lower() != DELIVERY_ID_PREFIX:
         return None
-    return delivery_id(int(number)) if 0 < int(number) < 2**63 else None
+    return job_id(text)
 
 
-async def _delivery(ctx: AdminContext, call: str) -> list[Any]:
-    """The jobs of the call `call`: those it sent (a debounced batch has several), or, before
-    it was first claimed, the job the id is named after."""
+async def _delivery(ctx: AdminContext, first_job: int) -> list[Any]:
+    """The jobs of the call named after `first_job`: those it sent (a debounced batch has
+    several), or, before it was first claimed, that job."""
+    call = delivery_id(first_job)
     size, rows = await ctx.store.batch_jobs(call, limit=PAGE_ROWS)
     if size:
         return list(rows)
-    job = await ctx.store.job(int(call[len(DELIVERY_ID_PREFIX) :]))
+    job = await ctx.store.job(first_job)
     if job is None or job.row.delivery_id not in (None, call):  # it went out in another call
         return []
     return [job.row]
